@@ -1,0 +1,5 @@
+import sys
+
+from regsim.cli import main
+
+sys.exit(main())
