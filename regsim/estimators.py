@@ -1,0 +1,525 @@
+"""OLS, maximum likelihood and MAP fits, batched over replicate datasets.
+
+Every estimator takes the :class:`SufficientStats` of a batch of R datasets (computed once
+and shared by every method and prior) and returns a :class:`Fit`: arrays of shape
+(R, p + 1) holding, for β_0 … β_k and σ, the estimate, its standard error and a (1 − α)
+interval, plus per-replicate flags. No estimator loops over replicates in Python.
+
+Model: y = X β + ε, ε ~ N(0, σ² I), X = [1, x_1, …, x_k], p = k + 1 coefficients.
+
+* OLS: β̂ = (XᵀX)⁻¹Xᵀy, s² = RSS/(n − p), se(β̂_j) = s √[(XᵀX)⁻¹]_jj with t_{n−p}
+  intervals; σ̂ = s with se s/√(2(n − p)) and the exact interval
+  [√(RSS/χ²_{1−α/2, n−p}), √(RSS/χ²_{α/2, n−p})].
+* MLE: maximiser of the Gaussian log-likelihood in (β, σ): β̂ as OLS, σ̂ = √(RSS/n);
+  Wald intervals from the inverse observed information, se(β̂_j) = σ̂ √[(XᵀX)⁻¹]_jj,
+  se(σ̂) = σ̂/√(2n).
+* MAP: global mode in (β, σ) of likelihood × ∏_j N(β_j; μ_j, η_j²) (no prior on σ; η_j = ∞
+  is a flat prior), with Laplace (inverse Hessian) intervals. See :func:`fit_map`.
+
+Numerics: the statistics are built from centred data, and the residual sum of squares of
+the OLS fit is summed from the residuals themselves, so nothing cancels when |β_0| ≫ σ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from regsim.design import Prior
+from regsim.simulate import Datasets
+
+#: Columns of the long per-replicate table written by :func:`fit_table`.
+FIT_COLUMNS = (
+    "n",
+    "sigma",
+    "prior",
+    "method",
+    "parameter",
+    "replicate",
+    "estimate",
+    "se",
+    "lower",
+    "upper",
+    "true",
+    "converged",
+    "multimodal",
+)
+
+
+def parameter_names(p: int) -> list[str]:
+    """Names of the fitted parameters: ``beta0 … beta{p-1}`` then ``sigma``."""
+    return [f"beta{j}" for j in range(p)] + ["sigma"]
+
+
+@dataclass(frozen=True)
+class SufficientStats:
+    """Sufficient statistics of R datasets, shared by every estimator and prior.
+
+    Attributes
+    ----------
+    n : int
+        Observations per dataset.
+    beta_hat : ndarray, shape (R, p)
+        Least-squares coefficients (intercept first).
+    rss : ndarray, shape (R,)
+        Residual sum of squares at ``beta_hat``.
+    gram : ndarray, shape (R, p, p)
+        XᵀX.
+    gram_inv : ndarray, shape (R, p, p)
+        (XᵀX)⁻¹, from the centred covariates.
+    """
+
+    n: int
+    beta_hat: np.ndarray
+    rss: np.ndarray
+    gram: np.ndarray
+    gram_inv: np.ndarray
+
+    @property
+    def p(self) -> int:
+        """Number of coefficients."""
+        return int(self.beta_hat.shape[1])
+
+    @property
+    def replicates(self) -> int:
+        """Number of datasets R."""
+        return int(self.beta_hat.shape[0])
+
+
+def sufficient_stats(x: np.ndarray, y: np.ndarray) -> SufficientStats:
+    """Compute the statistics of R datasets with covariates ``x`` and responses ``y``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (R, n, k)
+        Covariates, without the intercept column.
+    y : ndarray, shape (R, n)
+        Responses.
+
+    Returns
+    -------
+    SufficientStats
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = x.shape[1]
+    x_mean = x.mean(axis=1)
+    y_mean = y.mean(axis=1)
+    x_centred = x - x_mean[:, None, :]
+    y_centred = y - y_mean[:, None]
+    sxx = np.einsum("rni,rnj->rij", x_centred, x_centred)
+    sxy = np.einsum("rni,rn->ri", x_centred, y_centred)
+    sxx_inv = np.linalg.inv(sxx)
+    slopes = np.einsum("rij,rj->ri", sxx_inv, sxy)
+    residuals = y_centred - np.einsum("rni,ri->rn", x_centred, slopes)
+    rss = np.einsum("rn,rn->r", residuals, residuals)
+    intercept = y_mean - np.einsum("ri,ri->r", x_mean, slopes)
+    beta_hat = np.concatenate([intercept[:, None], slopes], axis=1)
+
+    replicates, k = x_mean.shape
+    gram = np.empty((replicates, k + 1, k + 1))
+    gram[:, 0, 0] = n
+    gram[:, 0, 1:] = gram[:, 1:, 0] = n * x_mean
+    gram[:, 1:, 1:] = sxx + n * x_mean[:, :, None] * x_mean[:, None, :]
+    # (XᵀX)⁻¹ by blocks of the centred problem: exact and well conditioned.
+    sxx_inv_mean = np.einsum("rij,rj->ri", sxx_inv, x_mean)
+    gram_inv = np.empty_like(gram)
+    gram_inv[:, 0, 0] = 1.0 / n + np.einsum("ri,ri->r", x_mean, sxx_inv_mean)
+    gram_inv[:, 0, 1:] = gram_inv[:, 1:, 0] = -sxx_inv_mean
+    gram_inv[:, 1:, 1:] = sxx_inv
+    return SufficientStats(n=n, beta_hat=beta_hat, rss=rss, gram=gram, gram_inv=gram_inv)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Results of one estimator on R datasets, in the spirit of statsmodels' Results.
+
+    Columns of the (R, p + 1) arrays follow :func:`parameter_names`.
+
+    Attributes
+    ----------
+    method : str
+        Registry name of the estimator.
+    estimate, se, lower, upper : ndarray, shape (R, p + 1)
+        Point estimates, standard errors and interval bounds.
+    converged : ndarray of bool, shape (R,)
+        False where the fit failed (iteration cap, non-positive-definite Hessian,
+        non-finite result); such rows must not be used as numbers.
+    multimodal : ndarray of bool, shape (R,)
+        True where the objective had more than one local optimum (MAP only).
+    """
+
+    method: str
+    estimate: np.ndarray
+    se: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    converged: np.ndarray
+    multimodal: np.ndarray
+
+    @property
+    def parameters(self) -> list[str]:
+        """Parameter names, one per column."""
+        return parameter_names(self.estimate.shape[1] - 1)
+
+
+def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    return np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in arrays])
+
+
+def _wald_fit(method: str, estimate: np.ndarray, se: np.ndarray, quantile: float) -> Fit:
+    lower, upper = estimate - quantile * se, estimate + quantile * se
+    converged = _finite_rows(estimate, se, lower, upper)
+    return Fit(method, estimate, se, lower, upper, converged, np.zeros(len(estimate), dtype=bool))
+
+
+def fit_ols(stats: SufficientStats, alpha: float = 0.05) -> Fit:
+    """Ordinary least squares with t intervals and the exact chi-square interval for σ.
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of R datasets.
+    alpha : float
+        Intervals have coverage 1 − α.
+
+    Returns
+    -------
+    Fit
+        σ is estimated by s = √(RSS/(n − p)) with se s/√(2(n − p)).
+    """
+    df = stats.n - stats.p
+    s = np.sqrt(stats.rss / df)
+    coef_se = s[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
+    t_quantile = scipy_stats.t.ppf(1 - alpha / 2, df)
+    estimate = np.column_stack([stats.beta_hat, s])
+    se = np.column_stack([coef_se, s / np.sqrt(2 * df)])
+    lower = estimate - t_quantile * se
+    upper = estimate + t_quantile * se
+    lower[:, -1] = np.sqrt(stats.rss / scipy_stats.chi2.ppf(1 - alpha / 2, df))
+    upper[:, -1] = np.sqrt(stats.rss / scipy_stats.chi2.ppf(alpha / 2, df))
+    converged = _finite_rows(estimate, se, lower, upper)
+    return Fit("ols", estimate, se, lower, upper, converged, np.zeros(len(s), dtype=bool))
+
+
+def fit_mle(stats: SufficientStats, alpha: float = 0.05) -> Fit:
+    """Gaussian maximum likelihood in (β, σ) with Wald intervals.
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of R datasets.
+    alpha : float
+        Intervals have coverage 1 − α (normal quantiles).
+
+    Returns
+    -------
+    Fit
+        σ̂ = √(RSS/n); the inverse observed information gives se(β̂_j) = σ̂ √[(XᵀX)⁻¹]_jj
+        and se(σ̂) = σ̂/√(2n).
+    """
+    n = stats.n
+    sigma_hat = np.sqrt(stats.rss / n)
+    coef_se = sigma_hat[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
+    estimate = np.column_stack([stats.beta_hat, sigma_hat])
+    se = np.column_stack([coef_se, sigma_hat / np.sqrt(2 * n)])
+    return _wald_fit("mle", estimate, se, scipy_stats.norm.ppf(1 - alpha / 2))
+
+
+@dataclass(frozen=True)
+class _ProfileBasis:
+    """The MAP profile in closed form, per replicate.
+
+    With L Lᵀ = XᵀX, M = L⁻¹ D L⁻ᵀ = Q Λ Qᵀ (D = diag of prior precisions) and
+    V = L⁻ᵀ Q, the conditional mode for fixed s = σ² is β(s) = β̂ + V diag(a) w with
+    a_j = s/(1 + sλ_j) and w = Qᵀ L⁻¹ D (μ − β̂) = Λ ω. Along that path
+
+        RSS(s)  = RSS₀ + Σ_j (ω_j λ_j s / (1 + sλ_j))²
+        prior(s) = Σ_j λ_j ω_j² / (1 + sλ_j)²        [(β − μ)ᵀ D (β − μ)]
+
+    both O(p) per point and free of cancellation even for tiny prior sds.
+    """
+
+    eigenvalues: np.ndarray  # (R, p)
+    omega: np.ndarray  # (R, p)
+    basis: np.ndarray  # V, (R, p, p)
+
+
+def _profile_terms(
+    lam: np.ndarray, omega: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Profile terms at s = σ² for eigenvalues ``lam`` and coordinates ``omega`` (R, p).
+
+    Returns RSS(s) − RSS₀, the prior term (β − μ)ᵀD(β − μ), and
+    Σ_j ω_j² λ_j² (1 − sλ_j)/(1 + sλ_j)³ (from which d²h/dt² follows); ``s`` has shape
+    (R,) or (R, m) and the results broadcast to it.
+    """
+    extra = (None,) * (s.ndim - 1)
+    lam_b = lam[(slice(None),) + extra + (slice(None),)]
+    omega_b = omega[(slice(None),) + extra + (slice(None),)]
+    s_b = s[..., None]
+    one_plus = 1.0 + s_b * lam_b
+    shift = omega_b * lam_b * s_b / one_plus
+    rss_extra = np.sum(shift * shift, axis=-1)
+    prior_term = np.sum(lam_b * omega_b * omega_b / (one_plus * one_plus), axis=-1)
+    curvature = np.sum(
+        omega_b * omega_b * lam_b * lam_b * (1.0 - s_b * lam_b) / one_plus**3, axis=-1
+    )
+    return rss_extra, prior_term, curvature
+
+
+def fit_map(
+    stats: SufficientStats,
+    prior: Prior,
+    alpha: float = 0.05,
+    *,
+    scan_points: int = 64,
+    max_iter: int = 60,
+    tol: float = 1e-12,
+) -> Fit:
+    """Global joint mode in (β, σ) of the posterior under normal priors on β.
+
+    The negative log posterior (up to a constant) is
+
+        f(β, σ) = n log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j².
+
+    For fixed σ its minimiser in β is closed form, so the mode is found on the
+    one-dimensional profile h(t) = min_β f(β, e^t), whose derivative is
+    h'(t) = n − RSS(β(σ))/σ². RSS grows monotonically along the path from the OLS fit
+    (σ → 0) to the prior mean (σ → ∞), so every stationary point has σ² in
+    [RSS₀/n, RSS∞/n]. The profile is scanned on ``scan_points`` points of log σ over that
+    bracket; every sign change of h' from − to + brackets a local mode, which a
+    safeguarded Newton iteration polishes to ``tol``; the lowest is returned.
+    The Laplace covariance is the inverse Hessian of f in (β, σ) at the mode (its
+    σ-block by the Schur complement, which is the profile's curvature); a replicate whose
+    Newton iteration did not converge within ``max_iter`` steps, whose Hessian is not
+    positive definite, or whose result is not finite, has ``converged`` False.
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of R datasets.
+    prior : Prior
+        Prior means and sds (sd = inf for a flat prior; all flat gives the MLE).
+    alpha : float
+        Intervals are mode ± z_{1−α/2} · se.
+    scan_points : int
+        Points of the profile scan (≥ 2).
+    max_iter : int
+        Newton iteration cap per mode.
+    tol : float
+        Convergence tolerance on the step in log σ.
+
+    Returns
+    -------
+    Fit
+        ``multimodal`` is True where the profile had more than one local mode.
+    """
+    n, p = stats.n, stats.p
+    if len(prior.mean) != p:
+        raise ValueError(f"prior {prior.name!r} has {len(prior.mean)} means, expected {p}")
+    precision = np.asarray(prior.precision)
+    mean = np.asarray(prior.mean)
+    replicates = stats.replicates
+
+    # Whitened eigen-basis of the prior precision (see _ProfileBasis).
+    chol = np.linalg.cholesky(stats.gram)
+    chol_inv = np.linalg.inv(chol)
+    scaled = chol_inv * precision[None, None, :]
+    eigenvalues, q = np.linalg.eigh(scaled @ np.swapaxes(chol_inv, 1, 2))
+    # Flat priors give exact zero eigenvalues (eigh sorts ascending); rounding must not
+    # turn them into tiny positive ones, whose ω would be garbage.
+    n_flat = int(np.count_nonzero(precision == 0))
+    eigenvalues[:, :n_flat] = 0.0
+    eigenvalues = np.maximum(eigenvalues, 0.0)
+    w = np.einsum("rji,rjk,rk->ri", q, scaled, mean[None, :] - stats.beta_hat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        omega = np.where(eigenvalues > 0, w / eigenvalues, 0.0)
+    basis = _ProfileBasis(eigenvalues, omega, np.swapaxes(chol_inv, 1, 2) @ q)
+    rss0 = stats.rss
+
+    # Bracket of every stationary point in t = log σ, scanned on a uniform grid.
+    rss_inf = rss0 + np.sum(omega * omega, axis=1)
+    t_low = 0.5 * np.log(rss0 / n)
+    t_high = 0.5 * np.log(rss_inf / n)
+    fractions = np.linspace(0.0, 1.0, max(int(scan_points), 2))
+    grid = t_low[:, None] + (t_high - t_low)[:, None] * fractions[None, :]
+    s_grid = np.exp(2.0 * grid)
+    rss_extra, _, _ = _profile_terms(eigenvalues, omega, s_grid)
+    slope = n - (rss0[:, None] + rss_extra) / s_grid
+    # h' ≤ 0 at the lower end and ≥ 0 at the upper end in exact arithmetic.
+    slope[:, 0] = np.minimum(slope[:, 0], 0.0)
+    slope[:, -1] = np.where(slope[:, -1] > 0, slope[:, -1], np.inf)
+    rep, cell = np.nonzero((slope[:, :-1] <= 0) & (slope[:, 1:] > 0))
+    modes_per_replicate = np.bincount(rep, minlength=replicates)
+
+    # Safeguarded Newton on h'(t) = 0 inside every bracket at once.
+    lo, hi = grid[rep, cell], grid[rep, cell + 1]
+    lam_b, omega_b = eigenvalues[rep], omega[rep]
+    rss0_b = rss0[rep]
+    t = 0.5 * (lo + hi)
+    done = hi - lo <= tol * (1.0 + np.abs(t))
+    for _ in range(max_iter):
+        if done.all():
+            break
+        s = np.exp(2.0 * t)
+        extra, _, curv = _profile_terms(lam_b, omega_b, s)
+        g = n - (rss0_b + extra) / s
+        dg = 2.0 * rss0_b / s - 2.0 * s * curv
+        lo = np.where(g <= 0, t, lo)
+        hi = np.where(g <= 0, hi, t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = t - g / dg
+        bisect = ~((dg > 0) & (newton >= lo) & (newton <= hi))
+        t_next = np.where(bisect, 0.5 * (lo + hi), newton)
+        # A root hit exactly stays put: a bisection from it would leave the root.
+        t_next = np.where(g == 0, t, t_next)
+        step_small = np.abs(t_next - t) <= tol * (1.0 + np.abs(t))
+        t = np.where(done, t, t_next)
+        done |= step_small
+
+    # The global mode: the lowest profile value among each replicate's local modes.
+    s = np.exp(2.0 * t)
+    extra, prior_term, _ = _profile_terms(lam_b, omega_b, s)
+    profile = n * t + (rss0_b + extra) / (2.0 * s) + 0.5 * prior_term
+    order = np.lexsort((profile, rep))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = rep[order][1:] != rep[order][:-1]
+    best = order[first]
+    best_rep = rep[best]
+
+    t_mode = np.full(replicates, np.nan)
+    t_mode[best_rep] = t[best]
+    newton_ok = np.zeros(replicates, dtype=bool)
+    newton_ok[best_rep] = done[best]
+    return _map_result(stats, basis, t_mode, newton_ok, modes_per_replicate >= 2, alpha)
+
+
+def _map_result(
+    stats: SufficientStats,
+    basis: _ProfileBasis,
+    t_mode: np.ndarray,
+    newton_ok: np.ndarray,
+    multimodal: np.ndarray,
+    alpha: float,
+) -> Fit:
+    """Mode, Laplace standard errors and Wald intervals at ``σ = exp(t_mode)``."""
+    sigma = np.exp(t_mode)
+    s = sigma * sigma
+    lam, omega, v = basis.eigenvalues, basis.omega, basis.basis
+    one_plus = 1.0 + s[:, None] * lam
+    a_w = omega * lam * s[:, None] / one_plus  # diag(a) w
+    beta = stats.beta_hat + np.einsum("rij,rj->ri", v, a_w)
+
+    # Hessian of f in (β, σ): H_ββ = XᵀX/s + D, H_βσ = −2 XᵀX (β − β̂)/σ³ and the Schur
+    # complement of H_ββ equals the profile curvature h''(σ) = (d²h/dt²)/σ² at a mode.
+    curv = np.sum(omega**2 * lam**2 * (1.0 - s[:, None] * lam) / one_plus**3, axis=1)
+    schur = (2.0 * stats.rss / s - 2.0 * s * curv) / s
+    # H_ββ⁻¹ = s V diag(1/(1 + sλ)) Vᵀ and H_ββ⁻¹ H_βσ = −(2/σ) V (a w/(1 + sλ)).
+    u = -(2.0 / sigma)[:, None] * np.einsum("rij,rj->ri", v, a_w / one_plus)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var_beta = (
+            s[:, None] * np.einsum("rij,rj->ri", v * v, 1.0 / one_plus) + u * u / schur[:, None]
+        )
+        var_sigma = 1.0 / schur
+    estimate = np.column_stack([beta, sigma])
+    with np.errstate(invalid="ignore"):
+        se = np.sqrt(np.column_stack([var_beta, var_sigma]))
+    fit = _wald_fit("map", estimate, se, scipy_stats.norm.ppf(1 - alpha / 2))
+    converged = fit.converged & newton_ok & (schur > 0)
+    return Fit("map", fit.estimate, fit.se, fit.lower, fit.upper, converged, multimodal)
+
+
+#: The estimator registry: name -> batched fit function.
+ESTIMATORS: dict[str, Callable[..., Fit]] = {"ols": fit_ols, "mle": fit_mle, "map": fit_map}
+
+#: Methods whose fit depends on a prior.
+PRIOR_METHODS = frozenset({"map"})
+
+
+def fit_methods(
+    stats: SufficientStats,
+    priors: Sequence[Prior],
+    methods: Sequence[str],
+    alpha: float,
+) -> list[tuple[str, Fit]]:
+    """Fit every method (and, for prior methods, every prior) on the same statistics.
+
+    Returns
+    -------
+    list of (prior name, Fit)
+        Prior name is ``""`` for methods that take no prior.
+    """
+    fits: list[tuple[str, Fit]] = []
+    for method in methods:
+        if method not in ESTIMATORS:
+            raise ValueError(f"unknown method {method!r}; known: {', '.join(ESTIMATORS)}")
+        if method in PRIOR_METHODS:
+            fits.extend((prior.name, ESTIMATORS[method](stats, prior, alpha)) for prior in priors)
+        else:
+            fits.append(("", ESTIMATORS[method](stats, alpha)))
+    return fits
+
+
+def fit_table(
+    datasets: Datasets,
+    priors: Sequence[Prior] | Mapping[str, Prior],
+    methods: Sequence[str],
+    alpha: float,
+) -> pd.DataFrame:
+    """Fit every method and prior on a batch of datasets; return the long table.
+
+    Parameters
+    ----------
+    datasets : Datasets
+        Replicate datasets of one cell.
+    priors : sequence or mapping of Prior
+        Priors for the MAP fits.
+    methods : sequence of str
+        Keys of :data:`ESTIMATORS`.
+    alpha : float
+        Intervals have coverage 1 − α.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method × prior × replicate × parameter with the columns of
+        :data:`FIT_COLUMNS`: cell columns ``n, sigma``; ``prior`` (empty for methods
+        without a prior); ``method``; ``parameter`` (``beta0`` … ``sigma``);
+        ``replicate``; ``estimate, se, lower, upper``; ``true`` (the data-generating
+        value); ``converged`` and ``multimodal`` (bool).
+    """
+    if isinstance(priors, Mapping):
+        priors = list(priors.values())
+    cell = datasets.cell
+    stats = sufficient_stats(datasets.x, datasets.y)
+    names = parameter_names(cell.p)
+    truth = np.array([*cell.beta, cell.sigma])
+    replicates = len(datasets)
+    parts = []
+    for prior_name, fit in fit_methods(stats, priors, methods, alpha):
+        size = fit.estimate.size
+        parts.append(
+            pd.DataFrame(
+                {
+                    "n": np.full(size, cell.n, dtype=np.int64),
+                    "sigma": np.full(size, cell.sigma),
+                    "prior": prior_name,
+                    "method": fit.method,
+                    "parameter": np.tile(names, replicates),
+                    "replicate": np.repeat(datasets.replicates, len(names)),
+                    "estimate": fit.estimate.ravel(),
+                    "se": fit.se.ravel(),
+                    "lower": fit.lower.ravel(),
+                    "upper": fit.upper.ravel(),
+                    "true": np.tile(truth, replicates),
+                    "converged": np.repeat(fit.converged, len(names)),
+                    "multimodal": np.repeat(fit.multimodal, len(names)),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)[list(FIT_COLUMNS)]

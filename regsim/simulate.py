@@ -1,0 +1,201 @@
+"""Seeded replicate datasets of one data cell.
+
+Model: y = X β + ε with X = [1, U_1, …, U_k], U ~ Uniform(0, 1) i.i.d. and
+ε ~ N(0, σ²) i.i.d.
+
+Seeding. Each cell owns one random stream: a PCG64 generator seeded by
+``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int,))``. Replicate r owns the fixed
+block of ``n·p`` uniform draws starting at position ``r·n·p`` of that stream (n·k for the
+covariates, then n turned into normals by the inverse normal CDF, so every replicate
+consumes exactly the same number of draws). A chunk jumps straight to its first
+replicate with ``PCG64.advance``. Replicate r is therefore a pure function of
+(base seed, cell parameters, r): the same whatever the number of replicates, the
+chunking, the other cells, the order cells run in, or the number of cores.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.random import PCG64, Generator, SeedSequence
+from scipy.special import ndtri
+
+from regsim.design import Cell
+from regsim.errors import DataFileError
+
+#: Smallest uniform passed to the inverse normal CDF (keeps ε finite when U = 0).
+_SMALLEST_UNIFORM = 2.0**-54
+
+#: Version of the dataset file layout, stored in every file.
+FILE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """A batch of replicate datasets of one cell.
+
+    Attributes
+    ----------
+    cell : Cell
+        The data-generating parameters.
+    base_seed : int
+        The study's base seed.
+    replicates : ndarray of int64, shape (R,)
+        Replicate indices.
+    x : ndarray of float64, shape (R, n, k)
+        Covariates U_1 … U_k (the intercept column is implicit).
+    y : ndarray of float64, shape (R, n)
+        Responses.
+    """
+
+    cell: Cell
+    base_seed: int
+    replicates: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.replicates.shape[0])
+
+
+def cell_stream(cell: Cell, base_seed: int) -> PCG64:
+    """The bit generator of ``cell``'s random stream, at its start."""
+    return PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(cell.key_int,)))
+
+
+def draw_uniforms(cell: Cell, base_seed: int, start: int, stop: int) -> np.ndarray:
+    """The uniform draws of replicates ``start .. stop-1``, shape (R, n·p)."""
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad replicate range [{start}, {stop})")
+    per_replicate = cell.n * cell.p
+    bit_generator = cell_stream(cell, base_seed)
+    bit_generator.advance(start * per_replicate)
+    return Generator(bit_generator).random((stop - start, per_replicate))
+
+
+def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
+    """Draw replicates ``start .. stop-1`` of ``cell``.
+
+    Parameters
+    ----------
+    cell : Cell
+        Data-generating parameters.
+    base_seed : int
+        The study's base seed (a non-negative integer).
+    start, stop : int
+        Half-open range of replicate indices.
+
+    Returns
+    -------
+    Datasets
+    """
+    if cell.errors != "normal":
+        raise ValueError(f"unknown error model {cell.errors!r}")
+    n, k = cell.n, cell.p - 1
+    uniforms = draw_uniforms(cell, base_seed, start, stop)
+    replicates = stop - start
+    x = uniforms[:, : n * k].reshape(replicates, n, k)
+    noise = ndtri(np.maximum(uniforms[:, n * k :], _SMALLEST_UNIFORM))
+    beta = np.asarray(cell.beta)
+    y = beta[0] + x @ beta[1:] + cell.sigma * noise
+    return Datasets(
+        cell=cell,
+        base_seed=int(base_seed),
+        replicates=np.arange(start, stop, dtype=np.int64),
+        x=x,
+        y=y,
+    )
+
+
+def _metadata(datasets: Datasets) -> str:
+    return json.dumps(
+        {
+            "format": FILE_FORMAT,
+            "base_seed": datasets.base_seed,
+            "cell": datasets.cell.canonical(),
+            "cell_key": datasets.cell.key,
+        },
+        sort_keys=True,
+    )
+
+
+def save_datasets(path: str | os.PathLike[str], datasets: Datasets) -> None:
+    """Write ``datasets`` to an uncompressed ``.npz`` file, atomically.
+
+    The file holds arrays ``x`` (R, n, k), ``y`` (R, n), ``replicates`` (R,) and
+    ``metadata`` (a JSON string: format, base_seed, cell parameters and key). It is
+    written to a temporary file beside ``path`` and renamed, so a crash never leaves a
+    partial file under the final name.
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        x=datasets.x,
+        y=datasets.y,
+        replicates=datasets.replicates,
+        metadata=np.array(_metadata(datasets)),
+    )
+    write_atomic(path, buffer.getvalue())
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_datasets(path: str | os.PathLike[str]) -> Datasets:
+    """Read a file written by :func:`save_datasets`.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, truncated, corrupt or inconsistent; the message names
+        the file and says how to regenerate it.
+    """
+    path = Path(path)
+    hint = "delete it and rerun the workflow to regenerate it"
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x, y = archive["x"], archive["y"]
+            replicates = archive["replicates"]
+            meta = json.loads(str(archive["metadata"]))
+    except FileNotFoundError as error:
+        raise DataFileError(f"{path}: dataset file not found") from error
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise DataFileError(f"{path}: unreadable dataset file ({error}); {hint}") from error
+    params = meta.get("cell", {})
+    cell = Cell(
+        n=params["n"],
+        sigma=float(params["sigma"]),
+        beta=tuple(float(b) for b in params["beta"]),
+        errors=params.get("errors", "normal"),
+    )
+    shapes_ok = (
+        x.ndim == 3
+        and x.shape[1:] == (cell.n, cell.p - 1)
+        and y.shape == x.shape[:2]
+        and replicates.shape == x.shape[:1]
+        and cell.key == meta.get("cell_key")
+    )
+    if not shapes_ok or not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise DataFileError(f"{path}: inconsistent dataset file; {hint}")
+    return Datasets(cell=cell, base_seed=int(meta["base_seed"]), replicates=replicates, x=x, y=y)
