@@ -1,0 +1,183 @@
+"""``python -m regsim fit``: fit OLS, MLE and MAP to a user's own CSV."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regsim.design import Prior
+from regsim.errors import InputDataError
+from regsim.estimators import fit_methods, parameter_names, sufficient_stats
+
+METHODS = ("ols", "mle", "map")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``fit`` command."""
+    parser = subparsers.add_parser(
+        "fit",
+        help="fit OLS, MLE and MAP to a CSV file",
+        description=(
+            "Fit y = b0 + b1 x1 + ... + e by OLS, maximum likelihood and MAP (normal priors "
+            "on the coefficients, intercept first). beta0 is the intercept, beta1 ... follow "
+            "the covariate columns in order."
+        ),
+    )
+    parser.add_argument("data", type=Path, help="CSV file with a header row")
+    parser.add_argument("--y", required=True, metavar="COLUMN", help="response column")
+    parser.add_argument(
+        "--x", nargs="+", metavar="COL", help="covariate columns (default: all but --y)"
+    )
+    parser.add_argument(
+        "--prior-mean",
+        nargs="+",
+        type=float,
+        metavar="MU",
+        help="prior means, one per coefficient, intercept first (default: 0)",
+    )
+    parser.add_argument(
+        "--prior-sd",
+        nargs="+",
+        type=float,
+        metavar="ETA",
+        help="prior sds, one per coefficient; inf for a flat prior (default: inf, so MAP = MLE)",
+    )
+    parser.add_argument("--alpha", type=float, default=0.05, help="1 - alpha intervals")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def read_regression_data(
+    path: Path, response: str, covariates: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read and check a CSV for fitting.
+
+    Returns
+    -------
+    x : ndarray, shape (n, k)
+    y : ndarray, shape (n,)
+    covariates : list of str
+        The covariate column names, in order.
+
+    Raises
+    ------
+    InputDataError
+        On an unreadable or empty file, a missing or non-numeric column, missing values,
+        too few rows, or a constant or collinear covariate.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError as error:
+        raise InputDataError(f"{path}: file not found") from error
+    except pd.errors.EmptyDataError as error:
+        raise InputDataError(f"{path}: the file is empty") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+        raise InputDataError(f"{path}: cannot parse as CSV ({error})") from error
+    if response not in frame.columns:
+        raise InputDataError(f"{path}: no column {response!r} (columns: {list(frame.columns)})")
+    if covariates is None:
+        covariates = [c for c in frame.columns if c != response]
+    for name in covariates:
+        if name not in frame.columns:
+            raise InputDataError(f"{path}: no column {name!r}")
+        if name == response:
+            raise InputDataError(f"column {name!r} is both the response and a covariate")
+    if len(set(covariates)) != len(covariates):
+        raise InputDataError("a covariate column is listed twice")
+    if frame.empty:
+        raise InputDataError(f"{path}: no data rows")
+    for name in [response, *covariates]:
+        column = frame[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise InputDataError(f"{path}: column {name!r} is not numeric")
+        missing = column.isna() | ~np.isfinite(column.to_numpy(dtype=float))
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0]) + 2  # header is line 1
+            raise InputDataError(f"{path}: column {name!r} has a missing value (line {row})")
+    n, p = len(frame), len(covariates) + 1
+    if n <= p:
+        raise InputDataError(f"{path}: {n} rows for {p} coefficients; need at least {p + 1} rows")
+    x = frame[covariates].to_numpy(dtype=float)
+    y = frame[response].to_numpy(dtype=float)
+    for j, name in enumerate(covariates):
+        if np.ptp(x[:, j]) == 0:
+            raise InputDataError(f"column {name!r} is constant (the intercept already fits it)")
+    centred = x - x.mean(axis=0)
+    if covariates and np.linalg.matrix_rank(centred) < len(covariates):
+        raise InputDataError(
+            f"covariates {covariates} are collinear (one is a linear combination of others)"
+        )
+    return x, y, covariates
+
+
+def _prior(args: argparse.Namespace, p: int) -> Prior:
+    mean = args.prior_mean if args.prior_mean is not None else [0.0] * p
+    sd = args.prior_sd if args.prior_sd is not None else [math.inf] * p
+    for option, values in (("--prior-mean", mean), ("--prior-sd", sd)):
+        if len(values) != p:
+            raise InputDataError(f"{option}: {len(values)} values, expected {p} (intercept first)")
+    if not all(math.isfinite(m) for m in mean):
+        raise InputDataError("--prior-mean: values must be finite")
+    if not all(s > 0 for s in sd):
+        raise InputDataError("--prior-sd: values must be > 0 (inf for a flat prior)")
+    return Prior("user", tuple(mean), tuple(sd))
+
+
+def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    """Fit every method to the CSV named in ``args``; return the nested results."""
+    if not 0 < args.alpha < 1:
+        raise InputDataError(f"--alpha must be in (0, 1), got {args.alpha}")
+    x, y, _ = read_regression_data(args.data, args.y, args.x)
+    prior = _prior(args, x.shape[1] + 1)
+    stats = sufficient_stats(x[None, :, :], y[None, :])
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for _, fit in fit_methods(stats, [prior], METHODS, args.alpha):
+        if not fit.converged[0]:
+            raise InputDataError(f"{fit.method}: the fit did not converge on {args.data}")
+        results[fit.method] = {
+            name: {
+                "estimate": float(fit.estimate[0, j]),
+                "se": float(fit.se[0, j]),
+                "lower": float(fit.lower[0, j]),
+                "upper": float(fit.upper[0, j]),
+            }
+            for j, name in enumerate(fit.parameters)
+        }
+    return results
+
+
+def format_table(results: dict[str, dict[str, dict[str, float]]], labels: list[str]) -> str:
+    """Plain-text table: one block per method, one row per parameter."""
+    lines = []
+    header = f"{'parameter':<24}{'estimate':>14}{'se':>14}{'lower':>14}{'upper':>14}"
+    for method, params in results.items():
+        lines += [method.upper(), header]
+        for name, label in zip(params, labels, strict=True):
+            row = params[name]
+            lines.append(
+                f"{label:<24}{row['estimate']:>14.6g}{row['se']:>14.6g}"
+                f"{row['lower']:>14.6g}{row['upper']:>14.6g}"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``regsim fit``."""
+    results = fit_csv(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    covariates = args.x or [c for c in pd.read_csv(args.data, nrows=0).columns if c != args.y]
+    names = parameter_names(len(covariates) + 1)
+    labels = [f"{names[0]} (intercept)"]
+    labels += [f"{n} ({c})" for n, c in zip(names[1:-1], covariates, strict=True)]
+    labels.append("sigma")
+    print(f"{args.data}: response {args.y!r}, {1 - args.alpha:.0%} intervals")
+    print(format_table(results, labels), end="")
+    return 0

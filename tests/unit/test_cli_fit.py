@@ -1,0 +1,143 @@
+"""``python -m regsim fit`` on good and bad CSV files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from regsim.cli import main
+
+
+@pytest.fixture
+def run_fit(capsys):
+    """Run ``regsim fit`` in-process; return (exit status, stdout, stderr)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        status = main(["fit", *args])
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def notebook_csv(tmp_path):
+    """The seed notebook's dataset, regenerated exactly as the notebook does."""
+    np.random.seed(123)
+    x = np.random.rand(2, 200)
+    e = np.random.normal(10, 5, 200)
+    y = np.dot(x.T, np.random.uniform(1.0, 15.0, size=2)) + e
+    path = tmp_path / "notebook.csv"
+    pd.DataFrame({"x1": x[0], "x2": x[1], "y": y}).to_csv(path, index=False)
+    return path
+
+
+def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
+    result = run_fit(str(notebook_csv), "--y", "y", "--json")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)
+    assert set(fitted) == {"ols", "mle", "map"}
+    frame = pd.read_csv(notebook_csv)
+    reference = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]])).fit()
+    conf = reference.conf_int(0.05).to_numpy()
+    for j in range(3):
+        row = fitted["ols"][f"beta{j}"]
+        np.testing.assert_allclose(row["estimate"], reference.params.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose(row["se"], reference.bse.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    # The notebook's np.std of the OLS residuals is the MLE of sigma.
+    np.testing.assert_allclose(fitted["mle"]["sigma"]["estimate"], 4.888384545924403, rtol=1e-12)
+    # No prior given: flat priors, so MAP is the MLE.
+    for name, row in fitted["mle"].items():
+        for key, value in row.items():
+            np.testing.assert_allclose(fitted["map"][name][key], value, rtol=1e-9)
+
+
+def test_prior_options_and_column_selection(run_fit, notebook_csv):
+    result = run_fit(
+        str(notebook_csv),
+        "--y",
+        "y",
+        "--x",
+        "x2",
+        "--prior-mean",
+        "0",
+        "0",
+        "--prior-sd",
+        "1",
+        "inf",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)
+    assert list(fitted["map"]) == ["beta0", "beta1", "sigma"]
+    # A N(0, 1) prior on the intercept pulls it towards 0.
+    assert abs(fitted["map"]["beta0"]["estimate"]) < abs(fitted["ols"]["beta0"]["estimate"])
+
+
+def test_table_output_names_columns(run_fit, notebook_csv):
+    result = run_fit(str(notebook_csv), "--y", "y")
+    assert result.returncode == 0, result.stderr
+    assert "beta1 (x1)" in result.stdout and "beta2 (x2)" in result.stdout
+    assert result.stdout.count("sigma") == 3
+
+
+BAD_FILES = {
+    "empty": ("", "empty"),
+    "header_only": ("x1,y\n", "no data rows"),
+    "missing_value": ("x1,y\n1,2\n2,\n3,5\n4,4\n", "missing value"),
+    "text": ("x1,y\n1,2\nabc,3\n3,5\n4,4\n", "not numeric"),
+    "constant": ("x1,x2,y\n1,1,2\n1,2,3\n1,3,5\n1,5,4\n1,6,7\n", "constant"),
+    "identical": ("x1,x2,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "collinear"),
+    "too_few_rows": ("x1,x2,y\n1,2,2\n2,1,3\n3,5,5\n", "need at least 4 rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_data_gives_one_line_error(run_fit, tmp_path, case):
+    text, expected = BAD_FILES[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(text)
+    result = run_fit(str(path), "--y", "y")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--y", "nope"], "no column 'nope'"),
+        (["--y", "y", "--x", "x9"], "no column 'x9'"),
+        (["--y", "y", "--prior-sd", "1", "1"], "--prior-sd: 2 values, expected 3"),
+        (["--y", "y", "--prior-sd", "1", "0", "1"], "--prior-sd: values must be > 0"),
+        (["--y", "y", "--alpha", "1.5"], "--alpha"),
+    ],
+)
+def test_bad_options_give_one_line_error(run_fit, notebook_csv, args, expected):
+    result = run_fit(str(notebook_csv), *args)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0]
+
+
+def test_command_line_entry_point(tmp_path):
+    """The real ``python -m regsim`` process: one error line and exit status 1."""
+    result = subprocess.run(
+        [sys.executable, "-m", "regsim", "fit", str(tmp_path / "absent.csv"), "--y", "y"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'absent.csv'}: file not found"
+    ]

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up regsim in ./.venv from the pinned requirements (idempotent).
+#   bash tools/setup.sh           # what running the study needs
+#   bash tools/setup.sh --tests   # plus the system packages some tests use (needs root + apt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -r requirements.txt
+
+if [ "${1:-}" = "--tests" ]; then
+  packages=()
+  if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+    else
+      echo "setup: not root or no apt-get; tests that need ${packages[*]} will be skipped" >&2
+    fi
+  fi
+fi
+echo "regsim is set up in .venv (activate with: . .venv/bin/activate)"
