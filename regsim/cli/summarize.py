@@ -1,0 +1,219 @@
+"""``python -m regsim summarize``: performance measures with Monte Carlo standard errors.
+
+Reads a long table of replicate results (CSV, or Parquet when the name ends in ``.parquet``
+or ``.pq``), computes :func:`regsim.metrics.summarize` and writes the long table of measures
+(the ``--by`` columns, then ``measure, estimate, mcse``) as CSV with full float precision.
+The output is written atomically (a temporary file in the same directory, then renamed) and
+is never the input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from regsim.errors import InputDataError, RegsimError
+from regsim.metrics import MEASURES, summarize
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``summarize`` command to the dispatcher's subparsers.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The object returned by :meth:`argparse.ArgumentParser.add_subparsers`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``summarize`` parser, whose ``func`` default is :func:`run`.
+    """
+    parser = subparsers.add_parser(
+        "summarize",
+        help="performance measures (bias, coverage, ...) with Monte Carlo standard errors",
+        description=(
+            "Summarize a long table of replicate estimates into performance measures with "
+            f"Monte Carlo standard errors. Measures: {', '.join(MEASURES)}."
+        ),
+    )
+    parser.add_argument("input", metavar="IN", type=Path, help="replicate results (CSV or Parquet)")
+    parser.add_argument("output", metavar="OUT", type=Path, help="measures table to write (CSV)")
+    parser.add_argument(
+        "--estimate", default="estimate", metavar="COL", help="point estimate column"
+    )
+    parser.add_argument("--se", default="se", metavar="COL", help="standard error column")
+    truth = parser.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--true", type=float, metavar="VALUE", help="the true value, every row")
+    truth.add_argument("--true-col", metavar="COL", help="column holding each row's true value")
+    parser.add_argument(
+        "--by",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="COL",
+        help="columns defining the groups summarized separately",
+    )
+    parser.add_argument("--lower", metavar="COL", help="lower confidence limit column")
+    parser.add_argument("--upper", metavar="COL", help="upper confidence limit column")
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="level of the Wald intervals and test when no limits are given (default 0.05)",
+    )
+    parser.add_argument("--ref", metavar="METHOD", help="reference method for relprec")
+    parser.add_argument("--method-col", metavar="COL", help="method column (one of --by)")
+    parser.add_argument(
+        "--replicate-col", metavar="COL", help="replicate id column, to pair methods for relprec"
+    )
+    parser.add_argument(
+        "--converged-col", metavar="COL", help="convergence flag column; false rows are failed"
+    )
+    parser.add_argument(
+        "--multimodal-col", metavar="COL", help="multimodality flag column, counted per group"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``summarize`` on parsed arguments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Arguments parsed by the parser built in :func:`register`.
+
+    Returns
+    -------
+    int
+        The exit status, 0 on success.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If the input cannot be read or used, or the output path is the input path.
+    regsim.errors.RegsimError
+        If the output cannot be written.
+    """
+    input_path, output_path = Path(args.input), Path(args.output)
+    if _same_file(input_path, output_path):
+        raise InputDataError(f"output {output_path} is the input file; refusing to overwrite it")
+    table = read_table(input_path)
+    result = summarize(
+        table,
+        estimate=args.estimate,
+        se=args.se,
+        true=args.true,
+        true_col=args.true_col,
+        by=args.by,
+        lower=args.lower,
+        upper=args.upper,
+        alpha=args.alpha,
+        ref=args.ref,
+        method_col=args.method_col,
+        replicate_col=args.replicate_col,
+        converged_col=args.converged_col,
+        multimodal_col=args.multimodal_col,
+    )
+    write_csv_atomic(result, output_path)
+    return 0
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet table of replicate results.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``.parquet`` / ``.pq`` file is read as Parquet, anything else as CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as read.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If the file is missing, empty or cannot be parsed; the message is one line.
+    """
+    if not path.exists():
+        raise InputDataError(f"input file {path} not found")
+    try:
+        if path.suffix.lower() in _PARQUET_SUFFIXES:
+            import pyarrow
+
+            try:
+                return pd.read_parquet(path)
+            except pyarrow.ArrowException as error:
+                raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputDataError(f"input file {path} is empty") from None
+    except (OSError, ValueError) as error:
+        raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
+
+
+def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` as CSV to ``path`` atomically, floats at full (round-trip) precision.
+
+    The table goes to a temporary file in the destination directory, which then replaces
+    ``path`` in one rename, so a reader never sees a partial file. Floats are written by
+    pandas as their shortest round-trip representation (``repr``); NaN as an empty field.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table to write (without its index).
+    path : pathlib.Path
+        Destination; its parent directory is created if needed.
+
+    Raises
+    ------
+    regsim.errors.RegsimError
+        If the file cannot be written.
+    """
+    tmp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            table.to_csv(handle, index=False, lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        os.replace(tmp_name, path)
+        tmp_name = None
+    except OSError as error:
+        raise RegsimError(f"cannot write output {path}: {_one_line(error)}") from None
+    finally:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (following symlinks)."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _umask() -> int:
+    """The process's file-creation mask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception's message collapsed onto one line."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,707 @@
+"""Performance measures of a simulation study, each with its Monte Carlo standard error.
+
+:func:`summarize` turns a long table of replicate results (one row per replicate and
+group: a point estimate, its standard error, optionally a confidence interval and flags)
+into a long table of performance measures with Monte Carlo standard errors (MCSE), following
+Morris, White & Crowther (2019), "Using simulation studies to evaluate statistical methods",
+Statistics in Medicine 38:2074-2102, and the R package rsimsum (Gasparini 2018), whose
+numbers it reproduces.
+
+Notation, within one group: ``n`` replicates that did not fail, estimates ``b_i`` with mean
+``b̄``, standard errors ``se_i``, true value ``θ``, ``z = Φ⁻¹(1 - α/2)``, confidence limits
+``[l_i, u_i]`` (``b_i ∓ z se_i`` when no interval columns are given); ``mean``, ``sd`` and
+``var`` are sample statistics over the ``n`` replicates, ``sd`` and ``var`` with denominator
+``n - 1``.
+
+============  ===========================================  ========================================
+measure       estimate                                     MCSE
+============  ===========================================  ========================================
+bias          mean(b - θ)                                  sqrt(var(b) / n)
+relbias       mean((b - θ) / θ)  (NaN when θ = 0)           sd((b - θ) / θ) / sqrt(n)
+empse         EmpSE = sd(b)                                EmpSE / sqrt(2 (n - 1))
+modelse       ModSE = sqrt(mean(se²))                      sqrt(var(se²) / (4 n ModSE²))
+relerror      100 (ModSE / EmpSE - 1)                      100 (ModSE / EmpSE) sqrt(var(se²) /
+                                                           (4 n ModSE⁴) + 1 / (2 (n - 1)))
+mse           MSE = mean((b - θ)²)                         sqrt(var((b - θ)²) / n)
+rmse          RMSE = sqrt(MSE)                             MCSE(MSE) / (2 RMSE)  (delta method)
+coverage      p = mean(l ≤ θ ≤ u)                          sqrt(p (1 - p) / n)
+becoverage    p = mean(l ≤ b̄ ≤ u)                          sqrt(p (1 - p) / n)
+width         mean(u - l)                                  sd(u - l) / sqrt(n)
+power         p = mean(|b| ≥ z se), or mean(0 ∉ [l, u])    sqrt(p (1 - p) / n)
+relprec       100 ((EmpSE_ref / EmpSE)² - 1)               200 (EmpSE_ref / EmpSE)² sqrt((1 - ρ²) /
+                                                           (n_pairs - 1))
+n_reps        n, the replicates used                       (none)
+n_failed      replicates excluded as failed                (none)
+n_multimodal  replicates flagged multimodal                (none)
+============  ===========================================  ========================================
+
+``sqrt(var(b) / n)`` equals rsimsum's ``sqrt(Σ(b - b̄)² / (n (n - 1)))`` and
+``sqrt(var((b - θ)²) / n)`` its ``sqrt(Σ((b - θ)² - MSE)² / (n (n - 1)))``.
+
+A replicate *fails* when its convergence flag is false or missing, or when its estimate,
+standard error or (when given) confidence limits are missing or not finite. Failed
+replicates are left out of every measure and counted in ``n_failed``.
+
+Every measure is computed with vectorised pandas group-by operations over all groups at
+once; nothing loops over replicates. This module depends on numpy and pandas only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from regsim.errors import InputDataError
+
+__all__ = ["MEASURES", "summarize"]
+
+MEASURES: tuple[str, ...] = (
+    "bias",
+    "relbias",
+    "empse",
+    "modelse",
+    "relerror",
+    "mse",
+    "rmse",
+    "coverage",
+    "becoverage",
+    "width",
+    "power",
+    "relprec",
+    "n_reps",
+    "n_failed",
+    "n_multimodal",
+)
+"""Performance measures in output order (see the module docstring for their formulas)."""
+
+_OUTPUT_COLUMNS = ("measure", "estimate", "mcse")
+_TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0", "0.0"})
+
+Pair = tuple[np.ndarray, np.ndarray]
+"""An (estimate, mcse) pair of float arrays, one entry per group."""
+
+
+def _f(column: pd.Series) -> np.ndarray:
+    """A statistics column as a float64 array (a copy, safe to modify)."""
+    return column.to_numpy(dtype=np.float64, copy=True)
+
+
+# --------------------------------------------------------------------------------------
+# One function per measure. Each takes the per-group statistics table built by
+# ``_group_statistics`` (one row per group, in output order) and returns (estimate, mcse).
+# --------------------------------------------------------------------------------------
+
+
+def _bias(s: pd.DataFrame) -> Pair:
+    """Bias.
+
+    Estimate ``mean(b - θ)``; MCSE ``sqrt(var(b) / n) = sqrt(Σ(b - b̄)² / (n (n - 1)))``.
+    """
+    return _f(s["mean_err"]), np.sqrt(_f(s["var_b"]) / _f(s["n"]))
+
+
+def _relbias(s: pd.DataFrame) -> Pair:
+    """Relative bias, as a fraction of the true value.
+
+    Estimate ``mean((b - θ) / θ)``; MCSE ``sd((b - θ) / θ) / sqrt(n)``. Both are NaN when
+    ``θ = 0``.
+    """
+    return _f(s["mean_rel"]), np.sqrt(_f(s["var_rel"]) / _f(s["n"]))
+
+
+def _empse(s: pd.DataFrame) -> Pair:
+    """Empirical standard error.
+
+    Estimate ``EmpSE = sd(b)`` (denominator ``n - 1``); MCSE ``EmpSE / sqrt(2 (n - 1))``.
+    """
+    empse = _f(s["empse"])
+    return empse, empse / np.sqrt(2.0 * (_f(s["n"]) - 1.0))
+
+
+def _modelse(s: pd.DataFrame) -> Pair:
+    """Model-based standard error, the root mean squared standard error.
+
+    Estimate ``ModSE = sqrt(mean(se²))``; MCSE ``sqrt(var(se²) / (4 n ModSE²))``.
+    """
+    modelse = np.sqrt(_f(s["mean_se2"]))
+    return modelse, np.sqrt(_f(s["var_se2"]) / (4.0 * _f(s["n"]) * modelse**2))
+
+
+def _relerror(s: pd.DataFrame) -> Pair:
+    """Relative error in the model-based standard error, in percent.
+
+    Estimate ``100 (ModSE / EmpSE - 1)``; MCSE
+    ``100 (ModSE / EmpSE) sqrt(var(se²) / (4 n ModSE⁴) + 1 / (2 (n - 1)))``.
+    """
+    n = _f(s["n"])
+    modelse = np.sqrt(_f(s["mean_se2"]))
+    ratio = modelse / _f(s["empse"])
+    mcse = (
+        100.0 * ratio * np.sqrt(_f(s["var_se2"]) / (4.0 * n * modelse**4) + 1.0 / (2.0 * (n - 1)))
+    )
+    return 100.0 * (ratio - 1.0), mcse
+
+
+def _mse(s: pd.DataFrame) -> Pair:
+    """Mean squared error.
+
+    Estimate ``MSE = mean((b - θ)²)``; MCSE
+    ``sqrt(var((b - θ)²) / n) = sqrt(Σ((b - θ)² - MSE)² / (n (n - 1)))``.
+    """
+    return _f(s["mse"]), np.sqrt(_f(s["var_sq"]) / _f(s["n"]))
+
+
+def _rmse(s: pd.DataFrame) -> Pair:
+    """Root mean squared error.
+
+    Estimate ``RMSE = sqrt(MSE)``; MCSE by the delta method, ``MCSE(MSE) / (2 RMSE)``
+    (NaN when ``RMSE = 0``).
+    """
+    mse, mse_mcse = _mse(s)
+    rmse = np.sqrt(mse)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mcse = np.where(rmse > 0, mse_mcse / (2.0 * rmse), np.nan)
+    return rmse, mcse
+
+
+def _proportion(p: np.ndarray, n: np.ndarray) -> Pair:
+    """A proportion ``p`` of ``n`` replicates with its binomial MCSE ``sqrt(p (1 - p) / n)``."""
+    return p, np.sqrt(p * (1.0 - p) / n)
+
+
+def _coverage(s: pd.DataFrame) -> Pair:
+    """Coverage of the confidence interval, bounds inclusive.
+
+    Estimate ``p = mean(l ≤ θ ≤ u)`` with ``[l, u] = b ∓ z se`` unless interval columns are
+    given; MCSE ``sqrt(p (1 - p) / n)``.
+    """
+    return _proportion(_f(s["coverage"]), _f(s["n"]))
+
+
+def _becoverage(s: pd.DataFrame) -> Pair:
+    """Bias-eliminated coverage: coverage of the mean estimate instead of the true value.
+
+    Estimate ``p = mean(l ≤ b̄ ≤ u)``; MCSE ``sqrt(p (1 - p) / n)``.
+    """
+    return _proportion(_f(s["becoverage"]), _f(s["n"]))
+
+
+def _width(s: pd.DataFrame) -> Pair:
+    """Mean width of the confidence interval.
+
+    Estimate ``mean(u - l)`` (``mean(2 z se)`` without interval columns); MCSE
+    ``sd(u - l) / sqrt(n)``.
+    """
+    return _f(s["width"]), np.sqrt(_f(s["var_width"]) / _f(s["n"]))
+
+
+def _power(s: pd.DataFrame) -> Pair:
+    """Power: the rejection rate of the level-α test of ``parameter = 0``.
+
+    Estimate ``p = mean(|b| ≥ z se)`` (the Wald test, as rsimsum) without interval columns,
+    ``p = mean(0 < l or u < 0)`` (the method's own interval) with them; MCSE
+    ``sqrt(p (1 - p) / n)``. Where ``θ = 0`` this is the type I error rate.
+    """
+    return _proportion(_f(s["power"]), _f(s["n"]))
+
+
+def _relprec(s: pd.DataFrame) -> Pair:
+    """Percentage gain in precision relative to the reference method.
+
+    Estimate ``100 ((EmpSE_ref / EmpSE)² - 1)``; MCSE
+    ``200 (EmpSE_ref / EmpSE)² sqrt((1 - ρ²) / (n_pairs - 1))``, where ``ρ`` is the
+    correlation between the method's and the reference's estimates over the ``n_pairs``
+    replicates that neither failed. Each EmpSE is that method's own (over its own non-failed
+    replicates, as rsimsum does). rsimsum's ``n - 1``; Stata's ``simsum`` uses ``n - 2``.
+    The reference method's own row is exactly 0 with MCSE 0.
+    """
+    ratio2 = (_f(s["empse_ref"]) / _f(s["empse"])) ** 2
+    rho = _f(s["rho"])
+    with np.errstate(invalid="ignore"):
+        mcse = 200.0 * ratio2 * np.sqrt(np.clip(1.0 - rho**2, 0.0, None) / (_f(s["n_pairs"]) - 1))
+    estimate = 100.0 * (ratio2 - 1.0)
+    is_ref = s["is_ref"].to_numpy(bool)
+    estimate[is_ref] = 0.0
+    mcse[is_ref] = 0.0
+    return estimate, mcse
+
+
+def _count(column: str) -> Callable[[pd.DataFrame], Pair]:
+    """A count measure: the estimate is the count, the MCSE is NaN."""
+
+    def measure(s: pd.DataFrame) -> Pair:
+        count = _f(s[column])
+        return count, np.full_like(count, np.nan)
+
+    measure.__doc__ = f"Count ``{column}``; no MCSE (NaN)."
+    return measure
+
+
+_MEASURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame], Pair]] = {
+    "bias": _bias,
+    "relbias": _relbias,
+    "empse": _empse,
+    "modelse": _modelse,
+    "relerror": _relerror,
+    "mse": _mse,
+    "rmse": _rmse,
+    "coverage": _coverage,
+    "becoverage": _becoverage,
+    "width": _width,
+    "power": _power,
+    "relprec": _relprec,
+    "n_reps": _count("n"),
+    "n_failed": _count("n_failed"),
+    "n_multimodal": _count("n_multimodal"),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------
+
+
+def summarize(
+    table: pd.DataFrame,
+    *,
+    estimate: str = "estimate",
+    se: str = "se",
+    true: float | None = None,
+    true_col: str | None = None,
+    by: Sequence[str] = (),
+    lower: str | None = None,
+    upper: str | None = None,
+    alpha: float = 0.05,
+    ref: str | None = None,
+    method_col: str | None = None,
+    replicate_col: str | None = None,
+    converged_col: str | None = None,
+    multimodal_col: str | None = None,
+) -> pd.DataFrame:
+    """Compute every performance measure and its Monte Carlo standard error, per group.
+
+    The formulas are listed in the module docstring and in each measure's private function.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Long table of replicate results, one row per replicate and group.
+    estimate : str, default "estimate"
+        Column of point estimates ``b``.
+    se : str, default "se"
+        Column of standard errors of the estimates.
+    true : float, optional
+        The true value ``θ`` for every row. Give exactly one of ``true`` and ``true_col``.
+    true_col : str, optional
+        Column holding the true value of each row; it must be finite and constant within a
+        group.
+    by : sequence of str, default ()
+        Columns whose combinations define the groups; measures are computed per group. Empty
+        means one group of all rows.
+    lower, upper : str, optional
+        Columns of confidence limits, both or neither. Without them the interval is
+        ``b ∓ z se`` with ``z = Φ⁻¹(1 - α/2)``.
+    alpha : float, default 0.05
+        Level of the Wald intervals and test, in (0, 1). Used only without interval columns
+        (for coverage, bias-eliminated coverage, width and power).
+    ref : str, optional
+        Reference method for ``relprec``; a value of ``method_col``. When the column's values
+        are not strings, ``ref`` is matched against their string form.
+    method_col : str, optional
+        Column naming the method; required with ``ref`` and must be one of ``by``.
+    replicate_col : str, optional
+        Column identifying the replicate, used to pair each method's replicates with the
+        reference's for ``relprec``; it must be unique within a group. Without it the k-th
+        row of a method in a group is paired with the k-th row of the reference (rows in
+        table order, failed rows included).
+    converged_col : str, optional
+        Boolean column (or 0/1, or "true"/"false"); a false or missing value marks the
+        replicate as failed.
+    multimodal_col : str, optional
+        Boolean column flagging replicates whose objective was multimodal; counted (over all
+        rows of the group, failed or not) in ``n_multimodal``. Missing values count as false.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, then ``measure``, ``estimate`` and ``mcse`` (floats).
+        One row per group and measure: groups in sorted order of the ``by`` columns (missing
+        values last), measures in :data:`MEASURES` order. ``relprec`` appears only when
+        ``ref`` is given and ``n_multimodal`` only when ``multimodal_col`` is given. Count
+        measures (``n_reps``, ``n_failed``, ``n_multimodal``) have a NaN ``mcse``. A group
+        whose replicates all failed has NaN measures and ``n_reps`` 0.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If a named column is missing or not numeric, the table has no rows, ``true`` is given
+        both ways or neither, ``alpha`` is outside (0, 1), ``ref`` is not a value of
+        ``method_col`` (or ``method_col`` is not one of ``by``), only one of ``lower`` and
+        ``upper`` is given, the true value is missing or varies within a group, a lower limit
+        exceeds its upper limit, a flag column is not boolean, or ``replicate_col`` is missing
+        or repeats a replicate within a group. The message is one line naming the column or
+        option.
+    """
+    by = _check_options(
+        table,
+        estimate=estimate,
+        se=se,
+        true=true,
+        true_col=true_col,
+        by=by,
+        lower=lower,
+        upper=upper,
+        alpha=alpha,
+        ref=ref,
+        method_col=method_col,
+        replicate_col=replicate_col,
+        converged_col=converged_col,
+        multimodal_col=multimodal_col,
+    )
+    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    work, keys = _prepare(
+        table,
+        estimate=estimate,
+        se=se,
+        true=true,
+        true_col=true_col,
+        by=by,
+        lower=lower,
+        upper=upper,
+        z=z,
+        converged_col=converged_col,
+        multimodal_col=multimodal_col,
+    )
+    stats = _group_statistics(work, len(keys))
+    if ref is not None and method_col is not None:  # _check_options: ref needs method_col
+        stats = _add_relprec_inputs(
+            stats, work, table, by=by, ref=ref, method_col=method_col, replicate_col=replicate_col
+        )
+
+    measures = [
+        m
+        for m in MEASURES
+        if (m != "relprec" or ref is not None) and (m != "n_multimodal" or multimodal_col)
+    ]
+    n_groups = len(keys)
+    estimates = np.empty((n_groups, len(measures)))
+    mcses = np.empty((n_groups, len(measures)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, name in enumerate(measures):
+            estimates[:, j], mcses[:, j] = _MEASURE_FUNCTIONS[name](stats)
+
+    # Group-major, measure-minor: row i * len(measures) + j is group i, measure j.
+    out = keys.loc[keys.index.repeat(len(measures))].reset_index(drop=True)
+    out["measure"] = np.tile(np.array(measures, dtype=object), n_groups)
+    out["estimate"] = estimates.ravel()
+    out["mcse"] = mcses.ravel()
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Validation and preparation
+# --------------------------------------------------------------------------------------
+
+
+def _check_options(
+    table: pd.DataFrame,
+    *,
+    estimate: str,
+    se: str,
+    true: float | None,
+    true_col: str | None,
+    by: Sequence[str],
+    lower: str | None,
+    upper: str | None,
+    alpha: float,
+    ref: str | None,
+    method_col: str | None,
+    replicate_col: str | None,
+    converged_col: str | None,
+    multimodal_col: str | None,
+) -> list[str]:
+    """Check the options against the table; return ``by`` as a list."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputDataError(f"expected a pandas DataFrame, got {type(table).__name__}")
+    if isinstance(by, str):
+        by = [by]
+    by = list(by)
+    named = {"estimate": estimate, "se": se, "true_col": true_col, "lower": lower}
+    named |= {"upper": upper, "method_col": method_col, "replicate_col": replicate_col}
+    named |= {"converged_col": converged_col, "multimodal_col": multimodal_col}
+    columns = [(option, column) for option, column in named.items() if column is not None]
+    columns += [("by", column) for column in by]
+    for option, column in columns:
+        if column not in table.columns:
+            available = ", ".join(map(str, table.columns))
+            raise InputDataError(
+                f"column {column!r} (option {option}) not found in the input table; "
+                f"available columns: {available}"
+            )
+    if len(table) == 0:
+        raise InputDataError("the input table has no rows")
+    if len(set(by)) != len(by):
+        raise InputDataError(f"option by names a column twice: {by}")
+    clash = [c for c in by if c in _OUTPUT_COLUMNS]
+    if clash:
+        raise InputDataError(
+            f"by column {clash[0]!r} clashes with an output column (measure, estimate, mcse)"
+        )
+    if (true is None) == (true_col is None):
+        raise InputDataError("give the true value either as true or as true_col, not both/neither")
+    if true is not None:
+        try:
+            true = float(true)
+        except (TypeError, ValueError):
+            raise InputDataError(f"option true must be a number, got {true!r}") from None
+        if not np.isfinite(true):
+            raise InputDataError(f"option true must be finite, got {true!r}")
+    if (lower is None) != (upper is None):
+        raise InputDataError("options lower and upper must be given together")
+    try:
+        alpha_ok = 0.0 < float(alpha) < 1.0
+    except (TypeError, ValueError):
+        alpha_ok = False
+    if not alpha_ok:
+        raise InputDataError(f"option alpha must be in (0, 1), got {alpha!r}")
+    if ref is not None:
+        if method_col is None:
+            raise InputDataError("option ref needs method_col (the column naming the method)")
+        if method_col not in by:
+            raise InputDataError(f"method_col {method_col!r} must be one of the by columns")
+        if not _ref_mask(table[method_col], ref).any():
+            values = ", ".join(map(str, pd.unique(table[method_col])))
+            raise InputDataError(
+                f"ref method {ref!r} not found in column {method_col!r}; values: {values}"
+            )
+    return by
+
+
+def _ref_mask(methods: pd.Series, ref: str) -> np.ndarray:
+    """Rows whose method is ``ref``, matching on string form when no value equals it."""
+    mask = (methods == ref).to_numpy(bool)
+    if not mask.any():
+        mask = (methods.astype(str) == str(ref)).to_numpy(bool)
+    return mask
+
+
+def _numeric(table: pd.DataFrame, column: str, option: str) -> np.ndarray:
+    """Column as float64; non-numeric text raises InputDataError naming the column."""
+    try:
+        values = pd.to_numeric(table[column], errors="raise")
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputDataError(f"column {column!r} (option {option}) must be numeric") from None
+
+
+def _boolean(table: pd.DataFrame, column: str, option: str, missing: bool) -> np.ndarray:
+    """Column as bool: accepts booleans, 0/1 and true/false text; missing becomes ``missing``."""
+    series = table[column]
+    if pd.api.types.is_bool_dtype(series) and not series.isna().any():
+        return series.to_numpy(bool)
+    text = series.astype("string").str.strip().str.lower()
+    result = np.full(len(series), missing, dtype=bool)
+    present = series.notna().to_numpy(bool)
+    is_true = text.isin(_TRUE_STRINGS).fillna(False).to_numpy(bool)
+    is_false = text.isin(_FALSE_STRINGS).fillna(False).to_numpy(bool)
+    bad = present & ~is_true & ~is_false
+    if bad.any():
+        example = series[bad].iloc[0]
+        raise InputDataError(
+            f"column {column!r} (option {option}) must be boolean (true/false or 1/0), "
+            f"got {example!r}"
+        )
+    result[present] = is_true[present]
+    return result
+
+
+def _group_ids(table: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, int]:
+    """Integer id of each row's group (sorted by ``columns``, missing last) and group count."""
+    if not columns:
+        return np.zeros(len(table), dtype=np.int64), 1
+    grouped = table.groupby(columns, sort=True, dropna=False, observed=True)
+    return grouped.ngroup().to_numpy(np.int64), grouped.ngroups
+
+
+def _prepare(
+    table: pd.DataFrame,
+    *,
+    estimate: str,
+    se: str,
+    true: float | None,
+    true_col: str | None,
+    by: list[str],
+    lower: str | None,
+    upper: str | None,
+    z: float,
+    converged_col: str | None,
+    multimodal_col: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the per-row working table (internal column names) and the group keys.
+
+    Returns ``work`` with columns ``gid, b, se, theta, lo, hi, ok, reject, multimodal`` in
+    table order (``reject``: the test of ``parameter = 0`` rejects), and ``keys``: one row
+    per group id (its index), holding the ``by`` values.
+    """
+    gid, _ = _group_ids(table, by)
+    first_row = pd.Series(np.arange(len(table))).groupby(gid).min().to_numpy()
+    keys = table[by].iloc[first_row].reset_index(drop=True)
+
+    b = _numeric(table, estimate, "estimate")
+    s = _numeric(table, se, "se")
+    if true_col is not None:
+        theta = _numeric(table, true_col, "true_col")
+        if not np.isfinite(theta).all():
+            raise InputDataError(f"column {true_col!r} (option true_col) has missing values")
+        grouped = pd.Series(theta).groupby(gid)
+        if (grouped.max().to_numpy() != grouped.min().to_numpy()).any():
+            raise InputDataError(
+                f"column {true_col!r} (option true_col) is not constant within a group of {by}"
+            )
+    else:
+        theta = np.full(len(table), np.nan if true is None else float(true))
+
+    ok = np.isfinite(b) & np.isfinite(s)
+    if lower is not None and upper is not None:
+        lo = _numeric(table, lower, "lower")
+        hi = _numeric(table, upper, "upper")
+        ok &= np.isfinite(lo) & np.isfinite(hi)
+        if (ok & (lo > hi)).any():
+            raise InputDataError(f"column {lower!r} (option lower) exceeds {upper!r} in some rows")
+        reject = (lo > 0) | (hi < 0)
+    else:
+        with np.errstate(invalid="ignore"):
+            lo, hi = b - z * s, b + z * s
+            reject = np.abs(b) >= z * s
+    if converged_col is not None:
+        ok &= _boolean(table, converged_col, "converged_col", missing=False)
+    if multimodal_col is not None:
+        multimodal = _boolean(table, multimodal_col, "multimodal_col", missing=False)
+    else:
+        multimodal = np.zeros(len(table), dtype=bool)
+
+    work = pd.DataFrame({"gid": gid, "b": b, "se": s, "theta": theta, "lo": lo, "hi": hi, "ok": ok})
+    work["reject"] = reject.astype(float)
+    work["multimodal"] = multimodal
+    return work, keys
+
+
+def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
+    """Per-group sufficient statistics of the measures, one row per group id.
+
+    Computed over the non-failed rows with vectorised group-by aggregations; groups whose
+    replicates all failed get ``n = 0`` and NaN statistics.
+    """
+    all_ids = pd.RangeIndex(n_groups, name="gid")
+    counts = work.groupby("gid").agg(
+        n_rows=("ok", "size"), n=("ok", "sum"), n_multimodal=("multimodal", "sum")
+    )
+    counts = counts.reindex(all_ids, fill_value=0)
+
+    d = work.loc[work["ok"]].copy()
+    b, s, theta, lo, hi = d["b"], d["se"], d["theta"], d["lo"], d["hi"]
+    d["err"] = b - theta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d["rel"] = np.where(theta != 0, (b - theta) / theta, np.nan)
+    d["sq"] = d["err"] ** 2
+    d["se2"] = s**2
+    d["cover"] = ((lo <= theta) & (theta <= hi)).astype(float)
+    b_mean = d.groupby("gid")["b"].transform("mean")
+    d["becover"] = ((lo <= b_mean) & (b_mean <= hi)).astype(float)
+    d["w"] = hi - lo
+    g = d.groupby("gid")
+    stats = g.agg(
+        var_b=("b", "var"),
+        mean_err=("err", "mean"),
+        mean_rel=("rel", "mean"),
+        var_rel=("rel", "var"),
+        mse=("sq", "mean"),
+        var_sq=("sq", "var"),
+        mean_se2=("se2", "mean"),
+        var_se2=("se2", "var"),
+        coverage=("cover", "mean"),
+        becoverage=("becover", "mean"),
+        width=("w", "mean"),
+        var_width=("w", "var"),
+        power=("reject", "mean"),
+    ).reindex(all_ids)
+    stats["empse"] = np.sqrt(stats["var_b"])
+    stats["n"] = counts["n"].astype(float)
+    stats["n_failed"] = (counts["n_rows"] - counts["n"]).astype(float)
+    stats["n_multimodal"] = counts["n_multimodal"].astype(float)
+    # Relative bias is undefined where the true value is 0.
+    zero_theta = work.groupby("gid")["theta"].first().reindex(all_ids) == 0
+    stats.loc[zero_theta, ["mean_rel", "var_rel"]] = np.nan
+    return stats
+
+
+def _add_relprec_inputs(
+    stats: pd.DataFrame,
+    work: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    by: list[str],
+    ref: str,
+    method_col: str,
+    replicate_col: str | None,
+) -> pd.DataFrame:
+    """Add what the relative precision needs to the per-group statistics.
+
+    Adds ``empse_ref`` (the reference method's EmpSE in the same group of the other ``by``
+    columns, over the reference's own non-failed replicates), ``rho`` and ``n_pairs`` (the
+    correlation of the method's estimates with the reference's, and the number of replicates
+    paired, over replicates that failed in neither) and ``is_ref``.
+    """
+    n_groups = len(stats)
+    gid = work["gid"].to_numpy()
+    outer = [c for c in by if c != method_col]
+    oid, _ = _group_ids(table, outer)
+    is_ref_row = _ref_mask(table[method_col], ref)
+
+    if replicate_col is not None:
+        replicate = table[replicate_col]
+        if replicate.isna().any():
+            raise InputDataError(
+                f"column {replicate_col!r} (option replicate_col) has missing values"
+            )
+        pair = replicate.to_numpy()
+        if pd.DataFrame({"gid": gid, "pair": pair}).duplicated().any():
+            raise InputDataError(
+                f"column {replicate_col!r} (option replicate_col) repeats a replicate within a "
+                f"group of {by}"
+            )
+    else:
+        pair = pd.Series(gid).groupby(gid).cumcount().to_numpy()
+
+    rows = pd.DataFrame({"gid": gid, "oid": oid, "pair": pair, "b": work["b"].to_numpy()})
+    ok = work["ok"].to_numpy(bool)
+    reference = rows.loc[ok & is_ref_row, ["oid", "pair", "b"]].rename(columns={"b": "b_ref"})
+    paired = rows.loc[ok, ["gid", "oid", "pair", "b"]].merge(
+        reference, on=["oid", "pair"], how="inner"
+    )
+    grouped = paired.groupby("gid")
+    dx = paired["b"] - grouped["b"].transform("mean")
+    dy = paired["b_ref"] - grouped["b_ref"].transform("mean")
+    sums = pd.DataFrame({"xy": dx * dy, "xx": dx * dx, "yy": dy * dy}).groupby(paired["gid"]).sum()
+    all_ids = pd.RangeIndex(n_groups, name="gid")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = (sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])).reindex(all_ids)
+
+    oid_of_gid = pd.Series(oid).groupby(gid).first().reindex(all_ids)
+    ref_gid_of_oid = pd.Series(gid[is_ref_row]).groupby(oid[is_ref_row]).first()
+    ref_gid = oid_of_gid.map(ref_gid_of_oid)
+    empse = stats["empse"].to_numpy()
+    empse_ref = np.full(n_groups, np.nan)
+    has_ref = ref_gid.notna().to_numpy()
+    empse_ref[has_ref] = empse[ref_gid[has_ref].to_numpy(np.int64)]
+
+    stats = stats.copy()
+    stats["empse_ref"] = empse_ref
+    stats["rho"] = rho.to_numpy()
+    stats["n_pairs"] = grouped.size().reindex(all_ids, fill_value=0).astype(float).to_numpy()
+    stats["is_ref"] = np.isin(np.arange(n_groups), ref_gid_of_oid.to_numpy())
+    return stats

@@ -1,0 +1,171 @@
+"""Tests of ``python -m regsim summarize``: reference values and error behaviour."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regsim.cli import summarize as summarize_cli
+from regsim.errors import InputDataError
+from regsim.metrics import summarize
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MISIM = DATA / "MIsim.csv"
+ARGS = [
+    "--estimate",
+    "b",
+    "--se",
+    "se",
+    "--true",
+    "0.5",
+    "--by",
+    "method",
+    "--ref",
+    "CC",
+    "--method-col",
+    "method",
+    "--replicate-col",
+    "dataset",
+]
+VIGNETTE_RELPREC_MCSE = {"MI_LOGT": 3.9375, "MI_T": 3.8424}
+
+
+def regsim(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m regsim ARGS`` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "regsim", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def run_in_process(*args: str | Path) -> int:
+    """Parse and run the summarize command without the dispatcher."""
+    parser = argparse.ArgumentParser()
+    summarize_cli.register(parser.add_subparsers())
+    parsed = parser.parse_args(["summarize", *map(str, args)])
+    return parsed.func(parsed)
+
+
+def test_cli_reproduces_reference_values(tmp_path):
+    out = tmp_path / "metrics.csv"
+    result = regsim("summarize", MISIM, out, *ARGS, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["method", "measure", "estimate", "mcse"]
+
+    stata = pd.read_csv(DATA / "MIsim_res_stata.csv")
+    stata["stat"] = stata["stat"].replace({"cover": "coverage"})
+    merged = stata.merge(
+        table, left_on=["stat", "method"], right_on=["measure", "method"], validate="1:1"
+    )
+    assert len(merged) == len(stata)
+    np.testing.assert_allclose(merged["estimate"], merged["est"], rtol=1e-5, atol=1e-7)
+    stata_mcse = merged[merged["stat"] != "relprec"]
+    np.testing.assert_allclose(stata_mcse["mcse_y"], stata_mcse["mcse_x"], rtol=1e-5, atol=1e-7)
+    relprec = table[table["measure"] == "relprec"].set_index("method")["mcse"]
+    for method, mcse in VIGNETTE_RELPREC_MCSE.items():
+        assert relprec[method] == pytest.approx(mcse, abs=5e-5)
+
+    # Full precision: the file holds exactly what the library computes.
+    expected = summarize(
+        pd.read_csv(MISIM),
+        estimate="b",
+        se="se",
+        true=0.5,
+        by=["method"],
+        ref="CC",
+        method_col="method",
+        replicate_col="dataset",
+    )
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary left
+
+
+def test_cli_missing_column_is_one_line_error(tmp_path):
+    out = tmp_path / "metrics.csv"
+    args = [a if a != "b" else "beta" for a in ARGS]
+    result = regsim("summarize", MISIM, out, *args, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and "'beta'" in lines[0]
+    assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite_its_input(tmp_path):
+    source = tmp_path / "MIsim.csv"
+    shutil.copyfile(MISIM, source)
+    before = source.read_bytes()
+    with pytest.raises(InputDataError, match="is the input file"):
+        run_in_process(source, tmp_path / "." / "MIsim.csv", *ARGS)
+    os.symlink(source, tmp_path / "link.csv")
+    with pytest.raises(InputDataError, match="is the input file"):
+        run_in_process(source, tmp_path / "link.csv", *ARGS)
+    assert source.read_bytes() == before
+
+
+def test_parquet_input_gives_same_output(tmp_path):
+    parquet = tmp_path / "MIsim.parquet"
+    pd.read_csv(MISIM).to_parquet(parquet)
+    assert run_in_process(MISIM, tmp_path / "a.csv", *ARGS) == 0
+    assert run_in_process(parquet, tmp_path / "b.csv", *ARGS) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_output_replaced_and_deterministic(tmp_path):
+    out = tmp_path / "sub" / "metrics.csv"
+    out.parent.mkdir()
+    out.write_text("stale\n")
+    assert run_in_process(MISIM, out, *ARGS) == 0
+    first = out.read_bytes()
+    assert run_in_process(MISIM, out, *ARGS) == 0
+    assert out.read_bytes() == first
+    assert first.startswith(b"method,measure,estimate,mcse\nCC,bias,")
+    assert sorted(os.listdir(out.parent)) == ["metrics.csv"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("absent.csv", None, "absent.csv.*not found"),
+        ("empty.csv", "", "empty.csv.*empty"),
+        ("bad.parquet", "not parquet", "cannot read input file .*bad.parquet"),
+    ],
+)
+def test_unreadable_input_is_input_data_error(tmp_path, name, content, match):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputDataError, match=match) as info:
+        run_in_process(path, tmp_path / "out.csv", *ARGS)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_interval_and_flag_options_reach_the_library(tmp_path):
+    table = pd.read_csv(MISIM)
+    table["lo"] = table["b"] - 1.959963984540054 * table["se"]
+    table["hi"] = table["b"] + 1.959963984540054 * table["se"]
+    table["ok"] = table["dataset"] != 1
+    table["mm"] = table["dataset"] <= 3
+    source = tmp_path / "in.csv"
+    table.to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    extra = ["--lower", "lo", "--upper", "hi", "--converged-col", "ok", "--multimodal-col", "mm"]
+    assert run_in_process(source, out, *ARGS, *extra, "--alpha", "0.1") == 0
+    result = pd.read_csv(out).set_index(["method", "measure"])
+    assert result.loc[("CC", "n_failed"), "estimate"] == 1
+    assert result.loc[("CC", "n_multimodal"), "estimate"] == 3
+    assert result.loc[("CC", "n_reps"), "estimate"] == 999

@@ -1,0 +1,388 @@
+"""Tests of regsim.metrics: reference values from rsimsum / Stata simsum, and properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from regsim.errors import InputDataError
+from regsim.metrics import MEASURES, summarize
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+Z = NormalDist().inv_cdf(0.975)
+MISIM_OPTIONS = dict(
+    estimate="b",
+    se="se",
+    true=0.5,
+    by=["method"],
+    ref="CC",
+    method_col="method",
+    replicate_col="dataset",
+)
+
+# rsimsum vignette "A-introduction" (4 decimals): (measure, method) -> (estimate, mcse).
+VIGNETTE = {
+    ("relbias", "CC"): (0.0335, 0.0096),
+    ("relbias", "MI_LOGT"): (0.0018, 0.0083),
+    ("relbias", "MI_T"): (-0.0024, 0.0085),
+    ("becoverage", "CC"): (0.9400, 0.0075),
+    ("becoverage", "MI_LOGT"): (0.9490, 0.0070),
+    ("becoverage", "MI_T"): (0.9430, 0.0073),
+    ("relprec", "MI_LOGT"): (31.0463, 3.9375),
+    ("relprec", "MI_T"): (26.3682, 3.8424),
+}
+
+
+@pytest.fixture(scope="module")
+def misim() -> pd.DataFrame:
+    return pd.read_csv(DATA / "MIsim.csv")
+
+
+@pytest.fixture(scope="module")
+def misim_summary(misim: pd.DataFrame) -> pd.DataFrame:
+    return summarize(misim, **MISIM_OPTIONS)
+
+
+def stata_reference() -> list[tuple[str, str, float, float]]:
+    stata = pd.read_csv(DATA / "MIsim_res_stata.csv")
+    stata["stat"] = stata["stat"].replace({"cover": "coverage"})
+    return list(stata[["stat", "method", "est", "mcse"]].itertuples(index=False, name=None))
+
+
+def lookup(summary: pd.DataFrame, measure: str, method: str) -> tuple[float, float]:
+    row = summary[(summary["measure"] == measure) & (summary["method"] == method)]
+    assert len(row) == 1, (measure, method)
+    return float(row["estimate"].iloc[0]), float(row["mcse"].iloc[0])
+
+
+def measures_of(summary: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return summary.set_index([*by, "measure"]).sort_index()
+
+
+# --------------------------------------------------------------------------------------
+# Reference values
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("measure", "method", "est", "mcse"), stata_reference())
+def test_matches_stata_simsum(misim_summary, measure, method, est, mcse):
+    estimate, our_mcse = lookup(misim_summary, measure, method)
+    assert estimate == pytest.approx(est, rel=1e-5, abs=1e-7)
+    if measure == "relprec" and method != "CC":
+        return  # Stata's MCSE uses n - 2; rsimsum's n - 1 is checked against the vignette
+    assert our_mcse == pytest.approx(mcse, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize(("measure", "method"), sorted(VIGNETTE))
+def test_matches_rsimsum_vignette(misim_summary, measure, method):
+    est, mcse = VIGNETTE[(measure, method)]
+    estimate, our_mcse = lookup(misim_summary, measure, method)
+    assert estimate == pytest.approx(est, abs=5e-5)
+    assert our_mcse == pytest.approx(mcse, abs=5e-5)
+
+
+def test_reference_method_relprec_is_exactly_zero(misim_summary):
+    assert lookup(misim_summary, "relprec", "CC") == (0.0, 0.0)
+
+
+def test_layout_and_order(misim_summary):
+    assert list(misim_summary.columns) == ["method", "measure", "estimate", "mcse"]
+    expected = [m for m in MEASURES if m != "n_multimodal"]
+    assert len(misim_summary) == 3 * len(expected)
+    assert list(misim_summary["method"]) == [m for m in ["CC", "MI_LOGT", "MI_T"] for _ in expected]
+    assert list(misim_summary["measure"]) == expected * 3
+    counts = misim_summary[misim_summary["measure"].isin(["n_reps", "n_failed"])]
+    assert counts["mcse"].isna().all()
+    assert sorted(counts["estimate"]) == [0, 0, 0, 1000, 1000, 1000]
+
+
+def test_optional_measures_only_when_asked(misim):
+    plain = summarize(misim, estimate="b", se="se", true=0.5, by=["method"])
+    assert "relprec" not in set(plain["measure"])
+    assert "n_multimodal" not in set(plain["measure"])
+    flagged = misim.assign(mm=misim["dataset"] % 10 == 0)
+    with_mm = summarize(
+        flagged, estimate="b", se="se", true=0.5, by=["method"], multimodal_col="mm"
+    )
+    counts = with_mm[with_mm["measure"] == "n_multimodal"]
+    assert list(counts["estimate"]) == [100.0, 100.0, 100.0]
+
+
+def test_single_group_without_by(misim):
+    cc = misim[misim["method"] == "CC"]
+    out = summarize(cc, estimate="b", se="se", true=0.5)
+    assert list(out.columns) == ["measure", "estimate", "mcse"]
+    grouped = summarize(cc, estimate="b", se="se", true=0.5, by=["method"])
+    np.testing.assert_array_equal(out["estimate"], grouped["estimate"])
+
+
+def test_rmse_and_width_formulas(misim_summary, misim):
+    for method in ["CC", "MI_LOGT", "MI_T"]:
+        mse, mse_mcse = lookup(misim_summary, "mse", method)
+        rmse, rmse_mcse = lookup(misim_summary, "rmse", method)
+        assert rmse == pytest.approx(np.sqrt(mse), rel=1e-14)
+        assert rmse_mcse == pytest.approx(mse_mcse / (2 * np.sqrt(mse)), rel=1e-14)
+        width, width_mcse = lookup(misim_summary, "width", method)
+        w = 2 * Z * misim.loc[misim["method"] == method, "se"]
+        assert width == pytest.approx(w.mean(), rel=1e-12)
+        assert width_mcse == pytest.approx(w.std(ddof=1) / np.sqrt(len(w)), rel=1e-12)
+
+
+def test_true_col_same_as_scalar(misim, misim_summary):
+    options = {**MISIM_OPTIONS, "true": None, "true_col": "theta"}
+    out = summarize(misim.assign(theta=0.5), **options)
+    pd.testing.assert_frame_equal(out, misim_summary)
+
+
+def test_row_order_pairing_matches_replicate_pairing(misim, misim_summary):
+    options = {**MISIM_OPTIONS, "replicate_col": None}
+    out = summarize(misim.sort_values(["method", "dataset"]), **options)
+    pd.testing.assert_frame_equal(out, misim_summary, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Failed replicates
+# --------------------------------------------------------------------------------------
+
+
+def test_failed_replicates_are_excluded_and_counted(misim):
+    table = misim.assign(converged=True).reset_index(drop=True)
+    not_converged = table.index[(table["method"] == "MI_T") & (table["dataset"] <= 7)]
+    table.loc[not_converged, "converged"] = False
+    table.loc[(table["method"] == "CC") & (table["dataset"] == 20), "b"] = np.nan
+    table.loc[(table["method"] == "CC") & (table["dataset"] == 21), "se"] = np.inf
+    table.loc[(table["method"] == "MI_LOGT") & (table["dataset"] == 30), "se"] = np.nan
+    failed = ~table["converged"] | table["b"].isna() | ~np.isfinite(table["se"])
+    assert failed.sum() == 10
+
+    options = {**MISIM_OPTIONS, "converged_col": "converged"}
+    with_failed = summarize(table, **options)
+    dropped = summarize(table[~failed], **options)
+    counts = ["n_reps", "n_failed"]
+    a = with_failed[~with_failed["measure"].isin(counts)].reset_index(drop=True)
+    b = dropped[~dropped["measure"].isin(counts)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+    n_failed = with_failed[with_failed["measure"] == "n_failed"].set_index("method")["estimate"]
+    n_reps = with_failed[with_failed["measure"] == "n_reps"].set_index("method")["estimate"]
+    assert n_failed.to_dict() == {"CC": 2.0, "MI_LOGT": 1.0, "MI_T": 7.0}
+    assert n_reps.to_dict() == {"CC": 998.0, "MI_LOGT": 999.0, "MI_T": 993.0}
+
+
+def test_failed_interval_rows_are_excluded(misim):
+    table = misim.assign(lo=misim["b"] - Z * misim["se"], hi=misim["b"] + Z * misim["se"])
+    table.loc[3, "lo"] = np.nan
+    out = summarize(table, estimate="b", se="se", true=0.5, by=["method"], lower="lo", upper="hi")
+    failed = out[out["measure"] == "n_failed"]["estimate"].sum()
+    assert failed == 1
+
+
+def test_converged_flags_accept_text_and_integers(misim):
+    base = misim.assign(conv=np.where(misim["dataset"] == 1, "False", "true"))
+    ints = misim.assign(conv=np.where(misim["dataset"] == 1, 0, 1))
+    options = dict(estimate="b", se="se", true=0.5, by=["method"], converged_col="conv")
+    pd.testing.assert_frame_equal(summarize(base, **options), summarize(ints, **options))
+    n_failed = summarize(base, **options).query("measure == 'n_failed'")["estimate"]
+    assert list(n_failed) == [1.0, 1.0, 1.0]
+
+
+def test_group_with_every_replicate_failed():
+    table = pd.DataFrame(
+        {"g": ["a", "a", "b", "b"], "b": [1.0, 2.0, np.nan, np.nan], "se": [1.0, 1.0, 1.0, 1.0]}
+    )
+    out = summarize(table, estimate="b", se="se", true=1.5, by=["g"]).set_index(["g", "measure"])
+    assert out.loc[("b", "n_reps"), "estimate"] == 0
+    assert out.loc[("b", "n_failed"), "estimate"] == 2
+    assert np.isnan(out.loc[("b", "bias"), "estimate"])
+    assert out.loc[("a", "bias"), "estimate"] == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# Intervals, power, special cases
+# --------------------------------------------------------------------------------------
+
+
+def test_interval_columns_equal_to_wald_give_same_measures(misim):
+    table = misim.assign(lo=misim["b"] - Z * misim["se"], hi=misim["b"] + Z * misim["se"])
+    wald = summarize(table, estimate="b", se="se", true=0.5, by=["method"])
+    own = summarize(table, estimate="b", se="se", true=0.5, by=["method"], lower="lo", upper="hi")
+    for measure in ["coverage", "becoverage", "power", "width"]:
+        w = wald[wald["measure"] == measure][["estimate", "mcse"]].to_numpy()
+        o = own[own["measure"] == measure][["estimate", "mcse"]].to_numpy()
+        np.testing.assert_allclose(o, w, rtol=1e-12, err_msg=measure)
+
+
+def test_coverage_bounds_inclusive_and_power_uses_own_interval():
+    table = pd.DataFrame(
+        {
+            "b": [1.0, 1.0, 1.0, 1.0],
+            "se": [0.1, 0.1, 0.1, 0.1],
+            "lo": [0.5, 0.0, -1.0, 2.0],
+            "hi": [1.0, 2.0, 3.0, 3.0],
+        }
+    )
+    out = summarize(table, estimate="b", se="se", true=1.0, lower="lo", upper="hi")
+    out = out.set_index("measure")
+    assert out.loc["coverage", "estimate"] == 0.75  # [0.5, 1.0] covers 1.0: inclusive
+    assert out.loc["power", "estimate"] == 0.5  # 0 lies outside [0.5, 1] and [2, 3]
+    assert out.loc["width", "estimate"] == pytest.approx((0.5 + 2 + 4 + 1) / 4)
+
+
+def test_wald_power_counts_ties_as_rejections():
+    table = pd.DataFrame({"b": [2.0, 0.5], "se": [2.0 / Z, 1.0]})
+    out = summarize(table, estimate="b", se="se", true=1.0).set_index("measure")
+    assert out.loc["power", "estimate"] == 0.5
+
+
+def test_relbias_is_nan_when_true_value_is_zero(misim):
+    out = summarize(misim, estimate="b", se="se", true=0.0, by=["method"])
+    rel = out[out["measure"] == "relbias"]
+    assert rel["estimate"].isna().all() and rel["mcse"].isna().all()
+    assert out[out["measure"] == "bias"]["estimate"].notna().all()
+
+
+def test_groups_sorted_with_missing_last():
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(
+        {
+            "prior": ["wide", None, "tight", None, "wide", "tight"] * 5,
+            "n": [20, 10, 20, 10, 10, 20] * 5,
+            "b": rng.normal(size=30),
+            "se": np.ones(30),
+        }
+    )
+    out = summarize(table, estimate="b", se="se", true=0.0, by=["prior", "n"])
+    groups = out[["prior", "n"]].drop_duplicates().to_numpy().tolist()
+    assert groups[:3] == [["tight", 20], ["wide", 10], ["wide", 20]]
+    assert pd.isna(groups[3][0]) and groups[3][1] == 10
+    assert len(groups) == 4
+
+
+# --------------------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------------------
+
+eighths = st.integers(-800, 800).map(lambda k: k / 8)
+sixteenths = st.integers(1, 64).map(lambda k: k / 16)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    b=st.lists(eighths, min_size=3, max_size=30),
+    se=st.lists(sixteenths, min_size=30, max_size=30),
+    theta=eighths,
+    shift=st.integers(-100, 100),
+)
+def test_translation_equivariance(b, se, theta, shift):
+    table = pd.DataFrame({"b": b, "se": se[: len(b)]})
+    base = summarize(table, estimate="b", se="se", true=theta).set_index("measure")
+    moved = summarize(table.assign(b=table["b"] + shift), estimate="b", se="se", true=theta + shift)
+    moved = moved.set_index("measure")
+    for measure in ["bias", "empse", "mse", "modelse", "coverage", "becoverage", "width"]:
+        np.testing.assert_allclose(
+            moved.loc[measure, ["estimate", "mcse"]].to_numpy(float),
+            base.loc[measure, ["estimate", "mcse"]].to_numpy(float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=measure,
+        )
+
+
+def _two_method_table(values: list[float]) -> pd.DataFrame:
+    k = len(values) // 2
+    return pd.DataFrame(
+        {
+            "method": ["A"] * k + ["B"] * k,
+            "rep": list(range(k)) * 2,
+            "b": values[: 2 * k],
+            "se": [0.5 + abs(v) / 10 for v in values[: 2 * k]],
+        }
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(st.floats(-5, 5, allow_nan=False), min_size=8, max_size=24),
+    data=st.data(),
+)
+def test_row_permutation_changes_nothing(values, data):
+    table = _two_method_table(values)
+    order = data.draw(st.permutations(range(len(table))))
+    options = dict(
+        estimate="b",
+        se="se",
+        true=0.25,
+        by=["method"],
+        ref="A",
+        method_col="method",
+        replicate_col="rep",
+    )
+    base = summarize(table, **options)
+    shuffled = summarize(table.iloc[list(order)], **options)
+    pd.testing.assert_frame_equal(shuffled, base, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"estimate": "nope"}, "'nope'.*estimate"),
+        ({"se": "stderr"}, "'stderr'.*se"),
+        ({"by": ["method", "cell"]}, "'cell'.*by"),
+        ({"replicate_col": "rep"}, "'rep'.*replicate_col"),
+        ({"true": None}, "true"),
+        ({"true_col": "theta"}, "'theta'"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"alpha": -0.5}, "alpha"),
+        ({"ref": "MI_X"}, "'MI_X'.*'method'"),
+        ({"method_col": None}, "method_col"),
+        ({"by": []}, "method_col 'method' must be one of the by columns"),
+        ({"lower": "b"}, "lower and upper"),
+    ],
+)
+def test_bad_options_raise_input_data_error(misim, change, match):
+    options = {**MISIM_OPTIONS, **change}
+    with pytest.raises(InputDataError, match=match) as info:
+        summarize(misim, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_true_given_both_ways_is_an_error(misim):
+    with pytest.raises(InputDataError, match="true"):
+        summarize(misim.assign(theta=0.5), **{**MISIM_OPTIONS, "true_col": "theta"})
+
+
+def test_empty_table_is_an_error(misim):
+    with pytest.raises(InputDataError, match="no rows"):
+        summarize(misim.iloc[:0], **MISIM_OPTIONS)
+
+
+def test_true_col_must_be_constant_within_group(misim):
+    table = misim.assign(theta=np.where(misim["dataset"] == 1, 0.4, 0.5))
+    with pytest.raises(InputDataError, match="'theta'.*not constant"):
+        summarize(table, **{**MISIM_OPTIONS, "true": None, "true_col": "theta"})
+
+
+def test_non_numeric_estimate_is_an_error(misim):
+    table = misim.assign(b=misim["b"].astype(str))
+    table.loc[5, "b"] = "oops"
+    with pytest.raises(InputDataError, match="'b'.*numeric"):
+        summarize(table, **MISIM_OPTIONS)
+
+
+def test_duplicate_replicate_is_an_error(misim):
+    table = misim.copy()
+    table.loc[0, "dataset"] = 2.0
+    with pytest.raises(InputDataError, match="'dataset'.*repeats"):
+        summarize(table, **MISIM_OPTIONS)
