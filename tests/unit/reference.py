@@ -1,0 +1,338 @@
+"""Per-dataset reference implementations used by the unit tests.
+
+Everything here works on ONE dataset at a time with the explicit design matrix
+X = [1, x_1, …, x_k] and general-purpose tools (statsmodels, scipy.optimize, exact
+rational arithmetic), so it shares no code and no algorithm with the batched estimators
+in ``regsim.estimators``.
+
+Objective of the MAP fit (negative log posterior up to a constant, no prior on σ):
+
+    f(β, σ) = n log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j²,
+
+with η_j = inf a flat prior (the term is dropped). With every η_j = inf it is the
+negative log-likelihood up to the constant (n/2) log 2π.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import statsmodels.api as sm
+from scipy import optimize, stats
+
+
+def design(x: np.ndarray) -> np.ndarray:
+    """Design matrix [1, x] of one dataset; ``x`` has shape (n, k)."""
+    x = np.asarray(x, dtype=float)
+    return np.column_stack([np.ones(x.shape[0]), x])
+
+
+def precisions(sd: np.ndarray) -> np.ndarray:
+    """Prior precisions 1/η², 0 for a flat (infinite-sd) prior."""
+    sd = np.asarray(sd, dtype=float)
+    out = np.zeros_like(sd)
+    finite = np.isfinite(sd)
+    out[finite] = 1.0 / sd[finite] ** 2
+    return out
+
+
+# --------------------------------------------------------------------------- OLS
+
+
+def ols_statsmodels(x: np.ndarray, y: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
+    """statsmodels OLS of one dataset: params, bse, conf_int, sigma = √scale, rss, df."""
+    res = sm.OLS(
+        np.asarray(y, dtype=float), sm.add_constant(np.asarray(x), prepend=True, has_constant="add")
+    ).fit()
+    return {
+        "params": np.asarray(res.params),
+        "bse": np.asarray(res.bse),
+        "conf_int": np.asarray(res.conf_int(alpha)),
+        "sigma": float(np.sqrt(res.scale)),
+        "rss": float(res.ssr),
+        "df": float(res.df_resid),
+    }
+
+
+def sigma_chi2_interval(rss: float, df: float, alpha: float) -> tuple[float, float]:
+    """Exact (1 − α) interval for σ: RSS/σ² ~ χ²_df, equal tails."""
+    return (
+        float(np.sqrt(rss / stats.chi2.isf(alpha / 2, df))),
+        float(np.sqrt(rss / stats.chi2.isf(1 - alpha / 2, df))),
+    )
+
+
+def ols_exact(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """OLS β̂ and s = √(RSS/(n − p)) in exact rational arithmetic (correctly rounded)."""
+    rows = [[Fraction(1)] + [Fraction(float(v)) for v in row] for row in np.asarray(x)]
+    ys = [Fraction(float(v)) for v in np.asarray(y)]
+    n, p = len(rows), len(rows[0])
+    gram = [[sum(r[i] * r[j] for r in rows) for j in range(p)] for i in range(p)]
+    rhs = [sum(r[i] * v for r, v in zip(rows, ys, strict=True)) for i in range(p)]
+    # Gauss-Jordan elimination on the augmented normal equations.
+    aug = [gram[i] + [rhs[i]] for i in range(p)]
+    for col in range(p):
+        pivot = next(i for i in range(col, p) if aug[i][col] != 0)
+        aug[col], aug[pivot] = aug[pivot], aug[col]
+        for i in range(p):
+            if i != col and aug[i][col] != 0:
+                factor = aug[i][col] / aug[col][col]
+                aug[i] = [a - factor * b for a, b in zip(aug[i], aug[col], strict=True)]
+    beta = [aug[i][p] / aug[i][i] for i in range(p)]
+    rss = sum(
+        (v - sum(b * c for b, c in zip(beta, r, strict=True))) ** 2
+        for r, v in zip(rows, ys, strict=True)
+    )
+    s2 = rss / (n - p)
+    # √ of a correctly rounded float of s² is within one ulp or so of the exact root.
+    return np.array([float(b) for b in beta]), float(np.sqrt(float(s2)))
+
+
+# --------------------------------------------------------------- objective / derivatives
+
+
+def objective(beta, sigma, X, y, mu, sd) -> float:
+    """f(β, σ) of the module docstring (η = inf terms dropped)."""
+    beta = np.asarray(beta, dtype=float)
+    r = y - X @ beta
+    d = precisions(sd)
+    n = X.shape[0]
+    return float(
+        n * np.log(sigma) + r @ r / (2 * sigma**2) + 0.5 * np.sum(d * (beta - np.asarray(mu)) ** 2)
+    )
+
+
+def gradient(beta, sigma, X, y, mu, sd) -> np.ndarray:
+    """Gradient of f in (β, σ)."""
+    beta = np.asarray(beta, dtype=float)
+    r = y - X @ beta
+    d = precisions(sd)
+    n = X.shape[0]
+    g_beta = -X.T @ r / sigma**2 + d * (beta - np.asarray(mu))
+    g_sigma = n / sigma - (r @ r) / sigma**3
+    return np.append(g_beta, g_sigma)
+
+
+def hessian(beta, sigma, X, y, mu, sd) -> np.ndarray:
+    """Analytic Hessian of f in (β, σ).
+
+    H_ββ = XᵀX/σ² + D, H_βσ = 2 Xᵀr/σ³, H_σσ = −n/σ² + 3 RSS/σ⁴, r = y − Xβ.
+    With every η = inf it is the observed information of the likelihood.
+    """
+    beta = np.asarray(beta, dtype=float)
+    r = y - X @ beta
+    d = precisions(sd)
+    n, p = X.shape
+    h = np.empty((p + 1, p + 1))
+    h[:p, :p] = X.T @ X / sigma**2 + np.diag(d)
+    h[:p, p] = h[p, :p] = 2 * X.T @ r / sigma**3
+    h[p, p] = -n / sigma**2 + 3 * (r @ r) / sigma**4
+    return h
+
+
+def numerical_hessian(fun, point: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    """Central second differences of a scalar function at ``point``."""
+    point = np.asarray(point, dtype=float)
+    m = len(point)
+    steps = rel_step * np.maximum(np.abs(point), 1.0)
+    h = np.empty((m, m))
+    for i in range(m):
+        for j in range(i, m):
+            ei = np.zeros(m)
+            ej = np.zeros(m)
+            ei[i] = steps[i]
+            ej[j] = steps[j]
+            value = (
+                fun(point + ei + ej)
+                - fun(point + ei - ej)
+                - fun(point - ei + ej)
+                + fun(point - ei - ej)
+            ) / (4 * steps[i] * steps[j])
+            h[i, j] = h[j, i] = value
+    return h
+
+
+# --------------------------------------------------------------------------- MLE
+
+
+def gaussian_nll(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    """Full Gaussian negative log-likelihood in θ = (β, log σ), intercept in X."""
+    beta, sigma = theta[:-1], np.exp(theta[-1])
+    return float(-np.sum(stats.norm.logpdf(y, X @ beta, sigma)))
+
+
+def _gaussian_nll_grad(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    beta, sigma = theta[:-1], np.exp(theta[-1])
+    r = y - X @ beta
+    return np.append(-X.T @ r / sigma**2, len(y) - (r @ r) / sigma**2)
+
+
+def mle_scipy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimise the full negative log-likelihood over (β, log σ) with BFGS.
+
+    Started from β = 0 and σ = sd(y), i.e. nothing computed by least squares.
+    """
+    start = np.append(np.zeros(X.shape[1]), np.log(np.std(y)))
+    res = optimize.minimize(
+        gaussian_nll,
+        start,
+        args=(X, y),
+        jac=_gaussian_nll_grad,
+        method="BFGS",
+        options={"gtol": 1e-9, "maxiter": 10_000},
+    )
+    # Polish: BFGS stops on precision loss close to the optimum; a trust-region run with
+    # the exact Hessian, then a root solve of the gradient, takes it to machine precision.
+    sd = np.full(X.shape[1], np.inf)
+    beta, sigma = _trust_polish(
+        res.x[:-1], float(np.exp(res.x[-1])), X, y, np.zeros(X.shape[1]), sd
+    )
+    return beta, sigma
+
+
+# --------------------------------------------------------------------------- MAP
+
+
+def _trust_polish(beta0, sigma0, X, y, mu, sd) -> tuple[np.ndarray, float]:
+    """Local minimum of f from (β0, σ0) by scipy's trust-exact in (β − β0, log σ)."""
+    beta0 = np.asarray(beta0, dtype=float)
+    p = len(beta0)
+
+    def unpack(z):
+        return beta0 + z[:p], float(np.exp(z[p]))
+
+    def fun(z):
+        b, s = unpack(z)
+        return objective(b, s, X, y, mu, sd)
+
+    def jac(z):
+        b, s = unpack(z)
+        g = gradient(b, s, X, y, mu, sd)
+        g[p] *= s
+        return g
+
+    def hess(z):
+        b, s = unpack(z)
+        g = gradient(b, s, X, y, mu, sd)
+        h = hessian(b, s, X, y, mu, sd)
+        h[:p, p] *= s
+        h[p, :p] *= s
+        h[p, p] = s * s * h[p, p] + s * g[p]
+        return h
+
+    # A large max_trust_radius lets the search cross |β0| ~ 1e6 in a few steps.
+    res = optimize.minimize(
+        fun,
+        np.append(np.zeros(p), np.log(sigma0)),
+        jac=jac,
+        hess=hess,
+        method="trust-exact",
+        options={"gtol": 1e-12, "maxiter": 1000, "max_trust_radius": 1e12},
+    )
+    # Near the optimum f changes by less than its own rounding, so a minimiser stops at
+    # |∇f| ~ 1e-8; solving ∇f = 0 from there (same basin) reaches machine precision.
+    # (hybr reports "no further improvement" once |∇f| is at rounding level, so the
+    # result is judged by its gradient and by staying next to the minimiser's point.)
+    polished = optimize.root(jac, res.x, jac=hess, method="hybr", options={"xtol": 1e-15})
+    near = np.max(np.abs(polished.x - res.x)) <= 1e-4 * (1.0 + np.max(np.abs(res.x)))
+    better = np.max(np.abs(jac(polished.x))) <= np.max(np.abs(jac(res.x)))
+    z = polished.x if near and better else res.x
+    return unpack(z)
+
+
+def ols_start(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """The MLE by ``np.linalg.lstsq``: β̂ and √(RSS/n)."""
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    r = y - X @ beta
+    return beta, float(np.sqrt(r @ r / len(y)))
+
+
+def map_scipy(X, y, mu, sd) -> dict[str, object]:
+    """MAP by local minimisation from the MLE and from the prior mean; best of the two.
+
+    Returns the best point and both local solutions with their objective values.
+    """
+    mu = np.asarray(mu, dtype=float)
+    b_mle, s_mle = ols_start(X, y)
+    r_mu = y - X @ mu
+    s_mu = float(np.sqrt(r_mu @ r_mu / len(y)))
+    runs = []
+    for b0, s0 in ((b_mle, s_mle), (mu, s_mu)):
+        b, s = _trust_polish(b0, s0, X, y, mu, sd)
+        runs.append((objective(b, s, X, y, mu, sd), b, s))
+    best = min(runs, key=lambda run: run[0])
+    return {
+        "value": best[0],
+        "beta": best[1],
+        "sigma": best[2],
+        "from_mle": runs[0],
+        "from_prior": runs[1],
+    }
+
+
+def profile_brute_force(X, y, mu, sd, points: int = 20_000) -> tuple[float, float, float]:
+    """Dense search of the profile min_β f(β, e^t) over t: (min value, its t, grid step).
+
+    t runs from log √(RSS_ols/n) to log √(RSS(μ)/n); at each point β(σ) solves
+    (XᵀX + σ² D) β = Xᵀy + σ² D μ.
+    """
+    mu = np.asarray(mu, dtype=float)
+    n = len(y)
+    _, s_low = ols_start(X, y)
+    r_mu = y - X @ mu
+    s_high = float(np.sqrt(r_mu @ r_mu / n))
+    lo, hi = sorted((np.log(s_low), np.log(s_high)))
+    t = np.linspace(lo, hi, points)
+    s2 = np.exp(2 * t)
+    d = precisions(sd)
+    gram, xty = X.T @ X, X.T @ y
+    lhs = gram[None, :, :] + s2[:, None, None] * np.diag(d)[None, :, :]
+    rhs = xty[None, :] + s2[:, None] * (d * mu)[None, :]
+    beta = np.linalg.solve(lhs, rhs[:, :, None])[:, :, 0]
+    resid = y[None, :] - beta @ X.T
+    values = (
+        n * t + np.sum(resid**2, axis=1) / (2 * s2) + 0.5 * np.sum(d * (beta - mu) ** 2, axis=1)
+    )
+    best = int(np.argmin(values))
+    return float(values[best]), float(t[best]), float(t[1] - t[0])
+
+
+def newton_local(beta0, sigma0, X, y, mu, sd, max_iter: int = 200) -> tuple[np.ndarray, float]:
+    """Plain damped Newton in (β, log σ) from a start: finds the NEAREST local mode.
+
+    Newton steps where the Hessian is positive definite, gradient steps otherwise, with
+    backtracking on f. It has no global search, which is what the bimodal test needs.
+    """
+    p = len(beta0)
+    z = np.append(np.asarray(beta0, dtype=float), np.log(sigma0))
+
+    def parts(z):
+        b, s = z[:p], float(np.exp(z[p]))
+        g = gradient(b, s, X, y, mu, sd)
+        h = hessian(b, s, X, y, mu, sd)
+        h[:p, p] *= s
+        h[p, :p] *= s
+        h[p, p] = s * s * h[p, p] + s * g[p]
+        g[p] *= s
+        return objective(b, s, X, y, mu, sd), g, h
+
+    for _ in range(max_iter):
+        value, g, h = parts(z)
+        try:
+            np.linalg.cholesky(h)
+            step = -np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            step = -g
+        scale = 1.0
+        while scale > 1e-12:
+            trial = z + scale * step
+            if parts(trial)[0] <= value:
+                break
+            scale /= 2
+        z_new = z + scale * step
+        if np.max(np.abs(z_new - z)) <= 1e-13 * (1 + np.max(np.abs(z))):
+            z = z_new
+            break
+        z = z_new
+    return z[:p], float(np.exp(z[p]))
