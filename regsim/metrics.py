@@ -220,9 +220,8 @@ def _relprec(s: pd.DataFrame) -> Pair:
     The reference method's own row is exactly 0 with MCSE 0.
     """
     ratio2 = (_f(s["empse_ref"]) / _f(s["empse"])) ** 2
-    rho = _f(s["rho"])
     with np.errstate(invalid="ignore"):
-        mcse = 200.0 * ratio2 * np.sqrt(np.clip(1.0 - rho**2, 0.0, None) / (_f(s["n_pairs"]) - 1))
+        mcse = 200.0 * ratio2 * np.sqrt(_f(s["one_minus_rho2"]) / (_f(s["n_pairs"]) - 1))
     estimate = 100.0 * (ratio2 - 1.0)
     is_ref = s["is_ref"].to_numpy(bool)
     estimate[is_ref] = 0.0
@@ -690,6 +689,12 @@ def _add_relprec_inputs(
     all_ids = pd.RangeIndex(n_groups, name="gid")
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = (sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])).reindex(all_ids)
+        # 1 − ρ² as the residual share of a regression on the reference's estimates:
+        # 1 − ρ² itself cancels to rounding noise of order √eps when ρ ≈ ±1.
+        slope = paired["gid"].map(sums["xy"] / sums["yy"])
+        residual = dx - slope * dy
+        residual_ss = (residual * residual).groupby(paired["gid"]).sum()
+        one_minus_rho2 = (residual_ss / sums["xx"]).reindex(all_ids)
 
     oid_of_gid = pd.Series(oid).groupby(gid).first().reindex(all_ids)
     ref_gid_of_oid = pd.Series(gid[is_ref_row]).groupby(oid[is_ref_row]).first()
@@ -702,6 +707,7 @@ def _add_relprec_inputs(
     stats = stats.copy()
     stats["empse_ref"] = empse_ref
     stats["rho"] = rho.to_numpy()
+    stats["one_minus_rho2"] = one_minus_rho2.to_numpy()
     stats["n_pairs"] = grouped.size().reindex(all_ids, fill_value=0).astype(float).to_numpy()
     stats["is_ref"] = np.isin(np.arange(n_groups), ref_gid_of_oid.to_numpy())
     return stats
