@@ -1,0 +1,443 @@
+"""The study configuration: how config files combine, and the checks a schema cannot make.
+
+A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
+``beta``, ``grid`` (``n``, ``sigma``), ``priors`` and ``methods``, plus the execution setting
+``replications_per_job``. The workflow builds one configuration from layers:
+
+1. the defaults (``config.yaml`` in the working directory, i.e. the repository root),
+2. each ``--configfile``, in the order given,
+3. ``--config KEY=VALUE`` overrides (from the command line or the profile).
+
+Each layer replaces the *top-level* keys it names, wholesale: a layer that lists two priors
+yields exactly those two priors, and a layer's ``grid`` replaces the whole grid. The merged
+configuration is then validated against ``schemas/config.schema.yaml`` (which fills
+defaults) and checked by :func:`check`. Every problem is reported as a
+:class:`~regsim.errors.ConfigError` whose message starts with the key path, e.g.
+``priors.weak.sd: length 2, expected 3 (one per coefficient in beta)``.
+
+This module never imports Snakemake: the schema validator is passed in as a function.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from regsim.design import Cell, Prior, replicate_chunks
+from regsim.errors import ConfigError
+
+#: Estimation methods the workflow knows (the keys of ``regsim.estimators.ESTIMATORS``).
+KNOWN_METHODS: tuple[str, ...] = ("ols", "mle", "map")
+
+#: Methods that need at least one prior.
+PRIOR_METHODS: frozenset[str] = frozenset({"map"})
+
+#: Prior names must be usable as file-name parts and table labels.
+PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+_NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
+
+#: Default number of replicates per generate/fit job (an execution setting).
+DEFAULT_REPLICATIONS_PER_JOB = 250
+
+
+def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Combine configuration layers; later layers replace earlier top-level keys.
+
+    Parameters
+    ----------
+    *layers : mapping or None
+        Configuration dictionaries, lowest precedence first (defaults, then each config
+        file, then command-line overrides). ``None`` and empty layers are skipped.
+
+    Returns
+    -------
+    dict
+        A new dictionary; no layer is modified. A key present in several layers takes the
+        value of the last one, replaced wholesale (nested mappings such as ``grid`` and
+        ``priors`` are not merged key by key).
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if not layer:
+            continue
+        if not isinstance(layer, Mapping):
+            raise ConfigError(f"a config file must hold a mapping of keys, got {layer!r}")
+        for key, value in layer.items():
+            merged[str(key)] = copy.deepcopy(_plain(value))
+    return merged
+
+
+def _plain(value: Any) -> Any:
+    """Turn mappings (e.g. ``OrderedDict``, ``immutables.Map``) into plain dicts."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_layers(
+    paths: Iterable[str | os.PathLike[str]],
+    load: Callable[[str], Any],
+    overrides: Mapping[str, Any] | None = None,
+) -> list[Mapping[str, Any] | None]:
+    """Read config files into layers for :func:`resolve`, lowest precedence first.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Config files: the defaults first, then each ``--configfile`` in order.
+    load : callable
+        Reads one file into a mapping (the workflow passes Snakemake's YAML/JSON loader).
+    overrides : mapping, optional
+        ``--config`` values, appended as the last layer.
+
+    Returns
+    -------
+    list of mapping
+
+    Raises
+    ------
+    ConfigError
+        If a file is missing or cannot be parsed; the message names the file.
+    """
+    layers: list[Mapping[str, Any] | None] = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"{path}: config file not found (run from the workflow folder, "
+                "or pass --configfile)"
+            )
+        try:
+            layer = load(str(path))
+        except Exception as error:  # the loader's own error types are not known here
+            raise ConfigError(f"{path}: cannot read config file ({_one_line(error)})") from error
+        if layer is not None and not isinstance(layer, Mapping):
+            raise ConfigError(f"{path}: a config file must hold a mapping of keys")
+        layers.append(layer)
+    layers.append(overrides)
+    return layers
+
+
+def resolve(
+    layers: Iterable[Mapping[str, Any] | None],
+    validate: Callable[[dict[str, Any]], object] | None = None,
+    known_methods: Sequence[str] = KNOWN_METHODS,
+) -> dict[str, Any]:
+    """Merge, validate and check configuration layers.
+
+    Parameters
+    ----------
+    layers : iterable of mapping
+        As for :func:`merge`, lowest precedence first.
+    validate : callable, optional
+        Schema validation of the merged dictionary, in place (it fills defaults), raising
+        on the first violation; typically ``snakemake.utils.validate`` bound to the schema.
+        Its exception is turned into a one-line :class:`ConfigError` naming the key.
+    known_methods : sequence of str
+        Method names accepted in ``methods``.
+
+    Returns
+    -------
+    dict
+        The merged, validated configuration with defaults filled.
+
+    Raises
+    ------
+    ConfigError
+        If the configuration is invalid; the message starts with the key path.
+    """
+    config = merge(*layers)
+    if validate is not None:
+        try:
+            validate(config)
+        except ConfigError:
+            raise
+        except Exception as error:  # the validator's own error type is not known here
+            raise ConfigError(describe_schema_error(error)) from error
+    check(config, known_methods=known_methods)
+    return config
+
+
+def describe_schema_error(error: BaseException) -> str:
+    """One line naming the key for a JSON-schema validation failure.
+
+    Parameters
+    ----------
+    error : BaseException
+        A ``jsonschema.ValidationError``, or an exception that carries one in its
+        ``args`` or as its cause (Snakemake's ``WorkflowError`` does).
+
+    Returns
+    -------
+    str
+        ``"<key path>: <problem>"``, e.g. ``"grid.sigma[0]: 'a' is not of type 'number'"``.
+    """
+    found = _find_validation_error(error)
+    if found is None:
+        text = " ".join(str(error).split()) or type(error).__name__
+        return f"(config file): {text}"
+    path = list(found.absolute_path)
+    validator = getattr(found, "validator", None)
+    instance = getattr(found, "instance", None)
+    schema = getattr(found, "schema", {}) or {}
+    if validator == "additionalProperties" and isinstance(instance, Mapping):
+        allowed = set(schema.get("properties", {}))
+        unknown = sorted(str(k) for k in instance if k not in allowed)
+        if unknown and allowed:
+            keys = ", ".join(sorted(allowed))
+            return f"{key_path([*path, unknown[0]])}: unknown key (allowed here: {keys})"
+    if validator == "required" and isinstance(instance, Mapping):
+        missing = [k for k in found.validator_value if k not in instance]
+        if missing:
+            return f"{key_path([*path, missing[0]])}: required key is missing"
+    if "propertyNames" in getattr(found, "schema_path", ()):
+        return f"{key_path(path)}: invalid name {_fmt(instance)}; {_NAME_RULE}"
+    return f"{key_path(path)}: {_one_line(found.message)}"
+
+
+def _find_validation_error(error: BaseException) -> Any:
+    seen: set[int] = set()
+    todo: list[Any] = [error]
+    while todo:
+        item = todo.pop(0)
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if hasattr(item, "absolute_path") and hasattr(item, "validator"):
+            return item
+        if isinstance(item, BaseException):
+            todo.extend(item.args)
+            todo.extend([item.__cause__, item.__context__])
+    return None
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    """Format a key path: ``["priors", "weak", "sd", 1]`` becomes ``priors.weak.sd[1]``.
+
+    Parameters
+    ----------
+    parts : iterable
+        Mapping keys (str) and list indices (int).
+
+    Returns
+    -------
+    str
+        The path, or ``"(top level)"`` for an empty path.
+    """
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fmt(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _require_list(config: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = config.get(key)
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be a list, got {_fmt(value)}")
+    if not value:
+        raise ConfigError(f"{where}: empty list; give at least one value")
+    return value
+
+
+def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHODS) -> None:
+    """Check what the JSON schema cannot express (and re-check its types).
+
+    Parameters
+    ----------
+    config : mapping
+        A merged configuration, normally already schema-validated with defaults filled.
+    known_methods : sequence of str
+        Method names accepted in ``methods``.
+
+    Raises
+    ------
+    ConfigError
+        On the first problem found; the message starts with the key path, e.g.
+        ``grid.n[0]: 3 must exceed the number of coefficients in beta (3)``.
+    """
+    for key in ("seed", "replications", "beta", "grid"):
+        if key not in config:
+            raise ConfigError(f"{key}: required key is missing")
+
+    seed = config["seed"]
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"seed: must be a non-negative integer, got {_fmt(seed)}")
+    replications = config["replications"]
+    if not _is_int(replications) or replications < 2:
+        raise ConfigError(f"replications: must be an integer >= 2, got {_fmt(replications)}")
+    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
+    if not _is_int(per_job) or per_job < 1:
+        raise ConfigError(f"replications_per_job: must be an integer >= 1, got {_fmt(per_job)}")
+    alpha = config.get("alpha", 0.05)
+    if not _is_number(alpha) or not 0 < alpha < 1:
+        raise ConfigError(f"alpha: must be a number strictly between 0 and 1, got {_fmt(alpha)}")
+
+    beta = _require_list(config, "beta", "beta")
+    for i, b in enumerate(beta):
+        if not _is_number(b) or not math.isfinite(b):
+            raise ConfigError(f"beta[{i}]: must be a finite number, got {_fmt(b)}")
+    p = len(beta)
+
+    grid = config["grid"]
+    if not isinstance(grid, Mapping):
+        raise ConfigError(f"grid: must be a mapping with keys n and sigma, got {_fmt(grid)}")
+    for key in ("n", "sigma"):
+        if key not in grid:
+            raise ConfigError(f"grid.{key}: required key is missing")
+    _check_n(_require_list(grid, "n", "grid.n"), p)
+    _check_sigma(_require_list(grid, "sigma", "grid.sigma"))
+
+    methods = _require_list(config, "methods", "methods") if "methods" in config else []
+    for i, method in enumerate(methods):
+        if method not in known_methods:
+            known = ", ".join(known_methods)
+            raise ConfigError(f"methods[{i}]: unknown method {_fmt(method)} (known: {known})")
+        if method in methods[:i]:
+            raise ConfigError(f"methods[{i}]: duplicate method {_fmt(method)}")
+
+    priors = config.get("priors") or {}
+    if not isinstance(priors, Mapping):
+        raise ConfigError(f"priors: must be a mapping of name -> {{mean, sd}}, got {_fmt(priors)}")
+    for name, prior in priors.items():
+        _check_prior(name, prior, p)
+    needing = [m for m in methods if m in PRIOR_METHODS]
+    if needing and not priors:
+        raise ConfigError(f"priors: method {needing[0]} needs at least one prior")
+
+
+def _check_n(values: list[Any], p: int) -> None:
+    for i, n in enumerate(values):
+        if not _is_int(n):
+            hint = f" (write {int(n)})" if isinstance(n, float) and n.is_integer() else ""
+            raise ConfigError(f"grid.n[{i}]: must be an integer, got {_fmt(n)}{hint}")
+        if n <= p:
+            raise ConfigError(
+                f"grid.n[{i}]: {n} must exceed the number of coefficients in beta ({p})"
+            )
+        if n in values[:i]:
+            raise ConfigError(f"grid.n[{i}]: duplicate value {n}")
+
+
+def _check_sigma(values: list[Any]) -> None:
+    for i, sigma in enumerate(values):
+        if not _is_number(sigma) or not math.isfinite(sigma) or sigma <= 0:
+            raise ConfigError(
+                f"grid.sigma[{i}]: must be a positive finite number, got {_fmt(sigma)}"
+            )
+        earlier = [j for j in range(i) if float(values[j]) == float(sigma)]
+        if earlier:
+            raise ConfigError(
+                f"grid.sigma[{i}]: duplicate value {sigma} (same as grid.sigma[{earlier[0]}])"
+            )
+
+
+def _check_prior(name: Any, prior: Any, p: int) -> None:
+    if not isinstance(name, str) or not PRIOR_NAME.match(name):
+        raise ConfigError(f"priors: invalid name {_fmt(name)}; {_NAME_RULE}")
+    where = f"priors.{name}"
+    if not isinstance(prior, Mapping):
+        raise ConfigError(f"{where}: must be a mapping with keys mean and sd, got {_fmt(prior)}")
+    unknown = sorted(str(k) for k in prior if k not in ("mean", "sd"))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key (allowed here: mean, sd)")
+    for key in ("mean", "sd"):
+        if key not in prior:
+            raise ConfigError(f"{where}.{key}: required key is missing")
+        values = prior[key]
+        if not isinstance(values, list):
+            raise ConfigError(f"{where}.{key}: must be a list, got {_fmt(values)}")
+        if len(values) != p:
+            raise ConfigError(
+                f"{where}.{key}: length {len(values)}, expected {p} (one per coefficient in beta)"
+            )
+    for i, mean in enumerate(prior["mean"]):
+        if not _is_number(mean) or not math.isfinite(mean):
+            raise ConfigError(f"{where}.mean[{i}]: must be a finite number, got {_fmt(mean)}")
+    for i, sd in enumerate(prior["sd"]):
+        if not _is_number(sd) or math.isnan(sd) or sd <= 0:
+            raise ConfigError(
+                f"{where}.sd[{i}]: must be positive (.inf for a flat prior), got {_fmt(sd)}"
+            )
+
+
+def cells(config: Mapping[str, Any]) -> list[Cell]:
+    """The data cells of a checked configuration, one per (n, sigma), in grid order.
+
+    Parameters
+    ----------
+    config : mapping
+        A configuration accepted by :func:`check`.
+
+    Returns
+    -------
+    list of Cell
+        ``n`` varies slowest; priors play no part in a cell.
+    """
+    beta = tuple(float(b) for b in config["beta"])
+    return [
+        Cell(n=int(n), sigma=float(sigma), beta=beta)
+        for n in config["grid"]["n"]
+        for sigma in config["grid"]["sigma"]
+    ]
+
+
+def priors(config: Mapping[str, Any]) -> list[Prior]:
+    """The priors of a checked configuration, in the order they are listed.
+
+    Parameters
+    ----------
+    config : mapping
+        A configuration accepted by :func:`check`.
+
+    Returns
+    -------
+    list of Prior
+    """
+    return [
+        Prior(name=name, mean=tuple(spec["mean"]), sd=tuple(spec["sd"]))
+        for name, spec in (config.get("priors") or {}).items()
+    ]
+
+
+def chunks(config: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """Replicate ranges ``[start, stop)`` handled by one generate/fit job each.
+
+    Parameters
+    ----------
+    config : mapping
+        A configuration accepted by :func:`check`.
+
+    Returns
+    -------
+    list of (int, int)
+        Covers replicates ``0 .. replications-1``; sizes follow ``replications_per_job``.
+        Results do not depend on the chunking: replicate r is the same in any chunk.
+    """
+    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
+    return replicate_chunks(int(config["replications"]), int(per_job))

@@ -1,0 +1,333 @@
+"""End-to-end runs of the Snakemake workflow on a small study, in temporary folders.
+
+Each run copies the workflow (Snakefile, rules, scripts, schemas, envs, profiles,
+config.yaml and tests/smoke.yaml) into its own folder and runs Snakemake there as a
+subprocess, so the checkout's results/ is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from regsim.metrics import MEASURES
+from regsim.pipeline import GROUP_COLUMNS, METRICS_COLUMNS, cell_label, read_metrics
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ["Snakefile", "config.yaml", "schemas", "scripts", "envs", "profiles", "rules"]
+SMOKE = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
+PROFILE_NOTICE = "Using workflow specific profile"
+TIMEOUT = 900
+
+
+def snakemake_command() -> list[str]:
+    """The Snakemake of the running interpreter's environment."""
+    beside = Path(sys.executable).with_name("snakemake")
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "snakemake"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow files into ``dest`` and return it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    (dest / "tests").mkdir(exist_ok=True)
+    shutil.copy2(ROOT / "tests" / "smoke.yaml", dest / "tests" / "smoke.yaml")
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``workdir``; on unexpected failure show its output."""
+    result = subprocess.run(
+        [*snakemake_command(), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def smoke_run(workdir: Path, cores: int, per_job: int, *extra: str) -> Path:
+    copy_workflow(workdir)
+    snakemake(
+        workdir,
+        f"--cores={cores}",
+        "--configfile=tests/smoke.yaml",
+        *extra,
+        "--config",
+        f"replications_per_job={per_job}",
+    )
+    return workdir
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
+    """Every file under ``folder``: size, mtime and content hash."""
+    if not folder.exists():
+        return {}
+    return {
+        str(path.relative_to(folder)): (
+            path.stat().st_size,
+            path.stat().st_mtime_ns,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def cell_labels(config: dict) -> list[str]:
+    from regsim.design import Cell
+
+    return [
+        cell_label(Cell(n, sigma, tuple(config["beta"])))
+        for n, sigma in itertools.product(config["grid"]["n"], config["grid"]["sigma"])
+    ]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the first "Job stats" table Snakemake prints."""
+    lines = output.splitlines()
+    start = lines.index("Job stats:") + 3
+    counts = {}
+    for line in lines[start:]:
+        fields = line.split()
+        if len(fields) != 2 or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three complete smoke runs: 1 core / 2 cores with 25 replicates per job, and 2 cores
+    with 50 (the whole cell in one job)."""
+    root = tmp_path_factory.mktemp("smoke")
+    return {
+        "cores1": smoke_run(root / "cores1", 1, 25),
+        "cores2": smoke_run(root / "cores2", 2, 25),
+        "onechunk": smoke_run(root / "onechunk", 2, 50),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------
+
+
+def test_metrics_table_has_every_row(runs: dict[str, Path]) -> None:
+    path = runs["cores1"] / "results" / "tables" / "metrics.csv"
+    assert path.read_text().splitlines()[0] == ",".join(METRICS_COLUMNS)
+    metrics = read_metrics(path)
+    parameters = [f"beta{j}" for j in range(len(SMOKE["beta"]))] + ["sigma"]
+    methods = [("", m) for m in SMOKE["methods"] if m != "map"]
+    methods += [(prior, "map") for prior in SMOKE["priors"]]
+    expected = {
+        (n, float(sigma), prior, method, parameter)
+        for n, sigma in itertools.product(SMOKE["grid"]["n"], SMOKE["grid"]["sigma"])
+        for prior, method in methods
+        for parameter in parameters
+    }
+    groups = metrics.groupby(list(GROUP_COLUMNS), sort=False)["measure"].agg(list)
+    assert set(groups.index) == expected
+    base = [m for m in MEASURES if m not in ("relprec", "n_multimodal")]
+    for (_, _, _, method, _), measures in groups.items():
+        assert measures == (base + ["n_multimodal"] if method == "map" else base)
+    reps = metrics[metrics["measure"] == "n_reps"]["estimate"].to_numpy()
+    failed = metrics[metrics["measure"] == "n_failed"]["estimate"].to_numpy()
+    assert ((reps + failed) == SMOKE["replications"]).all()
+
+
+def test_per_cell_tables_exist(runs: dict[str, Path]) -> None:
+    results = runs["cores1"] / "results"
+    for label in cell_labels(SMOKE):
+        assert (results / "fits" / f"{label}.parquet").is_file()
+        assert (results / "metrics" / f"{label}.parquet").is_file()
+        assert sorted(p.name for p in (results / "datasets" / label).iterdir()) == [
+            "reps000000-000025.npz",
+            "reps000025-000050.npz",
+        ]
+        assert (results / "logs" / "summarize" / f"{label}.log").is_file()
+    fits = pd.read_parquet(results / "fits" / "n10_sigma1.parquet")
+    assert sorted(fits["replicate"].unique()) == list(range(SMOKE["replications"]))
+
+
+def test_identical_across_core_counts(runs: dict[str, Path]) -> None:
+    one, two = snapshot(runs["cores1"] / "results"), snapshot(runs["cores2"] / "results")
+    data = [k for k in one if not k.startswith("logs/")]
+    assert data == [k for k in two if not k.startswith("logs/")]
+    for key in data:
+        assert one[key][2] == two[key][2], f"{key} differs between --cores 1 and --cores 2"
+
+
+def test_identical_across_replications_per_job(runs: dict[str, Path]) -> None:
+    a, b = runs["cores2"] / "results", runs["onechunk"] / "results"
+    files = ["tables/metrics.csv"] + [
+        f"{kind}/{label}.parquet" for label in cell_labels(SMOKE) for kind in ("fits", "metrics")
+    ]
+    for name in files:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_rerun_with_nothing_changed_does_nothing(runs: dict[str, Path]) -> None:
+    workdir = runs["cores1"]
+    args = ["--configfile=tests/smoke.yaml", "--config", "replications_per_job=25"]
+    before = snapshot(workdir / "results")
+    dry = snakemake(workdir, "-n", *args)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    real = snakemake(workdir, "--cores=2", *args)
+    assert "Nothing to be done" in real.stdout + real.stderr
+    assert snapshot(workdir / "results") == before
+
+
+def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) -> None:
+    workdir = tmp_path / "grown"
+    shutil.copytree(runs["cores1"], workdir)  # copy2 keeps mtimes, so old outputs stay fresh
+    grown = {"grid": {"n": [10, 25, 40], "sigma": SMOKE["grid"]["sigma"]}}
+    (workdir / "tests" / "grow.yaml").write_text(yaml.safe_dump(grown))
+    old = snapshot(workdir / "results")
+    args = ["--configfile", "tests/smoke.yaml", "tests/grow.yaml"]
+    plan = snakemake(workdir, "-n", *args, "--config", "replications_per_job=25")
+    # only the new cells (n = 25, two sigmas, two chunks each) and the collection run
+    expected = {"generate": 4, "fit": 4, "summarize": 2, "collect": 1, "all": 1}
+    assert job_counts(plan.stdout + plan.stderr) == expected
+    snakemake(workdir, "--cores=2", *args, "--config", "replications_per_job=25")
+    new = snapshot(workdir / "results")
+    changed = sorted(k for k in old if not k.startswith("logs/") and old[k] != new[k])
+    assert changed == ["tables/metrics.csv"]
+    assert any(k.startswith("fits/n25_sigma") for k in new)
+
+    before = read_metrics(runs["cores1"] / "results" / "tables" / "metrics.csv")
+    after = read_metrics(workdir / "results" / "tables" / "metrics.csv")
+    kept = after[after["n"] != 25].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before)
+    assert set(after["n"]) == {10, 25, 40}
+
+
+def test_user_priors_replace_the_defaults(runs: dict[str, Path]) -> None:
+    metrics = read_metrics(runs["cores1"] / "results" / "tables" / "metrics.csv")
+    assert sorted(set(metrics["prior"])) == ["", *sorted(SMOKE["priors"])]
+    assert sorted(set(metrics["n"])) == SMOKE["grid"]["n"]
+
+
+# --------------------------------------------------------------------------------------
+# Lint and bad configs
+# --------------------------------------------------------------------------------------
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "lint")
+    result = snakemake(workdir, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + (
+        result.stderr
+    )
+    assert not (workdir / "results").exists()
+
+
+def test_snakefile_is_formatted() -> None:
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed beside this interpreter")
+    files = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+    result = subprocess.run(
+        [str(snakefmt), "--check", *map(str, files)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    lines = (result.stdout + result.stderr).splitlines()
+    return [line for line in lines if line.strip() and not line.startswith(PROFILE_NOTICE)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "extra", "message"),
+    [
+        (
+            {"priors": {"weak": {"mean": [0, 0, 0], "sd": [100, 100]}}},
+            [],
+            "config error: priors.weak.sd: length 2, expected 3 (one per coefficient in beta)",
+        ),
+        (
+            {"grid": {"n": [10, 40], "sigma": [1, 5]}, "colour": "red"},
+            [],
+            "config error: colour: unknown key (allowed here: alpha, beta, grid, methods, "
+            "priors, replications, replications_per_job, seed)",
+        ),
+        (
+            {},
+            ["--config", "alpha=1.5"],
+            "config error: alpha: 1.5 is greater than or equal to the maximum of 1",
+        ),
+    ],
+    ids=["prior-length", "unknown-key", "alpha-range"],
+)
+def test_bad_config_stops_with_one_line(
+    runs: dict[str, Path], tmp_path: Path, bad: dict, extra: list[str], message: str
+) -> None:
+    workdir = tmp_path / "bad"
+    shutil.copytree(runs["cores1"], workdir)
+    (workdir / "tests" / "bad.yaml").write_text(yaml.safe_dump(bad))
+    before = snapshot(workdir / "results")
+    result = snakemake(
+        workdir,
+        "--cores=2",
+        "--configfile",
+        "tests/smoke.yaml",
+        "tests/bad.yaml",
+        *extra,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert error_lines(result) == [message]
+    assert snapshot(workdir / "results") == before
+
+
+def test_bad_config_creates_no_results(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "fresh")
+    result = snakemake(workdir, "--cores=1", "--config", "replications=1", check=False)
+    assert result.returncode == 1
+    assert error_lines(result) == ["config error: replications: 1 is less than the minimum of 2"]
+    assert not (workdir / "results").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Statistical sanity
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ols_coverage_is_nominal(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "coverage")
+    study = {
+        "seed": 20230406,
+        "replications": 400,
+        "alpha": 0.05,
+        "grid": {"n": [10, 100], "sigma": [1, 10]},
+        "priors": {},
+        "methods": ["ols"],
+    }
+    (workdir / "tests" / "coverage.yaml").write_text(yaml.safe_dump(study))
+    snakemake(workdir, "--cores=2", "--configfile", "tests/coverage.yaml")
+    metrics = read_metrics(workdir / "results" / "tables" / "metrics.csv")
+    coverage = metrics[(metrics["measure"] == "coverage") & metrics["parameter"].str.match("beta")]
+    assert len(coverage) == 4 * 3
+    off = (coverage["estimate"] - (1 - study["alpha"])).abs() / coverage["mcse"]
+    assert (off <= 3).all(), coverage.assign(off=off).to_string()

@@ -1,0 +1,325 @@
+"""Study configuration: layering, schema defaults and the semantic checks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from snakemake.utils import validate as snakemake_validate
+
+from regsim import config as cfg
+from regsim.design import Cell
+from regsim.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+DEFAULTS = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def schema_validate(config: dict[str, Any]) -> None:
+    """Validate against the workflow's schema exactly as the Snakefile does."""
+    snakemake_validate(config, str(SCHEMA))
+
+
+def resolve(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    return cfg.resolve([copy.deepcopy(DEFAULTS), *layers], validate=schema_validate)
+
+
+def test_shipped_config_is_valid() -> None:
+    study = resolve()
+    assert study["grid"]["n"] == [10, 20, 50, 100, 200, 500, 1000]
+    assert list(study["priors"]) == ["weak", "informative", "shifted", "skeptical"]
+    assert len(cfg.cells(study)) == 21
+
+
+# --------------------------------------------------------------------------------------
+# Layering
+# --------------------------------------------------------------------------------------
+
+
+def test_user_priors_replace_the_defaults_wholesale() -> None:
+    user = {
+        "priors": {
+            "flat": {"mean": [0, 0, 0], "sd": [math.inf] * 3},
+            "tight": {"mean": [10, 4, 10], "sd": [0.5, 0.5, 0.5]},
+        }
+    }
+    study = resolve(user)
+    assert list(study["priors"]) == ["flat", "tight"]
+    assert [p.name for p in cfg.priors(study)] == ["flat", "tight"]
+
+
+def test_user_grid_replaces_the_default_grid_wholesale() -> None:
+    study = resolve({"grid": {"n": [30], "sigma": [2]}})
+    assert study["grid"] == {"n": [30], "sigma": [2]}
+    assert [(c.n, c.sigma) for c in cfg.cells(study)] == [(30, 2.0)]
+
+
+def test_a_partial_grid_is_not_filled_from_the_defaults() -> None:
+    with pytest.raises(ConfigError, match=r"^grid\.sigma: required key is missing$"):
+        resolve({"grid": {"n": [30]}})
+
+
+def test_later_layers_win_and_untouched_keys_are_kept() -> None:
+    first = {"replications": 10, "seed": 1}
+    second = {"seed": 2}
+    overrides = {"alpha": 0.1}
+    study = resolve(first, second, overrides)
+    assert (study["replications"], study["seed"], study["alpha"]) == (10, 2, 0.1)
+    assert study["beta"] == DEFAULTS["beta"]
+    assert study["priors"] == DEFAULTS["priors"]
+
+
+def test_merge_copies_and_skips_empty_layers() -> None:
+    base = {"grid": {"n": [10], "sigma": [1]}}
+    merged = cfg.merge(base, None, {})
+    merged["grid"]["n"].append(20)
+    assert base == {"grid": {"n": [10], "sigma": [1]}}
+
+
+def test_merge_turns_mappings_into_plain_dicts() -> None:
+    from collections import OrderedDict
+
+    merged = cfg.merge({"grid": OrderedDict(n=(10,), sigma=[1])})
+    assert type(merged["grid"]) is dict
+    assert merged["grid"]["n"] == [10]
+
+
+def test_load_layers_reads_files_in_order_then_overrides(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("seed: 1\nreplications: 5\n")
+    second.write_text("seed: 2\n")
+    layers = cfg.load_layers(
+        [first, second], lambda p: yaml.safe_load(Path(p).read_text()), {"seed": 3}
+    )
+    assert layers == [{"seed": 1, "replications": 5}, {"seed": 2}, {"seed": 3}]
+    assert cfg.merge(*layers) == {"seed": 3, "replications": 5}
+
+
+def test_load_layers_names_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        cfg.load_layers([missing], yaml.safe_load)
+
+
+def test_load_layers_names_an_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [\n")
+
+    def load(path: str) -> Any:
+        return yaml.safe_load(Path(path).read_text())
+
+    with pytest.raises(ConfigError, match=r"bad\.yaml: cannot read config file") as info:
+        cfg.load_layers([bad], load)
+    assert "\n" not in str(info.value)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: a config file must hold a mapping"):
+        cfg.load_layers([bad], load)
+
+
+# --------------------------------------------------------------------------------------
+# Schema: defaults and one-line messages
+# --------------------------------------------------------------------------------------
+
+
+def test_schema_fills_defaults() -> None:
+    prior = {"mean": [0, 0], "sd": [1, 1]}
+    minimal = {
+        "seed": 1,
+        "beta": [1.0, 2.0],
+        "grid": {"n": [5], "sigma": [1]},
+        "priors": {"a": prior},
+    }
+    study = cfg.resolve([minimal], validate=schema_validate)
+    assert study["replications"] == 1000
+    assert study["alpha"] == 0.05
+    assert study["methods"] == ["ols", "mle", "map"]
+    assert study["replications_per_job"] == cfg.DEFAULT_REPLICATIONS_PER_JOB
+
+
+def test_schema_default_methods_need_a_prior() -> None:
+    minimal = {"seed": 1, "beta": [1.0, 2.0], "grid": {"n": [5], "sigma": [1]}}
+    with pytest.raises(ConfigError, match=r"^priors: method map needs at least one prior$"):
+        cfg.resolve([minimal], validate=schema_validate)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"colour": "red"}, r"^colour: unknown key \(allowed here: alpha, beta, "),
+        ({"grid": {"n": [10], "sigma": [1], "m": [2]}}, r"^grid\.m: unknown key"),
+        (
+            {"priors": {"weak": {"mean": [0, 0, 0], "sd": [1, 1, 1], "df": 3}}},
+            r"^priors\.weak\.df: unknown key \(allowed here: mean, sd\)$",
+        ),
+        ({"priors": {"weak": {"mean": [0, 0, 0]}}}, r"^priors\.weak\.sd: required key"),
+        ({"grid": {"n": [10], "sigma": ["a"]}}, r"^grid\.sigma\[0\]: 'a' is not of type"),
+        (
+            {"priors": {"../x": {"mean": [0, 0, 0], "sd": [1, 1, 1]}}},
+            r"^priors: invalid name '\.\./x'; use a letter",
+        ),
+        ({"alpha": 1.5}, r"^alpha: 1\.5 is greater than or equal to the maximum of 1$"),
+        ({"replications": 1}, r"^replications: 1 is less than the minimum of 2$"),
+        ({"seed": "x"}, r"^seed: 'x' is not of type 'integer'$"),
+        ({"replications_per_job": 0}, r"^replications_per_job: 0 is less than the minimum"),
+        ({"grid": {"n": [], "sigma": [1]}}, r"^grid\.n: \[\] should be non-empty$"),
+    ],
+)
+def test_schema_errors_are_one_line_naming_the_key(layer: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        resolve(layer)
+    assert "\n" not in str(info.value)
+
+
+def test_describe_schema_error_without_a_validation_error() -> None:
+    text = cfg.describe_schema_error(RuntimeError("schema file\nnot found"))
+    assert text == "(config file): schema file not found"
+
+
+def test_key_path_formatting() -> None:
+    assert cfg.key_path(["priors", "weak", "sd", 1]) == "priors.weak.sd[1]"
+    assert cfg.key_path([]) == "(top level)"
+
+
+# --------------------------------------------------------------------------------------
+# Semantic checks (run without the schema, so each is exercised on its own)
+# --------------------------------------------------------------------------------------
+
+
+def checked(**changes: Any) -> None:
+    study = copy.deepcopy(DEFAULTS)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        target = study
+        for part in parents:
+            target = target[part]
+        if value is _DELETE:
+            del target[last]
+        else:
+            target[last] = value
+    cfg.check(study)
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"priors__weak__sd": [1, 1]},
+            r"^priors\.weak\.sd: length 2, expected 3 \(one per coefficient in beta\)$",
+        ),
+        ({"priors__weak__mean": [0, 0, 0, 0]}, r"^priors\.weak\.mean: length 4, expected 3"),
+        (
+            {"priors__weak__sd": [1, 0, 1]},
+            r"^priors\.weak\.sd\[1\]: must be positive \(\.inf for a flat prior\), got 0$",
+        ),
+        ({"priors__weak__sd": [1, -2.0, 1]}, r"^priors\.weak\.sd\[1\]: must be positive"),
+        ({"priors__weak__sd": [1, math.nan, 1]}, r"^priors\.weak\.sd\[1\]: must be positive"),
+        (
+            {"priors__weak__mean": [0, math.inf, 0]},
+            r"^priors\.weak\.mean\[1\]: must be a finite number, got inf$",
+        ),
+        ({"priors__weak__mean": "0"}, r"^priors\.weak\.mean: must be a list"),
+        ({"priors__weak__df": 3}, r"^priors\.weak\.df: unknown key"),
+        ({"priors__weak": [1, 2]}, r"^priors\.weak: must be a mapping"),
+        (
+            {"priors": {"../x": {"mean": [0, 0, 0], "sd": [1, 1, 1]}}},
+            r"^priors: invalid name '\.\./x'",
+        ),
+        ({"priors": {"1st": {"mean": [0, 0, 0], "sd": [1, 1, 1]}}}, r"^priors: invalid name '1st'"),
+        ({"priors": {"a b": {"mean": [0, 0, 0], "sd": [1, 1, 1]}}}, r"^priors: invalid name 'a b'"),
+        ({"priors": {}}, r"^priors: method map needs at least one prior$"),
+        (
+            {"grid__n": [10, 3]},
+            r"^grid\.n\[1\]: 3 must exceed the number of coefficients in beta \(3\)$",
+        ),
+        ({"grid__n": [10, 20.0]}, r"^grid\.n\[1\]: must be an integer, got 20\.0 \(write 20\)$"),
+        ({"grid__n": [10, True]}, r"^grid\.n\[1\]: must be an integer, got True$"),
+        ({"grid__n": [10, 20, 10]}, r"^grid\.n\[2\]: duplicate value 10$"),
+        ({"grid__n": []}, r"^grid\.n: empty list; give at least one value$"),
+        ({"grid__sigma": []}, r"^grid\.sigma: empty list"),
+        (
+            {"grid__sigma": [1, 5, 1.0]},
+            r"^grid\.sigma\[2\]: duplicate value 1\.0 \(same as grid\.sigma\[0\]\)$",
+        ),
+        (
+            {"grid__sigma": [1, math.inf]},
+            r"^grid\.sigma\[1\]: must be a positive finite number, got inf$",
+        ),
+        ({"grid__sigma": [0]}, r"^grid\.sigma\[0\]: must be a positive finite number, got 0$"),
+        ({"grid__sigma": [-1]}, r"^grid\.sigma\[0\]: must be a positive finite"),
+        ({"grid__sigma": _DELETE}, r"^grid\.sigma: required key is missing$"),
+        ({"grid": [10, 20]}, r"^grid: must be a mapping"),
+        ({"replications": 1}, r"^replications: must be an integer >= 2, got 1$"),
+        ({"replications": 10.0}, r"^replications: must be an integer >= 2, got 10\.0$"),
+        ({"replications_per_job": 0}, r"^replications_per_job: must be an integer >= 1"),
+        ({"seed": -1}, r"^seed: must be a non-negative integer, got -1$"),
+        ({"seed": 1.5}, r"^seed: must be a non-negative integer"),
+        ({"seed": _DELETE}, r"^seed: required key is missing$"),
+        ({"alpha": 0}, r"^alpha: must be a number strictly between 0 and 1, got 0$"),
+        ({"alpha": 1}, r"^alpha: must be a number strictly between 0 and 1"),
+        ({"alpha": "0.05"}, r"^alpha: must be a number strictly between 0 and 1, got '0\.05'$"),
+        ({"beta": []}, r"^beta: empty list"),
+        ({"beta": [1.0, math.nan]}, r"^beta\[1\]: must be a finite number, got nan$"),
+        (
+            {"methods": ["ols", "lasso"]},
+            r"^methods\[1\]: unknown method 'lasso' \(known: ols, mle, map\)$",
+        ),
+        ({"methods": ["ols", "ols"]}, r"^methods\[1\]: duplicate method 'ols'$"),
+        ({"methods": []}, r"^methods: empty list"),
+    ],
+)
+def test_semantic_checks_name_the_key(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        checked(**changes)
+    assert "\n" not in str(info.value)
+
+
+def test_semantic_checks_also_run_after_the_schema() -> None:
+    with pytest.raises(ConfigError, match=r"^priors\.weak\.sd: length 2, expected 3"):
+        resolve({"priors": {"weak": {"mean": [0, 0, 0], "sd": [100, 100]}}})
+    with pytest.raises(ConfigError, match=r"^grid\.n\[0\]: 3 must exceed"):
+        resolve({"grid": {"n": [3], "sigma": [1]}})
+
+
+def test_flat_priors_and_methods_without_priors_are_accepted() -> None:
+    checked(priors__weak__sd=[math.inf, math.inf, 1])
+    checked(methods=["ols", "mle"], priors={})
+
+
+def test_known_methods_come_from_the_caller() -> None:
+    study = copy.deepcopy(DEFAULTS)
+    study["methods"] = ["ols", "ridge"]
+    cfg.check(study, known_methods=("ols", "ridge"))
+
+
+# --------------------------------------------------------------------------------------
+# Expansion
+# --------------------------------------------------------------------------------------
+
+
+def test_cells_priors_and_chunks() -> None:
+    study = resolve(
+        {
+            "grid": {"n": [10, 20], "sigma": [1, 0.5]},
+            "replications": 600,
+            "replications_per_job": 250,
+        }
+    )
+    beta = tuple(DEFAULTS["beta"])
+    assert cfg.cells(study) == [
+        Cell(10, 1.0, beta),
+        Cell(10, 0.5, beta),
+        Cell(20, 1.0, beta),
+        Cell(20, 0.5, beta),
+    ]
+    informative = cfg.priors(study)[1]
+    assert informative.name == "informative"
+    assert informative.mean == beta
+    assert cfg.chunks(study) == [(0, 250), (250, 500), (500, 600)]

@@ -1,0 +1,298 @@
+"""Helpers behind the workflow's rules, exercised without Snakemake."""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regsim import pipeline
+from regsim.design import Cell, Prior
+from regsim.errors import DataFileError
+from regsim.metrics import MEASURES
+
+BETA = (10.0, 3.8987, 10.1777)
+PRIORS = [
+    Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0)),
+    Prior("flat", (0.0, 0.0, 0.0), (math.inf, math.inf, math.inf)),
+]
+METHODS = ["ols", "mle", "map"]
+
+
+# --------------------------------------------------------------------------------------
+# Names and params
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1, "1"),
+        (1.0, "1"),
+        (10.0, "10"),
+        (0.5, "0.5"),
+        (0.1, "0.1"),
+        (1e-5, "1e-05"),
+        (2.5e-7, "2.5e-07"),
+        (123456.75, "123456.75"),
+    ],
+)
+def test_format_number(value: float, text: str) -> None:
+    assert pipeline.format_number(value) == text
+    assert float(text) == float(value)
+
+
+def test_format_number_is_unambiguous() -> None:
+    values = [1.0, 1.0000000000000002, 0.1, 0.30000000000000004, 0.3, 5.0, 50.0]
+    texts = [pipeline.format_number(v) for v in values]
+    assert len(set(texts)) == len(values)
+    assert [float(t) for t in texts] == values
+
+
+def test_labels() -> None:
+    assert pipeline.cell_label(Cell(20, 1.0, BETA)) == "n20_sigma1"
+    assert pipeline.cell_label(Cell(50, 0.25, BETA)) == "n50_sigma0.25"
+    assert pipeline.chunk_label(0, 250) == "reps000000-000250"
+    assert pipeline.chunk_label(1_000_000, 1_000_250) == "reps1000000-1000250"
+
+
+def test_cell_params_round_trip_and_key_check() -> None:
+    cell = Cell(20, 5.0, BETA)
+    params = pipeline.cell_params(cell)
+    assert params == {
+        "n": 20,
+        "sigma": 5.0,
+        "beta": list(BETA),
+        "errors": "normal",
+        "key": cell.key,
+    }
+    assert all(type(v) in (int, float, str, list) for v in params.values())
+    assert pipeline.cell_from_params(params) == cell
+    with pytest.raises(ValueError, match="do not match key"):
+        pipeline.cell_from_params({**params, "sigma": 4.0})
+
+
+def test_prior_params_round_trip() -> None:
+    params = pipeline.prior_params(PRIORS)
+    assert params[1] == {"name": "flat", "mean": [0.0] * 3, "sd": [math.inf] * 3}
+    assert pipeline.priors_from_params(params) == PRIORS
+
+
+def test_job_resources_grow_with_the_job() -> None:
+    small = pipeline.job_resources("fit", 10, 100)
+    large = pipeline.job_resources("fit", 1000, 1000)
+    assert set(small) == {"mem_mb", "runtime"}
+    assert all(isinstance(v, int) and v > 0 for v in small.values())
+    assert large["mem_mb"] > small["mem_mb"] and large["runtime"] > small["runtime"]
+    assert pipeline.job_resources("summarize", 10, 1000) == pipeline.job_resources(
+        "summarize", 1000, 1000
+    )
+
+
+def test_job_resource_reads_the_wildcards() -> None:
+    cells = {"n100_sigma1": Cell(100, 1.0, BETA)}
+    chunks = {"reps000000-000250": (0, 250)}
+    wildcards = SimpleNamespace(cell="n100_sigma1", chunk="reps000000-000250")
+    mem = pipeline.job_resource("fit", "mem_mb", cells, chunks)
+    assert mem(wildcards) == pipeline.job_resources("fit", 100, 250)["mem_mb"]
+    runtime = pipeline.job_resource("summarize", "runtime", cells, replications=400)
+    assert runtime(wildcards) == pipeline.job_resources("summarize", 100, 400)["runtime"]
+
+
+# --------------------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------------------
+
+
+def test_log_to_captures_logging_warnings_and_output(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "job.log"
+    with pipeline.log_to(log) as logger:
+        logger.info("hello from the job")
+        logging.getLogger("regsim.pipeline").info("pipeline message")
+        warnings.warn("something odd", RuntimeWarning, stacklevel=1)
+        print("printed line")
+    text = log.read_text()
+    for expected in ("hello from the job", "pipeline message", "something odd", "printed line"):
+        assert expected in text
+    assert not any(
+        isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) and h.stream.closed
+        for h in logging.getLogger().handlers
+    )
+
+
+def test_log_to_records_the_traceback_and_reraises(tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+    with pytest.raises(ZeroDivisionError), pipeline.log_to(log):
+        1 / 0  # noqa: B018
+    text = log.read_text()
+    assert "job failed" in text and "ZeroDivisionError" in text
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+def test_write_parquet_is_atomic_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "t.parquet"
+    table = pd.DataFrame({"a": [1, 2], "b": ["x", ""]})
+    pipeline.write_parquet(table, path)
+    assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]
+    pd.testing.assert_frame_equal(pipeline.read_parquet(path), table, check_dtype=False)
+
+
+def test_read_parquet_names_a_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match=r"missing\.parquet: table file not found"):
+        pipeline.read_parquet(tmp_path / "missing.parquet")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(DataFileError, match=r"bad\.parquet: unreadable table file"):
+        pipeline.read_parquet(bad)
+
+
+def metrics_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "n": [20, 20, 10],
+            "sigma": [0.1, 1.0, 5.0],
+            "prior": ["", "weak", ""],
+            "method": ["ols", "map", "mle"],
+            "parameter": ["beta0", "sigma", "beta2"],
+            "measure": ["bias", "n_multimodal", "coverage"],
+            "estimate": [0.1 + 0.2, 3.0, 1 / 3],
+            "mcse": [1e-300, math.nan, 0.5],
+        }
+    )
+
+
+def test_write_metrics_csv_format(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    pipeline.write_metrics_csv(metrics_rows(), path)
+    assert path.read_bytes().decode() == (
+        "n,sigma,prior,method,parameter,measure,estimate,mcse\n"
+        "20,0.1,,ols,beta0,bias,0.30000000000000004,1e-300\n"
+        "20,1,weak,map,sigma,n_multimodal,3,\n"
+        "10,5,,mle,beta2,coverage,0.33333333333333331,0.5\n"
+    )
+
+
+def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    rows = metrics_rows()
+    pipeline.write_metrics_csv(rows, path)
+    back = pipeline.read_metrics(path)
+    assert list(back.columns) == list(pipeline.METRICS_COLUMNS)
+    assert back["prior"].tolist() == ["", "weak", ""]
+    for column in ("n", "sigma", "estimate", "mcse"):
+        np.testing.assert_array_equal(back[column].to_numpy(), rows[column].to_numpy())
+
+
+def test_sort_table_uses_the_study_order() -> None:
+    table = pd.DataFrame(
+        {
+            "method": ["map", "ols", "mle", "map", "ols", "ols"],
+            "parameter": ["sigma", "beta10", "beta2", "beta0", "sigma", "beta2"],
+            "measure": ["n_reps", "bias", "coverage", "bias", "empse", "relbias"],
+        }
+    )
+    by_method = pipeline.sort_table(table, ["method", "parameter"])
+    assert by_method["method"].tolist() == ["ols", "ols", "ols", "mle", "map", "map"]
+    assert by_method["parameter"].tolist()[:3] == ["beta2", "beta10", "sigma"]
+    by_measure = pipeline.sort_table(table, ["measure"])
+    ranks = [MEASURES.index(m) for m in by_measure["measure"]]
+    assert ranks == sorted(ranks)
+
+
+# --------------------------------------------------------------------------------------
+# Rule steps, chained by hand
+# --------------------------------------------------------------------------------------
+
+
+def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]]) -> tuple[Path, Path]:
+    label = pipeline.cell_label(cell)
+    fit_paths = []
+    for start, stop in chunks:
+        chunk = pipeline.chunk_label(start, stop)
+        data = root / "datasets" / label / f"{chunk}.npz"
+        fits = root / "fits" / label / f"{chunk}.parquet"
+        pipeline.run_generate(pipeline.cell_params(cell), 7, start, stop, data)
+        pipeline.run_fit(data, pipeline.prior_params(PRIORS), METHODS, 0.05, fits)
+        fit_paths.append(fits)
+    cell_fits = root / "fits" / f"{label}.parquet"
+    cell_metrics = root / "metrics" / f"{label}.parquet"
+    pipeline.run_summarize(fit_paths, 0.05, cell_fits, cell_metrics)
+    return cell_fits, cell_metrics
+
+
+@pytest.fixture(scope="module")
+def two_chunkings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    cells = [Cell(12, 1.0, BETA), Cell(30, 0.5, BETA)]
+    for name, size in (("one", 40), ("many", 7)):
+        root = tmp_path_factory.mktemp(name)
+        chunks = [(a, min(a + size, 40)) for a in range(0, 40, size)]
+        metrics = [run_cell(root, cell, chunks)[1] for cell in reversed(cells)]
+        pipeline.run_collect(metrics, root / "tables" / "metrics.csv")
+        out[name] = root
+    return out
+
+
+def test_chunking_does_not_change_any_output(two_chunkings: dict[str, Path]) -> None:
+    one, many = two_chunkings["one"], two_chunkings["many"]
+    for relative in (
+        "fits/n12_sigma1.parquet",
+        "fits/n30_sigma0.5.parquet",
+        "metrics/n12_sigma1.parquet",
+        "tables/metrics.csv",
+    ):
+        assert (one / relative).read_bytes() == (many / relative).read_bytes(), relative
+
+
+def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> None:
+    fits = pipeline.read_parquet(two_chunkings["many"] / "fits" / "n12_sigma1.parquet")
+    assert len(fits) == 40 * 4 * (2 + len(PRIORS))
+    resorted = pipeline.sort_table(
+        fits.sample(frac=1, random_state=1), [*pipeline.GROUP_COLUMNS, "replicate"]
+    )
+    pd.testing.assert_frame_equal(fits, resorted)
+    assert fits["replicate"].iloc[:40].tolist() == list(range(40))
+
+
+def test_metrics_table_rows(two_chunkings: dict[str, Path]) -> None:
+    metrics = pipeline.read_metrics(two_chunkings["one"] / "tables" / "metrics.csv")
+    assert list(metrics.columns) == list(pipeline.METRICS_COLUMNS)
+    groups = metrics.groupby(list(pipeline.GROUP_COLUMNS), sort=False).size()
+    assert len(groups) == 2 * 4 * (2 + len(PRIORS))
+    multimodal = metrics[metrics["measure"] == "n_multimodal"]
+    assert set(multimodal["method"]) == {"map"}
+    assert (metrics["n"].diff().fillna(0) >= 0).all()  # cells in order, n12 before n30
+    reps = metrics[metrics["measure"] == "n_reps"]
+    assert (
+        reps["estimate"] + metrics.loc[metrics["measure"] == "n_failed", "estimate"].to_numpy()
+        == 40
+    ).all()
+
+
+def test_summarize_cell_keeps_the_declared_columns() -> None:
+    cell = Cell(15, 2.0, BETA)
+    from regsim.estimators import fit_table
+    from regsim.simulate import draw
+
+    fits = fit_table(draw(cell, 3, 0, 20), PRIORS[:1], METHODS, 0.1)
+    metrics = pipeline.summarize_cell(fits, 0.1)
+    assert list(metrics.columns) == list(pipeline.METRICS_COLUMNS)
+    per_group = metrics.groupby(["method"])["measure"].nunique()
+    assert per_group["map"] == per_group["ols"] + 1
+
+
+def test_concat_and_collect_need_inputs() -> None:
+    with pytest.raises(ValueError):
+        pipeline.concat_fits([])
+    with pytest.raises(ValueError):
+        pipeline.collect_metrics([])
