@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
+from scipy.special import gammaincinv, stdtrit
 
 from regsim.design import Prior
 from regsim.simulate import Datasets
@@ -167,6 +168,16 @@ class Fit:
         return parameter_names(self.estimate.shape[1] - 1)
 
 
+# Quantiles from scipy.special and the standard library rather than scipy.stats, whose
+# import alone costs about a second in every job.
+def _normal_quantile(q: float) -> float:
+    return NormalDist().inv_cdf(q)
+
+
+def _chi2_quantile(q: float, df: int) -> float:
+    return 2.0 * float(gammaincinv(df / 2.0, q))
+
+
 def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
     return np.logical_and.reduce([np.isfinite(a).all(axis=1) for a in arrays])
 
@@ -195,13 +206,13 @@ def fit_ols(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     df = stats.n - stats.p
     s = np.sqrt(stats.rss / df)
     coef_se = s[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
-    t_quantile = scipy_stats.t.ppf(1 - alpha / 2, df)
+    t_quantile = stdtrit(df, 1 - alpha / 2)
     estimate = np.column_stack([stats.beta_hat, s])
     se = np.column_stack([coef_se, s / np.sqrt(2 * df)])
     lower = estimate - t_quantile * se
     upper = estimate + t_quantile * se
-    lower[:, -1] = np.sqrt(stats.rss / scipy_stats.chi2.ppf(1 - alpha / 2, df))
-    upper[:, -1] = np.sqrt(stats.rss / scipy_stats.chi2.ppf(alpha / 2, df))
+    lower[:, -1] = np.sqrt(stats.rss / _chi2_quantile(1 - alpha / 2, df))
+    upper[:, -1] = np.sqrt(stats.rss / _chi2_quantile(alpha / 2, df))
     converged = _finite_rows(estimate, se, lower, upper)
     return Fit("ols", estimate, se, lower, upper, converged, np.zeros(len(s), dtype=bool))
 
@@ -227,7 +238,7 @@ def fit_mle(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     coef_se = sigma_hat[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
     estimate = np.column_stack([stats.beta_hat, sigma_hat])
     se = np.column_stack([coef_se, sigma_hat / np.sqrt(2 * n)])
-    return _wald_fit("mle", estimate, se, scipy_stats.norm.ppf(1 - alpha / 2))
+    return _wald_fit("mle", estimate, se, _normal_quantile(1 - alpha / 2))
 
 
 @dataclass(frozen=True)
@@ -429,7 +440,7 @@ def _map_result(
     estimate = np.column_stack([beta, sigma])
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.column_stack([var_beta, var_sigma]))
-    fit = _wald_fit("map", estimate, se, scipy_stats.norm.ppf(1 - alpha / 2))
+    fit = _wald_fit("map", estimate, se, _normal_quantile(1 - alpha / 2))
     converged = fit.converged & newton_ok & (schur > 0)
     return Fit("map", fit.estimate, fit.se, fit.lower, fit.upper, converged, multimodal)
 

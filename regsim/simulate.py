@@ -4,11 +4,11 @@ Model: y = X β + ε with X = [1, U_1, …, U_k], U ~ Uniform(0, 1) i.i.d. and
 ε ~ N(0, σ²) i.i.d.
 
 Seeding. Each cell owns one random stream: a PCG64 generator seeded by
-``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int,))``. Replicate r owns the fixed
-block of ``n·p`` uniform draws starting at position ``r·n·p`` of that stream (n·k for the
-covariates, then n turned into normals by the inverse normal CDF, so every replicate
-consumes exactly the same number of draws). A chunk jumps straight to its first
-replicate with ``PCG64.advance``. Replicate r is therefore a pure function of
+``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int,))``. Replicate r owns a fixed
+block of the stream's uniform draws: n·k for the covariates, then 2·⌈n/2⌉ turned into n
+normal errors by the Box–Muller transform, so every replicate consumes exactly the same
+number of draws and its block starts at position r·(block size). A chunk jumps straight to
+its first replicate with ``PCG64.advance``. Replicate r is therefore a pure function of
 (base seed, cell parameters, r): the same whatever the number of replicates, the
 chunking, the other cells, the order cells run in, or the number of cores.
 """
@@ -25,13 +25,9 @@ from pathlib import Path
 
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
-from scipy.special import ndtri
 
 from regsim.design import Cell
 from regsim.errors import DataFileError
-
-#: Smallest uniform passed to the inverse normal CDF (keeps ε finite when U = 0).
-_SMALLEST_UNIFORM = 2.0**-54
 
 #: Version of the dataset file layout, stored in every file.
 FILE_FORMAT = 1
@@ -70,14 +66,33 @@ def cell_stream(cell: Cell, base_seed: int) -> PCG64:
     return PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(cell.key_int,)))
 
 
+def uniforms_per_replicate(cell: Cell) -> int:
+    """Uniform draws one replicate consumes: n·k covariates, 2·⌈n/2⌉ for the errors."""
+    return cell.n * (cell.p - 1) + 2 * ((cell.n + 1) // 2)
+
+
 def draw_uniforms(cell: Cell, base_seed: int, start: int, stop: int) -> np.ndarray:
-    """The uniform draws of replicates ``start .. stop-1``, shape (R, n·p)."""
+    """The uniform draws of replicates ``start .. stop-1``, shape (R, draws per replicate)."""
     if not 0 <= start <= stop:
         raise ValueError(f"bad replicate range [{start}, {stop})")
-    per_replicate = cell.n * cell.p
+    per_replicate = uniforms_per_replicate(cell)
     bit_generator = cell_stream(cell, base_seed)
     bit_generator.advance(start * per_replicate)
     return Generator(bit_generator).random((stop - start, per_replicate))
+
+
+def box_muller(uniforms: np.ndarray, size: int) -> np.ndarray:
+    """Standard normals from pairs of uniforms on [0, 1): the first ``size`` of each row.
+
+    With (u, v) uniform, √(−2 log(1 − u))·(cos 2πv, sin 2πv) are two independent N(0, 1)
+    draws (1 − u keeps the logarithm finite when u = 0).
+    """
+    rows, columns = uniforms.shape
+    pairs = uniforms.reshape(rows, columns // 2, 2)
+    radius = np.sqrt(-2.0 * np.log1p(-pairs[..., 0]))
+    angle = (2.0 * np.pi) * pairs[..., 1]
+    normals = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1)
+    return normals.reshape(rows, columns)[:, :size]
 
 
 def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
@@ -101,8 +116,8 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     n, k = cell.n, cell.p - 1
     uniforms = draw_uniforms(cell, base_seed, start, stop)
     replicates = stop - start
-    x = uniforms[:, : n * k].reshape(replicates, n, k)
-    noise = ndtri(np.maximum(uniforms[:, n * k :], _SMALLEST_UNIFORM))
+    x = np.ascontiguousarray(uniforms[:, : n * k]).reshape(replicates, n, k)
+    noise = box_muller(uniforms[:, n * k :], n)
     beta = np.asarray(cell.beta)
     y = beta[0] + x @ beta[1:] + cell.sigma * noise
     return Datasets(
