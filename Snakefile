@@ -4,6 +4,7 @@ Run the whole study with `snakemake --cores 8`; execution settings come from
 profiles/default/. Outputs are described in results/README.md.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +12,8 @@ from snakemake.common.configfile import load_configfile
 from snakemake.utils import min_version, validate
 
 import regsim.config
-from regsim import pipeline
+from regsim import pipeline, provenance
 from regsim.errors import ConfigError
-from regsim.estimators import ESTIMATORS
 
 min_version("9.0")
 
@@ -32,7 +32,6 @@ try:
             _files, load_configfile, workflow.config_settings.config
         ),
         validate=lambda study: validate(study, "schemas/config.schema.yaml"),
-        known_methods=tuple(ESTIMATORS),
     )
 except ConfigError as error:
     sys.exit(f"config error: {error}")
@@ -45,101 +44,51 @@ PRIORS = pipeline.prior_params(regsim.config.priors(config))
 if not regsim.config.PRIOR_METHODS.intersection(config["methods"]):
     PRIORS = []  # priors unused: changing them must not rerun the fits
 
+# Figures, paper tables and provenance (options: the optional `figures` config key).
+FIGURES = pipeline.FIGURES
+DESIGN = {
+    "n": config["grid"]["n"],
+    "sigma": config["grid"]["sigma"],
+    "methods": config["methods"],
+    "priors": list(config["priors"]),
+}
+PARAMETERS = [f"beta{j}" for j in range(len(config["beta"]))] + ["sigma"]
+TABLE_MEASURES = ("bias", "coverage", "rmse")
+PAPER_TABLES = expand(
+    "results/tables/{measure}_{parameter}.{ext}",
+    measure=TABLE_MEASURES,
+    parameter=PARAMETERS,
+    ext=("tex", "md"),
+)
+try:
+    ZIP = pipeline.zip_settings(config, CELLS)
+except ConfigError as error:
+    sys.exit(f"config error: {error}")
+
+
+report: "report/workflow.rst"
+
 
 wildcard_constraints:
     cell=r"n\d+_sigma[0-9.e+-]+",
     chunk=r"reps\d+-\d+",
+    figure="|".join(FIGURES),
 
 
 localrules:
     all,
     collect,
+    provenance,
 
 
 rule all:
     input:
         "results/tables/metrics.csv",
+        expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=("pdf", "png")),
+        expand("results/figures/zip.{ext}", ext=("pdf", "png")),
+        PAPER_TABLES,
+        "results/provenance.json",
 
 
-rule generate:
-    output:
-        "results/datasets/{cell}/{chunk}.npz",
-    log:
-        "results/logs/generate/{cell}/{chunk}.log",
-    conda:
-        "envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=pipeline.job_resource("generate", "mem_mb", CELLS, CHUNKS),
-        runtime=pipeline.job_resource("generate", "runtime", CELLS, CHUNKS),
-    params:
-        cell=lambda wc: pipeline.cell_params(CELLS[wc.cell]),
-        seed=config["seed"],
-        start=lambda wc: CHUNKS[wc.chunk][0],
-        stop=lambda wc: CHUNKS[wc.chunk][1],
-    script:
-        "scripts/generate.py"
-
-
-rule fit:
-    input:
-        "results/datasets/{cell}/{chunk}.npz",
-    output:
-        "results/fits/{cell}/{chunk}.parquet",
-    log:
-        "results/logs/fit/{cell}/{chunk}.log",
-    conda:
-        "envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=pipeline.job_resource("fit", "mem_mb", CELLS, CHUNKS),
-        runtime=pipeline.job_resource("fit", "runtime", CELLS, CHUNKS),
-    params:
-        priors=PRIORS,
-        methods=config["methods"],
-        alpha=config["alpha"],
-    script:
-        "scripts/fit.py"
-
-
-rule summarize:
-    input:
-        lambda wc: expand(
-            "results/fits/{cell}/{chunk}.parquet", cell=wc.cell, chunk=CHUNKS
-        ),
-    output:
-        fits="results/fits/{cell}.parquet",
-        metrics="results/metrics/{cell}.parquet",
-    log:
-        "results/logs/summarize/{cell}.log",
-    conda:
-        "envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=pipeline.job_resource(
-            "summarize", "mem_mb", CELLS, replications=config["replications"]
-        ),
-        runtime=pipeline.job_resource(
-            "summarize", "runtime", CELLS, replications=config["replications"]
-        ),
-    params:
-        alpha=config["alpha"],
-    script:
-        "scripts/summarize.py"
-
-
-rule collect:
-    input:
-        expand("results/metrics/{cell}.parquet", cell=CELLS),
-    output:
-        "results/tables/metrics.csv",
-    log:
-        "results/logs/collect.log",
-    conda:
-        "envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    script:
-        "scripts/collect.py"
+include: "rules/study.smk"
+include: "rules/outputs.smk"

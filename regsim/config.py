@@ -28,14 +28,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from regsim.design import Cell, Prior, replicate_chunks
+from regsim.design import METHODS, PRIOR_METHODS, Cell, Prior, replicate_chunks
 from regsim.errors import ConfigError
 
-#: Estimation methods the workflow knows (the keys of ``regsim.estimators.ESTIMATORS``).
-KNOWN_METHODS: tuple[str, ...] = ("ols", "mle", "map")
-
-#: Methods that need at least one prior.
-PRIOR_METHODS: frozenset[str] = frozenset({"map"})
+#: Estimation methods the workflow knows.
+KNOWN_METHODS: tuple[str, ...] = METHODS
 
 #: Prior names must be usable as file-name parts and table labels.
 PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

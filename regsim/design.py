@@ -13,6 +13,12 @@ import json
 import math
 from dataclasses import dataclass
 
+#: Estimators, in table order (the keys of ``regsim.estimators.ESTIMATORS``).
+METHODS: tuple[str, ...] = ("ols", "mle", "map")
+
+#: Methods whose fit depends on a prior.
+PRIOR_METHODS: frozenset[str] = frozenset({"map"})
+
 #: Error model whose cells keep the key they had before error models existed.
 DEFAULT_ERRORS = "normal"
 

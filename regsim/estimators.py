@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaincinv, stdtrit
 
-from regsim.design import Prior
+from regsim.design import PRIOR_METHODS, Prior
 from regsim.simulate import Datasets
 
 #: Columns of the long per-replicate table written by :func:`fit_table`.
@@ -447,9 +447,6 @@ def _map_result(
 
 #: The estimator registry: name -> batched fit function.
 ESTIMATORS: dict[str, Callable[..., Fit]] = {"ols": fit_ols, "mle": fit_mle, "map": fit_map}
-
-#: Methods whose fit depends on a prior.
-PRIOR_METHODS = frozenset({"map"})
 
 
 def fit_methods(

@@ -1,6 +1,7 @@
 """Rule fit: fit every method and prior on one chunk of datasets."""
 
-from regsim.pipeline import log_to, run_fit
+from regsim.pipeline import log_to
+from regsim.stages import run_fit
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):

@@ -19,12 +19,22 @@ import pytest
 import yaml
 
 from regsim.metrics import MEASURES
-from regsim.pipeline import GROUP_COLUMNS, METRICS_COLUMNS, cell_label, read_metrics
+from regsim.pipeline import GROUP_COLUMNS, METRICS_COLUMNS, cell_label
+from regsim.stages import read_metrics
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ["Snakefile", "config.yaml", "schemas", "scripts", "envs", "profiles", "rules"]
+WORKFLOW = [
+    "Snakefile",
+    "config.yaml",
+    "schemas",
+    "scripts",
+    "envs",
+    "profiles",
+    "rules",
+    "report",
+]
 SMOKE = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
 PROFILE_NOTICE = "Using workflow specific profile"
 TIMEOUT = 900
@@ -205,13 +215,25 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
     old = snapshot(workdir / "results")
     args = ["--configfile", "tests/smoke.yaml", "tests/grow.yaml"]
     plan = snakemake(workdir, "-n", *args, "--config", "replications_per_job=25")
-    # only the new cells (n = 25, two sigmas, two chunks each) and the collection run
-    expected = {"generate": 4, "fit": 4, "summarize": 2, "collect": 1, "all": 1}
+    # only the new cells (n = 25, two sigmas, two chunks each), the collection and what is
+    # drawn from the whole table; not the zip plot, whose cell (n = 10) is unchanged
+    expected = {
+        "generate": 4,
+        "fit": 4,
+        "summarize": 2,
+        "collect": 1,
+        "figure": 6,
+        "paper_tables": 1,
+        "provenance": 1,
+        "all": 1,
+    }
     assert job_counts(plan.stdout + plan.stderr) == expected
     snakemake(workdir, "--cores=2", *args, "--config", "replications_per_job=25")
     new = snapshot(workdir / "results")
-    changed = sorted(k for k in old if not k.startswith("logs/") and old[k] != new[k])
-    assert changed == ["tables/metrics.csv"]
+    changed = {k for k in old if not k.startswith("logs/") and old[k] != new[k]}
+    # Old cells' datasets, fits and metrics are untouched; only whole-grid outputs change.
+    assert all(k.startswith(("tables/", "figures/", "provenance.json")) for k in changed)
+    assert "tables/metrics.csv" in changed and "figures/zip.png" not in changed
     assert any(k.startswith("fits/n25_sigma") for k in new)
 
     before = read_metrics(runs["cores1"] / "results" / "tables" / "metrics.csv")
@@ -268,7 +290,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
         (
             {"grid": {"n": [10, 40], "sigma": [1, 5]}, "colour": "red"},
             [],
-            "config error: colour: unknown key (allowed here: alpha, beta, grid, methods, "
+            "config error: colour: unknown key (allowed here: alpha, beta, figures, grid, methods, "
             "priors, replications, replications_per_job, seed)",
         ),
         (

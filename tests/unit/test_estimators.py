@@ -457,3 +457,11 @@ def test_fit_methods_rejects_unknown_method():
     x, y = random_batch(2, 2, 10, 3)
     with pytest.raises(ValueError, match="unknown method"):
         fit_methods(sufficient_stats(x, y), [SKEPTICAL], ["ols", "bayes"], 0.05)
+
+
+def test_registry_matches_the_method_names_the_workflow_validates():
+    from regsim.design import METHODS, PRIOR_METHODS
+    from regsim.estimators import ESTIMATORS
+
+    assert tuple(ESTIMATORS) == METHODS
+    assert PRIOR_METHODS <= set(METHODS)

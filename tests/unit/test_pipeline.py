@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regsim import pipeline
+from regsim import pipeline, stages
 from regsim.design import Cell, Prior
 from regsim.errors import DataFileError
 from regsim.metrics import MEASURES
@@ -142,18 +142,18 @@ def test_log_to_records_the_traceback_and_reraises(tmp_path: Path) -> None:
 def test_write_parquet_is_atomic_and_read_back(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "t.parquet"
     table = pd.DataFrame({"a": [1, 2], "b": ["x", ""]})
-    pipeline.write_parquet(table, path)
+    stages.write_parquet(table, path)
     assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]
-    pd.testing.assert_frame_equal(pipeline.read_parquet(path), table, check_dtype=False)
+    pd.testing.assert_frame_equal(stages.read_parquet(path), table, check_dtype=False)
 
 
 def test_read_parquet_names_a_bad_file(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match=r"missing\.parquet: table file not found"):
-        pipeline.read_parquet(tmp_path / "missing.parquet")
+        stages.read_parquet(tmp_path / "missing.parquet")
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")
     with pytest.raises(DataFileError, match=r"bad\.parquet: unreadable table file"):
-        pipeline.read_parquet(bad)
+        stages.read_parquet(bad)
 
 
 def metrics_rows() -> pd.DataFrame:
@@ -173,7 +173,7 @@ def metrics_rows() -> pd.DataFrame:
 
 def test_write_metrics_csv_format(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
-    pipeline.write_metrics_csv(metrics_rows(), path)
+    stages.write_metrics_csv(metrics_rows(), path)
     assert path.read_bytes().decode() == (
         "n,sigma,prior,method,parameter,measure,estimate,mcse\n"
         "20,0.1,,ols,beta0,bias,0.30000000000000004,1e-300\n"
@@ -185,8 +185,8 @@ def test_write_metrics_csv_format(tmp_path: Path) -> None:
 def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     rows = metrics_rows()
-    pipeline.write_metrics_csv(rows, path)
-    back = pipeline.read_metrics(path)
+    stages.write_metrics_csv(rows, path)
+    back = stages.read_metrics(path)
     assert list(back.columns) == list(pipeline.METRICS_COLUMNS)
     assert back["prior"].tolist() == ["", "weak", ""]
     for column in ("n", "sigma", "estimate", "mcse"):
@@ -201,10 +201,10 @@ def test_sort_table_uses_the_study_order() -> None:
             "measure": ["n_reps", "bias", "coverage", "bias", "empse", "relbias"],
         }
     )
-    by_method = pipeline.sort_table(table, ["method", "parameter"])
+    by_method = stages.sort_table(table, ["method", "parameter"])
     assert by_method["method"].tolist() == ["ols", "ols", "ols", "mle", "map", "map"]
     assert by_method["parameter"].tolist()[:3] == ["beta2", "beta10", "sigma"]
-    by_measure = pipeline.sort_table(table, ["measure"])
+    by_measure = stages.sort_table(table, ["measure"])
     ranks = [MEASURES.index(m) for m in by_measure["measure"]]
     assert ranks == sorted(ranks)
 
@@ -221,12 +221,12 @@ def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]]) -> tuple[Pat
         chunk = pipeline.chunk_label(start, stop)
         data = root / "datasets" / label / f"{chunk}.npz"
         fits = root / "fits" / label / f"{chunk}.parquet"
-        pipeline.run_generate(pipeline.cell_params(cell), 7, start, stop, data)
-        pipeline.run_fit(data, pipeline.prior_params(PRIORS), METHODS, 0.05, fits)
+        stages.run_generate(pipeline.cell_params(cell), 7, start, stop, data)
+        stages.run_fit(data, pipeline.prior_params(PRIORS), METHODS, 0.05, fits)
         fit_paths.append(fits)
     cell_fits = root / "fits" / f"{label}.parquet"
     cell_metrics = root / "metrics" / f"{label}.parquet"
-    pipeline.run_summarize(fit_paths, 0.05, cell_fits, cell_metrics)
+    stages.run_summarize(fit_paths, 0.05, cell_fits, cell_metrics)
     return cell_fits, cell_metrics
 
 
@@ -238,7 +238,7 @@ def two_chunkings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         root = tmp_path_factory.mktemp(name)
         chunks = [(a, min(a + size, 40)) for a in range(0, 40, size)]
         metrics = [run_cell(root, cell, chunks)[1] for cell in reversed(cells)]
-        pipeline.run_collect(metrics, root / "tables" / "metrics.csv")
+        stages.run_collect(metrics, root / "tables" / "metrics.csv")
         out[name] = root
     return out
 
@@ -255,9 +255,9 @@ def test_chunking_does_not_change_any_output(two_chunkings: dict[str, Path]) -> 
 
 
 def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> None:
-    fits = pipeline.read_parquet(two_chunkings["many"] / "fits" / "n12_sigma1.parquet")
+    fits = stages.read_parquet(two_chunkings["many"] / "fits" / "n12_sigma1.parquet")
     assert len(fits) == 40 * 4 * (2 + len(PRIORS))
-    resorted = pipeline.sort_table(
+    resorted = stages.sort_table(
         fits.sample(frac=1, random_state=1), [*pipeline.GROUP_COLUMNS, "replicate"]
     )
     pd.testing.assert_frame_equal(fits, resorted)
@@ -265,7 +265,7 @@ def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> No
 
 
 def test_metrics_table_rows(two_chunkings: dict[str, Path]) -> None:
-    metrics = pipeline.read_metrics(two_chunkings["one"] / "tables" / "metrics.csv")
+    metrics = stages.read_metrics(two_chunkings["one"] / "tables" / "metrics.csv")
     assert list(metrics.columns) == list(pipeline.METRICS_COLUMNS)
     groups = metrics.groupby(list(pipeline.GROUP_COLUMNS), sort=False).size()
     assert len(groups) == 2 * 4 * (2 + len(PRIORS))
@@ -285,7 +285,7 @@ def test_summarize_cell_keeps_the_declared_columns() -> None:
     from regsim.simulate import draw
 
     fits = fit_table(draw(cell, 3, 0, 20), PRIORS[:1], METHODS, 0.1)
-    metrics = pipeline.summarize_cell(fits, 0.1)
+    metrics = stages.summarize_cell(fits, 0.1)
     assert list(metrics.columns) == list(pipeline.METRICS_COLUMNS)
     per_group = metrics.groupby(["method"])["measure"].nunique()
     assert per_group["map"] == per_group["ols"] + 1
@@ -293,6 +293,33 @@ def test_summarize_cell_keeps_the_declared_columns() -> None:
 
 def test_concat_and_collect_need_inputs() -> None:
     with pytest.raises(ValueError):
-        pipeline.concat_fits([])
+        stages.concat_fits([])
     with pytest.raises(ValueError):
-        pipeline.collect_metrics([])
+        stages.collect_metrics([])
+
+
+def test_figure_names_match_the_figure_registry():
+    from regsim.figures import FIGURES
+
+    assert sorted(pipeline.FIGURES) == sorted(FIGURES)
+
+
+def test_zip_settings_defaults_and_errors():
+    from regsim.errors import ConfigError
+
+    config = {"grid": {"n": [20, 50], "sigma": [1, 5]}, "beta": [1.0, 2.0], "figures": {}}
+    cells = {"n20_sigma1": Cell(20, 1.0, (1.0, 2.0)), "n50_sigma5": Cell(50, 5.0, (1.0, 2.0))}
+    assert pipeline.zip_settings(config, cells) == {
+        "cell": "n20_sigma1",
+        "n": 20,
+        "sigma": 1,
+        "parameter": "beta1",
+    }
+    config["figures"] = {"zip": {"n": 50, "sigma": 5.0, "parameter": "sigma"}}
+    assert pipeline.zip_settings(config, cells)["cell"] == "n50_sigma5"
+    config["figures"] = {"zip": {"n": 50, "sigma": 1}}
+    with pytest.raises(ConfigError, match="figures.zip: cell n=50, sigma=1 is not in the grid"):
+        pipeline.zip_settings(config, cells)
+    config["figures"] = {"zip": {"parameter": "beta7"}}
+    with pytest.raises(ConfigError, match="figures.zip.parameter"):
+        pipeline.zip_settings(config, cells)

@@ -1,0 +1,400 @@
+"""Provenance of a study's results: configuration, software, platform, commit, table hashes.
+
+:func:`build_provenance` gathers, for the results directory ``root``:
+
+* ``config``: the full resolved configuration, made JSON-safe (non-finite numbers such as a
+  flat prior's ``sd: .inf`` become the strings ``"inf"``, ``"-inf"``, ``"nan"``);
+* ``seed``: the base seed (``config["seed"]``);
+* ``packages``: versions of Python and of regsim, numpy, scipy, statsmodels, pandas,
+  pyarrow, matplotlib and snakemake (``"not installed"`` when absent);
+* ``platform``: operating system, release, machine, Python implementation;
+* ``git``: the commit (``git rev-parse HEAD``) and whether tracked files differ from it,
+  both ``None`` outside a repository or without git;
+* ``tables``: the SHA-256 of every table, keyed by its path relative to ``root``
+  (POSIX separators), and ``hash_algorithm`` ``"sha256"``.
+
+No timestamp is recorded, so the file is the same whenever the inputs, environment and
+results are. :func:`write_provenance` writes it as JSON atomically and :func:`verify`
+recomputes the hashes of the tables it lists.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from regsim.errors import DataFileError, RegsimError
+
+__all__ = [
+    "PACKAGES",
+    "PROVENANCE_NAME",
+    "TableCheck",
+    "build_provenance",
+    "check_tables",
+    "git_state",
+    "package_versions",
+    "platform_info",
+    "read_provenance",
+    "sha256_file",
+    "verify",
+    "write_provenance",
+]
+
+#: File name of the provenance record inside a results directory.
+PROVENANCE_NAME = "provenance.json"
+
+#: Distributions whose versions are recorded (Python itself is recorded as ``python``).
+PACKAGES: tuple[str, ...] = (
+    "regsim",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+    "snakemake",
+)
+
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+Status = Literal["ok", "mismatch", "missing"]
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """The result of re-hashing one table listed in a provenance record.
+
+    Attributes
+    ----------
+    path : str
+        The table's path relative to the results directory, as recorded.
+    status : {"ok", "mismatch", "missing"}
+        Whether the file's SHA-256 matches the record, differs, or the file is gone.
+    expected : str
+        The recorded hex digest.
+    actual : str or None
+        The digest of the file now; ``None`` if it is missing.
+    """
+
+    path: str
+    status: Status
+    expected: str
+    actual: str | None
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    """A deep copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_safe(value.item())
+    return str(value)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of :data:`PACKAGES` (``"not installed"`` when absent)."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def platform_info() -> dict[str, str]:
+    """Operating system, release, machine and Python implementation."""
+    return {
+        "system": platform.system(),
+        "release": platform.release(),
+        "machine": platform.machine(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    """Output of a git command in ``repo``, or ``None`` if git fails or is absent."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip()
+
+
+def git_state(repo: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The commit checked out in ``repo`` and whether tracked files differ from it.
+
+    Parameters
+    ----------
+    repo : path-like, optional
+        A directory inside the repository; default the current directory.
+
+    Returns
+    -------
+    dict
+        ``{"commit": str | None, "dirty": bool | None}``; both ``None`` when ``repo`` is
+        not in a git repository with a commit, or git is not installed. Untracked files
+        do not make the tree dirty.
+    """
+    where = Path(repo) if repo is not None else Path.cwd()
+    commit = _git(where, "rev-parse", "--verify", "HEAD")
+    if not commit:
+        return {"commit": None, "dirty": None}
+    status = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form; DataFileError if it is outside."""
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise DataFileError(f"table {path} is not inside the results directory {root}") from None
+    return PurePosixPath(*relative.parts).as_posix()
+
+
+def build_provenance(
+    config: Mapping[str, Any],
+    tables: Iterable[str | os.PathLike[str]],
+    root: str | os.PathLike[str],
+    *,
+    repo: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Gather the provenance record of a study's results.
+
+    Parameters
+    ----------
+    config : mapping
+        The full resolved configuration (it is copied, not modified).
+    tables : iterable of path-like
+        Result files to hash; each must be inside ``root``.
+    root : path-like
+        The results directory; table paths are recorded relative to it.
+    repo : path-like, optional
+        A directory in the workflow's git repository; default the current directory.
+
+    Returns
+    -------
+    dict
+        Keys ``format_version``, ``config``, ``seed``, ``packages``, ``platform``, ``git``,
+        ``hash_algorithm`` and ``tables`` (relative path -> hex SHA-256, sorted by path).
+
+    Raises
+    ------
+    regsim.errors.DataFileError
+        If a table is missing, unreadable or outside ``root``.
+    """
+    root = Path(root)
+    hashes: dict[str, str] = {}
+    for table in tables:
+        path = Path(table)
+        relative = _relative(path, root)
+        try:
+            hashes[relative] = sha256_file(path)
+        except FileNotFoundError:
+            raise DataFileError(f"table {path} not found; cannot record its hash") from None
+        except OSError as error:
+            raise DataFileError(f"table {path} cannot be read: {error.strerror}") from None
+    safe_config = _json_safe(copy.deepcopy(dict(config)))
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": safe_config,
+        "seed": safe_config.get("seed"),
+        "packages": package_versions(),
+        "platform": platform_info(),
+        "git": git_state(repo),
+        "hash_algorithm": "sha256",
+        "tables": dict(sorted(hashes.items())),
+    }
+
+
+def write_provenance(
+    path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    tables: Iterable[str | os.PathLike[str]],
+    root: str | os.PathLike[str] | None = None,
+    *,
+    repo: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Build the provenance record and write it as JSON, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file to write, normally ``<results>/provenance.json``.
+    config, tables, repo
+        As for :func:`build_provenance`.
+    root : path-like, optional
+        The results directory; default the directory of ``path``.
+
+    Returns
+    -------
+    dict
+        The record written (sorted keys, 2-space indent, final newline, strict JSON).
+
+    Raises
+    ------
+    regsim.errors.DataFileError
+        If a table is missing or outside ``root``.
+    regsim.errors.RegsimError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    record = build_provenance(config, tables, path.parent if root is None else root, repo=repo)
+    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as error:
+        raise RegsimError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return record
+
+
+def read_provenance(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``<results_dir>/provenance.json``.
+
+    Raises
+    ------
+    regsim.errors.DataFileError
+        If the file is missing, not valid JSON, or has no ``tables`` mapping of relative
+        paths to hex digests; the message is one line.
+    """
+    path = Path(results_dir) / PROVENANCE_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataFileError(
+            f"{path} not found; run the workflow to write it (or give the results directory)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataFileError(f"{path} cannot be read: {error}") from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFileError(
+            f"{path} is not valid JSON (line {error.lineno}): {error.msg}"
+        ) from None
+    tables = record.get("tables") if isinstance(record, dict) else None
+    if not isinstance(tables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tables.items()
+    ):
+        raise DataFileError(f"{path} has no 'tables' mapping of paths to SHA-256 digests")
+    for relative in tables:
+        parts = PurePosixPath(relative).parts
+        if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+            raise DataFileError(f"{path} lists {relative!r}, which is not inside {results_dir}")
+    return record
+
+
+def check_tables(results_dir: str | os.PathLike[str]) -> list[TableCheck]:
+    """Re-hash every table listed in ``<results_dir>/provenance.json``.
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The results directory holding ``provenance.json``.
+
+    Returns
+    -------
+    list of TableCheck
+        One per recorded table, in the record's (sorted) order.
+
+    Raises
+    ------
+    regsim.errors.DataFileError
+        If ``provenance.json`` is missing or malformed.
+    """
+    root = Path(results_dir)
+    record = read_provenance(root)
+    checks = []
+    for relative, expected in record["tables"].items():
+        path = root.joinpath(*PurePosixPath(relative).parts)
+        try:
+            actual = sha256_file(path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            checks.append(TableCheck(relative, "missing", expected, None))
+            continue
+        except OSError as error:
+            raise DataFileError(f"{path} cannot be read: {error.strerror}") from None
+        status: Status = "ok" if actual == expected.lower() else "mismatch"
+        checks.append(TableCheck(relative, status, expected, actual))
+    return checks
+
+
+def verify(results_dir: str | os.PathLike[str]) -> list[TableCheck]:
+    """The recorded tables whose hash no longer matches, or that are missing.
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The results directory holding ``provenance.json``.
+
+    Returns
+    -------
+    list of TableCheck
+        The checks of :func:`check_tables` whose status is not ``"ok"``; empty when every
+        table is unchanged.
+
+    Raises
+    ------
+    regsim.errors.DataFileError
+        If ``provenance.json`` is missing or malformed.
+    """
+    return [check for check in check_tables(results_dir) if check.status != "ok"]

@@ -1,0 +1,521 @@
+"""Paper tables of the performance measures, in LaTeX (booktabs) and Markdown.
+
+:func:`paper_table` makes one table per measure and parameter from the long metrics table
+(the columns of ``results/tables/metrics.csv``). Layout:
+
+* rows: the error SD ``sigma`` (outer, increasing) × the sample size ``n`` (inner,
+  increasing), every combination of the levels present anywhere in the table or in the
+  study design passed as ``expected``;
+* columns: ``sigma``, ``n``, then one per series: OLS, MLE, then MAP under each prior
+  (weak, informative, shifted, skeptical, then any others alphabetically). In LaTeX the
+  MAP columns share a spanning "MAP" header over the prior names; in Markdown they are
+  headed "MAP (weak)" etc.;
+* cells: ``estimate (MCSE)``.
+
+Rounding rule
+-------------
+The Monte Carlo standard error is rounded to **two significant figures when its leading
+digit is 1 or 2, otherwise to one** (so its rounding error is at most about 25% of its
+value); the estimate is rounded **to the same decimal place**. Rounding is half away from
+zero on the shortest decimal representation of each float (``0.125`` → ``0.13``). Examples:
+``(0.04567, 0.0123)`` → ``0.046 (0.012)``; ``(0.9512, 0.0068)`` → ``0.951 (0.007)``;
+``(12.345, 0.25)`` → ``12.35 (0.25)``; ``(1234.5, 340)`` → ``1200 (300)``. An MCSE of
+exactly 0 (e.g. a coverage of 1) shows the estimate to 3 decimals with ``(0.000)``; a
+missing MCSE (the count measures) shows the estimate alone, an integer if it is one.
+A cell with no estimate (the row is missing, or all its replicates failed) is never
+dropped: it shows a dash and a note under the table says so.
+
+The LaTeX output is a ``tabular`` needing only the ``booktabs`` package (``\\toprule``,
+``\\midrule``, ``\\cmidrule``, ``\\addlinespace``, ``\\bottomrule``), or a ``table`` float
+around it when a caption or label is given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from regsim.config import PRIOR_METHODS
+from regsim.errors import InputDataError, RegsimError
+
+__all__ = [
+    "PAPER_MEASURES",
+    "format_cell",
+    "mcse_decimals",
+    "paper_table",
+    "round_to",
+    "table_name",
+    "write_paper_tables",
+]
+
+#: The measures tabulated for the paper by default.
+PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
+
+_COLUMNS = ("n", "sigma", "prior", "method", "parameter", "measure", "estimate", "mcse")
+_METHOD_ORDER = ("ols", "mle", "map")
+_METHOD_NAMES = {"ols": "OLS", "mle": "MLE", "map": "MAP"}
+_PRIOR_ORDER = ("weak", "informative", "shifted", "skeptical")
+_MEASURE_NAMES = {
+    "bias": "Bias",
+    "relbias": "Relative bias",
+    "empse": "Empirical SE",
+    "modelse": "Model SE",
+    "relerror": "Relative error of the model SE (%)",
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "coverage": "Coverage",
+    "becoverage": "Bias-eliminated coverage",
+    "width": "Interval width",
+    "power": "Power",
+    "relprec": "Relative precision (%)",
+    "n_reps": "Replicates used",
+    "n_failed": "Failed replicates",
+    "n_multimodal": "Multimodal replicates",
+}
+_ZERO_MCSE_DECIMALS = 3
+
+Format = Literal["latex", "markdown"]
+
+
+# --------------------------------------------------------------------------------------
+# Rounding
+# --------------------------------------------------------------------------------------
+
+
+def _decimal(value: float) -> Decimal:
+    """The shortest decimal that reads back as ``value``."""
+    return Decimal(repr(float(value)))
+
+
+def mcse_decimals(mcse: float) -> int:
+    """Decimal places at which an MCSE is rounded (negative: tens, hundreds, ...).
+
+    Two significant figures when the leading digit is 1 or 2, otherwise one.
+
+    Parameters
+    ----------
+    mcse : float
+        A positive, finite Monte Carlo standard error.
+
+    Returns
+    -------
+    int
+        The number of decimal places, e.g. 3 for 0.0123, 2 for 0.0456, 0 for 23,
+        -2 for 340.
+
+    Raises
+    ------
+    ValueError
+        If ``mcse`` is not positive and finite.
+    """
+    if not (math.isfinite(mcse) and mcse > 0):
+        raise ValueError(f"mcse must be positive and finite, got {mcse!r}")
+    value = _decimal(mcse)
+    leading = value.as_tuple().digits[0]
+    significant = 2 if leading in (1, 2) else 1
+    return significant - 1 - value.adjusted()
+
+
+def round_to(value: float, decimals: int) -> str:
+    """``value`` rounded half away from zero at ``decimals`` places, as plain text.
+
+    Parameters
+    ----------
+    value : float
+        A finite number.
+    decimals : int
+        Decimal places; negative rounds to tens (-1), hundreds (-2), ...
+
+    Returns
+    -------
+    str
+        Fixed-point text with ``max(decimals, 0)`` decimals and no exponent; never ``-0``.
+    """
+    quantum = Decimal(1).scaleb(-decimals)
+    rounded = _decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
+    if rounded.is_zero():
+        rounded = abs(rounded)
+    if decimals < 0:
+        rounded = rounded.quantize(Decimal(1))
+    return f"{rounded:f}"
+
+
+def format_cell(estimate: float, mcse: float) -> str | None:
+    """Text of one cell, ``"estimate (MCSE)"``, by the module's rounding rule.
+
+    Parameters
+    ----------
+    estimate : float
+        The performance measure's estimate.
+    mcse : float
+        Its Monte Carlo standard error; NaN for the count measures.
+
+    Returns
+    -------
+    str or None
+        ``None`` when the estimate is missing (NaN); otherwise e.g. ``"0.046 (0.012)"``,
+        ``"1.000 (0.000)"`` for a zero MCSE, or the estimate alone when the MCSE is NaN.
+    """
+    if estimate is None or not math.isfinite(float(estimate)):
+        return None
+    estimate = float(estimate)
+    if mcse is None or not math.isfinite(float(mcse)):
+        if estimate.is_integer():
+            return str(int(estimate))
+        return f"{estimate:.3g}"
+    mcse = float(mcse)
+    if mcse == 0.0:
+        decimals = _ZERO_MCSE_DECIMALS
+    else:
+        decimals = mcse_decimals(abs(mcse))
+    return f"{round_to(estimate, decimals)} ({round_to(abs(mcse), decimals)})"
+
+
+# --------------------------------------------------------------------------------------
+# Table layout
+# --------------------------------------------------------------------------------------
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _series_key(series: tuple[str, str]) -> tuple[int, str, int, str]:
+    method, prior = series
+    m = _METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER)
+    p = _PRIOR_ORDER.index(prior) if prior in _PRIOR_ORDER else len(_PRIOR_ORDER)
+    return (m, method, p, prior)
+
+
+def _prepare(metrics: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(metrics, pd.DataFrame):
+        raise InputDataError(f"expected a pandas DataFrame, got {type(metrics).__name__}")
+    missing = [c for c in _COLUMNS if c not in metrics.columns]
+    if missing:
+        raise InputDataError(f"metrics table: missing column(s) {', '.join(missing)}")
+    table = metrics.loc[:, list(_COLUMNS)].copy()
+    table["prior"] = table["prior"].astype(object).where(table["prior"].notna(), "").astype(str)
+    for column in ("method", "parameter", "measure"):
+        table[column] = table[column].astype(str)
+    try:
+        table["n"] = pd.to_numeric(table["n"], errors="raise").astype("int64")
+        table["sigma"] = pd.to_numeric(table["sigma"], errors="raise").astype(float)
+    except (TypeError, ValueError):
+        raise InputDataError("metrics table: columns n and sigma must be numeric") from None
+    for column in ("estimate", "mcse"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    return table
+
+
+def _grid(
+    metrics: pd.DataFrame,
+    measure: str,
+    parameter: str,
+    expected: Mapping[str, Sequence[Any]] | None = None,
+) -> tuple[list[float], list[int], list[tuple[str, str]], dict[tuple, str | None]]:
+    """Rows, columns and cell texts of one table."""
+    expected = expected or {}
+    unknown = sorted(set(expected) - {"n", "sigma", "methods", "priors"})
+    if unknown:
+        raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
+    table = _prepare(metrics)
+    if not (table["measure"] == measure).any():
+        present = ", ".join(sorted(table["measure"].unique()))
+        raise InputDataError(f"metrics table: no measure {measure!r}; measures: {present}")
+    if not (table["parameter"] == parameter).any():
+        present = ", ".join(sorted(table["parameter"].unique()))
+        raise InputDataError(f"metrics table: no parameter {parameter!r}; parameters: {present}")
+    try:
+        sigmas = sorted(
+            {float(s) for s in table["sigma"].unique()}
+            | {float(s) for s in expected.get("sigma", [])}
+        )
+        ns = sorted({int(n) for n in table["n"].unique()} | {int(n) for n in expected.get("n", [])})
+    except (TypeError, ValueError):
+        raise InputDataError("expected: n and sigma must be numbers") from None
+    pairs = {(str(m), str(p)) for m, p in table[["method", "prior"]].drop_duplicates().to_numpy()}
+    for method in expected.get("methods", []):
+        if method in PRIOR_METHODS:
+            pairs |= {(str(method), str(prior)) for prior in expected.get("priors", [])}
+        else:
+            pairs.add((str(method), ""))
+    series = sorted(pairs, key=_series_key)
+    rows = table.loc[(table["measure"] == measure) & (table["parameter"] == parameter)]
+    keys = ["sigma", "n", "method", "prior"]
+    if rows.duplicated(keys).any():
+        first = rows.loc[rows.duplicated(keys), keys].iloc[0].to_dict()
+        raise InputDataError(f"metrics table: duplicate rows for {measure}/{parameter} at {first}")
+    cells: dict[tuple, str | None] = {}
+    for sigma, n, method, prior, estimate, mcse in rows[[*keys, "estimate", "mcse"]].itertuples(
+        index=False
+    ):
+        cells[(float(sigma), int(n), method, prior)] = format_cell(estimate, mcse)
+    return sigmas, ns, series, cells
+
+
+def _latex_escape(text: str) -> str:
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#"}
+    special |= {"_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}"}
+    special |= {"^": r"\textasciicircum{}"}
+    return "".join(special.get(ch, ch) for ch in text)
+
+
+def _latex_number(text: str) -> str:
+    """A cell's text with minus signs typeset as math minus."""
+    return text.replace("-", "$-$")
+
+
+def _title(measure: str, parameter: str, markdown: bool) -> str:
+    name = _MEASURE_NAMES.get(measure, measure)
+    if parameter.startswith("beta") and parameter[4:].isdigit():
+        symbol = f"β{parameter[4:]}" if markdown else rf"$\beta_{{{int(parameter[4:])}}}$"
+    elif parameter == "sigma":
+        symbol = "σ" if markdown else r"$\sigma$"
+    else:
+        symbol = parameter if markdown else _latex_escape(parameter)
+    return f"{name} of the estimators of {symbol}: estimate (Monte Carlo SE)"
+
+
+def _empty_note(count: int) -> str:
+    return f"no estimate ({count} cells: not in the table, or all replicates failed)"
+
+
+def _latex(
+    measure: str,
+    parameter: str,
+    sigmas: Sequence[float],
+    ns: Sequence[int],
+    series: Sequence[tuple[str, str]],
+    cells: dict[tuple, str | None],
+    caption: str | None,
+    label: str | None,
+) -> str:
+    dash = "--"
+    lines = [f"% {_title(measure, parameter, markdown=True)}. Written by regsim."]
+    lines.append(r"\begin{tabular}{" + "r" * (2 + len(series)) + "}")
+    lines.append(r"\toprule")
+    plain = [s for s in series if not s[1]]
+    groups: list[tuple[str, list[tuple[str, str]]]] = []
+    for method, prior in series:
+        if prior:
+            if not groups or groups[-1][0] != method:
+                groups.append((method, []))
+            groups[-1][1].append((method, prior))
+    if groups:
+        top = ["", ""] + [""] * len(plain)
+        rules = []
+        column = 3 + len(plain)
+        for method, members in groups:
+            name = _latex_escape(_METHOD_NAMES.get(method, method.upper()))
+            top.append(rf"\multicolumn{{{len(members)}}}{{c}}{{{name}}}")
+            rules.append(rf"\cmidrule(lr){{{column}-{column + len(members) - 1}}}")
+            column += len(members)
+        lines.append(" & ".join(top) + r" \\")
+        lines.append(" ".join(rules))
+    header = [r"$\sigma$", r"$n$"]
+    for method, prior in series:
+        name = prior if prior else _METHOD_NAMES.get(method, method.upper())
+        header.append(_latex_escape(name))
+    lines.append(" & ".join(header) + r" \\")
+    lines.append(r"\midrule")
+    empty = 0
+    for i, sigma in enumerate(sigmas):
+        if i:
+            lines.append(r"\addlinespace")
+        for j, n in enumerate(ns):
+            row = [_number(sigma) if j == 0 else "", str(n)]
+            for method, prior in series:
+                text = cells.get((sigma, n, method, prior))
+                empty += text is None
+                row.append(dash if text is None else _latex_number(text))
+            lines.append(" & ".join(row) + r" \\")
+    lines.append(r"\bottomrule")
+    lines.append(r"\end{tabular}")
+    if empty:
+        lines.append(f"% {dash}: {_empty_note(empty)}")
+    body = "\n".join(lines)
+    if caption is None and label is None:
+        return body + "\n"
+    wrapped = [r"\begin{table}", r"\centering"]
+    if caption is not None:
+        wrapped.append(rf"\caption{{{caption}}}")
+    if label is not None:
+        wrapped.append(rf"\label{{{label}}}")
+    wrapped += [body, r"\end{table}"]
+    return "\n".join(wrapped) + "\n"
+
+
+def _markdown(
+    measure: str,
+    parameter: str,
+    sigmas: Sequence[float],
+    ns: Sequence[int],
+    series: Sequence[tuple[str, str]],
+    cells: dict[tuple, str | None],
+    caption: str | None,
+) -> str:
+    dash = "—"
+    header = ["σ", "n"]
+    for method, prior in series:
+        name = _METHOD_NAMES.get(method, method.upper())
+        header.append(f"{name} ({prior})" if prior else name)
+    lines = []
+    if caption is not None:
+        lines += [caption, ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---:"] * len(header)) + "|")
+    empty = 0
+    for sigma in sigmas:
+        for n in ns:
+            row = [_number(sigma), str(n)]
+            for method, prior in series:
+                text = cells.get((sigma, n, method, prior))
+                empty += text is None
+                row.append(dash if text is None else text)
+            lines.append("| " + " | ".join(row) + " |")
+    if empty:
+        lines += ["", f"{dash}: {_empty_note(empty)}."]
+    return "\n".join(lines) + "\n"
+
+
+def paper_table(
+    metrics: pd.DataFrame,
+    measure: str,
+    parameter: str,
+    fmt: Format = "latex",
+    *,
+    caption: str | None = None,
+    label: str | None = None,
+    expected: Mapping[str, Sequence[Any]] | None = None,
+) -> str:
+    """One measure of one parameter as a paper table: rows ``sigma`` × ``n``, columns series.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The long metrics table (``prior`` empty or NaN for methods without one).
+    measure : str
+        E.g. ``"bias"``, ``"coverage"``, ``"rmse"``.
+    parameter : str
+        E.g. ``"beta1"`` or ``"sigma"``; one table per parameter.
+    fmt : {"latex", "markdown"}, default "latex"
+        ``"latex"``: a booktabs ``tabular`` (preceded by a comment line naming the measure);
+        ``"markdown"``: a pipe table.
+    caption : str, optional
+        LaTeX: wraps the tabular in a ``table`` float with this caption (inserted verbatim,
+        so it may hold LaTeX). Markdown: a paragraph above the table.
+    label : str, optional
+        LaTeX only: ``\\label`` of the ``table`` float.
+    expected : mapping, optional
+        The study design, ``{"n": [...], "sigma": [...], "methods": [...], "priors": [...]}``
+        (each key optional): its rows and columns appear (with dashes) even when absent
+        from the whole table.
+
+    Returns
+    -------
+    str
+        The table text, ending in a newline. Cells are ``estimate (MCSE)`` rounded as in
+        the module docstring; a cell without an estimate is a dash, explained in a note.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If a column, the measure or the parameter is missing, or rows are duplicated.
+    ValueError
+        If ``fmt`` is neither ``"latex"`` nor ``"markdown"``.
+    """
+    if fmt not in ("latex", "markdown"):
+        raise ValueError(f"fmt must be 'latex' or 'markdown', got {fmt!r}")
+    sigmas, ns, series, cells = _grid(metrics, measure, parameter, expected)
+    if fmt == "latex":
+        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label)
+    return _markdown(measure, parameter, sigmas, ns, series, cells, caption)
+
+
+def _parameter_key(parameter: str) -> tuple[int, int, str]:
+    """Order ``beta0, beta1, ..., sigma``, then anything else alphabetically."""
+    if parameter.startswith("beta") and parameter[4:].isdigit():
+        return (0, int(parameter[4:]), parameter)
+    return (1 if parameter == "sigma" else 2, 0, parameter)
+
+
+def table_name(measure: str, parameter: str) -> str:
+    """File stem of a paper table, e.g. ``bias_beta1``."""
+    return f"{measure}_{parameter}"
+
+
+def write_paper_tables(
+    metrics: pd.DataFrame,
+    directory: str | os.PathLike[str],
+    measures: Sequence[str] = PAPER_MEASURES,
+    parameters: Sequence[str] | None = None,
+    expected: Mapping[str, Sequence[Any]] | None = None,
+) -> list[Path]:
+    """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure and parameter.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The long metrics table.
+    directory : path-like
+        Output directory (created if needed).
+    measures : sequence of str, default ("bias", "coverage", "rmse")
+        Measures to tabulate.
+    parameters : sequence of str, optional
+        Parameters to tabulate; default every parameter in the table.
+    expected : mapping, optional
+        The study design, as for :func:`paper_table`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (``.tex`` then ``.md`` per table), each written atomically.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        As :func:`paper_table`.
+    regsim.errors.RegsimError
+        If a file cannot be written.
+    """
+    directory = Path(directory)
+    if parameters is None:
+        parameters = sorted(_prepare(metrics)["parameter"].unique(), key=_parameter_key)
+    written = []
+    for measure in measures:
+        for parameter in parameters:
+            stem = table_name(measure, parameter)
+            for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
+                path = directory / f"{stem}{suffix}"
+                text = paper_table(metrics, measure, parameter, fmt, expected=expected)
+                _write_text(path, text)
+                written.append(path)
+    return written
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically (temporary file in the same directory, then rename)."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as error:
+        raise RegsimError(f"cannot write {path}: {error}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)

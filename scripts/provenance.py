@@ -1,0 +1,9 @@
+"""Rule provenance: config, versions, commit and SHA-256 of every result table."""
+
+from regsim.pipeline import log_to
+from regsim.provenance import write_provenance
+
+sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
+with log_to(sm.log[0]):
+    tables = list(sm.input)
+    write_provenance(sm.output[0], sm.params.config, tables, sm.params.root, repo=sm.scriptdir)

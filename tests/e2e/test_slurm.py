@@ -1,0 +1,265 @@
+"""End-to-end runs of the workflow on a real Slurm cluster through profiles/slurm.
+
+A session fixture starts a single-node cluster on this machine with tools/local_slurm.sh
+(which installs slurm-wlm and munge with apt when they are missing) and stops it at the
+end, unless it was running already. Without root, or without Slurm and apt-get, the
+cluster tests are skipped with the reason.
+
+Each run copies the workflow into a temporary folder (as tests/e2e/test_workflow.py does)
+and runs `snakemake --profile profiles/slurm` there, the partition overridden to the local
+cluster's `debug`. The checks: every generate, fit and summarize job went through sbatch
+and completed in Slurm; the tables are byte-identical to a local run; a job that fails on
+the cluster stops the run naming the rule and its logs, and the rerun resumes without
+redoing finished jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from test_workflow import ROOT, copy_workflow, job_counts, snakemake, snapshot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
+
+SCRIPT = ROOT / "tools" / "local_slurm.sh"
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+NO_PLUGIN = "snakemake-executor-plugin-slurm is not installed (see requirements.txt)"
+# 50 replicates per job: one generate, fit and summarize job per cell of tests/smoke.yaml
+PER_JOB = "replications_per_job=50"
+CLUSTER = [
+    "--profile",
+    "profiles/slurm",
+    "--default-resources",  # replaces the profile's placeholders
+    "slurm_partition=debug",
+    # a test cluster answers at once: poll every 2 s rather than after 40 s
+    "--slurm-init-seconds-before-status-checks=2",
+    "--seconds-between-status-checks=2",
+    "--slurm-keep-successful-logs",
+]
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+RUN_ID = re.compile(r"^SLURM run ID: (\S+)$", re.MULTILINE)
+FAILING_SUMMARIZE = '''"""Rule summarize, made to fail on purpose by tests/e2e/test_slurm.py."""
+
+from regsim.pipeline import log_to
+
+sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
+with log_to(sm.log[0]):
+    raise RuntimeError("summarize failed on purpose")
+'''
+
+
+def local_slurm(command: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(SCRIPT), command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def slurm_conf_from(output: str) -> str:
+    match = re.search(r"^export SLURM_CONF=(\S+)$", output, re.MULTILINE)
+    assert match, f"no SLURM_CONF in the output of {SCRIPT.name}:\n{output}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Path]:
+    """A running single-node Slurm cluster; SLURM_CONF is set for the session.
+
+    Returns the path of Slurm's job completion file (one line per finished job).
+    """
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason=NO_PLUGIN)
+    status = local_slurm("status")
+    started = False
+    if status.returncode != 0:
+        if os.geteuid() != 0:
+            pytest.skip("the local Slurm cluster needs root (slurmd runs as root)")
+        if SYSTEM_CONF.exists() and not SYSTEM_CONF.is_symlink():
+            pytest.skip(f"{SYSTEM_CONF} exists: this machine has its own Slurm setup")
+        installed = all(shutil.which(c) for c in ("slurmctld", "slurmd", "sbatch", "munged"))
+        if not installed and not shutil.which("apt-get"):
+            pytest.skip("Slurm is not installed and there is no apt-get to install it")
+        start = local_slurm("start", timeout=900)
+        if start.returncode != 0:
+            pytest.fail(f"{SCRIPT.name} start failed:\n{start.stdout}\n{start.stderr}")
+        started = True
+        status = start
+    conf = slurm_conf_from(status.stdout)
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = conf
+    try:
+        text = Path(conf).read_text()
+        jobcomp = re.search(r"^JobCompLoc=(\S+)$", text, re.MULTILINE)
+        assert jobcomp, f"no JobCompLoc in {conf}"
+        yield Path(jobcomp.group(1))
+    finally:
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+        if started:
+            stop = local_slurm("stop")
+            assert stop.returncode == 0, stop.stdout + stop.stderr
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke study run locally on 2 cores: the reference for the cluster runs."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm") / "local")
+    snakemake(workdir, "--cores=2", "--configfile=tests/smoke.yaml", "--config", PER_JOB)
+    return workdir
+
+
+def completed_jobs(jobcomp: Path, workdir: Path) -> dict[str, dict[str, str]]:
+    """Slurm's records of the jobs that ran in ``workdir``, by job id."""
+    records = {}
+    if jobcomp.exists():
+        for line in jobcomp.read_text().splitlines():
+            fields = dict(re.findall(r"(\w+)=(\S*)", line))
+            if fields.get("WorkDir") == str(workdir):
+                records[fields["JobId"]] = fields
+    return records
+
+
+def submissions(output: str) -> dict[str, Path]:
+    """Slurm job id -> Slurm log file, from Snakemake's "has been submitted" lines."""
+    return {jobid: Path(log) for jobid, log in SUBMITTED.findall(output)}
+
+
+def rule_of(slurm_log: Path) -> str:
+    """The rule of a job from its Slurm log's path (.../rule_<name>/<wildcards>/<id>.log)."""
+    return slurm_log.parent.parent.name.removeprefix("rule_")
+
+
+def data_files(results: Path) -> dict[str, tuple[int, int, str]]:
+    return {k: v for k, v in snapshot(results).items() if not k.startswith("logs/")}
+
+
+def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp_path: Path):
+    workdir = copy_workflow(tmp_path / "cluster")
+    result = snakemake(workdir, *CLUSTER, "--configfile=tests/smoke.yaml", "--config", PER_JOB)
+    output = result.stdout + result.stderr
+
+    # every job but the local rules (collect, all) was submitted with sbatch, once
+    jobs = submissions(output)
+    rules = sorted(rule_of(log) for log in jobs.values())
+    assert rules == sorted(["generate"] * 4 + ["fit"] * 4 + ["summarize"] * 4), output
+    # ... ran under Slurm, which logged it, in this folder's Slurm log directory
+    for jobid, log in jobs.items():
+        assert log.is_relative_to(workdir / ".snakemake" / "slurm_logs")
+        assert log.name == f"{jobid}.log"
+        assert f"rule {rule_of(log)}:" in log.read_text()
+    # ... and completed, as recorded by Slurm itself under this run's job name
+    run_id = RUN_ID.search(output)
+    assert run_id, output
+    records = completed_jobs(slurm_cluster, workdir)
+    assert sorted(records) == sorted(jobs)
+    for record in records.values():
+        assert record["JobState"] == "COMPLETED"
+        assert record["Name"] == run_id.group(1)
+        assert record["Partition"] == "debug"
+
+    cluster, local = workdir / "results", local_run / "results"
+    assert (cluster / "tables" / "metrics.csv").read_bytes() == (
+        local / "tables" / "metrics.csv"
+    ).read_bytes()
+    ours, theirs = data_files(cluster), data_files(local)
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        assert ours[name][2] == theirs[name][2], f"{name} differs from the local run"
+
+
+def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
+    slurm_cluster: Path, local_run: Path, tmp_path: Path
+):
+    workdir = copy_workflow(tmp_path / "failing")
+    cells = ["n10_sigma1", "n10_sigma5"]
+    (workdir / "tests" / "two_cells.yaml").write_text(
+        yaml.safe_dump({"grid": {"n": [10], "sigma": [1, 5]}})
+    )
+    args = [*CLUSTER, "--configfile", "tests/smoke.yaml", "tests/two_cells.yaml"]
+    args += ["--config", PER_JOB]
+    script = workdir / "scripts" / "summarize.py"
+    original = script.read_text()
+    script.write_text(FAILING_SUMMARIZE)
+
+    failed = snakemake(workdir, *args, check=False)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0, output
+    assert "Error in rule summarize:" in output
+    failures = re.findall(r"SLURM-job '(\d+)' failed, SLURM status is: 'FAILED'", output)
+    assert failures, output
+    jobs = submissions(output)
+    for jobid in failures:
+        # the rule's own log (printed too, with the exception) and the job's Slurm log
+        log = jobs[jobid]
+        cell = log.parent.name
+        assert rule_of(log) == "summarize" and cell in cells
+        assert f"log: results/logs/summarize/{cell}.log, {log} " in output
+        assert log.is_file()
+    assert "RuntimeError: summarize failed on purpose" in output
+    records = completed_jobs(slurm_cluster, workdir)
+    assert {jobid: records[jobid]["JobState"] for jobid in failures} == dict.fromkeys(
+        failures, "FAILED"
+    )
+
+    # a job only fails after its inputs were made: some generate and fit jobs finished,
+    # and nothing after the failed summarize jobs
+    results = workdir / "results"
+    finished = data_files(results)
+    generated = [k for k in finished if k.startswith("datasets/")]
+    fitted = [k for k in finished if k.startswith("fits/") and k.count("/") == 2]
+    assert generated and fitted, sorted(finished)
+    assert sorted(finished) == sorted(generated + fitted)
+
+    script.write_text(original)
+    expected = {
+        "generate": 2 - len(generated),
+        "fit": 2 - len(fitted),
+        "summarize": 2,
+        "collect": 1,
+        "all": 1,
+    }
+    expected = {rule: count for rule, count in expected.items() if count}
+    plan = snakemake(workdir, "-n", *args)
+    assert job_counts(plan.stdout + plan.stderr) == expected
+
+    rerun = snakemake(workdir, *args)
+    rerun_output = rerun.stdout + rerun.stderr
+    assert job_counts(rerun_output) == expected
+    assert sorted(rule_of(log) for log in submissions(rerun_output).values()) == sorted(
+        rule for rule in ("generate", "fit", "summarize") for _ in range(expected.get(rule, 0))
+    )
+    after = data_files(results)
+    assert {k: after[k] for k in finished} == finished, "finished jobs were redone"
+    for cell in cells:
+        for kind in ("fits", "metrics"):
+            name = f"{kind}/{cell}.parquet"
+            assert (results / name).read_bytes() == (local_run / "results" / name).read_bytes()
+
+
+def test_slurm_profile_repeats_the_workflow_settings() -> None:
+    slurm = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    default = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
+    workflow_keys = set(default) - {"cores"}
+    assert {k: slurm.get(k) for k in workflow_keys} == {k: default[k] for k in workflow_keys}
+    assert slurm["executor"] == "slurm"
+    assert slurm["slurm-status-command"] == "squeue"
+
+
+def test_lint_is_clean_with_the_slurm_profile(tmp_path: Path) -> None:
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason=NO_PLUGIN)
+    workdir = copy_workflow(tmp_path / "lint")
+    result = snakemake(workdir, "--lint", "--profile", "profiles/slurm")
+    assert "Congratulations, your workflow is in a good condition!" in (
+        result.stdout + result.stderr
+    )

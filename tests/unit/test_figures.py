@@ -1,0 +1,417 @@
+"""Tests of ``regsim.figures`` on small synthetic tables (not study results).
+
+:func:`synthetic_metrics` and :func:`synthetic_replicates` build tables with the columns
+of ``results/tables/metrics.csv`` and of a cell's replicate fits; ``test_tables`` imports
+the former.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+
+from regsim import figures
+from regsim.errors import InputDataError
+
+MEASURES = (
+    "bias",
+    "relbias",
+    "empse",
+    "modelse",
+    "relerror",
+    "mse",
+    "rmse",
+    "coverage",
+    "becoverage",
+    "width",
+    "power",
+    "n_reps",
+    "n_failed",
+)
+TRUE = {"beta0": 10.0, "beta1": 3.8987, "beta2": 10.1777}
+
+
+def synthetic_metrics(
+    ns: Sequence[int] = (10, 50, 200),
+    sigmas: Sequence[float] = (1.0, 5.0),
+    priors: Sequence[str] = ("weak", "informative"),
+    parameters: Sequence[str] = ("beta0", "beta1", "beta2", "sigma"),
+    replications: int = 200,
+    seed: int = 1,
+) -> pd.DataFrame:
+    """A long metrics table with plausible values, one row per cell, series and measure.
+
+    Methods ``ols`` and ``mle`` have an empty prior; ``map`` has one series per prior and
+    the ``n_multimodal`` count. Values follow rough large-sample formulas plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    series = [("ols", ""), ("mle", "")] + [("map", p) for p in priors]
+    rows = []
+    for n in ns:
+        for sigma in sigmas:
+            for method, prior in series:
+                for parameter in parameters:
+                    true = TRUE.get(parameter, sigma)
+                    empse = sigma / np.sqrt(n) * (0.8 if prior == "informative" else 1.0)
+                    bias = rng.normal(0.0, empse / np.sqrt(replications))
+                    if method == "mle" and parameter == "sigma":
+                        bias -= sigma * 1.5 / n
+                    modelse = empse * (1.0 - (0.5 / n if method == "mle" else 0.0))
+                    mse = bias**2 + empse**2
+                    coverage = min(0.95 - (2.0 / n if method == "mle" else 0.0), 1.0)
+                    values = {
+                        "bias": (bias, empse / np.sqrt(replications)),
+                        "relbias": (bias / true, empse / true / np.sqrt(replications)),
+                        "empse": (empse, empse / np.sqrt(2 * (replications - 1))),
+                        "modelse": (modelse, modelse / np.sqrt(4 * replications)),
+                        "relerror": (100 * (modelse / empse - 1), 100 / np.sqrt(2 * replications)),
+                        "mse": (mse, mse * np.sqrt(2 / replications)),
+                        "rmse": (np.sqrt(mse), np.sqrt(mse) / np.sqrt(2 * replications)),
+                        "coverage": (coverage, np.sqrt(coverage * (1 - coverage) / replications)),
+                        "becoverage": (0.95, np.sqrt(0.95 * 0.05 / replications)),
+                        "width": (2 * 1.96 * modelse, modelse / np.sqrt(replications)),
+                        "power": (1.0, 0.0),
+                        "n_reps": (float(replications), np.nan),
+                        "n_failed": (0.0, np.nan),
+                    }
+                    if method == "map":
+                        values["n_multimodal"] = (0.0, np.nan)
+                    for measure, (estimate, mcse) in values.items():
+                        rows.append((n, sigma, prior, method, parameter, measure, estimate, mcse))
+    columns = ["n", "sigma", "prior", "method", "parameter", "measure", "estimate", "mcse"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def synthetic_replicates(
+    n: int = 20,
+    sigma: float = 5.0,
+    replications: int = 100,
+    priors: Sequence[str] = ("weak", "informative"),
+    seed: int = 2,
+) -> pd.DataFrame:
+    """A long table of one cell's replicate fits (the columns of the fit tables)."""
+    rng = np.random.default_rng(seed)
+    series = [("ols", ""), ("mle", "")] + [("map", p) for p in priors]
+    parts = []
+    for method, prior in series:
+        for parameter, true in (("beta1", TRUE["beta1"]), ("sigma", sigma)):
+            se = np.full(replications, sigma / np.sqrt(n)) * rng.uniform(0.8, 1.2, replications)
+            estimate = true + rng.normal(0.0, sigma / np.sqrt(n), replications)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "n": n,
+                        "sigma": sigma,
+                        "prior": prior,
+                        "method": method,
+                        "parameter": parameter,
+                        "replicate": np.arange(replications),
+                        "estimate": estimate,
+                        "se": se,
+                        "lower": estimate - 1.96 * se,
+                        "upper": estimate + 1.96 * se,
+                        "true": true,
+                        "converged": True,
+                        "multimodal": False,
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def metrics() -> pd.DataFrame:
+    return synthetic_metrics()
+
+
+def visible_axes(figure: Figure) -> list:
+    return [ax for ax in figure.axes if ax.get_visible()]
+
+
+def errorbars(ax) -> list[ErrorbarContainer]:
+    return [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def legend_texts(figure: Figure) -> list[str]:
+    return [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+
+
+# --------------------------------------------------------------------------------------
+# One test per figure
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "lines_per_panel"),
+    [("bias", 4, 4), ("coverage", 4, 4), ("efficiency", 4, 3), ("modelse", 4, 4), ("sigma", 1, 4)],
+)
+def test_grid_figures_have_a_panel_per_row_and_sigma_and_a_line_per_series(
+    metrics: pd.DataFrame, name: str, rows: int, lines_per_panel: int
+) -> None:
+    figure = figures.FIGURES[name](metrics)
+    assert isinstance(figure, Figure)
+    axes = visible_axes(figure)
+    assert len(axes) == rows * 2  # two sigma columns
+    for ax in axes:
+        bars = errorbars(ax)
+        assert len(bars) == lines_per_panel
+        assert all(bar.has_yerr for bar in bars)
+        assert ax.get_xscale() == "log"
+    assert not [c for ax in axes for c in ax.get_children() if c.get_gid() == "regsim-missing"]
+
+
+def test_bias_figure_labels_use_symbols_and_sigma_titles(metrics: pd.DataFrame) -> None:
+    figure = figures.bias_figure(metrics, parameters=["beta1", "sigma"])
+    axes = visible_axes(figure)
+    assert [ax.get_title() for ax in axes[:2]] == [r"$\sigma$ = 1", r"$\sigma$ = 5"]
+    assert axes[0].get_ylabel() == r"Bias of $\hat\beta_{1}$"
+    assert axes[2].get_ylabel() == r"Bias of $\hat\sigma$"
+    assert all(ax.get_xlabel() == "$n$ (log scale)" for ax in axes[-2:])
+    assert {"OLS", "MLE", "MAP (weak)", "MAP (informative)"} <= set(legend_texts(figure))
+
+
+def test_error_bars_are_196_mcse(metrics: pd.DataFrame) -> None:
+    figure = figures.bias_figure(metrics, parameters=["beta1"])
+    ax = visible_axes(figure)[0]
+    ols = errorbars(ax)[0]
+    segments = ols.lines[2][0].get_segments()
+    half = [(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+    rows = metrics.query(
+        "measure == 'bias' and parameter == 'beta1' and method == 'ols' and sigma == 1"
+    ).sort_values("n")
+    np.testing.assert_allclose(half, 1.96 * rows["mcse"].to_numpy())
+
+
+def test_method_colours_are_the_same_in_every_figure(metrics: pd.DataFrame) -> None:
+    for name in ("bias", "coverage", "modelse"):
+        ax = visible_axes(figures.FIGURES[name](metrics, parameters=["beta1"]))[0]
+        colours = [bar.lines[0].get_color() for bar in errorbars(ax)]
+        assert colours[0] == figures.METHOD_COLOURS["ols"]
+        assert colours[1] == figures.METHOD_COLOURS["mle"]
+        assert colours[2] == colours[3] == figures.METHOD_COLOURS["map"]
+        markers = [bar.lines[0].get_marker() for bar in errorbars(ax)]
+        assert len(set(markers)) == 4  # MAP priors differ in marker (and line style)
+    assert figures.PRIOR_STYLES["weak"][0] != figures.PRIOR_STYLES["informative"][0]
+
+
+def test_coverage_figure_draws_nominal_line_and_monte_carlo_band(metrics: pd.DataFrame) -> None:
+    figure = figures.coverage_figure(metrics, parameters=["beta1"], alpha=0.05)
+    ax = visible_axes(figure)[0]
+    nominal = [line for line in ax.get_lines() if list(line.get_ydata()) == [0.95, 0.95]]
+    assert nominal
+    (band,) = ax.patches
+    half = 1.96 * np.sqrt(0.05 * 0.95 / 200)
+    assert band.get_y() == pytest.approx(0.95 - half)
+    assert band.get_height() == pytest.approx(2 * half)
+    assert "MC band (R = 200)" in legend_texts(figure)
+
+
+def test_efficiency_figure_is_rmse_relative_to_ols(metrics: pd.DataFrame) -> None:
+    figure = figures.efficiency_figure(metrics, parameters=["beta1"])
+    ax = visible_axes(figure)[0]
+    assert ax.get_yscale() == "log"
+    informative = errorbars(ax)[2].lines[0].get_ydata()
+    rmse = metrics.query("measure == 'rmse' and parameter == 'beta1' and sigma == 1")
+    ratio = (
+        rmse.query("prior == 'informative'").sort_values("n")["estimate"].to_numpy()
+        / rmse.query("method == 'ols'").sort_values("n")["estimate"].to_numpy()
+    )
+    np.testing.assert_allclose(informative, ratio)
+    assert "OLS (= 1)" in legend_texts(figure)
+
+
+def test_sigma_figure_names_the_three_estimators(metrics: pd.DataFrame) -> None:
+    figure = figures.sigma_figure(metrics, measures=("bias", "relbias"))
+    assert len(visible_axes(figure)) == 4
+    texts = legend_texts(figure)
+    assert "OLS, $s$" in texts
+    assert r"MLE, $\hat\sigma$" in texts
+    assert r"MAP (weak), $\hat\sigma$" in texts
+
+
+def test_nested_loop_figure_orders_scenarios_sigma_outer(metrics: pd.DataFrame) -> None:
+    figure = figures.nested_loop_figure(metrics, measure="rmse", parameter="beta1")
+    main, loops = figure.axes
+    assert main.get_yscale() == "log"
+    lines = [line for line in main.get_lines() if line.get_label() == "OLS"]
+    assert len(lines) == 1
+    rmse = metrics.query("measure == 'rmse' and parameter == 'beta1' and method == 'ols'")
+    expected = rmse.sort_values(["sigma", "n"])["estimate"].to_numpy()
+    y = lines[0].get_ydata()
+    assert len(set(np.round(y, 12))) == len(expected)  # one step per scenario
+    assert np.allclose(sorted(set(y)), sorted(expected))
+    labels = [t.get_text() for t in loops.texts]
+    assert r"$\sigma$" in labels and r"$n$" in labels
+    assert {"1", "5", "10", "50", "200"} <= set(labels)
+    assert len([line for line in main.get_lines() if line.get_label() in legend_texts(figure)]) == 4
+
+
+def test_nested_loop_figure_rejects_unknown_loops(metrics: pd.DataFrame) -> None:
+    with pytest.raises(InputDataError, match="loops"):
+        figures.nested_loop_figure(metrics, loops=("sigma", "prior"))
+
+
+def test_zip_plot_ranks_intervals_and_marks_non_coverers() -> None:
+    replicates = synthetic_replicates(replications=100)
+    replicates.loc[
+        (replicates["method"] == "ols") & (replicates["replicate"] == 0), "converged"
+    ] = False
+    figure = figures.zip_plot(replicates, parameter="beta1", alpha=0.05)
+    axes = visible_axes(figure)
+    assert len(axes) == 4
+    for ax in axes:
+        collections = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(collections) == 1
+    ols = [c for c in axes[0].collections if isinstance(c, LineCollection)][0]
+    assert len(ols.get_segments()) == 99  # the failed replicate is left out ...
+    assert "1 failed" in axes[0].get_title()  # ... and counted
+    rows = replicates.query("method == 'ols' and parameter == 'beta1' and converged")
+    covers = (rows["lower"] <= rows["true"]) & (rows["true"] <= rows["upper"])
+    colours = ols.get_colors()
+    orange = np.array([0.902, 0.624, 0.0])
+    assert sum(np.allclose(c[:3], orange, atol=0.01) for c in colours) == (~covers).sum()
+    assert f"coverage {100 * covers.mean():.1f}%" in axes[0].get_title()
+    centiles = sorted(seg[0][1] for seg in ols.get_segments())
+    np.testing.assert_allclose(centiles, 100 * np.arange(1, 100) / 99)
+
+
+def test_zip_plot_needs_one_cell(metrics: pd.DataFrame) -> None:
+    two = pd.concat([synthetic_replicates(n=20), synthetic_replicates(n=50)])
+    with pytest.raises(InputDataError, match="several values of n"):
+        figures.zip_plot(two)
+    assert isinstance(figures.zip_plot(two, n=50, sigma=5), Figure)
+    with pytest.raises(InputDataError, match="no rows with n = 30"):
+        figures.zip_plot(two, n=30)
+
+
+# --------------------------------------------------------------------------------------
+# Missing cells, off-scale values, saving
+# --------------------------------------------------------------------------------------
+
+
+def test_missing_and_failed_cells_are_reported_not_dropped(metrics: pd.DataFrame) -> None:
+    table = metrics.copy()
+    gone = (table["method"] == "map") & (table["prior"] == "weak") & (table["n"] == 10)
+    gone &= table["sigma"] == 5
+    table = table.loc[~gone]
+    failed = (table["method"] == "mle") & (table["n"] == 200) & (table["sigma"] == 1)
+    table.loc[failed & (table["measure"] == "n_reps"), "estimate"] = 0.0
+    table.loc[failed & (table["measure"] != "n_reps"), ["estimate", "mcse"]] = np.nan
+
+    missing = figures.missing_cells(table, "bias", "beta1")
+    assert len(missing) == 2
+    reasons = dict(zip(missing["method"], missing["reason"], strict=True))
+    assert reasons == {"map": "not in the table", "mle": "all replicates failed"}
+
+    figure = figures.bias_figure(table, parameters=["beta1"])
+    notes = [legend for legend in figure.legends if legend.get_gid() == "regsim-missing-note"]
+    assert len(notes) == 1
+    text = notes[0].get_texts()[0].get_text()
+    assert "MAP (weak)" in text and "not in the table" in text and "σ = 5, n = 10" in text
+    assert "MLE" in text and "all replicates failed" in text
+    crosses = [
+        line for ax in figure.axes for line in ax.get_lines() if line.get_gid() == "regsim-missing"
+    ]
+    assert len(crosses) == 2
+    mle = errorbars(visible_axes(figure)[0])[1].lines[0].get_ydata()
+    assert np.isnan(mle[-1]) and np.isfinite(mle[:-1]).all()  # a gap, not a dropped point
+
+    with pytest.raises(InputDataError, match="2 expected cell"):
+        figures.bias_figure(table, parameters=["beta1"], on_missing="raise")
+    nested = figures.nested_loop_figure(table, measure="bias", parameter="beta1")
+    assert any(legend.get_gid() == "regsim-missing-note" for legend in nested.legends)
+
+
+def test_missing_reference_makes_ratio_missing(metrics: pd.DataFrame) -> None:
+    table = metrics.loc[~((metrics["method"] == "ols") & (metrics["n"] == 50))]
+    missing = figures.missing_cells(table, "rmse", "beta1")
+    assert set(missing["method"]) == {"ols"}
+    figure = figures.efficiency_figure(table, parameters=["beta1"])
+    note = [legend for legend in figure.legends if legend.get_gid() == "regsim-missing-note"]
+    assert "OLS reference: not in the table" in note[0].get_texts()[0].get_text()
+
+
+def test_values_beyond_ylim_are_marked_at_the_edge(metrics: pd.DataFrame) -> None:
+    figure = figures.coverage_figure(metrics, parameters=["beta1"], ylim=(0.94, 1.0))
+    ax = visible_axes(figure)[0]
+    assert ax.get_ylim() == (0.94, 1.0)
+    edges = [line for line in ax.get_lines() if line.get_gid() == "regsim-off-scale"]
+    assert edges  # the MLE at n = 10 and 50 is below 0.94
+    assert "beyond the y range (at edge)" in legend_texts(figure)
+    with pytest.raises(InputDataError, match="ylim"):
+        figures.coverage_figure(metrics, ylim=(1.0, 0.5))
+
+
+def test_bad_input_is_one_clear_error(metrics: pd.DataFrame) -> None:
+    with pytest.raises(InputDataError, match="missing column"):
+        figures.bias_figure(metrics.drop(columns="mcse"))
+    with pytest.raises(InputDataError, match="no parameter 'beta7'"):
+        figures.bias_figure(metrics, parameters=["beta7"])
+    with pytest.raises(InputDataError, match="no measure 'nonsense'"):
+        figures.nested_loop_figure(metrics, measure="nonsense")
+
+
+def test_prior_read_back_as_nan_is_handled(metrics: pd.DataFrame, tmp_path) -> None:
+    path = tmp_path / "metrics.csv"
+    metrics.to_csv(path, index=False)
+    table = pd.read_csv(path)
+    assert table["prior"].isna().any()
+    figure = figures.bias_figure(table, parameters=["beta1"])
+    assert {"OLS", "MLE"} <= set(legend_texts(figure))
+    assert not figures.missing_cells(table, "bias", "beta1").shape[0]
+
+
+def test_crowded_n_labels_are_thinned_but_ends_kept() -> None:
+    table = synthetic_metrics(ns=(10, 20, 50, 100, 200, 500, 1000), sigmas=(1.0, 5.0, 10.0))
+    figure = figures.sigma_figure(table)
+    figure.draw_without_rendering()
+    texts = visible_axes(figure)[0].get_xticklabels()
+    labels = [t.get_text() for t in texts]
+    assert labels[0] == "10" and labels[-1] == "1000"
+    assert len(figure.axes[0].get_xticks()) == 7  # every sample size keeps its tick
+    boxes = [t.get_window_extent() for t in texts if t.get_text()]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))  # no overlap
+
+
+def test_save_figure_writes_non_empty_pdf_and_png(tmp_path) -> None:
+    figure = figures.sigma_figure(synthetic_metrics(ns=(10, 100), sigmas=(1.0,)))
+    paths = figures.save_figure(figure, tmp_path / "out" / "sigma.pdf")
+    assert [p.name for p in paths] == ["sigma.pdf", "sigma.png"]
+    pdf, png = (p.read_bytes() for p in paths)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+    width = int.from_bytes(png[16:20], "big")
+    assert width == pytest.approx(7.0 * 300, abs=2)  # 7 in at 300 dpi
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sigma.pdf", "sigma.png"]
+    (again,) = figures.save_figure(figure, tmp_path / "again" / "sigma", formats=("pdf",))
+    assert again.read_bytes() == pdf  # no creation date: the same bytes every time
+
+
+def test_importing_regsim_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, regsim, regsim.tables, regsim.provenance, regsim.cli.verify; "
+        "sys.exit('matplotlib' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_expected_design_catches_levels_absent_from_the_whole_table(
+    metrics: pd.DataFrame,
+) -> None:
+    expected = {"n": [10, 50, 200, 1000], "methods": ["ols", "mle", "map"]}
+    expected["priors"] = ["weak", "informative", "skeptical"]
+    missing = figures.missing_cells(metrics, "bias", "beta1", expected=expected)
+    # n = 1000 for all 5 series at both sigmas, plus MAP (skeptical) at the 3 other n
+    assert len(missing) == 5 * 2 + 3 * 2
+    assert set(missing["reason"]) == {"not in the table"}
+    figure = figures.coverage_figure(metrics, parameters=["beta1"], expected=expected)
+    assert len(errorbars(visible_axes(figure)[0])) == 5
+    assert any(legend.get_gid() == "regsim-missing-note" for legend in figure.legends)
