@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up regsim in ./.venv from the pinned requirements (idempotent).
 #   bash tools/setup.sh           # what running the study needs
-#   bash tools/setup.sh --tests   # plus the system packages some tests use (needs root + apt)
+#   bash tools/setup.sh --tests   # plus the system packages some tests use (needs root + apt):
+#                                 # Chromium (the HTML report test), pdflatex (the LaTeX
+#                                 # tables compile), Slurm and munge (the cluster test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,13 +15,17 @@ fi
 .venv/bin/python -m pip install --quiet -r requirements.txt
 
 if [ "${1:-}" = "--tests" ]; then
-  packages=()
-  if [ ${#packages[@]} -gt 0 ]; then
+  packages=(chromium texlive-latex-recommended slurm-wlm munge)
+  missing=()
+  for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     else
-      echo "setup: not root or no apt-get; tests that need ${packages[*]} will be skipped" >&2
+      echo "setup: not root or no apt-get; tests that need ${missing[*]} will be skipped" >&2
     fi
   fi
 fi
