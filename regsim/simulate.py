@@ -82,17 +82,20 @@ def draw_uniforms(cell: Cell, base_seed: int, start: int, stop: int) -> np.ndarr
 
 
 def box_muller(uniforms: np.ndarray, size: int) -> np.ndarray:
-    """Standard normals from pairs of uniforms on [0, 1): the first ``size`` of each row.
+    """Standard normals from uniforms on [0, 1): the first ``size`` of each row.
 
-    With (u, v) uniform, √(−2 log(1 − u))·(cos 2πv, sin 2πv) are two independent N(0, 1)
-    draws (1 − u keeps the logarithm finite when u = 0).
+    Row halves (u, v) give √(−2 log(1 − u))·(cos 2πv, sin 2πv): two independent N(0, 1)
+    draws per pair (1 − u keeps the logarithm finite when u = 0). Halves rather than
+    interleaved pairs keep every array operation on contiguous memory.
     """
     rows, columns = uniforms.shape
-    pairs = uniforms.reshape(rows, columns // 2, 2)
-    radius = np.sqrt(-2.0 * np.log1p(-pairs[..., 0]))
-    angle = (2.0 * np.pi) * pairs[..., 1]
-    normals = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1)
-    return normals.reshape(rows, columns)[:, :size]
+    half = columns // 2
+    radius = np.sqrt(-2.0 * np.log1p(-uniforms[:, :half]))
+    angle = (2.0 * np.pi) * uniforms[:, half:]
+    normals = np.empty((rows, columns))
+    np.multiply(radius, np.cos(angle), out=normals[:, :half])
+    np.multiply(radius, np.sin(angle), out=normals[:, half:])
+    return normals[:, :size]
 
 
 def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
@@ -116,10 +119,12 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     n, k = cell.n, cell.p - 1
     uniforms = draw_uniforms(cell, base_seed, start, stop)
     replicates = stop - start
-    x = np.ascontiguousarray(uniforms[:, : n * k]).reshape(replicates, n, k)
-    noise = box_muller(uniforms[:, n * k :], n)
-    beta = np.asarray(cell.beta)
-    y = beta[0] + x @ beta[1:] + cell.sigma * noise
+    x = uniforms[:, : n * k].reshape(replicates, n, k)
+    y = box_muller(uniforms[:, n * k :], n)
+    y *= cell.sigma
+    y += cell.beta[0]
+    for j in range(k):  # k is the handful of covariates, not the replicates
+        y += cell.beta[j + 1] * x[:, :, j]
     return Datasets(
         cell=cell,
         base_seed=int(base_seed),
