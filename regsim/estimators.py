@@ -264,26 +264,37 @@ class _ProfileBasis:
 
 
 def _profile_terms(
-    lam: np.ndarray, omega: np.ndarray, s: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lam: np.ndarray,
+    omega: np.ndarray,
+    s: np.ndarray,
+    *,
+    prior: bool = False,
+    curvature: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Profile terms at s = σ² for eigenvalues ``lam`` and coordinates ``omega`` (R, p).
 
-    Returns RSS(s) − RSS₀, the prior term (β − μ)ᵀD(β − μ), and
+    Returns RSS(s) − RSS₀ and, when asked for, the prior term (β − μ)ᵀD(β − μ) and
     Σ_j ω_j² λ_j² (1 − sλ_j)/(1 + sλ_j)³ (from which d²h/dt² follows); ``s`` has shape
-    (R,) or (R, m) and the results broadcast to it.
+    (R,) or (R, m) and the results have its shape.
     """
-    extra = (None,) * (s.ndim - 1)
-    lam_b = lam[(slice(None),) + extra + (slice(None),)]
-    omega_b = omega[(slice(None),) + extra + (slice(None),)]
-    s_b = s[..., None]
-    one_plus = 1.0 + s_b * lam_b
-    shift = omega_b * lam_b * s_b / one_plus
-    rss_extra = np.sum(shift * shift, axis=-1)
-    prior_term = np.sum(lam_b * omega_b * omega_b / (one_plus * one_plus), axis=-1)
-    curvature = np.sum(
-        omega_b * omega_b * lam_b * lam_b * (1.0 - s_b * lam_b) / one_plus**3, axis=-1
-    )
-    return rss_extra, prior_term, curvature
+    expand = (slice(None),) + (None,) * (s.ndim - 1)
+    rss_extra = np.zeros_like(s)
+    prior_term = np.zeros_like(s) if prior else None
+    curv = np.zeros_like(s) if curvature else None
+    # A loop over the p coefficients (not the replicates) keeps every operation on
+    # contiguous arrays of the shape of s.
+    for j in range(lam.shape[1]):
+        lam_j = lam[:, j][expand]
+        w_j = (omega[:, j] * lam[:, j])[expand]
+        one_plus = 1.0 + s * lam_j
+        shift = w_j * s / one_plus
+        rss_extra += shift * shift
+        if prior_term is not None:
+            ratio = omega[:, j][expand] / one_plus
+            prior_term += lam_j * ratio * ratio
+        if curv is not None:
+            curv += w_j * w_j * (1.0 - s * lam_j) / (one_plus * one_plus * one_plus)
+    return rss_extra, prior_term, curv
 
 
 def fit_map(
@@ -386,7 +397,7 @@ def fit_map(
         if done.all():
             break
         s = np.exp(2.0 * t)
-        extra, _, curv = _profile_terms(lam_b, omega_b, s)
+        extra, _, curv = _profile_terms(lam_b, omega_b, s, curvature=True)
         g = n - (rss0_b + extra) / s
         dg = 2.0 * rss0_b / s - 2.0 * s * curv
         lo = np.where(g <= 0, t, lo)
@@ -403,7 +414,7 @@ def fit_map(
 
     # The global mode: the lowest profile value among each replicate's local modes.
     s = np.exp(2.0 * t)
-    extra, prior_term, _ = _profile_terms(lam_b, omega_b, s)
+    extra, prior_term, _ = _profile_terms(lam_b, omega_b, s, prior=True)
     profile = n * t + (rss0_b + extra) / (2.0 * s) + 0.5 * prior_term
     order = np.lexsort((profile, rep))
     first = np.ones(len(order), dtype=bool)
