@@ -40,7 +40,7 @@ PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
 
 #: Default number of replicates per generate/fit job (an execution setting).
-DEFAULT_REPLICATIONS_PER_JOB = 250
+DEFAULT_REPLICATIONS_PER_JOB = 1000
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:

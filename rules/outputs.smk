@@ -14,6 +14,8 @@ rule figure:
         ),
     log:
         "results/logs/figure/{figure}.log",
+    benchmark:
+        "results/benchmarks/figure/{figure}.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -40,6 +42,8 @@ rule zip_plot:
         ),
     log:
         "results/logs/figure/zip.log",
+    benchmark:
+        "results/benchmarks/figure/zip.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -65,6 +69,8 @@ rule paper_tables:
         ],
     log:
         "results/logs/paper_tables.log",
+    benchmark:
+        "results/benchmarks/paper_tables.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -87,6 +93,8 @@ rule provenance:
         "results/provenance.json",
     log:
         "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1

@@ -6,6 +6,8 @@ rule generate:
         "results/datasets/{cell}/{chunk}.npz",
     log:
         "results/logs/generate/{cell}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/generate/{cell}/{chunk}.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -28,6 +30,8 @@ rule fit:
         "results/fits/{cell}/{chunk}.parquet",
     log:
         "results/logs/fit/{cell}/{chunk}.log",
+    benchmark:
+        "results/benchmarks/fit/{cell}/{chunk}.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -52,6 +56,8 @@ rule summarize:
         metrics="results/metrics/{cell}.parquet",
     log:
         "results/logs/summarize/{cell}.log",
+    benchmark:
+        "results/benchmarks/summarize/{cell}.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
@@ -75,6 +81,8 @@ rule collect:
         "results/tables/metrics.csv",
     log:
         "results/logs/collect.log",
+    benchmark:
+        "results/benchmarks/collect.tsv"
     conda:
         "../envs/regsim.yaml"
     threads: 1
