@@ -14,10 +14,13 @@ import math
 from dataclasses import dataclass
 
 #: Estimators, in table order (the keys of ``regsim.estimators.ESTIMATORS``).
-METHODS: tuple[str, ...] = ("ols", "mle", "map")
+METHODS: tuple[str, ...] = ("ols", "ols_hc3", "mle", "map")
 
 #: Methods whose fit depends on a prior.
 PRIOR_METHODS: frozenset[str] = frozenset({"map"})
+
+#: Error models (see regsim.simulate): normal, Student t₃ scaled to sd σ, heteroskedastic.
+ERROR_MODELS: tuple[str, ...] = ("normal", "t3", "hetero")
 
 #: Error model whose cells keep the key they had before error models existed.
 DEFAULT_ERRORS = "normal"

@@ -10,6 +10,9 @@ Model: y = X β + ε, ε ~ N(0, σ² I), X = [1, x_1, …, x_k], p = k + 1 coeff
 * OLS: β̂ = (XᵀX)⁻¹Xᵀy, s² = RSS/(n − p), se(β̂_j) = s √[(XᵀX)⁻¹]_jj with t_{n−p}
   intervals; σ̂ = s with se s/√(2(n − p)) and the exact interval
   [√(RSS/χ²_{1−α/2, n−p}), √(RSS/χ²_{α/2, n−p})].
+* OLS with HC3 (``ols_hc3``): the OLS fit with heteroskedasticity-consistent sandwich
+  standard errors, se² = [(XᵀX)⁻¹ Xᵀ diag(e_i²/(1 − h_ii)²) X (XᵀX)⁻¹]_jj, t_{n−p}
+  intervals; σ as for OLS.
 * MLE: maximiser of the Gaussian log-likelihood in (β, σ): β̂ as OLS, σ̂ = √(RSS/n);
   Wald intervals from the inverse observed information, se(β̂_j) = σ̂ √[(XᵀX)⁻¹]_jj,
   se(σ̂) = σ̂/√(2n).
@@ -72,6 +75,8 @@ class SufficientStats:
         XᵀX.
     gram_inv : ndarray, shape (R, p, p)
         (XᵀX)⁻¹, from the centred covariates.
+    hc3_cov : ndarray, shape (R, p, p), or None
+        HC3 sandwich covariance of β̂ (only when asked for: it needs a pass over the data).
     """
 
     n: int
@@ -79,6 +84,7 @@ class SufficientStats:
     rss: np.ndarray
     gram: np.ndarray
     gram_inv: np.ndarray
+    hc3_cov: np.ndarray | None = None
 
     @property
     def p(self) -> int:
@@ -91,7 +97,7 @@ class SufficientStats:
         return int(self.beta_hat.shape[0])
 
 
-def sufficient_stats(x: np.ndarray, y: np.ndarray) -> SufficientStats:
+def sufficient_stats(x: np.ndarray, y: np.ndarray, *, sandwich: bool = False) -> SufficientStats:
     """Compute the statistics of R datasets with covariates ``x`` and responses ``y``.
 
     Parameters
@@ -100,6 +106,8 @@ def sufficient_stats(x: np.ndarray, y: np.ndarray) -> SufficientStats:
         Covariates, without the intercept column.
     y : ndarray, shape (R, n)
         Responses.
+    sandwich : bool
+        Also compute the HC3 covariance (for ``ols_hc3``).
 
     Returns
     -------
@@ -135,7 +143,40 @@ def sufficient_stats(x: np.ndarray, y: np.ndarray) -> SufficientStats:
     gram_inv[:, 0, 0] = 1.0 / n + np.einsum("ri,ri->r", x_mean, sxx_inv_mean)
     gram_inv[:, 0, 1:] = gram_inv[:, 1:, 0] = -sxx_inv_mean
     gram_inv[:, 1:, 1:] = sxx_inv
-    return SufficientStats(n=n, beta_hat=beta_hat, rss=rss, gram=gram, gram_inv=gram_inv)
+    hc3_cov = _hc3_covariance(x_rows, residuals, sxx_inv, x_mean) if sandwich else None
+    return SufficientStats(
+        n=n, beta_hat=beta_hat, rss=rss, gram=gram, gram_inv=gram_inv, hc3_cov=hc3_cov
+    )
+
+
+def _hc3_covariance(
+    x_rows: np.ndarray, residuals: np.ndarray, sxx_inv: np.ndarray, x_mean: np.ndarray
+) -> np.ndarray:
+    """HC3 covariance (XᵀX)⁻¹ Xᵀ diag(e_i²/(1 − h_ii)²) X (XᵀX)⁻¹ of β̂, shape (R, p, p).
+
+    Computed in the centred parametrisation (α, b) with α = β₀ + x̄ᵀb, where XᵀX is
+    block diagonal diag(n, Sxx), then mapped back to (β₀, b); ``x_rows`` holds the centred
+    covariates as (R, k, n). A leverage of 1 (possible when n = p + 1) gives inf.
+    """
+    n = x_rows.shape[2]
+    projected = np.matmul(sxx_inv, x_rows)  # Sxx⁻¹ x_ci, (R, k, n)
+    leverage = 1.0 / n + np.einsum("rkn,rkn->rn", x_rows, projected)
+    with np.errstate(divide="ignore"):
+        weights = np.square(residuals / (1.0 - leverage))
+    weighted = x_rows * weights[:, None, :]
+    replicates, k = x_mean.shape
+    bread_meat = np.empty((replicates, k + 1, k + 1))
+    # G_c⁻¹ M_c G_c⁻¹ with G_c = diag(n, Sxx) and M_c the weighted centred Gram matrix.
+    bread_meat[:, 0, 0] = weights.sum(axis=1) / n**2
+    cross = np.einsum("rij,rj->ri", sxx_inv, weighted.sum(axis=2)) / n
+    bread_meat[:, 0, 1:] = bread_meat[:, 1:, 0] = cross
+    bread_meat[:, 1:, 1:] = sxx_inv @ np.matmul(weighted, np.swapaxes(x_rows, 1, 2)) @ sxx_inv
+    # β₀ = α − x̄ᵀb: β = A (α, b) with A = [[1, −x̄ᵀ], [0, I]].
+    transform = np.zeros((replicates, k + 1, k + 1))
+    transform[:, 0, 0] = 1.0
+    transform[:, 0, 1:] = -x_mean
+    transform[:, 1:, 1:] = np.eye(k)
+    return transform @ bread_meat @ np.swapaxes(transform, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -218,6 +259,34 @@ def fit_ols(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     upper[:, -1] = np.sqrt(stats.rss / _chi2_quantile(alpha / 2, df))
     converged = _finite_rows(estimate, se, lower, upper)
     return Fit("ols", estimate, se, lower, upper, converged, np.zeros(len(s), dtype=bool))
+
+
+def fit_ols_hc3(stats: SufficientStats, alpha: float = 0.05) -> Fit:
+    """OLS with HC3 heteroskedasticity-consistent standard errors (MacKinnon & White 1985).
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics computed with ``sandwich=True``.
+    alpha : float
+        Intervals have coverage 1 − α: β̂_j ± t_{1−α/2, n−p}·se_HC3; σ as for OLS.
+
+    Returns
+    -------
+    Fit
+        se(β̂_j) = √[(XᵀX)⁻¹ Xᵀ diag(e_i²/(1 − h_ii)²) X (XᵀX)⁻¹]_jj.
+    """
+    if stats.hc3_cov is None:
+        raise ValueError("ols_hc3 needs sufficient_stats(..., sandwich=True)")
+    ols = fit_ols(stats, alpha)
+    se = ols.se.copy()
+    se[:, :-1] = np.sqrt(np.diagonal(stats.hc3_cov, axis1=1, axis2=2))
+    t_quantile = stdtrit(stats.n - stats.p, 1 - alpha / 2)
+    lower, upper = ols.lower.copy(), ols.upper.copy()
+    lower[:, :-1] = ols.estimate[:, :-1] - t_quantile * se[:, :-1]
+    upper[:, :-1] = ols.estimate[:, :-1] + t_quantile * se[:, :-1]
+    converged = _finite_rows(ols.estimate, se, lower, upper)
+    return Fit("ols_hc3", ols.estimate, se, lower, upper, converged, ols.multimodal)
 
 
 def fit_mle(stats: SufficientStats, alpha: float = 0.05) -> Fit:
@@ -497,7 +566,12 @@ def _map_result(
 
 
 #: The estimator registry: name -> batched fit function.
-ESTIMATORS: dict[str, Callable[..., Fit]] = {"ols": fit_ols, "mle": fit_mle, "map": fit_map}
+ESTIMATORS: dict[str, Callable[..., Fit]] = {
+    "ols": fit_ols,
+    "ols_hc3": fit_ols_hc3,
+    "mle": fit_mle,
+    "map": fit_map,
+}
 
 
 def fit_methods(
@@ -555,7 +629,7 @@ def fit_table(
     if isinstance(priors, Mapping):
         priors = list(priors.values())
     cell = datasets.cell
-    stats = sufficient_stats(datasets.x, datasets.y)
+    stats = sufficient_stats(datasets.x, datasets.y, sandwich="ols_hc3" in methods)
     names = parameter_names(cell.p)
     truth = np.array([*cell.beta, cell.sigma])
     replicates = len(datasets)

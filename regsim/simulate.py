@@ -1,16 +1,22 @@
 """Seeded replicate datasets of one data cell.
 
-Model: y = X β + ε with X = [1, U_1, …, U_k], U ~ Uniform(0, 1) i.i.d. and
-ε ~ N(0, σ²) i.i.d.
+Model: y = X β + ε with X = [1, U_1, …, U_k], U ~ Uniform(0, 1) i.i.d., and errors by
+the cell's error model (:data:`ERROR_MODELS`), each with mean 0 and (average) variance σ²:
+
+* ``normal``: ε ~ N(0, σ²) i.i.d.;
+* ``t3``: ε = σ·T/√3 with T ~ Student t, 3 degrees of freedom (heavy tails, sd σ);
+* ``hetero``: ε_i ~ N(0, σ²·(0.5 + U_i1)²/(13/12)), sd growing with the first covariate,
+  rescaled so that the average variance is σ².
 
 Seeding. Each cell owns one random stream: a PCG64 generator seeded by
 ``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int,))``. Replicate r owns a fixed
-block of the stream's uniform draws: n·k for the covariates, then 2·⌈n/2⌉ turned into n
-normal errors by the Box–Muller transform, so every replicate consumes exactly the same
-number of draws and its block starts at position r·(block size). A chunk jumps straight to
-its first replicate with ``PCG64.advance``. Replicate r is therefore a pure function of
-(base seed, cell parameters, r): the same whatever the number of replicates, the
-chunking, the other cells, the order cells run in, or the number of cores.
+block of the stream's uniform draws: n·k for the covariates, then a fixed number turned
+into the n errors by the Box–Muller transform (2·⌈n/2⌉ for normal errors), so every
+replicate consumes exactly the same number of draws and its block starts at position
+r·(block size). A chunk jumps straight to its first replicate with ``PCG64.advance``.
+Replicate r is therefore a pure function of (base seed, cell parameters, r): the same
+whatever the number of replicates, the chunking, the other cells, the order cells run in,
+or the number of cores.
 """
 
 from __future__ import annotations
@@ -66,9 +72,45 @@ def cell_stream(cell: Cell, base_seed: int) -> PCG64:
     return PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(cell.key_int,)))
 
 
+def _normal_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """ε/σ ~ N(0, 1) by Box–Muller."""
+    return box_muller(uniforms, n)
+
+
+def _t3_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """ε/σ = T/√3 with T ~ t₃ (variance 3): Z₀/√(Z₁² + Z₂² + Z₃²) from four normals."""
+    normals = box_muller(uniforms, 4 * n)
+    chi2 = np.square(normals[:, n : 2 * n])
+    chi2 += np.square(normals[:, 2 * n : 3 * n])
+    chi2 += np.square(normals[:, 3 * n :])
+    return normals[:, :n] / np.sqrt(chi2)
+
+
+#: E[(0.5 + U)²] for U ~ Uniform(0, 1): rescales the heteroskedastic sd to mean variance σ².
+_HETERO_MEAN_SQUARE = 13.0 / 12.0
+
+
+def _hetero_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """ε/σ = (0.5 + U₁)/√(13/12) · Z: sd grows with the first covariate, mean variance 1."""
+    if x.shape[2] == 0:
+        raise ValueError("heteroskedastic errors need at least one covariate")
+    scale = (0.5 + x[:, :, 0]) / np.sqrt(_HETERO_MEAN_SQUARE)
+    return scale * box_muller(uniforms, n)
+
+
+#: Error models: name -> (uniform draws per replicate for given n, errors/σ maker).
+ERROR_MODELS = {
+    "normal": (lambda n: 2 * ((n + 1) // 2), _normal_errors),
+    "t3": (lambda n: 4 * n, _t3_errors),
+    "hetero": (lambda n: 2 * ((n + 1) // 2), _hetero_errors),
+}
+
+
 def uniforms_per_replicate(cell: Cell) -> int:
-    """Uniform draws one replicate consumes: n·k covariates, 2·⌈n/2⌉ for the errors."""
-    return cell.n * (cell.p - 1) + 2 * ((cell.n + 1) // 2)
+    """Uniform draws one replicate consumes: n·k covariates, then those of its errors."""
+    if cell.errors not in ERROR_MODELS:
+        raise ValueError(f"unknown error model {cell.errors!r}; known: {', '.join(ERROR_MODELS)}")
+    return cell.n * (cell.p - 1) + ERROR_MODELS[cell.errors][0](cell.n)
 
 
 def draw_uniforms(cell: Cell, base_seed: int, start: int, stop: int) -> np.ndarray:
@@ -114,13 +156,11 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     -------
     Datasets
     """
-    if cell.errors != "normal":
-        raise ValueError(f"unknown error model {cell.errors!r}")
     n, k = cell.n, cell.p - 1
     uniforms = draw_uniforms(cell, base_seed, start, stop)
     replicates = stop - start
     x = uniforms[:, : n * k].reshape(replicates, n, k)
-    y = box_muller(uniforms[:, n * k :], n)
+    y = ERROR_MODELS[cell.errors][1](uniforms[:, n * k :], x, n)
     y *= cell.sigma
     y += cell.beta[0]
     for j in range(k):  # k is the handful of covariates, not the replicates

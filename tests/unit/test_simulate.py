@@ -120,8 +120,8 @@ def test_equal_cells_spelled_differently_share_data():
 
 
 def test_unknown_error_model_rejected():
-    with pytest.raises(ValueError):
-        draw(Cell(20, 5.0, CELL_A.beta, errors="t3"), SEED, 0, 2)
+    with pytest.raises(ValueError, match="unknown error model .cauchy."):
+        draw(Cell(20, 5.0, CELL_A.beta, errors="cauchy"), SEED, 0, 2)
 
 
 def test_data_follow_the_model():
