@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from regsim.errors import RegsimError
 
-COMMANDS = ("fit", "summarize", "verify")
+COMMANDS = ("fit", "summarize", "verify", "plan")
 
 
 def build_parser() -> argparse.ArgumentParser:
