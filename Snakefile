@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.common.configfile import load_configfile
 from snakemake.utils import min_version, validate
 
 import regsim.config
@@ -21,16 +20,15 @@ min_version("9.0")
 # The config is built here rather than with `configfile:`, whose recursive merge would add
 # the default grid and priors to a user's own: defaults (config.yaml) <- each --configfile
 # <- --config (profile included), each layer replacing the top-level keys it names
-# wholesale. Any problem stops the run here with one line naming the key.
+# wholesale. Files are read as plain data (safe YAML, no templates). Any problem stops the
+# run here with one line naming the key, before any job starts.
 _files = [*workflow.overwrite_configfiles]
 if not workflow.config_settings.replace_workflow_config:
     if Path("config.yaml").exists() or not _files:
         _files.insert(0, "config.yaml")
 try:
     _study = regsim.config.resolve(
-        regsim.config.load_layers(
-            _files, load_configfile, workflow.config_settings.config
-        ),
+        regsim.config.load_layers(_files, overrides=workflow.config_settings.config),
         validate=lambda study: validate(study, "schemas/config.schema.yaml"),
     )
 except ConfigError as error:
@@ -60,6 +58,8 @@ PAPER_TABLES = expand(
     parameter=PARAMETERS,
     ext=("tex", "md"),
 )
+# Which replicates failed (not converged or not finite), for the report.
+FAILURES = "results/tables/failures.md"
 try:
     ZIP = pipeline.zip_settings(config, CELLS)
 except ConfigError as error:
@@ -84,9 +84,12 @@ localrules:
 rule all:
     input:
         "results/tables/metrics.csv",
+        # per-cell tables too, so that one deleted (e.g. damaged) is remade by a rerun
+        expand("results/{kind}/{cell}.parquet", kind=("fits", "metrics"), cell=CELLS),
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=("pdf", "png")),
         expand("results/figures/zip.{ext}", ext=("pdf", "png")),
         PAPER_TABLES,
+        FAILURES,
         "results/provenance.json",
 
 

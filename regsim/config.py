@@ -2,7 +2,8 @@
 
 A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
 ``beta``, ``grid`` (``n``, ``sigma``), ``priors`` and ``methods``, plus the execution setting
-``replications_per_job``. The workflow builds one configuration from layers:
+``replications_per_job`` and the diagnostic setting ``map_max_iter``. The workflow builds
+one configuration from layers:
 
 1. the defaults (``config.yaml`` in the working directory, i.e. the repository root),
 2. each ``--configfile``, in the order given,
@@ -15,12 +16,17 @@ defaults) and checked by :func:`check`. Every problem is reported as a
 :class:`~regsim.errors.ConfigError` whose message starts with the key path, e.g.
 ``priors.weak.sd: length 2, expected 3 (one per coefficient in beta)``.
 
+Config files are data: :func:`read_config_file` reads JSON or YAML with PyYAML's safe
+loader only (no Python objects, no templates), rejects duplicate keys, and reports a syntax
+error as one line with its line and column.
+
 This module never imports Snakemake: the schema validator is passed in as a function.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import re
@@ -41,6 +47,9 @@ _NAME_RULE = "use a letter followed by letters, digits or underscores (names lab
 
 #: Default number of replicates per generate/fit job (an execution setting).
 DEFAULT_REPLICATIONS_PER_JOB = 1000
+
+#: Default Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
+DEFAULT_MAP_MAX_ITER = 60
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -81,7 +90,7 @@ def _plain(value: Any) -> Any:
 
 def load_layers(
     paths: Iterable[str | os.PathLike[str]],
-    load: Callable[[str], Any],
+    load: Callable[[str], Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> list[Mapping[str, Any] | None]:
     """Read config files into layers for :func:`resolve`, lowest precedence first.
@@ -90,8 +99,9 @@ def load_layers(
     ----------
     paths : iterable of path-like
         Config files: the defaults first, then each ``--configfile`` in order.
-    load : callable
-        Reads one file into a mapping (the workflow passes Snakemake's YAML/JSON loader).
+    load : callable, optional
+        Reads one file into a mapping; default :func:`read_config_file` (what the
+        workflow uses: safe YAML, no templates).
     overrides : mapping, optional
         ``--config`` values, appended as the last layer.
 
@@ -104,22 +114,111 @@ def load_layers(
     ConfigError
         If a file is missing or cannot be parsed; the message names the file.
     """
+    load = load or read_config_file
     layers: list[Mapping[str, Any] | None] = []
     for path in paths:
+        shown = shown_path(path)
         if not Path(path).is_file():
             raise ConfigError(
-                f"{path}: config file not found (run from the workflow folder, "
+                f"{shown}: config file not found (run from the workflow folder, "
                 "or pass --configfile)"
             )
         try:
             layer = load(str(path))
+        except ConfigError:
+            raise
         except Exception as error:  # the loader's own error types are not known here
-            raise ConfigError(f"{path}: cannot read config file ({_one_line(error)})") from error
+            raise ConfigError(f"{shown}: cannot read config file ({_one_line(error)})") from error
         if layer is not None and not isinstance(layer, Mapping):
-            raise ConfigError(f"{path}: a config file must hold a mapping of keys")
+            raise ConfigError(f"{shown}: a config file must hold a mapping of keys")
         layers.append(layer)
     layers.append(overrides)
     return layers
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as messages show it: relative to the working directory if inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)
+
+
+def read_config_file(path: str | os.PathLike[str]) -> Any:
+    """Read one config file as plain data: JSON, or else YAML with the safe loader.
+
+    Unlike Snakemake's own loader, this never constructs Python objects and never renders
+    a YTE template (``__use_yte__``), whose expressions are Python code: a study config
+    is data. A key given twice in one mapping is an error (YAML would silently keep the
+    last one).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    object
+        The parsed document (normally a mapping; ``None`` for an empty file).
+
+    Raises
+    ------
+    ConfigError
+        On a missing or unreadable file, a syntax error (with its line and column), a
+        duplicate key or a YTE template; one line naming the file.
+    """
+    shown = shown_path(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ConfigError(f"{shown}: config file not found") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{shown}: cannot read config file ({_one_line(error)})") from error
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = _load_yaml(text, shown)
+    if isinstance(document, Mapping) and "__use_yte__" in document:
+        raise ConfigError(
+            f"{shown}: __use_yte__: templates are not accepted; a study config is plain data"
+        )
+    return document
+
+
+def _load_yaml(text: str, path: str) -> Any:
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        """The safe loader, refusing a key given twice in one mapping."""
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                mark = key_node.start_mark
+                raise ConfigError(
+                    f"{path}: line {mark.line + 1}, column {mark.column + 1}: duplicate key "
+                    f"{_fmt(key)}"
+                )
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
+
+    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        kind = (
+            "not plain data"
+            if isinstance(error, yaml.constructor.ConstructorError)
+            else "YAML syntax error"
+        )
+        raise ConfigError(f"{path}: {where}{kind} ({_one_line(problem)})") from None
 
 
 def resolve(
@@ -291,6 +390,9 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
     per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
     if not _is_int(per_job) or per_job < 1:
         raise ConfigError(f"replications_per_job: must be an integer >= 1, got {_fmt(per_job)}")
+    max_iter = config.get("map_max_iter", DEFAULT_MAP_MAX_ITER)
+    if not _is_int(max_iter) or max_iter < 1:
+        raise ConfigError(f"map_max_iter: must be an integer >= 1, got {_fmt(max_iter)}")
     alpha = config.get("alpha", 0.05)
     if not _is_number(alpha) or not 0 < alpha < 1:
         raise ConfigError(f"alpha: must be a number strictly between 0 and 1, got {_fmt(alpha)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from regsim.design import Cell, Prior
-from regsim.errors import ConfigError
+from regsim.errors import ConfigError, RegsimError
 
 #: Columns of the metrics table, in file order.
 METRICS_COLUMNS: tuple[str, ...] = (
@@ -215,7 +215,10 @@ def job_resource(
 def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
     """Send logging, warnings, stdout and stderr to ``path`` for the duration.
 
-    An exception leaving the block is logged with its traceback, then re-raised.
+    An exception leaving the block is logged with its traceback, then re-raised. A
+    :class:`~regsim.errors.RegsimError` (bad input, a damaged file) is a message for the
+    user, not a bug: it is logged as one ``ERROR`` line and the job exits with status 1
+    printing ``error: <message>`` as one line, which Snakemake shows on the console.
 
     Parameters
     ----------
@@ -238,11 +241,15 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
         root.setLevel(logging.INFO)
         logging.captureWarnings(True)
         log = logging.getLogger("regsim")
+        failure: SystemExit | None = None
         try:
             with redirect_stdout(stream), redirect_stderr(stream), warnings.catch_warnings():
                 warnings.simplefilter("default")
                 try:
                     yield log
+                except RegsimError as error:
+                    log.error("job failed: %s", error)
+                    failure = SystemExit(f"error: {error}")
                 except BaseException:
                     log.exception("job failed")
                     raise
@@ -251,6 +258,8 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
             root.removeHandler(handler)
             root.setLevel(old_level)
             handler.flush()
+    if failure is not None:
+        raise failure from None
 
 
 # --------------------------------------------------------------------------------------

@@ -4,21 +4,32 @@ Called from the thin ``scripts/*.py``; nothing here reads the config or imports 
 Outputs are deterministic: per-cell tables are sorted by fixed keys and the metrics CSV
 writes floats with ``%.17g``, so the files are byte-identical whatever the number of
 cores, the chunking of replicates into jobs, or the order jobs ran in.
+
+Reliability: every output is written to a temporary file beside it, flushed to disk and
+renamed over the final name, so an interrupted job never leaves a partial output; parquet
+files carry page checksums that are verified on reading, so a corrupted table is an error
+naming the file (:class:`~regsim.errors.DataFileError`), never a silently different
+number. A replicate whose fit failed (not converged, or any non-finite estimate, SE or
+interval bound) is flagged ``converged`` False for all parameters of that method and
+prior, left out of every measure, counted in ``n_failed`` and logged as a warning.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from regsim.errors import DataFileError
-from regsim.estimators import fit_table
+from regsim.estimators import ESTIMATORS, FIT_COLUMNS, fit_table
 from regsim.metrics import MEASURES, summarize
 from regsim.pipeline import (
     GROUP_COLUMNS,
@@ -30,9 +41,21 @@ from regsim.pipeline import (
     format_number,
     priors_from_params,
 )
-from regsim.simulate import draw, load_datasets, save_datasets
+from regsim.simulate import Datasets, draw, load_datasets, save_datasets
 
 logger = logging.getLogger("regsim.pipeline")
+
+#: What to do about a damaged file written by an earlier job.
+REGENERATE = "delete it and rerun the workflow to regenerate it"
+
+#: A fit job fits at most this many observations (n × replicates) at once, and at most
+#: :data:`FIT_BATCH_REPLICATES` replicates, so its memory stays bounded whatever
+#: ``replications_per_job`` is; results do not depend on the batch size.
+FIT_BATCH_OBSERVATIONS = 200_000
+FIT_BATCH_REPLICATES = 2_000
+
+#: Columns that identify one fit of one replicate (all its parameters).
+REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")
 
 
 # --------------------------------------------------------------------------------------
@@ -41,7 +64,12 @@ logger = logging.getLogger("regsim.pipeline")
 
 
 def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` for a temporary file beside ``path``, flush it to disk, rename it.
+
+    A reader (or a rerun after a crash) sees either the old file or the whole new one,
+    never a partial file under the final name. A process killed mid-write may leave the
+    hidden temporary ``.<name>.<random>.tmp``, which nothing reads.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -49,6 +77,11 @@ def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -
     tmp = Path(name)
     try:
         write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would create it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -56,27 +89,58 @@ def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -
 
 
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``table`` (without its index) to a parquet file, atomically."""
-    _write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False, engine="pyarrow"))
+    """Write ``table`` (without its index) to a parquet file with page checksums, atomically."""
+    _write_atomic(path, lambda tmp: _write_parquet_parts([table], tmp))
 
 
-def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a parquet file written by a pipeline stage.
+def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
+    """Write tables with the same columns as consecutive row groups of one parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for part in parts:
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, write_page_checksum=True)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def read_parquet(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a parquet file written by a pipeline stage, verifying its page checksums.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    columns : sequence of str, optional
+        Columns the table must have (it may have more).
 
     Raises
     ------
     DataFileError
-        If the file is missing or unreadable; the message names the file.
+        If the file is missing, truncated, corrupt or lacks a column; the one-line
+        message names the file and says how to regenerate it.
     """
     try:
-        return pd.read_parquet(path, engine="pyarrow")
+        table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
     except FileNotFoundError as error:
         raise DataFileError(f"{path}: table file not found") from error
     except Exception as error:  # pyarrow raises several types for corrupt files
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable table file ({reason}); {REGENERATE}") from error
+    missing = [c for c in columns or () if c not in table.columns]
+    if missing:
         raise DataFileError(
-            f"{path}: unreadable table file ({type(error).__name__}: {error}); "
-            "delete it and rerun the workflow to regenerate it"
-        ) from error
+            f"{path}: not a table of this workflow (no column {', '.join(missing)}); {REGENERATE}"
+        )
+    return table
 
 
 def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -110,16 +174,38 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`METRICS_COLUMNS`; ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, empty, truncated or not a metrics table (a missing column,
+        a value of the wrong type); the one-line message names the file.
     """
-    table = pd.read_csv(
-        path,
-        dtype={"prior": str, "method": str, "parameter": str, "measure": str},
-        keep_default_na=False,
-        na_values={"estimate": [""], "mcse": [""]},
-    )
-    table["n"] = table["n"].astype("int64")
-    for column in ("sigma", "estimate", "mcse"):
-        table[column] = table[column].astype(float)
+    try:
+        table = pd.read_csv(
+            path,
+            dtype={"prior": str, "method": str, "parameter": str, "measure": str},
+            keep_default_na=False,
+            na_values={"estimate": [""], "mcse": [""]},
+        )
+    except FileNotFoundError as error:
+        raise DataFileError(f"{path}: metrics table not found") from error
+    except Exception as error:  # pandas raises several types for a damaged CSV
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable metrics table ({reason}); {REGENERATE}") from error
+    missing = [c for c in METRICS_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: not a metrics table (no column {', '.join(missing)}); {REGENERATE}"
+        )
+    for column, dtype in (("n", "int64"), ("sigma", float), ("estimate", float), ("mcse", float)):
+        try:
+            table[column] = table[column].astype(dtype)
+        except (TypeError, ValueError) as error:
+            reason = " ".join(str(error).split())
+            raise DataFileError(
+                f"{path}: damaged metrics table (column {column}: {reason}); {REGENERATE}"
+            ) from error
     return table
 
 
@@ -202,6 +288,7 @@ def run_fit(
     methods: Sequence[str],
     alpha: float,
     output: str | os.PathLike[str],
+    map_max_iter: int | None = None,
 ) -> None:
     """Rule ``fit``: fit every method and prior on one chunk of datasets.
 
@@ -217,8 +304,17 @@ def run_fit(
         Intervals have coverage ``1 - alpha``.
     output : path-like
         The parquet file to write: the long table of ``regsim.estimators.fit_table``.
+    map_max_iter : int, optional
+        Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``);
+        default the estimator's own.
+
+    Notes
+    -----
+    The chunk is fitted in batches of replicates (see :data:`FIT_BATCH_OBSERVATIONS`)
+    written as consecutive row groups, so memory does not grow with the chunk. Failed
+    replicates are logged as a warning per method and prior.
     """
-    data = load_datasets(datasets)
+    data = _load_datasets(datasets)
     logger.info(
         "%s: %d replicates, methods %s, priors %s",
         datasets,
@@ -226,8 +322,123 @@ def run_fit(
         ", ".join(methods),
         ", ".join(p["name"] for p in priors) or "-",
     )
-    table = fit_table(data, priors_from_params(priors), list(methods), float(alpha))
-    write_parquet(table, output)
+    options = {"map": {"max_iter": int(map_max_iter)}} if map_max_iter is not None else {}
+    failed: list[pd.DataFrame] = []
+
+    def parts() -> Iterator[pd.DataFrame]:
+        with estimator_options(options):
+            for batch in fit_batches(data):
+                table = mark_failures(
+                    fit_table(batch, priors_from_params(priors), list(methods), float(alpha))
+                )
+                failed.append(_failed_replicates(table))
+                yield table
+
+    _write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
+    log_failures(pd.concat(failed, ignore_index=True), len(data))
+
+
+def _load_datasets(path: str | os.PathLike[str]) -> Datasets:
+    """:func:`regsim.simulate.load_datasets`, any damage reported as a DataFileError."""
+    try:
+        return load_datasets(path)
+    except DataFileError:
+        raise
+    except Exception as error:  # a damaged archive can fail in ways the reader misses
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable dataset file ({reason}); {REGENERATE}") from error
+
+
+def fit_batches(data: Datasets) -> Iterator[Datasets]:
+    """Split a chunk into consecutive batches of replicates for fitting.
+
+    Each batch holds at most :data:`FIT_BATCH_REPLICATES` replicates and
+    :data:`FIT_BATCH_OBSERVATIONS` observations (at least one replicate).
+    """
+    size = max(1, min(FIT_BATCH_REPLICATES, FIT_BATCH_OBSERVATIONS // max(data.cell.n, 1)))
+    for start in range(0, max(len(data), 1), size):
+        stop = min(start + size, len(data))
+        yield Datasets(
+            cell=data.cell,
+            base_seed=data.base_seed,
+            replicates=data.replicates[start:stop],
+            x=data.x[start:stop],
+            y=data.y[start:stop],
+        )
+
+
+@contextmanager
+def estimator_options(options: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
+    """Fit with keyword options for some estimators, e.g. ``{"map": {"max_iter": 5}}``.
+
+    ``regsim.estimators.fit_table`` calls every estimator through the registry
+    ``ESTIMATORS`` with its default options; for the duration of the block the registry
+    entries named in ``options`` take those keyword arguments. (A fit job is one process
+    fitting one chunk, so nothing else sees the change.)
+    """
+    saved = {name: ESTIMATORS[name] for name in options if options[name]}
+    try:
+        for name, function in saved.items():
+            ESTIMATORS[name] = functools.partial(function, **options[name])
+        yield
+    finally:
+        ESTIMATORS.update(saved)
+
+
+def mark_failures(fits: pd.DataFrame) -> pd.DataFrame:
+    """Flag a whole replicate fit as failed if any of its parameters is not usable.
+
+    A fit of one replicate by one method and prior fails when the estimator says it did
+    not converge, or when any parameter's estimate, SE or interval bound is not finite;
+    then ``converged`` is False on every parameter row of that fit, so the replicate is
+    left out of every measure of that method and prior alike.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        Long table with the columns of ``regsim.estimators.FIT_COLUMNS``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``fits`` with ``converged`` updated (a new table; row order kept).
+    """
+    values = fits[["estimate", "se", "lower", "upper"]].to_numpy(dtype=float)
+    usable = fits["converged"].to_numpy(dtype=bool) & np.isfinite(values).all(axis=1)
+    keys = [fits[c] for c in REPLICATE_COLUMNS]
+    whole = pd.Series(usable, index=fits.index).groupby(keys, sort=False, dropna=False)
+    whole = whole.transform("all")
+    out = fits.copy()
+    out["converged"] = whole.to_numpy(dtype=bool)
+    return out
+
+
+def _failed_replicates(fits: pd.DataFrame) -> pd.DataFrame:
+    """One row per failed replicate fit: the columns of :data:`REPLICATE_COLUMNS`."""
+    failed = fits.loc[~fits["converged"].to_numpy(dtype=bool), list(REPLICATE_COLUMNS)]
+    return failed.drop_duplicates().reset_index(drop=True)
+
+
+def log_failures(failed: pd.DataFrame, replicates: int) -> None:
+    """Log a warning per method and prior with failed replicates (and which ones)."""
+    if failed.empty:
+        return
+    for (n, sigma, prior, method), rows in failed.groupby(
+        ["n", "sigma", "prior", "method"], sort=True, dropna=False
+    ):
+        ids = sorted(int(r) for r in rows["replicate"])
+        shown = ", ".join(map(str, ids[:20])) + (", ..." if len(ids) > 20 else "")
+        name = f"{method} ({prior})" if prior else str(method)
+        logger.warning(
+            "n=%s sigma=%s %s: %d of %d replicates failed (not converged or not finite; "
+            "left out of the measures): replicate %s",
+            n,
+            format_number(sigma),
+            name,
+            len(ids),
+            replicates,
+            shown,
+        )
 
 
 def concat_fits(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
@@ -237,8 +448,8 @@ def concat_fits(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """
     if not paths:
         raise ValueError("no fit tables to combine")
-    table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
-    return sort_table(table, [*GROUP_COLUMNS, "replicate"])
+    table = pd.concat([read_parquet(p, FIT_COLUMNS) for p in paths], ignore_index=True)
+    return mark_failures(sort_table(table, [*GROUP_COLUMNS, "replicate"]))
 
 
 def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -293,6 +504,7 @@ def run_summarize(
     """
     table = concat_fits(fits)
     logger.info("%d fit rows from %d chunks", len(table), len(fits))
+    log_failures(_failed_replicates(table), int(table["replicate"].nunique()))
     write_parquet(table, fits_output)
     write_parquet(summarize_cell(table, alpha), metrics_output)
 
@@ -301,7 +513,7 @@ def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """Concatenate per-cell metrics tables into one sorted table."""
     if not paths:
         raise ValueError("no metrics tables to combine")
-    table = pd.concat([read_parquet(p) for p in paths], ignore_index=True)
+    table = pd.concat([read_parquet(p, METRICS_COLUMNS) for p in paths], ignore_index=True)
     return sort_table(table.loc[:, list(METRICS_COLUMNS)], GROUP_COLUMNS + ("measure",))
 
 

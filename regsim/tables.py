@@ -25,6 +25,15 @@ missing MCSE (the count measures) shows the estimate alone, an integer if it is 
 A cell with no estimate (the row is missing, or all its replicates failed) is never
 dropped: it shows a dash and a note under the table says so.
 
+Failed replicates
+-----------------
+A replicate whose fit failed (did not converge, or gave a non-finite number) is left out
+of every measure of its method and prior and counted in the ``n_failed`` rows of the
+metrics table. A cell where some replicates failed is marked with a dagger (``†``; LaTeX
+``$^\\dagger$``) and a note under the table gives, per such cell, how many of its
+replicates failed. :func:`failure_report` lists every method, prior and cell with failed
+replicates across the whole study (``results/tables/failures.md`` in the workflow).
+
 The LaTeX output is a ``tabular`` needing only the ``booktabs`` package (``\\toprule``,
 ``\\midrule``, ``\\cmidrule``, ``\\addlinespace``, ``\\bottomrule``), or a ``table`` float
 around it when a caption or label is given.
@@ -47,11 +56,14 @@ from regsim.errors import InputDataError, RegsimError
 
 __all__ = [
     "PAPER_MEASURES",
+    "failure_report",
+    "failure_table",
     "format_cell",
     "mcse_decimals",
     "paper_table",
     "round_to",
     "table_name",
+    "write_failure_report",
     "write_paper_tables",
 ]
 
@@ -215,13 +227,55 @@ def _prepare(metrics: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+Failures = dict[tuple[float, int, str, str], tuple[int, int | None]]
+
+
+def _failures(table: pd.DataFrame, parameter: str) -> Failures:
+    """(failed, replicates) per cell key (sigma, n, method, prior) with failed replicates.
+
+    ``replicates`` is ``n_failed + n_reps``, or None when the ``n_reps`` row is missing.
+    """
+    rows = table.loc[table["parameter"] == parameter]
+    keys = ["sigma", "n", "method", "prior"]
+    used = {
+        (float(s), int(n), m, p): e
+        for s, n, m, p, e in rows.loc[rows["measure"] == "n_reps", [*keys, "estimate"]].itertuples(
+            index=False
+        )
+    }
+    failures: Failures = {}
+    for sigma, n, method, prior, failed in rows.loc[
+        rows["measure"] == "n_failed", [*keys, "estimate"]
+    ].itertuples(index=False):
+        if math.isfinite(failed) and failed > 0:
+            key = (float(sigma), int(n), method, prior)
+            reps = used.get(key)
+            total = int(failed + reps) if reps is not None and math.isfinite(reps) else None
+            failures[key] = (int(failed), total)
+    return failures
+
+
+def _series_name(method: str, prior: str) -> str:
+    name = _METHOD_NAMES.get(method, method.upper())
+    return f"{name} ({prior})" if prior else name
+
+
+def _in_table_order(failures: Failures) -> list[tuple[tuple[float, int, str, str], tuple]]:
+    """Failure notes by σ, n, then the column order of the estimators."""
+    return sorted(failures.items(), key=lambda item: (*item[0][:2], _series_key(item[0][2:])))
+
+
+def _failure_text(failed: int, total: int | None) -> str:
+    return f"{failed} of {total}" if total is not None else str(failed)
+
+
 def _grid(
     metrics: pd.DataFrame,
     measure: str,
     parameter: str,
     expected: Mapping[str, Sequence[Any]] | None = None,
-) -> tuple[list[float], list[int], list[tuple[str, str]], dict[tuple, str | None]]:
-    """Rows, columns and cell texts of one table."""
+) -> tuple[list[float], list[int], list[tuple[str, str]], dict[tuple, str | None], Failures]:
+    """Rows, columns, cell texts and failed-replicate counts of one table."""
     expected = expected or {}
     unknown = sorted(set(expected) - {"n", "sigma", "methods", "priors"})
     if unknown:
@@ -258,7 +312,7 @@ def _grid(
         index=False
     ):
         cells[(float(sigma), int(n), method, prior)] = format_cell(estimate, mcse)
-    return sigmas, ns, series, cells
+    return sigmas, ns, series, cells, _failures(table, parameter)
 
 
 def _latex_escape(text: str) -> str:
@@ -297,8 +351,10 @@ def _latex(
     cells: dict[tuple, str | None],
     caption: str | None,
     label: str | None,
+    failures: Failures | None = None,
 ) -> str:
     dash = "--"
+    failures = failures or {}
     lines = [f"% {_title(measure, parameter, markdown=True)}. Written by regsim."]
     lines.append(r"\begin{tabular}{" + "r" * (2 + len(series)) + "}")
     lines.append(r"\toprule")
@@ -335,9 +391,17 @@ def _latex(
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
-                row.append(dash if text is None else _latex_number(text))
+                mark = r"$^\dagger$" if text and (sigma, n, method, prior) in failures else ""
+                row.append(dash if text is None else _latex_number(text) + mark)
             lines.append(" & ".join(row) + r" \\")
     lines.append(r"\bottomrule")
+    for (sigma, n, method, prior), (failed, total) in _in_table_order(failures):
+        name = _latex_escape(_series_name(method, prior))
+        note = (
+            rf"$^\dagger${name}, $\sigma = {_number(sigma)}$, $n = {n}$: "
+            f"{_failure_text(failed, total)} replicates failed, left out"
+        )
+        lines.append(rf"\multicolumn{{{2 + len(series)}}}{{l}}{{\footnotesize {note}}} \\")
     lines.append(r"\end{tabular}")
     if empty:
         lines.append(f"% {dash}: {_empty_note(empty)}")
@@ -361,8 +425,10 @@ def _markdown(
     series: Sequence[tuple[str, str]],
     cells: dict[tuple, str | None],
     caption: str | None,
+    failures: Failures | None = None,
 ) -> str:
     dash = "—"
+    failures = failures or {}
     header = ["σ", "n"]
     for method, prior in series:
         name = _METHOD_NAMES.get(method, method.upper())
@@ -379,8 +445,16 @@ def _markdown(
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
-                row.append(dash if text is None else text)
+                mark = "†" if text and (sigma, n, method, prior) in failures else ""
+                row.append(dash if text is None else text + mark)
             lines.append("| " + " | ".join(row) + " |")
+    if failures:
+        listed = "; ".join(
+            f"{_series_name(method, prior)} at σ = {_number(sigma)}, n = {n}: "
+            f"{_failure_text(failed, total)}"
+            for (sigma, n, method, prior), (failed, total) in _in_table_order(failures)
+        )
+        lines += ["", f"†: replicates failed (not converged or not finite), left out: {listed}."]
     if empty:
         lines += ["", f"{dash}: {_empty_note(empty)}."]
     return "\n".join(lines) + "\n"
@@ -434,10 +508,10 @@ def paper_table(
     """
     if fmt not in ("latex", "markdown"):
         raise ValueError(f"fmt must be 'latex' or 'markdown', got {fmt!r}")
-    sigmas, ns, series, cells = _grid(metrics, measure, parameter, expected)
+    sigmas, ns, series, cells, failures = _grid(metrics, measure, parameter, expected)
     if fmt == "latex":
-        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label)
-    return _markdown(measure, parameter, sigmas, ns, series, cells, caption)
+        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label, failures)
+    return _markdown(measure, parameter, sigmas, ns, series, cells, caption, failures)
 
 
 def _parameter_key(parameter: str) -> tuple[int, int, str]:
@@ -499,6 +573,91 @@ def write_paper_tables(
                 _write_text(path, text)
                 written.append(path)
     return written
+
+
+def failure_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every method, prior and cell with failed replicates.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The long metrics table (with its ``n_failed`` and ``n_reps`` rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sigma, n, method, prior, failed, replicates`` (``failed`` the largest
+        ``n_failed`` over the parameters, which is the same for all of them in tables
+        written by the workflow; ``replicates`` = failed + used), one row per group with
+        failed > 0, sorted by sigma, n, method (ols, mle, map) and prior.
+    """
+    table = _prepare(metrics)
+    keys = ["sigma", "n", "method", "prior"]
+    failed = table.loc[table["measure"] == "n_failed"].groupby(keys)["estimate"].max()
+    used = table.loc[table["measure"] == "n_reps"].groupby(keys)["estimate"].min()
+    both = pd.concat({"failed": failed, "used": used}, axis=1).reset_index()
+    both = both.loc[both["failed"].fillna(0) > 0]
+    rows = [
+        {
+            "sigma": float(r.sigma),
+            "n": int(r.n),
+            "method": r.method,
+            "prior": r.prior,
+            "failed": int(r.failed),
+            "replicates": int(r.failed + r.used) if math.isfinite(r.used) else None,
+        }
+        for r in both.itertuples(index=False)
+    ]
+    rows.sort(key=lambda r: (r["sigma"], r["n"], _series_key((r["method"], r["prior"]))))
+    columns = ["sigma", "n", "method", "prior", "failed", "replicates"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def failure_report(metrics: pd.DataFrame) -> str:
+    """Markdown report of the failed replicates of a study (``failures.md``).
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The long metrics table.
+
+    Returns
+    -------
+    str
+        A heading, what a failed replicate is and how it is handled, then either "No
+        replicate failed." or a table with one row per method, prior and cell with failed
+        replicates (σ, n, estimator, failed, of).
+    """
+    failures = failure_table(metrics)
+    lines = [
+        "# Failed replicates",
+        "",
+        "A replicate whose fit failed (the MAP iteration did not converge, the Hessian was",
+        "not positive definite, or an estimate, SE or interval bound was not finite) is",
+        "left out of every performance measure of that estimator in that cell, and counted",
+        "in the `n_failed` rows of `metrics.csv`; the paper tables mark such cells with †.",
+        "The fit logs (`results/logs/fit/`) name the replicates.",
+        "",
+    ]
+    if failures.empty:
+        return "\n".join([*lines, "No replicate failed.", ""])
+    lines += ["| σ | n | estimator | failed | of |", "|---:|---:|---|---:|---:|"]
+    for r in failures.itertuples(index=False):
+        total = "" if r.replicates is None or pd.isna(r.replicates) else str(int(r.replicates))
+        lines.append(
+            f"| {_number(r.sigma)} | {r.n} | {_series_name(r.method, r.prior)} | "
+            f"{r.failed} | {total} |"
+        )
+    total_failed = int(failures["failed"].sum())
+    lines += ["", f"{total_failed} failed replicate fits in {len(failures)} cells.", ""]
+    return "\n".join(lines)
+
+
+def write_failure_report(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`failure_report` to ``path`` atomically; return the path."""
+    path = Path(path)
+    _write_text(path, failure_report(metrics))
+    return path
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -67,6 +67,9 @@ rule paper_tables:
             report(path, caption="../report/tables.rst", category="Tables")
             for path in PAPER_TABLES
         ],
+        failures=report(
+            FAILURES, caption="../report/failures.rst", category="Diagnostics"
+        ),
     log:
         "results/logs/paper_tables.log",
     benchmark:
@@ -89,6 +92,7 @@ rule provenance:
     input:
         "results/tables/metrics.csv",
         PAPER_TABLES,
+        FAILURES,
     output:
         "results/provenance.json",
     log:

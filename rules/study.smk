@@ -42,6 +42,7 @@ rule fit:
         priors=PRIORS,
         methods=config["methods"],
         alpha=config["alpha"],
+        map_max_iter=config["map_max_iter"],
     script:
         "../scripts/fit.py"
 

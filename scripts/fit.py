@@ -5,4 +5,5 @@ from regsim.stages import run_fit
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
-    run_fit(sm.input[0], sm.params.priors, sm.params.methods, sm.params.alpha, sm.output[0])
+    p = sm.params
+    run_fit(sm.input[0], p.priors, p.methods, p.alpha, sm.output[0], p.map_max_iter)

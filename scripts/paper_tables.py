@@ -4,7 +4,7 @@ from pathlib import Path
 
 from regsim.pipeline import log_to
 from regsim.stages import read_metrics
-from regsim.tables import write_paper_tables
+from regsim.tables import write_failure_report, write_paper_tables
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]) as log:
@@ -13,3 +13,4 @@ with log_to(sm.log[0]) as log:
     directory = Path(sm.output[0]).parent
     written = write_paper_tables(metrics, directory, p.measures, p.parameters, p.expected)
     log.info("%d table files in %s", len(written), directory)
+    write_failure_report(metrics, sm.output.failures)

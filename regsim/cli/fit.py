@@ -16,6 +16,10 @@ from regsim.estimators import fit_methods, parameter_names, sufficient_stats
 
 METHODS = ("ols", "mle", "map")
 
+#: A residual sum of squares at most this fraction of the response's sum of squares about
+#: its mean (residuals ~1e-12 of its spread) is an exact fit: sigma is 0 up to rounding.
+EXACT_FIT = 1e-24
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``fit`` command."""
@@ -77,7 +81,8 @@ def read_regression_data(
     except pd.errors.EmptyDataError as error:
         raise InputDataError(f"{path}: the file is empty") from error
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
-        raise InputDataError(f"{path}: cannot parse as CSV ({error})") from error
+        reason = " ".join(str(error).split())
+        raise InputDataError(f"{path}: cannot parse as CSV ({reason})") from error
     if response not in frame.columns:
         raise InputDataError(f"{path}: no column {response!r} (columns: {list(frame.columns)})")
     if covariates is None:
@@ -95,10 +100,16 @@ def read_regression_data(
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             raise InputDataError(f"{path}: column {name!r} is not numeric")
-        missing = column.isna() | ~np.isfinite(column.to_numpy(dtype=float))
-        if missing.any():
-            row = int(np.flatnonzero(missing.to_numpy())[0]) + 2  # header is line 1
-            raise InputDataError(f"{path}: column {name!r} has a missing value (line {row})")
+        values = column.to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            row = first + 2  # header is line 1
+            if np.isnan(values[first]):
+                raise InputDataError(f"{path}: column {name!r} has a missing value (line {row})")
+            raise InputDataError(
+                f"{path}: column {name!r} has an infinite value {values[first]} (line {row})"
+            )
     n, p = len(frame), len(covariates) + 1
     if n <= p:
         raise InputDataError(f"{path}: {n} rows for {p} coefficients; need at least {p + 1} rows")
@@ -112,6 +123,8 @@ def read_regression_data(
         raise InputDataError(
             f"covariates {covariates} are collinear (one is a linear combination of others)"
         )
+    if np.ptp(y) == 0:
+        raise InputDataError(f"{path}: column {response!r} (the response) is constant")
     return x, y, covariates
 
 
@@ -134,9 +147,17 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
         raise InputDataError(f"--alpha must be in (0, 1), got {args.alpha}")
     x, y, _ = read_regression_data(args.data, args.y, args.x)
     prior = _prior(args, x.shape[1] + 1)
-    stats = sufficient_stats(x[None, :, :], y[None, :])
+    with np.errstate(all="ignore"):
+        stats = sufficient_stats(x[None, :, :], y[None, :])
+        spread = float(np.sum((y - y.mean()) ** 2))
+        if not stats.rss[0] > EXACT_FIT * spread:
+            raise InputDataError(
+                f"{args.data}: the covariates fit {args.y!r} exactly (residual sum of squares "
+                f"{stats.rss[0]:.3g}), so sigma cannot be estimated"
+            )
+        fits = fit_methods(stats, [prior], METHODS, args.alpha)
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for _, fit in fit_methods(stats, [prior], METHODS, args.alpha):
+    for _, fit in fits:
         if not fit.converged[0]:
             raise InputDataError(f"{fit.method}: the fit did not converge on {args.data}")
         results[fit.method] = {

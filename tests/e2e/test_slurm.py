@@ -19,7 +19,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 NO_PLUGIN = "snakemake-executor-plugin-slurm is not installed (see requirements.txt)"
 # 50 replicates per job: one generate, fit and summarize job per cell of tests/smoke.yaml
 PER_JOB = "replications_per_job=50"
+STUDY = ("generate", "fit", "summarize")  # the rules that do the computing
 CLUSTER = [
     "--profile",
     "profiles/slurm",
@@ -47,11 +49,10 @@ SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log
 RUN_ID = re.compile(r"^SLURM run ID: (\S+)$", re.MULTILINE)
 FAILING_SUMMARIZE = '''"""Rule summarize, made to fail on purpose by tests/e2e/test_slurm.py."""
 
-from regsim.pipeline import log_to
-
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
-with log_to(sm.log[0]):
-    raise RuntimeError("summarize failed on purpose")
+with open(sm.log[0], "w") as log:
+    print("summarize failed on purpose", file=log)
+raise RuntimeError("summarize failed on purpose")
 '''
 
 
@@ -112,11 +113,10 @@ def slurm_cluster() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke study run locally on 2 cores: the reference for the cluster runs."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("slurm") / "local")
-    snakemake(workdir, "--cores=2", "--configfile=tests/smoke.yaml", "--config", PER_JOB)
-    return workdir
+def local_run(smoke_runs: Callable[[int, int], Path]) -> Path:
+    """The smoke study run locally with 2 cores and 50 replicates per job, the reference
+    for the cluster runs (shared with the other end-to-end tests; only read here)."""
+    return smoke_runs(2, 50)
 
 
 def completed_jobs(jobcomp: Path, workdir: Path) -> dict[str, dict[str, str]]:
@@ -136,12 +136,17 @@ def submissions(output: str) -> dict[str, Path]:
 
 
 def rule_of(slurm_log: Path) -> str:
-    """The rule of a job from its Slurm log's path (.../rule_<name>/<wildcards>/<id>.log)."""
-    return slurm_log.parent.parent.name.removeprefix("rule_")
+    """The rule of a job from its Slurm log's path: .../slurm_logs/rule_<name>/<id>.log, or
+    .../slurm_logs/rule_<name>/<wildcards>/<id>.log for a rule with wildcards."""
+    parts = slurm_log.parts
+    return parts[parts.index("slurm_logs") + 1].removeprefix("rule_")
 
 
 def data_files(results: Path) -> dict[str, tuple[int, int, str]]:
-    return {k: v for k, v in snapshot(results).items() if not k.startswith("logs/")}
+    """:func:`snapshot` of ``results`` without logs and timings, which differ between runs."""
+    return {
+        k: v for k, v in snapshot(results).items() if not k.startswith(("logs/", "benchmarks/"))
+    }
 
 
 def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp_path: Path):
@@ -149,10 +154,15 @@ def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp
     result = snakemake(workdir, *CLUSTER, "--configfile=tests/smoke.yaml", "--config", PER_JOB)
     output = result.stdout + result.stderr
 
-    # every job but the local rules (collect, all) was submitted with sbatch, once
+    # every job but those of local rules was submitted with sbatch, once; the study's
+    # computing among them
     jobs = submissions(output)
-    rules = sorted(rule_of(log) for log in jobs.values())
-    assert rules == sorted(["generate"] * 4 + ["fit"] * 4 + ["summarize"] * 4), output
+    submitted = Counter(rule_of(log) for log in jobs.values())
+    remote = Counter(re.findall(r"^rule (\w+):$", output, re.MULTILINE))
+    local = Counter(re.findall(r"^localrule (\w+):$", output, re.MULTILINE))
+    assert submitted == remote, output
+    assert remote + local == Counter(job_counts(output))
+    assert {rule: submitted[rule] for rule in STUDY} == dict.fromkeys(STUDY, 4)
     # ... ran under Slurm, which logged it, in this folder's Slurm log directory
     for jobid, log in jobs.items():
         assert log.is_relative_to(workdir / ".snakemake" / "slurm_logs")
@@ -168,11 +178,11 @@ def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp
         assert record["Name"] == run_id.group(1)
         assert record["Partition"] == "debug"
 
-    cluster, local = workdir / "results", local_run / "results"
+    cluster, local_results = workdir / "results", local_run / "results"
     assert (cluster / "tables" / "metrics.csv").read_bytes() == (
-        local / "tables" / "metrics.csv"
+        local_results / "tables" / "metrics.csv"
     ).read_bytes()
-    ours, theirs = data_files(cluster), data_files(local)
+    ours, theirs = data_files(cluster), data_files(local_results)
     assert sorted(ours) == sorted(theirs)
     for name in ours:
         assert ours[name][2] == theirs[name][2], f"{name} differs from the local run"
@@ -187,7 +197,10 @@ def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
         yaml.safe_dump({"grid": {"n": [10], "sigma": [1, 5]}})
     )
     args = [*CLUSTER, "--configfile", "tests/smoke.yaml", "tests/two_cells.yaml"]
-    args += ["--config", PER_JOB]
+    args += ["--config", PER_JOB, "--", "results/tables/metrics.csv"]
+    dry = snakemake(workdir, "-n", *args)
+    plan = job_counts(dry.stdout + dry.stderr)
+    assert {rule: plan[rule] for rule in STUDY} == dict.fromkeys(STUDY, 2)
     script = workdir / "scripts" / "summarize.py"
     original = script.read_text()
     script.write_text(FAILING_SUMMARIZE)
@@ -222,22 +235,14 @@ def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
     assert sorted(finished) == sorted(generated + fitted)
 
     script.write_text(original)
-    expected = {
-        "generate": 2 - len(generated),
-        "fit": 2 - len(fitted),
-        "summarize": 2,
-        "collect": 1,
-        "all": 1,
-    }
-    expected = {rule: count for rule, count in expected.items() if count}
-    plan = snakemake(workdir, "-n", *args)
-    assert job_counts(plan.stdout + plan.stderr) == expected
-
+    expected = Counter(plan) - Counter(generate=len(generated), fit=len(fitted))
+    replan = snakemake(workdir, "-n", *args)
+    assert job_counts(replan.stdout + replan.stderr) == expected
     rerun = snakemake(workdir, *args)
     rerun_output = rerun.stdout + rerun.stderr
     assert job_counts(rerun_output) == expected
-    assert sorted(rule_of(log) for log in submissions(rerun_output).values()) == sorted(
-        rule for rule in ("generate", "fit", "summarize") for _ in range(expected.get(rule, 0))
+    assert {rule: count for rule, count in expected.items() if rule in STUDY} == Counter(
+        rule_of(log) for log in submissions(rerun_output).values() if rule_of(log) in STUDY
     )
     after = data_files(results)
     assert {k: after[k] for k in finished} == finished, "finished jobs were redone"

@@ -38,6 +38,9 @@ WORKFLOW = [
 SMOKE = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
 PROFILE_NOTICE = "Using workflow specific profile"
 TIMEOUT = 900
+# Job logs and benchmark files record how a run went (times, memory): they differ between
+# runs by nature and are left out where results are compared.
+RUN_RECORDS = ("logs/", "benchmarks/")
 
 
 def snakemake_command() -> list[str]:
@@ -126,14 +129,15 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(smoke_runs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three complete smoke runs: 1 core / 2 cores with 25 replicates per job, and 2 cores
-    with 50 (the whole cell in one job)."""
+    with 50 (the whole cell in one job). "cores1" is a private copy that tests may rerun
+    in; the others are shared with other modules (see conftest.py) and only read."""
     root = tmp_path_factory.mktemp("smoke")
     return {
         "cores1": smoke_run(root / "cores1", 1, 25),
-        "cores2": smoke_run(root / "cores2", 2, 25),
-        "onechunk": smoke_run(root / "onechunk", 2, 50),
+        "cores2": smoke_runs(2, 25),
+        "onechunk": smoke_runs(2, 50),
     }
 
 
@@ -181,8 +185,8 @@ def test_per_cell_tables_exist(runs: dict[str, Path]) -> None:
 
 def test_identical_across_core_counts(runs: dict[str, Path]) -> None:
     one, two = snapshot(runs["cores1"] / "results"), snapshot(runs["cores2"] / "results")
-    data = [k for k in one if not k.startswith("logs/")]
-    assert data == [k for k in two if not k.startswith("logs/")]
+    data = [k for k in one if not k.startswith(RUN_RECORDS)]
+    assert data == [k for k in two if not k.startswith(RUN_RECORDS)]
     for key in data:
         assert one[key][2] == two[key][2], f"{key} differs between --cores 1 and --cores 2"
 
@@ -230,7 +234,7 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
     assert job_counts(plan.stdout + plan.stderr) == expected
     snakemake(workdir, "--cores=2", *args, "--config", "replications_per_job=25")
     new = snapshot(workdir / "results")
-    changed = {k for k in old if not k.startswith("logs/") and old[k] != new[k]}
+    changed = {k for k in old if not k.startswith(RUN_RECORDS) and old[k] != new[k]}
     # Old cells' datasets, fits and metrics are untouched; only whole-grid outputs change.
     assert all(k.startswith(("tables/", "figures/", "provenance.json")) for k in changed)
     assert "tables/metrics.csv" in changed and "figures/zip.png" not in changed
@@ -279,55 +283,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in lines if line.strip() and not line.startswith(PROFILE_NOTICE)]
 
 
-@pytest.mark.parametrize(
-    ("bad", "extra", "message"),
-    [
-        (
-            {"priors": {"weak": {"mean": [0, 0, 0], "sd": [100, 100]}}},
-            [],
-            "config error: priors.weak.sd: length 2, expected 3 (one per coefficient in beta)",
-        ),
-        (
-            {"grid": {"n": [10, 40], "sigma": [1, 5]}, "colour": "red"},
-            [],
-            "config error: colour: unknown key (allowed here: alpha, beta, figures, grid, methods, "
-            "priors, replications, replications_per_job, seed)",
-        ),
-        (
-            {},
-            ["--config", "alpha=1.5"],
-            "config error: alpha: 1.5 is greater than or equal to the maximum of 1",
-        ),
-    ],
-    ids=["prior-length", "unknown-key", "alpha-range"],
-)
-def test_bad_config_stops_with_one_line(
-    runs: dict[str, Path], tmp_path: Path, bad: dict, extra: list[str], message: str
-) -> None:
-    workdir = tmp_path / "bad"
-    shutil.copytree(runs["cores1"], workdir)
-    (workdir / "tests" / "bad.yaml").write_text(yaml.safe_dump(bad))
-    before = snapshot(workdir / "results")
-    result = snakemake(
-        workdir,
-        "--cores=2",
-        "--configfile",
-        "tests/smoke.yaml",
-        "tests/bad.yaml",
-        *extra,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert error_lines(result) == [message]
-    assert snapshot(workdir / "results") == before
-
-
-def test_bad_config_creates_no_results(tmp_path: Path) -> None:
-    workdir = copy_workflow(tmp_path / "fresh")
-    result = snakemake(workdir, "--cores=1", "--config", "replications=1", check=False)
-    assert result.returncode == 1
-    assert error_lines(result) == ["config error: replications: 1 is less than the minimum of 2"]
-    assert not (workdir / "results").exists()
+# The catalogue of bad configurations is run by test_reliability.py.
 
 
 # --------------------------------------------------------------------------------------

@@ -96,6 +96,16 @@ BAD_FILES = {
     "constant": ("x1,x2,y\n1,1,2\n1,2,3\n1,3,5\n1,5,4\n1,6,7\n", "constant"),
     "identical": ("x1,x2,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "collinear"),
     "too_few_rows": ("x1,x2,y\n1,2,2\n2,1,3\n3,5,5\n", "need at least 4 rows"),
+    "blank_lines_only": ("  \n\n", "the file is empty"),
+    "no_response_column": ("x1,x2\n1,2\n2,1\n3,5\n4,4\n5,1\n", "no column 'y'"),
+    "text_column": ("x1,y\nlow,2\nhigh,3\nlow,5\nhigh,4\n", "column 'x1' is not numeric"),
+    "infinite_value": ("x1,y\n1,2\n2,inf\n3,5\n4,4\n", "infinite value inf (line 3)"),
+    "nan_text": ("x1,y\n1,2\n2,NaN\n3,5\n4,4\n", "missing value (line 3)"),
+    "ragged_row": ("x1,y\n1,2\n2,3,4\n3,5\n4,4\n", "cannot parse as CSV"),
+    "same_name_twice": ("x1,x1,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "collinear"),
+    "constant_response": ("x1,y\n1,2\n2,2\n3,2\n4,2\n", "'y' (the response) is constant"),
+    "exact_fit": ("x1,y\n1,2\n2,4\n3,6\n4,8\n", "the covariates fit 'y' exactly"),
+    "not_text": ("\x00\xff\xfe\x81garbage\n", "cannot parse as CSV"),
 }
 
 
@@ -103,7 +113,7 @@ BAD_FILES = {
 def test_bad_data_gives_one_line_error(run_fit, tmp_path, case):
     text, expected = BAD_FILES[case]
     path = tmp_path / f"{case}.csv"
-    path.write_text(text)
+    path.write_bytes(text.encode("latin-1"))
     result = run_fit(str(path), "--y", "y")
     assert result.returncode == 1
     assert result.stdout == ""

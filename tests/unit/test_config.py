@@ -12,6 +12,7 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 from regsim import config as cfg
+from regsim.config import KNOWN_METHODS
 from regsim.design import Cell
 from regsim.errors import ConfigError
 
@@ -269,7 +270,7 @@ _DELETE = object()
         ({"beta": [1.0, math.nan]}, r"^beta\[1\]: must be a finite number, got nan$"),
         (
             {"methods": ["ols", "lasso"]},
-            r"^methods\[1\]: unknown method 'lasso' \(known: ols, mle, map\)$",
+            r"^methods\[1\]: unknown method 'lasso' \(known: ols, ols_hc3, mle, map\)$",
         ),
         ({"methods": ["ols", "ols"]}, r"^methods\[1\]: duplicate method 'ols'$"),
         ({"methods": []}, r"^methods: empty list"),
@@ -323,3 +324,139 @@ def test_cells_priors_and_chunks() -> None:
     assert informative.name == "informative"
     assert informative.mean == beta
     assert cfg.chunks(study) == [(0, 250), (250, 500), (500, 600)]
+
+
+# --------------------------------------------------------------------------------------
+# The catalogue of bad configurations (tests/data/bad_configs.yaml), as the Snakefile
+# reads them; tests/e2e/test_reliability.py runs the same cases through snakemake.
+# --------------------------------------------------------------------------------------
+
+CATALOGUE = yaml.safe_load((ROOT / "tests" / "data" / "bad_configs.yaml").read_text())
+
+
+def catalogue_message(case: dict) -> str:
+    """A catalogue case's expected message, its placeholders filled in."""
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    return (
+        case["message"]
+        .replace("{keys}", ", ".join(sorted(schema["properties"])))
+        .replace("{methods}", ", ".join(KNOWN_METHODS))
+    )
+
+
+def catalogue_files(case: dict[str, Any], folder: Path) -> list[str]:
+    """Write a case's files into ``folder``; return the config files in layer order."""
+    (folder / "tests").mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(case.get("config_yaml") or DEFAULTS_TEXT)
+    (folder / "tests" / "smoke.yaml").write_text(SMOKE_TEXT)
+    if "layer" in case:
+        (folder / "tests" / "bad.yaml").write_text(case["layer"])
+    if case.get("replace"):
+        return ["tests/bad.yaml"]
+    return ["config.yaml", "tests/smoke.yaml"] + (["tests/bad.yaml"] if "layer" in case else [])
+
+
+DEFAULTS_TEXT = (ROOT / "config.yaml").read_text()
+SMOKE_TEXT = (ROOT / "tests" / "smoke.yaml").read_text()
+
+
+def test_catalogue_covers_every_kind_of_mistake() -> None:
+    ids = [case["id"] for case in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    for kind in (
+        "missing-required-key",
+        "unknown-key-typo",
+        "n-not-above-p",
+        "n-not-integer",
+        "sigma-zero",
+        "sigma-infinite",
+        "replications-below-2",
+        "replications-not-integer",
+        "alpha-zero",
+        "alpha-above-1",
+        "prior-mean-length",
+        "prior-sd-length",
+        "prior-sd-zero",
+        "unknown-method",
+        "empty-grid-list",
+        "duplicate-n",
+        "duplicate-sigma",
+        "yaml-syntax-error-in-config-yaml",
+        "yaml-syntax-error-in-configfile",
+        "prior-name-path",
+    ):
+        assert kind in ids
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[case["id"] for case in CATALOGUE])
+def test_catalogue_case_gives_one_line_naming_the_key(
+    case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = catalogue_files(case, tmp_path)
+    with pytest.raises(ConfigError) as info:
+        cfg.resolve(
+            cfg.load_layers(files, overrides=case.get("overrides")),
+            validate=schema_validate,
+        )
+    assert str(info.value) == catalogue_message(case)
+
+
+def test_flat_prior_sd_is_accepted_in_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    case = {"layer": "priors: {flat: {mean: [0, 0, 0], sd: [.inf, .inf, 1]}}"}
+    study = cfg.resolve(cfg.load_layers(catalogue_files(case, tmp_path)), validate=schema_validate)
+    assert study["priors"]["flat"]["sd"] == [math.inf, math.inf, 1]
+
+
+# --------------------------------------------------------------------------------------
+# Config files are data
+# --------------------------------------------------------------------------------------
+
+
+def test_read_config_file_reads_json_and_yaml(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"seed": 1, "grid": {"n": [10], "sigma": [Infinity]}}')
+    assert cfg.read_config_file(tmp_path / "a.json") == {
+        "seed": 1,
+        "grid": {"n": [10], "sigma": [math.inf]},
+    }
+    (tmp_path / "b.yaml").write_text("seed: 1\npriors: {a: {mean: [0], sd: [.inf]}}\n")
+    assert cfg.read_config_file(tmp_path / "b.yaml")["priors"]["a"]["sd"] == [math.inf]
+    (tmp_path / "empty.yaml").write_text("")
+    assert cfg.read_config_file(tmp_path / "empty.yaml") is None
+
+
+def test_read_config_file_never_builds_python_objects(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    bad = tmp_path / "bad.yaml"
+    for text in (
+        f'seed: !!python/object/apply:os.system ["touch {marker}"]\n',
+        "seed: !!python/object/apply:pathlib.Path.touch\n"
+        f'  [!!python/object/apply:pathlib.Path ["{marker}"]]\n',
+        "seed: !!python/name:os.system\n",
+    ):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=r"bad\.yaml: line 1, column 7: not plain data"):
+            cfg.read_config_file(bad)
+    bad.write_text(f'__use_yte__: true\nseed: ?__import__("pathlib").Path("{marker}").touch()\n')
+    with pytest.raises(ConfigError, match=r"__use_yte__: templates are not accepted"):
+        cfg.read_config_file(bad)
+    assert not marker.exists()
+
+
+def test_read_config_file_problems_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found$"):
+        cfg.read_config_file(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"seed: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: cannot read config file") as info:
+        cfg.read_config_file(bad)
+    assert "\n" not in str(info.value)
+    bad.write_text("grid:\n\tn: [10]\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: line 2, column 1: YAML syntax error"):
+        cfg.read_config_file(bad)
+    bad.write_text("grid:\n  n: [10]\n  n: [20]\n")
+    with pytest.raises(ConfigError, match=r"line 3, column 3: duplicate key 'n'$"):
+        cfg.read_config_file(bad)

@@ -1,0 +1,372 @@
+"""Reliability of the workflow: bad configurations, interruption and resume, damaged files
+and failed replicates, each on a real ``snakemake`` run of tests/smoke.yaml in a temporary
+copy of the workflow (see test_workflow.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_workflow import (
+    ROOT,
+    SMOKE,
+    TIMEOUT,
+    cell_labels,
+    copy_workflow,
+    error_lines,
+    snakemake,
+    snakemake_command,
+    snapshot,
+)
+
+from regsim.config import KNOWN_METHODS
+from regsim.pipeline import GROUP_COLUMNS
+from regsim.stages import read_metrics, summarize_cell
+
+pytestmark = pytest.mark.e2e
+
+SMOKE_ARGS = ("--configfile", "tests/smoke.yaml")
+CATALOGUE = yaml.safe_load((ROOT / "tests" / "data" / "bad_configs.yaml").read_text())
+
+
+def catalogue_message(case: dict) -> str:
+    """A catalogue case's expected message, its placeholders filled in."""
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    return (
+        case["message"]
+        .replace("{keys}", ", ".join(sorted(schema["properties"])))
+        .replace("{methods}", ", ".join(KNOWN_METHODS))
+    )
+
+
+CELLS = cell_labels(SMOKE)
+
+
+def study_tables(results: Path) -> dict[str, bytes]:
+    """The study's result tables: metrics.csv, the per-cell tables and the paper tables."""
+    names = ["tables/metrics.csv"]
+    names += [f"{kind}/{label}.parquet" for label in CELLS for kind in ("fits", "metrics")]
+    names += sorted(str(p.relative_to(results)) for p in (results / "tables").glob("*.[mt][de]*"))
+    return {name: (results / name).read_bytes() for name in names if (results / name).exists()}
+
+
+def mtimes(results: Path, pattern: str) -> dict[str, int]:
+    return {str(p.relative_to(results)): p.stat().st_mtime_ns for p in results.glob(pattern)}
+
+
+@pytest.fixture(scope="module")
+def finished(smoke_runs) -> Path:
+    """A complete smoke run (2 cores, 25 replicates per job); copy it before changing it."""
+    return smoke_runs(2, 25)
+
+
+@pytest.fixture(scope="module")
+def reference(finished: Path) -> dict[str, bytes]:
+    return study_tables(finished / "results")
+
+
+def copy_run(finished: Path, dest: Path) -> Path:
+    """A copy of a finished run; copy2 keeps mtimes, so its outputs stay up to date."""
+    shutil.copytree(finished, dest, symlinks=True)
+    return dest
+
+
+# --------------------------------------------------------------------------------------
+# 1. Bad configurations: one line, exit status 1, results/ untouched
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rejected:
+    result: subprocess.CompletedProcess
+    before: dict
+    after: dict
+    locks: list[Path]
+
+
+def run_case(finished: Path, workdir: Path, case: dict) -> Rejected:
+    """Run ``snakemake --cores=2`` on a copy of the finished run with the case's config."""
+    copy_run(finished, workdir)
+    if "config_yaml" in case:
+        (workdir / "config.yaml").write_text(case["config_yaml"])
+    (workdir / "tests" / "bad.yaml").write_text(case.get("layer", ""))
+    if case.get("replace"):
+        args = ["--replace-workflow-config", "--configfile", "tests/bad.yaml"]
+    else:
+        args = [*SMOKE_ARGS] + (["tests/bad.yaml"] if "layer" in case else [])
+    for key, value in (case.get("overrides") or {}).items():
+        args += ["--config", f"{key}={value}"]
+    before = snapshot(workdir / "results")
+    result = snakemake(workdir, "--cores=2", *args, check=False)
+    locks = list((workdir / ".snakemake" / "locks").glob("*"))
+    return Rejected(result, before, snapshot(workdir / "results"), locks)
+
+
+@pytest.fixture(scope="module")
+def rejected(finished: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rejected]:
+    """Every catalogue case run by the real snakemake, two at a time, each on its own copy
+    of the finished run (a run is mostly Snakemake parsing the workflow)."""
+    root = tmp_path_factory.mktemp("catalogue")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = pool.map(lambda case: run_case(finished, root / case["id"], case), CATALOGUE)
+        return {case["id"]: run for case, run in zip(CATALOGUE, runs, strict=True)}
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[case["id"] for case in CATALOGUE])
+def test_bad_config_is_rejected_before_any_job(rejected: dict[str, Rejected], case: dict) -> None:
+    run = rejected[case["id"]]
+    output = run.result.stdout + run.result.stderr
+    assert run.result.returncode == 1, output
+    expected = case.get("snakemake_lines") or [f"config error: {catalogue_message(case)}"]
+    assert error_lines(run.result) == expected, output
+    assert run.after == run.before, "results/ changed"
+    assert run.locks == [], "a lock was left behind"
+
+
+def test_bad_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "fresh")
+    (workdir / "tests" / "bad.yaml").write_text("replicatons: 100\n")
+    result = snakemake(workdir, "--cores=2", *SMOKE_ARGS, "tests/bad.yaml", check=False)
+    assert result.returncode == 1
+    assert len(error_lines(result)) == 1
+    assert not (workdir / "results").exists()
+
+
+# --------------------------------------------------------------------------------------
+# 2. Interruption and resume
+# --------------------------------------------------------------------------------------
+
+PER_JOB = 17  # chunks of 17, 17 and 16: 12 generate and 12 fit jobs in all
+RUN_ARGS = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={PER_JOB}"]
+N_FITS = len(CELLS) * -(-SMOKE["replications"] // PER_JOB)
+
+
+def interrupt(workdir: Path, sig: signal.Signals) -> None:
+    """Start the smoke run, wait until some (not all) fit chunks exist, then send ``sig``
+    to the whole process group (Snakemake and its jobs), as Ctrl-C or a crash would."""
+    process = subprocess.Popen(
+        [*snakemake_command(), *RUN_ARGS],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    fits = workdir / "results" / "fits"
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while len(list(fits.glob("*/*.parquet"))) < 3:
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.killpg(process.pid, sig)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode != 0
+
+
+def outputs(results: Path) -> dict[str, int]:
+    """mtime of every dataset and fit chunk."""
+    return {**mtimes(results, "fits/*/*.parquet"), **mtimes(results, "datasets/*/*.npz")}
+
+
+def assert_resumed(results: Path, done: dict[str, int], reference: dict[str, bytes]) -> None:
+    """The study is complete, identical to an uninterrupted run, and of the outputs that
+    existed after the interruption only those of jobs still running then (at most one
+    per core, outputs Snakemake had not recorded as finished) were made again."""
+    assert study_tables(results) == reference
+    after = outputs(results)
+    remade = sorted(k for k in done if after[k] != done[k])
+    assert len(remade) <= 2, f"finished outputs were recomputed: {remade}"
+    assert not list(results.rglob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_resume_after_ctrl_c(tmp_path: Path, reference: dict[str, bytes]) -> None:
+    workdir = copy_workflow(tmp_path / "sigint")
+    interrupt(workdir, signal.SIGINT)
+    results = workdir / "results"
+    done = outputs(results)
+    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_FITS
+    snakemake(workdir, *RUN_ARGS)  # a plain rerun resumes
+    assert_resumed(results, done, reference)
+
+
+def test_resume_after_a_hard_kill(tmp_path: Path, reference: dict[str, bytes]) -> None:
+    workdir = copy_workflow(tmp_path / "sigkill")
+    interrupt(workdir, signal.SIGKILL)
+    results = workdir / "results"
+    done = outputs(results)
+    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_FITS
+
+    # The killed run could not remove its lock: a plain rerun refuses and says why.
+    refused = snakemake(workdir, *RUN_ARGS, check=False)
+    assert refused.returncode != 0
+    assert "LockException" in refused.stdout + refused.stderr
+    assert "--unlock" in refused.stdout + refused.stderr
+    snakemake(workdir, "--unlock", *SMOKE_ARGS)
+    # the profile's rerun-incomplete remakes outputs of jobs that were running
+    snakemake(workdir, *RUN_ARGS)
+    assert_resumed(results, done, reference)
+
+
+# --------------------------------------------------------------------------------------
+# 3. Damaged files: one clear line naming the file, never a wrong table
+# --------------------------------------------------------------------------------------
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"this is not the file you wrote\n" * 10)
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def flip(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the first column's data page
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "dataset-garbage": ("datasets/n10_sigma1/reps000000-000025.npz", garbage, "fit"),
+    "dataset-truncated": ("datasets/n40_sigma5/reps000025-000050.npz", truncate, "fit"),
+    "fits-truncated": ("fits/n10_sigma5/reps000000-000025.parquet", truncate, "summarize"),
+    "fits-flipped-byte": ("fits/n40_sigma1/reps000025-000050.parquet", flip, "summarize"),
+    "metrics-truncated": ("metrics/n10_sigma1.parquet", truncate, "collect"),
+    "metrics-csv-garbage": ("tables/metrics.csv", garbage, "figure"),
+}
+ADVICE = "; delete it and rerun the workflow to regenerate it"
+MESSAGES = {
+    "fit": r"unreadable dataset file \(.+\)" + ADVICE,
+    "summarize": r"unreadable table file \(.+\)" + ADVICE,
+    "collect": r"unreadable table file \(.+\)" + ADVICE,
+    "figure": r"not a metrics table \(no column .+\)" + ADVICE,  # or paper_tables
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_damaged_file_stops_with_its_name(
+    finished: Path, reference: dict[str, bytes], tmp_path: Path, case: str
+) -> None:
+    name, damage, rule = DAMAGE[case]
+    workdir = copy_run(finished, tmp_path / "run")
+    results = workdir / "results"
+    damage(results / name)
+    later = time.time() + 5
+    os.utime(results / name, (later, later))  # newer than its outputs: they are rerun
+    result = snakemake(
+        workdir, "--cores=2", *SMOKE_ARGS, "--config", "replications_per_job=25", check=False
+    )
+    assert result.returncode != 0
+
+    expected = re.compile(rf"error: results/{re.escape(name)}: {MESSAGES[rule]}$")
+    console = [
+        line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")
+    ]
+    assert console and all(expected.match(line) for line in console), console
+    logs = [p for p in (results / "logs").rglob("*.log") if "job failed: results/" in p.read_text()]
+    rules = {p.relative_to(results / "logs").parts[0].removesuffix(".log") for p in logs}
+    readers = {"figure", "paper_tables"} if rule == "figure" else {rule}
+    assert rules and rules <= readers, logs
+    for log in logs:
+        assert f"ERROR regsim: job failed: results/{name}: " in log.read_text()
+
+    # Never a wrong table: whatever is left is exactly what the intact run wrote.
+    for table, data in study_tables(results).items():
+        if table != name:
+            assert data == reference[table], f"{table} changed"
+
+    if case in ("dataset-garbage", "fits-truncated"):  # the advice works
+        (results / name).unlink()
+        snakemake(workdir, "--cores=2", *SMOKE_ARGS, "--config", "replications_per_job=25")
+        assert study_tables(results) == reference
+
+
+# --------------------------------------------------------------------------------------
+# 4. Failed replicates: flagged, left out consistently, counted and reported
+# --------------------------------------------------------------------------------------
+
+
+def test_failed_replicates_are_flagged_left_out_and_reported(
+    finished: Path, reference: dict[str, bytes], tmp_path: Path
+) -> None:
+    workdir = copy_run(finished, tmp_path / "run")
+    results = workdir / "results"
+    # map_max_iter caps the MAP Newton iteration: 5 steps leave some fits unconverged.
+    args = ["--config", "replications_per_job=25", "map_max_iter=5"]
+    snakemake(workdir, "--cores=2", *SMOKE_ARGS, *args)
+
+    metrics = read_metrics(results / "tables" / "metrics.csv")
+    failed = metrics[metrics["measure"] == "n_failed"]
+    assert (failed.loc[failed["method"] == "map", "estimate"] > 0).any()
+    assert (failed.loc[failed["method"] != "map", "estimate"] == 0).all()
+    partial = 0
+    for label in CELLS:
+        fits = pd.read_parquet(results / "fits" / f"{label}.parquet")
+        # a replicate fails for all parameters of its method and prior, or for none
+        flags = fits.groupby(["prior", "method", "replicate"])["converged"].nunique()
+        assert (flags == 1).all()
+        cell_metrics = metrics[
+            (metrics["n"] == fits["n"].iloc[0]) & (metrics["sigma"] == fits["sigma"].iloc[0])
+        ].reset_index(drop=True)
+        # the measures are those of the table with the failed replicates dropped
+        kept = summarize_cell(fits[fits["converged"]], SMOKE["alpha"])
+        keys = [*GROUP_COLUMNS, "measure"]
+        merged = cell_metrics.merge(kept, on=keys, how="inner", suffixes=("", "_kept"))
+        same = merged[~merged["measure"].isin(["n_failed", "n_multimodal"])]
+        np.testing.assert_array_equal(same["estimate"], same["estimate_kept"])
+        np.testing.assert_array_equal(same["mcse"], same["mcse_kept"])
+        # a group whose replicates all failed has no measures, n_reps 0
+        lost = cell_metrics.merge(kept[keys], on=keys, how="left", indicator=True)
+        lost = lost[lost["_merge"] == "left_only"]
+        assert lost.loc[lost["measure"] == "n_reps", "estimate"].eq(0).all()
+        measures = lost[~lost["measure"].isin(["n_reps", "n_failed", "n_multimodal"])]
+        assert measures["estimate"].isna().all()
+        counts = fits.loc[fits["parameter"] == "sigma"].groupby(["prior", "method"])["converged"]
+        for (prior, method), flags in counts:
+            rows = cell_metrics[
+                (cell_metrics["prior"] == prior) & (cell_metrics["method"] == method)
+            ]
+            by_measure = rows.groupby("measure")["estimate"].first()
+            assert by_measure["n_failed"] == (~flags).sum()
+            assert by_measure["n_reps"] == flags.sum()
+            partial += 0 < (~flags).sum() < len(flags)
+    assert partial, "no cell with some (not all) replicates failed"
+
+    # OLS and MLE are untouched
+    before = read_metrics(finished / "results" / "tables" / "metrics.csv")
+    plain = before["method"] != "map"
+    pd.testing.assert_frame_equal(
+        metrics[metrics["method"] != "map"].reset_index(drop=True),
+        before[plain].reset_index(drop=True),
+    )
+
+    report = (results / "tables" / "failures.md").read_text()
+    assert "| 1 | 10 | MAP (shifted) |" in report and "No replicate failed" not in report
+    assert "†" in (results / "tables" / "bias_beta1.md").read_text()
+    assert r"$^\dagger$" in (results / "tables" / "bias_beta1.tex").read_text()
+    warnings = [
+        line
+        for log in (results / "logs" / "fit").rglob("*.log")
+        for line in log.read_text().splitlines()
+        if " WARNING " in line
+    ]
+    assert any("map (shifted)" in line and "replicates failed" in line for line in warnings)
+    assert "No replicate failed." in (finished / "results" / "tables" / "failures.md").read_text()

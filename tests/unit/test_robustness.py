@@ -1,0 +1,404 @@
+"""Failed replicates, damaged files, atomic writes and one-line job errors, stage by stage."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regsim import pipeline, stages, tables
+from regsim.design import Cell, Prior
+from regsim.errors import DataFileError
+from regsim.estimators import ESTIMATORS, SufficientStats, fit_map, fit_table, sufficient_stats
+from regsim.pipeline import prior_params
+from regsim.simulate import Datasets, draw, load_datasets, save_datasets
+
+BETA = (10.0, 3.8987, 10.1777)
+CELL = Cell(10, 1.0, BETA)
+SHIFTED = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, np.inf))
+WEAK = Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0))
+# Five Newton steps leave about half of these MAP fits unconverged (sixty is the default).
+FEW = 5
+
+
+@pytest.fixture(scope="module")
+def data() -> Datasets:
+    return draw(CELL, 12345, 0, 120)
+
+
+def stats_slice(stats: SufficientStats, r: int) -> SufficientStats:
+    return SufficientStats(
+        n=stats.n,
+        beta_hat=stats.beta_hat[r : r + 1],
+        rss=stats.rss[r : r + 1],
+        gram=stats.gram[r : r + 1],
+        gram_inv=stats.gram_inv[r : r + 1],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Which replicates fail does not depend on the batch
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prior", [SHIFTED, WEAK], ids=lambda p: p.name)
+@pytest.mark.parametrize("max_iter", [3, 4, FEW, 6])
+def test_each_replicate_alone_fails_exactly_as_in_the_batch(
+    data: Datasets, prior: Prior, max_iter: int
+) -> None:
+    stats = sufficient_stats(data.x, data.y)
+    batch = fit_map(stats, prior, max_iter=max_iter)
+    # R = 1 slices of the batch's statistics ...
+    alone = np.array(
+        [
+            fit_map(stats_slice(stats, r), prior, max_iter=max_iter).converged[0]
+            for r in range(len(data))
+        ]
+    )
+    np.testing.assert_array_equal(alone, batch.converged)
+    # ... and each dataset on its own, as `regsim fit` fits a user's CSV (R = 1)
+    single = np.array(
+        [
+            fit_map(
+                sufficient_stats(data.x[r : r + 1], data.y[r : r + 1]), prior, max_iter=max_iter
+            ).converged[0]
+            for r in range(len(data))
+        ]
+    )
+    np.testing.assert_array_equal(single, batch.converged)
+    if max_iter == FEW and prior is SHIFTED:
+        assert 0 < (~batch.converged).sum() < len(data)
+
+
+def test_unconverged_fits_are_flagged_not_hidden(data: Datasets) -> None:
+    fit = fit_map(sufficient_stats(data.x, data.y), SHIFTED, max_iter=FEW)
+    failed = ~fit.converged
+    assert failed.any()
+    # the numbers of a failed fit are still there, but flagged: never used silently
+    assert np.isfinite(fit.estimate[failed]).all()
+
+
+# --------------------------------------------------------------------------------------
+# The fit stage: options, batches, consistent flags, warnings
+# --------------------------------------------------------------------------------------
+
+
+def test_estimator_options_apply_inside_the_block_only(data: Datasets) -> None:
+    original = ESTIMATORS["map"]
+    with stages.estimator_options({"map": {"max_iter": FEW}}):
+        capped = fit_table(data, [SHIFTED], ["map"], 0.05)
+    assert ESTIMATORS["map"] is original
+    default = fit_table(data, [SHIFTED], ["map"], 0.05)
+    assert not capped["converged"].all() and default["converged"].all()
+    with pytest.raises(RuntimeError), stages.estimator_options({"map": {"max_iter": 1}}):
+        raise RuntimeError("boom")
+    assert ESTIMATORS["map"] is original
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="regsim.estimators.fit_table (and fit_methods) cannot pass options to an "
+    "estimator, e.g. fit_map's max_iter; regsim.stages.estimator_options swaps the "
+    "ESTIMATORS registry entry for the duration of a fit job meanwhile",
+)
+def test_fit_table_passes_estimator_options(data: Datasets) -> None:
+    table = fit_table(data, [SHIFTED], ["map"], 0.05, options={"map": {"max_iter": FEW}})
+    assert not table["converged"].all()
+
+
+def test_mark_failures_fails_the_whole_replicate_fit() -> None:
+    fits = fit_table(draw(CELL, 1, 0, 4), [WEAK], ["ols", "map"], 0.05)
+    assert fits["converged"].all()
+    broken = fits.copy()
+    row = broken.index[(broken["method"] == "map") & (broken["replicate"] == 2)][-1]
+    broken.loc[row, "se"] = np.nan  # only sigma's SE of one replicate is not finite
+    marked = stages.mark_failures(broken)
+    failed = marked.loc[~marked["converged"], ["method", "replicate"]].drop_duplicates()
+    assert failed.to_dict("records") == [{"method": "map", "replicate": 2}]
+    assert (~marked["converged"]).sum() == 4  # beta0, beta1, beta2 and sigma
+    pd.testing.assert_frame_equal(
+        marked.drop(columns="converged"), broken.drop(columns="converged")
+    )
+
+
+def write_chunk(tmp_path: Path, data: Datasets) -> Path:
+    path = tmp_path / "datasets" / "chunk.npz"
+    save_datasets(path, data)
+    return path
+
+
+def test_run_fit_logs_failures_and_matches_fit_table(
+    data: Datasets, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chunk = write_chunk(tmp_path, data)
+    out = tmp_path / "fits" / "chunk.parquet"
+    with caplog.at_level(logging.INFO, logger="regsim"):
+        stages.run_fit(chunk, prior_params([WEAK, SHIFTED]), ["ols", "mle", "map"], 0.05, out, FEW)
+    table = stages.read_parquet(out)
+    with stages.estimator_options({"map": {"max_iter": FEW}}):
+        expected = stages.mark_failures(
+            fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05)
+        )
+    pd.testing.assert_frame_equal(table, expected)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    failed = expected.loc[~expected["converged"], ["prior", "replicate"]].drop_duplicates()
+    for prior, rows in failed.groupby("prior"):
+        assert any(f"map ({prior}): {len(rows)} of 120 replicates failed" in w for w in warnings)
+    assert not any(w.startswith(("n=10 sigma=1 ols", "n=10 sigma=1 mle")) for w in warnings)
+
+
+def test_run_fit_in_batches_gives_the_same_table(
+    data: Datasets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunk = write_chunk(tmp_path, data)
+    whole, batched = tmp_path / "whole.parquet", tmp_path / "batched.parquet"
+    args = (prior_params([WEAK, SHIFTED]), ["ols", "mle", "map"], 0.05)
+    stages.run_fit(chunk, *args, whole)
+    monkeypatch.setattr(stages, "FIT_BATCH_REPLICATES", 7)
+    assert [len(b) for b in stages.fit_batches(data)] == [7] * 17 + [1]
+    stages.run_fit(chunk, *args, batched)
+    keys = ["prior", "method", "parameter", "replicate"]
+    pd.testing.assert_frame_equal(
+        stages.sort_table(stages.read_parquet(batched), keys),
+        stages.sort_table(stages.read_parquet(whole), keys),
+    )
+    monkeypatch.setattr(stages, "FIT_BATCH_OBSERVATIONS", 35)  # n = 10: 3 per batch
+    assert [len(b) for b in stages.fit_batches(data)][:2] == [3, 3]
+
+
+def test_summarize_leaves_failed_replicates_out_and_counts_them(data: Datasets) -> None:
+    with stages.estimator_options({"map": {"max_iter": FEW}}):
+        fits = stages.mark_failures(fit_table(data, [SHIFTED], ["ols", "map"], 0.05))
+    metrics = stages.summarize_cell(fits, 0.05)
+    kept = stages.summarize_cell(fits[fits["converged"]], 0.05)
+    n_failed = (~fits.loc[fits["parameter"] == "sigma", "converged"]).sum()
+    assert n_failed > 0
+    counts = metrics[metrics["measure"] == "n_failed"].set_index(["method", "parameter"])
+    assert (counts.loc["map", "estimate"] == n_failed).all()
+    assert (counts.loc["ols", "estimate"] == 0).all()
+    same = ~metrics["measure"].isin(["n_failed", "n_multimodal"])
+    pd.testing.assert_frame_equal(
+        metrics[same].reset_index(drop=True),
+        kept[~kept["measure"].isin(["n_failed", "n_multimodal"])].reset_index(drop=True),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Failures in the paper tables and the failure report
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def failing_metrics(data: Datasets) -> pd.DataFrame:
+    with stages.estimator_options({"map": {"max_iter": FEW}}):
+        fits = stages.mark_failures(fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05))
+    return stages.summarize_cell(fits, 0.05)
+
+
+def test_paper_tables_mark_cells_with_failed_replicates(failing_metrics: pd.DataFrame) -> None:
+    counts = failing_metrics[failing_metrics["measure"] == "n_failed"]
+    failed = counts.groupby("prior")["estimate"].max().to_dict()
+    markdown = tables.paper_table(failing_metrics, "bias", "beta1", "markdown")
+    row = next(line for line in markdown.splitlines() if line.startswith("| 1 | 10 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # OLS, MLE unmarked; a MAP cell is marked when some (not all) of its replicates failed
+    assert not cells[2].endswith("†") and not cells[3].endswith("†")
+    note = markdown.split("†: ", 1)[1]
+    for prior in ("shifted", "weak"):
+        if failed[prior]:
+            assert f"MAP ({prior}) at σ = 1, n = 10: {int(failed[prior])} of 120" in note
+    latex = tables.paper_table(failing_metrics, "bias", "beta1", "latex")
+    assert r"$^\dagger$" in latex
+    assert (
+        r"\multicolumn{6}{l}{\footnotesize $^\dagger$MAP (shifted), $\sigma = 1$, $n = 10$:"
+        in latex
+    )
+
+
+def test_failure_report_lists_every_failing_cell(failing_metrics: pd.DataFrame) -> None:
+    report = tables.failure_report(failing_metrics)
+    assert report.startswith("# Failed replicates\n")
+    table = tables.failure_table(failing_metrics)
+    assert set(table["method"]) == {"map"} and (table["replicates"] == 120).all()
+    for r in table.itertuples():
+        assert f"| 1 | 10 | MAP ({r.prior}) | {r.failed} | 120 |" in report
+    clean = failing_metrics.copy()
+    clean.loc[clean["measure"] == "n_failed", "estimate"] = 0.0
+    assert "No replicate failed." in tables.failure_report(clean)
+    assert "†" not in tables.paper_table(clean, "bias", "beta1", "markdown")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_with_failure_notes_compiles(failing_metrics: pd.DataFrame, tmp_path: Path) -> None:
+    body = tables.paper_table(failing_metrics, "bias", "beta1")
+    document = (
+        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
+        f"\\begin{{document}}\n{body}\\end{{document}}\n"
+    )
+    (tmp_path / "doc.tex").write_text(document, encoding="utf-8")
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+# --------------------------------------------------------------------------------------
+# Damaged files
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fits_file(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    table = fit_table(draw(CELL, 1, 0, 10), [WEAK], ["ols", "map"], 0.05)
+    path = tmp_path / "fits.parquet"
+    stages.write_parquet(table, path)
+    return path, table
+
+
+def test_every_flipped_byte_of_a_table_is_detected_or_harmless(
+    fits_file: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    path, table = fits_file
+    original = path.read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    detected = 0
+    for offset in range(0, len(original), 7):
+        data = bytearray(original)
+        data[offset] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        try:
+            back = stages.read_parquet(damaged, columns=["estimate"])
+        except DataFileError as error:
+            assert str(error).startswith(f"{damaged}: ")
+            assert str(error).endswith("; delete it and rerun the workflow to regenerate it")
+            assert "\n" not in str(error)
+            detected += 1
+            continue
+        pd.testing.assert_frame_equal(back, table)  # never a different table
+    assert detected > len(range(0, len(original), 7)) // 2  # the rest: unused metadata bytes
+
+
+def test_truncated_or_foreign_tables_name_the_file(
+    fits_file: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    path, _ = fits_file
+    original = path.read_bytes()
+    for size in (0, 4, 100, len(original) // 2, len(original) - 1):
+        path.write_bytes(original[:size])
+        with pytest.raises(DataFileError, match=r"fits\.parquet: unreadable table file \("):
+            stages.read_parquet(path)
+    other = tmp_path / "other.parquet"
+    stages.write_parquet(pd.DataFrame({"a": [1]}), other)
+    with pytest.raises(
+        DataFileError, match=r"other\.parquet: not a table of this workflow \(no column estimate\)"
+    ):
+        stages.read_parquet(other, columns=["estimate"])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"unreadable metrics table \(EmptyDataError"),
+        ("garbage\n1\n", r"not a metrics table \(no column n, sigma"),
+        (
+            "n,sigma,prior,method,parameter,measure,estimate,mcse\nx,1,,ols,beta0,bias,1,1\n",
+            r"damaged metrics table \(column n:",
+        ),
+        (
+            "n,sigma,prior,method,parameter,measure,estimate,mcse\n10,1,,ols,beta0,bias,1.0.0,1\n",
+            r"damaged metrics table \(column estimate:",
+        ),
+    ],
+)
+def test_damaged_metrics_csv_names_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    with pytest.raises(DataFileError, match=rf"metrics\.csv: {message}") as info:
+        stages.read_metrics(path)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DataFileError, match=r"nope\.csv: metrics table not found"):
+        stages.read_metrics(tmp_path / "nope.csv")
+
+
+def unsupported_compression(path: Path) -> None:
+    """Mark the first member of a zip archive (in its central directory) as compressed
+    with method 99, which Python's zipfile does not support."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        central = archive.start_dir
+    assert data[central : central + 4] == b"PK\x01\x02"
+    data[central + 10 : central + 12] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+
+
+def test_fit_stage_reports_any_damaged_dataset_file(tmp_path: Path) -> None:
+    chunk = write_chunk(tmp_path, draw(CELL, 1, 0, 5))
+    original = chunk.read_bytes()
+    out = tmp_path / "fits.parquet"
+    damages = [
+        lambda p: p.write_bytes(original[: len(original) // 2]),
+        lambda p: p.write_bytes(b"not a dataset"),
+        lambda p: p.write_bytes(original[:100] + bytes([original[100] ^ 1]) + original[101:]),
+        unsupported_compression,
+    ]
+    for damage in damages:
+        chunk.write_bytes(original)
+        damage(chunk)
+        with pytest.raises(DataFileError, match=r"chunk\.npz: unreadable dataset file \(") as info:
+            stages.run_fit(chunk, prior_params([WEAK]), ["ols", "map"], 0.05, out)
+        assert str(info.value).endswith("; delete it and rerun the workflow to regenerate it")
+        assert not out.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="regsim.simulate.load_datasets lets zipfile's NotImplementedError (unsupported "
+    "compression method in a damaged archive) escape instead of raising DataFileError; "
+    "regsim.stages wraps it for the workflow meanwhile",
+)
+def test_load_datasets_reports_an_unsupported_compression_method(tmp_path: Path) -> None:
+    chunk = write_chunk(tmp_path, draw(CELL, 1, 0, 5))
+    unsupported_compression(chunk)
+    with pytest.raises(DataFileError):
+        load_datasets(chunk)
+
+
+# --------------------------------------------------------------------------------------
+# Atomic writes and one-line job errors
+# --------------------------------------------------------------------------------------
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    stages.write_parquet(pd.DataFrame({"a": [1]}), path)
+    before = path.read_bytes()
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises
+        stages.write_parquet(pd.DataFrame({"a": [object()]}), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_log_to_turns_a_user_error_into_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit) as info, pipeline.log_to(log):
+        raise DataFileError("results/x.parquet: unreadable table file (bad); delete it")
+    assert str(info.value) == "error: results/x.parquet: unreadable table file (bad); delete it"
+    text = log.read_text()
+    assert "ERROR regsim: job failed: results/x.parquet: unreadable table file" in text
+    assert "Traceback" not in text
