@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -579,8 +580,12 @@ def fit_methods(
     priors: Sequence[Prior],
     methods: Sequence[str],
     alpha: float,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[tuple[str, Fit]]:
     """Fit every method (and, for prior methods, every prior) on the same statistics.
+
+    ``options`` maps a method to keyword arguments of its fit function, e.g.
+    ``{"map": {"max_iter": 5}}``.
 
     Returns
     -------
@@ -591,10 +596,12 @@ def fit_methods(
     for method in methods:
         if method not in ESTIMATORS:
             raise ValueError(f"unknown method {method!r}; known: {', '.join(ESTIMATORS)}")
+        fit = ESTIMATORS[method]
+        extra = dict((options or {}).get(method, {}))
         if method in PRIOR_METHODS:
-            fits.extend((prior.name, ESTIMATORS[method](stats, prior, alpha)) for prior in priors)
+            fits.extend((prior.name, fit(stats, prior, alpha, **extra)) for prior in priors)
         else:
-            fits.append(("", ESTIMATORS[method](stats, alpha)))
+            fits.append(("", fit(stats, alpha, **extra)))
     return fits
 
 
@@ -603,6 +610,7 @@ def fit_table(
     priors: Sequence[Prior] | Mapping[str, Prior],
     methods: Sequence[str],
     alpha: float,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Fit every method and prior on a batch of datasets; return the long table.
 
@@ -616,6 +624,8 @@ def fit_table(
         Keys of :data:`ESTIMATORS`.
     alpha : float
         Intervals have coverage 1 − α.
+    options : mapping, optional
+        Keyword arguments per method, as for :func:`fit_methods`.
 
     Returns
     -------
@@ -634,7 +644,7 @@ def fit_table(
     truth = np.array([*cell.beta, cell.sigma])
     replicates = len(datasets)
     parts = []
-    for prior_name, fit in fit_methods(stats, priors, methods, alpha):
+    for prior_name, fit in fit_methods(stats, priors, methods, alpha, options):
         size = fit.estimate.size
         parts.append(
             pd.DataFrame(

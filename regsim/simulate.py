@@ -240,7 +240,15 @@ def load_datasets(path: str | os.PathLike[str]) -> Datasets:
             meta = json.loads(str(archive["metadata"]))
     except FileNotFoundError as error:
         raise DataFileError(f"{path}: dataset file not found") from error
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    # A damaged archive can also name a compression method zipfile does not implement.
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        NotImplementedError,
+        zipfile.BadZipFile,
+    ) as error:
         raise DataFileError(f"{path}: unreadable dataset file ({error}); {hint}") from error
     params = meta.get("cell", {})
     cell = Cell(

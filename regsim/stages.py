@@ -16,12 +16,10 @@ prior, left out of every measure, counted in ``n_failed`` and logged as a warnin
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.errors import DataFileError
-from regsim.estimators import ESTIMATORS, FIT_COLUMNS, fit_table
+from regsim.estimators import FIT_COLUMNS, fit_table
 from regsim.metrics import MEASURES, summarize
 from regsim.pipeline import (
     GROUP_COLUMNS,
@@ -314,7 +312,7 @@ def run_fit(
     written as consecutive row groups, so memory does not grow with the chunk. Failed
     replicates are logged as a warning per method and prior.
     """
-    data = _load_datasets(datasets)
+    data = load_datasets(datasets)
     logger.info(
         "%s: %d replicates, methods %s, priors %s",
         datasets,
@@ -326,27 +324,15 @@ def run_fit(
     failed: list[pd.DataFrame] = []
 
     def parts() -> Iterator[pd.DataFrame]:
-        with estimator_options(options):
-            for batch in fit_batches(data):
-                table = mark_failures(
-                    fit_table(batch, priors_from_params(priors), list(methods), float(alpha))
-                )
-                failed.append(_failed_replicates(table))
-                yield table
+        for batch in fit_batches(data):
+            table = mark_failures(
+                fit_table(batch, priors_from_params(priors), list(methods), float(alpha), options)
+            )
+            failed.append(_failed_replicates(table))
+            yield table
 
     _write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
     log_failures(pd.concat(failed, ignore_index=True), len(data))
-
-
-def _load_datasets(path: str | os.PathLike[str]) -> Datasets:
-    """:func:`regsim.simulate.load_datasets`, any damage reported as a DataFileError."""
-    try:
-        return load_datasets(path)
-    except DataFileError:
-        raise
-    except Exception as error:  # a damaged archive can fail in ways the reader misses
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise DataFileError(f"{path}: unreadable dataset file ({reason}); {REGENERATE}") from error
 
 
 def fit_batches(data: Datasets) -> Iterator[Datasets]:
@@ -365,24 +351,6 @@ def fit_batches(data: Datasets) -> Iterator[Datasets]:
             x=data.x[start:stop],
             y=data.y[start:stop],
         )
-
-
-@contextmanager
-def estimator_options(options: Mapping[str, Mapping[str, Any]]) -> Iterator[None]:
-    """Fit with keyword options for some estimators, e.g. ``{"map": {"max_iter": 5}}``.
-
-    ``regsim.estimators.fit_table`` calls every estimator through the registry
-    ``ESTIMATORS`` with its default options; for the duration of the block the registry
-    entries named in ``options`` take those keyword arguments. (A fit job is one process
-    fitting one chunk, so nothing else sees the change.)
-    """
-    saved = {name: ESTIMATORS[name] for name in options if options[name]}
-    try:
-        for name, function in saved.items():
-            ESTIMATORS[name] = functools.partial(function, **options[name])
-        yield
-    finally:
-        ESTIMATORS.update(saved)
 
 
 def mark_failures(fits: pd.DataFrame) -> pd.DataFrame:

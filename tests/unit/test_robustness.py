@@ -16,7 +16,7 @@ import pytest
 from regsim import pipeline, stages, tables
 from regsim.design import Cell, Prior
 from regsim.errors import DataFileError
-from regsim.estimators import ESTIMATORS, SufficientStats, fit_map, fit_table, sufficient_stats
+from regsim.estimators import SufficientStats, fit_map, fit_table, sufficient_stats
 from regsim.pipeline import prior_params
 from regsim.simulate import Datasets, draw, load_datasets, save_datasets
 
@@ -26,6 +26,7 @@ SHIFTED = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, np.inf))
 WEAK = Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0))
 # Five Newton steps leave about half of these MAP fits unconverged (sixty is the default).
 FEW = 5
+CAPPED = {"map": {"max_iter": FEW}}  # few enough Newton steps to make some fits fail
 
 
 @pytest.fixture(scope="module")
@@ -90,26 +91,8 @@ def test_unconverged_fits_are_flagged_not_hidden(data: Datasets) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_estimator_options_apply_inside_the_block_only(data: Datasets) -> None:
-    original = ESTIMATORS["map"]
-    with stages.estimator_options({"map": {"max_iter": FEW}}):
-        capped = fit_table(data, [SHIFTED], ["map"], 0.05)
-    assert ESTIMATORS["map"] is original
-    default = fit_table(data, [SHIFTED], ["map"], 0.05)
-    assert not capped["converged"].all() and default["converged"].all()
-    with pytest.raises(RuntimeError), stages.estimator_options({"map": {"max_iter": 1}}):
-        raise RuntimeError("boom")
-    assert ESTIMATORS["map"] is original
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="regsim.estimators.fit_table (and fit_methods) cannot pass options to an "
-    "estimator, e.g. fit_map's max_iter; regsim.stages.estimator_options swaps the "
-    "ESTIMATORS registry entry for the duration of a fit job meanwhile",
-)
 def test_fit_table_passes_estimator_options(data: Datasets) -> None:
-    table = fit_table(data, [SHIFTED], ["map"], 0.05, options={"map": {"max_iter": FEW}})
+    table = fit_table(data, [SHIFTED], ["map"], 0.05, options=CAPPED)
     assert not table["converged"].all()
 
 
@@ -142,10 +125,9 @@ def test_run_fit_logs_failures_and_matches_fit_table(
     with caplog.at_level(logging.INFO, logger="regsim"):
         stages.run_fit(chunk, prior_params([WEAK, SHIFTED]), ["ols", "mle", "map"], 0.05, out, FEW)
     table = stages.read_parquet(out)
-    with stages.estimator_options({"map": {"max_iter": FEW}}):
-        expected = stages.mark_failures(
-            fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05)
-        )
+    expected = stages.mark_failures(
+        fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05, CAPPED)
+    )
     pd.testing.assert_frame_equal(table, expected)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     failed = expected.loc[~expected["converged"], ["prior", "replicate"]].drop_duplicates()
@@ -174,8 +156,7 @@ def test_run_fit_in_batches_gives_the_same_table(
 
 
 def test_summarize_leaves_failed_replicates_out_and_counts_them(data: Datasets) -> None:
-    with stages.estimator_options({"map": {"max_iter": FEW}}):
-        fits = stages.mark_failures(fit_table(data, [SHIFTED], ["ols", "map"], 0.05))
+    fits = stages.mark_failures(fit_table(data, [SHIFTED], ["ols", "map"], 0.05, CAPPED))
     metrics = stages.summarize_cell(fits, 0.05)
     kept = stages.summarize_cell(fits[fits["converged"]], 0.05)
     n_failed = (~fits.loc[fits["parameter"] == "sigma", "converged"]).sum()
@@ -197,8 +178,9 @@ def test_summarize_leaves_failed_replicates_out_and_counts_them(data: Datasets) 
 
 @pytest.fixture(scope="module")
 def failing_metrics(data: Datasets) -> pd.DataFrame:
-    with stages.estimator_options({"map": {"max_iter": FEW}}):
-        fits = stages.mark_failures(fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05))
+    fits = stages.mark_failures(
+        fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05, CAPPED)
+    )
     return stages.summarize_cell(fits, 0.05)
 
 
@@ -362,12 +344,6 @@ def test_fit_stage_reports_any_damaged_dataset_file(tmp_path: Path) -> None:
         assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regsim.simulate.load_datasets lets zipfile's NotImplementedError (unsupported "
-    "compression method in a damaged archive) escape instead of raising DataFileError; "
-    "regsim.stages wraps it for the workflow meanwhile",
-)
 def test_load_datasets_reports_an_unsupported_compression_method(tmp_path: Path) -> None:
     chunk = write_chunk(tmp_path, draw(CELL, 1, 0, 5))
     unsupported_compression(chunk)
