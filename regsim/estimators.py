@@ -314,23 +314,15 @@ def fit_mle(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     return _wald_fit("mle", estimate, se, _normal_quantile(1 - alpha / 2))
 
 
-@dataclass(frozen=True)
-class _ProfileBasis:
-    """The MAP profile in closed form, per replicate.
-
-    With L Lᵀ = XᵀX, M = L⁻¹ D L⁻ᵀ = Q Λ Qᵀ (D = diag of prior precisions) and
-    V = L⁻ᵀ Q, the conditional mode for fixed s = σ² is β(s) = β̂ + V diag(a) w with
-    a_j = s/(1 + sλ_j) and w = Qᵀ L⁻¹ D (μ − β̂) = Λ ω. Along that path
-
-        RSS(s)  = RSS₀ + Σ_j (ω_j λ_j s / (1 + sλ_j))²
-        prior(s) = Σ_j λ_j ω_j² / (1 + sλ_j)²        [(β − μ)ᵀ D (β − μ)]
-
-    both O(p) per point and free of cancellation even for tiny prior sds.
-    """
-
-    eigenvalues: np.ndarray  # (R, p)
-    omega: np.ndarray  # (R, p)
-    basis: np.ndarray  # V, (R, p, p)
+# The MAP profile in closed form, per replicate. With L Lᵀ = XᵀX, M = L⁻¹ D L⁻ᵀ = Q Λ Qᵀ
+# (D = diag of prior precisions) and V = L⁻ᵀ Q, the conditional mode for fixed s = σ² is
+# β(s) = β̂ + V diag(a) w with a_j = s/(1 + sλ_j) and w = Qᵀ L⁻¹ D (μ − β̂) = Λ ω. Along
+# that path
+#
+#     RSS(s)   = RSS₀ + Σ_j (ω_j λ_j s / (1 + sλ_j))²
+#     prior(s) = Σ_j λ_j ω_j² / (1 + sλ_j)²        [(β − μ)ᵀ D (β − μ)]
+#
+# both O(p) per point, which makes scanning and Newton on the profile cheap.
 
 
 def _profile_terms(
@@ -421,7 +413,7 @@ def fit_map(
     mean = np.asarray(prior.mean)
     replicates = stats.replicates
 
-    # Whitened eigen-basis of the prior precision (see _ProfileBasis).
+    # Whitened eigen-basis of the prior precision (see the comment above _profile_terms).
     chol = np.linalg.cholesky(stats.gram)
     chol_inv = np.linalg.inv(chol)
     scaled = chol_inv * precision[None, None, :]
@@ -434,7 +426,6 @@ def fit_map(
     w = np.einsum("rji,rjk,rk->ri", q, scaled, mean[None, :] - stats.beta_hat)
     with np.errstate(divide="ignore", invalid="ignore"):
         omega = np.where(eigenvalues > 0, w / eigenvalues, 0.0)
-    basis = _ProfileBasis(eigenvalues, omega, np.swapaxes(chol_inv, 1, 2) @ q)
     rss0 = stats.rss
 
     # Every stationary point lies in [t_low, t_high] (t = log σ).
@@ -496,7 +487,7 @@ def fit_map(
     t_mode[best_rep] = t[best]
     newton_ok = np.zeros(replicates, dtype=bool)
     newton_ok[best_rep] = done[best]
-    return _map_result(stats, basis, t_mode, newton_ok, modes_per_replicate >= 2, alpha)
+    return _map_result(stats, precision, mean, t_mode, newton_ok, modes_per_replicate >= 2, alpha)
 
 
 def _scan_brackets(
@@ -531,38 +522,83 @@ def _scan_brackets(
     return rows[row], grid[row, point], grid[row, point + 1]
 
 
+def _conditional_mode(
+    stats: SufficientStats, precision: np.ndarray, mean: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """β(s) = (XᵀX + sD)⁻¹(XᵀX β̂ + sDμ) by a direct solve, and A = XᵀX + sD.
+
+    Solved directly rather than as β̂ + shift so that nothing cancels when the prior pulls
+    β far from β̂ (|β| ≪ |β̂|) or when prior precisions differ by many orders of magnitude.
+    """
+    system = stats.gram + s[:, None, None] * np.diag(precision)[None, :, :]
+    rhs = np.einsum("rij,rj->ri", stats.gram, stats.beta_hat) + s[:, None] * (precision * mean)
+    return np.linalg.solve(system, rhs[:, :, None])[:, :, 0], system
+
+
 def _map_result(
     stats: SufficientStats,
-    basis: _ProfileBasis,
+    precision: np.ndarray,
+    mean: np.ndarray,
     t_mode: np.ndarray,
     newton_ok: np.ndarray,
     multimodal: np.ndarray,
     alpha: float,
+    polish_steps: int = 4,
 ) -> Fit:
-    """Mode, Laplace standard errors and Wald intervals at ``σ = exp(t_mode)``."""
-    sigma = np.exp(t_mode)
-    s = sigma * sigma
-    lam, omega, v = basis.eigenvalues, basis.omega, basis.basis
-    one_plus = 1.0 + s[:, None] * lam
-    a_w = omega * lam * s[:, None] / one_plus  # diag(a) w
-    beta = stats.beta_hat + np.einsum("rij,rj->ri", v, a_w)
+    """Polish the mode at ``σ = exp(t_mode)``; Laplace standard errors and Wald intervals.
 
-    # Hessian of f in (β, σ): H_ββ = XᵀX/s + D, H_βσ = −2 XᵀX (β − β̂)/σ³ and the Schur
-    # complement of H_ββ equals the profile curvature h''(σ) = (d²h/dt²)/σ² at a mode.
-    curv = np.sum(omega**2 * lam**2 * (1.0 - s[:, None] * lam) / one_plus**3, axis=1)
-    schur = (2.0 * stats.rss / s - 2.0 * s * curv) / s
-    # H_ββ⁻¹ = s V diag(1/(1 + sλ)) Vᵀ and H_ββ⁻¹ H_βσ = −(2/σ) V (a w/(1 + sλ)).
-    u = -(2.0 / sigma)[:, None] * np.einsum("rij,rj->ri", v, a_w / one_plus)
+    A few Newton steps on h'(t) = n − RSS(β(σ))/σ² with β(σ) from direct solves correct
+    the last digits the eigen-basis profile may lose. The mode is then checked to be
+    stationary (|h'| ≤ 1e-6·n) and its Hessian in (β, σ) positive definite; the Hessian
+    is inverted after scaling it to unit diagonal, which keeps the inverse accurate when
+    prior precisions span many orders of magnitude.
+    """
+    n = stats.n
+    valid = np.isfinite(t_mode)
+    t = np.where(valid, t_mode, 0.0)
+    for _ in range(polish_steps):
+        s = np.exp(2.0 * t)
+        beta, system = _conditional_mode(stats, precision, mean, s)
+        shift = beta - stats.beta_hat
+        gram_shift = np.einsum("rij,rj->ri", stats.gram, shift)
+        rss = stats.rss + np.einsum("ri,ri->r", shift, gram_shift)
+        slope = n - rss / s
+        # dβ/ds = (XᵀX + sD)⁻¹ D (μ − β), so dRSS/ds = 2 (β − β̂)ᵀ XᵀX dβ/ds.
+        dbeta = np.linalg.solve(system, (precision * (mean - beta))[:, :, None])[:, :, 0]
+        drss = 2.0 * np.einsum("ri,ri->r", gram_shift, dbeta)
+        dslope = -2.0 * (drss - rss / s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(dslope > 0, slope / dslope, 0.0)
+        # Only a small correction of a converged mode: never jump to another one.
+        t = t - np.clip(np.nan_to_num(step), -0.05, 0.05)
+
+    s = np.exp(2.0 * t)
+    sigma = np.sqrt(s)
+    beta, _ = _conditional_mode(stats, precision, mean, s)
+    shift = beta - stats.beta_hat
+    gram_shift = np.einsum("rij,rj->ri", stats.gram, shift)
+    rss = stats.rss + np.einsum("ri,ri->r", shift, gram_shift)
+    stationary = np.abs(n - rss / s) <= 1e-6 * n
+
+    # Hessian of f in (β, σ): H_ββ = XᵀX/s + D, H_βσ = −2 XᵀX (β − β̂)/σ³,
+    # H_σσ = −n/s + 3 RSS/s².
+    p = stats.p
+    hessian = np.empty((len(s), p + 1, p + 1))
+    hessian[:, :p, :p] = stats.gram / s[:, None, None] + np.diag(precision)[None, :, :]
+    hessian[:, :p, p] = hessian[:, p, :p] = -2.0 * gram_shift / (sigma**3)[:, None]
+    hessian[:, p, p] = -n / s + 3.0 * rss / s**2
     with np.errstate(divide="ignore", invalid="ignore"):
-        var_beta = (
-            s[:, None] * np.einsum("rij,rj->ri", v * v, 1.0 / one_plus) + u * u / schur[:, None]
-        )
-        var_sigma = 1.0 / schur
+        scale = 1.0 / np.sqrt(np.diagonal(hessian, axis1=1, axis2=2))
+        scaled = hessian * scale[:, :, None] * scale[:, None, :]
+        finite = np.isfinite(scaled).all(axis=(1, 2))
+        scaled[~finite] = np.eye(p + 1)
+        positive = finite & (np.linalg.eigvalsh(scaled)[:, 0] > 0)
+        covariance_diagonal = np.diagonal(np.linalg.inv(scaled), axis1=1, axis2=2) * scale**2
+        se = np.sqrt(np.where(positive[:, None], covariance_diagonal, np.nan))
     estimate = np.column_stack([beta, sigma])
-    with np.errstate(invalid="ignore"):
-        se = np.sqrt(np.column_stack([var_beta, var_sigma]))
+    estimate[~valid] = np.nan
     fit = _wald_fit("map", estimate, se, _normal_quantile(1 - alpha / 2))
-    converged = fit.converged & newton_ok & (schur > 0)
+    converged = fit.converged & newton_ok & valid & stationary & positive
     return Fit("map", fit.estimate, fit.se, fit.lower, fit.upper, converged, multimodal)
 
 
