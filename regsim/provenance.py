@@ -27,13 +27,13 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from regsim.atomic import write_text_atomic
 from regsim.errors import DataFileError, RegsimError
 
 __all__ = [
@@ -286,24 +286,10 @@ def write_provenance(
     path = Path(path)
     record = build_provenance(config, tables, path.parent if root is None else root, repo=repo)
     text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
-    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-        tmp = None
+        write_text_atomic(path, text + "\n")
     except OSError as error:
         raise RegsimError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return record
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
+from regsim.atomic import write_bytes_atomic
 from regsim.design import Cell
 from regsim.errors import DataFileError
 
@@ -203,23 +203,7 @@ def save_datasets(path: str | os.PathLike[str], datasets: Datasets) -> None:
         replicates=datasets.replicates,
         metadata=np.array(_metadata(datasets)),
     )
-    write_atomic(path, buffer.getvalue())
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_datasets(path: str | os.PathLike[str]) -> Datasets:
