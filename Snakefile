@@ -42,8 +42,10 @@ PRIORS = pipeline.prior_params(regsim.config.priors(config))
 if not regsim.config.PRIOR_METHODS.intersection(config["methods"]):
     PRIORS = []  # priors unused: changing them must not rerun the fits
 
-# Figures, paper tables and provenance (options: the optional `figures` config key).
-FIGURES = pipeline.FIGURES
+# Figures, paper tables and provenance (options: the optional `figures` config key). One
+# figure file per family and error model: bias.pdf for normal errors, bias_t3.pdf, ...
+ERRORS = regsim.config.error_models(config)
+FIGURES = pipeline.figure_files(ERRORS)
 DESIGN = {
     "n": config["grid"]["n"],
     "sigma": config["grid"]["sigma"],
@@ -53,9 +55,10 @@ DESIGN = {
 PARAMETERS = [f"beta{j}" for j in range(len(config["beta"]))] + ["sigma"]
 TABLE_MEASURES = ("bias", "coverage", "rmse")
 PAPER_TABLES = expand(
-    "results/tables/{measure}_{parameter}.{ext}",
+    "results/tables/{measure}_{parameter}{suffix}.{ext}",
     measure=TABLE_MEASURES,
     parameter=PARAMETERS,
+    suffix=[pipeline.error_suffix(errors) for errors in ERRORS],
     ext=("tex", "md"),
 )
 # Which replicates failed (not converged or not finite), for the report.
@@ -70,7 +73,7 @@ report: "report/workflow.rst"
 
 
 wildcard_constraints:
-    cell=r"n\d+_sigma[0-9.e+-]+",
+    cell=r"n\d+_sigma[0-9.e+-]+(?:_t3|_hetero)?",
     chunk=r"reps\d+-\d+",
     figure="|".join(FIGURES),
 
@@ -79,6 +82,7 @@ localrules:
     all,
     collect,
     provenance,
+    theory,
 
 
 rule all:
@@ -90,6 +94,7 @@ rule all:
         expand("results/figures/zip.{ext}", ext=("pdf", "png")),
         PAPER_TABLES,
         FAILURES,
+        "results/tables/theory.csv",
         "results/provenance.json",
 
 

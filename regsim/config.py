@@ -1,9 +1,9 @@
 """The study configuration: how config files combine, and the checks a schema cannot make.
 
 A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
-``beta``, ``grid`` (``n``, ``sigma``), ``priors`` and ``methods``, plus the execution setting
-``replications_per_job`` and the diagnostic setting ``map_max_iter``. The workflow builds
-one configuration from layers:
+``beta``, ``grid`` (``n``, ``sigma``, ``errors``), ``priors`` and ``methods``, plus the
+execution setting ``replications_per_job`` and the diagnostic setting ``map_max_iter``.
+The workflow builds one configuration from layers:
 
 1. the defaults (``config.yaml`` in the working directory, i.e. the repository root),
 2. each ``--configfile``, in the order given,
@@ -34,7 +34,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from regsim.design import METHODS, PRIOR_METHODS, Cell, Prior, replicate_chunks
+from regsim.design import (
+    DEFAULT_ERRORS,
+    ERROR_MODELS,
+    METHODS,
+    PRIOR_METHODS,
+    Cell,
+    Prior,
+    replicate_chunks,
+)
 from regsim.errors import ConfigError
 
 #: Estimation methods the workflow knows.
@@ -411,6 +419,8 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
             raise ConfigError(f"grid.{key}: required key is missing")
     _check_n(_require_list(grid, "n", "grid.n"), p)
     _check_sigma(_require_list(grid, "sigma", "grid.sigma"))
+    if "errors" in grid:
+        _check_errors(_require_list(grid, "errors", "grid.errors"), p)
 
     methods = _require_list(config, "methods", "methods") if "methods" in config else []
     for i, method in enumerate(methods):
@@ -456,6 +466,27 @@ def _check_sigma(values: list[Any]) -> None:
             )
 
 
+def _check_errors(values: list[Any], p: int) -> None:
+    for i, errors in enumerate(values):
+        if errors not in ERROR_MODELS:
+            known = ", ".join(ERROR_MODELS)
+            raise ConfigError(
+                f"grid.errors[{i}]: unknown error model {_fmt(errors)} (known: {known})"
+            )
+        if errors in values[:i]:
+            raise ConfigError(f"grid.errors[{i}]: duplicate error model {_fmt(errors)}")
+        if errors == "hetero" and p < 2:
+            raise ConfigError(
+                f"grid.errors[{i}]: 'hetero' needs a covariate (len(beta) >= 2), beta has {p}"
+            )
+
+
+def error_models(config: Mapping[str, Any]) -> list[str]:
+    """The error models of a checked configuration, in :data:`ERROR_MODELS` order."""
+    listed = config["grid"].get("errors") or [DEFAULT_ERRORS]
+    return [e for e in ERROR_MODELS if e in listed]
+
+
 def _check_prior(name: Any, prior: Any, p: int) -> None:
     if not isinstance(name, str) or not PRIOR_NAME.match(name):
         raise ConfigError(f"priors: invalid name {_fmt(name)}; {_NAME_RULE}")
@@ -486,7 +517,7 @@ def _check_prior(name: Any, prior: Any, p: int) -> None:
 
 
 def cells(config: Mapping[str, Any]) -> list[Cell]:
-    """The data cells of a checked configuration, one per (n, sigma), in grid order.
+    """The data cells of a checked configuration, one per (n, sigma, errors).
 
     Parameters
     ----------
@@ -496,13 +527,16 @@ def cells(config: Mapping[str, Any]) -> list[Cell]:
     Returns
     -------
     list of Cell
-        ``n`` varies slowest; priors play no part in a cell.
+        ``n`` varies slowest, then ``sigma`` (both in grid order), then the error model
+        (in :data:`~regsim.design.ERROR_MODELS` order; ``normal`` when ``grid.errors`` is
+        not given); priors play no part in a cell.
     """
     beta = tuple(float(b) for b in config["beta"])
     return [
-        Cell(n=int(n), sigma=float(sigma), beta=beta)
+        Cell(n=int(n), sigma=float(sigma), beta=beta, errors=errors)
         for n in config["grid"]["n"]
         for sigma in config["grid"]["sigma"]
+        for errors in error_models(config)
     ]
 
 

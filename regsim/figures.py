@@ -130,12 +130,17 @@ OKABE_ITO: dict[str, str] = {
 #: Colour of each method, the same in every figure.
 METHOD_COLOURS: dict[str, str] = {
     "ols": OKABE_ITO["blue"],
+    "ols_hc3": OKABE_ITO["reddish_purple"],
     "mle": OKABE_ITO["vermillion"],
     "map": OKABE_ITO["bluish_green"],
 }
 
 #: Marker and whether it is filled, per method without a prior.
-METHOD_MARKERS: dict[str, tuple[str, bool]] = {"ols": ("o", True), "mle": ("s", False)}
+METHOD_MARKERS: dict[str, tuple[str, bool]] = {
+    "ols": ("o", True),
+    "ols_hc3": ("d", False),
+    "mle": ("s", False),
+}
 
 #: Line style and marker of the MAP series under each of the study's priors. Priors not
 #: listed get the styles of :data:`_EXTRA_PRIOR_STYLES` in alphabetical order of their names.
@@ -152,13 +157,12 @@ _EXTRA_PRIOR_STYLES: tuple[tuple[Any, str], ...] = (
     ((0, (2, 3)), "h"),
 )
 _EXTRA_COLOURS: tuple[str, ...] = (
-    OKABE_ITO["reddish_purple"],
     OKABE_ITO["orange"],
     OKABE_ITO["sky_blue"],
     OKABE_ITO["black"],
 )
-_METHOD_ORDER: tuple[str, ...] = ("ols", "mle", "map")
-_METHOD_NAMES: dict[str, str] = {"ols": "OLS", "mle": "MLE", "map": "MAP"}
+_METHOD_ORDER: tuple[str, ...] = ("ols", "ols_hc3", "mle", "map")
+_METHOD_NAMES: dict[str, str] = {"ols": "OLS", "ols_hc3": "OLS (HC3)", "mle": "MLE", "map": "MAP"}
 #: Line widths in :func:`nested_loop_figure` (no markers there): OLS widest and MLE next,
 #: drawn first, so that series that coincide with them (MLE and weak-prior MAP of the
 #: coefficients equal OLS) leave a visible edge of the wider line.
@@ -363,7 +367,19 @@ def _normalise(table: pd.DataFrame, columns: Sequence[str], what: str) -> pd.Dat
     return out
 
 
+def _check_one_error_model(table: pd.DataFrame, what: str) -> None:
+    """A figure shows one error model: refuse a table mixing several (never drop one)."""
+    if isinstance(table, pd.DataFrame) and "errors" in table.columns:
+        models = sorted({str(e) for e in table["errors"].dropna().unique()})
+        if len(models) > 1:
+            raise InputDataError(
+                f"{what}: rows of several error models ({', '.join(models)}); draw one "
+                "figure per error model (regsim.tables.select_errors)"
+            )
+
+
 def _prepare_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    _check_one_error_model(metrics, "metrics table")
     table = _normalise(metrics, METRICS_COLUMNS, "metrics table")
     table["measure"] = table["measure"].astype(str)
     return table
@@ -1192,7 +1208,7 @@ def sigma_figure(
     values = pd.concat(parts, ignore_index=True)
 
     def label(method: str, prior: str) -> str:
-        symbol = "$s$" if method == "ols" else r"$\hat\sigma$"
+        symbol = "$s$" if method in ("ols", "ols_hc3") else r"$\hat\sigma$"
         return f"{series_label(method, prior)}, {symbol}"
 
     def decorate(ax: Axes, measure: str, _sigma: float) -> None:

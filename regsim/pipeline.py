@@ -17,7 +17,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from regsim.design import Cell, Prior
+from regsim.design import DEFAULT_ERRORS, ERROR_MODELS, Cell, Prior
 from regsim.errors import ConfigError, RegsimError
 
 #: Columns of the metrics table, in file order.
@@ -35,8 +35,22 @@ METRICS_COLUMNS: tuple[str, ...] = (
 #: Columns that identify a group of replicates (one metrics row per group and measure).
 GROUP_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "parameter")
 
+#: The error-model column: present in a fits or metrics table only when the study has a
+#: non-normal error model, so that normal-error studies' tables are unchanged by the factor.
+ERRORS_COLUMN = "errors"
+
 #: Method order in output tables; methods not listed follow alphabetically.
-METHOD_ORDER: tuple[str, ...] = ("ols", "mle", "map")
+METHOD_ORDER: tuple[str, ...] = ("ols", "ols_hc3", "mle", "map")
+
+
+def with_errors(columns: Sequence[str], table_columns: Sequence[str]) -> tuple[str, ...]:
+    """``columns`` with ``errors`` inserted after ``sigma`` if the table has that column."""
+    columns = tuple(columns)
+    if ERRORS_COLUMN not in table_columns or ERRORS_COLUMN in columns:
+        return columns
+    at = columns.index("sigma") + 1
+    return (*columns[:at], ERRORS_COLUMN, *columns[at:])
+
 
 #: Methods for which the ``n_multimodal`` measure is reported.
 MULTIMODAL_METHODS: frozenset[str] = frozenset({"map"})
@@ -77,9 +91,19 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
+def error_suffix(errors: str) -> str:
+    """File-name suffix of an error model: ``""`` for normal errors, else ``_<model>``."""
+    if errors not in ERROR_MODELS:
+        raise ValueError(f"unknown error model {errors!r}; known: {', '.join(ERROR_MODELS)}")
+    return "" if errors == DEFAULT_ERRORS else f"_{errors}"
+
+
 def cell_label(cell: Cell) -> str:
-    """Directory / file stem of a data cell, e.g. ``n20_sigma1`` or ``n50_sigma0.5``."""
-    return f"n{cell.n}_sigma{format_number(cell.sigma)}"
+    """Directory / file stem of a data cell, e.g. ``n20_sigma1``, ``n50_sigma0.5_t3``.
+
+    Normal-error cells keep the label they had before error models existed.
+    """
+    return f"n{cell.n}_sigma{format_number(cell.sigma)}{error_suffix(cell.errors)}"
 
 
 def chunk_label(start: int, stop: int) -> str:
@@ -270,6 +294,19 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
 #: Figure families drawn from metrics.csv (the keys of ``regsim.figures.FIGURES``; named
 #: here so that parsing the workflow does not import matplotlib).
 FIGURES: tuple[str, ...] = ("bias", "coverage", "efficiency", "modelse", "sigma", "nested_loop")
+
+
+def figure_files(error_models: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Figure file stems, each mapped to its (figure family, error model).
+
+    One file per family and error model: ``bias`` for normal errors (as before error models
+    existed), ``bias_t3`` for t₃ errors, and so on.
+    """
+    return {
+        f"{figure}{error_suffix(errors)}": (figure, errors)
+        for errors in error_models
+        for figure in FIGURES
+    }
 
 
 def figure_options(config: Mapping[str, Any], name: str) -> dict[str, Any]:

@@ -26,10 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
 from regsim.errors import DataFileError
 from regsim.estimators import FIT_COLUMNS, fit_table
 from regsim.metrics import MEASURES, summarize
 from regsim.pipeline import (
+    ERRORS_COLUMN,
     GROUP_COLUMNS,
     METHOD_ORDER,
     METRICS_COLUMNS,
@@ -38,6 +40,7 @@ from regsim.pipeline import (
     cell_label,
     format_number,
     priors_from_params,
+    with_errors,
 )
 from regsim.simulate import Datasets, draw, load_datasets, save_datasets
 
@@ -144,11 +147,13 @@ def read_parquet(
 def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write the metrics table as CSV, deterministically and atomically.
 
-    Columns are :data:`METRICS_COLUMNS`; ``sigma`` is written as by :func:`format_number`,
-    ``estimate`` and ``mcse`` with ``%.17g`` (exact round trip), missing values as empty
-    fields, the prior of methods without one as an empty field, lines end with ``\\n``.
+    Columns are :data:`METRICS_COLUMNS` (with ``errors`` after ``sigma`` if the table has
+    it, i.e. the study has a non-normal error model); ``sigma`` is written as by
+    :func:`format_number`, ``estimate`` and ``mcse`` with ``%.17g`` (exact round trip),
+    missing values as empty fields, the prior of methods without one as an empty field,
+    lines end with ``\\n``.
     """
-    table = metrics.loc[:, list(METRICS_COLUMNS)].copy()
+    table = metrics.loc[:, list(with_errors(METRICS_COLUMNS, metrics.columns))].copy()
     table["sigma"] = [format_number(s) for s in table["sigma"]]
     table["estimate"] = table["estimate"].astype(float)
     table["mcse"] = table["mcse"].astype(float)
@@ -171,7 +176,8 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`METRICS_COLUMNS`; ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
+        Columns :data:`METRICS_COLUMNS` (and ``errors`` if the study has a non-normal
+        error model); ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
 
     Raises
     ------
@@ -182,7 +188,13 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         table = pd.read_csv(
             path,
-            dtype={"prior": str, "method": str, "parameter": str, "measure": str},
+            dtype={
+                "prior": str,
+                "method": str,
+                "parameter": str,
+                "measure": str,
+                ERRORS_COLUMN: str,
+            },
             keep_default_na=False,
             na_values={"estimate": [""], "mcse": [""]},
         )
@@ -230,7 +242,13 @@ def _measure_key(measure: str) -> str:
     return f"{rank:03d}{measure}"
 
 
+def _errors_key(errors: str) -> str:
+    rank = ERROR_MODELS.index(errors) if errors in ERROR_MODELS else len(ERROR_MODELS)
+    return f"{rank:03d}{errors}"
+
+
 _SORT_KEYS: dict[str, Callable[[str], str]] = {
+    ERRORS_COLUMN: _errors_key,
     "method": _method_key,
     "parameter": _parameter_key,
     "measure": _measure_key,
@@ -241,8 +259,9 @@ def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """Sort rows by ``columns`` in the study's fixed order; return a new table.
 
     ``n``, ``sigma`` and ``replicate`` sort numerically, ``prior`` alphabetically (the
-    empty prior of OLS/MLE first), ``method`` as :data:`METHOD_ORDER`, ``parameter`` as
-    ``beta0, beta1, …, sigma`` and ``measure`` as ``regsim.metrics.MEASURES``.
+    empty prior of OLS/MLE first), ``errors`` as ``regsim.design.ERROR_MODELS``,
+    ``method`` as :data:`METHOD_ORDER`, ``parameter`` as ``beta0, beta1, …, sigma`` and
+    ``measure`` as ``regsim.metrics.MEASURES``.
     """
 
     def key(column: pd.Series) -> pd.Series:
@@ -328,6 +347,10 @@ def run_fit(
             table = mark_failures(
                 fit_table(batch, priors_from_params(priors), list(methods), float(alpha), options)
             )
+            if data.cell.errors != DEFAULT_ERRORS:  # normal cells' tables stay as they were
+                table.insert(
+                    list(table.columns).index("sigma") + 1, ERRORS_COLUMN, data.cell.errors
+                )
             failed.append(_failed_replicates(table))
             yield table
 
@@ -417,7 +440,11 @@ def concat_fits(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     if not paths:
         raise ValueError("no fit tables to combine")
     table = pd.concat([read_parquet(p, FIT_COLUMNS) for p in paths], ignore_index=True)
-    return mark_failures(sort_table(table, [*GROUP_COLUMNS, "replicate"]))
+    if ERRORS_COLUMN in table.columns and table[ERRORS_COLUMN].isna().any():
+        raise DataFileError(f"{paths[0]}: fit chunks of one cell disagree on the error model")
+    return mark_failures(
+        sort_table(table, [*with_errors(GROUP_COLUMNS, table.columns), "replicate"])
+    )
 
 
 def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -433,14 +460,16 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`METRICS_COLUMNS`, sorted; ``n_multimodal`` only for MAP.
+        Columns :data:`METRICS_COLUMNS` (with ``errors`` if ``fits`` has it), sorted;
+        ``n_multimodal`` only for MAP.
     """
+    groups = with_errors(GROUP_COLUMNS, fits.columns)
     metrics = summarize(
         fits,
         estimate="estimate",
         se="se",
         true_col="true",
-        by=list(GROUP_COLUMNS),
+        by=list(groups),
         lower="lower",
         upper="upper",
         alpha=float(alpha),
@@ -448,7 +477,8 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
         multimodal_col="multimodal",
     )
     keep = (metrics["measure"] != "n_multimodal") | metrics["method"].isin(MULTIMODAL_METHODS)
-    return sort_table(metrics.loc[keep, list(METRICS_COLUMNS)], GROUP_COLUMNS + ("measure",))
+    columns = with_errors(METRICS_COLUMNS, fits.columns)
+    return sort_table(metrics.loc[keep, list(columns)], (*groups, "measure"))
 
 
 def run_summarize(
@@ -478,11 +508,19 @@ def run_summarize(
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """Concatenate per-cell metrics tables into one sorted table."""
+    """Concatenate per-cell metrics tables into one sorted table.
+
+    Normal-error cells' tables have no ``errors`` column; if any cell has one (a
+    non-normal error model), those cells get ``errors`` = ``normal`` in the result.
+    """
     if not paths:
         raise ValueError("no metrics tables to combine")
     table = pd.concat([read_parquet(p, METRICS_COLUMNS) for p in paths], ignore_index=True)
-    return sort_table(table.loc[:, list(METRICS_COLUMNS)], GROUP_COLUMNS + ("measure",))
+    if ERRORS_COLUMN in table.columns:
+        table[ERRORS_COLUMN] = table[ERRORS_COLUMN].fillna(DEFAULT_ERRORS)
+    columns = with_errors(METRICS_COLUMNS, table.columns)
+    groups = with_errors(GROUP_COLUMNS, table.columns)
+    return sort_table(table.loc[:, list(columns)], (*groups, "measure"))
 
 
 def run_collect(metrics: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str]) -> None:

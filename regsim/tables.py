@@ -52,6 +52,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from regsim.config import PRIOR_METHODS
+from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
 from regsim.errors import InputDataError, RegsimError
 
 __all__ = [
@@ -71,8 +72,10 @@ __all__ = [
 PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
 _COLUMNS = ("n", "sigma", "prior", "method", "parameter", "measure", "estimate", "mcse")
-_METHOD_ORDER = ("ols", "mle", "map")
-_METHOD_NAMES = {"ols": "OLS", "mle": "MLE", "map": "MAP"}
+#: The error-model column of a metrics table (present only with non-normal error models).
+ERRORS_COLUMN = "errors"
+_METHOD_ORDER = ("ols", "ols_hc3", "mle", "map")
+_METHOD_NAMES = {"ols": "OLS", "ols_hc3": "OLS (HC3)", "mle": "MLE", "map": "MAP"}
 _PRIOR_ORDER = ("weak", "informative", "shifted", "skeptical")
 _MEASURE_NAMES = {
     "bias": "Bias",
@@ -207,13 +210,41 @@ def _series_key(series: tuple[str, str]) -> tuple[int, str, int, str]:
     return (m, method, p, prior)
 
 
-def _prepare(metrics: pd.DataFrame) -> pd.DataFrame:
+def select_errors(metrics: pd.DataFrame, errors: str) -> pd.DataFrame:
+    """The rows of one error model, without the ``errors`` column.
+
+    A table without an ``errors`` column (a study of normal errors only) is all
+    ``normal``: it is returned whole for ``"normal"`` and empty for any other model.
+    """
+    if not isinstance(metrics, pd.DataFrame):
+        raise InputDataError(f"expected a pandas DataFrame, got {type(metrics).__name__}")
+    if ERRORS_COLUMN not in metrics.columns:
+        rows = metrics if errors == DEFAULT_ERRORS else metrics.iloc[0:0]
+        return rows.reset_index(drop=True)
+    column = metrics[ERRORS_COLUMN].fillna(DEFAULT_ERRORS).astype(str)
+    rows = metrics.loc[column == errors].drop(columns=ERRORS_COLUMN)
+    return rows.reset_index(drop=True)
+
+
+def _prepare(metrics: pd.DataFrame, several_errors: bool = False) -> pd.DataFrame:
     if not isinstance(metrics, pd.DataFrame):
         raise InputDataError(f"expected a pandas DataFrame, got {type(metrics).__name__}")
     missing = [c for c in _COLUMNS if c not in metrics.columns]
     if missing:
         raise InputDataError(f"metrics table: missing column(s) {', '.join(missing)}")
-    table = metrics.loc[:, list(_COLUMNS)].copy()
+    columns = list(_COLUMNS)
+    if ERRORS_COLUMN in metrics.columns:
+        models = sorted({str(e) for e in metrics[ERRORS_COLUMN].dropna().unique()})
+        if several_errors:
+            columns.insert(2, ERRORS_COLUMN)
+        elif len(models) > 1:
+            raise InputDataError(
+                f"metrics table: rows of several error models ({', '.join(models)}); "
+                "tabulate one error model at a time (select_errors)"
+            )
+    table = metrics.loc[:, columns].copy()
+    if ERRORS_COLUMN in table.columns:
+        table[ERRORS_COLUMN] = table[ERRORS_COLUMN].fillna(DEFAULT_ERRORS).astype(str)
     table["prior"] = table["prior"].astype(object).where(table["prior"].notna(), "").astype(str)
     for column in ("method", "parameter", "measure"):
         table[column] = table[column].astype(str)
@@ -521,9 +552,10 @@ def _parameter_key(parameter: str) -> tuple[int, int, str]:
     return (1 if parameter == "sigma" else 2, 0, parameter)
 
 
-def table_name(measure: str, parameter: str) -> str:
-    """File stem of a paper table, e.g. ``bias_beta1``."""
-    return f"{measure}_{parameter}"
+def table_name(measure: str, parameter: str, errors: str = DEFAULT_ERRORS) -> str:
+    """File stem of a paper table, e.g. ``bias_beta1`` (normal errors), ``bias_beta1_t3``."""
+    suffix = "" if errors == DEFAULT_ERRORS else f"_{errors}"
+    return f"{measure}_{parameter}{suffix}"
 
 
 def write_paper_tables(
@@ -532,8 +564,12 @@ def write_paper_tables(
     measures: Sequence[str] = PAPER_MEASURES,
     parameters: Sequence[str] | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,
+    errors: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure and parameter.
+
+    With ``errors``, one set of tables per error model: ``bias_beta1.tex`` for normal
+    errors (the same file as without the factor) and ``bias_beta1_t3.tex`` etc. for others.
 
     Parameters
     ----------
@@ -547,6 +583,9 @@ def write_paper_tables(
         Parameters to tabulate; default every parameter in the table.
     expected : mapping, optional
         The study design, as for :func:`paper_table`.
+    errors : sequence of str, optional
+        Error models to tabulate (see :func:`select_errors`); default: the table's own
+        (``normal`` if it has no ``errors`` column).
 
     Returns
     -------
@@ -561,17 +600,25 @@ def write_paper_tables(
         If a file cannot be written.
     """
     directory = Path(directory)
+    if errors is None:
+        present = _prepare(metrics, several_errors=True)
+        listed = set(present[ERRORS_COLUMN]) if ERRORS_COLUMN in present else {DEFAULT_ERRORS}
+        errors = [e for e in ERROR_MODELS if e in listed] + sorted(listed - set(ERROR_MODELS))
     if parameters is None:
-        parameters = sorted(_prepare(metrics)["parameter"].unique(), key=_parameter_key)
+        parameters = sorted(
+            _prepare(metrics, several_errors=True)["parameter"].unique(), key=_parameter_key
+        )
     written = []
-    for measure in measures:
-        for parameter in parameters:
-            stem = table_name(measure, parameter)
-            for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
-                path = directory / f"{stem}{suffix}"
-                text = paper_table(metrics, measure, parameter, fmt, expected=expected)
-                _write_text(path, text)
-                written.append(path)
+    for model in errors:
+        subset = select_errors(metrics, model)
+        for measure in measures:
+            for parameter in parameters:
+                stem = table_name(measure, parameter, model)
+                for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
+                    path = directory / f"{stem}{suffix}"
+                    text = paper_table(subset, measure, parameter, fmt, expected=expected)
+                    _write_text(path, text)
+                    written.append(path)
     return written
 
 
@@ -591,8 +638,10 @@ def failure_table(metrics: pd.DataFrame) -> pd.DataFrame:
         written by the workflow; ``replicates`` = failed + used), one row per group with
         failed > 0, sorted by sigma, n, method (ols, mle, map) and prior.
     """
-    table = _prepare(metrics)
+    table = _prepare(metrics, several_errors=True)
     keys = ["sigma", "n", "method", "prior"]
+    if ERRORS_COLUMN in table.columns:
+        keys.insert(2, ERRORS_COLUMN)
     failed = table.loc[table["measure"] == "n_failed"].groupby(keys)["estimate"].max()
     used = table.loc[table["measure"] == "n_reps"].groupby(keys)["estimate"].min()
     both = pd.concat({"failed": failed, "used": used}, axis=1).reset_index()
@@ -605,12 +654,27 @@ def failure_table(metrics: pd.DataFrame) -> pd.DataFrame:
             "prior": r.prior,
             "failed": int(r.failed),
             "replicates": int(r.failed + r.used) if math.isfinite(r.used) else None,
+            **({ERRORS_COLUMN: getattr(r, ERRORS_COLUMN)} if ERRORS_COLUMN in keys else {}),
         }
         for r in both.itertuples(index=False)
     ]
-    rows.sort(key=lambda r: (r["sigma"], r["n"], _series_key((r["method"], r["prior"]))))
+    rows.sort(
+        key=lambda r: (
+            r["sigma"],
+            r["n"],
+            _errors_rank(r.get(ERRORS_COLUMN, DEFAULT_ERRORS)),
+            _series_key((r["method"], r["prior"])),
+        )
+    )
     columns = ["sigma", "n", "method", "prior", "failed", "replicates"]
+    if ERRORS_COLUMN in keys:
+        columns.insert(2, ERRORS_COLUMN)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _errors_rank(errors: str) -> tuple[int, str]:
+    rank = ERROR_MODELS.index(errors) if errors in ERROR_MODELS else len(ERROR_MODELS)
+    return (rank, errors)
 
 
 def failure_report(metrics: pd.DataFrame) -> str:
@@ -641,11 +705,16 @@ def failure_report(metrics: pd.DataFrame) -> str:
     ]
     if failures.empty:
         return "\n".join([*lines, "No replicate failed.", ""])
-    lines += ["| σ | n | estimator | failed | of |", "|---:|---:|---|---:|---:|"]
+    by_errors = ERRORS_COLUMN in failures.columns
+    if by_errors:
+        lines += ["| σ | n | errors | estimator | failed | of |", "|---:|---:|---|---|---:|---:|"]
+    else:
+        lines += ["| σ | n | estimator | failed | of |", "|---:|---:|---|---:|---:|"]
     for r in failures.itertuples(index=False):
         total = "" if r.replicates is None or pd.isna(r.replicates) else str(int(r.replicates))
+        errors = f"{getattr(r, ERRORS_COLUMN)} | " if by_errors else ""
         lines.append(
-            f"| {_number(r.sigma)} | {r.n} | {_series_name(r.method, r.prior)} | "
+            f"| {_number(r.sigma)} | {r.n} | {errors}{_series_name(r.method, r.prior)} | "
             f"{r.failed} | {total} |"
         )
     total_failed = int(failures["failed"].sum())

@@ -23,7 +23,9 @@ rule figure:
         mem_mb=1000,
         runtime=5,
     params:
-        options=lambda wc: pipeline.figure_options(config, wc.figure),
+        family=lambda wc: FIGURES[wc.figure][0],
+        errors=lambda wc: FIGURES[wc.figure][1],
+        options=lambda wc: pipeline.figure_options(config, FIGURES[wc.figure][0]),
         expected=DESIGN,
     script:
         "../scripts/figure.py"
@@ -83,9 +85,37 @@ rule paper_tables:
     params:
         measures=TABLE_MEASURES,
         parameters=PARAMETERS,
+        errors=ERRORS,
         expected=DESIGN,
     script:
         "../scripts/paper_tables.py"
+
+
+rule theory:
+    input:
+        "results/tables/metrics.csv",
+    output:
+        csv="results/tables/theory.csv",
+        md=report(
+            "results/tables/theory.md",
+            caption="../report/theory.rst",
+            category="Validation",
+        ),
+    log:
+        "results/logs/theory.log",
+    benchmark:
+        "results/benchmarks/theory.tsv"
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        alpha=config["alpha"],
+        p=len(config["beta"]),
+    script:
+        "../scripts/theory.py"
 
 
 rule provenance:
@@ -93,6 +123,8 @@ rule provenance:
         "results/tables/metrics.csv",
         PAPER_TABLES,
         FAILURES,
+        "results/tables/theory.csv",
+        "results/tables/theory.md",
     output:
         "results/provenance.json",
     log:

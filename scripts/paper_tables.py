@@ -11,6 +11,8 @@ with log_to(sm.log[0]) as log:
     p = sm.params
     metrics = read_metrics(sm.input[0])
     directory = Path(sm.output[0]).parent
-    written = write_paper_tables(metrics, directory, p.measures, p.parameters, p.expected)
+    written = write_paper_tables(
+        metrics, directory, p.measures, p.parameters, p.expected, errors=p.errors
+    )
     log.info("%d table files in %s", len(written), directory)
     write_failure_report(metrics, sm.output.failures)

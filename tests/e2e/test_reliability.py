@@ -257,7 +257,7 @@ MESSAGES = {
     "fit": r"unreadable dataset file \(.+\)" + ADVICE,
     "summarize": r"unreadable table file \(.+\)" + ADVICE,
     "collect": r"unreadable table file \(.+\)" + ADVICE,
-    "figure": r"not a metrics table \(no column .+\)" + ADVICE,  # or paper_tables
+    "figure": r"not a metrics table \(no column .+\)" + ADVICE,  # or paper_tables, theory
 }
 
 
@@ -283,7 +283,7 @@ def test_damaged_file_stops_with_its_name(
     assert console and all(expected.match(line) for line in console), console
     logs = [p for p in (results / "logs").rglob("*.log") if "job failed: results/" in p.read_text()]
     rules = {p.relative_to(results / "logs").parts[0].removesuffix(".log") for p in logs}
-    readers = {"figure", "paper_tables"} if rule == "figure" else {rule}
+    readers = {"figure", "paper_tables", "theory"} if rule == "figure" else {rule}
     assert rules and rules <= readers, logs
     for log in logs:
         assert f"ERROR regsim: job failed: results/{name}: " in log.read_text()

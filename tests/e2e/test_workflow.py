@@ -228,6 +228,7 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
         "collect": 1,
         "figure": 6,
         "paper_tables": 1,
+        "theory": 1,
         "provenance": 1,
         "all": 1,
     }
@@ -309,3 +310,33 @@ def test_ols_coverage_is_nominal(tmp_path: Path) -> None:
     assert len(coverage) == 4 * 3
     off = (coverage["estimate"] - (1 - study["alpha"])).abs() / coverage["mcse"]
     assert (off <= 3).all(), coverage.assign(off=off).to_string()
+
+
+# --------------------------------------------------------------------------------------
+# Error models
+# --------------------------------------------------------------------------------------
+
+
+def test_normal_error_factor_changes_nothing(smoke_runs, tmp_path: Path) -> None:
+    """``grid.errors: [normal]`` gives the same bytes as a config without the factor."""
+    workdir = copy_workflow(tmp_path / "normal")
+    study = {**SMOKE, "grid": {**SMOKE["grid"], "errors": ["normal"]}}
+    (workdir / "tests" / "normal.yaml").write_text(yaml.safe_dump(study))
+    snakemake(
+        workdir,
+        "--cores=2",
+        "--configfile=tests/normal.yaml",
+        "--config",
+        "replications_per_job=25",
+    )
+    before, after = smoke_runs(2, 25) / "results", workdir / "results"
+    files = ["tables/metrics.csv", "tables/failures.md"] + [
+        f"{kind}/{label}.parquet" for label in cell_labels(SMOKE) for kind in ("fits", "metrics")
+    ]
+    files += [str(p.relative_to(before)) for p in sorted((before / "tables").glob("*_*.*"))]
+    for name in files:
+        assert (after / name).read_bytes() == (before / name).read_bytes(), name
+    assert "errors" not in (after / "tables" / "metrics.csv").read_text().splitlines()[0]
+    assert sorted(p.name for p in (after / "figures").iterdir()) == sorted(
+        p.name for p in (before / "figures").iterdir()
+    )

@@ -56,7 +56,7 @@ def test_user_priors_replace_the_defaults_wholesale() -> None:
 
 def test_user_grid_replaces_the_default_grid_wholesale() -> None:
     study = resolve({"grid": {"n": [30], "sigma": [2]}})
-    assert study["grid"] == {"n": [30], "sigma": [2]}
+    assert study["grid"] == {"n": [30], "sigma": [2], "errors": ["normal"]}  # schema default
     assert [(c.n, c.sigma) for c in cfg.cells(study)] == [(30, 2.0)]
 
 

@@ -1,0 +1,176 @@
+"""The error-model factor (``grid.errors``) and the HC3 method in the outputs.
+
+Normal-error cells must keep their labels, keys and parameters whether or not the factor is
+given, tables gain an ``errors`` column only for non-normal error models, and figures and
+paper tables never mix or drop error models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_figures import synthetic_metrics
+
+from regsim import config as cfg
+from regsim import figures, pipeline, tables
+from regsim.design import Cell
+from regsim.errors import ConfigError, InputDataError
+from regsim.stages import (
+    read_metrics,
+    read_parquet,
+    run_collect,
+    run_fit,
+    run_generate,
+    run_summarize,
+)
+
+BETA = [10.0, 3.8987, 10.1777]
+
+
+def study(**grid: object) -> dict:
+    return {"seed": 1, "replications": 4, "beta": BETA, "grid": {"n": [20], "sigma": [1]} | grid}
+
+
+def test_normal_cells_keep_label_key_and_params() -> None:
+    cell = Cell(20, 1.0, tuple(BETA))
+    old_key = hashlib.sha256(
+        json.dumps(
+            {"n": 20, "sigma": "1.0", "beta": [repr(b) for b in BETA]},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+    ).hexdigest()
+    assert cell.key == old_key
+    assert pipeline.cell_label(cell) == "n20_sigma1"
+    without = cfg.cells(study())
+    with_factor = cfg.cells(study(errors=["normal"]))
+    assert without == with_factor == [cell]
+    assert [pipeline.cell_params(c) for c in without] == [pipeline.cell_params(cell)]
+    assert pipeline.cell_from_params(pipeline.cell_params(cell)) == cell
+    # adding other error models leaves the normal cell as it was
+    mixed = cfg.cells(study(errors=["t3", "normal"]))
+    assert mixed[0] == cell and pipeline.cell_params(mixed[0]) == pipeline.cell_params(cell)
+
+
+def test_cells_expand_n_sigma_errors_in_error_model_order() -> None:
+    config = study(n=[20, 10], sigma=[2, 1], errors=["hetero", "t3", "normal"])
+    cells = cfg.cells(config)
+    assert [(c.n, c.sigma, c.errors) for c in cells[:4]] == [
+        (20, 2.0, "normal"),
+        (20, 2.0, "t3"),
+        (20, 2.0, "hetero"),
+        (20, 1.0, "normal"),
+    ]
+    assert len(cells) == 12
+    labels = [pipeline.cell_label(c) for c in cells[:3]]
+    assert labels == ["n20_sigma2", "n20_sigma2_t3", "n20_sigma2_hetero"]
+    assert len({c.key for c in cells}) == 12
+    t3 = cells[1]
+    assert pipeline.cell_from_params(pipeline.cell_params(t3)) == t3
+
+
+@pytest.mark.parametrize(
+    ("errors", "beta", "message"),
+    [
+        (["cauchy"], BETA, "grid.errors[0]: unknown error model 'cauchy'"),
+        (["t3", "t3"], BETA, "grid.errors[1]: duplicate error model 't3'"),
+        (["normal", "hetero"], [1.0], "grid.errors[1]: 'hetero' needs a covariate"),
+        ([], BETA, "grid.errors: empty list"),
+    ],
+)
+def test_bad_error_models_are_rejected(errors: list, beta: list, message: str) -> None:
+    config = study(errors=errors) | {"beta": beta}
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        cfg.check(config)
+
+
+def test_figure_files_one_per_family_and_error_model() -> None:
+    files = pipeline.figure_files(["normal", "t3"])
+    assert files["bias"] == ("bias", "normal")
+    assert files["nested_loop_t3"] == ("nested_loop", "t3")
+    assert len(files) == 2 * len(pipeline.FIGURES)
+
+
+def run_cell(tmp_path: Path, cell: Cell) -> tuple[Path, Path]:
+    label = pipeline.cell_label(cell)
+    data = tmp_path / f"{label}.npz"
+    run_generate(pipeline.cell_params(cell), 7, 0, 30, data)
+    run_fit(data, [], ["ols", "ols_hc3", "mle"], 0.05, tmp_path / f"{label}.fit.parquet")
+    fits, metrics = tmp_path / f"{label}.fits.parquet", tmp_path / f"{label}.metrics.parquet"
+    run_summarize([tmp_path / f"{label}.fit.parquet"], 0.05, fits, metrics)
+    return fits, metrics
+
+
+def test_errors_column_only_for_non_normal_error_models(tmp_path: Path) -> None:
+    normal = Cell(20, 1.0, tuple(BETA))
+    t3 = Cell(20, 1.0, tuple(BETA), errors="t3")
+    normal_fits, normal_metrics = run_cell(tmp_path, normal)
+    t3_fits, t3_metrics = run_cell(tmp_path, t3)
+    assert "errors" not in read_parquet(normal_fits).columns
+    assert "errors" not in read_parquet(normal_metrics).columns
+    assert set(read_parquet(t3_fits)["errors"]) == {"t3"}
+    assert list(read_parquet(t3_metrics).columns[:3]) == ["n", "sigma", "errors"]
+
+    run_collect([normal_metrics], tmp_path / "normal.csv")
+    assert (tmp_path / "normal.csv").read_text().startswith("n,sigma,prior,method,")
+    run_collect([t3_metrics, normal_metrics], tmp_path / "both.csv")
+    both = read_metrics(tmp_path / "both.csv")
+    assert list(both.columns[:3]) == ["n", "sigma", "errors"]
+    assert list(dict.fromkeys(both["errors"])) == ["normal", "t3"]
+    assert list(dict.fromkeys(both["method"])) == ["ols", "ols_hc3", "mle"]
+    normal_rows = tables.select_errors(both, "normal")
+    alone = read_metrics(tmp_path / "normal.csv")
+    pd.testing.assert_frame_equal(normal_rows, alone)
+
+
+def with_errors(metrics: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([metrics.assign(errors=e) for e in ("normal", "t3")], ignore_index=True)
+
+
+def test_figures_and_tables_refuse_mixed_error_models(tmp_path: Path) -> None:
+    mixed = with_errors(synthetic_metrics(ns=(10, 50), priors=("weak",)))
+    with pytest.raises(InputDataError, match="several error models"):
+        figures.FIGURES["bias"](mixed)
+    with pytest.raises(InputDataError, match="several error models"):
+        tables.paper_table(mixed, "bias", "beta1", "markdown")
+    written = tables.write_paper_tables(mixed, tmp_path, ["bias"], ["beta1"])
+    assert [p.name for p in written] == [
+        "bias_beta1.tex",
+        "bias_beta1.md",
+        "bias_beta1_t3.tex",
+        "bias_beta1_t3.md",
+    ]
+    assert "| σ | n | errors |" in tables.failure_report(
+        with_errors(synthetic_metrics(ns=(10,), priors=())).assign(estimate=1.0)
+    )
+
+
+def hc3_metrics() -> pd.DataFrame:
+    metrics = synthetic_metrics(ns=(10, 50), priors=("weak",))
+    hc3 = metrics[metrics["method"] == "ols"].assign(method="ols_hc3")
+    return pd.concat([metrics, hc3], ignore_index=True)
+
+
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+def test_ols_hc3_is_drawn_in_every_figure(name: str) -> None:
+    figure = figures.FIGURES[name](hc3_metrics())
+    labels = {t.get_text() for legend in figure.legends for t in legend.get_texts()}
+    labels |= {
+        t.get_text() for ax in figure.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    }
+    assert any(label.startswith("OLS (HC3)") for label in labels)
+    assert figures.METHOD_COLOURS["ols_hc3"] in figures.OKABE_ITO.values()
+    assert len(set(figures.METHOD_COLOURS.values())) == len(figures.METHOD_COLOURS)
+
+
+def test_ols_hc3_tables_are_written_in_method_order(tmp_path: Path) -> None:
+    written = tables.write_paper_tables(hc3_metrics(), tmp_path, ["coverage"], ["beta1"])
+    header = (tmp_path / "coverage_beta1.md").read_text().splitlines()
+    row = next(line for line in header if line.startswith("| σ"))
+    assert row.index("| OLS |") < row.index("OLS (HC3)") < row.index("MLE") < row.index("MAP")
+    assert len(written) == 2
+    assert pipeline.METHOD_ORDER == ("ols", "ols_hc3", "mle", "map")
