@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from regsim.atomic import write_atomic, write_text_atomic
 from regsim.design import DEFAULT_ERRORS
 from regsim.errors import InputDataError
 from regsim.pipeline import ERRORS_COLUMN, format_number
@@ -140,16 +140,14 @@ def write_theory(
     markdown: str | os.PathLike[str],
 ) -> pd.DataFrame:
     """Write :func:`theory_table` as CSV (``%.17g``) and Markdown, atomically; return it."""
-    from regsim.stages import _write_atomic
-
     table = theory_table(metrics, alpha, p)
     shown = table.assign(sigma=[format_number(s) for s in table["sigma"]])
-    _write_atomic(
+    write_atomic(
         csv,
         lambda tmp: shown.to_csv(
             tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
         ),
     )
     text = theory_markdown(table)
-    _write_atomic(markdown, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_text_atomic(markdown, text)
     return table

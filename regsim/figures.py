@@ -42,7 +42,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +57,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
+from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
 from regsim.errors import InputDataError
 
@@ -1653,20 +1653,10 @@ def _save_all(
         for fmt in formats:
             target = path.with_name(f"{path.name}.{fmt}")
             metadata = {"CreationDate": None} if fmt == "pdf" else None
-            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                figure.savefig(name, format=fmt, dpi=dpi, metadata=metadata)
-                os.chmod(name, 0o666 & ~_umask())
-                os.replace(name, target)
-            except BaseException:
-                Path(name).unlink(missing_ok=True)
-                raise
+            write_atomic(
+                target,
+                lambda tmp, fmt=fmt, metadata=metadata: figure.savefig(
+                    tmp, format=fmt, dpi=dpi, metadata=metadata
+                ),
+            )
             written.append(target)
-
-
-def _umask() -> int:
-    """The process's file-creation mask (files are created as ``open`` would)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from regsim.atomic import write_atomic
 from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
 from regsim.errors import DataFileError
 from regsim.estimators import FIT_COLUMNS, fit_table
@@ -64,34 +64,9 @@ REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicat
 # --------------------------------------------------------------------------------------
 
 
-def _write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, flush it to disk, rename it.
-
-    A reader (or a rerun after a crash) sees either the old file or the whole new one,
-    never a partial file under the final name. A process killed mid-write may leave the
-    hidden temporary ``.<name>.<random>.tmp``, which nothing reads.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would create it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``table`` (without its index) to a parquet file with page checksums, atomically."""
-    _write_atomic(path, lambda tmp: _write_parquet_parts([table], tmp))
+    write_atomic(path, lambda tmp: _write_parquet_parts([table], tmp))
 
 
 def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
@@ -157,7 +132,7 @@ def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> No
     table["sigma"] = [format_number(s) for s in table["sigma"]]
     table["estimate"] = table["estimate"].astype(float)
     table["mcse"] = table["mcse"].astype(float)
-    _write_atomic(
+    write_atomic(
         path,
         lambda tmp: table.to_csv(
             tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
@@ -354,7 +329,7 @@ def run_fit(
             failed.append(_failed_replicates(table))
             yield table
 
-    _write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
+    write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
     log_failures(pd.concat(failed, ignore_index=True), len(data))
 
 

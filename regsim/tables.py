@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -51,6 +50,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from regsim.atomic import write_text_atomic
 from regsim.config import PRIOR_METHODS
 from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
 from regsim.errors import InputDataError, RegsimError
@@ -730,20 +730,8 @@ def write_failure_report(metrics: pd.DataFrame, path: str | os.PathLike[str]) ->
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text atomically (temporary file in the same directory, then rename)."""
-    tmp: str | None = None
+    """Write UTF-8 text atomically; an OS error becomes a one-line RegsimError."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-        tmp = None
+        write_text_atomic(path, text)
     except OSError as error:
         raise RegsimError(f"cannot write {path}: {error}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
