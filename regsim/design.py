@@ -19,6 +19,23 @@ METHODS: tuple[str, ...] = ("ols", "ols_hc3", "mle", "map")
 #: Methods whose fit depends on a prior.
 PRIOR_METHODS: frozenset[str] = frozenset({"map"})
 
+#: Columns of the long per-replicate table of fits (``regsim.estimators.fit_table``).
+FIT_COLUMNS: tuple[str, ...] = (
+    "n",
+    "sigma",
+    "prior",
+    "method",
+    "parameter",
+    "replicate",
+    "estimate",
+    "se",
+    "lower",
+    "upper",
+    "true",
+    "converged",
+    "multimodal",
+)
+
 #: Error models (see regsim.simulate): normal, Student t₃ scaled to sd σ, heteroskedastic.
 ERROR_MODELS: tuple[str, ...] = ("normal", "t3", "hetero")
 

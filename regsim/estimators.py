@@ -34,25 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaincinv, stdtrit
 
-from regsim.design import PRIOR_METHODS, Prior
+from regsim.design import FIT_COLUMNS, PRIOR_METHODS, Prior
 from regsim.simulate import Datasets
-
-#: Columns of the long per-replicate table written by :func:`fit_table`.
-FIT_COLUMNS = (
-    "n",
-    "sigma",
-    "prior",
-    "method",
-    "parameter",
-    "replicate",
-    "estimate",
-    "se",
-    "lower",
-    "upper",
-    "true",
-    "converged",
-    "multimodal",
-)
 
 
 def parameter_names(p: int) -> list[str]:

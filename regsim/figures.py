@@ -59,6 +59,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
+from regsim.design import FIT_COLUMNS
 from regsim.errors import InputDataError
 
 __all__ = [
@@ -100,20 +101,7 @@ METRICS_COLUMNS: tuple[str, ...] = (
 )
 
 #: Columns the per-replicate table of :func:`zip_plot` must have.
-REPLICATE_COLUMNS: tuple[str, ...] = (
-    "n",
-    "sigma",
-    "prior",
-    "method",
-    "parameter",
-    "replicate",
-    "estimate",
-    "se",
-    "lower",
-    "upper",
-    "true",
-    "converged",
-)
+REPLICATE_COLUMNS: tuple[str, ...] = tuple(c for c in FIT_COLUMNS if c != "multimodal")
 
 #: The Okabe–Ito colour-blind-safe palette (Okabe & Ito 2008).
 OKABE_ITO: dict[str, str] = {
