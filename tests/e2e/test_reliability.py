@@ -177,7 +177,8 @@ def interrupt(workdir: Path, sig: signal.Signals) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode != 0
+    # No check of the exit status: after Ctrl-C Snakemake 9 sometimes exits 0 (seen in CI).
+    # The callers check what matters, that the study was left unfinished.
 
 
 def outputs(results: Path) -> dict[str, int]:
