@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from collections.abc import Callable
@@ -13,12 +14,15 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
     A reader (or a rerun after a crash) sees either the old file or the whole new one,
     never a partial file under the final name. A process killed mid-write may leave the
-    hidden temporary ``.<name>.<random>.tmp``, which nothing reads. The file gets the
-    permissions a plain ``open()`` would give it (not ``mkstemp``'s 0600), so that
-    collaborators sharing a results folder can read it.
+    hidden temporary ``.<name>.<random>.tmp``, which nothing reads and the next write of
+    the same file removes (one job writes one output, so no live writer owns it). The
+    file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s 0600),
+    so that collaborators sharing a results folder can read it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)

@@ -148,7 +148,7 @@ def test_bad_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
 # 2. Interruption and resume
 # --------------------------------------------------------------------------------------
 
-PER_JOB = 17  # chunks of 17, 17 and 16: 12 generate and 12 fit jobs in all
+PER_JOB = 5  # 10 chunks a cell: 40 generate and 40 fit jobs, a wide window to interrupt
 RUN_ARGS = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={PER_JOB}"]
 N_FITS = len(CELLS) * -(-SMOKE["replications"] // PER_JOB)
 

@@ -34,3 +34,14 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path):
         write_atomic(target, fail)
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_a_write_removes_what_a_killed_write_left(tmp_path):
+    target = tmp_path / "chunk.parquet"
+    stale = tmp_path / ".chunk.parquet.abc123.tmp"
+    stale.write_text("half written by a killed job")
+    other = tmp_path / ".other.parquet.abc123.tmp"
+    other.write_text("another output's temporary")
+    write_bytes_atomic(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not stale.exists() and other.exists()
