@@ -61,6 +61,7 @@ from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
 from regsim.design import FIT_COLUMNS
 from regsim.errors import InputDataError
+from regsim.pipeline import METRICS_COLUMNS
 
 __all__ = [
     "FIGURES",
@@ -88,17 +89,6 @@ logger = logging.getLogger("regsim.figures")
 
 OnMissing = Literal["annotate", "raise"]
 
-#: Columns every metrics table must have.
-METRICS_COLUMNS: tuple[str, ...] = (
-    "n",
-    "sigma",
-    "prior",
-    "method",
-    "parameter",
-    "measure",
-    "estimate",
-    "mcse",
-)
 
 #: Columns the per-replicate table of :func:`zip_plot` must have.
 REPLICATE_COLUMNS: tuple[str, ...] = tuple(c for c in FIT_COLUMNS if c != "multimodal")
