@@ -115,7 +115,7 @@ class Setup:
     priors: list[Prior]
     repeats: int
     quick: bool
-    per_job: int  # replicates per generate/fit job in the default profile
+    per_job: int  # replicates per simulate job in the default profile
 
 
 def profile_replications_per_job() -> int:
@@ -1076,8 +1076,9 @@ def _job(code: str, **arguments: Any) -> list[str]:
 def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """Rerun one job of each rule in a subprocess on a finished run's files; its peak RSS.
 
-    The largest data cell (largest n, first σ) for generate, fit and summarize; the whole
-    study for collect, figures and tables.
+    The largest data cell (largest n, first σ) for simulate (the whole cell when one job
+    covers it, else its first chunk, then summarize); the whole study for collect,
+    figures and tables.
     """
     cells = regsim.config.cells(config)
     chunks = regsim.config.chunks(config)
@@ -1095,30 +1096,31 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
         "methods": config["methods"],
         "priors": list(config["priors"]),
     }
+    whole_cell = len(chunks) == 1
     jobs = {
-        "generate": _job(
-            "from regsim.stages import run_generate\nrun_generate(**args)",
+        "simulate": _job(
+            "from regsim.stages import run_simulate\nrun_simulate(**args)",
             cell=cell_params(cell),
             seed=config["seed"],
             start=chunks[0][0],
             stop=chunks[0][1],
-            output=str(scratch / "generate.npz"),
-        ),
-        "fit": _job(
-            "from regsim.stages import run_fit\nrun_fit(**args)",
-            datasets=str(results / "datasets" / label / f"{first}.npz"),
             priors=priors,
             methods=config["methods"],
             alpha=config["alpha"],
-            output=str(scratch / "fit.parquet"),
+            datasets_output=str(scratch / f"{first}.npz"),
+            fits_output=str(scratch / ("fits.parquet" if whole_cell else "chunk.parquet")),
+            metrics_output=str(scratch / "metrics.parquet") if whole_cell else None,
         ),
-        "summarize": _job(
+    }
+    if not whole_cell:
+        jobs["summarize"] = _job(
             "from regsim.stages import run_summarize\nrun_summarize(**args)",
             fits=[str(results / "fits" / label / f"{chunk_label(*c)}.parquet") for c in chunks],
             alpha=config["alpha"],
             fits_output=str(scratch / "fits.parquet"),
             metrics_output=str(scratch / "metrics.parquet"),
-        ),
+        )
+    jobs |= {
         "collect": _job(
             "from regsim.stages import run_collect\nrun_collect(**args)",
             metrics=[str(results / "metrics" / f"{cell_label(c)}.parquet") for c in cells],
@@ -1165,7 +1167,7 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             print(f"  (could not rerun a {rule} job: {result.stderr.strip().splitlines()[-1:]})")
             continue
         measured[rule] = {
-            "job": label if rule in ("generate", "fit", "summarize", "zip_plot") else "study",
+            "job": label if rule in ("simulate", "summarize", "zip_plot") else "study",
             "seconds": result.seconds,
             "max_rss_mb": result.max_rss_mb,
         }
@@ -1176,7 +1178,7 @@ def startup_costs(repeats: int = 3) -> dict[str, float]:
     """Fixed cost every job pays before its work: interpreter start and imports."""
     imports = {
         "python": "pass",
-        "generate/fit/summarize imports": "import regsim.stages",
+        "simulate/summarize imports": "import regsim.stages",
         "figure imports": "import regsim.figures, regsim.stages",
     }
     return {
@@ -1240,7 +1242,7 @@ def e2e_section(setup: Setup, with_10k: bool) -> dict[str, Any]:
                 "snakemake_tree_max_rss_mb": run.max_rss_mb,
                 # The jobs whose input grows with the replications; the others do not.
                 "measured_jobs": {
-                    k: v for k, v in jobs_10k.items() if k in ("summarize", "zip_plot")
+                    k: v for k, v in jobs_10k.items() if k in ("simulate", "summarize", "zip_plot")
                 },
                 "benchmark_files": read_benchmark_files(big),
             }
@@ -1286,7 +1288,7 @@ def e2e_section(setup: Setup, with_10k: bool) -> dict[str, Any]:
         "  of which (python -X importtime, cumulative): "
         + ", ".join(f"{k} {v:.2f} s" for k, v in out["import_breakdown_s"].items())
     )
-    per_job = out["startup_s"]["generate/fit/summarize imports"]
+    per_job = out["startup_s"]["simulate/summarize imports"]
     total_jobs = d["jobs"].get("total", 0)
     print(
         f"  => {total_jobs} jobs x {per_job:.2f} s / 2 cores = {total_jobs * per_job / 2:.0f} s "

@@ -53,8 +53,10 @@ PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 _NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
 
-#: Default number of replicates per generate/fit job (an execution setting).
-DEFAULT_REPLICATIONS_PER_JOB = 1000
+#: Default number of replicates per simulate job (an execution setting): with at most this
+#: many replicates a cell is one job (simulate, fit, summarize); memory stays bounded
+#: either way, since a job draws and fits in batches.
+DEFAULT_REPLICATIONS_PER_JOB = 10_000
 
 #: Default Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
 DEFAULT_MAP_MAX_ITER = 60
@@ -559,7 +561,7 @@ def priors(config: Mapping[str, Any]) -> list[Prior]:
 
 
 def chunks(config: Mapping[str, Any]) -> list[tuple[int, int]]:
-    """Replicate ranges ``[start, stop)`` handled by one generate/fit job each.
+    """Replicate ranges ``[start, stop)`` handled by one simulate job each.
 
     Parameters
     ----------

@@ -55,12 +55,19 @@ def with_errors(columns: Sequence[str], table_columns: Sequence[str]) -> tuple[s
 #: Methods for which the ``n_multimodal`` measure is reported.
 MULTIMODAL_METHODS: frozenset[str] = frozenset({"map"})
 
-#: Per-stage cost model for job resources: (base MB, bytes per observation-replicate,
+#: Per-step cost model for job resources: (base MB, bytes per observation-replicate,
 #: base minutes, minutes per million observation-replicates).
 _COSTS: dict[str, tuple[float, float, float, float]] = {
     "generate": (500.0, 120.0, 1.0, 0.5),
     "fit": (800.0, 600.0, 2.0, 5.0),
     "summarize": (800.0, 20000.0, 1.0, 0.0),
+}
+
+#: The steps each rule's job does: a simulate job draws and fits a chunk; a whole-cell
+#: simulate job summarizes the cell too.
+_STEPS: dict[str, tuple[str, ...]] = {
+    "simulate": ("generate", "fit"),
+    "simulate_cell": ("generate", "fit", "summarize"),
 }
 
 logger = logging.getLogger("regsim.pipeline")
@@ -171,8 +178,9 @@ def job_resources(stage: str, n: int, replications: int) -> dict[str, int]:
 
     Parameters
     ----------
-    stage : {"generate", "fit", "summarize"}
-        The rule.
+    stage : {"simulate", "simulate_cell", "summarize", "generate", "fit"}
+        The job: a simulate job of a chunk, of a whole cell (which summarizes it too), a
+        summarize job, or the generate and fit steps alone.
     n : int
         Observations per dataset.
     replications : int
@@ -185,10 +193,12 @@ def job_resources(stage: str, n: int, replications: int) -> dict[str, int]:
         (for summarize, with ``replications``: it reads fits, not datasets), with generous
         margins over measured use.
     """
-    base_mb, bytes_per, base_min, min_per_million = _COSTS[stage]
-    size = replications if stage == "summarize" else n * replications
-    mem_mb = base_mb + bytes_per * size / 1e6
-    runtime = base_min + min_per_million * size / 1e6
+    mem_mb, runtime = 0.0, 0.0
+    for step in _STEPS.get(stage, (stage,)):
+        base_mb, bytes_per, base_min, min_per_million = _COSTS[step]
+        size = replications if step == "summarize" else n * replications
+        mem_mb = max(mem_mb, base_mb) + bytes_per * size / 1e6
+        runtime += base_min + min_per_million * size / 1e6
     return {"mem_mb": int(math.ceil(mem_mb)), "runtime": int(math.ceil(runtime))}
 
 
@@ -319,7 +329,9 @@ def figure_options(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def zip_settings(config: Mapping[str, Any], cells: Mapping[str, Cell]) -> dict[str, Any]:
-    """The zip plot's cell (label, n, sigma) and parameter, defaults filled in.
+    """The zip plot's cell (label, n, sigma, errors) and parameter, defaults filled in.
+
+    The default cell is the first n and σ of the grid with the first error model.
 
     Raises
     ------
@@ -329,6 +341,7 @@ def zip_settings(config: Mapping[str, Any], cells: Mapping[str, Cell]) -> dict[s
     chosen = {
         "n": config["grid"]["n"][0],
         "sigma": config["grid"]["sigma"][0],
+        "errors": next(iter(cells.values())).errors if cells else DEFAULT_ERRORS,
         "parameter": "beta1" if len(config["beta"]) > 1 else "beta0",
         **config.get("figures", {}).get("zip", {}),
     }
@@ -336,13 +349,16 @@ def zip_settings(config: Mapping[str, Any], cells: Mapping[str, Cell]) -> dict[s
         (
             label
             for label, cell in cells.items()
-            if cell.n == chosen["n"] and cell.sigma == float(chosen["sigma"])
+            if cell.n == chosen["n"]
+            and cell.sigma == float(chosen["sigma"])
+            and cell.errors == chosen["errors"]
         ),
         None,
     )
     if label is None:
         raise ConfigError(
-            f"figures.zip: cell n={chosen['n']}, sigma={chosen['sigma']} is not in the grid"
+            f"figures.zip: cell n={chosen['n']}, sigma={chosen['sigma']}, "
+            f"errors={chosen['errors']} is not in the grid"
         )
     parameters = [f"beta{j}" for j in range(len(config["beta"]))] + ["sigma"]
     if chosen["parameter"] not in parameters:

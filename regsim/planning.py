@@ -9,12 +9,14 @@ Two sources (Morris, White & Crowther 2019, section 5.3):
   replications and MCSE m₀ needs R = R₀·(m₀/MCSE)². For bias this is
   EmpSE²/MCSE², for RMSE Var((b − θ)²)/(4·MSE·MCSE²): the pilot's empirical SDs.
   The run time scales with the replications, so the pilot's Snakemake benchmark files
-  (seconds per generate and fit job) give an estimate for the full run.
+  (seconds per simulate job, and per summarize job when cells were split into chunks)
+  give an estimate for the full run.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -82,22 +84,62 @@ def replications_from_pilot(
     return best[[*CELL_COLUMNS, "replications", "binding"]].reset_index(drop=True)
 
 
-def pilot_seconds_per_replicate(results: Path) -> dict[str, float]:
-    """Wall seconds per replicate of each cell's generate and fit jobs in a pilot run.
+def _cell_label(n: float, sigma: float) -> str:
+    """The label of a cell in the workflow's file names, e.g. ``n20_sigma1``."""
+    return f"n{int(n)}_sigma{format_number(float(sigma))}"
 
-    Read from the Snakemake benchmark files ``results/benchmarks/{generate,fit}/<cell>/``
-    ``reps<start>-<stop>.tsv``; keyed by cell label (e.g. ``n20_sigma1``).
+
+def pilot_replications(metrics: pd.DataFrame) -> dict[str, int]:
+    """Replicates each cell of a pilot drew, keyed by cell label (e.g. ``n20_sigma1``).
+
+    A group's replicates are its ``n_reps`` plus its ``n_failed`` (failed replicates were
+    drawn and fitted too); a cell's are the most over its methods, priors and parameters.
     """
+    keys = [*CELL_COLUMNS, "prior", "method", "parameter"]
+    counts = metrics[metrics["measure"].isin(("n_reps", "n_failed"))]
+    drawn = counts.groupby(keys)["estimate"].sum(min_count=1).dropna()
+    per_cell = drawn.groupby(list(CELL_COLUMNS)).max()
+    return {
+        _cell_label(n, sigma): int(round(reps)) for (n, sigma), reps in per_cell.items() if reps > 0
+    }
+
+
+def _benchmark_seconds(path: Path) -> float:
+    """Wall seconds of the job a Snakemake benchmark file measured (its first run)."""
+    return float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+
+
+def pilot_seconds_per_replicate(results: Path, replications: Mapping[str, int]) -> dict[str, float]:
+    """Wall seconds per replicate of each cell's simulate jobs in a pilot run.
+
+    Read from the Snakemake benchmark files, keyed by cell label (e.g. ``n20_sigma1``):
+
+    * ``results/benchmarks/simulate/<cell>.tsv`` when one job simulated (and summarized)
+      a whole cell, of ``replications[<cell>]`` replicates (see :func:`pilot_replications`);
+    * ``results/benchmarks/simulate/<cell>/reps<start>-<stop>.tsv`` when cells were split
+      into chunks, of ``stop − start`` replicates each, plus the cell's
+      ``results/benchmarks/summarize/<cell>.tsv``.
+
+    A cell with no replicates counted (e.g. a whole-cell file of a cell not in
+    ``replications``) is left out.
+    """
+    benchmarks = results / "benchmarks"
     seconds: dict[str, float] = {}
     replicates: dict[str, int] = {}
-    for stage in ("generate", "fit"):
-        for path in sorted((results / "benchmarks" / stage).glob("*/reps*.tsv")):
-            cell = path.parent.name
-            seconds[cell] = seconds.get(cell, 0.0) + float(pd.read_csv(path, sep="\t")["s"].iloc[0])
-            if stage == "fit":
-                start, stop = path.stem.removeprefix("reps").split("-")
-                replicates[cell] = replicates.get(cell, 0) + int(stop) - int(start)
-    return {cell: seconds[cell] / count for cell, count in replicates.items() if count}
+    for path in sorted((benchmarks / "simulate").glob("*.tsv")):
+        cell = path.stem
+        if replications.get(cell, 0) > 0:
+            seconds[cell] = seconds.get(cell, 0.0) + _benchmark_seconds(path)
+            replicates[cell] = replicates.get(cell, 0) + replications[cell]
+    for path in sorted((benchmarks / "simulate").glob("*/reps*.tsv")):
+        cell = path.parent.name
+        start, stop = path.stem.removeprefix("reps").split("-")
+        seconds[cell] = seconds.get(cell, 0.0) + _benchmark_seconds(path)
+        replicates[cell] = replicates.get(cell, 0) + int(stop) - int(start)
+    for path in sorted((benchmarks / "summarize").glob("*.tsv")):
+        if path.stem in seconds:
+            seconds[path.stem] += _benchmark_seconds(path)
+    return {cell: seconds[cell] / count for cell, count in replicates.items() if count > 0}
 
 
 def read_pilot(results: Path) -> pd.DataFrame:
@@ -114,7 +156,7 @@ def plan(
     pilot: Path | None = None,
     alpha: float = 0.05,
 ) -> tuple[pd.DataFrame, float | None]:
-    """Replications needed per cell, and the estimated generate+fit time in seconds.
+    """Replications needed per cell, and the estimated simulate time in seconds.
 
     Without a pilot only proportions can be planned (worst case p = ½, and for coverage
     also p = 1 − α); the table then has one row with the cell columns empty.
@@ -135,12 +177,10 @@ def plan(
                 }
             )
         return pd.DataFrame(rows), None
-    table = replications_from_pilot(read_pilot(pilot), measure, target_mcse)
-    per_replicate = pilot_seconds_per_replicate(pilot)
-    labels = [
-        f"n{n}_sigma{format_number(sigma)}"
-        for n, sigma in zip(table["n"], table["sigma"], strict=True)
-    ]
+    metrics = read_pilot(pilot)
+    table = replications_from_pilot(metrics, measure, target_mcse)
+    per_replicate = pilot_seconds_per_replicate(pilot, pilot_replications(metrics))
+    labels = [_cell_label(n, sigma) for n, sigma in zip(table["n"], table["sigma"], strict=True)]
     if not labels or any(label not in per_replicate for label in labels):
         return table, None
     return table, sum(
@@ -159,7 +199,7 @@ def format_plan(table: pd.DataFrame, seconds: float | None) -> str:
     text = table.to_string(index=False)
     if seconds is not None:
         text += (
-            f"\n\ntotal: {int(table['replications'].sum())} datasets; estimated generate+fit "
+            f"\n\ntotal: {int(table['replications'].sum())} datasets; estimated simulate "
             f"time {seconds:.0f} s of one core (from the pilot's benchmark files)"
         )
     return text + "\n"

@@ -24,14 +24,17 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
-from regsim.atomic import write_bytes_atomic
+from regsim.atomic import write_atomic, write_bytes_atomic
 from regsim.design import Cell
 from regsim.errors import DataFileError
 
@@ -175,12 +178,16 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
 
 
 def _metadata(datasets: Datasets) -> str:
+    return _metadata_of(datasets.cell, datasets.base_seed)
+
+
+def _metadata_of(cell: Cell, base_seed: int) -> str:
     return json.dumps(
         {
             "format": FILE_FORMAT,
-            "base_seed": datasets.base_seed,
-            "cell": datasets.cell.canonical(),
-            "cell_key": datasets.cell.key,
+            "base_seed": int(base_seed),
+            "cell": cell.canonical(),
+            "cell_key": cell.key,
         },
         sort_keys=True,
     )
@@ -204,6 +211,79 @@ def save_datasets(path: str | os.PathLike[str], datasets: Datasets) -> None:
         metadata=np.array(_metadata(datasets)),
     )
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` header of a C-ordered float64 array of ``shape``, as ``np.save`` writes it."""
+    buffer = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(buffer, {**header, "shape": shape})
+    return buffer.getvalue()
+
+
+def draw_to_file(
+    path: str | os.PathLike[str],
+    cell: Cell,
+    base_seed: int,
+    start: int,
+    stop: int,
+    batch_replicates: int,
+    visit: Callable[[Datasets], None] | None = None,
+) -> None:
+    """Draw replicates ``start .. stop-1`` batch by batch into one dataset file.
+
+    The file is the one :func:`save_datasets` would write for ``draw(cell, base_seed,
+    start, stop)`` (same arrays, same layout; :func:`load_datasets` reads it), but only one
+    batch of at most ``batch_replicates`` replicates is in memory at a time: the ``x``
+    member of the archive is written as the batches come, ``y`` goes to a temporary file
+    and is copied in after. ``visit(batch)`` is called on each batch, e.g. to fit it.
+    The file is written atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.npz`` file to write.
+    cell : Cell
+        Data-generating parameters.
+    base_seed : int
+        The study's base seed.
+    start, stop : int
+        Half-open range of replicate indices.
+    batch_replicates : int
+        Replicates per batch (>= 1); the data do not depend on it.
+    visit : callable, optional
+        Called with each batch, in replicate order.
+    """
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad replicate range [{start}, {stop})")
+    size = max(1, int(batch_replicates))
+    replicates, n, k = stop - start, cell.n, cell.p - 1
+
+    def write(tmp: Path) -> None:
+        with (
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+            tempfile.TemporaryFile(dir=tmp.parent) as y_part,
+        ):
+            with archive.open("x.npy", "w", force_zip64=True) as x_member:
+                x_member.write(_npy_header((replicates, n, k)))
+                for first in range(start, stop, size):
+                    batch = draw(cell, base_seed, first, min(first + size, stop))
+                    x_member.write(np.ascontiguousarray(batch.x).tobytes())
+                    y_part.write(np.ascontiguousarray(batch.y).tobytes())
+                    if visit is not None:
+                        visit(batch)
+            y_part.seek(0)
+            with archive.open("y.npy", "w", force_zip64=True) as y_member:
+                y_member.write(_npy_header((replicates, n)))
+                shutil.copyfileobj(y_part, y_member, 1 << 22)
+            for name, array in (
+                ("replicates", np.arange(start, stop, dtype=np.int64)),
+                ("metadata", np.array(_metadata_of(cell, base_seed))),
+            ):
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+
+    write_atomic(path, write)
 
 
 def load_datasets(path: str | os.PathLike[str]) -> Datasets:

@@ -42,7 +42,7 @@ from regsim.pipeline import (
     priors_from_params,
     with_errors,
 )
-from regsim.simulate import Datasets, draw, load_datasets, save_datasets
+from regsim.simulate import Datasets, draw_to_file, load_datasets
 
 logger = logging.getLogger("regsim.pipeline")
 
@@ -71,23 +71,41 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
     """Write tables with the same columns as consecutive row groups of one parquet file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    writer = None
-    try:
+    with _ParquetParts(path) as writer:
         for part in parts:
-            table = pa.Table.from_pandas(part, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, write_page_checksum=True)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
+            writer.write(part)
+
+
+class _ParquetParts:
+    """A parquet file written one table (row group) at a time, with page checksums."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: Any = None
+
+    def write(self, part: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
+        self.writer.write_table(table)
+
+    def __enter__(self) -> _ParquetParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def read_parquet(
-    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+    path: str | os.PathLike[str],
+    columns: Sequence[str] | None = None,
+    *,
+    only: Sequence[str] | None = None,
+    where: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Read a parquet file written by a pipeline stage, verifying its page checksums.
 
@@ -97,6 +115,12 @@ def read_parquet(
         The file.
     columns : sequence of str, optional
         Columns the table must have (it may have more).
+    only : sequence of str, optional
+        Read just those of these columns the file has (and those of ``where``), to save
+        memory.
+    where : mapping, optional
+        Read just the rows whose column equals the value, for every ``column: value``
+        (e.g. one parameter of a cell's fits), to save memory.
 
     Raises
     ------
@@ -105,7 +129,18 @@ def read_parquet(
         message names the file and says how to regenerate it.
     """
     try:
-        table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
+        if only is not None:
+            import pyarrow.parquet as pq
+
+            present = set(pq.read_schema(path).names)
+            only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in present]
+        table = pd.read_parquet(
+            path,
+            engine="pyarrow",
+            page_checksum_verification=True,
+            columns=only,
+            filters=[(k, "==", v) for k, v in where.items()] if where else None,
+        )
     except FileNotFoundError as error:
         raise DataFileError(f"{path}: table file not found") from error
     except Exception as error:  # pyarrow raises several types for corrupt files
@@ -241,7 +276,12 @@ def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
     def key(column: pd.Series) -> pd.Series:
         function = _SORT_KEYS.get(str(column.name))
-        return column.map(function) if function else column
+        if function is None:
+            return column
+        # Rank the few distinct values, not every row: a cell's table has ~10^5 rows.
+        order = sorted(pd.unique(column), key=function)
+        codes = pd.Categorical(column, categories=order, ordered=True).codes
+        return pd.Series(codes, index=column.index)
 
     return table.sort_values(list(columns), key=key, kind="mergesort").reset_index(drop=True)
 
@@ -254,7 +294,10 @@ def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 def run_generate(
     cell: Mapping[str, Any], seed: int, start: int, stop: int, output: str | os.PathLike[str]
 ) -> None:
-    """Rule ``generate``: draw replicates ``start .. stop-1`` of one cell and save them.
+    """Draw replicates ``start .. stop-1`` of one cell and save them (no fitting).
+
+    The workflow draws and fits in one job (:func:`run_simulate`); this writes the same
+    dataset file on its own, for :func:`run_fit` or a user's own analysis.
 
     Parameters
     ----------
@@ -271,7 +314,7 @@ def run_generate(
     logger.info(
         "cell %s (key %s), replicates %d-%d", cell_label(data_cell), data_cell.key, start, stop - 1
     )
-    save_datasets(output, draw(data_cell, int(seed), int(start), int(stop)))
+    draw_to_file(output, data_cell, int(seed), int(start), int(stop), batch_replicates(data_cell.n))
 
 
 def run_fit(
@@ -282,7 +325,9 @@ def run_fit(
     output: str | os.PathLike[str],
     map_max_iter: int | None = None,
 ) -> None:
-    """Rule ``fit``: fit every method and prior on one chunk of datasets.
+    """Fit every method and prior on a saved chunk of datasets.
+
+    The chunk table written is the one :func:`run_simulate` writes for the same replicates.
 
     Parameters
     ----------
@@ -314,23 +359,127 @@ def run_fit(
         ", ".join(methods),
         ", ".join(p["name"] for p in priors) or "-",
     )
-    options = {"map": {"max_iter": int(map_max_iter)}} if map_max_iter is not None else {}
+    fit = _batch_fitter(priors, methods, alpha, map_max_iter)
     failed: list[pd.DataFrame] = []
 
-    def parts() -> Iterator[pd.DataFrame]:
+    def parts() -> Iterator[pd.DataFrame]:  # one batch's table in memory at a time
         for batch in fit_batches(data):
-            table = mark_failures(
-                fit_table(batch, priors_from_params(priors), list(methods), float(alpha), options)
-            )
-            if data.cell.errors != DEFAULT_ERRORS:  # normal cells' tables stay as they were
-                table.insert(
-                    list(table.columns).index("sigma") + 1, ERRORS_COLUMN, data.cell.errors
-                )
+            table = fit(batch)
             failed.append(_failed_replicates(table))
             yield table
 
     write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
     log_failures(pd.concat(failed, ignore_index=True), len(data))
+
+
+def _batch_fitter(
+    priors: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    alpha: float,
+    map_max_iter: int | None,
+) -> Callable[[Datasets], pd.DataFrame]:
+    """A function fitting one batch of replicates: its long table, failures marked."""
+    options = {"map": {"max_iter": int(map_max_iter)}} if map_max_iter is not None else {}
+    prior_list = priors_from_params(priors)
+
+    def fit(batch: Datasets) -> pd.DataFrame:
+        table = mark_failures(fit_table(batch, prior_list, list(methods), float(alpha), options))
+        if batch.cell.errors != DEFAULT_ERRORS:  # normal cells' tables stay as they were
+            table.insert(list(table.columns).index("sigma") + 1, ERRORS_COLUMN, batch.cell.errors)
+        return table
+
+    return fit
+
+
+def batch_replicates(n: int) -> int:
+    """Replicates drawn and fitted at once for datasets of ``n`` observations.
+
+    At most :data:`FIT_BATCH_REPLICATES` replicates and :data:`FIT_BATCH_OBSERVATIONS`
+    observations (at least one replicate), so a job's memory does not grow with the
+    replicates it handles.
+    """
+    return max(1, min(FIT_BATCH_REPLICATES, FIT_BATCH_OBSERVATIONS // max(int(n), 1)))
+
+
+def run_simulate(
+    cell: Mapping[str, Any],
+    seed: int,
+    start: int,
+    stop: int,
+    priors: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    alpha: float,
+    datasets_output: str | os.PathLike[str],
+    fits_output: str | os.PathLike[str],
+    metrics_output: str | os.PathLike[str] | None = None,
+    map_max_iter: int | None = None,
+) -> None:
+    """Rule ``simulate``: draw replicates ``start .. stop-1`` of one cell, save and fit them.
+
+    The datasets are drawn, written and fitted in batches (:func:`batch_replicates`), so
+    memory does not grow with the replicates a job handles; the dataset file is written
+    as it is fitted, never read back.
+
+    Parameters
+    ----------
+    cell : mapping
+        The cell as given by :func:`cell_params`.
+    seed : int
+        The study's base seed.
+    start, stop : int
+        Replicate range.
+    priors : sequence of mapping
+        As given by :func:`prior_params` (used by the MAP fits).
+    methods : sequence of str
+        Estimators to run.
+    alpha : float
+        Intervals have coverage ``1 - alpha``.
+    datasets_output : path-like
+        The ``.npz`` dataset file (see ``regsim.simulate.save_datasets``).
+    fits_output : path-like
+        The parquet long table of the fits.
+    metrics_output : path-like, optional
+        Given when the job covers all the cell's replicates: then ``fits_output`` is the
+        cell's whole table, exactly as :func:`run_summarize` would write it from chunks,
+        and the cell's metrics are written here too. Without it ``fits_output`` is a chunk
+        (batches as consecutive row groups) for :func:`run_summarize`.
+    map_max_iter : int, optional
+        Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
+    """
+    data_cell = cell_from_params(cell)
+    logger.info(
+        "cell %s (key %s), replicates %d-%d, methods %s, priors %s",
+        cell_label(data_cell),
+        data_cell.key,
+        start,
+        stop - 1,
+        ", ".join(methods),
+        ", ".join(p["name"] for p in priors) or "-",
+    )
+    fit = _batch_fitter(priors, methods, alpha, map_max_iter)
+    draw_args = (data_cell, int(seed), int(start), int(stop), batch_replicates(data_cell.n))
+    if metrics_output is None:  # a chunk: each batch's fits go straight to the file
+        failed: list[pd.DataFrame] = []
+
+        def write_chunk(tmp: Path) -> None:
+            with _ParquetParts(tmp) as writer:
+
+                def fit_batch(batch: Datasets) -> None:
+                    table = fit(batch)
+                    failed.append(_failed_replicates(table))
+                    writer.write(table)
+
+                draw_to_file(datasets_output, *draw_args, visit=fit_batch)
+
+        write_atomic(fits_output, write_chunk)
+        log_failures(pd.concat(failed, ignore_index=True), stop - start)
+        return
+    tables: list[pd.DataFrame] = []
+    draw_to_file(datasets_output, *draw_args, visit=lambda batch: tables.append(fit(batch)))
+    table = pd.concat(tables, ignore_index=True)
+    tables.clear()  # memory: keep one copy of the cell's fits, not two
+    table = combine_fits(table, str(fits_output))
+    _write_cell(table, alpha, fits_output, metrics_output)
 
 
 def fit_batches(data: Datasets) -> Iterator[Datasets]:
@@ -339,7 +488,7 @@ def fit_batches(data: Datasets) -> Iterator[Datasets]:
     Each batch holds at most :data:`FIT_BATCH_REPLICATES` replicates and
     :data:`FIT_BATCH_OBSERVATIONS` observations (at least one replicate).
     """
-    size = max(1, min(FIT_BATCH_REPLICATES, FIT_BATCH_OBSERVATIONS // max(data.cell.n, 1)))
+    size = batch_replicates(data.cell.n)
     for start in range(0, max(len(data), 1), size):
         stop = min(start + size, len(data))
         yield Datasets(
@@ -414,12 +563,19 @@ def concat_fits(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """
     if not paths:
         raise ValueError("no fit tables to combine")
-    table = pd.concat([read_parquet(p, FIT_COLUMNS) for p in paths], ignore_index=True)
+    chunks = [read_parquet(p, FIT_COLUMNS) for p in paths]
+    return combine_fits(pd.concat(chunks, ignore_index=True), str(paths[0]))
+
+
+def combine_fits(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """One cell's fits (chunks concatenated) sorted by group, then replicate, failures marked.
+
+    ``source`` names the data in an error message.
+    """
     if ERRORS_COLUMN in table.columns and table[ERRORS_COLUMN].isna().any():
-        raise DataFileError(f"{paths[0]}: fit chunks of one cell disagree on the error model")
-    return mark_failures(
-        sort_table(table, [*with_errors(GROUP_COLUMNS, table.columns), "replicate"])
-    )
+        raise DataFileError(f"{source}: fit chunks of one cell disagree on the error model")
+    table = sort_table(table, [*with_errors(GROUP_COLUMNS, table.columns), "replicate"])
+    return mark_failures(table)
 
 
 def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
@@ -477,6 +633,16 @@ def run_summarize(
     """
     table = concat_fits(fits)
     logger.info("%d fit rows from %d chunks", len(table), len(fits))
+    _write_cell(table, alpha, fits_output, metrics_output)
+
+
+def _write_cell(
+    table: pd.DataFrame,
+    alpha: float,
+    fits_output: str | os.PathLike[str],
+    metrics_output: str | os.PathLike[str],
+) -> None:
+    """Write a cell's combined fit table and its metrics; log its failed fits."""
     log_failures(_failed_replicates(table), int(table["replicate"].nunique()))
     write_parquet(table, fits_output)
     write_parquet(summarize_cell(table, alpha), metrics_output)

@@ -700,7 +700,7 @@ def failure_report(metrics: pd.DataFrame) -> str:
         "not positive definite, or an estimate, SE or interval bound was not finite) is",
         "left out of every performance measure of that estimator in that cell, and counted",
         "in the `n_failed` rows of `metrics.csv`; the paper tables mark such cells with †.",
-        "The fit logs (`results/logs/fit/`) name the replicates.",
+        "The simulate logs (`results/logs/simulate/`) name the replicates.",
         "",
     ]
     if failures.empty:

@@ -139,6 +139,17 @@ except (OSError, IndexError):
 print(json.dumps({"peak_mb": peak}))
 """
 
+#: A chunk simulate job of 100,000 replicates at n = 100: a 240 MB dataset file, drawn,
+#: written and fitted a batch at a time.
+SIMULATE_JOB = JOB.replace(
+    'run_fit(datasets, priors, ["ols", "mle", "map"], 0.05, output)',
+    "from regsim.pipeline import cell_params\n"
+    "from regsim.design import Cell\n"
+    "cell = cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777)))\n"
+    'run_simulate(cell, 20230406, 0, 100_000, priors, ["ols", "mle", "map"], 0.05,'
+    " datasets, output)",
+).replace("import run_fit,", "import run_simulate,")
+
 CHECK = """
 import json, sys
 import numpy as np
@@ -178,6 +189,30 @@ def test_one_fit_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> 
     assert summary == {
         "rows": replicates * 4 * 4,  # ols, mle, map × 2 priors; beta0..2 and sigma
         "replicates": replicates,
+        "converged": True,
+        "finite": True,
+    }
+
+
+@pytest.mark.slow
+def test_one_simulate_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> None:
+    datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
+    job = subprocess.run(
+        [sys.executable, "-c", SIMULATE_JOB, str(datasets), str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    peak = json.loads(job.stdout.splitlines()[-1])["peak_mb"]
+    assert peak < 300, f"peak RSS of the simulate job: {peak:.0f} MB"
+    assert datasets.stat().st_size > 100_000 * 100 * 3 * 8  # x and y of every replicate
+    check = subprocess.run(
+        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(check.stdout) == {
+        "rows": 100_000 * 4 * 4,
+        "replicates": 100_000,
         "converged": True,
         "finite": True,
     }

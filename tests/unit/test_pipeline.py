@@ -84,9 +84,10 @@ def test_prior_params_round_trip() -> None:
     assert pipeline.priors_from_params(params) == PRIORS
 
 
-def test_job_resources_grow_with_the_job() -> None:
-    small = pipeline.job_resources("fit", 10, 100)
-    large = pipeline.job_resources("fit", 1000, 1000)
+@pytest.mark.parametrize("stage", ["simulate", "simulate_cell", "fit"])
+def test_job_resources_grow_with_the_job(stage: str) -> None:
+    small = pipeline.job_resources(stage, 10, 100)
+    large = pipeline.job_resources(stage, 1000, 1000)
     assert set(small) == {"mem_mb", "runtime"}
     assert all(isinstance(v, int) and v > 0 for v in small.values())
     assert large["mem_mb"] > small["mem_mb"] and large["runtime"] > small["runtime"]
@@ -99,8 +100,10 @@ def test_job_resource_reads_the_wildcards() -> None:
     cells = {"n100_sigma1": Cell(100, 1.0, BETA)}
     chunks = {"reps000000-000250": (0, 250)}
     wildcards = SimpleNamespace(cell="n100_sigma1", chunk="reps000000-000250")
-    mem = pipeline.job_resource("fit", "mem_mb", cells, chunks)
-    assert mem(wildcards) == pipeline.job_resources("fit", 100, 250)["mem_mb"]
+    mem = pipeline.job_resource("simulate", "mem_mb", cells, chunks)
+    assert mem(wildcards) == pipeline.job_resources("simulate", 100, 250)["mem_mb"]
+    whole = pipeline.job_resources("simulate_cell", 100, 250)
+    assert whole["mem_mb"] > mem(wildcards)  # it summarizes the cell too
     runtime = pipeline.job_resource("summarize", "runtime", cells, replications=400)
     assert runtime(wildcards) == pipeline.job_resources("summarize", 100, 400)["runtime"]
 
@@ -214,48 +217,102 @@ def test_sort_table_uses_the_study_order() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]]) -> tuple[Path, Path]:
+def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]], how: str) -> Path:
+    """Run one cell as the workflow would; return its metrics file.
+
+    ``how``: "whole" (one simulate job that also summarizes), "chunks" (a simulate job
+    per chunk, then summarize) or "saved" (generate, then fit the saved file, per chunk).
+    """
     label = pipeline.cell_label(cell)
+    cell_fits = root / "fits" / f"{label}.parquet"
+    cell_metrics = root / "metrics" / f"{label}.parquet"
+    args = (pipeline.prior_params(PRIORS), METHODS, 0.05)
+    if how == "whole":
+        ((start, stop),) = chunks
+        data = root / "datasets" / label / f"{pipeline.chunk_label(start, stop)}.npz"
+        params = pipeline.cell_params(cell)
+        stages.run_simulate(params, 7, start, stop, *args, data, cell_fits, cell_metrics)
+        return cell_metrics
     fit_paths = []
     for start, stop in chunks:
         chunk = pipeline.chunk_label(start, stop)
         data = root / "datasets" / label / f"{chunk}.npz"
         fits = root / "fits" / label / f"{chunk}.parquet"
-        stages.run_generate(pipeline.cell_params(cell), 7, start, stop, data)
-        stages.run_fit(data, pipeline.prior_params(PRIORS), METHODS, 0.05, fits)
+        if how == "chunks":
+            stages.run_simulate(pipeline.cell_params(cell), 7, start, stop, *args, data, fits)
+        else:
+            stages.run_generate(pipeline.cell_params(cell), 7, start, stop, data)
+            stages.run_fit(data, *args, fits)
         fit_paths.append(fits)
-    cell_fits = root / "fits" / f"{label}.parquet"
-    cell_metrics = root / "metrics" / f"{label}.parquet"
     stages.run_summarize(fit_paths, 0.05, cell_fits, cell_metrics)
-    return cell_fits, cell_metrics
+    return cell_metrics
+
+
+CHUNKINGS = {"whole": ("whole", 40), "chunks": ("chunks", 7), "saved": ("saved", 15)}
 
 
 @pytest.fixture(scope="module")
 def two_chunkings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     cells = [Cell(12, 1.0, BETA), Cell(30, 0.5, BETA)]
-    for name, size in (("one", 40), ("many", 7)):
+    for name, (how, size) in CHUNKINGS.items():
         root = tmp_path_factory.mktemp(name)
         chunks = [(a, min(a + size, 40)) for a in range(0, 40, size)]
-        metrics = [run_cell(root, cell, chunks)[1] for cell in reversed(cells)]
+        metrics = [run_cell(root, cell, chunks, how) for cell in reversed(cells)]
         stages.run_collect(metrics, root / "tables" / "metrics.csv")
         out[name] = root
     return out
 
 
 def test_chunking_does_not_change_any_output(two_chunkings: dict[str, Path]) -> None:
-    one, many = two_chunkings["one"], two_chunkings["many"]
-    for relative in (
-        "fits/n12_sigma1.parquet",
-        "fits/n30_sigma0.5.parquet",
-        "metrics/n12_sigma1.parquet",
-        "tables/metrics.csv",
-    ):
-        assert (one / relative).read_bytes() == (many / relative).read_bytes(), relative
+    whole = two_chunkings["whole"]
+    for other in ("chunks", "saved"):
+        for relative in (
+            "fits/n12_sigma1.parquet",
+            "fits/n30_sigma0.5.parquet",
+            "metrics/n12_sigma1.parquet",
+            "tables/metrics.csv",
+        ):
+            expected = (whole / relative).read_bytes()
+            assert (two_chunkings[other] / relative).read_bytes() == expected, (other, relative)
+
+
+def test_simulate_writes_the_datasets_it_fits(two_chunkings: dict[str, Path]) -> None:
+    from regsim.simulate import draw, load_datasets
+
+    cell = Cell(30, 0.5, BETA)
+    saved = load_datasets(
+        two_chunkings["whole"] / "datasets" / "n30_sigma0.5" / "reps000000-000040.npz"
+    )
+    drawn = draw(cell, 7, 0, 40)
+    assert saved.cell == cell and saved.base_seed == 7
+    np.testing.assert_array_equal(saved.replicates, np.arange(40))
+    np.testing.assert_array_equal(saved.x, drawn.x)
+    np.testing.assert_array_equal(saved.y, drawn.y)
+    chunk = two_chunkings["chunks"] / "datasets" / "n30_sigma0.5" / "reps000035-000040.npz"
+    np.testing.assert_array_equal(load_datasets(chunk).y, drawn.y[35:])
+    # chunked simulate and fitting the saved file give the same chunk table
+    simulated = stages.read_parquet(
+        two_chunkings["chunks"] / "fits" / "n30_sigma0.5" / "reps000035-000040.parquet"
+    )
+    assert len(simulated) == 5 * 4 * (2 + len(PRIORS))
+
+
+def test_whole_cell_job_fits_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_chunkings: dict[str, Path]
+) -> None:
+    monkeypatch.setattr(stages, "FIT_BATCH_REPLICATES", 3)  # 14 batches of the 40 replicates
+    metrics = run_cell(tmp_path, Cell(12, 1.0, BETA), [(0, 40)], "whole")
+    expected = two_chunkings["whole"] / "metrics" / "n12_sigma1.parquet"
+    assert metrics.read_bytes() == expected.read_bytes()
+    fits = tmp_path / "fits" / "n12_sigma1.parquet"
+    assert (
+        fits.read_bytes() == (two_chunkings["whole"] / "fits" / "n12_sigma1.parquet").read_bytes()
+    )
 
 
 def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> None:
-    fits = stages.read_parquet(two_chunkings["many"] / "fits" / "n12_sigma1.parquet")
+    fits = stages.read_parquet(two_chunkings["chunks"] / "fits" / "n12_sigma1.parquet")
     assert len(fits) == 40 * 4 * (2 + len(PRIORS))
     resorted = stages.sort_table(
         fits.sample(frac=1, random_state=1), [*pipeline.GROUP_COLUMNS, "replicate"]
@@ -265,7 +322,7 @@ def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> No
 
 
 def test_metrics_table_rows(two_chunkings: dict[str, Path]) -> None:
-    metrics = stages.read_metrics(two_chunkings["one"] / "tables" / "metrics.csv")
+    metrics = stages.read_metrics(two_chunkings["whole"] / "tables" / "metrics.csv")
     assert list(metrics.columns) == list(pipeline.METRICS_COLUMNS)
     groups = metrics.groupby(list(pipeline.GROUP_COLUMNS), sort=False).size()
     assert len(groups) == 2 * 4 * (2 + len(PRIORS))
@@ -313,13 +370,22 @@ def test_zip_settings_defaults_and_errors():
         "cell": "n20_sigma1",
         "n": 20,
         "sigma": 1,
+        "errors": "normal",
         "parameter": "beta1",
     }
     config["figures"] = {"zip": {"n": 50, "sigma": 5.0, "parameter": "sigma"}}
     assert pipeline.zip_settings(config, cells)["cell"] == "n50_sigma5"
     config["figures"] = {"zip": {"n": 50, "sigma": 1}}
-    with pytest.raises(ConfigError, match="figures.zip: cell n=50, sigma=1 is not in the grid"):
+    missing = "figures.zip: cell n=50, sigma=1, errors=normal is not in the grid"
+    with pytest.raises(ConfigError, match=missing):
         pipeline.zip_settings(config, cells)
     config["figures"] = {"zip": {"parameter": "beta7"}}
     with pytest.raises(ConfigError, match="figures.zip.parameter"):
+        pipeline.zip_settings(config, cells)
+    # with a non-normal error model in the grid, the zip plot can show its cell
+    cells["n20_sigma1_t3"] = Cell(20, 1.0, (1.0, 2.0), errors="t3")
+    config["figures"] = {"zip": {"errors": "t3"}}
+    assert pipeline.zip_settings(config, cells)["cell"] == "n20_sigma1_t3"
+    config["figures"] = {"zip": {"errors": "hetero"}}
+    with pytest.raises(ConfigError, match="errors=hetero is not in the grid"):
         pipeline.zip_settings(config, cells)

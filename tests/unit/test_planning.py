@@ -9,7 +9,14 @@ import pytest
 
 from regsim.cli import main
 from regsim.errors import DataFileError, InputDataError
-from regsim.planning import plan, replications_from_pilot, worst_case_replications
+from regsim.planning import (
+    format_plan,
+    pilot_replications,
+    pilot_seconds_per_replicate,
+    plan,
+    replications_from_pilot,
+    worst_case_replications,
+)
 
 
 def test_worst_case_coverage_formula():
@@ -23,15 +30,18 @@ def test_worst_case_coverage_formula():
 
 def pilot_metrics() -> pd.DataFrame:
     rows = []
-    for n, sigma, method, prior, mcse, reps in [
-        (10, 1.0, "ols", "", 0.02, 100),
-        (10, 1.0, "map", "weak", 0.04, 100),
-        (20, 1.0, "ols", "", 0.01, 200),
-        (20, 1.0, "map", "weak", 0.005, 190),
+    for n, sigma, method, prior, mcse, reps, failed in [
+        (10, 1.0, "ols", "", 0.02, 100, 0),
+        (10, 1.0, "map", "weak", 0.04, 100, 0),
+        (20, 1.0, "ols", "", 0.01, 200, 0),
+        (20, 1.0, "map", "weak", 0.005, 190, 10),
     ]:
         base = {"n": n, "sigma": sigma, "prior": prior, "method": method, "parameter": "beta1"}
         rows.append({**base, "measure": "bias", "estimate": 0.1, "mcse": mcse})
         rows.append({**base, "measure": "n_reps", "estimate": float(reps), "mcse": float("nan")})
+        rows.append(
+            {**base, "measure": "n_failed", "estimate": float(failed), "mcse": float("nan")}
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,24 +53,70 @@ def test_pilot_scaling_takes_the_binding_method_per_cell():
     assert list(table["binding"]) == ["map (weak) beta1", "ols beta1"]
 
 
-def write_pilot(tmp_path, seconds_per_job=2.0):
+def test_pilot_replications_count_failed_replicates():
+    # n = 20: MAP used 190 replicates and 10 failed, so the cell drew 200.
+    assert pilot_replications(pilot_metrics()) == {"n10_sigma1": 100, "n20_sigma1": 200}
+
+
+def benchmark(path, seconds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds:02.0f}\t100.0\n")
+
+
+#: Benchmark files of a pilot whose simulate jobs each covered a whole cell (and
+#: summarized it): 5 s for n = 10's 100 replicates, 8 s for n = 20's 200.
+WHOLE_CELLS = {"simulate/n10_sigma1.tsv": 5.0, "simulate/n20_sigma1.tsv": 8.0}
+
+#: Benchmark files of a pilot with cells split into chunks, then summarized:
+#: n = 10 (2 + 2 + 0.5) s / 100, n = 20 (3 + 3 + 1) s / 200.
+CHUNKED = {
+    "simulate/n10_sigma1/reps000000-000050.tsv": 2.0,
+    "simulate/n10_sigma1/reps000050-000100.tsv": 2.0,
+    "summarize/n10_sigma1.tsv": 0.5,
+    "simulate/n20_sigma1/reps000000-000100.tsv": 3.0,
+    "simulate/n20_sigma1/reps000100-000200.tsv": 3.0,
+    "summarize/n20_sigma1.tsv": 1.0,
+}
+
+
+def write_pilot(tmp_path, benchmarks=WHOLE_CELLS):
     results = tmp_path / "results"
     (results / "tables").mkdir(parents=True)
     pilot_metrics().to_csv(results / "tables" / "metrics.csv", index=False)
-    for stage in ("generate", "fit"):
-        for cell in ("n10_sigma1", "n20_sigma1"):
-            folder = results / "benchmarks" / stage / cell
-            folder.mkdir(parents=True)
-            (folder / "reps000000-000100.tsv").write_text(f"s\th:m:s\n{seconds_per_job}\t0:00:02\n")
+    for name, seconds in benchmarks.items():
+        benchmark(results / "benchmarks" / name, seconds)
+    benchmark(results / "benchmarks" / "collect.tsv", 1.0)
     return results
 
 
-def test_plan_from_a_pilot_estimates_time(tmp_path):
-    results = write_pilot(tmp_path)
+@pytest.mark.parametrize(
+    ("benchmarks", "per_replicate"),
+    [(WHOLE_CELLS, (0.05, 0.04)), (CHUNKED, (0.045, 0.035))],
+    ids=["whole-cells", "chunks"],
+)
+def test_plan_from_a_pilot_estimates_time(tmp_path, benchmarks, per_replicate):
+    results = write_pilot(tmp_path, benchmarks)
+    replications = pilot_replications(pilot_metrics())
+    assert pilot_seconds_per_replicate(results, replications) == pytest.approx(
+        dict(zip(("n10_sigma1", "n20_sigma1"), per_replicate, strict=True))
+    )
     table, seconds = plan(0.01, "bias", results)
-    # 4 s of generate+fit per 100 replicates of each cell: 0.04 s a replicate.
-    assert seconds == pytest.approx(0.04 * (1600 + 200))
-    assert int(table["replications"].sum()) == 1800
+    assert list(table["replications"]) == [1600, 200]
+    assert seconds == pytest.approx(per_replicate[0] * 1600 + per_replicate[1] * 200)
+
+
+def test_whole_cell_files_need_the_cells_replications(tmp_path):
+    results = write_pilot(tmp_path)
+    assert pilot_seconds_per_replicate(results, {"n10_sigma1": 100}) == pytest.approx(
+        {"n10_sigma1": 0.05}
+    )
+
+
+def test_plan_without_benchmarks_has_no_time(tmp_path):
+    # No simulate benchmark files (e.g. not kept): the table alone, no time estimate.
+    table, seconds = plan(0.01, "bias", write_pilot(tmp_path, {}))
+    assert seconds is None
+    assert "estimated" not in format_plan(table, seconds)
 
 
 def test_plan_command(tmp_path, capsys):
@@ -69,7 +125,8 @@ def test_plan_command(tmp_path, capsys):
         main(["plan", "--target-mcse", "0.01", "--measure", "bias", "--pilot", str(results)]) == 0
     )
     out = capsys.readouterr().out
-    assert "1600" in out and "estimated generate+fit time 72 s" in out
+    # 0.05 s · 1600 + 0.04 s · 200 = 88 s.
+    assert "1600" in out and "estimated simulate time 88 s" in out
     assert main(["plan", "--target-mcse", "0.005"]) == 0
     assert "10000" in capsys.readouterr().out
 
