@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,10 @@ REGENERATE = "delete it and rerun the workflow to regenerate it"
 FIT_BATCH_OBSERVATIONS = 200_000
 FIT_BATCH_REPLICATES = 2_000
 
+#: Columns that identify one fit (a method, with its prior) within a cell. Fit tables are
+#: written with a row group per fit, so one fit can be read without the others.
+FIT_KEY: tuple[str, ...] = ("prior", "method")
+
 #: Columns that identify one fit of one replicate (all its parameters).
 REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")
 
@@ -69,11 +75,24 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     write_atomic(path, lambda tmp: _write_parquet_parts([table], tmp))
 
 
-def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
+def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path, by: Sequence[str] = ()) -> None:
     """Write tables with the same columns as consecutive row groups of one parquet file."""
     with _ParquetParts(path) as writer:
         for part in parts:
-            writer.write(part)
+            writer.write(part, by)
+
+
+def _runs(table: pd.DataFrame, by: Sequence[str]) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same."""
+    if not by or len(table) == 0:
+        return [(0, len(table))]
+    changes = np.zeros(len(table) - 1, dtype=bool)
+    for column in by:
+        values = table[column].to_numpy()
+        changes |= values[1:] != values[:-1]
+    edges = np.flatnonzero(changes) + 1
+    bounds = [0, *edges.tolist(), len(table)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 class _ParquetParts:
@@ -83,14 +102,20 @@ class _ParquetParts:
         self.path = path
         self.writer: Any = None
 
-    def write(self, part: pd.DataFrame) -> None:
-        import pyarrow as pa
+    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> None:
+        """Append ``part``: one row group, or one per run of equal values of ``by``.
+
+        Row groups of one fit each (``by=("prior", "method")``) let a reader take one fit
+        without decoding the others (:func:`read_parquet` with ``where``).
+        """
+        pa = _pyarrow()
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(part, preserve_index=False)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
-        self.writer.write_table(table)
+        for start, stop in _runs(part, by):
+            self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
 
     def __enter__(self) -> _ParquetParts:
         return self
@@ -128,30 +153,76 @@ def read_parquet(
         If the file is missing, truncated, corrupt or lacks a column; the one-line
         message names the file and says how to regenerate it.
     """
-    try:
-        if only is not None:
+    pa = _pyarrow()
+    with _reading(path):
+        if only is None and not where:
+            table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
+        else:
+            import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
-            present = set(pq.read_schema(path).names)
-            only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in present]
-        table = pd.read_parquet(
-            path,
-            engine="pyarrow",
-            page_checksum_verification=True,
-            columns=only,
-            filters=[(k, "==", v) for k, v in where.items()] if where else None,
-        )
-    except FileNotFoundError as error:
-        raise DataFileError(f"{path}: table file not found") from error
-    except Exception as error:  # pyarrow raises several types for corrupt files
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise DataFileError(f"{path}: unreadable table file ({reason}); {REGENERATE}") from error
+            source = pq.ParquetFile(path, page_checksum_verification=True)
+            names = source.schema_arrow.names
+            if only is not None:
+                only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in names]
+            parts = []
+            # Row group by row group, skipping those whose statistics rule them out, so
+            # memory holds the rows asked for, not the file.
+            for index in range(source.num_row_groups):
+                if not _may_hold(source.metadata.row_group(index), names, where or {}):
+                    continue
+                part = source.read_row_group(index, columns=only)
+                for column, value in (where or {}).items():
+                    part = part.filter(pc.equal(part[column], value))
+                parts.append(part)
+            if not parts:
+                parts.append(source.schema_arrow.empty_table().select(only or names))
+            table = pa.concat_tables(parts).to_pandas()
     missing = [c for c in columns or () if c not in table.columns]
     if missing:
         raise DataFileError(
             f"{path}: not a table of this workflow (no column {', '.join(missing)}); {REGENERATE}"
         )
     return table
+
+
+def _pyarrow() -> Any:
+    """pyarrow, allocating from the C library's heap rather than its own pool.
+
+    Its default pool (mimalloc) keeps freed memory for reuse, so a job's resident memory
+    would stay at the sum of every table it has read; the system allocator gives large
+    blocks back, keeping a job that reads a cell one fit at a time small.
+    """
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa
+
+
+def _may_hold(row_group: Any, names: Sequence[str], where: Mapping[str, Any]) -> bool:
+    """False if a parquet row group's min/max statistics exclude a ``where`` value."""
+    for column, value in where.items():
+        if column not in names:
+            continue
+        stats = row_group.column(list(names).index(column)).statistics
+        if stats is not None and stats.has_min_max and not stats.min <= value <= stats.max:
+            return False
+    return True
+
+
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn any failure to read the parquet file ``path`` into a one-line DataFileError."""
+    try:
+        yield
+    except FileNotFoundError as error:
+        raise DataFileError(f"{path}: table file not found") from error
+    except DataFileError:
+        raise
+    except Exception as error:  # pyarrow raises several types for corrupt files
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable table file ({reason}); {REGENERATE}") from error
 
 
 def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -368,7 +439,7 @@ def run_fit(
             failed.append(_failed_replicates(table))
             yield table
 
-    write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp))
+    write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp, FIT_KEY))
     log_failures(pd.concat(failed, ignore_index=True), len(data))
 
 
@@ -442,7 +513,7 @@ def run_simulate(
         Given when the job covers all the cell's replicates: then ``fits_output`` is the
         cell's whole table, exactly as :func:`run_summarize` would write it from chunks,
         and the cell's metrics are written here too. Without it ``fits_output`` is a chunk
-        (batches as consecutive row groups) for :func:`run_summarize`.
+        for :func:`run_summarize` (a row group per batch and fit).
     map_max_iter : int, optional
         Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
     """
@@ -467,19 +538,22 @@ def run_simulate(
                 def fit_batch(batch: Datasets) -> None:
                     table = fit(batch)
                     failed.append(_failed_replicates(table))
-                    writer.write(table)
+                    writer.write(table, FIT_KEY)
 
                 draw_to_file(datasets_output, *draw_args, visit=fit_batch)
 
         write_atomic(fits_output, write_chunk)
         log_failures(pd.concat(failed, ignore_index=True), stop - start)
         return
-    tables: list[pd.DataFrame] = []
-    draw_to_file(datasets_output, *draw_args, visit=lambda batch: tables.append(fit(batch)))
-    table = pd.concat(tables, ignore_index=True)
-    tables.clear()  # memory: keep one copy of the cell's fits, not two
-    table = combine_fits(table, str(fits_output))
-    _write_cell(table, alpha, fits_output, metrics_output)
+    # The whole cell: its fits go to a scratch chunk, combined like a summarize job's chunks,
+    # so memory stays bounded and the outputs are those of the chunked route.
+    with tempfile.TemporaryDirectory(prefix="regsim-") as scratch:
+        chunk = Path(scratch) / "fits.parquet"
+        with _ParquetParts(chunk) as writer:
+            draw_to_file(
+                datasets_output, *draw_args, visit=lambda batch: writer.write(fit(batch), FIT_KEY)
+            )
+        write_cell([chunk], alpha, fits_output, metrics_output)
 
 
 def fit_batches(data: Datasets) -> Iterator[Datasets]:
@@ -631,21 +705,78 @@ def run_summarize(
     metrics_output : path-like
         Parquet file for the cell's metrics rows.
     """
-    table = concat_fits(fits)
-    logger.info("%d fit rows from %d chunks", len(table), len(fits))
-    _write_cell(table, alpha, fits_output, metrics_output)
+    write_cell(fits, alpha, fits_output, metrics_output)
 
 
-def _write_cell(
-    table: pd.DataFrame,
+def fit_groups(chunks: Sequence[str | os.PathLike[str]]) -> list[tuple[str, str]]:
+    """The (prior, method) pairs in a cell's fit chunks, in the tables' sort order.
+
+    Read a record batch at a time, so memory does not grow with the replicates.
+    """
+    pa = _pyarrow()
+    import pyarrow.parquet as pq
+
+    found: set[tuple[str, str]] = set()
+    for path in chunks:
+        with _reading(path):
+            for batch in pq.ParquetFile(path).iter_batches(columns=["prior", "method"]):
+                distinct = pa.Table.from_batches([batch]).group_by(["prior", "method"])
+                found.update((r["prior"], r["method"]) for r in distinct.aggregate([]).to_pylist())
+    pairs = pd.DataFrame(sorted(found), columns=["prior", "method"])
+    ordered = sort_table(pairs, ["prior", "method"])
+    return list(zip(ordered["prior"], ordered["method"], strict=True))
+
+
+def write_cell(
+    chunks: Sequence[str | os.PathLike[str]],
     alpha: float,
     fits_output: str | os.PathLike[str],
     metrics_output: str | os.PathLike[str],
 ) -> None:
-    """Write a cell's combined fit table and its metrics; log its failed fits."""
-    log_failures(_failed_replicates(table), int(table["replicate"].nunique()))
-    write_parquet(table, fits_output)
-    write_parquet(summarize_cell(table, alpha), metrics_output)
+    """Combine a cell's fit chunks into its long table and metrics; log its failed fits.
+
+    One fit (a method with a prior) at a time: its rows of every chunk are read, sorted
+    by parameter and replicate, checked for failures (:func:`mark_failures`), written as
+    one row group of ``fits_output`` and summarized, so memory holds one fit's rows, not
+    the cell's. Both files are the same whatever the chunking.
+
+    Parameters
+    ----------
+    chunks : sequence of path-like
+        The cell's fit chunks (parquet).
+    alpha : float
+        Nominal level.
+    fits_output : path-like
+        Parquet file for the cell's whole long table, sorted by group then replicate.
+    metrics_output : path-like
+        Parquet file for the cell's metrics rows.
+    """
+    if not chunks:
+        raise ValueError("no fit tables to combine")
+    metrics: list[pd.DataFrame] = []
+    failed: list[pd.DataFrame] = []
+    rows, replicates = 0, 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows, replicates
+        with _ParquetParts(tmp) as writer:
+            for prior, method in fit_groups(chunks):
+                where = {"prior": prior, "method": method}
+                parts = [read_parquet(path, FIT_COLUMNS, where=where) for path in chunks]
+                part = combine_fits(pd.concat(parts, ignore_index=True), str(chunks[0]))
+                del parts
+                writer.write(part)
+                failed.append(_failed_replicates(part))
+                metrics.append(summarize_cell(part, alpha))
+                rows += len(part)
+                replicates = max(replicates, int(part["replicate"].nunique()))
+
+    write_atomic(fits_output, write)
+    logger.info("%d fit rows from %d chunks", rows, len(chunks))
+    log_failures(pd.concat(failed, ignore_index=True), replicates)
+    table = pd.concat(metrics, ignore_index=True)
+    groups = with_errors(GROUP_COLUMNS, table.columns)
+    write_parquet(sort_table(table, (*groups, "measure")), metrics_output)
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

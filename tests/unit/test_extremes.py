@@ -150,6 +150,13 @@ SIMULATE_JOB = JOB.replace(
     " datasets, output)",
 ).replace("import run_fit,", "import run_simulate,")
 
+#: A whole-cell simulate job of 10,000 replicates at n = 100 (the default largest job
+#: size): it draws, fits and summarizes the cell, reading its fits back one fit at a time.
+WHOLE_CELL_JOB = SIMULATE_JOB.replace(
+    "0.05, datasets, output)",
+    "0.05, datasets, output, output.replace('.parquet', '.metrics.parquet'))",
+).replace("100_000", "10_000")
+
 CHECK = """
 import json, sys
 import numpy as np
@@ -216,3 +223,24 @@ def test_one_simulate_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path
         "converged": True,
         "finite": True,
     }
+
+
+@pytest.mark.slow
+def test_one_whole_cell_simulate_job_of_10000_replicates_stays_under_300_mb(
+    tmp_path: Path,
+) -> None:
+    datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
+    job = subprocess.run(
+        [sys.executable, "-c", WHOLE_CELL_JOB, str(datasets), str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    peak = json.loads(job.stdout.splitlines()[-1])["peak_mb"]
+    assert peak < 300, f"peak RSS of the whole-cell simulate job: {peak:.0f} MB"
+    assert (tmp_path / "fits.metrics.parquet").is_file()
+    check = subprocess.run(
+        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(check.stdout)["rows"] == 10_000 * 4 * 4

@@ -389,3 +389,40 @@ def test_zip_settings_defaults_and_errors():
     config["figures"] = {"zip": {"errors": "hetero"}}
     with pytest.raises(ConfigError, match="errors=hetero is not in the grid"):
         pipeline.zip_settings(config, cells)
+
+
+def test_fit_tables_have_a_row_group_per_fit(two_chunkings: dict[str, Path]) -> None:
+    import pyarrow.parquet as pq
+
+    for path in (
+        two_chunkings["chunks"] / "fits" / "n12_sigma1" / "reps000000-000007.parquet",
+        two_chunkings["whole"] / "fits" / "n12_sigma1.parquet",
+    ):
+        source = pq.ParquetFile(path)
+        keys = []
+        for i in range(source.num_row_groups):
+            group = source.read_row_group(i, columns=list(stages.FIT_KEY)).to_pandas()
+            assert len(group.drop_duplicates()) == 1, (path, i)
+            keys.append(tuple(group.iloc[0]))
+        assert len(set(keys)) == len(keys) == 2 + len(PRIORS)  # ols, mle, a map per prior
+
+
+@pytest.mark.parametrize("where", [{"prior": "", "method": "ols"}, {"parameter": "beta1"}])
+def test_reading_some_rows_equals_filtering_the_whole_table(
+    two_chunkings: dict[str, Path], tmp_path: Path, where: dict[str, str]
+) -> None:
+    path = two_chunkings["whole"] / "fits" / "n30_sigma0.5.parquet"
+    whole = stages.read_parquet(path)
+    mask = np.logical_and.reduce([whole[k] == v for k, v in where.items()])
+    expected = whole.loc[mask].reset_index(drop=True)
+    pd.testing.assert_frame_equal(stages.read_parquet(path, where=where), expected)
+    columns = ["replicate", "estimate", "errors"]  # a column the file lacks is left out
+    some = stages.read_parquet(path, only=columns, where=where)
+    assert list(some.columns) == [*columns[:2], *where]
+    pd.testing.assert_frame_equal(some, expected[list(some.columns)])
+    # a file written as one row group (no statistics to skip by) reads the same
+    single = tmp_path / "single.parquet"
+    stages.write_parquet(whole, single)
+    pd.testing.assert_frame_equal(stages.read_parquet(single, where=where), expected)
+    nothing = stages.read_parquet(path, where={"method": "absent"})
+    assert nothing.empty and list(nothing.columns) == list(whole.columns)
