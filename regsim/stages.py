@@ -630,17 +630,6 @@ def log_failures(failed: pd.DataFrame, replicates: int) -> None:
         )
 
 
-def concat_fits(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """Read fit chunks and return one table sorted by group, then replicate.
-
-    The result does not depend on how the replicates were split into chunks.
-    """
-    if not paths:
-        raise ValueError("no fit tables to combine")
-    chunks = [read_parquet(p, FIT_COLUMNS) for p in paths]
-    return combine_fits(pd.concat(chunks, ignore_index=True), str(paths[0]))
-
-
 def combine_fits(table: pd.DataFrame, source: str) -> pd.DataFrame:
     """One cell's fits (chunks concatenated) sorted by group, then replicate, failures marked.
 

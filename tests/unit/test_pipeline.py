@@ -350,7 +350,7 @@ def test_summarize_cell_keeps_the_declared_columns() -> None:
 
 def test_concat_and_collect_need_inputs() -> None:
     with pytest.raises(ValueError):
-        stages.concat_fits([])
+        stages.write_cell([], 0.05, "fits.parquet", "metrics.parquet")
     with pytest.raises(ValueError):
         stages.collect_metrics([])
 
