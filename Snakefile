@@ -88,8 +88,10 @@ localrules:
 rule all:
     input:
         "results/tables/metrics.csv",
-        # per-cell tables too, so that one deleted (e.g. damaged) is remade by a rerun
+        # per-cell tables and datasets too, so that one deleted (e.g. damaged) is remade
+        # by a rerun
         expand("results/{kind}/{cell}.parquet", kind=("fits", "metrics"), cell=CELLS),
+        expand("results/datasets/{cell}/{chunk}.npz", cell=CELLS, chunk=CHUNKS),
         expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=("pdf", "png")),
         expand("results/figures/zip.{ext}", ext=("pdf", "png")),
         PAPER_TABLES,

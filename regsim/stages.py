@@ -656,20 +656,33 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`METRICS_COLUMNS` (with ``errors`` if ``fits`` has it), sorted;
         ``n_multimodal`` only for MAP.
+
+    Notes
+    -----
+    Each fit (method and prior, :data:`FIT_KEY`) is summarized on its own rows alone:
+    pandas' grouped sums can differ in the last bits with the other groups in the table,
+    and this way a cell summarized whole or one fit at a time (:func:`write_cell`) gives
+    the same bits.
     """
     groups = with_errors(GROUP_COLUMNS, fits.columns)
-    metrics = summarize(
-        fits,
-        estimate="estimate",
-        se="se",
-        true_col="true",
-        by=list(groups),
-        lower="lower",
-        upper="upper",
-        alpha=float(alpha),
-        converged_col="converged",
-        multimodal_col="multimodal",
-    )
+
+    def measures(table: pd.DataFrame) -> pd.DataFrame:
+        return summarize(
+            table,
+            estimate="estimate",
+            se="se",
+            true_col="true",
+            by=list(groups),
+            lower="lower",
+            upper="upper",
+            alpha=float(alpha),
+            converged_col="converged",
+            multimodal_col="multimodal",
+        )
+
+    fits_by_key = fits.groupby(list(FIT_KEY), sort=False, dropna=False)
+    parts = [measures(part) for _, part in fits_by_key]
+    metrics = pd.concat(parts, ignore_index=True) if parts else measures(fits)
     keep = (metrics["measure"] != "n_multimodal") | metrics["method"].isin(MULTIMODAL_METHODS)
     columns = with_errors(METRICS_COLUMNS, fits.columns)
     return sort_table(metrics.loc[keep, list(columns)], (*groups, "measure"))

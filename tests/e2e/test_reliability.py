@@ -148,9 +148,9 @@ def test_bad_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
 # 2. Interruption and resume
 # --------------------------------------------------------------------------------------
 
-PER_JOB = 5  # 10 chunks a cell: 40 generate and 40 fit jobs, a wide window to interrupt
+PER_JOB = 5  # 10 chunks a cell: 40 simulate jobs, a wide window to interrupt
 RUN_ARGS = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={PER_JOB}"]
-N_FITS = len(CELLS) * -(-SMOKE["replications"] // PER_JOB)
+N_CHUNKS = len(CELLS) * -(-SMOKE["replications"] // PER_JOB)
 
 
 def interrupt(workdir: Path, sig: signal.Signals) -> None:
@@ -188,6 +188,12 @@ def outputs(results: Path) -> dict[str, int]:
     return {**mtimes(results, "fits/*/*.parquet"), **mtimes(results, "datasets/*/*.npz")}
 
 
+def simulate_job(output: str) -> str:
+    """``<cell>/<chunk>``, the simulate job that writes a dataset file or fit chunk (both
+    of a chunk come from the same job)."""
+    return Path(*Path(output).parts[1:]).with_suffix("").as_posix()
+
+
 def assert_resumed(results: Path, done: dict[str, int], reference: dict[str, bytes]) -> None:
     """The study is complete, identical to an uninterrupted run, and of the outputs that
     existed after the interruption only those of jobs still running then (at most one
@@ -195,7 +201,8 @@ def assert_resumed(results: Path, done: dict[str, int], reference: dict[str, byt
     assert study_tables(results) == reference
     after = outputs(results)
     remade = sorted(k for k in done if after[k] != done[k])
-    assert len(remade) <= 2, f"finished outputs were recomputed: {remade}"
+    jobs = {simulate_job(k) for k in remade}
+    assert len(jobs) <= 2, f"finished outputs were recomputed: {remade}"
     assert not list(results.rglob(".*.tmp")), "a temporary file was left behind"
 
 
@@ -204,7 +211,7 @@ def test_resume_after_ctrl_c(tmp_path: Path, reference: dict[str, bytes]) -> Non
     interrupt(workdir, signal.SIGINT)
     results = workdir / "results"
     done = outputs(results)
-    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_FITS
+    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_CHUNKS
     snakemake(workdir, *RUN_ARGS)  # a plain rerun resumes
     assert_resumed(results, done, reference)
 
@@ -214,7 +221,7 @@ def test_resume_after_a_hard_kill(tmp_path: Path, reference: dict[str, bytes]) -
     interrupt(workdir, signal.SIGKILL)
     results = workdir / "results"
     done = outputs(results)
-    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_FITS
+    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_CHUNKS
 
     # The killed run could not remove its lock: a plain rerun refuses and says why.
     refused = snakemake(workdir, *RUN_ARGS, check=False)
@@ -242,14 +249,30 @@ def truncate(path: Path) -> None:
 
 
 def flip(path: Path) -> None:
+    """Flip one byte of a parquet file's data: the last byte of the column chunk around
+    the middle of the file, the end of a data page's contents (not of a page header,
+    whose statistics nothing reads), whatever the layout of row groups and pages."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # inside the first column's data page
+    ends = []
+    for group in range(meta.num_row_groups):
+        for column in range(meta.num_columns):
+            chunk = meta.row_group(group).column(column)
+            start = chunk.dictionary_page_offset if chunk.has_dictionary_page else None
+            start = chunk.data_page_offset if start is None else start
+            if start <= len(data) // 2 < start + chunk.total_compressed_size:
+                ends.append(start + chunk.total_compressed_size - 1)
+    assert len(ends) == 1, f"no column chunk around the middle of {path}"
+    data[ends[0]] ^= 0xFF
     path.write_bytes(bytes(data))
 
 
+# A damaged file that a job reads, the rule of the job that fails. (Dataset files are
+# written by the simulate jobs, never read: see test_damaged_dataset_file_is_not_read.)
 DAMAGE = {
-    "dataset-garbage": ("datasets/n10_sigma1/reps000000-000025.npz", garbage, "fit"),
-    "dataset-truncated": ("datasets/n40_sigma5/reps000025-000050.npz", truncate, "fit"),
+    "fits-garbage": ("fits/n10_sigma1/reps000000-000025.parquet", garbage, "summarize"),
     "fits-truncated": ("fits/n10_sigma5/reps000000-000025.parquet", truncate, "summarize"),
     "fits-flipped-byte": ("fits/n40_sigma1/reps000025-000050.parquet", flip, "summarize"),
     "metrics-truncated": ("metrics/n10_sigma1.parquet", truncate, "collect"),
@@ -257,7 +280,6 @@ DAMAGE = {
 }
 ADVICE = "; delete it and rerun the workflow to regenerate it"
 MESSAGES = {
-    "fit": r"unreadable dataset file \(.+\)" + ADVICE,
     "summarize": r"unreadable table file \(.+\)" + ADVICE,
     "collect": r"unreadable table file \(.+\)" + ADVICE,
     "figure": r"not a metrics table \(no column .+\)" + ADVICE,  # or paper_tables, theory
@@ -296,10 +318,45 @@ def test_damaged_file_stops_with_its_name(
         if table != name:
             assert data == reference[table], f"{table} changed"
 
-    if case in ("dataset-garbage", "fits-truncated"):  # the advice works
+    if case in ("fits-garbage", "fits-truncated"):  # the advice works
         (results / name).unlink()
         snakemake(workdir, "--cores=2", *SMOKE_ARGS, "--config", "replications_per_job=25")
         assert study_tables(results) == reference
+
+
+# A damaged dataset file, in a chunked run and in a whole-cell run: replicates per job, file.
+DATASET_DAMAGE = {
+    "garbage-chunked": (25, "datasets/n10_sigma1/reps000000-000025.npz", garbage),
+    "truncated-chunked": (25, "datasets/n40_sigma5/reps000025-000050.npz", truncate),
+    "garbage-whole-cell": (50, "datasets/n10_sigma5/reps000000-000050.npz", garbage),
+    "truncated-whole-cell": (50, "datasets/n40_sigma1/reps000000-000050.npz", truncate),
+}
+
+
+@pytest.mark.parametrize("case", list(DATASET_DAMAGE))
+def test_damaged_dataset_file_is_not_read(smoke_runs, tmp_path: Path, case: str) -> None:
+    """A simulate job fits the replicates it draws as it saves them: nothing reads a
+    dataset file back, so a damaged one (even newer than everything else) leaves a rerun
+    with nothing to do and every table as the intact run wrote it. Deleted, it is drawn
+    again by a plain rerun, the same bytes."""
+    per_job, name, damage = DATASET_DAMAGE[case]
+    workdir = copy_run(smoke_runs(2, per_job), tmp_path / "run")
+    results = workdir / "results"
+    tables, intact = study_tables(results), (results / name).read_bytes()
+    damage(results / name)
+    later = time.time() + 5
+    os.utime(results / name, (later, later))
+    before = snapshot(results)
+    args = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={per_job}"]
+    result = snakemake(workdir, *args)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert snapshot(results) == before
+    assert study_tables(results) == tables
+
+    (results / name).unlink()
+    snakemake(workdir, *args)
+    assert (results / name).read_bytes() == intact
+    assert study_tables(results) == tables
 
 
 # --------------------------------------------------------------------------------------
@@ -367,7 +424,7 @@ def test_failed_replicates_are_flagged_left_out_and_reported(
     assert r"$^\dagger$" in (results / "tables" / "bias_beta1.tex").read_text()
     warnings = [
         line
-        for log in (results / "logs" / "fit").rglob("*.log")
+        for log in (results / "logs" / "simulate").rglob("*.log")
         for line in log.read_text().splitlines()
         if " WARNING " in line
     ]

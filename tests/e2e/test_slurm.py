@@ -7,10 +7,10 @@ cluster tests are skipped with the reason.
 
 Each run copies the workflow into a temporary folder (as tests/e2e/test_workflow.py does)
 and runs `snakemake --profile profiles/slurm` there, the partition overridden to the local
-cluster's `debug`. The checks: every generate, fit and summarize job went through sbatch
-and completed in Slurm; the tables are byte-identical to a local run; a job that fails on
-the cluster stops the run naming the rule and its logs, and the rerun resumes without
-redoing finished jobs.
+cluster's `debug`. The checks: every simulate and summarize job went through sbatch and
+completed in Slurm, with each cell in one job and in chunks; the tables are byte-identical
+to a local run; a job that fails on the cluster stops the run naming the rule and its
+logs, and the rerun resumes without redoing finished jobs.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 SCRIPT = ROOT / "tools" / "local_slurm.sh"
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 NO_PLUGIN = "snakemake-executor-plugin-slurm is not installed (see requirements.txt)"
-# 50 replicates per job: one generate, fit and summarize job per cell of tests/smoke.yaml
-PER_JOB = "replications_per_job=50"
-STUDY = ("generate", "fit", "summarize")  # the rules that do the computing
+# Replicates per job for tests/smoke.yaml (50 replicates a cell): all 50, one simulate job
+# per cell and no summarize job; or 25, two simulate jobs and a summarize job per cell.
+WHOLE_CELL, CHUNKED = 50, 25
+STUDY = ("simulate", "summarize")  # the rules that do the computing
 CLUSTER = [
     "--profile",
     "profiles/slurm",
@@ -114,9 +115,9 @@ def slurm_cluster() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def local_run(smoke_runs: Callable[[int, int], Path]) -> Path:
-    """The smoke study run locally with 2 cores and 50 replicates per job, the reference
+    """The smoke study run locally with 2 cores and a whole cell per job, the reference
     for the cluster runs (shared with the other end-to-end tests; only read here)."""
-    return smoke_runs(2, 50)
+    return smoke_runs(2, WHOLE_CELL)
 
 
 def completed_jobs(jobcomp: Path, workdir: Path) -> dict[str, dict[str, str]]:
@@ -149,9 +150,25 @@ def data_files(results: Path) -> dict[str, tuple[int, int, str]]:
     }
 
 
-def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp_path: Path):
+@pytest.mark.parametrize(
+    ("per_job", "study"),
+    [
+        (WHOLE_CELL, {"simulate": 4, "summarize": 0}),
+        (CHUNKED, {"simulate": 8, "summarize": 4}),
+    ],
+    ids=["whole-cell", "chunked"],
+)
+def test_cluster_run_matches_local_run(
+    slurm_cluster: Path,
+    smoke_runs: Callable[[int, int], Path],
+    tmp_path: Path,
+    per_job: int,
+    study: dict[str, int],
+):
+    local_run = smoke_runs(2, per_job)  # the same files: datasets named by chunk
     workdir = copy_workflow(tmp_path / "cluster")
-    result = snakemake(workdir, *CLUSTER, "--configfile=tests/smoke.yaml", "--config", PER_JOB)
+    config = f"replications_per_job={per_job}"
+    result = snakemake(workdir, *CLUSTER, "--configfile=tests/smoke.yaml", "--config", config)
     output = result.stdout + result.stderr
 
     # every job but those of local rules was submitted with sbatch, once; the study's
@@ -162,7 +179,7 @@ def test_cluster_run_matches_local_run(slurm_cluster: Path, local_run: Path, tmp
     local = Counter(re.findall(r"^localrule (\w+):$", output, re.MULTILINE))
     assert submitted == remote, output
     assert remote + local == Counter(job_counts(output))
-    assert {rule: submitted[rule] for rule in STUDY} == dict.fromkeys(STUDY, 4)
+    assert {rule: submitted[rule] for rule in STUDY} == study
     # ... ran under Slurm, which logged it, in this folder's Slurm log directory
     for jobid, log in jobs.items():
         assert log.is_relative_to(workdir / ".snakemake" / "slurm_logs")
@@ -197,10 +214,11 @@ def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
         yaml.safe_dump({"grid": {"n": [10], "sigma": [1, 5]}})
     )
     args = [*CLUSTER, "--configfile", "tests/smoke.yaml", "tests/two_cells.yaml"]
-    args += ["--config", PER_JOB, "--", "results/tables/metrics.csv"]
+    # in chunks: summarize jobs exist only then
+    args += ["--config", f"replications_per_job={CHUNKED}", "--", "results/tables/metrics.csv"]
     dry = snakemake(workdir, "-n", *args)
     plan = job_counts(dry.stdout + dry.stderr)
-    assert {rule: plan[rule] for rule in STUDY} == dict.fromkeys(STUDY, 2)
+    assert {rule: plan[rule] for rule in STUDY} == {"simulate": 4, "summarize": 2}
     script = workdir / "scripts" / "summarize.py"
     original = script.read_text()
     script.write_text(FAILING_SUMMARIZE)
@@ -225,17 +243,20 @@ def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
         failures, "FAILED"
     )
 
-    # a job only fails after its inputs were made: some generate and fit jobs finished,
-    # and nothing after the failed summarize jobs
+    # a job only fails after its inputs were made: some simulate jobs finished, each with
+    # its dataset file and fit chunk, and nothing after the failed summarize jobs
     results = workdir / "results"
     finished = data_files(results)
     generated = [k for k in finished if k.startswith("datasets/")]
     fitted = [k for k in finished if k.startswith("fits/") and k.count("/") == 2]
     assert generated and fitted, sorted(finished)
     assert sorted(finished) == sorted(generated + fitted)
+    assert sorted(k.removeprefix("datasets/").removesuffix(".npz") for k in generated) == sorted(
+        k.removeprefix("fits/").removesuffix(".parquet") for k in fitted
+    )
 
     script.write_text(original)
-    expected = Counter(plan) - Counter(generate=len(generated), fit=len(fitted))
+    expected = Counter(plan) - Counter(simulate=len(fitted))
     replan = snakemake(workdir, "-n", *args)
     assert job_counts(replan.stdout + replan.stderr) == expected
     rerun = snakemake(workdir, *args)

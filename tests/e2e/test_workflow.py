@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -130,9 +131,10 @@ def job_counts(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def runs(smoke_runs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three complete smoke runs: 1 core / 2 cores with 25 replicates per job, and 2 cores
-    with 50 (the whole cell in one job). "cores1" is a private copy that tests may rerun
-    in; the others are shared with other modules (see conftest.py) and only read."""
+    """Three complete smoke runs: 1 core / 2 cores with 25 replicates per job (two simulate
+    jobs a cell, then a summarize job), and 2 cores with 50 (the whole cell in one simulate
+    job, no summarize job). "cores1" is a private copy that tests may rerun in; the others
+    are shared with other modules (see conftest.py) and only read."""
     root = tmp_path_factory.mktemp("smoke")
     return {
         "cores1": smoke_run(root / "cores1", 1, 25),
@@ -169,18 +171,77 @@ def test_metrics_table_has_every_row(runs: dict[str, Path]) -> None:
     assert ((reps + failed) == SMOKE["replications"]).all()
 
 
+def names(folder: Path) -> list[str]:
+    """The names of the entries of ``folder``, sorted."""
+    return sorted(p.name for p in folder.iterdir())
+
+
 def test_per_cell_tables_exist(runs: dict[str, Path]) -> None:
+    """Chunked (25 of 50 replicates a job): per cell, two simulate jobs each write a dataset
+    file and a fit chunk, and a summarize job combines the chunks."""
     results = runs["cores1"] / "results"
+    chunks = ["reps000000-000025", "reps000025-000050"]
     for label in cell_labels(SMOKE):
         assert (results / "fits" / f"{label}.parquet").is_file()
         assert (results / "metrics" / f"{label}.parquet").is_file()
-        assert sorted(p.name for p in (results / "datasets" / label).iterdir()) == [
-            "reps000000-000025.npz",
-            "reps000025-000050.npz",
-        ]
+        assert names(results / "datasets" / label) == [f"{c}.npz" for c in chunks]
+        assert names(results / "fits" / label) == [f"{c}.parquet" for c in chunks]
+        assert names(results / "logs" / "simulate" / label) == [f"{c}.log" for c in chunks]
+        assert names(results / "benchmarks" / "simulate" / label) == [f"{c}.tsv" for c in chunks]
         assert (results / "logs" / "summarize" / f"{label}.log").is_file()
+        assert (results / "benchmarks" / "summarize" / f"{label}.tsv").is_file()
     fits = pd.read_parquet(results / "fits" / "n10_sigma1.parquet")
     assert sorted(fits["replicate"].unique()) == list(range(SMOKE["replications"]))
+
+
+def test_whole_cell_is_one_simulate_job(runs: dict[str, Path]) -> None:
+    """With all 50 replicates in one job, one simulate job per cell writes the cell's
+    dataset file, fit table and metrics: no fit chunks, no summarize job."""
+    results = runs["onechunk"] / "results"
+    labels = cell_labels(SMOKE)
+    for label in labels:
+        assert (results / "fits" / f"{label}.parquet").is_file()
+        assert (results / "metrics" / f"{label}.parquet").is_file()
+        assert names(results / "datasets" / label) == ["reps000000-000050.npz"]
+        assert not (results / "fits" / label).exists()
+    assert names(results / "fits") == sorted(f"{label}.parquet" for label in labels)
+    assert names(results / "logs" / "simulate") == sorted(f"{label}.log" for label in labels)
+    assert names(results / "benchmarks" / "simulate") == sorted(f"{label}.tsv" for label in labels)
+    assert not (results / "logs" / "summarize").exists()
+    assert not (results / "benchmarks" / "summarize").exists()
+    fits = pd.read_parquet(results / "fits" / "n10_sigma1.parquet")
+    assert sorted(fits["replicate"].unique()) == list(range(SMOKE["replications"]))
+
+
+# Jobs of a fresh run of tests/smoke.yaml (4 cells) besides the study's simulate and
+# summarize jobs: the collection and what is drawn from the whole table.
+AFTER_THE_STUDY = {
+    "collect": 1,
+    "zip_plot": 1,
+    "figure": 6,
+    "paper_tables": 1,
+    "theory": 1,
+    "provenance": 1,
+    "all": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("per_job", "study"),
+    [
+        (None, {"simulate": 4}),  # the default, 10000: a whole cell a job
+        (50, {"simulate": 4}),  # exactly the cell's replicates: still one job
+        (49, {"simulate": 8, "summarize": 4}),  # one too few: two chunks a cell
+        (25, {"simulate": 8, "summarize": 4}),
+        (10, {"simulate": 20, "summarize": 4}),
+    ],
+)
+def test_jobs_planned_per_cell(tmp_path: Path, per_job: int | None, study: dict) -> None:
+    workdir = copy_workflow(tmp_path / "plan")
+    extra = [] if per_job is None else ["--config", f"replications_per_job={per_job}"]
+    plan = snakemake(workdir, "-n", "--configfile=tests/smoke.yaml", *extra)
+    assert job_counts(plan.stdout + plan.stderr) == {**study, **AFTER_THE_STUDY}
+    assert not (workdir / "results").exists()
 
 
 def test_identical_across_core_counts(runs: dict[str, Path]) -> None:
@@ -192,12 +253,26 @@ def test_identical_across_core_counts(runs: dict[str, Path]) -> None:
 
 
 def test_identical_across_replications_per_job(runs: dict[str, Path]) -> None:
+    """A chunked run (simulate chunks, then summarize) and a whole-cell run (one simulate
+    job a cell) give the same tables, byte for byte, and the same datasets."""
+    from regsim.simulate import load_datasets
+
     a, b = runs["cores2"] / "results", runs["onechunk"] / "results"
+    # one run of each mode, so both ways of making a cell's tables are compared
+    assert (a / "logs" / "summarize").is_dir() and (a / "fits" / "n10_sigma1").is_dir()
+    assert not (b / "logs" / "summarize").exists() and not (b / "fits" / "n10_sigma1").exists()
     files = ["tables/metrics.csv"] + [
         f"{kind}/{label}.parquet" for label in cell_labels(SMOKE) for kind in ("fits", "metrics")
     ]
     for name in files:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    for label in cell_labels(SMOKE):
+        chunks = [load_datasets(p) for p in sorted((a / "datasets" / label).glob("*.npz"))]
+        (whole,) = [load_datasets(p) for p in sorted((b / "datasets" / label).glob("*.npz"))]
+        assert len(chunks) == 2
+        for field in ("replicates", "x", "y"):
+            joined = np.concatenate([getattr(chunk, field) for chunk in chunks])
+            np.testing.assert_array_equal(joined, getattr(whole, field), err_msg=label)
 
 
 def test_rerun_with_nothing_changed_does_nothing(runs: dict[str, Path]) -> None:
@@ -219,11 +294,11 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
     old = snapshot(workdir / "results")
     args = ["--configfile", "tests/smoke.yaml", "tests/grow.yaml"]
     plan = snakemake(workdir, "-n", *args, "--config", "replications_per_job=25")
-    # only the new cells (n = 25, two sigmas, two chunks each), the collection and what is
-    # drawn from the whole table; not the zip plot, whose cell (n = 10) is unchanged
+    # only the new cells (n = 25, two sigmas, two simulate chunks and a summarize each), the
+    # collection and what is drawn from the whole table; not the zip plot, whose cell
+    # (n = 10) is unchanged
     expected = {
-        "generate": 4,
-        "fit": 4,
+        "simulate": 4,
         "summarize": 2,
         "collect": 1,
         "figure": 6,
