@@ -20,6 +20,10 @@ Conventions shared by all figures
   neighbours, ±0.04 decades for six series) so that error bars do not hide each other;
   ticks mark the true sample sizes.
 * Error bars are ±1.96 Monte Carlo standard errors (MCSE).
+* A table of one non-normal error model (its ``errors`` column, e.g. ``t3``) is named in
+  the title of the figure's legend (:data:`ERROR_TITLES`); normal errors get no title.
+  Given the number of coefficients ``p``, the coverage and σ figures of normal errors
+  draw the exact finite-sample values of :mod:`regsim.theory` as thin dashed curves.
 * Fonts are at least 8 pt at the printed size (figures are 7 in wide, a two-column spread;
   each panel is about as wide as a third of that).
 
@@ -39,6 +43,9 @@ logger. With ``on_missing="raise"`` an
 
 from __future__ import annotations
 
+import functools
+import gc
+import inspect
 import logging
 import math
 import os
@@ -50,20 +57,34 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import XAxis
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.collections import LineCollection
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import (
+    FixedLocator,
+    Formatter,
+    FuncFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
 from matplotlib.transforms import blended_transform_factory
 
 from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
-from regsim.design import FIT_COLUMNS
+from regsim.design import DEFAULT_ERRORS, FIT_COLUMNS
 from regsim.errors import InputDataError
 from regsim.pipeline import METRICS_COLUMNS
+from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
 
 __all__ = [
+    "ERROR_TITLES",
+    "EXACT_GID",
     "FIGURES",
     "FIGURE_WIDTH",
     "MEASURE_LABELS",
@@ -82,6 +103,7 @@ __all__ = [
     "save_figure",
     "series_label",
     "sigma_figure",
+    "study_keywords",
     "zip_plot",
 ]
 
@@ -165,8 +187,18 @@ MEASURE_LABELS: dict[str, str] = {
     "relprec": "Rel. precision (%)",
 }
 
+#: Name of each non-normal error model (see :mod:`regsim.simulate`) in its figures' legends.
+ERROR_TITLES: dict[str, str] = {
+    "t3": r"Errors: Student $t_3$ scaled to sd $\sigma$",
+    "hetero": "Errors: heteroskedastic (sd grows with the first covariate)",
+}
+
 #: Measures that are positive, so a log scale is the default in :func:`nested_loop_figure`.
 _POSITIVE_MEASURES = frozenset({"empse", "modelse", "mse", "rmse", "width"})
+
+#: ``gid`` of the exact finite-sample curves drawn by :func:`coverage_figure` and
+#: :func:`sigma_figure` (normal errors).
+EXACT_GID = "regsim-exact"
 
 FIGURE_WIDTH = 7.0
 """Width of every figure in inches (a two-column spread; a panel is about 2.2 in)."""
@@ -207,8 +239,41 @@ _RC: dict[str, Any] = {
     "legend.columnspacing": 1.4,
     "legend.borderaxespad": 0.2,
     "pdf.fonttype": 42,
+    # The PDF backend splits each font into subsets of the size ps.fonttype allows; with
+    # Type 3's 256 glyphs the Greek letters, the hat and the minus sign start a second
+    # subset of their font, and every subset is a separate (slow) font-subsetting pass.
+    "ps.fonttype": 42,
     "savefig.dpi": 300,
 }
+
+#: Without these, ``Figure.set_layout_engine(None)`` would pick an engine from the user's
+#: rcParams instead of switching layout off.
+_NO_DEFAULT_LAYOUT: dict[str, Any] = {
+    "figure.autolayout": False,
+    "figure.constrained_layout.use": False,
+}
+
+
+def _gc_paused(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``function`` with the cyclic garbage collector paused (its state restored after).
+
+    Drawing a figure allocates tens of thousands of long-lived objects, which set off
+    collections of the older generations; each rescans every object of the process
+    (pandas, matplotlib, the metrics table), which took a sixth of the time of a figure.
+    The cycles left behind are collected by the first collection after the call.
+    """
+
+    @functools.wraps(function)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
 
 
 # --------------------------------------------------------------------------------------
@@ -345,22 +410,35 @@ def _normalise(table: pd.DataFrame, columns: Sequence[str], what: str) -> pd.Dat
     return out
 
 
-def _check_one_error_model(table: pd.DataFrame, what: str) -> None:
-    """A figure shows one error model: refuse a table mixing several (never drop one)."""
-    if isinstance(table, pd.DataFrame) and "errors" in table.columns:
-        models = sorted({str(e) for e in table["errors"].dropna().unique()})
-        if len(models) > 1:
-            raise InputDataError(
-                f"{what}: rows of several error models ({', '.join(models)}); draw one "
-                "figure per error model (regsim.tables.select_errors)"
-            )
+def _error_model(table: pd.DataFrame, what: str) -> str:
+    """The error model of a table: its one ``errors`` value, or normal without the column.
+
+    A figure shows one error model: a table mixing several is refused (never one dropped).
+    """
+    if not isinstance(table, pd.DataFrame) or "errors" not in table.columns:
+        return DEFAULT_ERRORS
+    models = sorted({str(e) for e in table["errors"].dropna().unique()})
+    if len(models) > 1:
+        raise InputDataError(
+            f"{what}: rows of several error models ({', '.join(models)}); draw one "
+            "figure per error model (regsim.tables.select_errors)"
+        )
+    return models[0] if models else DEFAULT_ERRORS
 
 
-def _prepare_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    _check_one_error_model(metrics, "metrics table")
+def _error_title(errors: str) -> str | None:
+    """The legend title naming a non-normal error model; None for normal errors."""
+    if errors == DEFAULT_ERRORS:
+        return None
+    return ERROR_TITLES.get(errors, f"Errors: {errors}")
+
+
+def _prepare_metrics(metrics: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The normalised metrics table and its error model."""
+    errors = _error_model(metrics, "metrics table")
     table = _normalise(metrics, METRICS_COLUMNS, "metrics table")
     table["measure"] = table["measure"].astype(str)
-    return table
+    return table, errors
 
 
 Expected = Mapping[str, Sequence[Any]]
@@ -469,7 +547,7 @@ def missing_cells(
         table"``, ``"all replicates failed"`` (NaN estimate and ``n_reps`` 0) or
         ``"no estimate"``.
     """
-    table = _prepare_metrics(metrics)
+    table, _ = _prepare_metrics(metrics)
     parameters = [parameter] if isinstance(parameter, str) else list(parameter)
     ns, sigmas, series = _grid_levels(table, expected)
     values = _values(table, measure, parameters, ns, sigmas, series)
@@ -515,57 +593,89 @@ def _n_limits(ns: Sequence[int]) -> tuple[float, float]:
 
 
 def _format_n_axis(ax: Axes, ns: Sequence[int]) -> None:
-    """Log-scaled ``n`` axis with a tick at each sample size of the grid."""
+    """Log-scaled ``n`` axis with a tick at each sample size of the grid.
+
+    Axes sharing ``x`` share the scale, locators, formatters and limits, so one call
+    formats the whole group.
+    """
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(FixedLocator([float(n) for n in ns]))
+    ax.xaxis.set_major_formatter(_SampleSizeFormatter())
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks([float(n) for n in ns], [str(n) for n in ns])
     ax.set_xlim(*_n_limits(ns))
 
 
-def _n_labels_may_collide(ns: Sequence[int], panel_width: float) -> bool:
-    """Whether ``n`` tick labels could overlap on a panel at least ``panel_width`` inches wide.
+class _SampleSizeFormatter(Formatter):
+    """Sample-size tick labels, blanking those that would overlap their neighbours.
 
-    Digits of the 8 pt font are about 0.071 in wide; 0.075 in and a 2 pt gap are assumed.
+    Labels are kept from the left while each clears the previous kept one by at least
+    2 pt; the largest ``n`` is always labelled (a kept label too close to it is blanked
+    instead). Every tick mark stays. The decision is remade at each draw from the axis'
+    current width and the font metrics of the label, because the panel width is known
+    only once the layout has run: deciding it from a separate draw would lay the figure
+    out once more. Axes sharing ``x`` share the formatter, and the width of the axis it
+    was set on; the panels of a grid are equally wide.
     """
-    lo, hi = (math.log10(v) for v in _n_limits(ns))
-    at = [(math.log10(n) - lo) / (hi - lo) * panel_width for n in ns]
-    size = [0.075 * len(str(n)) for n in ns]
-    gap = 2.0 / 72.0
-    return any(at[i + 1] - at[i] < (size[i] + size[i + 1]) / 2 + gap for i in range(len(ns) - 1))
+
+    _GAP_INCHES = 2.0 / 72.0
+
+    def __init__(self) -> None:
+        self._widths: dict[tuple[str, Any], float] = {}
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return _number(x)
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        labels = [self(v) for v in values]
+        axis = self.axis
+        if axis is None or len(labels) < 3 or axis.axes.get_figure(root=True) is None:
+            return labels
+        at = _tick_inches(axis, values)
+        font = axis.majorTicks[0].label1.get_fontproperties()
+        half = [self._width(label, font) / 2.0 for label in labels]
+        order = np.argsort(at, kind="stable")
+        edges = [(at[i] - half[i], at[i] + half[i]) for i in order]
+        keep = [0]
+        for i in range(1, len(edges)):
+            if edges[i][0] - edges[keep[-1]][1] >= self._GAP_INCHES:
+                keep.append(i)
+        last = len(edges) - 1
+        if keep[-1] != last:
+            while len(keep) > 1 and edges[last][0] - edges[keep[-1]][1] < self._GAP_INCHES:
+                keep.pop()
+            keep.append(last)
+        shown = {int(order[i]) for i in keep}
+        return [label if i in shown else "" for i, label in enumerate(labels)]
+
+    def _width(self, label: str, font: FontProperties) -> float:
+        """Width of ``label`` in inches as Agg draws it at 100 dpi.
+
+        Agg's extents are those of the drawn glyphs, the boxes a reader sees clear each
+        other or not; the outline advance widths are wider by a digit's side bearing and
+        would blank labels that visibly fit.
+        """
+        key = (label, hash(font))
+        if key not in self._widths:
+            renderer = _measuring_renderer()
+            width, _, _ = renderer.get_text_width_height_descent(label, font, ismath=False)
+            self._widths[key] = width / renderer.dpi
+        return self._widths[key]
 
 
-def _thin_n_labels(figure: Figure, ax: Axes, ns: Sequence[int]) -> None:
-    """Blank the ``n`` tick labels that would overlap their neighbours at the printed size.
+@functools.cache
+def _measuring_renderer() -> RendererAgg:
+    """A one-pixel Agg renderer at 100 dpi, for measuring text without drawing a figure."""
+    return RendererAgg(1, 1, 100.0)
 
-    Lays the figure out, then keeps labels from the left while each clears the previous
-    kept one by at least 2 pt; the largest ``n`` is always labelled (a kept label too close
-    to it is blanked instead). Every tick mark stays. The layout is skipped when the labels
-    fit even on a panel 60% of its share of the figure width.
-    """
-    columns = ax.get_gridspec().ncols if ax.get_gridspec() is not None else 1
-    if not _n_labels_may_collide(ns, 0.6 * figure.get_figwidth() / columns):
-        return
-    figure.draw_without_rendering()
-    texts = {t.get_text(): t for t in ax.xaxis.get_ticklabels()}
-    labels = [str(n) for n in ns]
-    if not all(label in texts for label in labels):
-        return
-    boxes = [texts[label].get_window_extent() for label in labels]
-    gap = 2.0 * figure.dpi / 72.0
-    keep = [0]
-    for i in range(1, len(labels)):
-        if boxes[i].x0 - boxes[keep[-1]].x1 >= gap:
-            keep.append(i)
-    last = len(labels) - 1
-    if keep[-1] != last:
-        while len(keep) > 1 and boxes[last].x0 - boxes[keep[-1]].x1 < gap:
-            keep.pop()
-        keep.append(last)
-    if len(keep) < len(labels):
-        shown = [label if i in keep else "" for i, label in enumerate(labels)]
-        ax.set_xticks([float(n) for n in ns], shown)
+
+def _tick_inches(axis: XAxis, values: Sequence[float]) -> np.ndarray:
+    """Distance in inches of each of ``values`` from the left edge of the axes."""
+    transform = axis.get_transform()
+    ends = transform.transform(np.asarray(axis.get_view_interval(), dtype=float))
+    at = transform.transform(np.asarray(values, dtype=float))
+    width = axis.axes.get_position().width * axis.axes.get_figure(root=True).get_figwidth()
+    return (at - ends[0]) / (ends[1] - ends[0]) * width
 
 
 def _dodge(index: int, count: int) -> float:
@@ -680,11 +790,13 @@ def _grid_figure(
     row_label: Callable[[str], str] | None = None,
     ylim: tuple[float, float] | None = None,
     log_y: bool = False,
+    errors: str = DEFAULT_ERRORS,
 ) -> Figure:
     """Panels of rows (parameters or measures) × columns (sigma), one line per series.
 
     ``values`` has one row per expected cell, with the columns ``row_column``, ``sigma``,
     ``n``, ``method``, ``prior``, ``estimate``, ``mcse`` and ``reason`` (``""`` when usable).
+    A non-normal error model ``errors`` is named in the title of the legend.
     """
     ylim = _check_ylim(ylim, log_y)
     off_scale = False
@@ -694,6 +806,18 @@ def _grid_figure(
     if on_missing == "raise":
         _report_missing(Figure(), missing, on_missing, what, row_label)
     styles = _styles(series)
+    keys = [row_column, "sigma", "method", "prior", "n"]
+    cells = values.set_index(keys).reindex(
+        pd.MultiIndex.from_tuples(
+            [(r, s, m, q, n) for r in rows for s in sigmas for m, q in series for n in ns],
+            names=keys,
+        )
+    )
+    shape = (len(rows), len(sigmas), len(series), len(ns))
+    ok_all = (cells["reason"] == "").to_numpy().reshape(shape)
+    y_all = np.where(ok_all, cells["estimate"].to_numpy(float).reshape(shape), np.nan)
+    err_all = 1.96 * cells["mcse"].to_numpy(float).reshape(shape)
+    err_all = np.where(ok_all & np.isfinite(err_all), err_all, 0.0)
     with mpl.rc_context(_RC):
         figure = _new_figure(width, _HEADER_HEIGHT + panel_height * len(rows))
         axes = figure.subplots(len(rows), len(sigmas), sharex=True, squeeze=False)
@@ -702,35 +826,21 @@ def _grid_figure(
                 ax = axes[i, j]
                 if decorate is not None:
                     decorate(ax, row, sigma)
-                panel = values.loc[(values[row_column] == row) & (values["sigma"] == sigma)]
                 for k, (method, prior) in enumerate(series):
-                    cells = (
-                        panel.loc[(panel["method"] == method) & (panel["prior"] == prior)]
-                        .set_index("n")
-                        .reindex(ns)
-                    )
                     x = np.asarray(ns, dtype=float) * _dodge(k, len(series))
-                    y = cells["estimate"].to_numpy(float)
-                    err = 1.96 * cells["mcse"].to_numpy(float)
-                    ok = (cells["reason"] == "").to_numpy()
-                    y = np.where(ok, y, np.nan)
-                    err = np.where(ok & np.isfinite(err), err, 0.0)
-                    ax.errorbar(
-                        x,
-                        y,
-                        yerr=err,
-                        elinewidth=0.7,
-                        label=labels(method, prior),
-                        **styles[(method, prior)],
-                    )
-                    _mark_missing(ax, x[~ok], styles[(method, prior)]["color"])
+                    y, ok = y_all[i, j, k], ok_all[i, j, k]
+                    style = styles[(method, prior)]
+                    _errorbar(ax, x, y, err_all[i, j, k], style, labels(method, prior))
+                    _mark_missing(ax, x[~ok], style["color"])
                     if ylim is not None:
-                        off_scale |= _mark_off_scale(ax, x, y, ylim, styles[(method, prior)])
+                        off_scale |= _mark_off_scale(ax, x, y, ylim, style)
+                # Adding artists directly does not ask for the view limits to be refitted,
+                # and a decoration may already have fitted them to itself.
+                ax.autoscale(axis="y")
                 if log_y:
                     _log_axis(ax)
                 if ylim is not None:
                     ax.set_ylim(*ylim)
-                _format_n_axis(ax, ns)
                 if i == 0:
                     ax.set_title(rf"$\sigma$ = {_number(sigma)}")
                 if j == 0:
@@ -740,10 +850,68 @@ def _grid_figure(
         handles = [_handle(styles[s], labels(*s)) for s in series] + list(extra_handles)
         if off_scale:
             handles.append(_off_scale_handle())
-        figure.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(handles))
+        figure.legend(
+            handles=handles,
+            loc="outside upper center",
+            ncols=_legend_columns(handles),
+            **_error_model_title(errors),
+        )
         _report_missing(figure, missing, on_missing, what, row_label)
-        _thin_n_labels(figure, axes[-1, 0], ns)
+        _format_n_axis(axes[0, 0], ns)
     return figure
+
+
+def _errorbar(
+    ax: Axes, x: np.ndarray, y: np.ndarray, err: np.ndarray, style: dict[str, Any], label: str
+) -> ErrorbarContainer:
+    """Draw what ``ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)`` draws.
+
+    The same line, bars and caps in the same drawing order (bars and caps at z-order 2,
+    the line at 2.1 above them), but as three artists instead of four and without
+    ``errorbar``'s general argument handling, which took a large share of a figure's
+    build time. The caps (markers ``2 × errorbar.capsize`` points wide) reach the ends of
+    the bars, so they alone set the data limits.
+    """
+    colour = style["color"]
+    low, high = y - err, y + err
+    line = Line2D(x, y, zorder=2.1, label="_nolegend_", **style)
+    bars = LineCollection(
+        np.stack([np.column_stack([x, low]), np.column_stack([x, high])], axis=1),
+        colors=colour,
+        linewidths=0.7,
+        zorder=2,
+        label="_nolegend_",
+    )
+    caps = Line2D(
+        np.concatenate([x, x]),
+        np.concatenate([low, high]),
+        linestyle="none",
+        marker="_",
+        markersize=2.0 * mpl.rcParams["errorbar.capsize"],
+        markeredgewidth=style["markeredgewidth"],
+        color=colour,
+        markeredgecolor=colour,
+        zorder=2,
+        label="_nolegend_",
+    )
+    ax.add_line(line)
+    ax.add_collection(bars, autolim=False)
+    ax.add_line(caps)
+    container = ErrorbarContainer((line, (caps,), (bars,)), has_yerr=True, label=label)
+    ax.add_container(container)
+    return container
+
+
+def _error_model_title(errors: str) -> dict[str, Any]:
+    """Keywords of ``Figure.legend`` naming a non-normal error model (none for normal).
+
+    The name is the title of the legend at the top of the figure: a separate figure title
+    there would overlap the legend, since the layout does not stack the two.
+    """
+    title = _error_title(errors)
+    if title is None:
+        return {}
+    return {"title": title, "title_fontsize": mpl.rcParams["figure.titlesize"]}
 
 
 def _off_scale_handle() -> Line2D:
@@ -803,6 +971,53 @@ def _legend_columns(handles: Sequence[Any]) -> int:
     return max(1, min(4, math.ceil(len(handles) / 2)))
 
 
+#: Measures of the σ figure with an exact curve under normal errors.
+_EXACT_SIGMA_MEASURES = frozenset({"bias", "relbias"})
+
+#: E[estimate of σ] under normal errors, by method: ``f(n, p, sigma)``.
+_EXACT_SIGMA: dict[str, Callable[[int, int, float], float]] = {
+    "ols": expected_s,
+    "mle": expected_sigma_mle,
+}
+
+#: Points of the log-spaced n grid of the exact curves (before rounding to integers).
+_EXACT_POINTS = 150
+
+#: Style of the exact curves: thin and dashed, under the estimates.
+_EXACT_STYLE: dict[str, Any] = {"linestyle": (0, (4, 2)), "linewidth": 0.8}
+
+
+def _check_p(p: int | None) -> int | None:
+    if p is None:
+        return None
+    if isinstance(p, bool) or not isinstance(p, int | np.integer) or p < 1:
+        raise InputDataError(f"p (number of coefficients) must be a positive integer, got {p!r}")
+    return int(p)
+
+
+def _exact_grid(ns: Sequence[int], p: int | None) -> np.ndarray | None:
+    """Integer ``n`` (> ``p``) log-spaced over the sample sizes shown; None without ``p``."""
+    if p is None:
+        return None
+    low, high = max(min(ns), p + 1), max(ns)
+    if high < low:
+        return np.empty(0, dtype=int)
+    return np.unique(np.rint(np.geomspace(low, high, _EXACT_POINTS)).astype(int))
+
+
+def _is_coefficient(parameter: str) -> bool:
+    return parameter.startswith("beta") and parameter[4:].isdigit()
+
+
+def _exact_curve(ax: Axes, n: np.ndarray, y: np.ndarray, colour: str) -> None:
+    """An exact finite-sample curve (normal errors) over ``n``, under the estimates."""
+    ax.plot(n, y, color=colour, zorder=1.8, gid=EXACT_GID, **_EXACT_STYLE)
+
+
+def _exact_handle(colour: str, label: str) -> Line2D:
+    return Line2D([], [], color=colour, label=label, **_EXACT_STYLE)
+
+
 def _zero_line(ax: Axes, _row: str, _sigma: float) -> None:
     ax.axhline(0.0, color=_REFERENCE_COLOUR, linewidth=0.7, zorder=0)
 
@@ -822,6 +1037,7 @@ def _measure_ylabel(measure: str) -> Callable[[str], str]:
 # --------------------------------------------------------------------------------------
 
 
+@_gc_paused
 def bias_figure(
     metrics: pd.DataFrame,
     parameters: Sequence[str] | None = None,
@@ -866,7 +1082,7 @@ def bias_figure(
         If a column, the measure or a parameter is missing, or ``on_missing="raise"`` and a
         cell has no estimate.
     """
-    table = _prepare_metrics(metrics)
+    table, errors = _prepare_metrics(metrics)
     _check_measure(table, measure)
     rows = _parameters(table, parameters)
     ns, sigmas, series = _grid_levels(table, expected)
@@ -885,9 +1101,11 @@ def bias_figure(
         width=width,
         row_label=parameter_symbol,
         ylim=ylim,
+        errors=errors,
     )
 
 
+@_gc_paused
 def coverage_figure(
     metrics: pd.DataFrame,
     parameters: Sequence[str] | None = None,
@@ -898,11 +1116,20 @@ def coverage_figure(
     expected: Expected | None = None,
     on_missing: OnMissing = "annotate",
     width: float = FIGURE_WIDTH,
+    p: int | None = None,
 ) -> Figure:
     """Coverage of the 1 − α intervals against ``n``, with the nominal level and MC band.
 
     The grey band is ``1 − α ± 1.96 √(α (1 − α) / R)``: where the coverage of an exact
     interval estimated from ``R`` replicates falls 95% of the time.
+
+    With ``p`` and a table of normal errors, a thin dashed curve in the MLE colour in
+    every coefficient panel (not in the σ panels, whose interval is another) is the exact
+    coverage of the MLE Wald interval, ``2 F_t(z √((n − p)/n); n − p) − 1``
+    (:func:`regsim.theory.mle_wald_coverage`), at every integer ``n`` of a log-spaced grid
+    from the smallest ``n`` shown (at least ``p + 1``) to the largest; it does not depend
+    on σ. It is what the MLE's coverage estimates should scatter around. The exact
+    coverage of the OLS t interval is the nominal line.
 
     Parameters
     ----------
@@ -927,6 +1154,10 @@ def coverage_figure(
         What to do about expected cells without an estimate.
     width : float, default 7.0
         Figure width in inches.
+    p : int, optional
+        Number of regression coefficients of the study, for the exact MLE coverage curve;
+        without it, or when the table is for another error model than normal (its
+        ``errors`` column), no curve is drawn.
 
     Returns
     -------
@@ -941,7 +1172,8 @@ def coverage_figure(
     """
     if not 0.0 < float(alpha) < 1.0:
         raise InputDataError(f"alpha must be in (0, 1), got {alpha!r}")
-    table = _prepare_metrics(metrics)
+    p = _check_p(p)
+    table, errors = _prepare_metrics(metrics)
     _check_measure(table, "coverage")
     rows = _parameters(table, parameters)
     ns, sigmas, series = _grid_levels(table, expected)
@@ -952,15 +1184,23 @@ def coverage_figure(
         replications = int(reps.max())
     nominal = 1.0 - float(alpha)
     half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
+    exact_n = _exact_grid(ns, p) if errors == DEFAULT_ERRORS and ("mle", "") in series else None
+    exact = None
+    if exact_n is not None and len(exact_n) and any(_is_coefficient(r) for r in rows):
+        exact = np.array([mle_wald_coverage(int(n), int(p), float(alpha)) for n in exact_n])
 
-    def decorate(ax: Axes, _row: str, _sigma: float) -> None:
+    def decorate(ax: Axes, row: str, _sigma: float) -> None:
         ax.axhspan(nominal - half, nominal + half, color="0.85", linewidth=0, zorder=0)
         ax.axhline(nominal, color=_REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
+        if exact is not None and _is_coefficient(row):
+            _exact_curve(ax, exact_n, exact, METHOD_COLOURS["mle"])
 
     extra = [
         Line2D([], [], color=_REFERENCE_COLOUR, linewidth=0.8, label=f"nominal {nominal:g}"),
         Patch(color="0.85", label=f"MC band (R = {replications})"),
     ]
+    if exact is not None:
+        extra.append(_exact_handle(METHOD_COLOURS["mle"], "MLE exact (normal errors)"))
     values = _values(table, "coverage", rows, ns, sigmas, series)
     return _grid_figure(
         values,
@@ -977,9 +1217,11 @@ def coverage_figure(
         width=width,
         row_label=parameter_symbol,
         ylim=ylim,
+        errors=errors,
     )
 
 
+@_gc_paused
 def efficiency_figure(
     metrics: pd.DataFrame,
     parameters: Sequence[str] | None = None,
@@ -1033,7 +1275,7 @@ def efficiency_figure(
         If a column, the RMSE rows, the reference method or a parameter is missing, or
         ``on_missing="raise"`` and a cell has no estimate.
     """
-    table = _prepare_metrics(metrics)
+    table, errors = _prepare_metrics(metrics)
     _check_measure(table, "rmse")
     rows = _parameters(table, parameters)
     ns, sigmas, series = _grid_levels(table, expected)
@@ -1081,6 +1323,7 @@ def efficiency_figure(
         row_label=parameter_symbol,
         ylim=ylim,
         log_y=log_y,
+        errors=errors,
     )
 
 
@@ -1136,6 +1379,7 @@ def modelse_figure(
     )
 
 
+@_gc_paused
 def sigma_figure(
     metrics: pd.DataFrame,
     measures: Sequence[str] = ("bias",),
@@ -1144,8 +1388,17 @@ def sigma_figure(
     expected: Expected | None = None,
     on_missing: OnMissing = "annotate",
     width: float = FIGURE_WIDTH,
+    p: int | None = None,
 ) -> Figure:
     """The estimators of σ: ``s`` (OLS), ``σ̂`` (MLE) and the MAP ``σ̂``, against ``n``.
+
+    With ``p`` and a table of normal errors, the bias and relative-bias panels carry the
+    exact values as thin dashed curves in the OLS and MLE colours: ``E[s] − σ`` with
+    ``E[s] = σ √(2/(n − p)) Γ((n − p + 1)/2) / Γ((n − p)/2)`` and ``E[σ̂] − σ`` with
+    ``E[σ̂] = E[s] √((n − p)/n)`` (:func:`regsim.theory.expected_s`,
+    :func:`regsim.theory.expected_sigma_mle`), divided by σ for the relative bias, at the
+    panel's σ and every integer ``n`` of a log-spaced grid from the smallest ``n`` shown
+    (at least ``p + 1``) to the largest. Panels of other measures have no curve.
 
     Parameters
     ----------
@@ -1163,6 +1416,10 @@ def sigma_figure(
         What to do about expected cells without an estimate.
     width : float, default 7.0
         Figure width in inches.
+    p : int, optional
+        Number of regression coefficients of the study, for the exact curves; without it,
+        or when the table is for another error model than normal (its ``errors`` column),
+        no curve is drawn.
 
     Returns
     -------
@@ -1176,7 +1433,8 @@ def sigma_figure(
         If a column, a measure or the ``sigma`` parameter is missing, or
         ``on_missing="raise"`` and a cell has no estimate.
     """
-    table = _prepare_metrics(metrics)
+    p = _check_p(p)
+    table, errors = _prepare_metrics(metrics)
     _parameters(table, ["sigma"])
     measures = [measures] if isinstance(measures, str) else list(measures)
     for measure in measures:
@@ -1189,9 +1447,19 @@ def sigma_figure(
         symbol = "$s$" if method in ("ols", "ols_hc3") else r"$\hat\sigma$"
         return f"{series_label(method, prior)}, {symbol}"
 
-    def decorate(ax: Axes, measure: str, _sigma: float) -> None:
+    exact_n = _exact_grid(ns, p) if errors == DEFAULT_ERRORS else None
+    exact = {}
+    if exact_n is not None and len(exact_n) and any(m in _EXACT_SIGMA_MEASURES for m in measures):
+        exact = {m: f for m, f in _EXACT_SIGMA.items() if (m, "") in series}
+
+    def decorate(ax: Axes, measure: str, sigma: float) -> None:
         if measure in ("bias", "relbias", "relerror"):
-            _zero_line(ax, measure, _sigma)
+            _zero_line(ax, measure, sigma)
+        if measure in _EXACT_SIGMA_MEASURES:
+            for method, expectation in exact.items():
+                mean = np.array([expectation(int(n), int(p), sigma) for n in exact_n])
+                bias = mean - sigma if measure == "bias" else (mean - sigma) / sigma
+                _exact_curve(ax, exact_n, bias, METHOD_COLOURS[method])
 
     def ylabel(measure: str) -> str:
         return f"{MEASURE_LABELS.get(measure, measure)} of the\nestimate of $\\sigma$"
@@ -1206,14 +1474,20 @@ def sigma_figure(
         ylabel=ylabel,
         labels=label,
         decorate=decorate,
+        extra_handles=[
+            _exact_handle(METHOD_COLOURS[m], f"{label(m, '')}: exact (normal errors)")
+            for m in exact
+        ],
         on_missing=on_missing,
         what="sigma figure",
         width=width,
         row_label=lambda m: MEASURE_LABELS.get(m, m).lower(),
         ylim=ylim,
+        errors=errors,
     )
 
 
+@_gc_paused
 def nested_loop_figure(
     metrics: pd.DataFrame,
     measure: str = "rmse",
@@ -1277,7 +1551,7 @@ def nested_loop_figure(
     loops = list(loops)
     if sorted(loops) != ["n", "sigma"]:
         raise InputDataError(f"loops must be a permutation of ('sigma', 'n'), got {loops}")
-    table = _prepare_metrics(metrics)
+    table, errors = _prepare_metrics(metrics)
     _check_measure(table, measure)
     _parameters(table, [parameter])
     ns, sigmas, series = _grid_levels(table, expected)
@@ -1333,7 +1607,12 @@ def nested_loop_figure(
         handles = [_handle(_step_style(styles[s], *s), series_label(*s)) for s in series]
         if off_scale:
             handles.append(_off_scale_handle())
-        figure.legend(handles=handles, loc="outside upper center", ncols=_legend_columns(handles))
+        figure.legend(
+            handles=handles,
+            loc="outside upper center",
+            ncols=_legend_columns(handles),
+            **_error_model_title(errors),
+        )
         _report_missing(figure, missing, on_missing, "nested-loop figure", parameter_symbol)
     return figure
 
@@ -1410,6 +1689,7 @@ def _single(table: pd.DataFrame, column: str, value: float | None, what: str) ->
     return float(value)
 
 
+@_gc_paused
 def zip_plot(
     replicates: pd.DataFrame,
     *,
@@ -1462,6 +1742,7 @@ def zip_plot(
     what = "zip plot"
     if not 0.0 < float(alpha) < 1.0:
         raise InputDataError(f"alpha must be in (0, 1), got {alpha!r}")
+    errors = _error_model(replicates, "replicate table")
     table = _normalise(replicates, REPLICATE_COLUMNS, "replicate table")
     n_value = _single(table, "n", n, what)
     sigma_value = _single(table, "sigma", sigma, what)
@@ -1520,7 +1801,12 @@ def zip_plot(
             Line2D([], [], color="black", linewidth=0.8, linestyle="--", label="MC 95% CI"),
             Line2D([], [], color="0.3", linewidth=0.8, linestyle=":", label=f"nominal {level}"),
         ]
-        figure.legend(handles=handles, loc="outside upper center", ncols=len(handles))
+        figure.legend(
+            handles=handles,
+            loc="outside upper center",
+            ncols=len(handles),
+            **_error_model_title(errors),
+        )
     return figure
 
 
@@ -1576,6 +1862,29 @@ FIGURES: dict[str, Callable[..., Figure]] = {
 """The figures drawn from the metrics table, by name (:func:`zip_plot` is separate)."""
 
 
+def study_keywords(name: str, **values: Any) -> dict[str, Any]:
+    """The study settings that figure ``name`` takes, of those in ``values``.
+
+    Lets a caller offer every figure the same settings (e.g. ``p`` and ``alpha``) while
+    each family gets only the keywords its function has.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`FIGURES`.
+    **values
+        Candidate keyword arguments.
+
+    Returns
+    -------
+    dict
+        The items of ``values`` whose key is a parameter of ``FIGURES[name]``.
+    """
+    accepted = inspect.signature(FIGURES[name]).parameters
+    return {key: value for key, value in values.items() if key in accepted}
+
+
+@_gc_paused
 def save_figure(
     figure: Figure,
     path: str | os.PathLike[str],
@@ -1605,7 +1914,8 @@ def save_figure(
     -----
     The PDF carries no creation date, so the same figure gives the same bytes on every
     run. Each file is written to a temporary file beside it and renamed, so a reader never
-    sees a partial file.
+    sees a partial file. The figure's layout engine runs once, measuring text at ``dpi``,
+    and every format is drawn with that layout; the engine is put back afterwards.
     """
     path = Path(path)
     if path.suffix.lstrip(".").lower() in formats:
@@ -1626,15 +1936,34 @@ def save_figure(
 def _save_all(
     figure: Figure, path: Path, formats: Sequence[str], dpi: int, written: list[Path]
 ) -> None:
-    """Write each format of :func:`save_figure`, appending each path when written."""
-    with mpl.rc_context(_RC):
-        for fmt in formats:
-            target = path.with_name(f"{path.name}.{fmt}")
-            metadata = {"CreationDate": None} if fmt == "pdf" else None
-            write_atomic(
-                target,
-                lambda tmp, fmt=fmt, metadata=metadata: figure.savefig(
-                    tmp, format=fmt, dpi=dpi, metadata=metadata
-                ),
-            )
-            written.append(target)
+    """Write each format of :func:`save_figure`, appending each path when written.
+
+    A layout engine lays the figure out twice in every ``savefig`` (a trial draw, then the
+    draw that writes), so it is run once here and switched off while the files are
+    written, then put back: every format gets the same layout at a third of the cost.
+    """
+    with mpl.rc_context({**_RC, **_NO_DEFAULT_LAYOUT}):
+        engine = figure.get_layout_engine()
+        if engine is not None:
+            # Text is measured at the raster resolution, as savefig would have done.
+            screen_dpi = figure.dpi
+            figure.dpi = dpi
+            try:
+                engine.execute(figure)
+            finally:
+                figure.dpi = screen_dpi
+            figure.set_layout_engine(None)
+        try:
+            for fmt in formats:
+                target = path.with_name(f"{path.name}.{fmt}")
+                metadata = {"CreationDate": None} if fmt == "pdf" else None
+                write_atomic(
+                    target,
+                    lambda tmp, fmt=fmt, metadata=metadata: figure.savefig(
+                        tmp, format=fmt, dpi=dpi, metadata=metadata
+                    ),
+                )
+                written.append(target)
+        finally:
+            if engine is not None:
+                figure.set_layout_engine(engine)

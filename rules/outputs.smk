@@ -27,6 +27,8 @@ rule figure:
         errors=lambda wc: FIGURES[wc.figure][1],
         options=lambda wc: pipeline.figure_options(config, FIGURES[wc.figure][0]),
         expected=DESIGN,
+        alpha=config["alpha"],
+        p=len(config["beta"]),  # coefficients, for the exact-theory reference curves
     script:
         "../scripts/figure.py"
 

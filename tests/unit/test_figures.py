@@ -7,10 +7,12 @@ the former.
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from collections.abc import Sequence
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +20,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
-from regsim import figures
+from regsim import figures, theory
 from regsim.errors import InputDataError
 
 MEASURES = (
@@ -415,3 +417,184 @@ def test_expected_design_catches_levels_absent_from_the_whole_table(
     figure = figures.coverage_figure(metrics, parameters=["beta1"], expected=expected)
     assert len(errorbars(visible_axes(figure)[0])) == 5
     assert any(legend.get_gid() == "regsim-missing-note" for legend in figure.legends)
+
+
+def test_y_limits_cover_series_drawn_after_a_decoration(metrics: pd.DataFrame) -> None:
+    figure = figures.coverage_figure(metrics, parameters=["beta1"])
+    low = metrics.query("measure == 'coverage' and parameter == 'beta1'")["estimate"].min()
+    for ax in visible_axes(figure):
+        assert ax.get_ylim()[0] < low  # not fitted to the MC band drawn first
+
+
+def test_error_bars_look_exactly_like_axes_errorbar() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    x = np.array([10.0, 20.0, 50.0, 100.0])
+    y = np.array([0.2, np.nan, -0.1, 0.05])
+    err = np.array([0.05, 0.0, 0.02, 0.0])
+    style = figures._styles([("map", "weak")])[("map", "weak")]
+    pixels = []
+    for draw in ("errorbar", "figures"):
+        with mpl.rc_context(figures._RC):
+            figure = Figure(figsize=(2.0, 1.5), dpi=150)
+            ax = figure.add_axes((0.1, 0.1, 0.8, 0.8))
+            ax.set_xscale("log")
+            if draw == "errorbar":
+                ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)
+            else:
+                figures._errorbar(ax, x, y, err, style, "MAP (weak)")
+                ax.autoscale(axis="y")
+            ax.set_xlim(7.0, 150.0)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+            pixels.append(np.asarray(canvas.buffer_rgba()).copy())
+            limits = ax.get_ylim()
+        assert limits[0] < 0.2 - 0.05 and limits[1] > 0.2 + 0.05
+    np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
+def test_save_figure_lays_out_once_and_keeps_the_layout_engine(tmp_path) -> None:
+    figure = figures.bias_figure(synthetic_metrics(ns=(10, 100), sigmas=(1.0,)))
+    engine = figure.get_layout_engine()
+    unplaced = [ax.get_position().bounds for ax in figure.axes]
+    figures.save_figure(figure, tmp_path / "bias")
+    assert figure.get_layout_engine() is engine
+    placed = [ax.get_position().bounds for ax in figure.axes]
+    assert not np.allclose(placed, unplaced, atol=0.01)
+    with mpl.rc_context(figures._RC):
+        figure.savefig(tmp_path / "again.png", dpi=300)  # lays the figure out itself, twice
+    np.testing.assert_allclose([ax.get_position().bounds for ax in figure.axes], placed, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------
+# Exact finite-sample curves (normal errors)
+# --------------------------------------------------------------------------------------
+
+
+def exact_lines(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == figures.EXACT_GID]
+
+
+def test_coverage_figure_draws_the_exact_mle_coverage(metrics: pd.DataFrame) -> None:
+    figure = figures.coverage_figure(metrics, alpha=0.1, p=3)
+    axes = np.array(visible_axes(figure)).reshape(4, 2)  # beta0, beta1, beta2, sigma
+    for ax in axes[:3].flat:
+        (line,) = exact_lines(ax)
+        n = line.get_xdata()
+        assert n[0] == 10 and n[-1] == 200 and len(n) > 50
+        assert np.all(np.diff(n) > 0) and np.all(n == np.round(n))
+        expected = [theory.mle_wald_coverage(int(k), 3, 0.1) for k in n]
+        np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-12)
+        assert line.get_color() == figures.METHOD_COLOURS["mle"]
+        assert line.get_linestyle() == "--"
+    assert not [line for ax in axes[3] for line in exact_lines(ax)]  # not for sigma
+    assert "MLE exact (normal errors)" in legend_texts(figure)
+
+
+def test_exact_coverage_starts_above_p() -> None:
+    table = synthetic_metrics(ns=(3, 4, 10), sigmas=(1.0,), priors=())
+    figure = figures.coverage_figure(table, parameters=["beta1"], p=3)
+    (line,) = exact_lines(visible_axes(figure)[0])
+    assert line.get_xdata()[0] == 4 and line.get_xdata()[-1] == 10
+    with pytest.raises(InputDataError, match="positive integer"):
+        figures.coverage_figure(table, p=0)
+
+
+def test_sigma_figure_draws_the_exact_bias_of_s_and_the_mle(metrics: pd.DataFrame) -> None:
+    figure = figures.sigma_figure(metrics, measures=("bias", "relbias", "rmse"), p=3)
+    axes = np.array(visible_axes(figure)).reshape(3, 2)
+    for row, measure in enumerate(("bias", "relbias")):
+        for col, sigma in enumerate((1.0, 5.0)):
+            lines = {line.get_color(): line for line in exact_lines(axes[row, col])}
+            for method, expectation in (
+                ("ols", theory.expected_s),
+                ("mle", theory.expected_sigma_mle),
+            ):
+                line = lines[figures.METHOD_COLOURS[method]]
+                n = line.get_xdata()
+                assert n[0] == 10 and n[-1] == 200
+                mean = np.array([expectation(int(k), 3, sigma) for k in n])
+                scale = 1.0 if measure == "bias" else sigma
+                np.testing.assert_allclose(line.get_ydata(), (mean - sigma) / scale, rtol=1e-12)
+    assert not exact_lines(axes[2, 0]) and not exact_lines(axes[2, 1])  # none for RMSE
+    texts = legend_texts(figure)
+    assert "OLS, $s$: exact (normal errors)" in texts
+    assert r"MLE, $\hat\sigma$: exact (normal errors)" in texts
+
+
+@pytest.mark.parametrize(
+    ("errors", "p", "drawn"),
+    [
+        (None, 3, True),
+        ("normal", 3, True),
+        ("t3", 3, False),
+        ("hetero", 3, False),
+        (None, None, False),
+    ],
+)
+def test_exact_curves_only_with_p_and_normal_errors(
+    metrics: pd.DataFrame, errors: str | None, p: int | None, drawn: bool
+) -> None:
+    table = metrics if errors is None else metrics.assign(errors=errors)
+    for name in ("coverage", "sigma"):
+        figure = figures.FIGURES[name](table, p=p)
+        lines = [line for ax in figure.axes for line in exact_lines(ax)]
+        assert bool(lines) == drawn
+        assert any("exact (normal errors)" in text for text in legend_texts(figure)) == drawn
+
+
+def test_study_keywords_offer_each_figure_only_its_own() -> None:
+    offered = {"p": 3, "alpha": 0.1}
+    assert figures.study_keywords("coverage", **offered) == offered
+    assert figures.study_keywords("sigma", **offered) == {"p": 3}
+    assert figures.study_keywords("bias", **offered) == {}
+
+
+# --------------------------------------------------------------------------------------
+# Error models
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+@pytest.mark.parametrize(
+    ("errors", "words"), [("t3", "$t_3$ scaled to sd"), ("hetero", "heteroskedastic")]
+)
+def test_figures_of_other_error_models_name_them(
+    metrics: pd.DataFrame, name: str, errors: str, words: str
+) -> None:
+    figure = figures.FIGURES[name](metrics.assign(errors=errors))
+    titles = [legend.get_title().get_text() for legend in figure.legends]
+    assert titles[0] == figures.ERROR_TITLES[errors] and words in titles[0]
+    plain = figures.FIGURES[name](metrics)
+    assert [legend.get_title().get_text() for legend in plain.legends] == [""] * len(titles)
+
+
+def test_normal_error_figures_are_unchanged_by_an_errors_column(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    (plain,) = figures.save_figure(figures.bias_figure(table), tmp_path / "a", formats=("pdf",))
+    (normal,) = figures.save_figure(
+        figures.bias_figure(table.assign(errors="normal")), tmp_path / "b", formats=("pdf",)
+    )
+    assert plain.read_bytes() == normal.read_bytes()
+
+
+def test_zip_plot_names_a_non_normal_error_model() -> None:
+    replicates = synthetic_replicates(replications=20)
+    figure = figures.zip_plot(replicates.assign(errors="t3"))
+    assert figure.legends[0].get_title().get_text() == figures.ERROR_TITLES["t3"]
+    assert figures.zip_plot(replicates).legends[0].get_title().get_text() == ""
+
+
+def test_figures_leave_the_garbage_collector_as_they_found_it(metrics: pd.DataFrame) -> None:
+    assert gc.isenabled()
+    figures.bias_figure(metrics, parameters=["beta1"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        figures.bias_figure(metrics, parameters=["beta1"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(InputDataError):
+        figures.bias_figure(metrics, parameters=["beta7"])
+    assert gc.isenabled()
