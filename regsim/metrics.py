@@ -48,6 +48,7 @@ once; nothing loops over replicates. This module depends on numpy and pandas onl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
 
@@ -589,6 +590,28 @@ def _prepare(
     return work, keys
 
 
+def _group_means(gid: np.ndarray, columns: dict[str, np.ndarray], n_groups: int) -> pd.DataFrame:
+    """Per-group means of each column (missing values skipped; NaN for an empty group).
+
+    Each sum is exactly rounded (``math.fsum``), so a group's mean depends on its values
+    alone: not on their order, nor on the other groups in the table (a cell summarized
+    whole or one fit at a time gives the same bits).
+    """
+    order = np.argsort(gid, kind="stable")
+    bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
+    out = {}
+    for name, values in columns.items():
+        ordered = values[order]
+        means = np.full(n_groups, np.nan)
+        for group in range(n_groups):
+            part = ordered[bounds[group] : bounds[group + 1]]
+            part = part[~np.isnan(part)]
+            if part.size:
+                means[group] = math.fsum(part) / part.size
+        out[name] = means
+    return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
+
+
 def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
     """Per-group sufficient statistics of the measures, one row per group id.
 
@@ -609,25 +632,33 @@ def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
     d["sq"] = d["err"] ** 2
     d["se2"] = s**2
     d["cover"] = ((lo <= theta) & (theta <= hi)).astype(float)
-    b_mean = d.groupby("gid")["b"].transform("mean")
+    gid = d["gid"].to_numpy()
+    b_mean = _group_means(gid, {"b": b.to_numpy()}, n_groups)["b"].to_numpy()[gid]
     d["becover"] = ((lo <= b_mean) & (b_mean <= hi)).astype(float)
     d["w"] = hi - lo
     g = d.groupby("gid")
-    stats = g.agg(
+    variances = g.agg(
         var_b=("b", "var"),
-        mean_err=("err", "mean"),
-        mean_rel=("rel", "mean"),
         var_rel=("rel", "var"),
-        mse=("sq", "mean"),
         var_sq=("sq", "var"),
-        mean_se2=("se2", "mean"),
         var_se2=("se2", "var"),
-        coverage=("cover", "mean"),
-        becoverage=("becover", "mean"),
-        width=("w", "mean"),
         var_width=("w", "var"),
-        power=("reject", "mean"),
     ).reindex(all_ids)
+    means = {
+        "mean_err": "err",
+        "mean_rel": "rel",
+        "mse": "sq",
+        "mean_se2": "se2",
+        "coverage": "cover",
+        "becoverage": "becover",
+        "width": "w",
+        "power": "reject",
+    }
+    averages = _group_means(gid, {k: d[c].to_numpy() for k, c in means.items()}, n_groups)
+    stats = pd.concat([variances, averages], axis=1)[
+        ["var_b", "mean_err", "mean_rel", "var_rel", "mse", "var_sq", "mean_se2", "var_se2"]
+        + ["coverage", "becoverage", "width", "var_width", "power"]
+    ]
     stats["empse"] = np.sqrt(stats["var_b"])
     stats["n"] = counts["n"].astype(float)
     stats["n_failed"] = (counts["n_rows"] - counts["n"]).astype(float)

@@ -61,6 +61,10 @@ FIT_BATCH_REPLICATES = 2_000
 #: written with a row group per fit, so one fit can be read without the others.
 FIT_KEY: tuple[str, ...] = ("prior", "method")
 
+#: Fit rows summarized in one call when combining a cell (bounded memory; the measures
+#: are the same for any value).
+SUMMARIZE_ROWS = 250_000
+
 #: Columns that identify one fit of one replicate (all its parameters).
 REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")
 
@@ -656,33 +660,20 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
     pandas.DataFrame
         Columns :data:`METRICS_COLUMNS` (with ``errors`` if ``fits`` has it), sorted;
         ``n_multimodal`` only for MAP.
-
-    Notes
-    -----
-    Each fit (method and prior, :data:`FIT_KEY`) is summarized on its own rows alone:
-    pandas' grouped sums can differ in the last bits with the other groups in the table,
-    and this way a cell summarized whole or one fit at a time (:func:`write_cell`) gives
-    the same bits.
     """
     groups = with_errors(GROUP_COLUMNS, fits.columns)
-
-    def measures(table: pd.DataFrame) -> pd.DataFrame:
-        return summarize(
-            table,
-            estimate="estimate",
-            se="se",
-            true_col="true",
-            by=list(groups),
-            lower="lower",
-            upper="upper",
-            alpha=float(alpha),
-            converged_col="converged",
-            multimodal_col="multimodal",
-        )
-
-    fits_by_key = fits.groupby(list(FIT_KEY), sort=False, dropna=False)
-    parts = [measures(part) for _, part in fits_by_key]
-    metrics = pd.concat(parts, ignore_index=True) if parts else measures(fits)
+    metrics = summarize(
+        fits,
+        estimate="estimate",
+        se="se",
+        true_col="true",
+        by=list(groups),
+        lower="lower",
+        upper="upper",
+        alpha=float(alpha),
+        converged_col="converged",
+        multimodal_col="multimodal",
+    )
     keep = (metrics["measure"] != "n_multimodal") | metrics["method"].isin(MULTIMODAL_METHODS)
     columns = with_errors(METRICS_COLUMNS, fits.columns)
     return sort_table(metrics.loc[keep, list(columns)], (*groups, "measure"))
@@ -757,7 +748,15 @@ def write_cell(
         raise ValueError("no fit tables to combine")
     metrics: list[pd.DataFrame] = []
     failed: list[pd.DataFrame] = []
+    pending: list[pd.DataFrame] = []  # fits not yet summarized
     rows, replicates = 0, 0
+
+    def summarize_pending() -> None:
+        # Several fits per call (each call has a fixed cost); a group's measures do not
+        # depend on the other groups in the call.
+        if pending:
+            metrics.append(summarize_cell(pd.concat(pending, ignore_index=True), alpha))
+            pending.clear()
 
     def write(tmp: Path) -> None:
         nonlocal rows, replicates
@@ -769,9 +768,12 @@ def write_cell(
                 del parts
                 writer.write(part)
                 failed.append(_failed_replicates(part))
-                metrics.append(summarize_cell(part, alpha))
                 rows += len(part)
                 replicates = max(replicates, int(part["replicate"].nunique()))
+                if sum(map(len, pending)) + len(part) > SUMMARIZE_ROWS:
+                    summarize_pending()
+                pending.append(part)
+            summarize_pending()
 
     write_atomic(fits_output, write)
     logger.info("%d fit rows from %d chunks", rows, len(chunks))

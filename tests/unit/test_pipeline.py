@@ -426,3 +426,21 @@ def test_reading_some_rows_equals_filtering_the_whole_table(
     pd.testing.assert_frame_equal(stages.read_parquet(single, where=where), expected)
     nothing = stages.read_parquet(path, where={"method": "absent"})
     assert nothing.empty and list(nothing.columns) == list(whole.columns)
+
+
+def test_summaries_do_not_depend_on_how_fits_are_grouped(
+    two_chunkings: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one fit per summarize call instead of the whole cell in one: the same bits
+    monkeypatch.setattr(stages, "SUMMARIZE_ROWS", 1)
+    chunks = sorted((two_chunkings["chunks"] / "fits" / "n30_sigma0.5").glob("*.parquet"))
+    fits, metrics = tmp_path / "fits.parquet", tmp_path / "metrics.parquet"
+    stages.write_cell(chunks, 0.05, fits, metrics)
+    expected = two_chunkings["whole"] / "metrics" / "n30_sigma0.5.parquet"
+    assert metrics.read_bytes() == expected.read_bytes()
+    whole = stages.read_parquet(two_chunkings["whole"] / "fits" / "n30_sigma0.5.parquet")
+    by_fit = [stages.summarize_cell(part, 0.05) for _, part in whole.groupby(["method", "prior"])]
+    joined = stages.sort_table(
+        pd.concat(by_fit, ignore_index=True), [*pipeline.GROUP_COLUMNS, "measure"]
+    )
+    pd.testing.assert_frame_equal(joined, stages.summarize_cell(whole, 0.05), check_exact=True)
