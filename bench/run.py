@@ -1139,11 +1139,14 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             output=str(scratch / "nested_loop.pdf"),
         ),
         "zip_plot": _job(
-            "from regsim.figures import save_figure, zip_plot\n"
+            "from regsim.figures import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, save_figure, "
+            "zip_plot\n"
             "from regsim.stages import read_parquet\n"
-            "figure = zip_plot(read_parquet(args['fits']), n=args['n'], sigma=args['sigma'], "
+            "fits = read_parquet(args['fits'], only=[*REPLICATE_COLUMNS, 'errors'], "
+            "where={'parameter': 'beta1'})\n"
+            "figure = zip_plot(fits, n=args['n'], sigma=args['sigma'], "
             "parameter='beta1', alpha=args['alpha'])\n"
-            "save_figure(figure, args['output'])",
+            "save_figure(figure, args['output'], vector_raster_dpi=ZIP_PDF_RASTER_DPI)",
             fits=str(results / "fits" / f"{label}.parquet"),
             n=cell.n,
             sigma=cell.sigma,

@@ -63,7 +63,7 @@ FIT_KEY: tuple[str, ...] = ("prior", "method")
 
 #: Fit rows summarized in one call when combining a cell (bounded memory; the measures
 #: are the same for any value).
-SUMMARIZE_ROWS = 250_000
+SUMMARIZE_ROWS = 50_000
 
 #: Columns that identify one fit of one replicate (all its parameters).
 REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")

@@ -1,6 +1,6 @@
 """Rule zip_plot: zip plot of one cell's confidence intervals, as PDF and 300 dpi PNG."""
 
-from regsim.figures import REPLICATE_COLUMNS, save_figure, zip_plot
+from regsim.figures import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, save_figure, zip_plot
 from regsim.pipeline import log_to
 from regsim.stages import read_parquet
 
@@ -12,4 +12,4 @@ with log_to(sm.log[0]):
         sm.input[0], only=[*REPLICATE_COLUMNS, "errors"], where={"parameter": p.parameter}
     )
     figure = zip_plot(fits, n=p.n, sigma=p.sigma, parameter=p.parameter, alpha=p.alpha)
-    save_figure(figure, sm.output.pdf)
+    save_figure(figure, sm.output.pdf, vector_raster_dpi=ZIP_PDF_RASTER_DPI)

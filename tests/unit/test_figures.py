@@ -588,7 +588,7 @@ def test_zip_plot_names_a_non_normal_error_model() -> None:
 def test_figures_leave_the_garbage_collector_as_they_found_it(metrics: pd.DataFrame) -> None:
     assert gc.isenabled()
     figures.bias_figure(metrics, parameters=["beta1"])
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # nothing left frozen
     gc.disable()
     try:
         figures.bias_figure(metrics, parameters=["beta1"])
@@ -598,3 +598,17 @@ def test_figures_leave_the_garbage_collector_as_they_found_it(metrics: pd.DataFr
     with pytest.raises(InputDataError):
         figures.bias_figure(metrics, parameters=["beta7"])
     assert gc.isenabled()
+
+
+def test_vector_raster_dpi_sets_the_resolution_of_the_zip_plots_pdf(tmp_path) -> None:
+    import re
+
+    figure = figures.zip_plot(synthetic_replicates(replications=200), parameter="beta1")
+    widths = {}
+    for dpi in (50, 300):
+        (pdf,) = figures.save_figure(
+            figure, tmp_path / f"zip{dpi}", formats=("pdf",), vector_raster_dpi=dpi
+        )
+        # the rasterized intervals are embedded as images; the widest one's pixel width
+        widths[dpi] = max(int(w) for w in re.findall(rb"/Width (\d+)", pdf.read_bytes()))
+    assert 5 < widths[300] / widths[50] < 7  # 300/50 = 6, up to pixel rounding
