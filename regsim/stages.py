@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,14 +76,12 @@ REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicat
 
 def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``table`` (without its index) to a parquet file with page checksums, atomically."""
-    write_atomic(path, lambda tmp: _write_parquet_parts([table], tmp))
 
+    def write(tmp: Path) -> None:
+        with _ParquetParts(tmp) as writer:
+            writer.write(table)
 
-def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path, by: Sequence[str] = ()) -> None:
-    """Write tables with the same columns as consecutive row groups of one parquet file."""
-    with _ParquetParts(path) as writer:
-        for part in parts:
-            writer.write(part, by)
+    write_atomic(path, write)
 
 
 def _runs(table: pd.DataFrame, by: Sequence[str]) -> list[tuple[int, int]]:
@@ -434,17 +432,39 @@ def run_fit(
         ", ".join(methods),
         ", ".join(p["name"] for p in priors) or "-",
     )
+
+    def feed(visit: Callable[[Datasets], None]) -> None:
+        for batch in fit_batches(data):
+            visit(batch)
+
     fit = _batch_fitter(priors, methods, alpha, map_max_iter)
+    log_failures(_write_fit_chunk(output, fit, feed), len(data))
+
+
+def _write_fit_chunk(
+    output: str | os.PathLike[str],
+    fit: Callable[[Datasets], pd.DataFrame],
+    feed: Callable[[Callable[[Datasets], None]], None],
+) -> pd.DataFrame:
+    """Write a fit chunk atomically; return its failed replicates (:func:`_failed_replicates`).
+
+    ``feed(visit)`` calls ``visit`` on each batch of datasets; each batch is fitted and
+    appended at once, a row group per fit, so one batch's table is in memory at a time.
+    """
     failed: list[pd.DataFrame] = []
 
-    def parts() -> Iterator[pd.DataFrame]:  # one batch's table in memory at a time
-        for batch in fit_batches(data):
-            table = fit(batch)
-            failed.append(_failed_replicates(table))
-            yield table
+    def write(tmp: Path) -> None:
+        with _ParquetParts(tmp) as writer:
 
-    write_atomic(output, lambda tmp: _write_parquet_parts(parts(), tmp, FIT_KEY))
-    log_failures(pd.concat(failed, ignore_index=True), len(data))
+            def visit(batch: Datasets) -> None:
+                table = fit(batch)
+                failed.append(_failed_replicates(table))
+                writer.write(table, FIT_KEY)
+
+            feed(visit)
+
+    write_atomic(output, write)
+    return pd.concat(failed, ignore_index=True)
 
 
 def _batch_fitter(
@@ -534,20 +554,12 @@ def run_simulate(
     fit = _batch_fitter(priors, methods, alpha, map_max_iter)
     draw_args = (data_cell, int(seed), int(start), int(stop), batch_replicates(data_cell.n))
     if metrics_output is None:  # a chunk: each batch's fits go straight to the file
-        failed: list[pd.DataFrame] = []
-
-        def write_chunk(tmp: Path) -> None:
-            with _ParquetParts(tmp) as writer:
-
-                def fit_batch(batch: Datasets) -> None:
-                    table = fit(batch)
-                    failed.append(_failed_replicates(table))
-                    writer.write(table, FIT_KEY)
-
-                draw_to_file(datasets_output, *draw_args, visit=fit_batch)
-
-        write_atomic(fits_output, write_chunk)
-        log_failures(pd.concat(failed, ignore_index=True), stop - start)
+        failed = _write_fit_chunk(
+            fits_output,
+            fit,
+            lambda visit: draw_to_file(datasets_output, *draw_args, visit=visit),
+        )
+        log_failures(failed, stop - start)
         return
     # The whole cell: its fits go to a scratch chunk, combined like a summarize job's chunks,
     # so memory stays bounded and the outputs are those of the chunked route.
