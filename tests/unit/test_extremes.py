@@ -115,20 +115,28 @@ def test_tight_prior_map_sits_on_the_prior_mean(fitted: dict[str, tuple]) -> Non
 
 
 # --------------------------------------------------------------------------------------
-# 100,000 replicates in one fit job
+# Memory of one job: 100,000 replicates fitted or simulated, a 10,000-replicate cell
 # --------------------------------------------------------------------------------------
 
-JOB = """
+
+def job(call: str) -> str:
+    """A job's code: the study's two priors, ``call`` (its work), then its peak RSS as JSON.
+
+    ``call`` sees ``datasets`` and ``output`` (the command line's two paths) and
+    ``priors``; the job runs in a fresh interpreter, so the test's own memory is not
+    counted.
+    """
+    return f"""
 import json, resource, sys
-from regsim.stages import run_fit, read_parquet
-from regsim.pipeline import prior_params
-from regsim.design import Prior
+from regsim.design import Cell, Prior
+from regsim.pipeline import cell_params, prior_params
+from regsim.stages import run_fit, run_simulate
 datasets, output = sys.argv[1], sys.argv[2]
 priors = prior_params([
     Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0)),
     Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, float("inf"))),
 ])
-run_fit(datasets, priors, ["ols", "mle", "map"], 0.05, output)
+{call}
 # The peak RSS of this process since it started (VmHWM). getrusage's ru_maxrss would also
 # count the parent's peak: Linux carries it over into a child started by fork/exec.
 try:
@@ -136,26 +144,29 @@ try:
     peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
 except (OSError, IndexError):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"peak_mb": peak}))
+print(json.dumps({{"peak_mb": peak}}))
 """
+
+
+METHODS_ARGS = '["ols", "mle", "map"], 0.05'
+
+#: Fitting a saved file of 100,000 replicates (n = 10).
+FIT_JOB = job(f"run_fit(datasets, priors, {METHODS_ARGS}, output)")
 
 #: A chunk simulate job of 100,000 replicates at n = 100: a 240 MB dataset file, drawn,
 #: written and fitted a batch at a time.
-SIMULATE_JOB = JOB.replace(
-    'run_fit(datasets, priors, ["ols", "mle", "map"], 0.05, output)',
-    "from regsim.pipeline import cell_params\n"
-    "from regsim.design import Cell\n"
-    "cell = cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777)))\n"
-    'run_simulate(cell, 20230406, 0, 100_000, priors, ["ols", "mle", "map"], 0.05,'
-    " datasets, output)",
-).replace("import run_fit,", "import run_simulate,")
+SIMULATE_JOB = job(
+    "run_simulate(cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777))), 20230406, 0,"
+    f" 100_000, priors, {METHODS_ARGS}, datasets, output)"
+)
 
 #: A whole-cell simulate job of 10,000 replicates at n = 100 (the default largest job
 #: size): it draws, fits and summarizes the cell, reading its fits back one fit at a time.
-WHOLE_CELL_JOB = SIMULATE_JOB.replace(
-    "0.05, datasets, output)",
-    "0.05, datasets, output, output.replace('.parquet', '.metrics.parquet'))",
-).replace("100_000", "10_000")
+WHOLE_CELL_JOB = job(
+    "run_simulate(cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777))), 20230406, 0,"
+    f" 10_000, priors, {METHODS_ARGS}, datasets, output,"
+    " output.replace('.parquet', '.metrics.parquet'))"
+)
 
 CHECK = """
 import json, sys
@@ -172,6 +183,26 @@ print(json.dumps({
 """
 
 
+def peak_mb(code: str, datasets: Path, output: Path) -> float:
+    """Run a job's code in a fresh interpreter; its peak RSS in MB."""
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(datasets), str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(run.stdout.splitlines()[-1])["peak_mb"]
+
+
+def fit_summary(output: Path) -> dict:
+    """Rows, replicates and whether every fit converged and is finite, of a fit table."""
+    check = subprocess.run(
+        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
+    )
+    return json.loads(check.stdout)
+
+
 @pytest.mark.slow
 def test_one_fit_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> None:
     from regsim.pipeline import cell_params
@@ -180,20 +211,9 @@ def test_one_fit_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> 
     replicates = 100_000
     datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
     run_generate(cell_params(Cell(10, 1.0, BETA)), 20230406, 0, replicates, datasets)
-    job = subprocess.run(
-        [sys.executable, "-c", JOB, str(datasets), str(output)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    peak = json.loads(job.stdout.splitlines()[-1])["peak_mb"]
+    peak = peak_mb(FIT_JOB, datasets, output)
     assert peak < 300, f"peak RSS of the fit job: {peak:.0f} MB"
-    check = subprocess.run(
-        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
-    )
-    summary = json.loads(check.stdout)
-    assert summary == {
+    assert fit_summary(output) == {
         "rows": replicates * 4 * 4,  # ols, mle, map × 2 priors; beta0..2 and sigma
         "replicates": replicates,
         "converged": True,
@@ -204,20 +224,10 @@ def test_one_fit_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_one_simulate_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> None:
     datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
-    job = subprocess.run(
-        [sys.executable, "-c", SIMULATE_JOB, str(datasets), str(output)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    peak = json.loads(job.stdout.splitlines()[-1])["peak_mb"]
+    peak = peak_mb(SIMULATE_JOB, datasets, output)
     assert peak < 300, f"peak RSS of the simulate job: {peak:.0f} MB"
     assert datasets.stat().st_size > 100_000 * 100 * 3 * 8  # x and y of every replicate
-    check = subprocess.run(
-        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
-    )
-    assert json.loads(check.stdout) == {
+    assert fit_summary(output) == {
         "rows": 100_000 * 4 * 4,
         "replicates": 100_000,
         "converged": True,
@@ -230,17 +240,7 @@ def test_one_whole_cell_simulate_job_of_10000_replicates_stays_under_300_mb(
     tmp_path: Path,
 ) -> None:
     datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
-    job = subprocess.run(
-        [sys.executable, "-c", WHOLE_CELL_JOB, str(datasets), str(output)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    peak = json.loads(job.stdout.splitlines()[-1])["peak_mb"]
+    peak = peak_mb(WHOLE_CELL_JOB, datasets, output)
     assert peak < 300, f"peak RSS of the whole-cell simulate job: {peak:.0f} MB"
     assert (tmp_path / "fits.metrics.parquet").is_file()
-    check = subprocess.run(
-        [sys.executable, "-c", CHECK, str(output)], capture_output=True, text=True, check=True
-    )
-    assert json.loads(check.stdout)["rows"] == 10_000 * 4 * 4
+    assert fit_summary(output)["rows"] == 10_000 * 4 * 4
