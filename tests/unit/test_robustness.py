@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from latex import compile_table
 
 from regsim import pipeline, stages, tables
 from regsim.design import Cell, Prior
@@ -220,19 +220,7 @@ def test_failure_report_lists_every_failing_cell(failing_metrics: pd.DataFrame) 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_with_failure_notes_compiles(failing_metrics: pd.DataFrame, tmp_path: Path) -> None:
     body = tables.paper_table(failing_metrics, "bias", "beta1")
-    document = (
-        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
-        f"\\begin{{document}}\n{body}\\end{{document}}\n"
-    )
-    (tmp_path / "doc.tex").write_text(document, encoding="utf-8")
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = compile_table(body, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
 
 

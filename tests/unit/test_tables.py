@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
+from latex import compile_table
 from test_figures import synthetic_metrics
 
 from regsim import tables
@@ -210,18 +210,6 @@ def test_latex_table_compiles_with_booktabs_only(metrics: pd.DataFrame, tmp_path
     table = metrics.copy()
     table.loc[table["measure"] == "bias", "estimate"] *= -1  # negative numbers too
     body = tables.paper_table(table, "bias", "beta1", caption="Bias of $\\hat\\beta_1$")
-    document = (
-        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n"
-        f"\\begin{{document}}\n{body}\\end{{document}}\n"
-    )
-    (tmp_path / "doc.tex").write_text(document, encoding="utf-8")
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = compile_table(body, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
