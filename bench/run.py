@@ -1097,19 +1097,30 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
         "priors": list(config["priors"]),
     }
     whole_cell = len(chunks) == 1
+    # A job of all the cells of the largest n when they share one (the default study).
+    job_cells = (
+        [c for c in cells if c.n == cell.n]
+        if regsim.config.simulate_sample_sizes_together(config)
+        else [cell]
+    )
+    outputs = [scratch / cell_label(c) for c in job_cells]
     jobs = {
         "simulate": _job(
-            "from regsim.stages import run_simulate\nrun_simulate(**args)",
-            cell=cell_params(cell),
+            "from regsim.stages import run_simulate_cells\nrun_simulate_cells(**args)",
+            cells=[cell_params(c) for c in job_cells],
             seed=config["seed"],
             start=chunks[0][0],
             stop=chunks[0][1],
             priors=priors,
             methods=config["methods"],
             alpha=config["alpha"],
-            datasets_output=str(scratch / f"{first}.npz"),
-            fits_output=str(scratch / ("fits.parquet" if whole_cell else "chunk.parquet")),
-            metrics_output=str(scratch / "metrics.parquet") if whole_cell else None,
+            datasets_outputs=[str(out / f"{first}.npz") for out in outputs],
+            fits_outputs=[
+                str(out / ("fits.parquet" if whole_cell else "chunk.parquet")) for out in outputs
+            ],
+            metrics_outputs=[str(out / "metrics.parquet") for out in outputs]
+            if whole_cell
+            else None,
         ),
     }
     if not whole_cell:
@@ -1170,7 +1181,13 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             print(f"  (could not rerun a {rule} job: {result.stderr.strip().splitlines()[-1:]})")
             continue
         measured[rule] = {
-            "job": label if rule in ("simulate", "summarize", "zip_plot") else "study",
+            "job": (
+                ", ".join(cell_label(c) for c in job_cells)
+                if rule == "simulate"
+                else label
+                if rule in ("summarize", "zip_plot")
+                else "study"
+            ),
             "seconds": result.seconds,
             "max_rss_mb": result.max_rss_mb,
         }

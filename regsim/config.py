@@ -560,6 +560,23 @@ def priors(config: Mapping[str, Any]) -> list[Prior]:
     ]
 
 
+def cells_per_sample_size(config: Mapping[str, Any]) -> int:
+    """Data cells sharing one sample size: ``len(grid.sigma) × len(grid.errors)``."""
+    return len(config["grid"]["sigma"]) * len(error_models(config))
+
+
+def simulate_sample_sizes_together(config: Mapping[str, Any]) -> bool:
+    """Whether one simulate job draws and fits all the cells of a sample size.
+
+    True when those cells' replicates together fit in one job (at most
+    ``replications_per_job``): a small study then runs one job per sample size, and each
+    job's fixed start-up (interpreter and imports, about half a second) is paid once for
+    all its cells instead of once per cell. Results do not depend on it.
+    """
+    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
+    return cells_per_sample_size(config) * int(config["replications"]) <= int(per_job)
+
+
 def chunks(config: Mapping[str, Any]) -> list[tuple[int, int]]:
     """Replicate ranges ``[start, stop)`` handled by one simulate job each.
 

@@ -110,7 +110,12 @@ def cell_label(cell: Cell) -> str:
 
     Normal-error cells keep the label they had before error models existed.
     """
-    return f"n{cell.n}_sigma{format_number(cell.sigma)}{error_suffix(cell.errors)}"
+    return f"n{cell.n}_{noise_label(cell.sigma, cell.errors)}"
+
+
+def noise_label(sigma: float, errors: str) -> str:
+    """The part of a cell label after its sample size, e.g. ``sigma0.5_t3``."""
+    return f"sigma{format_number(sigma)}{error_suffix(errors)}"
 
 
 def chunk_label(start: int, stop: int) -> str:
@@ -156,6 +161,11 @@ def cell_from_params(params: Mapping[str, Any]) -> Cell:
     if "key" in params and params["key"] != cell.key:
         raise ValueError(f"cell parameters {dict(params)} do not match key {params['key']}")
     return cell
+
+
+def as_paths(output: str | Sequence[str]) -> list[str]:
+    """A rule's named output as a list: one path, or the list a named list output holds."""
+    return [output] if isinstance(output, str) else list(output)
 
 
 def prior_params(priors: Sequence[Prior]) -> list[dict[str, Any]]:
@@ -236,6 +246,20 @@ def job_resource(
             return job_resources(stage, cell.n, replications)[field]
         start, stop = chunks[wildcards.chunk]
         return job_resources(stage, cell.n, stop - start)[field]
+
+    return resource
+
+
+def sample_size_resource(field: str, replications: int, cells: int) -> Callable[[Any], int]:
+    """A Snakemake resource function for a job simulating ``cells`` whole cells of one n.
+
+    The cells are drawn, fitted and summarized one after the other: the job needs the
+    memory of one and the run time of all (wildcard ``n``).
+    """
+
+    def resource(wildcards: Any) -> int:
+        one_cell = job_resources("simulate_cell", int(wildcards.n), replications)
+        return one_cell[field] * (cells if field == "runtime" else 1)
 
     return resource
 

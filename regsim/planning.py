@@ -116,6 +116,9 @@ def pilot_seconds_per_replicate(results: Path, replications: Mapping[str, int]) 
 
     * ``results/benchmarks/simulate/<cell>.tsv`` when one job simulated (and summarized)
       a whole cell, of ``replications[<cell>]`` replicates (see :func:`pilot_replications`);
+    * ``results/benchmarks/simulate/n<n>.tsv`` when one job did all the cells of sample
+      size n, one after the other: its time is shared among them in proportion to their
+      replicates (they differ only in σ, which does not change the work);
     * ``results/benchmarks/simulate/<cell>/reps<start>-<stop>.tsv`` when cells were split
       into chunks, of ``stop − start`` replicates each, plus the cell's
       ``results/benchmarks/summarize/<cell>.tsv``.
@@ -127,9 +130,17 @@ def pilot_seconds_per_replicate(results: Path, replications: Mapping[str, int]) 
     seconds: dict[str, float] = {}
     replicates: dict[str, int] = {}
     for path in sorted((benchmarks / "simulate").glob("*.tsv")):
-        cell = path.stem
-        if replications.get(cell, 0) > 0:
-            seconds[cell] = seconds.get(cell, 0.0) + _benchmark_seconds(path)
+        if path.stem in replications:
+            cells = [path.stem]
+        else:  # n<n>.tsv: every cell of that sample size
+            cells = [cell for cell in replications if cell.startswith(f"{path.stem}_")]
+        total = sum(replications[cell] for cell in cells)
+        if total <= 0:
+            continue
+        job_seconds = _benchmark_seconds(path)
+        for cell in cells:
+            share = job_seconds * replications[cell] / total
+            seconds[cell] = seconds.get(cell, 0.0) + share
             replicates[cell] = replicates.get(cell, 0) + replications[cell]
     for path in sorted((benchmarks / "simulate").glob("*/reps*.tsv")):
         cell = path.parent.name

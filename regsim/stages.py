@@ -572,6 +572,55 @@ def run_simulate(
         write_cell([chunk], alpha, fits_output, metrics_output)
 
 
+def run_simulate_cells(
+    cells: Sequence[Mapping[str, Any]],
+    seed: int,
+    start: int,
+    stop: int,
+    priors: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    alpha: float,
+    datasets_outputs: Sequence[str | os.PathLike[str]],
+    fits_outputs: Sequence[str | os.PathLike[str]],
+    metrics_outputs: Sequence[str | os.PathLike[str]] | None = None,
+    map_max_iter: int | None = None,
+) -> None:
+    """Rule ``simulate``: :func:`run_simulate` for each of ``cells`` in turn.
+
+    One job may hold several whole cells (those of one sample size, when their replicates
+    fit in one job), so the start-up of the job is paid once for all of them. Each cell
+    is drawn, fitted and summarized alone: memory is that of one cell, and every output
+    is exactly what a job of that cell alone would write.
+
+    Parameters
+    ----------
+    cells : sequence of mapping
+        The cells, as given by :func:`cell_params`.
+    datasets_outputs, fits_outputs, metrics_outputs : sequence of path-like
+        One path per cell, in the order of ``cells`` (``metrics_outputs`` only when every
+        cell is whole, as for :func:`run_simulate`).
+    seed, start, stop, priors, methods, alpha, map_max_iter
+        As for :func:`run_simulate`.
+    """
+    metrics = [None] * len(cells) if metrics_outputs is None else list(metrics_outputs)
+    for cell, datasets, fits, cell_metrics in zip(
+        cells, datasets_outputs, fits_outputs, metrics, strict=True
+    ):
+        run_simulate(
+            cell,
+            seed,
+            start,
+            stop,
+            priors,
+            methods,
+            alpha,
+            datasets,
+            fits,
+            cell_metrics,
+            map_max_iter,
+        )
+
+
 def fit_batches(data: Datasets) -> Iterator[Datasets]:
     """Split a chunk into consecutive batches of replicates for fitting.
 

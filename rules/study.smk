@@ -3,7 +3,9 @@
 # One simulate job draws a range of replicates of one cell, saves them (datasets/) and
 # fits them (fits/). When one job covers all of a cell's replicates (replications <=
 # replications_per_job, the default) it also writes the cell's metrics; otherwise each
-# cell's chunks are combined and summarized by a summarize job.
+# cell's chunks are combined and summarized by a summarize job. When all the cells of a
+# sample size fit in one job together, one job does them all (wildcard n), one cell after
+# the other: a small study then pays a job's start-up once per n instead of once per cell.
 
 SIMULATE_PARAMS = dict(
     seed=config["seed"],
@@ -13,7 +15,47 @@ SIMULATE_PARAMS = dict(
     map_max_iter=config["map_max_iter"],
 )
 
-if len(CHUNKS) == 1:
+if regsim.config.simulate_sample_sizes_together(config):
+    (WHOLE_CELL,) = CHUNKS
+    # The cells of one n: "n{n}_sigma1", "n{n}_sigma5", ... in grid order.
+    CELLS_OF_N = [
+        f"n{{n}}_{pipeline.noise_label(cell.sigma, cell.errors)}"
+        for cell in CELLS.values()
+        if cell.n == config["grid"]["n"][0]
+    ]
+
+    rule simulate:
+        output:
+            datasets=[
+                f"results/datasets/{cell}/{WHOLE_CELL}.npz" for cell in CELLS_OF_N
+            ],
+            fits=[f"results/fits/{cell}.parquet" for cell in CELLS_OF_N],
+            metrics=[f"results/metrics/{cell}.parquet" for cell in CELLS_OF_N],
+        log:
+            "results/logs/simulate/n{n}.log",
+        benchmark:
+            "results/benchmarks/simulate/n{n}.tsv"
+        conda:
+            "../envs/regsim.yaml"
+        threads: 1
+        resources:
+            mem_mb=pipeline.sample_size_resource(
+                "mem_mb", config["replications"], len(CELLS_OF_N)
+            ),
+            runtime=pipeline.sample_size_resource(
+                "runtime", config["replications"], len(CELLS_OF_N)
+            ),
+        params:
+            **SIMULATE_PARAMS,
+            cells=lambda wc: [
+                pipeline.cell_params(CELLS[cell.format(n=wc.n)]) for cell in CELLS_OF_N
+            ],
+            start=0,
+            stop=config["replications"],
+        script:
+            "../scripts/simulate.py"
+
+elif len(CHUNKS) == 1:
     (WHOLE_CELL,) = CHUNKS
 
     rule simulate:
@@ -37,7 +79,7 @@ if len(CHUNKS) == 1:
             ),
         params:
             **SIMULATE_PARAMS,
-            cell=lambda wc: pipeline.cell_params(CELLS[wc.cell]),
+            cells=lambda wc: [pipeline.cell_params(CELLS[wc.cell])],
             start=0,
             stop=config["replications"],
         script:
@@ -61,7 +103,7 @@ else:
             runtime=pipeline.job_resource("simulate", "runtime", CELLS, CHUNKS),
         params:
             **SIMULATE_PARAMS,
-            cell=lambda wc: pipeline.cell_params(CELLS[wc.cell]),
+            cells=lambda wc: [pipeline.cell_params(CELLS[wc.cell])],
             start=lambda wc: CHUNKS[wc.chunk][0],
             stop=lambda wc: CHUNKS[wc.chunk][1],
         script:

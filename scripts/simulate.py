@@ -1,21 +1,22 @@
-"""Rule simulate: draw, save and fit replicates of one cell (and summarize a whole cell)."""
+"""Rule simulate: draw, save and fit replicates of one cell or of several whole cells."""
 
-from regsim.pipeline import log_to
-from regsim.stages import run_simulate
+from regsim.pipeline import as_paths, log_to
+from regsim.stages import run_simulate_cells
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
     p = sm.params
-    run_simulate(
-        p.cell,
+    metrics = getattr(sm.output, "metrics", None)  # only whole-cell jobs summarize
+    run_simulate_cells(
+        p.cells,
         p.seed,
         p.start,
         p.stop,
         p.priors,
         p.methods,
         p.alpha,
-        sm.output.datasets,
-        sm.output.fits,
-        getattr(sm.output, "metrics", None),  # only a whole-cell job summarizes
+        as_paths(sm.output.datasets),
+        as_paths(sm.output.fits),
+        None if metrics is None else as_paths(metrics),
         p.map_max_iter,
     )

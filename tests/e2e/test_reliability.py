@@ -330,6 +330,7 @@ DATASET_DAMAGE = {
     "truncated-chunked": (25, "datasets/n40_sigma5/reps000025-000050.npz", truncate),
     "garbage-whole-cell": (50, "datasets/n10_sigma5/reps000000-000050.npz", garbage),
     "truncated-whole-cell": (50, "datasets/n40_sigma1/reps000000-000050.npz", truncate),
+    "garbage-sample-size": (100, "datasets/n40_sigma5/reps000000-000050.npz", garbage),
 }
 
 

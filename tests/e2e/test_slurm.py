@@ -32,9 +32,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 SCRIPT = ROOT / "tools" / "local_slurm.sh"
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 NO_PLUGIN = "snakemake-executor-plugin-slurm is not installed (see requirements.txt)"
-# Replicates per job for tests/smoke.yaml (50 replicates a cell): all 50, one simulate job
-# per cell and no summarize job; or 25, two simulate jobs and a summarize job per cell.
-WHOLE_CELL, CHUNKED = 50, 25
+# Replicates per job for tests/smoke.yaml (50 replicates a cell, two cells per n): 100,
+# one simulate job per sample size; 50, one per cell and no summarize job; or 25, two
+# simulate jobs and a summarize job per cell.
+TOGETHER, WHOLE_CELL, CHUNKED = 100, 50, 25
 STUDY = ("simulate", "summarize")  # the rules that do the computing
 CLUSTER = [
     "--profile",
@@ -153,10 +154,11 @@ def data_files(results: Path) -> dict[str, tuple[int, int, str]]:
 @pytest.mark.parametrize(
     ("per_job", "study"),
     [
+        (TOGETHER, {"simulate": 2, "summarize": 0}),
         (WHOLE_CELL, {"simulate": 4, "summarize": 0}),
         (CHUNKED, {"simulate": 8, "summarize": 4}),
     ],
-    ids=["whole-cell", "chunked"],
+    ids=["sample-size", "whole-cell", "chunked"],
 )
 def test_cluster_run_matches_local_run(
     slurm_cluster: Path,

@@ -131,15 +131,17 @@ def job_counts(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def runs(smoke_runs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three complete smoke runs: 1 core / 2 cores with 25 replicates per job (two simulate
-    jobs a cell, then a summarize job), and 2 cores with 50 (the whole cell in one simulate
-    job, no summarize job). "cores1" is a private copy that tests may rerun in; the others
-    are shared with other modules (see conftest.py) and only read."""
+    """Four complete smoke runs: 1 core / 2 cores with 25 replicates per job (two simulate
+    jobs a cell, then a summarize job), 2 cores with 50 (the whole cell in one simulate
+    job, no summarize job) and 2 cores with 100 (the two cells of a sample size in one
+    job). "cores1" is a private copy that tests may rerun in; the others are shared with
+    other modules (see conftest.py) and only read."""
     root = tmp_path_factory.mktemp("smoke")
     return {
         "cores1": smoke_run(root / "cores1", 1, 25),
         "cores2": smoke_runs(2, 25),
         "onechunk": smoke_runs(2, 50),
+        "together": smoke_runs(2, 100),
     }
 
 
@@ -213,6 +215,24 @@ def test_whole_cell_is_one_simulate_job(runs: dict[str, Path]) -> None:
     assert sorted(fits["replicate"].unique()) == list(range(SMOKE["replications"]))
 
 
+def test_cells_of_a_sample_size_are_one_simulate_job(runs: dict[str, Path]) -> None:
+    """With 100 replicates a job, the two cells of each n (50 replicates each) are one
+    simulate job: the same per-cell files as a whole-cell run, one log and benchmark file
+    per sample size, whose log names every cell."""
+    results = runs["together"] / "results"
+    labels = cell_labels(SMOKE)
+    for label in labels:
+        assert names(results / "datasets" / label) == ["reps000000-000050.npz"]
+        assert (results / "metrics" / f"{label}.parquet").is_file()
+    assert names(results / "fits") == sorted(f"{label}.parquet" for label in labels)
+    sizes = [f"n{n}" for n in SMOKE["grid"]["n"]]
+    assert names(results / "benchmarks" / "simulate") == sorted(f"{n}.tsv" for n in sizes)
+    for n in sizes:
+        log = (results / "logs" / "simulate" / f"{n}.log").read_text()
+        assert all(f"cell {n}_sigma{s} " in log for s in SMOKE["grid"]["sigma"]), log
+    assert not (results / "logs" / "summarize").exists()
+
+
 # Jobs of a fresh run of tests/smoke.yaml (4 cells) besides the study's simulate and
 # summarize jobs: the collection and what is drawn from the whole table.
 AFTER_THE_STUDY = {
@@ -229,7 +249,9 @@ AFTER_THE_STUDY = {
 @pytest.mark.parametrize(
     ("per_job", "study"),
     [
-        (None, {"simulate": 4}),  # the default, 10000: a whole cell a job
+        (None, {"simulate": 2}),  # the default, 10000: the two cells of an n a job
+        (100, {"simulate": 2}),  # exactly those two cells' replicates: still one job
+        (99, {"simulate": 4}),  # one too few: a whole cell a job
         (50, {"simulate": 4}),  # exactly the cell's replicates: still one job
         (49, {"simulate": 8, "summarize": 4}),  # one too few: two chunks a cell
         (25, {"simulate": 8, "summarize": 4}),
@@ -253,19 +275,24 @@ def test_identical_across_core_counts(runs: dict[str, Path]) -> None:
 
 
 def test_identical_across_replications_per_job(runs: dict[str, Path]) -> None:
-    """A chunked run (simulate chunks, then summarize) and a whole-cell run (one simulate
-    job a cell) give the same tables, byte for byte, and the same datasets."""
+    """A chunked run (simulate chunks, then summarize), a whole-cell run (one simulate job
+    a cell) and a run with one job per sample size give the same tables, byte for byte,
+    and the same datasets."""
     from regsim.simulate import load_datasets
 
     a, b = runs["cores2"] / "results", runs["onechunk"] / "results"
-    # one run of each mode, so both ways of making a cell's tables are compared
+    c = runs["together"] / "results"
+    # one run of each mode, so every way of making a cell's tables is compared
     assert (a / "logs" / "summarize").is_dir() and (a / "fits" / "n10_sigma1").is_dir()
     assert not (b / "logs" / "summarize").exists() and not (b / "fits" / "n10_sigma1").exists()
+    assert (b / "logs" / "simulate" / "n10_sigma1.log").is_file()
+    assert sorted(p.name for p in (c / "logs" / "simulate").iterdir()) == ["n10.log", "n40.log"]
     files = ["tables/metrics.csv"] + [
         f"{kind}/{label}.parquet" for label in cell_labels(SMOKE) for kind in ("fits", "metrics")
     ]
     for name in files:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+        assert (c / name).read_bytes() == (b / name).read_bytes(), name
     for label in cell_labels(SMOKE):
         chunks = [load_datasets(p) for p in sorted((a / "datasets" / label).glob("*.npz"))]
         (whole,) = [load_datasets(p) for p in sorted((b / "datasets" / label).glob("*.npz"))]
@@ -273,6 +300,9 @@ def test_identical_across_replications_per_job(runs: dict[str, Path]) -> None:
         for field in ("replicates", "x", "y"):
             joined = np.concatenate([getattr(chunk, field) for chunk in chunks])
             np.testing.assert_array_equal(joined, getattr(whole, field), err_msg=label)
+        (together,) = sorted((c / "datasets" / label).glob("*.npz"))
+        whole_file = b / "datasets" / label / together.name
+        assert together.read_bytes() == whole_file.read_bytes(), label
 
 
 def test_rerun_with_nothing_changed_does_nothing(runs: dict[str, Path]) -> None:

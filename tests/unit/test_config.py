@@ -324,6 +324,28 @@ def test_cells_priors_and_chunks() -> None:
     assert informative.name == "informative"
     assert informative.mean == beta
     assert cfg.chunks(study) == [(0, 250), (250, 500), (500, 600)]
+    assert cfg.cells_per_sample_size(study) == 2
+
+
+@pytest.mark.parametrize(
+    ("replications", "per_job", "together"),
+    [(1000, 10000, True), (5000, 10000, True), (5001, 10000, False), (100, 199, False)],
+)
+def test_cells_of_a_sample_size_share_a_job_when_they_fit_in_one(
+    replications: int, per_job: int, together: bool
+) -> None:
+    # two cells per n: together when 2 × replications <= replications_per_job
+    study = resolve(
+        {
+            "grid": {"n": [10, 20], "sigma": [1, 0.5]},
+            "replications": replications,
+            "replications_per_job": per_job,
+        }
+    )
+    assert cfg.simulate_sample_sizes_together(study) is together
+    errors = resolve({**study, "grid": {**study["grid"], "errors": ["normal", "t3"]}})
+    assert cfg.cells_per_sample_size(errors) == 4
+    assert cfg.simulate_sample_sizes_together(errors) is (4 * replications <= per_job)
 
 
 # --------------------------------------------------------------------------------------

@@ -96,6 +96,22 @@ def test_job_resources_grow_with_the_job(stage: str) -> None:
     )
 
 
+def test_sample_size_resource_is_one_cells_memory_and_all_cells_time() -> None:
+    one_cell = pipeline.job_resources("simulate_cell", 200, 1000)
+    wildcards = SimpleNamespace(n="200")
+    assert pipeline.sample_size_resource("mem_mb", 1000, 3)(wildcards) == one_cell["mem_mb"]
+    assert pipeline.sample_size_resource("runtime", 1000, 3)(wildcards) == 3 * one_cell["runtime"]
+
+
+def test_labels_and_paths() -> None:
+    cell = Cell(50, 0.5, BETA, errors="t3")
+    assert (
+        pipeline.cell_label(cell) == "n50_" + pipeline.noise_label(0.5, "t3") == "n50_sigma0.5_t3"
+    )
+    assert pipeline.as_paths("a.npz") == ["a.npz"]
+    assert pipeline.as_paths(["a.npz", "b.npz"]) == ["a.npz", "b.npz"]
+
+
 def test_job_resource_reads_the_wildcards() -> None:
     cells = {"n100_sigma1": Cell(100, 1.0, BETA)}
     chunks = {"reps000000-000250": (0, 250)}
@@ -222,6 +238,7 @@ def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]], how: str) ->
 
     ``how``: "whole" (one simulate job that also summarizes), "chunks" (a simulate job
     per chunk, then summarize) or "saved" (generate, then fit the saved file, per chunk).
+    A job of several whole cells is :func:`run_cells`.
     """
     label = pipeline.cell_label(cell)
     cell_fits = root / "fits" / f"{label}.parquet"
@@ -248,6 +265,26 @@ def run_cell(root: Path, cell: Cell, chunks: list[tuple[int, int]], how: str) ->
     return cell_metrics
 
 
+def run_cells(root: Path, cells: list[Cell], replications: int) -> list[Path]:
+    """Run whole cells in one simulate job, as the workflow does for the cells of one n."""
+    labels = [pipeline.cell_label(cell) for cell in cells]
+    chunk = pipeline.chunk_label(0, replications)
+    metrics = [root / "metrics" / f"{label}.parquet" for label in labels]
+    stages.run_simulate_cells(
+        [pipeline.cell_params(cell) for cell in cells],
+        7,
+        0,
+        replications,
+        pipeline.prior_params(PRIORS),
+        METHODS,
+        0.05,
+        [root / "datasets" / label / f"{chunk}.npz" for label in labels],
+        [root / "fits" / f"{label}.parquet" for label in labels],
+        metrics,
+    )
+    return metrics
+
+
 CHUNKINGS = {"whole": ("whole", 40), "chunks": ("chunks", 7), "saved": ("saved", 15)}
 
 
@@ -261,12 +298,15 @@ def two_chunkings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         metrics = [run_cell(root, cell, chunks, how) for cell in reversed(cells)]
         stages.run_collect(metrics, root / "tables" / "metrics.csv")
         out[name] = root
+    root = tmp_path_factory.mktemp("together")
+    stages.run_collect(run_cells(root, cells, 40), root / "tables" / "metrics.csv")
+    out["together"] = root
     return out
 
 
 def test_chunking_does_not_change_any_output(two_chunkings: dict[str, Path]) -> None:
     whole = two_chunkings["whole"]
-    for other in ("chunks", "saved"):
+    for other in ("chunks", "saved", "together"):
         for relative in (
             "fits/n12_sigma1.parquet",
             "fits/n30_sigma0.5.parquet",

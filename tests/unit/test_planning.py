@@ -105,6 +105,21 @@ def test_plan_from_a_pilot_estimates_time(tmp_path, benchmarks, per_replicate):
     assert seconds == pytest.approx(per_replicate[0] * 1600 + per_replicate[1] * 200)
 
 
+def test_sample_size_files_are_shared_among_their_cells(tmp_path):
+    # One job per sample size: n10.tsv covers n10_sigma1 and n10_sigma5 (not n100_sigma1).
+    results = tmp_path / "results"
+    benchmark(results / "benchmarks" / "simulate" / "n10.tsv", 6.0)
+    benchmark(results / "benchmarks" / "simulate" / "n100.tsv", 3.0)
+    replications = {"n10_sigma1": 100, "n10_sigma5": 200, "n100_sigma1": 100}
+    assert pilot_seconds_per_replicate(results, replications) == pytest.approx(
+        {"n10_sigma1": 0.02, "n10_sigma5": 0.02, "n100_sigma1": 0.03}
+    )
+    # a sample size none of whose cells drew replicates is left out
+    assert pilot_seconds_per_replicate(results, {"n100_sigma1": 100}) == pytest.approx(
+        {"n100_sigma1": 0.03}
+    )
+
+
 def test_whole_cell_files_need_the_cells_replications(tmp_path):
     results = write_pilot(tmp_path)
     assert pilot_seconds_per_replicate(results, {"n10_sigma1": 100}) == pytest.approx(
