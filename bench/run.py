@@ -13,7 +13,8 @@ Sections, in order (see bench/README.md):
    exit status 1 before anything is timed;
 2. kernel throughput (draw + statistics + OLS + MLE + MAP for every default prior) per n,
    with the cost of each part;
-3. the random-number floor: the same uniform draws alone, and numpy's own generator;
+3. the random-number floor: the same random numbers alone (uniforms and normals), and
+   numpy's own generator;
 4. the notebook way (statsmodels OLS + scipy L-BFGS-B fits, one dataset at a time);
 5. I/O of dataset files and fit tables;
 6. the workflow end to end (clean run, no-op rerun, optionally 10 000 replications) and
@@ -64,8 +65,9 @@ from regsim.estimators import (  # noqa: E402
 )
 from regsim.pipeline import cell_label, cell_params, chunk_label, figure_options  # noqa: E402
 from regsim.simulate import (  # noqa: E402
+    BLOCK_REPLICATES,
     draw,
-    draw_uniforms,
+    draw_numbers,
     load_datasets,
     save_datasets,
 )
@@ -292,30 +294,25 @@ def print_machine(info: dict[str, Any]) -> None:
 
 
 def reference_data(cell: Cell, seed: int, replicate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Replicate ``replicate`` of ``cell`` rebuilt from the documented seeding scheme.
+    """Replicate ``replicate`` of ``cell`` (normal errors) rebuilt from the documented scheme.
 
-    One PCG64 stream per cell (``SeedSequence(seed, spawn_key=(key,))``); the replicate's
-    block of n·k + 2·⌈n/2⌉ uniforms starts at replicate × block size; covariates first,
-    then the errors by Box–Muller on the two halves (u, v) of the rest, as
-    ``regsim.simulate.box_muller`` documents: √(−2 log(1 − u))·(cos 2πv, sin 2πv).
-    One replicate at a time, in plain Python for the transform.
+    Its block b = replicate // BLOCK_REPLICATES owns two PCG64 streams,
+    ``SeedSequence(seed, spawn_key=(key, b, 0))`` for the covariates and ``(key, b, 1)``
+    for the error normals; the block's earlier replicates are drawn one at a time and
+    dropped, then this one's n·k uniforms and n normals are drawn, and y = Xβ + σ·z.
     """
     n, k = cell.n, cell.p - 1
-    half = (n + 1) // 2
-    block = n * k + 2 * half
-    bit_generator = PCG64(SeedSequence(entropy=seed, spawn_key=(cell.key_int,)))
-    bit_generator.advance(replicate * block)
-    u = Generator(bit_generator).random(block)
-    x = u[: n * k].reshape(n, k)
-    first, second = [], []
-    for i in range(half):
-        radius = math.sqrt(-2.0 * math.log1p(-u[n * k + i]))
-        angle = 2.0 * math.pi * u[n * k + half + i]
-        first.append(radius * math.cos(angle))
-        second.append(radius * math.sin(angle))
-    errors = np.array((first + second)[:n])
+    block, offset = divmod(replicate, BLOCK_REPLICATES)
+    covariates, errors = (
+        Generator(PCG64(SeedSequence(entropy=seed, spawn_key=(cell.key_int, block, part))))
+        for part in (0, 1)
+    )
+    for _ in range(offset):
+        covariates.random((n, k))
+        errors.standard_normal(n)
+    x = covariates.random((n, k))
     beta = np.asarray(cell.beta)
-    y = beta[0] + x @ beta[1:] + cell.sigma * errors
+    y = beta[0] + x @ beta[1:] + cell.sigma * errors.standard_normal(n)
     return x, y
 
 
@@ -460,23 +457,25 @@ def verify(setup: Setup, per_n: int) -> dict[str, Any]:
     heading("1. Verification (before any timing)")
     result: dict[str, Any] = {"ok": True}
 
-    # Datasets: draw() against the seeding scheme, for a chunk not starting at 0.
+    # Datasets: draw() against the seeding scheme, for a chunk across two seeding blocks.
     data_rows = []
+    start, stop = BLOCK_REPLICATES - 2, BLOCK_REPLICATES - 2 + per_n
     for n in (*KERNEL_NS, 20):
         cell = Cell(n=n, sigma=KERNEL_SIGMA, beta=setup.beta)
-        start, stop = 7, 7 + per_n
         batch = draw(cell, setup.seed, start, stop)
-        uniforms = draw_uniforms(cell, setup.seed, start, stop)
+        uniforms, _ = draw_numbers(cell, setup.seed, start, stop)
         ref = [reference_data(cell, setup.seed, r) for r in range(start, stop)]
         x_equal = all(np.array_equal(batch.x[i], ref[i][0]) for i in range(per_n))
-        x_equal &= bool(np.array_equal(uniforms[:, : n * (cell.p - 1)], batch.x.reshape(per_n, -1)))
+        x_equal &= bool(np.array_equal(uniforms, batch.x))
         y_error = max(
             float(np.max(np.abs(batch.y[i] - ref[i][1])) / np.max(np.abs(ref[i][1])))
             for i in range(per_n)
         )
         ok = x_equal and y_error <= 1e-12 and list(batch.replicates) == list(range(start, stop))
         data_rows.append({"n": n, "x_identical": x_equal, "y_rel_error": y_error, "ok": ok})
-    print(f"\n  datasets: draw() against the documented seeding scheme, replicates 7-{6 + per_n}")
+    print(
+        f"\n  datasets: draw() against the documented seeding scheme, replicates {start}-{stop - 1}"
+    )
     print_table(
         ["n", "x identical", "max rel error y", "ok"],
         [
@@ -632,7 +631,7 @@ def kernel_section(setup: Setup, replications: int) -> dict[str, Any]:
             lambda d=data: fit_table(d, setup.priors, list(METHODS), setup.alpha), setup.repeats
         )
         t_uniforms, _ = best_of(
-            lambda c=cell, r=replicates: draw_uniforms(c, setup.seed, 0, r), setup.repeats
+            lambda c=cell, r=replicates: draw_numbers(c, setup.seed, 0, r), setup.repeats
         )
         t_numpy, _ = best_of(numpy_floor(cell, setup.seed, replicates), setup.repeats)
         rows.append(
@@ -653,11 +652,11 @@ def kernel_section(setup: Setup, replications: int) -> dict[str, Any]:
                 "fit_table_per_s": replicates / t_table,
                 "map_multimodal_fraction": multimodal,
                 "map_converged_fraction": converged,
-                "floor_draw_uniforms_s": t_uniforms,
-                "floor_draw_uniforms_per_s": replicates / t_uniforms,
+                "floor_draw_numbers_s": t_uniforms,
+                "floor_draw_numbers_per_s": replicates / t_uniforms,
                 "floor_numpy_s": t_numpy,
                 "floor_numpy_per_s": replicates / t_numpy,
-                "ratio_to_draw_uniforms": t_uniforms / t_kernel,
+                "ratio_to_draw_numbers": t_uniforms / t_kernel,
                 "ratio_to_numpy": t_numpy / t_kernel,
             }
         )
@@ -708,15 +707,15 @@ def kernel_section(setup: Setup, replications: int) -> dict[str, Any]:
 
     heading("3. Random-number floor: the same draws alone, same generator, same run")
     print_table(
-        ["n", "R", "draw_uniforms/s", "numpy PCG64/s", "kernel/s", "kernel/floor", "target", ""],
+        ["n", "R", "draw_numbers/s", "numpy PCG64/s", "kernel/s", "kernel/floor", "target", ""],
         [
             (
                 r["n"],
                 r["replicates"],
-                fmt_rate(r["floor_draw_uniforms_per_s"]),
+                fmt_rate(r["floor_draw_numbers_per_s"]),
                 fmt_rate(r["floor_numpy_per_s"]),
                 fmt_rate(r["kernel_per_s"]),
-                f"{r['ratio_to_draw_uniforms']:.3f}",
+                f"{r['ratio_to_draw_numbers']:.3f}",
                 *floor_target(r),
             )
             for r in rows
@@ -725,7 +724,7 @@ def kernel_section(setup: Setup, replications: int) -> dict[str, Any]:
     )
     print(
         "  (numpy PCG64: Generator.random((R, n, k)) + standard_normal((R, n)); "
-        "kernel/floor uses draw_uniforms)"
+        "kernel/floor uses draw_numbers: the same uniforms and normals, same streams)"
     )
     return {"rows": rows}
 
@@ -734,7 +733,7 @@ def floor_target(row: dict[str, Any]) -> tuple[str, str]:
     target = {1000: TARGETS["floor_ratio_n1000"], 100: TARGETS["floor_ratio_n100"]}.get(row["n"])
     if target is None:
         return "-", ""
-    return f">= {target:g}", status(row["ratio_to_draw_uniforms"] >= target)
+    return f">= {target:g}", status(row["ratio_to_draw_numbers"] >= target)
 
 
 # ======================================================================================
@@ -1407,7 +1406,7 @@ def scaling_section(setup: Setup) -> dict[str, Any]:
         kernel = kernel_function(cell, setup, fixed_r)
         kernel()
         t, _ = best_of(kernel, setup.repeats)
-        t_floor, _ = best_of(lambda c=cell: draw_uniforms(c, setup.seed, 0, fixed_r), setup.repeats)
+        t_floor, _ = best_of(lambda c=cell: draw_numbers(c, setup.seed, 0, fixed_r), setup.repeats)
         by_n.append({"n": n, "replicates": fixed_r, "seconds": t, "floor_s": t_floor})
     print(f"\n  kernel time against n (R = {fixed_r}, best of {setup.repeats})")
     base = by_n[0]["seconds"]
@@ -1512,7 +1511,7 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     kernel = {r["n"]: r for r in report["kernel"]["rows"] if r["sigma"] == KERNEL_SIGMA}
     for n, key in ((1000, "floor_ratio_n1000"), (100, "floor_ratio_n100")):
-        value = kernel[n]["ratio_to_draw_uniforms"]
+        value = kernel[n]["ratio_to_draw_numbers"]
         rows.append(
             (
                 f"kernel/floor at n = {n}",

@@ -8,15 +8,17 @@ the cell's error model (:data:`ERROR_MODELS`), each with mean 0 and (average) va
 * ``hetero``: ε_i ~ N(0, σ²·(0.5 + U_i1)²/(13/12)), sd growing with the first covariate,
   rescaled so that the average variance is σ².
 
-Seeding. Each cell owns one random stream: a PCG64 generator seeded by
-``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int,))``. Replicate r owns a fixed
-block of the stream's uniform draws: n·k for the covariates, then a fixed number turned
-into the n errors by the Box–Muller transform (2·⌈n/2⌉ for normal errors), so every
-replicate consumes exactly the same number of draws and its block starts at position
-r·(block size). A chunk jumps straight to its first replicate with ``PCG64.advance``.
+Seeding. Replicates are drawn in fixed blocks of :data:`BLOCK_REPLICATES`: replicate r
+belongs to block b = r // 256. A block owns two PCG64 streams, seeded by
+``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int, b, part))``: part 0 gives the
+covariates (n·k uniforms per replicate, in replicate order) and part 1 the normal draws the
+errors are made of (n per replicate for normal and heteroskedastic errors, 4n for t₃;
+numpy's ziggurat normals). A range of replicates starting inside a block skips the draws
+of the block's earlier replicates (covariates by ``PCG64.advance``, as each uniform takes
+one 64-bit output; normals by drawing them, as a ziggurat normal takes a variable number).
 Replicate r is therefore a pure function of (base seed, cell parameters, r): the same
-whatever the number of replicates, the chunking, the other cells, the order cells run in,
-or the number of cores.
+whatever the number of replicates, the chunking, the batch size, the other cells, the
+order cells run in, or the number of cores.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from regsim.design import Cell
 from regsim.errors import DataFileError
 
 #: Version of the dataset file layout, stored in every file.
-FILE_FORMAT = 1
+FILE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,28 @@ class Datasets:
         return int(self.replicates.shape[0])
 
 
-def cell_stream(cell: Cell, base_seed: int) -> PCG64:
-    """The bit generator of ``cell``'s random stream, at its start."""
-    return PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(cell.key_int,)))
+#: Replicates per seeding block (see the module docstring). Part of the seeding scheme:
+#: changing it changes every dataset.
+BLOCK_REPLICATES = 256
 
 
-def _normal_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """ε/σ ~ N(0, 1) by Box–Muller."""
-    return box_muller(uniforms, n)
+def block_streams(cell: Cell, base_seed: int, block: int) -> tuple[Generator, Generator]:
+    """The covariate and error streams of one block of ``cell``'s replicates, at their start."""
+    return tuple(  # type: ignore[return-value]
+        Generator(
+            PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(cell.key_int, int(block), part)))
+        )
+        for part in (0, 1)
+    )
 
 
-def _t3_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+def _normal_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """ε/σ ~ N(0, 1)."""
+    return normals
+
+
+def _t3_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     """ε/σ = T/√3 with T ~ t₃ (variance 3): Z₀/√(Z₁² + Z₂² + Z₃²) from four normals."""
-    normals = box_muller(uniforms, 4 * n)
     chi2 = np.square(normals[:, n : 2 * n])
     chi2 += np.square(normals[:, 2 * n : 3 * n])
     chi2 += np.square(normals[:, 3 * n :])
@@ -93,54 +104,100 @@ def _t3_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
 _HETERO_MEAN_SQUARE = 13.0 / 12.0
 
 
-def _hetero_errors(uniforms: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+def _hetero_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     """ε/σ = (0.5 + U₁)/√(13/12) · Z: sd grows with the first covariate, mean variance 1."""
     if x.shape[2] == 0:
         raise ValueError("heteroskedastic errors need at least one covariate")
     scale = (0.5 + x[:, :, 0]) / np.sqrt(_HETERO_MEAN_SQUARE)
-    return scale * box_muller(uniforms, n)
+    return scale * normals
 
 
-#: Error models: name -> (uniform draws per replicate for given n, errors/σ maker).
+#: Error models: name -> (normal draws per replicate for given n, errors/σ maker).
 ERROR_MODELS = {
-    "normal": (lambda n: 2 * ((n + 1) // 2), _normal_errors),
+    "normal": (lambda n: n, _normal_errors),
     "t3": (lambda n: 4 * n, _t3_errors),
-    "hetero": (lambda n: 2 * ((n + 1) // 2), _hetero_errors),
+    "hetero": (lambda n: n, _hetero_errors),
 }
 
 
-def uniforms_per_replicate(cell: Cell) -> int:
-    """Uniform draws one replicate consumes: n·k covariates, then those of its errors."""
+def normals_per_replicate(cell: Cell) -> int:
+    """Normal draws one replicate's errors are made of."""
     if cell.errors not in ERROR_MODELS:
         raise ValueError(f"unknown error model {cell.errors!r}; known: {', '.join(ERROR_MODELS)}")
-    return cell.n * (cell.p - 1) + ERROR_MODELS[cell.errors][0](cell.n)
+    return ERROR_MODELS[cell.errors][0](cell.n)
 
 
-def draw_uniforms(cell: Cell, base_seed: int, start: int, stop: int) -> np.ndarray:
-    """The uniform draws of replicates ``start .. stop-1``, shape (R, draws per replicate)."""
+class _ReplicateStream:
+    """Replicates of one cell drawn in order, from ``start`` on, a batch at a time.
+
+    Keeps the current block's streams between batches, so a job drawing its replicates
+    batch by batch pays for opening (and skipping into) a block once.
+    """
+
+    def __init__(self, cell: Cell, base_seed: int, start: int) -> None:
+        self.cell, self.base_seed, self.next = cell, int(base_seed), int(start)
+        self.covariates_per_replicate = cell.n * (cell.p - 1)
+        self.normals_per_replicate = normals_per_replicate(cell)
+        self.block = -1
+
+    def _open(self, block: int, offset: int) -> None:
+        self.covariates, self.errors = block_streams(self.cell, self.base_seed, block)
+        self.covariates.bit_generator.advance(offset * self.covariates_per_replicate)
+        if offset:
+            self.errors.standard_normal((offset, self.normals_per_replicate))
+        self.block = block
+
+    def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``count`` replicates' uniforms (R, n, k) and normals (R, m)."""
+        x = np.empty((count, self.cell.n, self.cell.p - 1))
+        normals = np.empty((count, self.normals_per_replicate))
+        done = 0
+        while done < count:  # a loop over the blocks a batch spans, not over replicates
+            block, offset = divmod(self.next, BLOCK_REPLICATES)
+            if block != self.block:
+                self._open(block, offset)
+            here = min(count - done, BLOCK_REPLICATES - offset)
+            # Drawn in place: rows of C-ordered arrays are contiguous.
+            self.covariates.random(out=x[done : done + here])
+            self.errors.standard_normal(out=normals[done : done + here])
+            self.next += here
+            done += here
+        return x, normals
+
+
+def draw_numbers(
+    cell: Cell, base_seed: int, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The random numbers replicates ``start .. stop-1`` are made of.
+
+    Returns
+    -------
+    uniforms : ndarray, shape (R, n, k)
+        The covariates.
+    normals : ndarray, shape (R, m)
+        The normal draws of the errors (m from :func:`normals_per_replicate`).
+    """
     if not 0 <= start <= stop:
         raise ValueError(f"bad replicate range [{start}, {stop})")
-    per_replicate = uniforms_per_replicate(cell)
-    bit_generator = cell_stream(cell, base_seed)
-    bit_generator.advance(start * per_replicate)
-    return Generator(bit_generator).random((stop - start, per_replicate))
+    return _ReplicateStream(cell, base_seed, start).take(stop - start)
 
 
-def box_muller(uniforms: np.ndarray, size: int) -> np.ndarray:
-    """Standard normals from uniforms on [0, 1): the first ``size`` of each row.
-
-    Row halves (u, v) give √(−2 log(1 − u))·(cos 2πv, sin 2πv): two independent N(0, 1)
-    draws per pair (1 − u keeps the logarithm finite when u = 0). Halves rather than
-    interleaved pairs keep every array operation on contiguous memory.
-    """
-    rows, columns = uniforms.shape
-    half = columns // 2
-    radius = np.sqrt(-2.0 * np.log1p(-uniforms[:, :half]))
-    angle = (2.0 * np.pi) * uniforms[:, half:]
-    normals = np.empty((rows, columns))
-    np.multiply(radius, np.cos(angle), out=normals[:, :half])
-    np.multiply(radius, np.sin(angle), out=normals[:, half:])
-    return normals[:, :size]
+def _assemble(
+    cell: Cell, base_seed: int, start: int, x: np.ndarray, normals: np.ndarray
+) -> Datasets:
+    """Datasets from their covariates and normal draws: y = Xβ + σ · errors."""
+    y = ERROR_MODELS[cell.errors][1](normals, x, cell.n)
+    y *= cell.sigma
+    y += cell.beta[0]
+    for j in range(x.shape[2]):  # k is the handful of covariates, not the replicates
+        y += cell.beta[j + 1] * x[:, :, j]
+    return Datasets(
+        cell=cell,
+        base_seed=int(base_seed),
+        replicates=np.arange(start, start + x.shape[0], dtype=np.int64),
+        x=x,
+        y=y,
+    )
 
 
 def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
@@ -159,22 +216,25 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     -------
     Datasets
     """
-    n, k = cell.n, cell.p - 1
-    uniforms = draw_uniforms(cell, base_seed, start, stop)
-    replicates = stop - start
-    x = uniforms[:, : n * k].reshape(replicates, n, k)
-    y = ERROR_MODELS[cell.errors][1](uniforms[:, n * k :], x, n)
-    y *= cell.sigma
-    y += cell.beta[0]
-    for j in range(k):  # k is the handful of covariates, not the replicates
-        y += cell.beta[j + 1] * x[:, :, j]
-    return Datasets(
-        cell=cell,
-        base_seed=int(base_seed),
-        replicates=np.arange(start, stop, dtype=np.int64),
-        x=x,
-        y=y,
-    )
+    x, normals = draw_numbers(cell, base_seed, start, stop)
+    return _assemble(cell, base_seed, start, x, normals)
+
+
+def draw_batches(
+    cell: Cell, base_seed: int, start: int, stop: int, batch_replicates: int
+) -> Iterator[Datasets]:
+    """Replicates ``start .. stop-1`` of ``cell`` in consecutive batches.
+
+    The same datasets as :func:`draw` over the whole range, at most ``batch_replicates``
+    (>= 1) at a time.
+    """
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad replicate range [{start}, {stop})")
+    size = max(1, int(batch_replicates))
+    stream = _ReplicateStream(cell, base_seed, start)
+    for first in range(start, stop, size):
+        x, normals = stream.take(min(size, stop - first))
+        yield _assemble(cell, base_seed, first, x, normals)
 
 
 def _metadata(datasets: Datasets) -> str:
@@ -266,8 +326,7 @@ def draw_to_file(
         ):
             with archive.open("x.npy", "w", force_zip64=True) as x_member:
                 x_member.write(_npy_header((replicates, n, k)))
-                for first in range(start, stop, size):
-                    batch = draw(cell, base_seed, first, min(first + size, stop))
+                for batch in draw_batches(cell, base_seed, start, stop, size):
                     x_member.write(np.ascontiguousarray(batch.x).tobytes())
                     y_part.write(np.ascontiguousarray(batch.y).tobytes())
                     if visit is not None:

@@ -10,7 +10,15 @@ from scipy import stats
 
 from regsim.design import Cell, replicate_chunks
 from regsim.errors import DataFileError
-from regsim.simulate import Datasets, draw, load_datasets, save_datasets
+from regsim.simulate import (
+    BLOCK_REPLICATES,
+    Datasets,
+    block_streams,
+    draw,
+    draw_batches,
+    load_datasets,
+    save_datasets,
+)
 
 SEED = 20230406
 CELL_A = Cell(20, 5.0, (10.0, 3.8987, 10.1777))
@@ -60,6 +68,40 @@ def test_replicate_independent_of_chunking(chunk_size):
     whole = draw(CELL_A, SEED, 0, 100)
     parts = [draw(CELL_A, SEED, a, b) for a, b in replicate_chunks(100, chunk_size)]
     assert_same(concat(parts), whole)
+
+
+def rebuilt(cell: Cell, replicate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replicate ``replicate`` (normal errors) from the documented seeding scheme, alone:
+    its block's two streams, the block's earlier replicates drawn and dropped."""
+    n, k = cell.n, cell.p - 1
+    block, offset = divmod(replicate, BLOCK_REPLICATES)
+    covariates, errors = block_streams(cell, SEED, block)
+    for _ in range(offset):
+        covariates.random((n, k))
+        errors.standard_normal(n)
+    x = covariates.random((n, k))
+    y = cell.beta[0] + x @ np.asarray(cell.beta[1:]) + cell.sigma * errors.standard_normal(n)
+    return x, y
+
+
+@pytest.mark.parametrize("replicate", [0, 3, BLOCK_REPLICATES - 1, BLOCK_REPLICATES, 700])
+def test_replicate_follows_the_documented_scheme(replicate):
+    x, y = rebuilt(CELL_A, replicate)
+    d = draw(CELL_A, SEED, replicate, replicate + 1)
+    assert d.x[0].tobytes() == x.tobytes()
+    np.testing.assert_allclose(d.y[0], y, rtol=1e-15, atol=1e-13)
+
+
+@pytest.mark.parametrize("chunk_size", [7, 250, 300])
+def test_chunks_across_seeding_blocks(chunk_size):
+    # 700 replicates: blocks of 256 cut by chunks anywhere, batches too
+    whole = draw(CELL_A, SEED, 0, 700)
+    parts = [draw(CELL_A, SEED, a, b) for a, b in replicate_chunks(700, chunk_size)]
+    assert_same(concat(parts), whole)
+    for start, stop in replicate_chunks(700, chunk_size)[:3]:
+        batches = list(draw_batches(CELL_A, SEED, start, stop, 90))
+        assert [len(b) for b in batches][0] == min(90, stop - start)
+        assert_same(concat(batches), subset(whole, start, stop))
 
 
 def test_chunk_in_the_middle_equals_slice():
