@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaincinv, stdtrit
 
-from regsim.design import FIT_COLUMNS, PRIOR_METHODS, Prior
+from regsim.design import FIT_COLUMNS, PRIOR_METHODS, Cell, Prior
 from regsim.simulate import Datasets
 
 
@@ -79,6 +79,27 @@ class SufficientStats:
     def replicates(self) -> int:
         """Number of datasets R."""
         return int(self.beta_hat.shape[0])
+
+
+def concat_stats(parts: Sequence[SufficientStats]) -> SufficientStats:
+    """The statistics of several batches of datasets (same n), as one batch, in order."""
+    if not parts or any(part.n != parts[0].n for part in parts):
+        raise ValueError("need statistics of at least one batch, all of the same n")
+
+    def joined(name: str) -> np.ndarray | None:
+        arrays = [getattr(part, name) for part in parts]
+        if any(array is None for array in arrays):
+            return None
+        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+    return SufficientStats(
+        n=parts[0].n,
+        beta_hat=joined("beta_hat"),  # type: ignore[arg-type]
+        rss=joined("rss"),  # type: ignore[arg-type]
+        gram=joined("gram"),  # type: ignore[arg-type]
+        gram_inv=joined("gram_inv"),  # type: ignore[arg-type]
+        hc3_cov=joined("hc3_cov"),
+    )
 
 
 #: Bytes of centred data per block of replicates in :func:`sufficient_stats`: every pass
@@ -1127,13 +1148,31 @@ def fit_table(
         ``replicate``; ``estimate, se, lower, upper``; ``true`` (the data-generating
         value); ``converged`` and ``multimodal`` (bool).
     """
+    stats = sufficient_stats(datasets.x, datasets.y, sandwich="ols_hc3" in methods)
+    return stats_table(datasets.cell, datasets.replicates, stats, priors, methods, alpha, options)
+
+
+def stats_table(
+    cell: Cell,
+    replicate_indices: np.ndarray,
+    stats: SufficientStats,
+    priors: Sequence[Prior] | Mapping[str, Prior],
+    methods: Sequence[str],
+    alpha: float,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> pd.DataFrame:
+    """:func:`fit_table` from the statistics of replicates ``replicate_indices`` of ``cell``.
+
+    The statistics may come from several batches of datasets (:func:`concat_stats`): a
+    job draws its datasets in batches that stay in cache and fits many at once, which
+    spreads the fixed cost of each fit call over more replicates. Needs
+    ``stats.hc3_cov`` when ``ols_hc3`` is among ``methods``.
+    """
     if isinstance(priors, Mapping):
         priors = list(priors.values())
-    cell = datasets.cell
-    stats = sufficient_stats(datasets.x, datasets.y, sandwich="ols_hc3" in methods)
     names = parameter_names(cell.p)
     truth = np.array([*cell.beta, cell.sigma])
-    replicates = len(datasets)
+    replicates = len(replicate_indices)
     parts = []
     for prior_name, fit in fit_methods(stats, priors, methods, alpha, options):
         size = fit.estimate.size
@@ -1145,7 +1184,7 @@ def fit_table(
                     "prior": prior_name,
                     "method": fit.method,
                     "parameter": np.tile(names, replicates),
-                    "replicate": np.repeat(datasets.replicates, len(names)),
+                    "replicate": np.repeat(replicate_indices, len(names)),
                     "estimate": fit.estimate.ravel(),
                     "se": fit.se.ravel(),
                     "lower": fit.lower.ravel(),

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
 from regsim.atomic import write_atomic, write_bytes_atomic
-from regsim.design import Cell
+from regsim.design import DEFAULT_ERRORS, Cell
 from regsim.errors import DataFileError
 
 #: Version of the dataset file layout, stored in every file.
@@ -147,8 +147,11 @@ class _ReplicateStream:
             self.errors.standard_normal((offset, self.normals_per_replicate))
         self.block = block
 
-    def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The next ``count`` replicates' uniforms (R, n, k) and normals (R, m)."""
+    def take(self, count: int, respond: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``count`` replicates' uniforms (R, n, k) and normals (R, m).
+
+        With ``respond`` the second array is the responses y (R, n) instead.
+        """
         x = np.empty((count, self.cell.n, self.cell.p - 1))
         normals = np.empty((count, self.normals_per_replicate))
         done = 0
@@ -162,7 +165,21 @@ class _ReplicateStream:
             self.errors.standard_normal(out=normals[done : done + here])
             self.next += here
             done += here
-        return x, normals
+        if not respond:
+            return x, normals
+        # Normal errors are the normals themselves: y takes their place.
+        y = normals if self.cell.errors == DEFAULT_ERRORS else np.empty((count, self.cell.n))
+        _responses(self.cell, x, normals, y)
+        return x, y
+
+
+def _responses(cell: Cell, x: np.ndarray, normals: np.ndarray, out: np.ndarray) -> None:
+    """y = β₀ + Xβ₁ + σ · errors into ``out`` (which may be ``normals`` itself)."""
+    errors = ERROR_MODELS[cell.errors][1](normals, x, cell.n)
+    np.multiply(errors, cell.sigma, out=out)
+    out += cell.beta[0]
+    if x.shape[2]:
+        out += (x.reshape(-1, x.shape[2]) @ np.asarray(cell.beta[1:])).reshape(out.shape)
 
 
 def draw_numbers(
@@ -182,15 +199,7 @@ def draw_numbers(
     return _ReplicateStream(cell, base_seed, start).take(stop - start)
 
 
-def _assemble(
-    cell: Cell, base_seed: int, start: int, x: np.ndarray, normals: np.ndarray
-) -> Datasets:
-    """Datasets from their covariates and normal draws: y = Xβ + σ · errors."""
-    y = ERROR_MODELS[cell.errors][1](normals, x, cell.n)
-    y *= cell.sigma
-    y += cell.beta[0]
-    for j in range(x.shape[2]):  # k is the handful of covariates, not the replicates
-        y += cell.beta[j + 1] * x[:, :, j]
+def _datasets(cell: Cell, base_seed: int, start: int, x: np.ndarray, y: np.ndarray) -> Datasets:
     return Datasets(
         cell=cell,
         base_seed=int(base_seed),
@@ -216,8 +225,10 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     -------
     Datasets
     """
-    x, normals = draw_numbers(cell, base_seed, start, stop)
-    return _assemble(cell, base_seed, start, x, normals)
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad replicate range [{start}, {stop})")
+    x, y = _ReplicateStream(cell, base_seed, start).take(stop - start, respond=True)
+    return _datasets(cell, base_seed, start, x, y)
 
 
 def draw_batches(
@@ -233,8 +244,8 @@ def draw_batches(
     size = max(1, int(batch_replicates))
     stream = _ReplicateStream(cell, base_seed, start)
     for first in range(start, stop, size):
-        x, normals = stream.take(min(size, stop - first))
-        yield _assemble(cell, base_seed, first, x, normals)
+        x, y = stream.take(min(size, stop - first), respond=True)
+        yield _datasets(cell, base_seed, first, x, y)
 
 
 def _metadata(datasets: Datasets) -> str:

@@ -28,9 +28,15 @@ import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic
-from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
+from regsim.design import DEFAULT_ERRORS, ERROR_MODELS, Cell
 from regsim.errors import DataFileError
-from regsim.estimators import FIT_COLUMNS, fit_table
+from regsim.estimators import (
+    FIT_COLUMNS,
+    SufficientStats,
+    concat_stats,
+    stats_table,
+    sufficient_stats,
+)
 from regsim.metrics import MEASURES, summarize
 from regsim.pipeline import (
     ERRORS_COLUMN,
@@ -437,53 +443,94 @@ def run_fit(
         for batch in fit_batches(data):
             visit(batch)
 
-    fit = _batch_fitter(priors, methods, alpha, map_max_iter)
-    log_failures(_write_fit_chunk(output, fit, feed), len(data))
+    fitter = _BatchFitter(priors, methods, alpha, map_max_iter)
+    log_failures(_write_fit_chunk(output, fitter, feed), len(data))
 
 
 def _write_fit_chunk(
     output: str | os.PathLike[str],
-    fit: Callable[[Datasets], pd.DataFrame],
+    fitter: _BatchFitter,
     feed: Callable[[Callable[[Datasets], None]], None],
 ) -> pd.DataFrame:
     """Write a fit chunk atomically; return its failed replicates (:func:`_failed_replicates`).
 
-    ``feed(visit)`` calls ``visit`` on each batch of datasets; each batch is fitted and
-    appended at once, a row group per fit, so one batch's table is in memory at a time.
+    ``feed(visit)`` calls ``visit`` on each batch of datasets; the fits are appended as
+    they come (:class:`_BatchFitter`), a row group per fit, so memory stays bounded.
     """
     failed: list[pd.DataFrame] = []
 
     def write(tmp: Path) -> None:
         with _ParquetParts(tmp) as writer:
 
-            def visit(batch: Datasets) -> None:
-                table = fit(batch)
+            def emit(table: pd.DataFrame) -> None:
                 failed.append(_failed_replicates(table))
                 writer.write(table, FIT_KEY)
 
-            feed(visit)
+            fitter.fit(feed, emit)
 
     write_atomic(output, write)
     return pd.concat(failed, ignore_index=True)
 
 
-def _batch_fitter(
-    priors: Sequence[Mapping[str, Any]],
-    methods: Sequence[str],
-    alpha: float,
-    map_max_iter: int | None,
-) -> Callable[[Datasets], pd.DataFrame]:
-    """A function fitting one batch of replicates: its long table, failures marked."""
-    options = {"map": {"max_iter": int(map_max_iter)}} if map_max_iter is not None else {}
-    prior_list = priors_from_params(priors)
+class _BatchFitter:
+    """Fits batches of datasets, a few thousand replicates at a time.
 
-    def fit(batch: Datasets) -> pd.DataFrame:
-        table = mark_failures(fit_table(batch, prior_list, list(methods), float(alpha), options))
-        if batch.cell.errors != DEFAULT_ERRORS:  # normal cells' tables stay as they were
-            table.insert(list(table.columns).index("sigma") + 1, ERRORS_COLUMN, batch.cell.errors)
+    Each batch's sufficient statistics are computed as it arrives, while its data are
+    still in cache; the fits run on the statistics of up to :data:`FIT_BATCH_REPLICATES`
+    replicates at once, which spreads the fixed cost of each fit call over many
+    replicates. A replicate's fit does not depend on the replicates fitted with it.
+    """
+
+    def __init__(
+        self,
+        priors: Sequence[Mapping[str, Any]],
+        methods: Sequence[str],
+        alpha: float,
+        map_max_iter: int | None,
+    ) -> None:
+        self.options = {"map": {"max_iter": int(map_max_iter)}} if map_max_iter is not None else {}
+        self.priors = priors_from_params(priors)
+        self.methods = list(methods)
+        self.alpha = float(alpha)
+
+    def fit(
+        self,
+        feed: Callable[[Callable[[Datasets], None]], None],
+        emit: Callable[[pd.DataFrame], None],
+    ) -> None:
+        """Fit every batch ``feed(visit)`` passes to ``visit``; ``emit`` each long table."""
+        stats: list[SufficientStats] = []
+        replicates: list[np.ndarray] = []
+        cells: list[Cell] = []
+
+        def flush() -> None:
+            if stats:
+                emit(self._table(cells[0], np.concatenate(replicates), concat_stats(stats)))
+                stats.clear()
+                replicates.clear()
+                cells.clear()
+
+        def visit(batch: Datasets) -> None:
+            if sum(len(r) for r in replicates) + len(batch) > FIT_BATCH_REPLICATES:
+                flush()
+            sandwich = "ols_hc3" in self.methods
+            stats.append(sufficient_stats(batch.x, batch.y, sandwich=sandwich))
+            replicates.append(batch.replicates)
+            cells.append(batch.cell)
+
+        feed(visit)
+        flush()
+
+    def _table(
+        self, cell: Cell, replicate_indices: np.ndarray, stats: SufficientStats
+    ) -> pd.DataFrame:
+        table = stats_table(
+            cell, replicate_indices, stats, self.priors, self.methods, self.alpha, self.options
+        )
+        table = mark_failures(table)
+        if cell.errors != DEFAULT_ERRORS:  # normal cells' tables stay as they were
+            table.insert(list(table.columns).index("sigma") + 1, ERRORS_COLUMN, cell.errors)
         return table
-
-    return fit
 
 
 def batch_replicates(n: int) -> int:
@@ -551,24 +598,21 @@ def run_simulate(
         ", ".join(methods),
         ", ".join(p["name"] for p in priors) or "-",
     )
-    fit = _batch_fitter(priors, methods, alpha, map_max_iter)
+    fitter = _BatchFitter(priors, methods, alpha, map_max_iter)
     draw_args = (data_cell, int(seed), int(start), int(stop), batch_replicates(data_cell.n))
-    if metrics_output is None:  # a chunk: each batch's fits go straight to the file
-        failed = _write_fit_chunk(
-            fits_output,
-            fit,
-            lambda visit: draw_to_file(datasets_output, *draw_args, visit=visit),
-        )
-        log_failures(failed, stop - start)
+
+    def feed(visit: Callable[[Datasets], None]) -> None:
+        draw_to_file(datasets_output, *draw_args, visit=visit)
+
+    if metrics_output is None:  # a chunk: the fits go straight to the file
+        log_failures(_write_fit_chunk(fits_output, fitter, feed), stop - start)
         return
     # The whole cell: its fits go to a scratch chunk, combined like a summarize job's chunks,
     # so memory stays bounded and the outputs are those of the chunked route.
     with tempfile.TemporaryDirectory(prefix="regsim-") as scratch:
         chunk = Path(scratch) / "fits.parquet"
         with _ParquetParts(chunk) as writer:
-            draw_to_file(
-                datasets_output, *draw_args, visit=lambda batch: writer.write(fit(batch), FIT_KEY)
-            )
+            fitter.fit(feed, lambda table: writer.write(table, FIT_KEY))
         write_cell([chunk], alpha, fits_output, metrics_output)
 
 

@@ -15,12 +15,14 @@ from regsim.design import Cell, Prior
 from regsim.estimators import (
     FIT_COLUMNS,
     SufficientStats,
+    concat_stats,
     fit_map,
     fit_methods,
     fit_mle,
     fit_ols,
     fit_table,
     parameter_names,
+    stats_table,
     sufficient_stats,
 )
 from regsim.simulate import draw
@@ -602,6 +604,28 @@ def test_fit_table_layout_and_values():
         np.testing.assert_array_equal(wide.loc[d.replicates, names].to_numpy(), fit.estimate)
         se = rows.pivot(index="replicate", columns="parameter", values="se")
         np.testing.assert_array_equal(se.loc[d.replicates, names].to_numpy(), fit.se)
+
+
+def test_statistics_of_batches_fit_as_the_whole():
+    # A simulate job computes each drawn batch's statistics and fits them together.
+    cell = Cell(30, 2.0, BETA)
+    d = draw(cell, 4, 0, 50)
+    methods = ["ols", "ols_hc3", "mle", "map"]
+    parts = [
+        sufficient_stats(d.x[a:b], d.y[a:b], sandwich=True) for a, b in ((0, 7), (7, 31), (31, 50))
+    ]
+    joined = concat_stats(parts)
+    whole = sufficient_stats(d.x, d.y, sandwich=True)
+    for name in ("beta_hat", "rss", "gram", "gram_inv", "hc3_cov"):
+        np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name), err_msg=name)
+    pd.testing.assert_frame_equal(
+        stats_table(cell, d.replicates, joined, PRIORS, methods, 0.05),
+        fit_table(d, PRIORS, methods, 0.05),
+    )
+    with pytest.raises(ValueError, match="same n"):
+        concat_stats([parts[0], sufficient_stats(d.x[:3, :20], d.y[:3, :20])])
+    with pytest.raises(ValueError, match="at least one"):
+        concat_stats([])
 
 
 def test_fit_table_same_datasets_for_every_prior():
