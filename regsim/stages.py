@@ -57,10 +57,12 @@ logger = logging.getLogger("regsim.pipeline")
 #: What to do about a damaged file written by an earlier job.
 REGENERATE = "delete it and rerun the workflow to regenerate it"
 
-#: A fit job fits at most this many observations (n × replicates) at once, and at most
-#: :data:`FIT_BATCH_REPLICATES` replicates, so its memory stays bounded whatever
-#: ``replications_per_job`` is; results do not depend on the batch size.
-FIT_BATCH_OBSERVATIONS = 200_000
+#: A job draws (or reads) and reduces to sufficient statistics at most this many
+#: observations (n × replicates) at once, about 1 MB of data at k = 2, which stays in a
+#: core's cache between the draw and the statistics; and fits the statistics of at most
+#: :data:`FIT_BATCH_REPLICATES` replicates at once (:class:`_BatchFitter`). So its memory
+#: stays bounded whatever ``replications_per_job`` is; results do not depend on either.
+FIT_BATCH_OBSERVATIONS = 50_000
 FIT_BATCH_REPLICATES = 2_000
 
 #: Columns that identify one fit (a method, with its prior) within a cell. Fit tables are
@@ -534,7 +536,7 @@ class _BatchFitter:
 
 
 def batch_replicates(n: int) -> int:
-    """Replicates drawn and fitted at once for datasets of ``n`` observations.
+    """Replicates drawn (or read) and reduced to statistics at once, at ``n`` observations.
 
     At most :data:`FIT_BATCH_REPLICATES` replicates and :data:`FIT_BATCH_OBSERVATIONS`
     observations (at least one replicate), so a job's memory does not grow with the
