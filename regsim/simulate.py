@@ -127,6 +127,10 @@ def normals_per_replicate(cell: Cell) -> int:
     return ERROR_MODELS[cell.errors][0](cell.n)
 
 
+#: Normal draws dropped at a time when a range starts inside a block (1 MB).
+_SKIP_PIECE = 1 << 17
+
+
 class _ReplicateStream:
     """Replicates of one cell drawn in order, from ``start`` on, a batch at a time.
 
@@ -143,8 +147,13 @@ class _ReplicateStream:
     def _open(self, block: int, offset: int) -> None:
         self.covariates, self.errors = block_streams(self.cell, self.base_seed, block)
         self.covariates.bit_generator.advance(offset * self.covariates_per_replicate)
-        if offset:
-            self.errors.standard_normal((offset, self.normals_per_replicate))
+        # The earlier replicates' normals are drawn and dropped a piece at a time, so that
+        # skipping into a block of large-n replicates does not hold them all at once.
+        skip = offset * self.normals_per_replicate
+        while skip > 0:
+            piece = min(skip, _SKIP_PIECE)
+            self.errors.standard_normal(piece)
+            skip -= piece
         self.block = block
 
     def take(self, count: int, respond: bool = False) -> tuple[np.ndarray, np.ndarray]:

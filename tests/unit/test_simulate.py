@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from regsim import simulate
 from regsim.design import Cell, replicate_chunks
 from regsim.errors import DataFileError
 from regsim.simulate import (
@@ -102,6 +103,14 @@ def test_chunks_across_seeding_blocks(chunk_size):
         batches = list(draw_batches(CELL_A, SEED, start, stop, 90))
         assert [len(b) for b in batches][0] == min(90, stop - start)
         assert_same(concat(batches), subset(whole, start, stop))
+
+
+def test_skipping_into_a_block_in_pieces_draws_the_same(monkeypatch):
+    # A range starting inside a block drops the block's earlier normals a piece at a time;
+    # the piece size must not change the data.
+    reference = draw(CELL_A, SEED, 100, 103)
+    monkeypatch.setattr(simulate, "_SKIP_PIECE", 7)
+    assert_same(draw(CELL_A, SEED, 100, 103), reference)
 
 
 def test_chunk_in_the_middle_equals_slice():
