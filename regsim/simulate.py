@@ -127,6 +127,11 @@ def normals_per_replicate(cell: Cell) -> int:
     return ERROR_MODELS[cell.errors][0](cell.n)
 
 
+def _check_range(start: int, stop: int) -> None:
+    if not 0 <= start <= stop:
+        raise ValueError(f"bad replicate range [{start}, {stop})")
+
+
 #: Normal draws dropped at a time when a range starts inside a block (1 MB).
 _SKIP_PIECE = 1 << 17
 
@@ -203,8 +208,7 @@ def draw_numbers(
     normals : ndarray, shape (R, m)
         The normal draws of the errors (m from :func:`normals_per_replicate`).
     """
-    if not 0 <= start <= stop:
-        raise ValueError(f"bad replicate range [{start}, {stop})")
+    _check_range(start, stop)
     return _ReplicateStream(cell, base_seed, start).take(stop - start)
 
 
@@ -234,8 +238,7 @@ def draw(cell: Cell, base_seed: int, start: int, stop: int) -> Datasets:
     -------
     Datasets
     """
-    if not 0 <= start <= stop:
-        raise ValueError(f"bad replicate range [{start}, {stop})")
+    _check_range(start, stop)
     x, y = _ReplicateStream(cell, base_seed, start).take(stop - start, respond=True)
     return _datasets(cell, base_seed, start, x, y)
 
@@ -248,8 +251,7 @@ def draw_batches(
     The same datasets as :func:`draw` over the whole range, at most ``batch_replicates``
     (>= 1) at a time.
     """
-    if not 0 <= start <= stop:
-        raise ValueError(f"bad replicate range [{start}, {stop})")
+    _check_range(start, stop)
     size = max(1, int(batch_replicates))
     stream = _ReplicateStream(cell, base_seed, start)
     for first in range(start, stop, size):
@@ -334,8 +336,7 @@ def draw_to_file(
     visit : callable, optional
         Called with each batch, in replicate order.
     """
-    if not 0 <= start <= stop:
-        raise ValueError(f"bad replicate range [{start}, {stop})")
+    _check_range(start, stop)
     size = max(1, int(batch_replicates))
     replicates, n, k = stop - start, cell.n, cell.p - 1
 

@@ -494,6 +494,7 @@ class _BatchFitter:
         self.priors = priors_from_params(priors)
         self.methods = list(methods)
         self.alpha = float(alpha)
+        self.sandwich = "ols_hc3" in self.methods
 
     def fit(
         self,
@@ -501,24 +502,21 @@ class _BatchFitter:
         emit: Callable[[pd.DataFrame], None],
     ) -> None:
         """Fit every batch ``feed(visit)`` passes to ``visit``; ``emit`` each long table."""
-        stats: list[SufficientStats] = []
-        replicates: list[np.ndarray] = []
-        cells: list[Cell] = []
+        # Per batch not yet fitted: its cell, replicate indices and statistics.
+        pending: list[tuple[Cell, np.ndarray, SufficientStats]] = []
 
         def flush() -> None:
-            if stats:
+            if pending:
+                cells, replicates, stats = zip(*pending, strict=True)
                 emit(self._table(cells[0], np.concatenate(replicates), concat_stats(stats)))
-                stats.clear()
-                replicates.clear()
-                cells.clear()
+                pending.clear()
 
         def visit(batch: Datasets) -> None:
-            if sum(len(r) for r in replicates) + len(batch) > FIT_BATCH_REPLICATES:
+            buffered = sum(len(replicates) for _, replicates, _ in pending)
+            if buffered + len(batch) > FIT_BATCH_REPLICATES:
                 flush()
-            sandwich = "ols_hc3" in self.methods
-            stats.append(sufficient_stats(batch.x, batch.y, sandwich=sandwich))
-            replicates.append(batch.replicates)
-            cells.append(batch.cell)
+            stats = sufficient_stats(batch.x, batch.y, sandwich=self.sandwich)
+            pending.append((batch.cell, batch.replicates, stats))
 
         feed(visit)
         flush()
