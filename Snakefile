@@ -76,7 +76,6 @@ wildcard_constraints:
     cell=r"n\d+_sigma[0-9.e+-]+(?:_t3|_hetero)?",
     chunk=r"reps\d+-\d+",
     n=r"\d+",
-    figure="|".join(FIGURES),
 
 
 localrules:

@@ -64,7 +64,14 @@ from regsim.estimators import (  # noqa: E402
     parameter_names,
     sufficient_stats,
 )
-from regsim.pipeline import cell_label, cell_params, chunk_label, figure_options  # noqa: E402
+from regsim.pipeline import (  # noqa: E402
+    FIGURES,
+    cell_label,
+    cell_params,
+    chunk_label,
+    figure_files,
+    figure_options,
+)
 from regsim.simulate import (  # noqa: E402
     BLOCK_REPLICATES,
     draw,
@@ -1049,14 +1056,13 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
     for path in sorted(base.rglob("*.tsv")) if base.exists() else []:
         rel = path.relative_to(base)
         rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-        if rel.parts == ("figure", "zip.tsv"):
-            rule = "zip_plot"
         lines = path.read_text().splitlines()
         if len(lines) < 2:
             continue
         header = lines[0].split("\t")
         entry = per_rule.setdefault(
-            rule, {"jobs": 0, "max_rss_mb": None, "max_s": 0.0, "total_s": 0.0}
+            rule,
+            {"jobs": 0, "max_rss_mb": None, "max_pss_mb": None, "max_s": 0.0, "total_s": 0.0},
         )
         for line in lines[1:]:
             record = dict(zip(header, line.split("\t"), strict=False))
@@ -1065,9 +1071,10 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
             if seconds is not None:
                 entry["max_s"] = max(entry["max_s"], seconds)
                 entry["total_s"] += seconds
-            rss = _number(record.get("max_rss"))
-            if rss is not None:
-                entry["max_rss_mb"] = max(entry["max_rss_mb"] or 0.0, rss)
+            for column in ("max_rss", "max_pss"):
+                value = _number(record.get(column))
+                if value is not None:
+                    entry[f"{column}_mb"] = max(entry[f"{column}_mb"] or 0.0, value)
     return per_rule
 
 
@@ -1149,17 +1156,22 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             metrics=[str(results / "metrics" / f"{cell_label(c)}.parquet") for c in cells],
             output=str(scratch / "metrics.csv"),
         ),
-        "figure": _job(
-            "from regsim.figures import FIGURES, save_figure\n"
+        "figures": _job(
+            "from regsim.figures import draw_figures\n"
             "from regsim.stages import read_metrics\n"
-            "figure = FIGURES[args['name']](read_metrics(args['metrics']), "
-            "expected=args['expected'], **args['options'])\n"
-            "save_figure(figure, args['output'])",
-            name="nested_loop",
+            "draw_figures(read_metrics(args['metrics']), "
+            "{path: tuple(spec) for path, spec in args['figures'].items()}, "
+            "expected=args['expected'], options=args['options'], p=args['p'], "
+            "alpha=args['alpha'], workers=2)",
             metrics=str(results / "tables" / "metrics.csv"),
+            figures={
+                str(scratch / "figures" / f"{stem}.pdf"): spec
+                for stem, spec in figure_files(regsim.config.error_models(config)).items()
+            },
             expected=expected,
-            options=figure_options(config, "nested_loop"),
-            output=str(scratch / "nested_loop.pdf"),
+            options={family: figure_options(config, family) for family in FIGURES},
+            p=len(config["beta"]),
+            alpha=config["alpha"],
         ),
         "zip_plot": _job(
             "from regsim.figures import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, save_figure, "
@@ -1211,7 +1223,7 @@ def startup_costs(repeats: int = 3) -> dict[str, float]:
     imports = {
         "python": "pass",
         "simulate/summarize imports": "import regsim.stages",
-        "figure imports": "import regsim.figures, regsim.stages",
+        "figures imports": "import regsim.figures, regsim.stages",
     }
     return {
         name: min(run_measured([sys.executable, "-c", code]).seconds for _ in range(repeats))

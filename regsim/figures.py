@@ -79,7 +79,9 @@ from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
 from regsim.design import DEFAULT_ERRORS, FIT_COLUMNS
 from regsim.errors import InputDataError
+from regsim.parallel import run_tasks
 from regsim.pipeline import METRICS_COLUMNS
+from regsim.tables import select_errors
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
 
 __all__ = [
@@ -95,6 +97,7 @@ __all__ = [
     "REPLICATE_COLUMNS",
     "bias_figure",
     "coverage_figure",
+    "draw_figures",
     "efficiency_figure",
     "missing_cells",
     "modelse_figure",
@@ -1887,6 +1890,69 @@ def study_keywords(name: str, **values: Any) -> dict[str, Any]:
     """
     accepted = inspect.signature(FIGURES[name]).parameters
     return {key: value for key, value in values.items() if key in accepted}
+
+
+def draw_figures(
+    metrics: pd.DataFrame,
+    figures: Mapping[str | os.PathLike[str], tuple[str, str]],
+    *,
+    expected: Mapping[str, Sequence[Any]] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    p: int | None = None,
+    alpha: float | None = None,
+    workers: int = 1,
+) -> None:
+    """Draw and save several figures of one metrics table, in up to ``workers`` processes.
+
+    Each figure is :data:`FIGURES` ``[family]`` of the rows of one error model, saved by
+    :func:`save_figure`. With ``workers`` > 1 each figure is drawn in a process forked
+    from this one (:func:`regsim.parallel.run_tasks`), which starts with the libraries
+    and the table already loaded; the files are the same bytes for any ``workers``.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table (``results/tables/metrics.csv``), every error model.
+    figures : mapping
+        Output path (either file of a figure, e.g. ``results/figures/bias.pdf``, or its
+        stem) -> (family, error model), e.g. ``("bias", "normal")``.
+    expected : mapping, optional
+        The study design (``n``, ``sigma``, ``methods``, ``priors``), to mark the cells a
+        figure lacks.
+    options : mapping, optional
+        Family -> keyword arguments of that family's function (the ``figures`` config).
+    p, alpha : optional
+        The number of coefficients and the nominal level, given to the families that
+        take them (:func:`study_keywords`).
+    workers : int, default 1
+        Figures drawn at once.
+
+    Raises
+    ------
+    KeyError
+        If a family is not in :data:`FIGURES` (before anything is drawn).
+    """
+    unknown = sorted({family for family, _ in figures.values()} - set(FIGURES))
+    if unknown:
+        raise KeyError(f"unknown figure famil{'y' if len(unknown) == 1 else 'ies'}: {unknown}")
+    options = options or {}
+
+    def draw(path: str | os.PathLike[str], family: str, errors: str) -> None:
+        # select_errors drops the errors column; the figure needs it to name a non-normal
+        # model and to leave out the exact curves, which hold for normal errors only.
+        table = select_errors(metrics, errors).assign(errors=errors)
+        study = study_keywords(family, p=p, alpha=alpha)
+        extra = dict(options.get(family, {}))
+        figure = FIGURES[family](table, expected=expected, **{**study, **extra})
+        save_figure(figure, path)
+
+    run_tasks(
+        [
+            functools.partial(draw, path, family, errors)
+            for path, (family, errors) in figures.items()
+        ],
+        workers,
+    )
 
 
 @_gc_paused

@@ -29,7 +29,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 VIEWPORT = {"width": 1400, "height": 900}
-# figure -> words its caption starts with (report/figure.rst and report/zip.rst)
+# figure -> words its caption starts with (report/figures/<family>.rst and report/zip.rst)
 FIGURES = {
     "bias": "Bias of each estimator",
     "coverage": "Coverage of the nominal 95.0% intervals",

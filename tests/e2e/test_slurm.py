@@ -46,6 +46,9 @@ CLUSTER = [
     "--slurm-init-seconds-before-status-checks=2",
     "--seconds-between-status-checks=2",
     "--slurm-keep-successful-logs",
+    # The figures job asks for a CPU per figure (up to 8); this cluster's one node has
+    # only the machine's CPUs, and Slurm refuses a job larger than any node.
+    f"--max-threads={len(os.sched_getaffinity(0))}",
 ]
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
 RUN_ID = re.compile(r"^SLURM run ID: (\S+)$", re.MULTILINE)

@@ -612,3 +612,47 @@ def test_vector_raster_dpi_sets_the_resolution_of_the_zip_plots_pdf(tmp_path) ->
         # the rasterized intervals are embedded as images; the widest one's pixel width
         widths[dpi] = max(int(w) for w in re.findall(rb"/Width (\d+)", pdf.read_bytes()))
     assert 5 < widths[300] / widths[50] < 7  # 300/50 = 6, up to pixel rounding
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_draw_figures_writes_each_figure_as_drawn_alone(tmp_path, workers: int) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,), parameters=("beta0", "sigma"))
+    table = pd.concat([table, table.assign(errors="t3")], ignore_index=True)
+    table["errors"] = table["errors"].fillna("normal")
+    wanted = {
+        tmp_path / "many" / "bias.pdf": ("bias", "normal"),
+        tmp_path / "many" / "sigma_t3": ("sigma", "t3"),
+        tmp_path / "many" / "nested_loop.pdf": ("nested_loop", "normal"),
+    }
+    options = {"nested_loop": {"parameter": "sigma"}}
+    figures.draw_figures(table, wanted, options=options, p=2, alpha=0.05, workers=workers)
+
+    alone = {
+        "bias": figures.bias_figure(table.loc[table["errors"] == "normal"]),
+        "sigma_t3": figures.sigma_figure(
+            table.loc[table["errors"] == "t3"].drop(columns="errors").assign(errors="t3"), p=2
+        ),
+        "nested_loop": figures.nested_loop_figure(
+            table.loc[table["errors"] == "normal"], parameter="sigma"
+        ),
+    }
+    for stem, figure in alone.items():
+        figures.save_figure(figure, tmp_path / "alone" / stem)
+        for ext in ("pdf", "png"):
+            drawn = (tmp_path / "many" / f"{stem}.{ext}").read_bytes()
+            assert drawn == (tmp_path / "alone" / f"{stem}.{ext}").read_bytes(), (stem, ext)
+
+
+def test_draw_figures_rejects_an_unknown_family_before_drawing(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "pie": ("pie", "normal")}
+    with pytest.raises(KeyError, match="unknown figure family: \\['pie'\\]"):
+        figures.draw_figures(table, wanted, workers=2)
+    assert not list(tmp_path.iterdir())
+
+
+def test_draw_figures_passes_a_figures_error_on(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "sigma": ("sigma", "normal")}
+    with pytest.raises(InputDataError, match="missing column"):
+        figures.draw_figures(table.drop(columns="mcse"), wanted, workers=2)

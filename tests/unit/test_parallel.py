@@ -1,0 +1,126 @@
+"""Tests of ``regsim.parallel.run_tasks``: every task runs once, failures come back whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from regsim.errors import InputDataError
+from regsim.parallel import run_tasks
+
+forks = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def writer(path: Path, text: str):
+    def task() -> None:
+        path.write_text(f"{text} {os.getpid()}")
+
+    return task
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_every_task_runs_once(tmp_path: Path, workers: int) -> None:
+    tasks = [writer(tmp_path / f"{i}.txt", str(i)) for i in range(5)]
+    run_tasks(tasks, workers)
+    outputs = sorted(tmp_path.iterdir())
+    assert [p.name for p in outputs] == [f"{i}.txt" for i in range(5)]
+    texts = [p.read_text().split() for p in outputs]
+    assert [t[0] for t in texts] == [str(i) for i in range(5)]
+    pids = {int(t[1]) for t in texts}
+    if workers == 1:
+        assert pids == {os.getpid()}  # in this process, in order
+    elif hasattr(os, "fork"):
+        assert os.getpid() not in pids and len(pids) == 5  # a child per task
+
+
+@forks
+def test_children_see_the_parents_memory_and_do_not_change_it(tmp_path: Path) -> None:
+    state = {"table": list(range(1000))}
+
+    def task(i: int):
+        def run() -> None:
+            state["table"].append(i)  # changes the child's copy only
+            (tmp_path / f"{i}").write_text(str(len(state["table"])))
+
+        return run
+
+    run_tasks([task(i) for i in range(3)], 2)
+    assert state["table"] == list(range(1000))
+    assert {p.read_text() for p in tmp_path.iterdir()} == {"1001"}
+
+
+@forks
+def test_a_failure_is_raised_again_with_its_type_and_message(tmp_path: Path) -> None:
+    def fail() -> None:
+        raise InputDataError("metrics table: missing column(s) mcse")
+
+    tasks = [writer(tmp_path / "a", "a"), fail, writer(tmp_path / "b", "b")]
+    with pytest.raises(InputDataError, match=r"^metrics table: missing column\(s\) mcse$"):
+        run_tasks(tasks, 2)
+    assert (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_first_failure_in_task_order_wins_and_later_tasks_do_not_start(
+    tmp_path: Path, workers: int
+) -> None:
+    def fail(message: str):
+        def run() -> None:
+            raise ValueError(message)
+
+        return run
+
+    tasks = [fail("first"), fail("second"), *[writer(tmp_path / f"{i}", "") for i in range(6)]]
+    with pytest.raises(ValueError, match="^first$"):
+        run_tasks(tasks, workers)
+    # With one or two workers the third task's turn comes only after a failure.
+    assert not list(tmp_path.iterdir())
+
+
+@forks
+def test_an_exception_that_cannot_be_pickled_still_comes_back() -> None:
+    class Local(Exception):  # a local class: pickle cannot find it by name
+        pass
+
+    def fail() -> None:
+        raise Local("a lock cannot be pickled either")
+
+    with pytest.raises(RuntimeError, match="^Local: a lock cannot be pickled either$"):
+        run_tasks([fail, fail], 2)
+
+
+@forks
+def test_a_child_killed_by_a_signal_is_a_failure() -> None:
+    def die() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(RuntimeError, match=f"killed by signal {int(signal.SIGKILL)}"):
+        run_tasks([die, lambda: None], 2)
+
+
+@forks
+def test_a_child_leaving_with_a_status_is_a_failure() -> None:
+    with pytest.raises(RuntimeError, match="exited with status 3"):
+        run_tasks([lambda: os._exit(3), lambda: None], 2)
+
+
+@forks
+def test_forking_with_threads_running_still_works(tmp_path: Path) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        run_tasks([writer(tmp_path / f"{i}", "") for i in range(3)], 2)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        run_tasks([lambda: None], 0)
