@@ -12,15 +12,20 @@ after the other in the calling process, with the same results.
 
 from __future__ import annotations
 
+import builtins
+import json
 import logging
 import os
-import pickle
 import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 
+from regsim.errors import RegsimError
+
 __all__ = ["run_tasks"]
+
+logger = logging.getLogger("regsim.parallel")
 
 
 def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
@@ -40,7 +45,10 @@ def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
     Exception
         The exception of the first task (in the order of ``tasks``) that failed, raised
         again here once every started child has finished; tasks not yet started when a
-        task fails are not started.
+        task fails are not started. A child's exception comes back as its class and
+        message: Python's built-in exceptions and ``regsim.errors`` as themselves,
+        others as a :class:`RuntimeError` naming the class (the child logs their
+        traceback); a child that dies without one (e.g. killed) as a RuntimeError.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -108,6 +116,8 @@ def _fork(task: Callable[[], None]) -> tuple[int, int]:
         task()
     except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
         code = 1
+        if not isinstance(error, RegsimError):  # a bug, not bad input: keep where it was
+            logger.exception("a worker process failed")
         _send(writer, error)
     finally:
         logging.shutdown()
@@ -116,30 +126,41 @@ def _fork(task: Callable[[], None]) -> tuple[int, int]:
         os._exit(code)
 
 
-#: Largest pickled exception a child sends whole: the parent reads the pipe only after the
-#: child has exited, so what the child writes must fit in the pipe's buffer (64 KiB on
-#: Linux, at least 4 KiB by POSIX).
-_MAX_PAYLOAD = 4096
+#: Longest message a child sends whole: the parent reads the pipe only after the child
+#: has exited, so what the child writes must fit in the pipe's buffer (64 KiB on Linux,
+#: at least 4 KiB by POSIX).
+_MAX_MESSAGE = 800
 
 
 def _send(writer: int, error: BaseException) -> None:
-    try:
-        payload = pickle.dumps(error)
-    except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-        payload = b""
-    if not payload or len(payload) > _MAX_PAYLOAD:
-        message = f"{type(error).__name__}: {error}"[:500]
-        payload = pickle.dumps(RuntimeError(message))
-    with os.fdopen(writer, "wb") as pipe:
-        pipe.write(payload)
+    """Write the exception's class and message (as JSON, never pickled) to the pipe."""
+    kind = type(error)
+    report = {"module": kind.__module__, "name": kind.__qualname__, "message": str(error)}
+    report["message"] = report["message"][:_MAX_MESSAGE]
+    with os.fdopen(writer, "w", encoding="utf-8") as pipe:
+        json.dump(report, pipe, ensure_ascii=True)
+
+
+def _rebuild(report: dict[str, str]) -> BaseException:
+    """The exception a child reported: its own class for Python's built-in exceptions
+    and regsim's errors (so a bad-input error still reads as one line), else a
+    RuntimeError naming the class."""
+    home = {"builtins": builtins, RegsimError.__module__: sys.modules[RegsimError.__module__]}
+    kind = getattr(home.get(report["module"]), report["name"], None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        try:
+            return kind(report["message"])
+        except Exception:  # noqa: BLE001 - a class that needs other arguments
+            pass
+    return RuntimeError(f"{report['name']}: {report['message']}")
 
 
 def _collect(reader: int, status: int) -> BaseException | None:
     """The exception a finished child reported, or one describing how it ended."""
-    with os.fdopen(reader, "rb") as pipe:
-        payload = pipe.read()
-    if payload:
-        return pickle.loads(payload)
+    with os.fdopen(reader, encoding="utf-8") as pipe:
+        text = pipe.read()
+    if text:
+        return _rebuild(json.loads(text))
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -82,15 +83,34 @@ def test_the_first_failure_in_task_order_wins_and_later_tasks_do_not_start(
 
 
 @forks
-def test_an_exception_that_cannot_be_pickled_still_comes_back() -> None:
-    class Local(Exception):  # a local class: pickle cannot find it by name
+def test_other_exceptions_come_back_named_with_their_traceback_logged(tmp_path: Path) -> None:
+    class Local(Exception):
         pass
 
     def fail() -> None:
-        raise Local("a lock cannot be pickled either")
+        raise Local("not a built-in exception")
 
-    with pytest.raises(RuntimeError, match="^Local: a lock cannot be pickled either$"):
-        run_tasks([fail, fail], 2)
+    log = logging.getLogger("regsim")
+    handler = logging.FileHandler(tmp_path / "job.log")
+    log.addHandler(handler)
+    try:
+        with pytest.raises(RuntimeError, match=r"^test_.+<locals>\.Local: not a built-in"):
+            run_tasks([fail, fail], 2)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    text = (tmp_path / "job.log").read_text()
+    assert text.count("a worker process failed\nTraceback") == 2
+    assert 'raise Local("not a built-in exception")' in text
+
+
+@forks
+def test_a_long_message_is_cut_not_lost() -> None:
+    def fail() -> None:
+        raise ValueError("x" * 100_000)  # more than a pipe holds
+
+    with pytest.raises(ValueError, match=r"^x{800}$"):
+        run_tasks([fail, lambda: None], 2)
 
 
 @forks
