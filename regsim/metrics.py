@@ -42,8 +42,9 @@ A replicate *fails* when its convergence flag is false or missing, or when its e
 standard error or (when given) confidence limits are missing or not finite. Failed
 replicates are left out of every measure and counted in ``n_failed``.
 
-Every measure is computed with vectorised pandas group-by operations over all groups at
-once; nothing loops over replicates. This module depends on numpy and pandas only.
+Every measure is computed with vectorised numpy and pandas group operations over all
+groups at once; nothing loops over replicates in Python. This module depends on numpy and
+pandas only.
 """
 
 from __future__ import annotations
@@ -520,11 +521,26 @@ def _boolean(table: pd.DataFrame, column: str, option: str, missing: bool) -> np
 
 
 def _group_ids(table: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, int]:
-    """Integer id of each row's group (sorted by ``columns``, missing last) and group count."""
+    """Integer id of each row's group (sorted by ``columns``, missing last) and group count.
+
+    The ids of pandas' ``groupby(columns, sort=True, dropna=False).ngroup()``, from the
+    same per-column ranks (``factorize``) but without building pandas' group index,
+    which costs more than the rest of a summary of a few groups.
+    """
     if not columns:
         return np.zeros(len(table), dtype=np.int64), 1
-    grouped = table.groupby(columns, sort=True, dropna=False, observed=True)
-    return grouped.ngroup().to_numpy(np.int64), grouped.ngroups
+    if any(isinstance(table[c].dtype, pd.CategoricalDtype) for c in columns):
+        # pandas ranks categories in their declared order, not by value
+        grouped = table.groupby(columns, sort=True, dropna=False, observed=True)
+        return grouped.ngroup().to_numpy(np.int64), grouped.ngroups
+    ranks = [pd.factorize(table[c], sort=True, use_na_sentinel=False)[0] for c in columns]
+    order = np.lexsort(ranks[::-1])  # the first column varies slowest
+    ordered = np.stack(ranks)[:, order]
+    starts = np.ones(len(order), dtype=bool)  # a row begins a group
+    starts[1:] = (ordered[:, 1:] != ordered[:, :-1]).any(axis=0)
+    gid = np.empty(len(order), dtype=np.int64)
+    gid[order] = np.cumsum(starts) - 1
+    return gid, int(starts.sum())
 
 
 def _prepare(
@@ -548,7 +564,7 @@ def _prepare(
     per group id (its index), holding the ``by`` values.
     """
     gid, _ = _group_ids(table, by)
-    first_row = pd.Series(np.arange(len(table))).groupby(gid).min().to_numpy()
+    _, first_row = np.unique(gid, return_index=True)
     keys = table[by].iloc[first_row].reset_index(drop=True)
 
     b = _numeric(table, estimate, "estimate")
@@ -557,8 +573,7 @@ def _prepare(
         theta = _numeric(table, true_col, "true_col")
         if not np.isfinite(theta).all():
             raise InputDataError(f"column {true_col!r} (option true_col) has missing values")
-        grouped = pd.Series(theta).groupby(gid)
-        if (grouped.max().to_numpy() != grouped.min().to_numpy()).any():
+        if (theta != theta[first_row][gid]).any():  # all finite: constant iff all equal
             raise InputDataError(
                 f"column {true_col!r} (option true_col) is not constant within a group of {by}"
             )
@@ -598,73 +613,92 @@ def _group_means(gid: np.ndarray, columns: dict[str, np.ndarray], n_groups: int)
     whole or one fit at a time gives the same bits).
     """
     order = np.argsort(gid, kind="stable")
-    bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
+    ordered_gid = gid[order]
     out = {}
     for name, values in columns.items():
         ordered = values[order]
-        means = np.full(n_groups, np.nan)
-        for group in range(n_groups):
-            part = ordered[bounds[group] : bounds[group + 1]]
-            part = part[~np.isnan(part)]
-            if part.size:
-                means[group] = math.fsum(part) / part.size
-        out[name] = means
+        present = ~np.isnan(ordered)
+        # One list of the column, sliced per group: fsum reads Python floats faster
+        # than numpy's, and one conversion costs less than one per group.
+        kept = ordered[present].tolist()
+        bounds = np.searchsorted(ordered_gid[present], np.arange(n_groups + 1)).tolist()
+        out[name] = np.array(
+            [
+                math.fsum(kept[start:stop]) / (stop - start) if stop > start else np.nan
+                for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+            ]
+        )
     return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
+
+
+def _group_shares(gid: np.ndarray, flags: dict[str, np.ndarray], n: np.ndarray) -> pd.DataFrame:
+    """Per-group means of 0/1 columns, given the group sizes ``n`` (NaN for an empty group).
+
+    Counts of ones are exact in floating point, so these are the bits of
+    :func:`_group_means` without its exactly rounded sums.
+    """
+    out = {}
+    with np.errstate(invalid="ignore"):
+        for name, values in flags.items():
+            out[name] = np.bincount(gid, weights=values, minlength=len(n)) / n
+    return pd.DataFrame(out, index=pd.RangeIndex(len(n), name="gid"))
 
 
 def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
     """Per-group sufficient statistics of the measures, one row per group id.
 
-    Computed over the non-failed rows with vectorised group-by aggregations; groups whose
+    Computed over the non-failed rows, vectorised over all groups at once; groups whose
     replicates all failed get ``n = 0`` and NaN statistics.
     """
     all_ids = pd.RangeIndex(n_groups, name="gid")
-    counts = work.groupby("gid").agg(
-        n_rows=("ok", "size"), n=("ok", "sum"), n_multimodal=("multimodal", "sum")
-    )
-    counts = counts.reindex(all_ids, fill_value=0)
+    every_gid = work["gid"].to_numpy()
+    ok = work["ok"].to_numpy(bool)
+    n_rows = np.bincount(every_gid, minlength=n_groups).astype(float)
+    n = np.bincount(every_gid, weights=ok.astype(float), minlength=n_groups)
+    multimodal = work["multimodal"].to_numpy(bool).astype(float)
+    n_multimodal = np.bincount(every_gid, weights=multimodal, minlength=n_groups)
+    theta_is_zero = (work["theta"].to_numpy() == 0).astype(float)
+    # theta is constant within a group (checked by _prepare)
+    zero_theta = np.bincount(every_gid, weights=theta_is_zero, minlength=n_groups) > 0
 
-    d = work.loc[work["ok"]].copy()
-    b, s, theta, lo, hi = d["b"], d["se"], d["theta"], d["lo"], d["hi"]
-    d["err"] = b - theta
+    gid = every_gid[ok]
+    b, s, theta, lo, hi = (work[c].to_numpy()[ok] for c in ("b", "se", "theta", "lo", "hi"))
+    err = b - theta
     with np.errstate(divide="ignore", invalid="ignore"):
-        d["rel"] = np.where(theta != 0, (b - theta) / theta, np.nan)
-    d["sq"] = d["err"] ** 2
-    d["se2"] = s**2
-    d["cover"] = ((lo <= theta) & (theta <= hi)).astype(float)
-    gid = d["gid"].to_numpy()
-    b_mean = _group_means(gid, {"b": b.to_numpy()}, n_groups)["b"].to_numpy()[gid]
-    d["becover"] = ((lo <= b_mean) & (b_mean <= hi)).astype(float)
-    d["w"] = hi - lo
-    g = d.groupby("gid")
-    variances = g.agg(
-        var_b=("b", "var"),
-        var_rel=("rel", "var"),
-        var_sq=("sq", "var"),
-        var_se2=("se2", "var"),
-        var_width=("w", "var"),
-    ).reindex(all_ids)
-    means = {
-        "mean_err": "err",
-        "mean_rel": "rel",
-        "mse": "sq",
-        "mean_se2": "se2",
-        "coverage": "cover",
-        "becoverage": "becover",
-        "width": "w",
-        "power": "reject",
-    }
-    averages = _group_means(gid, {k: d[c].to_numpy() for k, c in means.items()}, n_groups)
-    stats = pd.concat([variances, averages], axis=1)[
+        rel = np.where(theta != 0, (b - theta) / theta, np.nan)
+    sq = err**2
+    se2 = s**2
+    w = hi - lo
+    b_mean = _group_means(gid, {"b": b}, n_groups)["b"].to_numpy()[gid]
+    # pandas' grouped variance (Welford's algorithm, in row order): the bits the
+    # study's metrics have always had
+    variances = (
+        pd.DataFrame({"var_b": b, "var_rel": rel, "var_sq": sq, "var_se2": se2, "var_width": w})
+        .groupby(gid)
+        .var()
+        .reindex(all_ids)
+    )
+    averages = _group_means(
+        gid, {"mean_err": err, "mean_rel": rel, "mse": sq, "mean_se2": se2, "width": w}, n_groups
+    )
+    shares = _group_shares(
+        gid,
+        {
+            "coverage": ((lo <= theta) & (theta <= hi)).astype(float),
+            "becoverage": ((lo <= b_mean) & (b_mean <= hi)).astype(float),
+            "power": work["reject"].to_numpy()[ok],
+        },
+        n,
+    )
+    stats = pd.concat([variances, averages, shares], axis=1)[
         ["var_b", "mean_err", "mean_rel", "var_rel", "mse", "var_sq", "mean_se2", "var_se2"]
         + ["coverage", "becoverage", "width", "var_width", "power"]
     ]
     stats["empse"] = np.sqrt(stats["var_b"])
-    stats["n"] = counts["n"].astype(float)
-    stats["n_failed"] = (counts["n_rows"] - counts["n"]).astype(float)
-    stats["n_multimodal"] = counts["n_multimodal"].astype(float)
+    stats["n"] = n
+    stats["n_failed"] = n_rows - n
+    stats["n_multimodal"] = n_multimodal
     # Relative bias is undefined where the true value is 0.
-    zero_theta = work.groupby("gid")["theta"].first().reindex(all_ids) == 0
     stats.loc[zero_theta, ["mean_rel", "var_rel"]] = np.nan
     return stats
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic
-from regsim.design import DEFAULT_ERRORS, ERROR_MODELS, Cell
+from regsim.design import DEFAULT_ERRORS, ERROR_MODELS, PRIOR_METHODS, Cell
 from regsim.errors import DataFileError
 from regsim.estimators import (
     FIT_COLUMNS,
@@ -72,6 +72,13 @@ FIT_KEY: tuple[str, ...] = ("prior", "method")
 #: Fit rows summarized in one call when combining a cell (bounded memory; the measures
 #: are the same for any value).
 SUMMARIZE_ROWS = 50_000
+
+#: Fit rows (replicates × fits × parameters) of a whole cell that a simulate job keeps
+#: in memory and summarizes in one call (:func:`write_cell_tables`), as many as a
+#: summarize call takes. A cell with more goes through a scratch file read back a fit at
+#: a time (:func:`write_cell`), so memory stays bounded whatever the replicate count; the
+#: outputs are the same either way.
+WHOLE_CELL_ROWS = SUMMARIZE_ROWS
 
 #: Columns that identify one fit of one replicate (all its parameters).
 REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")
@@ -352,19 +359,36 @@ def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     ``n``, ``sigma`` and ``replicate`` sort numerically, ``prior`` alphabetically (the
     empty prior of OLS/MLE first), ``errors`` as ``regsim.design.ERROR_MODELS``,
     ``method`` as :data:`METHOD_ORDER`, ``parameter`` as ``beta0, beta1, …, sigma`` and
-    ``measure`` as ``regsim.metrics.MEASURES``.
+    ``measure`` as ``regsim.metrics.MEASURES``. Ties keep their order; missing values
+    sort last.
     """
+    if len(table) == 0 or not columns:
+        return table.reset_index(drop=True)
+    # The last key varies fastest, as np.lexsort wants it (and pandas' sort_values uses).
+    order = np.lexsort([_sort_labels(table[column]) for column in reversed(columns)])
+    if (order[1:] > order[:-1]).all():  # already in order: nothing to move
+        return table.reset_index(drop=True)
+    return table.take(order).reset_index(drop=True)
 
-    def key(column: pd.Series) -> pd.Series:
-        function = _SORT_KEYS.get(str(column.name))
-        if function is None:
-            return column
-        # Rank the few distinct values, not every row: a cell's table has ~10^5 rows.
-        order = sorted(pd.unique(column), key=function)
-        codes = pd.Categorical(column, categories=order, ordered=True).codes
-        return pd.Series(codes, index=column.index)
 
-    return table.sort_values(list(columns), key=key, kind="mergesort").reset_index(drop=True)
+def _sort_labels(column: pd.Series) -> np.ndarray:
+    """An array that sorts (with ``np.lexsort``) as ``column`` in the study's order.
+
+    The ranks ``DataFrame.sort_values`` would give, computed once per distinct value:
+    a cell's table has ~10^5 rows but a handful of priors, methods and parameters.
+    """
+    function = _SORT_KEYS.get(str(column.name))
+    if function is not None:
+        codes, distinct = pd.factorize(column, use_na_sentinel=False)
+        ranks = np.empty(len(distinct), dtype=np.intp)
+        ranks[sorted(range(len(distinct)), key=lambda i: function(distinct[i]))] = np.arange(
+            len(distinct)
+        )
+        return ranks[codes]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+        return column.to_numpy()  # numbers sort as themselves (np.lexsort puts NaN last)
+    codes, distinct = pd.factorize(column, sort=True)  # missing: -1
+    return np.where(codes < 0, len(distinct), codes)
 
 
 # --------------------------------------------------------------------------------------
@@ -496,6 +520,11 @@ class _BatchFitter:
         self.alpha = float(alpha)
         self.sandwich = "ols_hc3" in self.methods
 
+    def rows(self, cell: Cell, replicates: int) -> int:
+        """Rows of the fit tables of ``replicates`` replicates of ``cell``."""
+        fits = sum(len(self.priors) if m in PRIOR_METHODS else 1 for m in self.methods)
+        return replicates * fits * (cell.p + 1)
+
     def fit(
         self,
         feed: Callable[[Callable[[Datasets], None]], None],
@@ -607,6 +636,13 @@ def run_simulate(
     if metrics_output is None:  # a chunk: the fits go straight to the file
         log_failures(_write_fit_chunk(fits_output, fitter, feed), stop - start)
         return
+    if fitter.rows(data_cell, stop - start) <= WHOLE_CELL_ROWS:
+        # Few enough rows to keep: combined in memory, sparing the scratch file's write
+        # and reads; the outputs are those of the chunked route all the same.
+        tables: list[pd.DataFrame] = []
+        fitter.fit(feed, tables.append)
+        write_cell_tables(tables, alpha, fits_output, metrics_output)
+        return
     # The whole cell: its fits go to a scratch chunk, combined like a summarize job's chunks,
     # so memory stays bounded and the outputs are those of the chunked route.
     with tempfile.TemporaryDirectory(prefix="regsim-") as scratch:
@@ -702,13 +738,23 @@ def mark_failures(fits: pd.DataFrame) -> pd.DataFrame:
         ``fits`` with ``converged`` updated (a new table; row order kept).
     """
     values = fits[["estimate", "se", "lower", "upper"]].to_numpy(dtype=float)
-    usable = fits["converged"].to_numpy(dtype=bool) & np.isfinite(values).all(axis=1)
-    keys = [fits[c] for c in REPLICATE_COLUMNS]
-    whole = pd.Series(usable, index=fits.index).groupby(keys, sort=False, dropna=False)
-    whole = whole.transform("all")
+    failed = ~(fits["converged"].to_numpy(dtype=bool) & np.isfinite(values).all(axis=1))
+    if failed.any():
+        replicate_fit = _row_labels(fits, REPLICATE_COLUMNS)
+        failed = np.isin(replicate_fit, replicate_fit[failed])
     out = fits.copy()
-    out["converged"] = whole.to_numpy(dtype=bool)
+    out["converged"] = ~failed
     return out
+
+
+def _row_labels(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """An integer per row, equal for rows with equal ``columns`` (missing equals missing)."""
+    labels = np.zeros(len(table), dtype=np.int64)
+    for column in columns:
+        codes, distinct = pd.factorize(table[column], use_na_sentinel=False)
+        # Renumbered after each column, so labels stay below the row count (no overflow).
+        labels = pd.factorize(labels * len(distinct) + codes)[0]
+    return labels
 
 
 def _failed_replicates(fits: pd.DataFrame) -> pd.DataFrame:
@@ -886,6 +932,48 @@ def write_cell(
     table = pd.concat(metrics, ignore_index=True)
     groups = with_errors(GROUP_COLUMNS, table.columns)
     write_parquet(sort_table(table, (*groups, "measure")), metrics_output)
+
+
+def write_cell_tables(
+    tables: Sequence[pd.DataFrame],
+    alpha: float,
+    fits_output: str | os.PathLike[str],
+    metrics_output: str | os.PathLike[str],
+) -> None:
+    """:func:`write_cell` for a cell's fits held in memory: the same files, faster.
+
+    The whole cell is sorted, written and summarized at once, so it is meant for cells
+    of at most :data:`WHOLE_CELL_ROWS` rows; :func:`write_cell` reads a fit at a time.
+
+    Parameters
+    ----------
+    tables : sequence of pandas.DataFrame
+        All of one cell's fits, failures marked (:func:`mark_failures`) and the rows of
+        each replicate's fit in one table, as ``_BatchFitter`` emits them.
+    alpha : float
+        Nominal level.
+    fits_output : path-like
+        Parquet file for the cell's whole long table, sorted by group then replicate.
+    metrics_output : path-like
+        Parquet file for the cell's metrics rows.
+    """
+    if not tables:
+        raise ValueError("no fit tables to combine")
+    fits = pd.concat(tables, ignore_index=True)
+    # n, sigma and errors are the cell's, so this orders fits by (prior, method) as
+    # fit_groups does: a run of rows per fit, each written as a row group like write_cell's.
+    fits = sort_table(fits, [*with_errors(GROUP_COLUMNS, fits.columns), "replicate"])
+
+    def write(tmp: Path) -> None:
+        with _ParquetParts(tmp) as writer:
+            writer.write(fits, FIT_KEY)
+
+    write_atomic(fits_output, write)
+    logger.info("%d fit rows from memory", len(fits))
+    # Each fit has all the cell's replicates: write_cell's count, its largest per fit.
+    log_failures(_failed_replicates(fits), int(fits["replicate"].nunique()))
+    # summarize_cell sorts, as write_cell's last sort_table does.
+    write_parquet(summarize_cell(fits, alpha), metrics_output)
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regsim.errors import InputDataError
-from regsim.metrics import MEASURES, summarize
+from regsim.metrics import MEASURES, _group_ids, summarize
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 Z = NormalDist().inv_cdf(0.975)
@@ -262,6 +262,27 @@ def test_groups_sorted_with_missing_last():
     assert groups[:3] == [["tight", 20], ["wide", 10], ["wide", 20]]
     assert pd.isna(groups[3][0]) and groups[3][1] == 10
     assert len(groups) == 4
+
+
+def test_group_ids_are_those_of_pandas_groupby() -> None:
+    rng = np.random.default_rng(5)
+    size = 300
+    table = pd.DataFrame(
+        {
+            "text": rng.choice(np.array(["b", "a", "", None], dtype=object), size),
+            "number": rng.choice([2.5, -1.0, np.nan], size),
+            "count": rng.integers(0, 4, size),
+            "flag": rng.random(size) > 0.5,
+        }
+    )
+    table["category"] = pd.Categorical(
+        rng.choice(["y", "x"], size), categories=["y", "x"], ordered=True
+    )
+    for by in (["text"], ["number", "text"], ["count", "flag", "number"], ["category", "text"]):
+        grouped = table.groupby(by, sort=True, dropna=False, observed=True)
+        gid, n_groups = _group_ids(table, by)
+        np.testing.assert_array_equal(gid, grouped.ngroup().to_numpy())
+        assert n_groups == grouped.ngroups
 
 
 # --------------------------------------------------------------------------------------

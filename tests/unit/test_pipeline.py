@@ -16,6 +16,7 @@ from regsim import pipeline, stages
 from regsim.design import Cell, Prior
 from regsim.errors import DataFileError
 from regsim.metrics import MEASURES
+from regsim.stages import write_cell
 
 BETA = (10.0, 3.8987, 10.1777)
 PRIORS = [
@@ -228,6 +229,31 @@ def test_sort_table_uses_the_study_order() -> None:
     assert ranks == sorted(ranks)
 
 
+def test_sort_table_sorts_as_pandas_does_with_the_study_keys() -> None:
+    rng = np.random.default_rng(3)
+    size = 400
+    table = pd.DataFrame(
+        {
+            "n": rng.choice([20, 10], size),
+            "sigma": rng.choice([1.0, 0.5, np.nan], size),
+            "prior": rng.choice(np.array(["weak", "", "flat", None], dtype=object), size),
+            "method": rng.choice(["map", "ols", "mle"], size),
+            "parameter": rng.choice(["sigma", "beta10", "beta2", "beta0"], size),
+            "replicate": rng.integers(0, 30, size),  # ties keep their order
+            "row": np.arange(size),
+        }
+    )
+
+    def key(column: pd.Series) -> pd.Series:
+        function = stages._SORT_KEYS.get(str(column.name))
+        return column if function is None else column.map(function)
+
+    for columns in (list(table.columns[:-1]), ["parameter"], ["prior", "replicate"]):
+        expected = table.sort_values(columns, key=key, kind="mergesort").reset_index(drop=True)
+        pd.testing.assert_frame_equal(stages.sort_table(table, columns), expected)
+        pd.testing.assert_frame_equal(stages.sort_table(expected, columns), expected)
+
+
 # --------------------------------------------------------------------------------------
 # Rule steps, chained by hand
 # --------------------------------------------------------------------------------------
@@ -349,6 +375,20 @@ def test_whole_cell_job_fits_in_batches(
     assert (
         fits.read_bytes() == (two_chunkings["whole"] / "fits" / "n12_sigma1.parquet").read_bytes()
     )
+
+
+def test_whole_cell_job_over_the_memory_budget_gives_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_chunkings: dict[str, Path]
+) -> None:
+    # too many rows to combine in memory: through a scratch file read a fit at a time
+    combined = []
+    monkeypatch.setattr(stages, "WHOLE_CELL_ROWS", 40 * 4 * (2 + len(PRIORS)) - 1)
+    monkeypatch.setattr(stages, "write_cell", lambda *a: combined.append(write_cell(*a)))
+    run_cell(tmp_path, Cell(12, 1.0, BETA), [(0, 40)], "whole")
+    assert len(combined) == 1
+    for relative in ("fits/n12_sigma1.parquet", "metrics/n12_sigma1.parquet"):
+        expected = (two_chunkings["whole"] / relative).read_bytes()
+        assert (tmp_path / relative).read_bytes() == expected, relative
 
 
 def test_cell_fits_are_sorted_and_complete(two_chunkings: dict[str, Path]) -> None:
