@@ -82,7 +82,6 @@ localrules:
     all,
     collect,
     provenance,
-    theory,
 
 
 rule all:

@@ -1097,7 +1097,7 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
 
     The largest data cell (largest n, first σ) for simulate (the whole cell when one job
     covers it, else its first chunk, then summarize); the whole study for collect,
-    figures and tables.
+    paper (figures and tables, two workers as on 2 cores) and the zip plot.
     """
     cells = regsim.config.cells(config)
     chunks = regsim.config.chunks(config)
@@ -1116,6 +1116,7 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
         "priors": list(config["priors"]),
     }
     whole_cell = len(chunks) == 1
+    errors = regsim.config.error_models(config)
     # A job of all the cells of the largest n when they share one (the default study).
     job_cells = (
         [c for c in cells if c.n == cell.n]
@@ -1156,22 +1157,27 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             metrics=[str(results / "metrics" / f"{cell_label(c)}.parquet") for c in cells],
             output=str(scratch / "metrics.csv"),
         ),
-        "figures": _job(
-            "from regsim.figures import draw_figures\n"
+        "paper": _job(
+            "from regsim.paper import write_paper\n"
             "from regsim.stages import read_metrics\n"
-            "draw_figures(read_metrics(args['metrics']), "
-            "{path: tuple(spec) for path, spec in args['figures'].items()}, "
-            "expected=args['expected'], options=args['options'], p=args['p'], "
-            "alpha=args['alpha'], workers=2)",
+            "args['figures'] = {path: tuple(spec) for path, spec in args['figures'].items()}\n"
+            "write_paper(read_metrics(args.pop('metrics')), workers=2, **args)",
             metrics=str(results / "tables" / "metrics.csv"),
             figures={
                 str(scratch / "figures" / f"{stem}.pdf"): spec
-                for stem, spec in figure_files(regsim.config.error_models(config)).items()
+                for stem, spec in figure_files(errors).items()
             },
+            figure_options={family: figure_options(config, family) for family in FIGURES},
             expected=expected,
-            options={family: figure_options(config, family) for family in FIGURES},
-            p=len(config["beta"]),
             alpha=config["alpha"],
+            p=len(config["beta"]),
+            tables=str(scratch / "tables"),
+            measures=["bias", "coverage", "rmse"],
+            parameters=[f"beta{j}" for j in range(len(config["beta"]))] + ["sigma"],
+            errors=errors,
+            failures=str(scratch / "tables" / "failures.md"),
+            theory_csv=str(scratch / "tables" / "theory.csv"),
+            theory_md=str(scratch / "tables" / "theory.md"),
         ),
         "zip_plot": _job(
             "from regsim.figures import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, save_figure, "
@@ -1187,15 +1193,6 @@ def representative_jobs(workdir: Path, config: dict[str, Any], scratch: Path) ->
             sigma=cell.sigma,
             alpha=config["alpha"],
             output=str(scratch / "zip.pdf"),
-        ),
-        "paper_tables": _job(
-            "from regsim.stages import read_metrics\n"
-            "from regsim.tables import write_paper_tables\n"
-            "write_paper_tables(read_metrics(args['metrics']), args['dir'], "
-            "('bias', 'coverage', 'rmse'), None, args['expected'])",
-            metrics=str(results / "tables" / "metrics.csv"),
-            dir=str(scratch / "tables"),
-            expected=expected,
         ),
     }
     measured = {}
@@ -1223,7 +1220,7 @@ def startup_costs(repeats: int = 3) -> dict[str, float]:
     imports = {
         "python": "pass",
         "simulate/summarize imports": "import regsim.stages",
-        "figures imports": "import regsim.figures, regsim.stages",
+        "paper imports": "import regsim.paper, regsim.stages",
     }
     return {
         name: min(run_measured([sys.executable, "-c", code]).seconds for _ in range(repeats))

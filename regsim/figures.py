@@ -99,6 +99,7 @@ __all__ = [
     "coverage_figure",
     "draw_figures",
     "efficiency_figure",
+    "figure_tasks",
     "missing_cells",
     "modelse_figure",
     "nested_loop_figure",
@@ -1892,7 +1893,7 @@ def study_keywords(name: str, **values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key in accepted}
 
 
-def draw_figures(
+def figure_tasks(
     metrics: pd.DataFrame,
     figures: Mapping[str | os.PathLike[str], tuple[str, str]],
     *,
@@ -1900,14 +1901,12 @@ def draw_figures(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     p: int | None = None,
     alpha: float | None = None,
-    workers: int = 1,
-) -> None:
-    """Draw and save several figures of one metrics table, in up to ``workers`` processes.
+) -> list[Callable[[], None]]:
+    """One task per figure of one metrics table, each drawing and saving its figure.
 
     Each figure is :data:`FIGURES` ``[family]`` of the rows of one error model, saved by
-    :func:`save_figure`. With ``workers`` > 1 each figure is drawn in a process forked
-    from this one (:func:`regsim.parallel.run_tasks`), which starts with the libraries
-    and the table already loaded; the files are the same bytes for any ``workers``.
+    :func:`save_figure`. The tasks are independent: run them in any order, or each in a
+    process of its own (:func:`regsim.parallel.run_tasks`); the files are the same bytes.
 
     Parameters
     ----------
@@ -1924,13 +1923,16 @@ def draw_figures(
     p, alpha : optional
         The number of coefficients and the nominal level, given to the families that
         take them (:func:`study_keywords`).
-    workers : int, default 1
-        Figures drawn at once.
+
+    Returns
+    -------
+    list of callables
+        In the order of ``figures``.
 
     Raises
     ------
     KeyError
-        If a family is not in :data:`FIGURES` (before anything is drawn).
+        If a family is not in :data:`FIGURES`.
     """
     unknown = sorted({family for family, _ in figures.values()} - set(FIGURES))
     if unknown:
@@ -1946,13 +1948,26 @@ def draw_figures(
         figure = FIGURES[family](table, expected=expected, **{**study, **extra})
         save_figure(figure, path)
 
-    run_tasks(
-        [
-            functools.partial(draw, path, family, errors)
-            for path, (family, errors) in figures.items()
-        ],
-        workers,
-    )
+    return [
+        functools.partial(draw, path, family, errors) for path, (family, errors) in figures.items()
+    ]
+
+
+def draw_figures(
+    metrics: pd.DataFrame,
+    figures: Mapping[str | os.PathLike[str], tuple[str, str]],
+    *,
+    workers: int = 1,
+    **study: Any,
+) -> None:
+    """Draw and save the figures of :func:`figure_tasks`, up to ``workers`` at once.
+
+    With ``workers`` > 1 each figure is drawn in a process forked from this one
+    (:func:`regsim.parallel.run_tasks`), which starts with the libraries and the table
+    already loaded. ``study`` holds the keyword arguments of :func:`figure_tasks`
+    (``expected``, ``options``, ``p``, ``alpha``).
+    """
+    run_tasks(figure_tasks(metrics, figures, **study), workers)
 
 
 @_gc_paused

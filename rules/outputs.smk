@@ -1,46 +1,6 @@
 # What goes into a paper: figures, LaTeX/Markdown tables and provenance, from metrics.csv.
 
 
-rule figures:
-    input:
-        "results/tables/metrics.csv",
-    output:
-        pdf=[f"results/figures/{figure}.pdf" for figure in FIGURES],
-        png=[
-            report(
-                f"results/figures/{figure}.png",
-                caption=f"../report/figures/{family}.rst",
-                category="Figures",
-                labels={"figure": figure},
-            )
-            for figure, (family, _) in FIGURES.items()
-        ],
-    log:
-        "results/logs/figures.log",
-    benchmark:
-        "results/benchmarks/figures.tsv"
-    conda:
-        "../envs/regsim.yaml"
-    # One job draws every figure, each in a process forked from it (up to its threads at
-    # once), so matplotlib and pandas are imported once rather than once per figure.
-    threads: min(len(FIGURES), 8)
-    resources:
-        # the parent's libraries and table, and one figure's canvas per worker
-        mem_mb=lambda wc, threads: 300 + 150 * threads,
-        runtime=5,
-    params:
-        figures=list(FIGURES.values()),  # (family, error model), in the order of output
-        options={
-            family: pipeline.figure_options(config, family)
-            for family in dict.fromkeys(family for family, _ in FIGURES.values())
-        },
-        expected=DESIGN,
-        alpha=config["alpha"],
-        p=len(config["beta"]),  # coefficients, for the exact-theory reference curves
-    script:
-        "../scripts/figures.py"
-
-
 rule zip_plot:
     input:
         f"results/fits/{ZIP['cell']}.parquet",
@@ -71,61 +31,61 @@ rule zip_plot:
         "../scripts/zip_plot.py"
 
 
-rule paper_tables:
+rule paper:
     input:
         "results/tables/metrics.csv",
     output:
-        [
+        pdf=[f"results/figures/{figure}.pdf" for figure in FIGURES],
+        png=[
+            report(
+                f"results/figures/{figure}.png",
+                caption=f"../report/figures/{family}.rst",
+                category="Figures",
+                labels={"figure": figure},
+            )
+            for figure, (family, _) in FIGURES.items()
+        ],
+        tables=[
             report(path, caption="../report/tables.rst", category="Tables")
             for path in PAPER_TABLES
         ],
         failures=report(
             FAILURES, caption="../report/failures.rst", category="Diagnostics"
         ),
-    log:
-        "results/logs/paper_tables.log",
-    benchmark:
-        "results/benchmarks/paper_tables.tsv"
-    conda:
-        "../envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        measures=TABLE_MEASURES,
-        parameters=PARAMETERS,
-        errors=ERRORS,
-        expected=DESIGN,
-    script:
-        "../scripts/paper_tables.py"
-
-
-rule theory:
-    input:
-        "results/tables/metrics.csv",
-    output:
-        csv="results/tables/theory.csv",
-        md=report(
+        theory_csv="results/tables/theory.csv",
+        theory_md=report(
             "results/tables/theory.md",
             caption="../report/theory.rst",
             category="Validation",
         ),
     log:
-        "results/logs/theory.log",
+        "results/logs/paper.log",
     benchmark:
-        "results/benchmarks/theory.tsv"
+        "results/benchmarks/paper.tsv"
     conda:
         "../envs/regsim.yaml"
-    threads: 1
+    # One job writes everything drawn from metrics.csv, each figure and table set in a
+    # process forked from it (up to its threads at once): matplotlib and pandas are
+    # imported once rather than once per output.
+    threads: min(len(FIGURES) + 2, 8)
     resources:
-        mem_mb=500,
+        # the parent's libraries and table, and one figure's canvas per worker
+        mem_mb=lambda wc, threads: 300 + 150 * threads,
         runtime=5,
     params:
+        figures=list(FIGURES.values()),  # (family, error model), in the order of output.pdf
+        figure_options={
+            family: pipeline.figure_options(config, family)
+            for family in dict.fromkeys(family for family, _ in FIGURES.values())
+        },
+        expected=DESIGN,
         alpha=config["alpha"],
-        p=len(config["beta"]),
+        p=len(config["beta"]),  # coefficients, for the exact-theory curves and table
+        measures=TABLE_MEASURES,
+        parameters=PARAMETERS,
+        errors=ERRORS,
     script:
-        "../scripts/theory.py"
+        "../scripts/paper.py"
 
 
 rule provenance:

@@ -6,6 +6,8 @@
 # cell's chunks are combined and summarized by a summarize job. When all the cells of a
 # sample size fit in one job together, one job does them all (wildcard n), one cell after
 # the other: a small study then pays a job's start-up once per n instead of once per cell.
+# The job of the zip plot's cell goes first, so that the plot is drawn while other cells
+# are simulated rather than hold a core when the last outputs could use both.
 
 SIMULATE_PARAMS = dict(
     seed=config["seed"],
@@ -35,6 +37,7 @@ if regsim.config.simulate_sample_sizes_together(config):
             "results/logs/simulate/n{n}.log",
         benchmark:
             "results/benchmarks/simulate/n{n}.tsv"
+        priority: lambda wc: int(int(wc.n) == ZIP["n"])
         conda:
             "../envs/regsim.yaml"
         threads: 1
@@ -67,6 +70,7 @@ elif len(CHUNKS) == 1:
             "results/logs/simulate/{cell}.log",
         benchmark:
             "results/benchmarks/simulate/{cell}.tsv"
+        priority: lambda wc: int(wc.cell == ZIP["cell"])
         conda:
             "../envs/regsim.yaml"
         threads: 1
@@ -95,6 +99,7 @@ else:
             "results/logs/simulate/{cell}/{chunk}.log",
         benchmark:
             "results/benchmarks/simulate/{cell}/{chunk}.tsv"
+        priority: lambda wc: int(wc.cell == ZIP["cell"])
         conda:
             "../envs/regsim.yaml"
         threads: 1

@@ -276,13 +276,13 @@ DAMAGE = {
     "fits-truncated": ("fits/n10_sigma5/reps000000-000025.parquet", truncate, "summarize"),
     "fits-flipped-byte": ("fits/n40_sigma1/reps000025-000050.parquet", flip, "summarize"),
     "metrics-truncated": ("metrics/n10_sigma1.parquet", truncate, "collect"),
-    "metrics-csv-garbage": ("tables/metrics.csv", garbage, "figures"),
+    "metrics-csv-garbage": ("tables/metrics.csv", garbage, "paper"),
 }
 ADVICE = "; delete it and rerun the workflow to regenerate it"
 MESSAGES = {
     "summarize": r"unreadable table file \(.+\)" + ADVICE,
     "collect": r"unreadable table file \(.+\)" + ADVICE,
-    "figures": r"not a metrics table \(no column .+\)" + ADVICE,  # or paper_tables, theory
+    "paper": r"not a metrics table \(no column .+\)" + ADVICE,
 }
 
 
@@ -308,8 +308,7 @@ def test_damaged_file_stops_with_its_name(
     assert console and all(expected.match(line) for line in console), console
     logs = [p for p in (results / "logs").rglob("*.log") if "job failed: results/" in p.read_text()]
     rules = {p.relative_to(results / "logs").parts[0].removesuffix(".log") for p in logs}
-    readers = {"figures", "paper_tables", "theory"} if rule == "figures" else {rule}
-    assert rules and rules <= readers, logs
+    assert rules == {rule}, logs
     for log in logs:
         assert f"ERROR regsim: job failed: results/{name}: " in log.read_text()
 

@@ -238,9 +238,7 @@ def test_cells_of_a_sample_size_are_one_simulate_job(runs: dict[str, Path]) -> N
 AFTER_THE_STUDY = {
     "collect": 1,
     "zip_plot": 1,
-    "figures": 1,
-    "paper_tables": 1,
-    "theory": 1,
+    "paper": 1,
     "provenance": 1,
     "all": 1,
 }
@@ -331,9 +329,7 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
         "simulate": 4,
         "summarize": 2,
         "collect": 1,
-        "figures": 1,
-        "paper_tables": 1,
-        "theory": 1,
+        "paper": 1,
         "provenance": 1,
         "all": 1,
     }
