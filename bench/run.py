@@ -1338,7 +1338,9 @@ def e2e_section(setup: Setup, with_10k: bool) -> dict[str, Any]:
 
     print(
         "\n  peak RSS per rule: one job rerun in a subprocess (RUSAGE_CHILDREN ru_maxrss), and"
-        "\n  the largest max_rss of the rule's Snakemake benchmark: files (sampled every 0.5 s)"
+        "\n  the largest max_rss of the rule's Snakemake benchmark: files (sampled every 0.5 s;"
+        "\n  summed over a job's processes, so the paper job's forked workers count the"
+        "\n  pages they share with it once each: see max_pss below)"
     )
     rss_rows = []
     for rule, m in out["representative_jobs"].items():
@@ -1385,8 +1387,8 @@ def e2e_section(setup: Setup, with_10k: bool) -> dict[str, Any]:
     return out
 
 
-def _benchmark_mb(entry: dict[str, Any]) -> str:
-    return f"{entry['max_rss_mb']:.0f}" if entry.get("max_rss_mb") else "-"
+def _benchmark_mb(entry: dict[str, Any], column: str = "max_rss_mb") -> str:
+    return f"{entry[column]:.0f}" if entry.get(column) else "-"
 
 
 def print_benchmark_files(run: str, files: dict[str, dict[str, Any]]) -> None:
@@ -1398,7 +1400,7 @@ def print_benchmark_files(run: str, files: dict[str, dict[str, Any]]) -> None:
         return
     print(f"\n  Snakemake benchmark: files of {run}, per rule")
     print_table(
-        ["rule", "jobs", "sum of job times", "longest job", "largest max_rss MB"],
+        ["rule", "jobs", "sum of job times", "longest job", "largest max_rss MB", "max_pss MB"],
         [
             (
                 rule,
@@ -1406,6 +1408,7 @@ def print_benchmark_files(run: str, files: dict[str, dict[str, Any]]) -> None:
                 fmt_seconds(entry["total_s"]),
                 fmt_seconds(entry["max_s"]),
                 _benchmark_mb(entry),
+                _benchmark_mb(entry, "max_pss_mb"),
             )
             for rule, entry in sorted(files.items(), key=lambda item: -item[1]["total_s"])
         ],

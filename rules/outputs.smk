@@ -64,10 +64,10 @@ rule paper:
         "results/benchmarks/paper.tsv"
     conda:
         "../envs/regsim.yaml"
-    # One job writes everything drawn from metrics.csv, each figure and table set in a
-    # process forked from it (up to its threads at once): matplotlib and pandas are
-    # imported once rather than once per output.
-    threads: min(len(FIGURES) + 2, 8)
+    # One job writes everything drawn from metrics.csv, each figure, the tables and the
+    # theory comparison in a process forked from it (a figure per thread at most):
+    # matplotlib and pandas are imported once rather than once per output.
+    threads: min(len(FIGURES), 8)
     resources:
         # the parent's libraries and table, and one figure's canvas per worker
         mem_mb=lambda wc, threads: 300 + 150 * threads,
