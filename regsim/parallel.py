@@ -6,8 +6,11 @@ a child forked from it, which starts with all of that already in memory. Up to
 ``workers`` children run at once (the job's threads); each exits when its task is done,
 so a child's memory is returned before the next one starts.
 
-Where ``fork`` does not exist (Windows) or one worker is asked for, the tasks run one
-after the other in the calling process, with the same results.
+Forking is used on Linux only, where it is Python's default way of starting worker
+processes; macOS's system libraries (e.g. the Accelerate BLAS numpy may use there) are
+not safe to use in a forked child, and Windows has no ``fork``. Elsewhere, or when one
+worker is asked for, the tasks run one after the other in the calling process, with the
+same results.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from collections.abc import Callable, Sequence
 
 from regsim.errors import RegsimError
 
-__all__ = ["run_tasks"]
+__all__ = ["CAN_FORK", "run_tasks"]
+
+#: Whether :func:`run_tasks` runs tasks in forked processes (Linux) or in turn.
+CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 
 logger = logging.getLogger("regsim.parallel")
 
@@ -37,8 +43,8 @@ def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
         Independent tasks taking no arguments; what they return is ignored, so each writes
         its own output. In a child a task sees the parent's memory as it was at the fork.
     workers : int
-        Children running at once (at least 1). With 1, a single task, or no ``os.fork``,
-        the tasks run in this process, in order.
+        Children running at once (at least 1). With 1, a single task, or where
+        :data:`CAN_FORK` is false, the tasks run in this process, in order.
 
     Raises
     ------
@@ -52,7 +58,7 @@ def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1 or len(tasks) <= 1 or not hasattr(os, "fork"):
+    if workers == 1 or len(tasks) <= 1 or not CAN_FORK:
         for task in tasks:
             task()
         return

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from regsim.errors import InputDataError
-from regsim.parallel import run_tasks
+from regsim.parallel import CAN_FORK, run_tasks
 
-forks = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+forks = pytest.mark.skipif(not CAN_FORK, reason="tasks run in forked processes on Linux only")
 
 
 def writer(path: Path, text: str):
@@ -34,8 +34,10 @@ def test_every_task_runs_once(tmp_path: Path, workers: int) -> None:
     pids = {int(t[1]) for t in texts}
     if workers == 1:
         assert pids == {os.getpid()}  # in this process, in order
-    elif hasattr(os, "fork"):
+    elif CAN_FORK:
         assert os.getpid() not in pids and len(pids) == 5  # a child per task
+    else:
+        assert pids == {os.getpid()}
 
 
 @forks
@@ -144,3 +146,12 @@ def test_forking_with_threads_running_still_works(tmp_path: Path) -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         run_tasks([lambda: None], 0)
+
+
+def test_without_fork_the_tasks_run_here_in_order(tmp_path: Path, monkeypatch) -> None:
+    import regsim.parallel
+
+    monkeypatch.setattr(regsim.parallel, "CAN_FORK", False)
+    tasks = [writer(tmp_path / f"{i}", str(i)) for i in range(3)]
+    run_tasks(tasks, 4)
+    assert {p.read_text() for p in tmp_path.iterdir()} == {f"{i} {os.getpid()}" for i in range(3)}
