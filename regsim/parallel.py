@@ -19,6 +19,7 @@ import builtins
 import json
 import logging
 import os
+import selectors
 import signal
 import sys
 import warnings
@@ -66,7 +67,10 @@ def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
 
 
 def _run_forked(tasks: Sequence[Callable[[], None]], workers: int) -> None:
-    running: dict[int, tuple[int, int]] = {}  # pid -> (task index, read end of its pipe)
+    # Each child's pipe reaches end of file when the child exits; only then is that child
+    # waited for, by its pid, so that other children of this process are left alone.
+    selector = selectors.DefaultSelector()
+    running: dict[int, tuple[int, int, bytearray]] = {}  # fd -> (task index, pid, report)
     failures: dict[int, BaseException] = {}
     pending = iter(enumerate(tasks))
     try:
@@ -77,23 +81,31 @@ def _run_forked(tasks: Sequence[Callable[[], None]], workers: int) -> None:
                     break
                 index, task = started
                 pid, reader = _fork(task)
-                running[pid] = (index, reader)
+                running[reader] = (index, pid, bytearray())
+                selector.register(reader, selectors.EVENT_READ)
             if not running:
                 break
-            pid, status = os.wait()
-            if pid not in running:
-                continue
-            index, reader = running.pop(pid)
-            error = _collect(reader, status)
-            if error is not None:
-                failures[index] = error
+            for key, _ in selector.select():
+                index, pid, report = running[key.fd]
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    report += chunk
+                    continue
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                del running[key.fd]
+                _, status = os.waitpid(pid, 0)
+                error = _outcome(bytes(report), status)
+                if error is not None:
+                    failures[index] = error
     finally:
         # Only reached with children left if this process is interrupted (e.g. Ctrl-C):
         # stop them rather than leave them writing after the job has ended.
-        for pid, (_, reader) in running.items():
+        for reader, (_, pid, _) in running.items():
             os.kill(pid, signal.SIGTERM)
             os.waitpid(pid, 0)
             os.close(reader)
+        selector.close()
     if failures:
         raise failures[min(failures)]
 
@@ -132,9 +144,7 @@ def _fork(task: Callable[[], None]) -> tuple[int, int]:
         os._exit(code)
 
 
-#: Longest message a child sends whole: the parent reads the pipe only after the child
-#: has exited, so what the child writes must fit in the pipe's buffer (64 KiB on Linux,
-#: at least 4 KiB by POSIX).
+#: Longest message a child sends: it becomes one line of the job's error.
 _MAX_MESSAGE = 800
 
 
@@ -161,12 +171,10 @@ def _rebuild(report: dict[str, str]) -> BaseException:
     return RuntimeError(f"{report['name']}: {report['message']}")
 
 
-def _collect(reader: int, status: int) -> BaseException | None:
+def _outcome(report: bytes, status: int) -> BaseException | None:
     """The exception a finished child reported, or one describing how it ended."""
-    with os.fdopen(reader, encoding="utf-8") as pipe:
-        text = pipe.read()
-    if text:
-        return _rebuild(json.loads(text))
+    if report:
+        return _rebuild(json.loads(report.decode("utf-8")))
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,10 @@ def test_without_fork_the_tasks_run_here_in_order(tmp_path: Path, monkeypatch) -
     tasks = [writer(tmp_path / f"{i}", str(i)) for i in range(3)]
     run_tasks(tasks, 4)
     assert {p.read_text() for p in tmp_path.iterdir()} == {f"{i} {os.getpid()}" for i in range(3)}
+
+
+@forks
+def test_other_children_of_the_process_are_left_to_their_owner(tmp_path: Path) -> None:
+    other = subprocess.Popen(["sh", "-c", "exit 7"])  # ends while the tasks run
+    run_tasks([lambda: time.sleep(0.5), lambda: time.sleep(0.5)], 2)
+    assert other.wait(timeout=10) == 7  # not reaped by run_tasks
