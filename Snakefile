@@ -101,3 +101,13 @@ rule all:
 
 include: "rules/study.smk"
 include: "rules/outputs.smk"
+
+
+# Snakemake re-checks its job queue on a one-second timer that the interpreter waits
+# for at exit; once the run has ended there is nothing left to check.
+onsuccess:
+    pipeline.cancel_scheduler_timers()
+
+
+onerror:
+    pipeline.cancel_scheduler_timers()

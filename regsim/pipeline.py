@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -267,6 +268,31 @@ def sample_size_resource(field: str, replications: int, cells: int) -> Callable[
 # --------------------------------------------------------------------------------------
 # Logging
 # --------------------------------------------------------------------------------------
+
+
+#: Qualified name of the function Snakemake's scheduler runs on a timer to look at its
+#: queue again (Snakemake's own spelling).
+_REEVALUATION = "JobScheduler._schedule_reevalutation.<locals>.<lambda>"
+
+
+def cancel_scheduler_timers() -> int:
+    """Cancel Snakemake's pending queue re-checks once a run has ended; return how many.
+
+    Snakemake (9.x) looks at its job queue again one second after each scheduling round,
+    on a ``threading.Timer`` the interpreter waits for before it exits: every run ended a
+    second after its last job. Called from the Snakefile's ``onsuccess`` and ``onerror``,
+    when nothing is left to schedule. Other timers are left alone, and nothing happens if
+    a Snakemake version schedules its re-checks differently.
+    """
+    pending = [
+        thread
+        for thread in threading.enumerate()
+        if isinstance(thread, threading.Timer)
+        and getattr(thread.function, "__qualname__", "") == _REEVALUATION
+    ]
+    for timer in pending:
+        timer.cancel()
+    return len(pending)
 
 
 @contextmanager

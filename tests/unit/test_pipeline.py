@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -524,3 +525,36 @@ def test_summaries_do_not_depend_on_how_fits_are_grouped(
         pd.concat(by_fit, ignore_index=True), [*pipeline.GROUP_COLUMNS, "measure"]
     )
     pd.testing.assert_frame_equal(joined, stages.summarize_cell(whole, 0.05), check_exact=True)
+
+
+class JobScheduler:
+    """Stands in for Snakemake's scheduler: the same names, so the same qualified name."""
+
+    def _schedule_reevalutation(self, delay: float) -> threading.Timer:
+        timer = threading.Timer(delay, lambda: None)
+        timer.start()
+        return timer
+
+
+def test_scheduler_timers_are_cancelled_and_other_timers_left_alone() -> None:
+    recheck = JobScheduler()._schedule_reevalutation(60)
+    other = threading.Timer(60, lambda: None)
+    other.start()
+    try:
+        assert pipeline.cancel_scheduler_timers() == 1
+        recheck.join(timeout=5)
+        assert not recheck.is_alive() and other.is_alive()
+    finally:
+        other.cancel()
+        recheck.cancel()
+
+
+def test_the_cancelled_timer_is_the_installed_snakemakes() -> None:
+    from snakemake.scheduling.job_scheduler import JobScheduler as Installed
+
+    lambdas = [
+        const.co_qualname
+        for const in Installed._schedule_reevalutation.__code__.co_consts
+        if hasattr(const, "co_qualname")
+    ]
+    assert lambdas == [pipeline._REEVALUATION]
