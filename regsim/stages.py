@@ -950,12 +950,8 @@ def write_cell_tables(
     tables : sequence of pandas.DataFrame
         All of one cell's fits, failures marked (:func:`mark_failures`) and the rows of
         each replicate's fit in one table, as ``_BatchFitter`` emits them.
-    alpha : float
-        Nominal level.
-    fits_output : path-like
-        Parquet file for the cell's whole long table, sorted by group then replicate.
-    metrics_output : path-like
-        Parquet file for the cell's metrics rows.
+    alpha, fits_output, metrics_output
+        As for :func:`write_cell`.
     """
     if not tables:
         raise ValueError("no fit tables to combine")
