@@ -3,8 +3,9 @@
 The figures, the paper tables with the failure report, and the comparison with exact
 theory all read ``results/tables/metrics.csv`` and nothing else. One job writes them all:
 it imports matplotlib and pandas and reads the table once, then runs each piece as a
-task of :func:`regsim.parallel.run_tasks`, in up to the job's threads forked processes.
-Each piece alone would pay about a second of imports for a second or less of work.
+task of :func:`regsim.parallel.run_tasks`, in forked processes, as many at once as the
+job has threads. Each piece alone would pay about a second of imports for a second or
+less of work.
 """
 
 from __future__ import annotations
