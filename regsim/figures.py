@@ -79,7 +79,6 @@ from regsim.atomic import write_atomic
 from regsim.config import PRIOR_METHODS
 from regsim.design import DEFAULT_ERRORS, FIT_COLUMNS
 from regsim.errors import InputDataError
-from regsim.parallel import run_tasks
 from regsim.pipeline import METRICS_COLUMNS
 from regsim.tables import select_errors
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
@@ -97,7 +96,6 @@ __all__ = [
     "REPLICATE_COLUMNS",
     "bias_figure",
     "coverage_figure",
-    "draw_figures",
     "efficiency_figure",
     "figure_tasks",
     "missing_cells",
@@ -1951,23 +1949,6 @@ def figure_tasks(
     return [
         functools.partial(draw, path, family, errors) for path, (family, errors) in figures.items()
     ]
-
-
-def draw_figures(
-    metrics: pd.DataFrame,
-    figures: Mapping[str | os.PathLike[str], tuple[str, str]],
-    *,
-    workers: int = 1,
-    **study: Any,
-) -> None:
-    """Draw and save the figures of :func:`figure_tasks`, up to ``workers`` at once.
-
-    With ``workers`` > 1 each figure is drawn in a process forked from this one
-    (:func:`regsim.parallel.run_tasks`), which starts with the libraries and the table
-    already loaded. ``study`` holds the keyword arguments of :func:`figure_tasks`
-    (``expected``, ``options``, ``p``, ``alpha``).
-    """
-    run_tasks(figure_tasks(metrics, figures, **study), workers)
 
 
 @_gc_paused

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from regsim import figures, theory
 from regsim.errors import InputDataError
+from regsim.parallel import run_tasks
 
 MEASURES = (
     "bias",
@@ -615,7 +616,7 @@ def test_vector_raster_dpi_sets_the_resolution_of_the_zip_plots_pdf(tmp_path) ->
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_draw_figures_writes_each_figure_as_drawn_alone(tmp_path, workers: int) -> None:
+def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,), parameters=("beta0", "sigma"))
     table = pd.concat([table, table.assign(errors="t3")], ignore_index=True)
     table["errors"] = table["errors"].fillna("normal")
@@ -625,7 +626,8 @@ def test_draw_figures_writes_each_figure_as_drawn_alone(tmp_path, workers: int) 
         tmp_path / "many" / "nested_loop.pdf": ("nested_loop", "normal"),
     }
     options = {"nested_loop": {"parameter": "sigma"}}
-    figures.draw_figures(table, wanted, options=options, p=2, alpha=0.05, workers=workers)
+    tasks = figures.figure_tasks(table, wanted, options=options, p=2, alpha=0.05)
+    run_tasks(tasks, workers)
 
     alone = {
         "bias": figures.bias_figure(table.loc[table["errors"] == "normal"]),
@@ -643,16 +645,16 @@ def test_draw_figures_writes_each_figure_as_drawn_alone(tmp_path, workers: int) 
             assert drawn == (tmp_path / "alone" / f"{stem}.{ext}").read_bytes(), (stem, ext)
 
 
-def test_draw_figures_rejects_an_unknown_family_before_drawing(tmp_path) -> None:
+def test_figure_tasks_reject_an_unknown_family_before_drawing(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
     wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "pie": ("pie", "normal")}
     with pytest.raises(KeyError, match="unknown figure family: \\['pie'\\]"):
-        figures.draw_figures(table, wanted, workers=2)
+        figures.figure_tasks(table, wanted)
     assert not list(tmp_path.iterdir())
 
 
-def test_draw_figures_passes_a_figures_error_on(tmp_path) -> None:
+def test_figure_tasks_pass_a_figures_error_on(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
     wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "sigma": ("sigma", "normal")}
     with pytest.raises(InputDataError, match="missing column"):
-        figures.draw_figures(table.drop(columns="mcse"), wanted, workers=2)
+        run_tasks(figures.figure_tasks(table.drop(columns="mcse"), wanted), 2)
