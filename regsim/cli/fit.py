@@ -12,7 +12,8 @@ import pandas as pd
 
 from regsim.design import Prior
 from regsim.errors import InputDataError
-from regsim.estimators import fit_methods, parameter_names, sufficient_stats
+from regsim.estimators import parameter_names
+from regsim.estimators.single import TRUSTED_CONDITION, conditioning, fit_dataset
 
 METHODS = ("ols", "mle", "map")
 
@@ -118,11 +119,18 @@ def read_regression_data(
     for j, name in enumerate(covariates):
         if np.ptp(x[:, j]) == 0:
             raise InputDataError(f"column {name!r} is constant (the intercept already fits it)")
-    centred = x - x.mean(axis=0)
-    if covariates and np.linalg.matrix_rank(centred) < len(covariates):
-        raise InputDataError(
-            f"covariates {covariates} are collinear (one is a linear combination of others)"
-        )
+    if covariates:
+        check = conditioning(x)
+        if check.singular:
+            raise InputDataError(
+                f"covariates {covariates} are collinear (one is a linear combination of others)"
+            )
+        if not check.trusted:
+            raise InputDataError(
+                f"covariates {covariates} are nearly collinear (condition number "
+                f"{check.condition:.2g}, above {TRUSTED_CONDITION:.0e}): rounding could change "
+                "the printed digits; drop or combine covariates"
+            )
     if np.ptp(y) == 0:
         raise InputDataError(f"{path}: column {response!r} (the response) is constant")
     return x, y, covariates
@@ -148,16 +156,17 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     x, y, _ = read_regression_data(args.data, args.y, args.x)
     prior = _prior(args, x.shape[1] + 1)
     with np.errstate(all="ignore"):
-        stats = sufficient_stats(x[None, :, :], y[None, :])
+        fitted = fit_dataset(x, y, prior, args.alpha, METHODS)
+        rss = fitted.rss
         spread = float(np.sum((y - y.mean()) ** 2))
-        if not stats.rss[0] > EXACT_FIT * spread:
+        if not rss > EXACT_FIT * spread:
+            share = f", {rss / spread:.1g} of its sum of squares about the mean" if rss else ""
             raise InputDataError(
-                f"{args.data}: the covariates fit {args.y!r} exactly (residual sum of squares "
-                f"{stats.rss[0]:.3g}), so sigma cannot be estimated"
+                f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
+                f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
             )
-        fits = fit_methods(stats, [prior], METHODS, args.alpha)
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for _, fit in fits:
+    for fit in fitted.fits.values():
         if not fit.converged[0]:
             raise InputDataError(f"{fit.method}: the fit did not converge on {args.data}")
         results[fit.method] = {

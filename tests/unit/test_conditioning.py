@@ -1,0 +1,191 @@
+"""Accuracy against condition number: a user's fit (QR) and the study kernel (normal
+equations), each against 60-digit references on the same stored doubles.
+
+* ``regsim fit`` (:mod:`regsim.estimators.single`) stays within about κ·√n·ε standard
+  errors up to κ = TRUSTED_CONDITION, and refuses beyond ("nearly collinear").
+* The kernel (:func:`regsim.estimators.sufficient_stats`) stays within 1e-7 standard
+  errors up to Σ VIF = COLLINEARITY_LIMIT and fails the replicate beyond.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from regsim.design import Prior
+from regsim.estimators import (
+    COLLINEARITY_LIMIT,
+    fit_map,
+    fit_methods,
+    fit_ols,
+    sufficient_stats,
+)
+from regsim.estimators.single import TRUSTED_CONDITION, conditioning, fit_dataset
+
+EPS = np.finfo(float).eps
+FLAT = Prior("flat", (0.0, 0.0, 0.0), (math.inf,) * 3)
+
+
+def collinear_data(n: int, delta: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """a ~ U(0, 1), b = a + delta·N(0, 1), y = 1000 + a + b + N(0, 0.5²)."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(size=n)
+    b = a + delta * rng.standard_normal(n)
+    return np.column_stack([a, b]), 1000.0 + a + b + 0.5 * rng.standard_normal(n)
+
+
+def reference(x: np.ndarray, y: np.ndarray, prior: Prior = FLAT, s0: float | None = None):
+    """Estimates and SEs of OLS (and of the MAP mode near σ² = s0) in 60 digits."""
+    with mpmath.workdps(60):
+        design = mpmath.matrix([[1, *map(mpmath.mpf, map(float, row))] for row in x])
+        response = mpmath.matrix([mpmath.mpf(float(v)) for v in y])
+        gram, cross = design.T * design, design.T * response
+        n, p = design.rows, design.cols
+        gram_inv = mpmath.inverse(gram)
+        beta = gram_inv * cross
+        rss = sum(r * r for r in response - design * beta)
+        s2 = rss / (n - p)
+        ols = (
+            np.array([float(v) for v in beta]),
+            np.array([float(mpmath.sqrt(s2 * gram_inv[j, j])) for j in range(p)]),
+        )
+        if s0 is None:
+            return ols
+        precision = [
+            mpmath.mpf(0) if math.isinf(sd) else 1 / mpmath.mpf(sd) ** 2 for sd in prior.sd
+        ]
+        mean = [mpmath.mpf(m) for m in prior.mean]
+
+        def mode(s):
+            system = gram + mpmath.diag([s * d for d in precision])
+            right = cross + mpmath.matrix([s * d * m for d, m in zip(precision, mean, strict=True)])
+            return mpmath.lu_solve(system, right)
+
+        def slope(s):
+            b = mode(s)
+            return n * s - sum(r * r for r in response - design * b)
+
+        s = mpmath.findroot(slope, mpmath.mpf(s0))
+        b = mode(s)
+        sigma = mpmath.sqrt(s)
+        rss_s = sum(r * r for r in response - design * b)
+        hessian = mpmath.zeros(p + 1, p + 1)
+        for i in range(p):
+            for j in range(p):
+                hessian[i, j] = gram[i, j] / s + (precision[i] if i == j else 0)
+            hessian[i, p] = hessian[p, i] = 2 * precision[i] * (b[i] - mean[i]) / sigma
+        hessian[p, p] = (3 * rss_s / s - n) / s
+        inverse = mpmath.inverse(hessian)
+        estimate = np.array([*(float(v) for v in b), float(sigma)])
+        se = np.array([float(mpmath.sqrt(inverse[j, j])) for j in range(p + 1)])
+        return ols, (estimate, se)
+
+
+DELTAS = {1e-1: "1e1", 1e-3: "1e3", 1e-5: "1e5", 1e-7: "1e7", 1e-9: "1e9"}
+
+
+@pytest.mark.parametrize("n", [20, 200])
+@pytest.mark.parametrize("delta", list(DELTAS), ids=list(DELTAS.values()))
+def test_user_fit_follows_the_condition_number_not_its_square(n: int, delta: float) -> None:
+    x, y = collinear_data(n, delta, seed=n)
+    check = conditioning(x)
+    assert check.trusted
+    beta, se = reference(x, y)
+    fit = fit_dataset(x, y, FLAT).fits
+    # Backward stability of QR: errors of κ·ε relative to |β| and κ·√n·ε standard errors.
+    bound = 4.0 * check.condition * EPS * (np.abs(beta).max() + math.sqrt(n) * se)
+    for method in ("ols", "mle", "map"):
+        error = np.abs(fit[method].estimate[0, :3] - beta)
+        assert np.all(error <= bound), (method, error / se, bound / se)
+    np.testing.assert_allclose(fit["ols"].se[0, :3], se, rtol=(bound / se).max())
+
+
+@pytest.mark.parametrize("delta", [1e-11, 1e-13], ids=["1e11", "1e13"])
+def test_user_fit_refuses_beyond_the_trusted_condition(delta: float) -> None:
+    x, _ = collinear_data(200, delta, seed=1)
+    check = conditioning(x)
+    assert check.condition > TRUSTED_CONDITION and not check.trusted
+
+
+def test_exactly_collinear_columns_are_singular() -> None:
+    x, _ = collinear_data(50, 0.0, seed=2)
+    check = conditioning(x)
+    assert check.singular and not check.trusted and check.condition == math.inf
+
+
+def test_scaling_a_column_does_not_change_the_condition() -> None:
+    x, _ = collinear_data(50, 1e-3, seed=3)
+    scaled = x * np.array([1e20, 1e-20])
+    assert conditioning(scaled).condition == pytest.approx(conditioning(x).condition, rel=1e-6)
+
+
+@pytest.mark.parametrize("delta", [1e-1, 1e-4, 1e-6], ids=["1e1", "1e4", "1e6"])
+def test_user_map_matches_the_60_digit_mode(delta: float) -> None:
+    x, y = collinear_data(40, delta, seed=4)
+    prior = Prior("mixed", (1000.0, 0.0, 0.0), (1.0, 0.5, math.inf))
+    fit = fit_dataset(x, y, prior).fits["map"]
+    assert fit.converged[0]
+    _, (estimate, se) = reference(x, y, prior, s0=fit.estimate[0, -1] ** 2)
+    np.testing.assert_allclose(fit.estimate[0], estimate, rtol=1e-9, atol=1e-9 * se.max())
+    np.testing.assert_allclose(fit.se[0], se, rtol=1e-7)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+@pytest.mark.parametrize(
+    "delta", [1e-1, 1e-2, 1e-3, 3e-4, 1.5e-4], ids=["1e-1", "1e-2", "1e-3", "3e-4", "1.5e-4"]
+)
+def test_kernel_is_accurate_up_to_its_collinearity_limit(n: int, delta: float) -> None:
+    x, y = collinear_data(n, delta, seed=n + 7)
+    centred = x - x.mean(axis=0)
+    sxx = centred.T @ centred
+    vif_sum = float(np.sum(np.diag(sxx) * np.diag(np.linalg.inv(sxx))))
+    assert vif_sum <= COLLINEARITY_LIMIT
+    beta, se = reference(x, y)
+    stats = sufficient_stats(x[None], y[None])
+    fit = fit_ols(stats)
+    assert stats.usable[0] and fit.converged[0]
+    assert np.all(np.abs(fit.estimate[0, :3] - beta) <= 1e-7 * se)
+    np.testing.assert_allclose(fit.se[0, :3], se, rtol=1e-7)
+
+
+@pytest.mark.parametrize("delta", [1e-5, 1e-6, 1e-8], ids=["1e-5", "1e-6", "1e-8"])
+def test_kernel_fails_replicates_beyond_its_collinearity_limit(delta: float) -> None:
+    x, y = collinear_data(100, delta, seed=11)
+    centred = x - x.mean(axis=0)
+    sxx = centred.T @ centred
+    assert float(np.sum(np.diag(sxx) * np.diag(np.linalg.inv(sxx)))) > COLLINEARITY_LIMIT
+    stats = sufficient_stats(x[None], y[None])
+    prior = Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0))
+    fits = fit_methods(stats, [prior], ["ols", "mle", "map"], 0.05)
+    assert not stats.usable[0]
+    assert [bool(fit.converged[0]) for _, fit in fits] == [False, False, False]
+
+
+def test_user_fit_agrees_with_the_kernel_on_ordinary_data() -> None:
+    """QR and the kernel give the same fits where both are accurate (a bimodal cell too)."""
+    rng = np.random.default_rng(12)
+    priors = [
+        Prior("skeptical", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        Prior("mixed", (10.0, 0.0, 0.0), (1.0, math.inf, 2.0)),
+    ]
+    multimodal = 0
+    for _ in range(40):
+        x = rng.uniform(size=(20, 2))
+        y = 10.0 + x @ np.array([3.9, 10.2]) + rng.standard_normal(20)
+        fits = fit_dataset(x, y, priors[0]).fits
+        stats = sufficient_stats(x[None], y[None])
+        for prior in priors:
+            single = fit_dataset(x, y, prior).fits["map"]
+            kernel = fit_map(stats, prior)
+            assert single.converged[0] == kernel.converged[0]
+            assert single.multimodal[0] == kernel.multimodal[0]
+            multimodal += int(kernel.multimodal[0])
+            for field in ("estimate", "se", "lower", "upper"):
+                np.testing.assert_allclose(
+                    getattr(single, field), getattr(kernel, field), rtol=1e-8, atol=1e-10
+                )
+        np.testing.assert_allclose(fits["ols"].estimate, fit_ols(stats).estimate, rtol=1e-11)
+    assert multimodal > 0  # the N(0, 1) priors against an intercept of 10 at n = 20
