@@ -62,6 +62,25 @@ DEFAULT_REPLICATIONS_PER_JOB = 10_000
 DEFAULT_MAP_MAX_ITER = 60
 
 
+#: Largest |β_j| and σ accepted: sums of squares of the data stay far from overflow.
+MAX_MAGNITUDE = 1e100
+
+#: Smallest σ relative to Σ_j |β_j|. y = Xβ + ε is stored to about 1e-16 of |Xβ|; with
+#: σ at least 1e-8 of it, rounding moves an estimate of σ by at most about 1e-8.
+SIGMA_RESOLUTION = 1e-8
+
+#: Smallest σ at all: residual sums of squares stay far from underflow.
+MIN_SIGMA = 1e-100
+
+
+def _finite(value: Any) -> bool:
+    """Whether a number is finite; an integer too large for a float is not."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     """Combine configuration layers; later layers replace earlier top-level keys.
 
@@ -155,12 +174,15 @@ def shown_path(path: str | os.PathLike[str]) -> str:
 
 
 def read_config_file(path: str | os.PathLike[str]) -> Any:
-    """Read one config file as plain data: JSON, or else YAML with the safe loader.
+    """Read one config file as plain data: JSON, or else YAML 1.2 with the safe loader.
 
     Unlike Snakemake's own loader, this never constructs Python objects and never renders
     a YTE template (``__use_yte__``), whose expressions are Python code: a study config
-    is data. A key given twice in one mapping is an error (YAML would silently keep the
-    last one).
+    is data. Scalars follow YAML 1.2's core schema (:func:`_yaml_loader`), so ``no`` is the
+    text "no" (not false), ``012`` is twelve (not octal ten), ``1e-3`` is a number and
+    ``1:30`` is text. A key given twice in one mapping is an error in either format (YAML
+    and Python's JSON reader would silently keep the last one); a key that overrides one
+    brought in by a YAML merge (``<<: *defaults``) is not a duplicate.
 
     Parameters
     ----------
@@ -183,10 +205,25 @@ def read_config_file(path: str | os.PathLike[str]) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise ConfigError(f"{shown}: config file not found") from error
-    except (OSError, UnicodeDecodeError) as error:
+    except IsADirectoryError as error:
+        raise ConfigError(f"{shown}: is a folder, not a config file") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{shown}: not UTF-8 text (byte {error.start}); save the file as UTF-8"
+        ) from error
+    except OSError as error:
         raise ConfigError(f"{shown}: cannot read config file ({_one_line(error)})") from error
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError(f"{shown}: duplicate key {_fmt(key)}")
+            seen[key] = value
+        return seen
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=unique_keys)
     except ValueError:
         document = _load_yaml(text, shown)
     if isinstance(document, Mapping) and "__use_yte__" in document:
@@ -196,16 +233,74 @@ def read_config_file(path: str | os.PathLike[str]) -> Any:
     return document
 
 
-def _load_yaml(text: str, path: str) -> Any:
+#: YAML 1.2 core schema: the only implicit scalar types and how each is written.
+_YAML_12_SCALARS: tuple[tuple[str, str, str], ...] = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", "~nN"),
+)
+
+
+def _yaml_12_int(loader: Any, node: Any) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _yaml_12_float(loader: Any, node: Any) -> float:
+    text = loader.construct_scalar(node)
+    special = text.lstrip("+-").lower()
+    if special == ".inf":
+        return -math.inf if text.startswith("-") else math.inf
+    if special == ".nan":
+        return math.nan
+    return float(text)
+
+
+def _yaml_12_bool(loader: Any, node: Any) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+def _yaml_loader(path: str) -> Any:
+    """PyYAML's safe loader with YAML 1.2 scalars, refusing a key given twice.
+
+    PyYAML implements YAML 1.1, where ``yes``/``no``/``on``/``off`` are booleans, ``012`` is
+    octal, ``1_000`` and ``1:30`` are numbers and ``1e-3`` is text: a prior named ``no``
+    would become ``False``. This loader resolves plain scalars by the 1.2 core schema
+    instead (:data:`_YAML_12_SCALARS`); anything else is text.
+    """
+    import re as _re
+
     import yaml
 
-    class _Loader(yaml.SafeLoader):
-        """The safe loader, refusing a key given twice in one mapping."""
+    class Loader(yaml.SafeLoader):
+        """The safe loader with YAML 1.2 core-schema scalars and unique keys."""
+
+    Loader.yaml_implicit_resolvers = {}
+    for tag, pattern, first in _YAML_12_SCALARS:
+        Loader.add_implicit_resolver(tag, _re.compile(pattern), list(first))
+    # The empty plain scalar (a key with no value) resolves to null, as in 1.1.
+    Loader.add_implicit_resolver("tag:yaml.org,2002:null", _re.compile(r"^$"), [""])
+    Loader.add_constructor("tag:yaml.org,2002:int", _yaml_12_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", _yaml_12_float)
+    Loader.add_constructor("tag:yaml.org,2002:bool", _yaml_12_bool)
 
     def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        loader.flatten_mapping(node)
+        # Only keys written in this mapping can clash: one that overrides a key brought
+        # in by a merge (<<: *anchor) is how merges are meant to be used.
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = loader.construct_object(key_node, deep=True)
             if key in seen:
                 mark = key_node.start_mark
@@ -214,11 +309,21 @@ def _load_yaml(text: str, path: str) -> Any:
                     f"{_fmt(key)}"
                 )
             seen.add(key)
+        loader.flatten_mapping(node)
         return loader.construct_mapping(node, deep=True)
 
-    _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    # The merge key itself is resolved by the 1.1 rule, which the 1.2 resolvers dropped.
+    Loader.add_implicit_resolver("tag:yaml.org,2002:merge", _re.compile(r"^(?:<<)$"), ["<"])
+    return Loader
+
+
+def _load_yaml(text: str, path: str) -> Any:
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        Loader = _yaml_loader(path)  # noqa: N806 - the class built for this file
+        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -409,8 +514,10 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
 
     beta = _require_list(config, "beta", "beta")
     for i, b in enumerate(beta):
-        if not _is_number(b) or not math.isfinite(b):
+        if not _is_number(b) or not _finite(b):
             raise ConfigError(f"beta[{i}]: must be a finite number, got {_fmt(b)}")
+        if abs(b) > MAX_MAGNITUDE:
+            raise ConfigError(f"beta[{i}]: {_fmt(b)} is too large (at most {MAX_MAGNITUDE:g})")
     p = len(beta)
 
     grid = config["grid"]
@@ -420,7 +527,7 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
         if key not in grid:
             raise ConfigError(f"grid.{key}: required key is missing")
     _check_n(_require_list(grid, "n", "grid.n"), p)
-    _check_sigma(_require_list(grid, "sigma", "grid.sigma"))
+    _check_sigma(_require_list(grid, "sigma", "grid.sigma"), beta)
     if "errors" in grid:
         _check_errors(_require_list(grid, "errors", "grid.errors"), p)
 
@@ -455,11 +562,23 @@ def _check_n(values: list[Any], p: int) -> None:
             raise ConfigError(f"grid.n[{i}]: duplicate value {n}")
 
 
-def _check_sigma(values: list[Any]) -> None:
+def _check_sigma(values: list[Any], beta: list[Any]) -> None:
+    scale = math.fsum(abs(float(b)) for b in beta)
+    floor = max(SIGMA_RESOLUTION * scale, MIN_SIGMA)
     for i, sigma in enumerate(values):
-        if not _is_number(sigma) or not math.isfinite(sigma) or sigma <= 0:
+        if not _is_number(sigma) or not _finite(sigma) or sigma <= 0:
             raise ConfigError(
                 f"grid.sigma[{i}]: must be a positive finite number, got {_fmt(sigma)}"
+            )
+        if sigma > MAX_MAGNITUDE:
+            raise ConfigError(
+                f"grid.sigma[{i}]: {_fmt(sigma)} is too large (at most {MAX_MAGNITUDE:g})"
+            )
+        if sigma < floor:
+            raise ConfigError(
+                f"grid.sigma[{i}]: {_fmt(sigma)} is too small: below {floor:.2g} "
+                f"({SIGMA_RESOLUTION:g} x the sum of |beta|, or {MIN_SIGMA:g}) the errors "
+                "are lost in the rounding of y"
             )
         earlier = [j for j in range(i) if float(values[j]) == float(sigma)]
         if earlier:

@@ -473,7 +473,7 @@ def test_read_config_file_problems_are_one_line(tmp_path: Path) -> None:
         cfg.read_config_file(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_bytes(b"seed: \xff\xfe\n")
-    with pytest.raises(ConfigError, match=r"bad\.yaml: cannot read config file") as info:
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not UTF-8 text \(byte 6\)") as info:
         cfg.read_config_file(bad)
     assert "\n" not in str(info.value)
     bad.write_text("grid:\n\tn: [10]\n")
