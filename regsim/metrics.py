@@ -342,10 +342,10 @@ def summarize(
         If a named column is missing or not numeric, the table has no rows, ``true`` is given
         both ways or neither, ``alpha`` is outside (0, 1), ``ref`` is not a value of
         ``method_col`` (or ``method_col`` is not one of ``by``), only one of ``lower`` and
-        ``upper`` is given, the true value is missing or varies within a group, a lower limit
-        exceeds its upper limit, a flag column is not boolean, or ``replicate_col`` is missing
-        or repeats a replicate within a group. The message is one line naming the column or
-        option.
+        ``upper`` is given, the true value is missing or varies within a group, a standard
+        error is negative, a lower limit exceeds its upper limit, a flag column is not
+        boolean, or ``replicate_col`` is missing or repeats a replicate within a group. The
+        message is one line naming the column or option.
     """
     by = _check_options(
         table,
@@ -569,6 +569,13 @@ def _prepare(
 
     b = _numeric(table, estimate, "estimate")
     s = _numeric(table, se, "se")
+    negative = np.flatnonzero(s < 0)
+    if len(negative):
+        row = int(negative[0])
+        raise InputDataError(
+            f"column {se!r} (option se) has a negative standard error {float(s[row])!r} (data row "
+            f"{row + 1}); a standard error is >= 0"
+        )
     if true_col is not None:
         theta = _numeric(table, true_col, "true_col")
         if not np.isfinite(theta).all():

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from regsim.cli.csvfile import csv_header
 from regsim.errors import InputDataError, RegsimError
 from regsim.metrics import MEASURES, summarize
 
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
     if _same_file(input_path, output_path):
         raise InputDataError(f"output {output_path} is the input file; refusing to overwrite it")
-    table = read_table(input_path)
+    table = read_table(input_path, labels=[*args.by, *filter(None, [args.replicate_col])])
     result = summarize(
         table,
         estimate=args.estimate,
@@ -128,13 +130,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet table of replicate results.
 
     Parameters
     ----------
     path : pathlib.Path
         A ``.parquet`` / ``.pq`` file is read as Parquet, anything else as CSV.
+    labels : sequence of str
+        CSV columns that label groups (``--by``, ``--replicate-col``). Each is read as
+        text, and turned into numbers only when that keeps every distinct label apart:
+        ``1`` and ``1.0`` are two groups, never merged into one silently.
 
     Returns
     -------
@@ -156,11 +162,24 @@ def read_table(path: Path) -> pd.DataFrame:
                 return pd.read_parquet(path)
             except pyarrow.ArrowException as error:
                 raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
-        return pd.read_csv(path)
+        header = csv_header(path)
+        text = [c for c in dict.fromkeys(labels) if c in header]
+        table = pd.read_csv(path, dtype={c: str for c in text})
+        for column in text:
+            table[column] = _labels(table[column])
+        return table
     except pd.errors.EmptyDataError:
         raise InputDataError(f"input file {path} is empty") from None
     except (OSError, ValueError) as error:
         raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
+
+
+def _labels(column: pd.Series) -> pd.Series:
+    """A label column read as text, as numbers if every label is one and none merge."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    if (numbers.isna() & column.notna()).any() or numbers.nunique() != column.nunique():
+        return column
+    return numbers
 
 
 def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
