@@ -20,7 +20,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic
-from regsim.design import DEFAULT_ERRORS, ERROR_MODELS, PRIOR_METHODS, Cell
+from regsim.design import DEFAULT_ERRORS, PRIOR_METHODS, Cell
 from regsim.errors import DataFileError
 from regsim.estimators import (
     FIT_COLUMNS,
@@ -37,11 +36,10 @@ from regsim.estimators import (
     stats_table,
     sufficient_stats,
 )
-from regsim.metrics import MEASURES, summarize
+from regsim.metrics import summarize
 from regsim.pipeline import (
     ERRORS_COLUMN,
     GROUP_COLUMNS,
-    METHOD_ORDER,
     METRICS_COLUMNS,
     MULTIMODAL_METHODS,
     cell_from_params,
@@ -51,11 +49,19 @@ from regsim.pipeline import (
     with_errors,
 )
 from regsim.simulate import Datasets, draw_to_file, load_datasets
+from regsim.tableio import (  # noqa: F401 - re-exported while callers move
+    REGENERATE,
+    ParquetParts,
+    _pyarrow,
+    _reading,
+    read_metrics,
+    read_parquet,
+    sort_table,
+    write_metrics_csv,
+    write_parquet,
+)
 
 logger = logging.getLogger("regsim.pipeline")
-
-#: What to do about a damaged file written by an earlier job.
-REGENERATE = "delete it and rerun the workflow to regenerate it"
 
 #: A job draws (or reads) and reduces to sufficient statistics at most this many
 #: observations (n × replicates) at once, about 1 MB of data at k = 2, which stays in a
@@ -82,313 +88,6 @@ WHOLE_CELL_ROWS = SUMMARIZE_ROWS
 
 #: Columns that identify one fit of one replicate (all its parameters).
 REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", "prior", "method", "replicate")
-
-
-# --------------------------------------------------------------------------------------
-# Writing and reading tables
-# --------------------------------------------------------------------------------------
-
-
-def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``table`` (without its index) to a parquet file with page checksums, atomically."""
-
-    def write(tmp: Path) -> None:
-        with _ParquetParts(tmp) as writer:
-            writer.write(table)
-
-    write_atomic(path, write)
-
-
-def _runs(table: pd.DataFrame, by: Sequence[str]) -> list[tuple[int, int]]:
-    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same."""
-    if not by or len(table) == 0:
-        return [(0, len(table))]
-    changes = np.zeros(len(table) - 1, dtype=bool)
-    for column in by:
-        values = table[column].to_numpy()
-        changes |= values[1:] != values[:-1]
-    edges = np.flatnonzero(changes) + 1
-    bounds = [0, *edges.tolist(), len(table)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-class _ParquetParts:
-    """A parquet file written one table (row group) at a time, with page checksums."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writer: Any = None
-
-    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> None:
-        """Append ``part``: one row group, or one per run of equal values of ``by``.
-
-        Row groups of one fit each (``by=("prior", "method")``) let a reader take one fit
-        without decoding the others (:func:`read_parquet` with ``where``).
-        """
-        pa = _pyarrow()
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(part, preserve_index=False)
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
-        for start, stop in _runs(part, by):
-            self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-
-    def __enter__(self) -> _ParquetParts:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def read_parquet(
-    path: str | os.PathLike[str],
-    columns: Sequence[str] | None = None,
-    *,
-    only: Sequence[str] | None = None,
-    where: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """Read a parquet file written by a pipeline stage, verifying its page checksums.
-
-    Parameters
-    ----------
-    path : path-like
-        The file.
-    columns : sequence of str, optional
-        Columns the table must have (it may have more).
-    only : sequence of str, optional
-        Read just those of these columns the file has (and those of ``where``), to save
-        memory.
-    where : mapping, optional
-        Read just the rows whose column equals the value, for every ``column: value``
-        (e.g. one parameter of a cell's fits), to save memory.
-
-    Raises
-    ------
-    DataFileError
-        If the file is missing, truncated, corrupt or lacks a column; the one-line
-        message names the file and says how to regenerate it.
-    """
-    pa = _pyarrow()
-    with _reading(path):
-        if only is None and not where:
-            table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
-        else:
-            import pyarrow.compute as pc
-            import pyarrow.parquet as pq
-
-            source = pq.ParquetFile(path, page_checksum_verification=True)
-            names = source.schema_arrow.names
-            if only is not None:
-                only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in names]
-            parts = []
-            # Row group by row group, skipping those whose statistics rule them out, so
-            # memory holds the rows asked for, not the file.
-            for index in range(source.num_row_groups):
-                if not _may_hold(source.metadata.row_group(index), names, where or {}):
-                    continue
-                part = source.read_row_group(index, columns=only)
-                for column, value in (where or {}).items():
-                    part = part.filter(pc.equal(part[column], value))
-                parts.append(part)
-            if not parts:
-                parts.append(source.schema_arrow.empty_table().select(only or names))
-            table = pa.concat_tables(parts).to_pandas()
-    missing = [c for c in columns or () if c not in table.columns]
-    if missing:
-        raise DataFileError(
-            f"{path}: not a table of this workflow (no column {', '.join(missing)}); {REGENERATE}"
-        )
-    return table
-
-
-def _pyarrow() -> Any:
-    """pyarrow, allocating from the C library's heap rather than its own pool.
-
-    Its default pool (mimalloc) keeps freed memory for reuse, so a job's resident memory
-    would stay at the sum of every table it has read; the system allocator gives large
-    blocks back, keeping a job that reads a cell one fit at a time small.
-    """
-    import pyarrow as pa
-
-    if pa.default_memory_pool().backend_name != "system":
-        pa.set_memory_pool(pa.system_memory_pool())
-    return pa
-
-
-def _may_hold(row_group: Any, names: Sequence[str], where: Mapping[str, Any]) -> bool:
-    """False if a parquet row group's min/max statistics exclude a ``where`` value."""
-    for column, value in where.items():
-        if column not in names:
-            continue
-        stats = row_group.column(list(names).index(column)).statistics
-        if stats is not None and stats.has_min_max and not stats.min <= value <= stats.max:
-            return False
-    return True
-
-
-@contextmanager
-def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Turn any failure to read the parquet file ``path`` into a one-line DataFileError."""
-    try:
-        yield
-    except FileNotFoundError as error:
-        raise DataFileError(f"{path}: table file not found") from error
-    except DataFileError:
-        raise
-    except Exception as error:  # pyarrow raises several types for corrupt files
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise DataFileError(f"{path}: unreadable table file ({reason}); {REGENERATE}") from error
-
-
-def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write the metrics table as CSV, deterministically and atomically.
-
-    Columns are :data:`METRICS_COLUMNS` (with ``errors`` after ``sigma`` if the table has
-    it, i.e. the study has a non-normal error model); ``sigma`` is written as by
-    :func:`format_number`, ``estimate`` and ``mcse`` with ``%.17g`` (exact round trip),
-    missing values as empty fields, the prior of methods without one as an empty field,
-    lines end with ``\\n``.
-    """
-    table = metrics.loc[:, list(with_errors(METRICS_COLUMNS, metrics.columns))].copy()
-    table["sigma"] = [format_number(s) for s in table["sigma"]]
-    table["estimate"] = table["estimate"].astype(float)
-    table["mcse"] = table["mcse"].astype(float)
-    write_atomic(
-        path,
-        lambda tmp: table.to_csv(
-            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
-        ),
-    )
-
-
-def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read ``metrics.csv`` with the intended types (``prior`` stays ``""``, not NaN).
-
-    Parameters
-    ----------
-    path : path-like
-        A file written by :func:`write_metrics_csv`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`METRICS_COLUMNS` (and ``errors`` if the study has a non-normal
-        error model); ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
-
-    Raises
-    ------
-    DataFileError
-        If the file is missing, empty, truncated or not a metrics table (a missing column,
-        a value of the wrong type); the one-line message names the file.
-    """
-    try:
-        table = pd.read_csv(
-            path,
-            dtype={
-                "prior": str,
-                "method": str,
-                "parameter": str,
-                "measure": str,
-                ERRORS_COLUMN: str,
-            },
-            keep_default_na=False,
-            na_values={"estimate": [""], "mcse": [""]},
-        )
-    except FileNotFoundError as error:
-        raise DataFileError(f"{path}: metrics table not found") from error
-    except Exception as error:  # pandas raises several types for a damaged CSV
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        raise DataFileError(f"{path}: unreadable metrics table ({reason}); {REGENERATE}") from error
-    missing = [c for c in METRICS_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataFileError(
-            f"{path}: not a metrics table (no column {', '.join(missing)}); {REGENERATE}"
-        )
-    for column, dtype in (("n", "int64"), ("sigma", float), ("estimate", float), ("mcse", float)):
-        try:
-            table[column] = table[column].astype(dtype)
-        except (TypeError, ValueError) as error:
-            reason = " ".join(str(error).split())
-            raise DataFileError(
-                f"{path}: damaged metrics table (column {column}: {reason}); {REGENERATE}"
-            ) from error
-    return table
-
-
-# --------------------------------------------------------------------------------------
-# Ordering
-# --------------------------------------------------------------------------------------
-
-
-def _method_key(method: str) -> str:
-    rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-    return f"{rank:03d}{method}"
-
-
-def _parameter_key(parameter: str) -> str:
-    if parameter.startswith("beta") and parameter[4:].isdigit():
-        return f"0{int(parameter[4:]):09d}"
-    if parameter == "sigma":
-        return "1"
-    return f"2{parameter}"
-
-
-def _measure_key(measure: str) -> str:
-    rank = MEASURES.index(measure) if measure in MEASURES else len(MEASURES)
-    return f"{rank:03d}{measure}"
-
-
-def _errors_key(errors: str) -> str:
-    rank = ERROR_MODELS.index(errors) if errors in ERROR_MODELS else len(ERROR_MODELS)
-    return f"{rank:03d}{errors}"
-
-
-_SORT_KEYS: dict[str, Callable[[str], str]] = {
-    ERRORS_COLUMN: _errors_key,
-    "method": _method_key,
-    "parameter": _parameter_key,
-    "measure": _measure_key,
-}
-
-
-def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Sort rows by ``columns`` in the study's fixed order; return a new table.
-
-    ``n``, ``sigma`` and ``replicate`` sort numerically, ``prior`` alphabetically (the
-    empty prior of OLS/MLE first), ``errors`` as ``regsim.design.ERROR_MODELS``,
-    ``method`` as :data:`METHOD_ORDER`, ``parameter`` as ``beta0, beta1, …, sigma`` and
-    ``measure`` as ``regsim.metrics.MEASURES``. Ties keep their order; missing values
-    sort last.
-    """
-    if len(table) == 0 or not columns:
-        return table.reset_index(drop=True)
-    # The last key varies fastest, as np.lexsort wants it (and pandas' sort_values uses).
-    order = np.lexsort([_sort_labels(table[column]) for column in reversed(columns)])
-    if (order[1:] > order[:-1]).all():  # already in order: nothing to move
-        return table.reset_index(drop=True)
-    return table.take(order).reset_index(drop=True)
-
-
-def _sort_labels(column: pd.Series) -> np.ndarray:
-    """An array that sorts (with ``np.lexsort``) as ``column`` in the study's order.
-
-    The ranks ``DataFrame.sort_values`` would give, computed once per distinct value:
-    a cell's table has ~10^5 rows but a handful of priors, methods and parameters.
-    """
-    function = _SORT_KEYS.get(str(column.name))
-    if function is not None:
-        codes, distinct = pd.factorize(column, use_na_sentinel=False)
-        ranks = np.empty(len(distinct), dtype=np.intp)
-        ranks[sorted(range(len(distinct)), key=lambda i: function(distinct[i]))] = np.arange(
-            len(distinct)
-        )
-        return ranks[codes]
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
-        return column.to_numpy()  # numbers sort as themselves (np.lexsort puts NaN last)
-    codes, distinct = pd.factorize(column, sort=True)  # missing: -1
-    return np.where(codes < 0, len(distinct), codes)
 
 
 # --------------------------------------------------------------------------------------
@@ -486,7 +185,7 @@ def _write_fit_chunk(
     failed: list[pd.DataFrame] = []
 
     def write(tmp: Path) -> None:
-        with _ParquetParts(tmp) as writer:
+        with ParquetParts(tmp) as writer:
 
             def emit(table: pd.DataFrame) -> None:
                 failed.append(_failed_replicates(table))
@@ -647,7 +346,7 @@ def run_simulate(
     # so memory stays bounded and the outputs are those of the chunked route.
     with tempfile.TemporaryDirectory(prefix="regsim-") as scratch:
         chunk = Path(scratch) / "fits.parquet"
-        with _ParquetParts(chunk) as writer:
+        with ParquetParts(chunk) as writer:
             fitter.fit(feed, lambda table: writer.write(table, FIT_KEY))
         write_cell([chunk], alpha, fits_output, metrics_output)
 
@@ -911,7 +610,7 @@ def write_cell(
 
     def write(tmp: Path) -> None:
         nonlocal rows, replicates
-        with _ParquetParts(tmp) as writer:
+        with ParquetParts(tmp) as writer:
             for prior, method in fit_groups(chunks):
                 where = {"prior": prior, "method": method}
                 parts = [read_parquet(path, FIT_COLUMNS, where=where) for path in chunks]
@@ -961,7 +660,7 @@ def write_cell_tables(
     fits = sort_table(fits, [*with_errors(GROUP_COLUMNS, fits.columns), "replicate"])
 
     def write(tmp: Path) -> None:
-        with _ParquetParts(tmp) as writer:
+        with ParquetParts(tmp) as writer:
             writer.write(fits, FIT_KEY)
 
     write_atomic(fits_output, write)

@@ -17,6 +17,7 @@ from regsim import pipeline, stages
 from regsim.design import Cell, Prior
 from regsim.errors import DataFileError
 from regsim.metrics import MEASURES
+from regsim.schema import SORT_KEYS
 from regsim.stages import write_cell
 
 BETA = (10.0, 3.8987, 10.1777)
@@ -246,7 +247,7 @@ def test_sort_table_sorts_as_pandas_does_with_the_study_keys() -> None:
     )
 
     def key(column: pd.Series) -> pd.Series:
-        function = stages._SORT_KEYS.get(str(column.name))
+        function = SORT_KEYS.get(str(column.name))
         return column if function is None else column.map(function)
 
     for columns in (list(table.columns[:-1]), ["parameter"], ["prior", "replicate"]):

@@ -1,0 +1,342 @@
+"""The names every part of regsim shares, each written once.
+
+* **Methods**: their order in tables and figures, their printed names, which take a prior
+  (:data:`METHODS`).
+* **Parameters**: ``beta0 … beta{p-1}`` then ``sigma`` (:func:`parameter_names`).
+* **Grid factors**: the data-generating settings a cell varies (:data:`FACTORS`). A factor
+  with a default level (the error model, normal) is a column of a table only when a cell
+  of the study uses another level, so a study that never varies it has the tables it had
+  before the factor existed; every other part of regsim handles factors as this list.
+* **Columns** of the stage contracts: the long table of fits, the metrics table.
+* **Labels and numbers**: a cell's file label, grid values as text, table sort order.
+
+Kept to the standard library, so that parsing the workflow stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# --------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Method:
+    """An estimator of the study.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``regsim.estimators.ESTIMATORS``), config and table value.
+    label : str
+        Printed name in figures and tables.
+    takes_prior : bool
+        Fitted once per prior of the study.
+    multimodal : bool
+        Reports whether its objective had several local optima (``n_multimodal``).
+    """
+
+    name: str
+    label: str
+    takes_prior: bool = False
+    multimodal: bool = False
+
+
+#: The estimators, in the order of every table and figure.
+METHODS: tuple[Method, ...] = (
+    Method("ols", "OLS"),
+    Method("ols_hc3", "OLS (HC3)"),
+    Method("mle", "MLE"),
+    Method("map", "MAP", takes_prior=True, multimodal=True),
+)
+
+#: Method names in table order.
+METHOD_NAMES: tuple[str, ...] = tuple(m.name for m in METHODS)
+
+#: Methods fitted once per prior.
+PRIOR_METHODS: frozenset[str] = frozenset(m.name for m in METHODS if m.takes_prior)
+
+#: Methods for which the ``n_multimodal`` measure is reported.
+MULTIMODAL_METHODS: frozenset[str] = frozenset(m.name for m in METHODS if m.multimodal)
+
+_METHOD_LABELS: dict[str, str] = {m.name: m.label for m in METHODS}
+
+#: Priors of the default study, in the order their series are shown; others follow
+#: alphabetically.
+PRIOR_ORDER: tuple[str, ...] = ("weak", "informative", "shifted", "skeptical")
+
+
+def method_label(method: str, prior: str = "") -> str:
+    """Printed name of a (method, prior) series, e.g. ``"OLS"`` or ``"MAP (weak)"``."""
+    name = _METHOD_LABELS.get(method, method.upper())
+    return f"{name} ({prior})" if prior else name
+
+
+def method_name(method: str) -> str:
+    """Printed name of a method alone, e.g. ``"OLS (HC3)"``."""
+    return _METHOD_LABELS.get(method, method.upper())
+
+
+def _rank(order: Sequence[str], value: str) -> tuple[int, str]:
+    return (order.index(value), value) if value in order else (len(order), value)
+
+
+def method_rank(method: str) -> tuple[int, str]:
+    """Sort key of a method: :data:`METHODS` order, then others alphabetically."""
+    return _rank(METHOD_NAMES, method)
+
+
+def prior_rank(prior: str) -> tuple[int, str]:
+    """Sort key of a prior: :data:`PRIOR_ORDER`, then others alphabetically."""
+    return _rank(PRIOR_ORDER, prior)
+
+
+def series_rank(series: tuple[str, str]) -> tuple[tuple[int, str], tuple[int, str]]:
+    """Sort key of a (method, prior) series: by method, then prior."""
+    method, prior = series
+    return method_rank(method), prior_rank(prior)
+
+
+# --------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------
+
+_BETA = re.compile(r"^beta(\d+)$")
+
+
+def parameter_names(p: int) -> list[str]:
+    """Names of the fitted parameters: ``beta0 … beta{p-1}`` then ``sigma``."""
+    return [f"beta{j}" for j in range(p)] + ["sigma"]
+
+
+def beta_index(parameter: str) -> int | None:
+    """j of ``beta{j}``; None for any other name."""
+    match = _BETA.match(parameter)
+    return int(match.group(1)) if match else None
+
+
+def parameter_rank(parameter: str) -> tuple[int, int, str]:
+    """Sort key: ``beta0, beta1, …`` (numerically), ``sigma``, then others alphabetically."""
+    j = beta_index(parameter)
+    if j is not None:
+        return (0, j, parameter)
+    return (1 if parameter == "sigma" else 2, 0, parameter)
+
+
+# --------------------------------------------------------------------------------------
+# Grid factors
+# --------------------------------------------------------------------------------------
+
+#: Error models (see regsim.simulate): normal, Student t₃ scaled to sd σ, heteroskedastic.
+ERROR_MODELS: tuple[str, ...] = ("normal", "t3", "hetero")
+
+#: Error model whose cells keep the key, label and tables they had before the factor.
+DEFAULT_ERRORS = "normal"
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A data-generating setting that varies over the grid.
+
+    Attributes
+    ----------
+    name : str
+        Its config key under ``grid``, and its column in every table.
+    levels : tuple of str
+        Known levels in display order; empty for numeric factors (sorted by value).
+    default : str or None
+        The level a cell has when the study does not vary the factor. A cell at the
+        default leaves the factor out of its key, its label and its own tables, so a study
+        that never varies it is the study it was before the factor existed. None: the
+        factor is always a column.
+    """
+
+    name: str
+    levels: tuple[str, ...] = ()
+    default: str | None = None
+
+    @property
+    def optional(self) -> bool:
+        """Whether the factor has a default level."""
+        return self.default is not None
+
+    def rank(self, value: Any) -> Any:
+        """Sort key of a level: known levels in order, then others alphabetically."""
+        return _rank(self.levels, str(value)) if self.levels else value
+
+
+#: The grid factors, in column order: n and σ always, then the optional factors.
+FACTORS: tuple[Factor, ...] = (
+    Factor("n"),
+    Factor("sigma"),
+    Factor("errors", ERROR_MODELS, DEFAULT_ERRORS),
+)
+
+FACTOR_NAMES: tuple[str, ...] = tuple(f.name for f in FACTORS)
+OPTIONAL_FACTORS: tuple[Factor, ...] = tuple(f for f in FACTORS if f.optional)
+_FACTORS_BY_NAME: dict[str, Factor] = {f.name: f for f in FACTORS}
+
+
+def factor(name: str) -> Factor:
+    """The factor called ``name``."""
+    return _FACTORS_BY_NAME[name]
+
+
+def factor_columns(columns: Iterable[str]) -> tuple[str, ...]:
+    """The factor columns among ``columns``, in :data:`FACTORS` order."""
+    present = set(columns)
+    return tuple(name for name in FACTOR_NAMES if name in present)
+
+
+def cell_label(levels: Mapping[str, Any]) -> str:
+    """A cell's file label: ``n20_sigma1``, ``n50_sigma0.5_t3``.
+
+    ``levels`` maps factor names to the cell's levels; an optional factor at its default
+    (or absent) adds nothing, so a cell keeps its label when a factor is added.
+    """
+    label = f"n{int(levels['n'])}_sigma{format_number(levels['sigma'])}"
+    for item in OPTIONAL_FACTORS:
+        value = levels.get(item.name, item.default)
+        if value != item.default:
+            label += f"_{value}"
+    return label
+
+
+def label_pattern() -> str:
+    """A regular expression matching every cell label (a Snakemake wildcard constraint)."""
+    optional = "".join(f"(?:_(?:{'|'.join(map(re.escape, f.levels))}))?" for f in OPTIONAL_FACTORS)
+    return r"n\d+_sigma[0-9.e+-]+" + optional
+
+
+# --------------------------------------------------------------------------------------
+# Columns of the stage contracts
+# --------------------------------------------------------------------------------------
+
+#: Columns of a table of fits after the factor columns: one row per replicate, method,
+#: prior and parameter (see docs/model.md).
+FIT_FIELDS: tuple[str, ...] = (
+    "prior",
+    "method",
+    "parameter",
+    "replicate",
+    "estimate",
+    "se",
+    "lower",
+    "upper",
+    "true",
+    "converged",
+    "multimodal",
+)
+
+#: Columns of the metrics table after the factor columns: one row per group and measure.
+METRIC_FIELDS: tuple[str, ...] = ("prior", "method", "parameter", "measure", "estimate", "mcse")
+
+#: Columns that, after the factor columns, identify a group of replicates.
+GROUP_FIELDS: tuple[str, ...] = ("prior", "method", "parameter")
+
+#: Columns that, after the factor columns, identify one fit of one replicate.
+REPLICATE_FIELDS: tuple[str, ...] = ("prior", "method", "replicate")
+
+#: Columns that identify one fit (a method with its prior) within a cell.
+FIT_KEY: tuple[str, ...] = ("prior", "method")
+
+
+def with_factors(fields: Sequence[str], columns: Iterable[str]) -> tuple[str, ...]:
+    """The factor columns among ``columns``, then ``fields``: a table's column order."""
+    return (*factor_columns(columns), *fields)
+
+
+def fit_columns(factors: Iterable[str] = ("n", "sigma")) -> tuple[str, ...]:
+    """Columns of a table of fits whose cells vary ``factors``."""
+    return with_factors(FIT_FIELDS, factors)
+
+
+def metrics_columns(factors: Iterable[str] = ("n", "sigma")) -> tuple[str, ...]:
+    """Columns of a metrics table whose cells vary ``factors``."""
+    return with_factors(METRIC_FIELDS, factors)
+
+
+# --------------------------------------------------------------------------------------
+# Measures
+# --------------------------------------------------------------------------------------
+
+#: Performance measures in output order (formulas: regsim.metrics and docs/metrics.md).
+MEASURES: tuple[str, ...] = (
+    "bias",
+    "relbias",
+    "empse",
+    "modelse",
+    "relerror",
+    "mse",
+    "rmse",
+    "coverage",
+    "becoverage",
+    "width",
+    "power",
+    "relprec",
+    "n_reps",
+    "n_failed",
+    "n_multimodal",
+)
+
+#: Readable names of the measures (table titles).
+MEASURE_NAMES: dict[str, str] = {
+    "bias": "Bias",
+    "relbias": "Relative bias",
+    "empse": "Empirical SE",
+    "modelse": "Model SE",
+    "relerror": "Relative error of the model SE (%)",
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "coverage": "Coverage",
+    "becoverage": "Bias-eliminated coverage",
+    "width": "Interval width",
+    "power": "Power",
+    "relprec": "Relative precision (%)",
+    "n_reps": "Replicates used",
+    "n_failed": "Failed replicates",
+    "n_multimodal": "Multimodal replicates",
+}
+
+
+def measure_rank(measure: str) -> tuple[int, str]:
+    """Sort key of a measure: :data:`MEASURES` order, then others alphabetically."""
+    return _rank(MEASURES, measure)
+
+
+#: Sort key of each text column with an order of its own (see ``regsim.tableio``).
+SORT_KEYS: dict[str, Callable[[str], Any]] = {
+    **{f.name: f.rank for f in OPTIONAL_FACTORS},
+    "method": method_rank,
+    "parameter": parameter_rank,
+    "measure": measure_rank,
+}
+
+
+# --------------------------------------------------------------------------------------
+# Numbers as text
+# --------------------------------------------------------------------------------------
+
+
+def format_number(value: float) -> str:
+    """Shortest text that reads back as the same float; whole numbers without ``.0``.
+
+    ``1`` for 1.0, ``0.5`` for 0.5, ``1e-05`` for 0.00001: unambiguous (distinct floats
+    give distinct text) and stable across runs and platforms. Used in file labels and
+    ``metrics.csv``.
+    """
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def short_number(value: float) -> str:
+    """A grid value as printed in figures and tables: ``5`` for 5.0, ``0.5``, ``1e-05``."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"

@@ -1,0 +1,435 @@
+"""Reading and writing the stage tables: parquet with checksums, ``metrics.csv``, order.
+
+Every table is written to a temporary file beside its name, flushed to disk and renamed
+over it (:mod:`regsim.atomic`), so an interrupted job never leaves a partial output.
+Parquet files carry page checksums verified on every read, so a damaged table is an
+error naming the file (:class:`~regsim.errors.DataFileError`), never a silently different
+number. Rows are sorted by fixed keys (:func:`sort_table`) and ``metrics.csv`` writes
+floats with ``%.17g``, so the files are byte-identical whatever the number of cores, the
+packing of replicates into jobs, or the order jobs ran in.
+
+Grid factors are columns like any other: a table has the factor columns of its cells
+(:mod:`regsim.schema`), and :func:`select_levels` picks one combination of the optional
+factors' levels out of a table that has several.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from regsim.atomic import write_atomic
+from regsim.errors import DataFileError, InputDataError
+from regsim.schema import (
+    GROUP_FIELDS,
+    METRIC_FIELDS,
+    OPTIONAL_FACTORS,
+    SORT_KEYS,
+    factor_columns,
+    format_number,
+    with_factors,
+)
+
+#: What to do about a damaged file written by an earlier job.
+REGENERATE = "delete it and rerun the workflow to regenerate it"
+
+
+# --------------------------------------------------------------------------------------
+# Parquet
+# --------------------------------------------------------------------------------------
+
+
+def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``table`` (without its index) to a parquet file with page checksums, atomically."""
+
+    def write(tmp: Path) -> None:
+        with ParquetParts(tmp) as writer:
+            writer.write(table)
+
+    write_atomic(path, write)
+
+
+def _runs(table: pd.DataFrame, by: Sequence[str]) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same."""
+    if not by or len(table) == 0:
+        return [(0, len(table))]
+    changes = np.zeros(len(table) - 1, dtype=bool)
+    for column in by:
+        values = table[column].to_numpy()
+        changes |= values[1:] != values[:-1]
+    edges = np.flatnonzero(changes) + 1
+    bounds = [0, *edges.tolist(), len(table)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+class ParquetParts:
+    """A parquet file written one table (row group) at a time, with page checksums."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: Any = None
+
+    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> None:
+        """Append ``part``: one row group, or one per run of equal values of ``by``.
+
+        Row groups of one fit each (``by=("prior", "method")``) let a reader take one fit
+        without decoding the others (:func:`read_parquet` with ``where``).
+        """
+        pa = _pyarrow()
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
+        for start, stop in _runs(part, by):
+            self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+
+    def __enter__(self) -> ParquetParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    columns: Sequence[str] | None = None,
+    *,
+    only: Sequence[str] | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Read a parquet file written by a pipeline stage, verifying its page checksums.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    columns : sequence of str, optional
+        Columns the table must have (it may have more).
+    only : sequence of str, optional
+        Read just those of these columns the file has (and those of ``where``), to save
+        memory.
+    where : mapping, optional
+        Read just the rows whose column equals the value, for every ``column: value``
+        (e.g. one parameter of a cell's fits), to save memory.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, truncated, corrupt or lacks a column; the one-line
+        message names the file and says how to regenerate it.
+    """
+    pa = _pyarrow()
+    with _reading(path):
+        if only is None and not where:
+            table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
+        else:
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            source = pq.ParquetFile(path, page_checksum_verification=True)
+            names = source.schema_arrow.names
+            if only is not None:
+                only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in names]
+            parts = []
+            # Row group by row group, skipping those whose statistics rule them out, so
+            # memory holds the rows asked for, not the file.
+            for index in range(source.num_row_groups):
+                if not _may_hold(source.metadata.row_group(index), names, where or {}):
+                    continue
+                part = source.read_row_group(index, columns=only)
+                for column, value in (where or {}).items():
+                    part = part.filter(pc.equal(part[column], value))
+                parts.append(part)
+            if not parts:
+                parts.append(source.schema_arrow.empty_table().select(only or names))
+            table = pa.concat_tables(parts).to_pandas()
+    missing = [c for c in columns or () if c not in table.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: not a table of this workflow (no column {', '.join(missing)}); {REGENERATE}"
+        )
+    return table
+
+
+def _pyarrow() -> Any:
+    """pyarrow, allocating from the C library's heap rather than its own pool.
+
+    Its default pool (mimalloc) keeps freed memory for reuse, so a job's resident memory
+    would stay at the sum of every table it has read; the system allocator gives large
+    blocks back, keeping a job that reads a cell one fit at a time small.
+    """
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa
+
+
+def _may_hold(row_group: Any, names: Sequence[str], where: Mapping[str, Any]) -> bool:
+    """False if a parquet row group's min/max statistics exclude a ``where`` value."""
+    for column, value in where.items():
+        if column not in names:
+            continue
+        stats = row_group.column(list(names).index(column)).statistics
+        if stats is not None and stats.has_min_max and not stats.min <= value <= stats.max:
+            return False
+    return True
+
+
+@contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn any failure to read the parquet file ``path`` into a one-line DataFileError."""
+    try:
+        yield
+    except FileNotFoundError as error:
+        raise DataFileError(f"{path}: table file not found") from error
+    except DataFileError:
+        raise
+    except Exception as error:  # pyarrow raises several types for corrupt files
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable table file ({reason}); {REGENERATE}") from error
+
+
+# --------------------------------------------------------------------------------------
+# The metrics table
+# --------------------------------------------------------------------------------------
+
+
+def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write the metrics table as CSV, deterministically and atomically.
+
+    Columns: the table's factor columns, then :data:`~regsim.schema.METRIC_FIELDS`;
+    ``sigma`` is written as by :func:`~regsim.schema.format_number`, ``estimate`` and
+    ``mcse`` with ``%.17g`` (exact round trip), missing values as empty fields, the prior of
+    methods without one as an empty field, lines end with ``\\n``.
+    """
+    table = metrics.loc[:, list(with_factors(METRIC_FIELDS, metrics.columns))].copy()
+    table["sigma"] = [format_number(s) for s in table["sigma"]]
+    table["estimate"] = table["estimate"].astype(float)
+    table["mcse"] = table["mcse"].astype(float)
+    write_atomic(
+        path,
+        lambda tmp: table.to_csv(
+            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
+        ),
+    )
+
+
+def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``metrics.csv`` with the intended types, checked once for every reader.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`write_metrics_csv`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its factor columns then :data:`~regsim.schema.METRIC_FIELDS`: ``n`` int,
+        ``sigma``, ``estimate``, ``mcse`` float, the text columns as text (``prior`` is
+        ``""`` for methods without one, never NaN).
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, empty, truncated or not a metrics table (a missing column,
+        a value of the wrong type); the one-line message names the file.
+    """
+    text_columns = [f.name for f in OPTIONAL_FACTORS] + ["prior", "method", "parameter", "measure"]
+    try:
+        table = pd.read_csv(
+            path,
+            dtype=dict.fromkeys(text_columns, str),
+            keep_default_na=False,
+            na_values={"estimate": [""], "mcse": [""]},
+        )
+    except FileNotFoundError as error:
+        raise DataFileError(f"{path}: metrics table not found") from error
+    except Exception as error:  # pandas raises several types for a damaged CSV
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise DataFileError(f"{path}: unreadable metrics table ({reason}); {REGENERATE}") from error
+    missing = [c for c in ("n", "sigma", *METRIC_FIELDS) if c not in table.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: not a metrics table (no column {', '.join(missing)}); {REGENERATE}"
+        )
+    for column, dtype in (("n", "int64"), ("sigma", float), ("estimate", float), ("mcse", float)):
+        try:
+            table[column] = table[column].astype(dtype)
+        except (TypeError, ValueError) as error:
+            reason = " ".join(str(error).split())
+            raise DataFileError(
+                f"{path}: damaged metrics table (column {column}: {reason}); {REGENERATE}"
+            ) from error
+    return table
+
+
+def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFrame:
+    """A metrics table given as a DataFrame, in the types :func:`read_metrics` gives.
+
+    For the functions that take a metrics table (figures, paper tables, theory): ``prior``
+    missing becomes ``""``, ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
+
+    Raises
+    ------
+    InputDataError
+        If it is not a DataFrame, has no rows, lacks a column, or ``n``/``sigma`` are not
+        numbers; the message names ``what``.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputDataError(f"{what}: expected a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in ("n", "sigma", *METRIC_FIELDS) if c not in table.columns]
+    if missing:
+        raise InputDataError(f"{what}: missing column(s) {', '.join(missing)}")
+    if len(table) == 0:
+        raise InputDataError(f"{what}: the table has no rows")
+    out = table.loc[:, list(with_factors(METRIC_FIELDS, table.columns))].copy()
+    out["prior"] = out["prior"].astype(object).where(out["prior"].notna(), "").astype(str)
+    for column in ("method", "parameter", "measure"):
+        out[column] = out[column].astype(str)
+    for item in OPTIONAL_FACTORS:
+        if item.name in out.columns:
+            column = out[item.name]
+            out[item.name] = column.astype(object).where(column.notna(), item.default).astype(str)
+    try:
+        out["n"] = pd.to_numeric(out["n"], errors="raise").astype("int64")
+        out["sigma"] = pd.to_numeric(out["sigma"], errors="raise").astype(float)
+    except (TypeError, ValueError):
+        raise InputDataError(f"{what}: columns n and sigma must be numeric and complete") from None
+    for column in ("estimate", "mcse"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Slices: one level of each optional factor
+# --------------------------------------------------------------------------------------
+
+
+def levels_of(table: pd.DataFrame) -> dict[str, str]:
+    """The optional factors' levels of a table holding one slice (defaults when absent).
+
+    Raises
+    ------
+    InputDataError
+        If a factor column holds several levels: a figure or paper table shows one slice,
+        and refuses to drop the others silently.
+    """
+    levels = {}
+    for item in OPTIONAL_FACTORS:
+        if item.name not in table.columns:
+            levels[item.name] = str(item.default)
+            continue
+        found = sorted({str(v) for v in table[item.name].dropna().unique()}, key=item.rank)
+        if len(found) > 1:
+            raise InputDataError(
+                f"metrics table: rows of several {item.name} levels ({', '.join(found)}); "
+                f"select one at a time (regsim.tableio.select_levels)"
+            )
+        levels[item.name] = found[0] if found else str(item.default)
+    return levels
+
+
+def slices(table: pd.DataFrame) -> list[dict[str, str]]:
+    """Every combination of the optional factors' levels in ``table``, in factor order."""
+    present = [item for item in OPTIONAL_FACTORS if item.name in table.columns]
+    if not present:
+        return [{item.name: str(item.default) for item in OPTIONAL_FACTORS}]
+    columns = [item.name for item in present]
+    combos = table[columns].fillna({item.name: item.default for item in present}).drop_duplicates()
+    found = [dict(zip(columns, map(str, row), strict=True)) for row in combos.to_numpy()]
+    found.sort(key=lambda levels: tuple(item.rank(levels[item.name]) for item in present))
+    defaults = {item.name: str(item.default) for item in OPTIONAL_FACTORS}
+    return [{**defaults, **levels} for levels in found]
+
+
+def select_levels(table: pd.DataFrame, levels: Mapping[str, str]) -> pd.DataFrame:
+    """The rows at the given optional-factor levels, factor columns kept.
+
+    A table without a factor's column is all at that factor's default: it is returned
+    whole for the default level and empty for any other.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputDataError(f"expected a pandas DataFrame, got {type(table).__name__}")
+    keep = np.ones(len(table), dtype=bool)
+    for name, value in levels.items():
+        default = next(item.default for item in OPTIONAL_FACTORS if item.name == name)
+        if name in table.columns:
+            column = table[name].astype(object).where(table[name].notna(), default)
+            keep &= (column.astype(str) == str(value)).to_numpy()
+        elif str(value) != default:
+            keep[:] = False
+    return table.loc[keep].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# Order
+# --------------------------------------------------------------------------------------
+
+
+def sort_table(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Sort rows by ``columns`` in the study's fixed order; return a new table.
+
+    ``n``, ``sigma`` and ``replicate`` sort numerically, ``prior`` alphabetically (the
+    empty prior of OLS/MLE first), and the columns of :data:`~regsim.schema.SORT_KEYS`
+    (optional factors, ``method``, ``parameter``, ``measure``) in their own order. Ties
+    keep their order; missing values sort last.
+    """
+    if len(table) == 0 or not columns:
+        return table.reset_index(drop=True)
+    # The last key varies fastest, as np.lexsort wants it (and pandas' sort_values uses).
+    order = np.lexsort([_sort_labels(table[column]) for column in reversed(columns)])
+    if (order[1:] > order[:-1]).all():  # already in order: nothing to move
+        return table.reset_index(drop=True)
+    return table.take(order).reset_index(drop=True)
+
+
+def _sort_labels(column: pd.Series) -> np.ndarray:
+    """An array that sorts (with ``np.lexsort``) as ``column`` in the study's order.
+
+    The ranks ``DataFrame.sort_values`` would give, computed once per distinct value:
+    a cell's table has ~10^5 rows but a handful of priors, methods and parameters.
+    """
+    function = SORT_KEYS.get(str(column.name))
+    if function is not None:
+        codes, distinct = pd.factorize(column, use_na_sentinel=False)
+        ranks = np.empty(len(distinct), dtype=np.intp)
+        ranks[sorted(range(len(distinct)), key=lambda i: function(distinct[i]))] = np.arange(
+            len(distinct)
+        )
+        return ranks[codes]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+        return column.to_numpy()  # numbers sort as themselves (np.lexsort puts NaN last)
+    codes, distinct = pd.factorize(column, sort=True)  # missing: -1
+    return np.where(codes < 0, len(distinct), codes)
+
+
+def group_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    """The columns identifying a group of replicates in ``table``: factors, then fields."""
+    return with_factors(GROUP_FIELDS, table.columns)
+
+
+__all__ = [
+    "REGENERATE",
+    "ParquetParts",
+    "check_metrics",
+    "factor_columns",
+    "group_columns",
+    "levels_of",
+    "read_metrics",
+    "read_parquet",
+    "select_levels",
+    "slices",
+    "sort_table",
+    "write_metrics_csv",
+    "write_parquet",
+]
