@@ -5,19 +5,23 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``path``, flush it to disk, rename it.
+@contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it when the block ends without error.
 
-    A reader (or a rerun after a crash) sees either the old file or the whole new one,
-    never a partial file under the final name. A process killed mid-write may leave the
-    hidden temporary ``.<name>.<random>.tmp``, which nothing reads and the next write of
-    the same file removes (one job writes one output, so no live writer owns it). The
-    file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s 0600),
-    so that collaborators sharing a results folder can read it.
+    The block writes to the yielded path; on success the file is flushed to disk and
+    renamed over ``path``, so a reader (or a rerun after a crash) sees either the old file
+    or the whole new one, never a partial file under the final name. On an error the
+    temporary file is removed and ``path`` is untouched. A process killed mid-write may
+    leave the hidden temporary ``.<name>.<random>.tmp``, which nothing reads and the next
+    write of the same file removes (one job writes one output, so no live writer owns it).
+    The file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s
+    0600), so that collaborators sharing a results folder can read it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +31,7 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     os.close(fd)
     tmp = Path(name)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         mask = os.umask(0)
@@ -37,6 +41,15 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` for a temporary file beside ``path``, then rename it over ``path``.
+
+    See :func:`replacing`.
+    """
+    with replacing(path) as tmp:
+        write(tmp)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

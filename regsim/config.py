@@ -2,7 +2,8 @@
 
 A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
 ``beta``, ``grid`` (``n``, ``sigma``, ``errors``), ``priors`` and ``methods``, plus the
-execution setting ``replications_per_job`` and the diagnostic setting ``map_max_iter``.
+execution settings ``observations_per_job`` and ``keep_datasets`` and the diagnostic
+setting ``map_max_iter``.
 The workflow builds one configuration from layers:
 
 1. the defaults (``config.yaml`` in the working directory, i.e. the repository root),
@@ -34,29 +35,28 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from regsim.design import (
-    DEFAULT_ERRORS,
-    ERROR_MODELS,
-    METHODS,
-    PRIOR_METHODS,
-    Cell,
-    Prior,
-    replicate_chunks,
-)
 from regsim.errors import ConfigError
+from regsim.schema import DEFAULT_ERRORS, ERROR_MODELS, METHOD_NAMES, PRIOR_METHODS
 
 #: Estimation methods the workflow knows.
-KNOWN_METHODS: tuple[str, ...] = METHODS
+KNOWN_METHODS: tuple[str, ...] = METHOD_NAMES
+
+#: Execution settings that no longer exist, and what replaced them.
+RETIRED_KEYS: dict[str, str] = {
+    "replications_per_job": (
+        "no longer used; jobs are planned by observations_per_job (replicates x n of one "
+        "simulate job)"
+    ),
+}
 
 #: Prior names must be usable as file-name parts and table labels.
 PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 _NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
 
-#: Default number of replicates per simulate job (an execution setting): with at most this
-#: many replicates a cell is one job (simulate, fit, summarize); memory stays bounded
-#: either way, since a job draws and fits in batches.
-DEFAULT_REPLICATIONS_PER_JOB = 10_000
+#: Default budget of one simulate job, in observations drawn (replicates × n): the default
+#: study's largest sample size, 3 cells × 1000 replicates × n = 1000, fits in one job.
+DEFAULT_OBSERVATIONS_PER_JOB = 10_000_000
 
 #: Default Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
 DEFAULT_MAP_MAX_ITER = 60
@@ -365,6 +365,9 @@ def resolve(
         If the configuration is invalid; the message starts with the key path.
     """
     config = merge(*layers)
+    for key, why in RETIRED_KEYS.items():
+        if key in config:
+            raise ConfigError(f"{key}: {why}")
     if validate is not None:
         try:
             validate(config)
@@ -502,9 +505,12 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
     replications = config["replications"]
     if not _is_int(replications) or replications < 2:
         raise ConfigError(f"replications: must be an integer >= 2, got {_fmt(replications)}")
-    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
+    per_job = config.get("observations_per_job", DEFAULT_OBSERVATIONS_PER_JOB)
     if not _is_int(per_job) or per_job < 1:
-        raise ConfigError(f"replications_per_job: must be an integer >= 1, got {_fmt(per_job)}")
+        raise ConfigError(f"observations_per_job: must be an integer >= 1, got {_fmt(per_job)}")
+    keep = config.get("keep_datasets", True)
+    if not isinstance(keep, bool):
+        raise ConfigError(f"keep_datasets: must be true or false, got {_fmt(keep)}")
     max_iter = config.get("map_max_iter", DEFAULT_MAP_MAX_ITER)
     if not _is_int(max_iter) or max_iter < 1:
         raise ConfigError(f"map_max_iter: must be an integer >= 1, got {_fmt(max_iter)}")
@@ -635,80 +641,3 @@ def _check_prior(name: Any, prior: Any, p: int) -> None:
             raise ConfigError(
                 f"{where}.sd[{i}]: must be positive (.inf for a flat prior), got {_fmt(sd)}"
             )
-
-
-def cells(config: Mapping[str, Any]) -> list[Cell]:
-    """The data cells of a checked configuration, one per (n, sigma, errors).
-
-    Parameters
-    ----------
-    config : mapping
-        A configuration accepted by :func:`check`.
-
-    Returns
-    -------
-    list of Cell
-        ``n`` varies slowest, then ``sigma`` (both in grid order), then the error model
-        (in :data:`~regsim.design.ERROR_MODELS` order; ``normal`` when ``grid.errors`` is
-        not given); priors play no part in a cell.
-    """
-    beta = tuple(float(b) for b in config["beta"])
-    return [
-        Cell(n=int(n), sigma=float(sigma), beta=beta, errors=errors)
-        for n in config["grid"]["n"]
-        for sigma in config["grid"]["sigma"]
-        for errors in error_models(config)
-    ]
-
-
-def priors(config: Mapping[str, Any]) -> list[Prior]:
-    """The priors of a checked configuration, in the order they are listed.
-
-    Parameters
-    ----------
-    config : mapping
-        A configuration accepted by :func:`check`.
-
-    Returns
-    -------
-    list of Prior
-    """
-    return [
-        Prior(name=name, mean=tuple(spec["mean"]), sd=tuple(spec["sd"]))
-        for name, spec in (config.get("priors") or {}).items()
-    ]
-
-
-def cells_per_sample_size(config: Mapping[str, Any]) -> int:
-    """Data cells sharing one sample size: ``len(grid.sigma) × len(grid.errors)``."""
-    return len(config["grid"]["sigma"]) * len(error_models(config))
-
-
-def simulate_sample_sizes_together(config: Mapping[str, Any]) -> bool:
-    """Whether one simulate job draws and fits all the cells of a sample size.
-
-    True when those cells' replicates together fit in one job (at most
-    ``replications_per_job``): a small study then runs one job per sample size, and each
-    job's fixed start-up (interpreter and imports, about half a second) is paid once for
-    all its cells instead of once per cell. Results do not depend on it.
-    """
-    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
-    return cells_per_sample_size(config) * int(config["replications"]) <= int(per_job)
-
-
-def chunks(config: Mapping[str, Any]) -> list[tuple[int, int]]:
-    """Replicate ranges ``[start, stop)`` handled by one simulate job each.
-
-    Parameters
-    ----------
-    config : mapping
-        A configuration accepted by :func:`check`.
-
-    Returns
-    -------
-    list of (int, int)
-        Covers replicates ``0 .. replications-1``; sizes follow ``replications_per_job``.
-        Results do not depend on the chunking: replicate r is the same in any chunk.
-    """
-    per_job = config.get("replications_per_job", DEFAULT_REPLICATIONS_PER_JOB)
-    return replicate_chunks(int(config["replications"]), int(per_job))

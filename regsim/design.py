@@ -1,9 +1,14 @@
-"""Data cells, priors, stable cell keys and replicate chunks.
+"""Data cells, priors, stable cell keys, and the plan that packs replicates into jobs.
 
-A *data cell* is one setting of the data-generating parameters (n, sigma, beta, error
-model). Its key is the SHA-256 of its canonical JSON form, so it depends only on those
-parameters: never on grid order, on which other cells exist, or on Python's ``hash``.
-Priors are not part of a cell: every prior is fitted on the same datasets.
+A *data cell* is one setting of the data-generating factors (n, σ, β, error model). Its key
+is the SHA-256 of its canonical JSON form, so it depends only on those settings: never on
+grid order, on which other cells exist, or on Python's ``hash``. Priors are not part of a
+cell: every method and prior is fitted on the same datasets.
+
+The unit of work is a :class:`Unit`, a range of one cell's replicates. :func:`plan_jobs`
+packs units into :class:`Job` s by a work budget (observations drawn, replicates × n): a
+job may draw and fit many small cells, or one chunk of a large cell. Replicate r is the
+same dataset whatever the packing, so no output depends on it.
 """
 
 from __future__ import annotations
@@ -11,36 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-#: Estimators, in table order (the keys of ``regsim.estimators.ESTIMATORS``).
-METHODS: tuple[str, ...] = ("ols", "ols_hc3", "mle", "map")
-
-#: Methods whose fit depends on a prior.
-PRIOR_METHODS: frozenset[str] = frozenset({"map"})
-
-#: Columns of the long per-replicate table of fits (``regsim.estimators.fit_table``).
-FIT_COLUMNS: tuple[str, ...] = (
-    "n",
-    "sigma",
-    "prior",
-    "method",
-    "parameter",
-    "replicate",
-    "estimate",
-    "se",
-    "lower",
-    "upper",
-    "true",
-    "converged",
-    "multimodal",
-)
-
-#: Error models (see regsim.simulate): normal, Student t₃ scaled to sd σ, heteroskedastic.
-ERROR_MODELS: tuple[str, ...] = ("normal", "t3", "hetero")
-
-#: Error model whose cells keep the key they had before error models existed.
-DEFAULT_ERRORS = "normal"
+from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, cell_label
 
 
 def _canonical_float(value: float) -> str:
@@ -79,6 +59,32 @@ class Cell:
         """Number of coefficients, intercept included."""
         return len(self.beta)
 
+    @property
+    def levels(self) -> dict[str, Any]:
+        """The cell's level of every grid factor (``regsim.schema.FACTORS``)."""
+        return {"n": self.n, "sigma": self.sigma, "errors": self.errors}
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The factor columns of the cell's own tables: n, σ and each optional factor not
+        at its default (a normal-error cell's tables are those of a study without the
+        error-model factor)."""
+        levels = self.levels
+        return {
+            name: value
+            for name, value in levels.items()
+            if not any(f.name == name and value == f.default for f in OPTIONAL_FACTORS)
+        }
+
+    @property
+    def label(self) -> str:
+        """File label, e.g. ``n20_sigma1`` or ``n50_sigma0.5_t3``."""
+        return cell_label(self.levels)
+
+    def truth(self) -> tuple[float, ...]:
+        """True values of the fitted parameters: β_0 … β_k, then σ."""
+        return (*self.beta, self.sigma)
+
     def canonical(self) -> dict[str, object]:
         """Canonical data-generating parameters (floats as round-trip text).
 
@@ -93,6 +99,16 @@ class Cell:
         if self.errors != DEFAULT_ERRORS:
             params["errors"] = self.errors
         return params
+
+    @classmethod
+    def from_canonical(cls, params: Mapping[str, Any]) -> Cell:
+        """The cell whose :meth:`canonical` form is ``params``."""
+        return cls(
+            n=int(params["n"]),
+            sigma=float(params["sigma"]),
+            beta=tuple(float(b) for b in params["beta"]),
+            errors=str(params.get("errors", DEFAULT_ERRORS)),
+        )
 
     @property
     def key(self) -> str:
@@ -139,6 +155,10 @@ class Prior:
         """Prior precisions 1/sd² (0 for a flat prior)."""
         return tuple(0.0 if math.isinf(s) else 1.0 / (s * s) for s in self.sd)
 
+    def to_plain(self) -> dict[str, Any]:
+        """The prior as plain values (``sd`` ``inf`` stays a float)."""
+        return {"name": self.name, "mean": list(self.mean), "sd": list(self.sd)}
+
 
 def replicate_chunks(replications: int, chunk_size: int) -> list[tuple[int, int]]:
     """Split replicates ``0 .. replications-1`` into ``[start, stop)`` chunks.
@@ -158,3 +178,135 @@ def replicate_chunks(replications: int, chunk_size: int) -> list[tuple[int, int]
     if replications < 1 or chunk_size < 1:
         raise ValueError("replications and chunk_size must be positive")
     return [(a, min(a + chunk_size, replications)) for a in range(0, replications, chunk_size)]
+
+
+# --------------------------------------------------------------------------------------
+# Units and jobs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Replicates ``start .. stop-1`` of one cell: the unit of work of a simulate job."""
+
+    cell: Cell
+    start: int
+    stop: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.stop:
+            raise ValueError(f"bad replicate range [{self.start}, {self.stop})")
+
+    @property
+    def replicates(self) -> int:
+        """Number of replicates."""
+        return self.stop - self.start
+
+    @property
+    def work(self) -> int:
+        """Observations drawn and fitted: replicates × n."""
+        return self.replicates * self.cell.n
+
+    def to_plain(self) -> dict[str, Any]:
+        """The unit as plain values; the cell's key makes a changed cell a changed unit."""
+        return {
+            "cell": self.cell.canonical(),
+            "key": self.cell.key,
+            "start": self.start,
+            "stop": self.stop,
+        }
+
+    @classmethod
+    def from_plain(cls, plain: Mapping[str, Any]) -> Unit:
+        """The unit of :meth:`to_plain`, checking the recorded key.
+
+        Raises
+        ------
+        ValueError
+            If the cell's parameters do not give the recorded key.
+        """
+        cell = Cell.from_canonical(plain["cell"])
+        if "key" in plain and plain["key"] != cell.key:
+            raise ValueError(f"cell {dict(plain['cell'])} does not match key {plain['key']}")
+        return cls(cell, int(plain["start"]), int(plain["stop"]))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One simulate job: its name (the rule's wildcard) and the units it draws and fits."""
+
+    name: str
+    units: tuple[Unit, ...]
+
+    @property
+    def work(self) -> int:
+        """Observations drawn and fitted by the job."""
+        return sum(unit.work for unit in self.units)
+
+    @property
+    def cells(self) -> list[Cell]:
+        """The cells the job has replicates of, in its order."""
+        return list(dict.fromkeys(unit.cell for unit in self.units))
+
+
+def plan_jobs(cells: Iterable[Cell], replications: int, budget: int) -> list[Job]:
+    """Pack every cell's replicates into simulate jobs of at most ``budget`` observations.
+
+    The one planning function of the workflow. Cells are grouped by sample size (a job
+    never mixes sample sizes, so a study has a job per n at least, and adding a sample
+    size repacks no other); within a group, in order of their keys (so the order of the
+    grid in the config plays no part), whole cells are packed greedily while the job's
+    replicates × n stays within ``budget``. A cell that alone exceeds it is cut into the
+    fewest near-equal replicate ranges that fit, each a job of its own.
+
+    Parameters
+    ----------
+    cells : iterable of Cell
+        The data cells.
+    replications : int
+        Replicates per cell (≥ 1).
+    budget : int
+        Largest replicates × n of a job (≥ 1).
+
+    Returns
+    -------
+    list of Job
+        Named ``n{n}-{i}`` (i counting from 1 within the sample size), by n then i.
+    """
+    if replications < 1 or budget < 1:
+        raise ValueError("replications and budget must be positive")
+    by_n: dict[int, list[Cell]] = {}
+    for cell in cells:
+        by_n.setdefault(cell.n, []).append(cell)
+    jobs: list[Job] = []
+    for n in sorted(by_n):
+        packs: list[list[Unit]] = []
+        open_pack: list[Unit] = []
+        for cell in sorted(by_n[n], key=lambda c: c.key):
+            work = replications * n
+            if work > budget:
+                pieces = math.ceil(work / budget)
+                size = math.ceil(replications / pieces)
+                # Fewest pieces of at most `budget` each (a piece of `size` replicates fits).
+                while size * n > budget and size > 1:
+                    pieces += 1
+                    size = math.ceil(replications / pieces)
+                packs += [[Unit(cell, a, b)] for a, b in replicate_chunks(replications, size)]
+                continue
+            if open_pack and sum(u.work for u in open_pack) + work > budget:
+                packs.append(open_pack)
+                open_pack = []
+            open_pack.append(Unit(cell, 0, replications))
+        if open_pack:
+            packs.append(open_pack)
+        jobs += [Job(f"n{n}-{i}", tuple(units)) for i, units in enumerate(packs, start=1)]
+    return jobs
+
+
+def job_of_cells(jobs: Sequence[Job]) -> dict[str, list[str]]:
+    """Cell label -> names of the jobs holding its replicates, in replicate order."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for job in jobs:
+        for unit in job.units:
+            found.setdefault(unit.cell.label, []).append((unit.start, job.name))
+    return {label: [name for _, name in sorted(pairs)] for label, pairs in found.items()}

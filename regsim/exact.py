@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic, write_text_atomic
-from regsim.design import DEFAULT_ERRORS
 from regsim.errors import InputDataError
-from regsim.pipeline import ERRORS_COLUMN, format_number
+from regsim.schema import DEFAULT_ERRORS, beta_index, format_number
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage, ols_coverage
 
 #: Columns of the theory table, in file order.
@@ -39,7 +38,8 @@ _NEEDED = ("n", "sigma", "prior", "method", "parameter", "measure", "estimate", 
 
 
 def _beta_key(parameter: str) -> int:
-    return int(parameter[4:]) if parameter[4:].isdigit() else 10**9
+    j = beta_index(parameter)
+    return 10**9 if j is None else j
 
 
 def theory_table(metrics: pd.DataFrame, alpha: float, p: int) -> pd.DataFrame:
@@ -75,8 +75,8 @@ def theory_table(metrics: pd.DataFrame, alpha: float, p: int) -> pd.DataFrame:
     if missing:
         raise InputDataError(f"metrics table: missing column(s) {', '.join(missing)}")
     table = metrics
-    if ERRORS_COLUMN in table.columns:
-        table = table.loc[table[ERRORS_COLUMN].fillna(DEFAULT_ERRORS) == DEFAULT_ERRORS]
+    if "errors" in table.columns:  # the exact results assume normal errors
+        table = table.loc[table["errors"].fillna(DEFAULT_ERRORS) == DEFAULT_ERRORS]
     prior = table["prior"].astype(object).where(table["prior"].notna(), "")
     table = table.loc[(prior == "") & table["method"].isin(["ols", "mle"])]
     rows = []

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from regsim.exact import write_theory
 from regsim.figures import figure_tasks
 from regsim.parallel import run_tasks
+from regsim.specs import PaperJob
 from regsim.tables import write_failure_report, write_paper_tables
 
 __all__ = ["write_paper"]
@@ -34,16 +34,10 @@ _LARGE_FIGURES = ("efficiency", "bias", "coverage", "modelse")
 
 def write_paper(
     metrics: pd.DataFrame,
+    job: PaperJob,
     *,
-    figures: Mapping[str | os.PathLike[str], tuple[str, str]],
-    figure_options: Mapping[str, Mapping[str, Any]],
-    expected: Mapping[str, Sequence[Any]],
-    alpha: float,
-    p: int,
+    figures: Sequence[str | os.PathLike[str]],
     tables: str | os.PathLike[str],
-    measures: Sequence[str],
-    parameters: Sequence[str],
-    errors: Sequence[str],
     failures: str | os.PathLike[str],
     theory_csv: str | os.PathLike[str],
     theory_md: str | os.PathLike[str],
@@ -54,23 +48,13 @@ def write_paper(
     Parameters
     ----------
     metrics : pandas.DataFrame
-        The metrics table, every error model (``regsim.stages.read_metrics``).
-    figures : mapping
-        Output path -> (figure family, error model), as for
-        :func:`regsim.figures.figure_tasks`.
-    figure_options : mapping
-        Family -> keyword arguments of that family's function (the ``figures`` config).
-    expected : mapping
-        The study design (``n``, ``sigma``, ``methods``, ``priors``), so that figures and
-        tables mark a cell the table lacks.
-    alpha : float
-        Nominal level of the intervals.
-    p : int
-        Number of coefficients (for the exact-theory curves and comparison).
+        The metrics table, every slice (``regsim.tableio.read_metrics``).
+    job : PaperJob
+        What to draw and tabulate.
+    figures : sequence of path-like
+        One file per figure of ``job.figures`` (either file of it, e.g. ``bias.pdf``).
     tables : path-like
         Folder of the paper tables (``regsim.tables.write_paper_tables``).
-    measures, parameters, errors : sequence of str
-        The tables' measures, parameters and error models.
     failures : path-like
         The failure report (``regsim.tables.write_failure_report``).
     theory_csv, theory_md : path-like
@@ -78,21 +62,34 @@ def write_paper(
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
+    planned = dict(zip(figures, job.figures, strict=True))
     drawings = figure_tasks(
-        metrics, figures, expected=expected, options=figure_options, p=p, alpha=alpha
+        metrics,
+        planned,
+        expected=job.expected,
+        options=job.figure_options,
+        p=job.p,
+        alpha=job.alpha,
     )
     large: list[Callable[[], None]] = []
     small: list[Callable[[], None]] = []
-    for task, (family, _) in zip(drawings, figures.values(), strict=True):
+    for task, (family, _) in zip(drawings, job.figures, strict=True):
         (large if family in _LARGE_FIGURES else small).append(task)
 
     def write_tables() -> None:
-        written = write_paper_tables(metrics, tables, measures, parameters, expected, errors=errors)
+        written = write_paper_tables(
+            metrics,
+            tables,
+            job.measures,
+            job.parameters,
+            job.expected,
+            levels=list(job.slices),
+        )
         logger.info("%d table files in %s", len(written), Path(tables))
         write_failure_report(metrics, failures)
 
     def compare_with_theory() -> None:
-        table = write_theory(metrics, alpha, p, theory_csv, theory_md)
+        table = write_theory(metrics, job.alpha, job.p, theory_csv, theory_md)
         logger.info("%d rows compared with exact theory", len(table))
 
     tasks: list[Callable[[], None]] = [*large, write_tables, *small, compare_with_theory]

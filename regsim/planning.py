@@ -9,8 +9,8 @@ Two sources (Morris, White & Crowther 2019, section 5.3):
   replications and MCSE m₀ needs R = R₀·(m₀/MCSE)². For bias this is
   EmpSE²/MCSE², for RMSE Var((b − θ)²)/(4·MSE·MCSE²): the pilot's empirical SDs.
   The run time scales with the replications, so the pilot's Snakemake benchmark files
-  (seconds per simulate job, and per summarize job when cells were split into chunks)
-  give an estimate for the full run.
+  (seconds of each simulate job, shared among its cells by replicates, and of the
+  collect job, shared by the cells' fit rows) give an estimate for the full run.
 """
 
 from __future__ import annotations
@@ -21,14 +21,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from regsim.cells import chunk_units
 from regsim.errors import DataFileError, InputDataError
-from regsim.pipeline import format_number
+from regsim.schema import cell_label, factor_columns
+from regsim.tableio import read_metrics
 
 #: Measures whose MCSE is √(p(1 − p)/R).
 PROPORTIONS = ("coverage", "becoverage", "power")
 
-#: The columns that identify a cell of the grid in metrics.csv.
-CELL_COLUMNS = ("n", "sigma")
+
+def _cells(metrics: pd.DataFrame) -> list[str]:
+    """The columns that identify a cell of the grid: every factor column of the table."""
+    return list(factor_columns(metrics.columns))
 
 
 def worst_case_replications(target_mcse: float, proportion: float = 0.5) -> int:
@@ -60,11 +64,13 @@ def replications_from_pilot(
     Returns
     -------
     DataFrame
-        One row per cell: ``n, sigma, replications`` (the largest need over the cell's
-        methods, priors and parameters) and ``binding`` (which of them needs most).
+        One row per cell: its factor columns (``n, sigma`` and any other factor of the
+        grid), ``replications`` (the largest need over the cell's methods, priors and
+        parameters) and ``binding`` (which of them needs most).
     """
     _check_target(target_mcse)
-    keys = [*CELL_COLUMNS, "prior", "method", "parameter"]
+    cells = _cells(metrics)
+    keys = [*cells, "prior", "method", "parameter"]
     rows = metrics[metrics["measure"] == measure].set_index(keys)
     if rows.empty:
         raise InputDataError(f"measure {measure!r} is not in the pilot's metrics table")
@@ -79,14 +85,14 @@ def replications_from_pilot(
         frame["method"] + frame["prior"].map(lambda p: f" ({p})" if p else "") + " "
     ) + frame["parameter"]
     best = frame.sort_values("replications", ascending=False, kind="stable")
-    best = best.drop_duplicates(list(CELL_COLUMNS)).sort_values(list(CELL_COLUMNS))
+    best = best.drop_duplicates(cells).sort_values(cells, kind="stable")
     best["replications"] = best["replications"].map(_ceil)
-    return best[[*CELL_COLUMNS, "replications", "binding"]].reset_index(drop=True)
+    return best[[*cells, "replications", "binding"]].reset_index(drop=True)
 
 
-def _cell_label(n: float, sigma: float) -> str:
-    """The label of a cell in the workflow's file names, e.g. ``n20_sigma1``."""
-    return f"n{int(n)}_sigma{format_number(float(sigma))}"
+def _label(row: Mapping[str, object]) -> str:
+    """The label of a cell in the workflow's file names, e.g. ``n20_sigma1_t3``."""
+    return cell_label(row)
 
 
 def pilot_replications(metrics: pd.DataFrame) -> dict[str, int]:
@@ -95,12 +101,15 @@ def pilot_replications(metrics: pd.DataFrame) -> dict[str, int]:
     A group's replicates are its ``n_reps`` plus its ``n_failed`` (failed replicates were
     drawn and fitted too); a cell's are the most over its methods, priors and parameters.
     """
-    keys = [*CELL_COLUMNS, "prior", "method", "parameter"]
+    cells = _cells(metrics)
+    keys = [*cells, "prior", "method", "parameter"]
     counts = metrics[metrics["measure"].isin(("n_reps", "n_failed"))]
     drawn = counts.groupby(keys)["estimate"].sum(min_count=1).dropna()
-    per_cell = drawn.groupby(list(CELL_COLUMNS)).max()
+    per_cell = drawn.groupby(cells).max().reset_index()
     return {
-        _cell_label(n, sigma): int(round(reps)) for (n, sigma), reps in per_cell.items() if reps > 0
+        _label(row): int(round(row["estimate"]))
+        for row in per_cell.to_dict("records")
+        if row["estimate"] > 0
     }
 
 
@@ -109,48 +118,37 @@ def _benchmark_seconds(path: Path) -> float:
     return float(pd.read_csv(path, sep="\t")["s"].iloc[0])
 
 
-def pilot_seconds_per_replicate(results: Path, replications: Mapping[str, int]) -> dict[str, float]:
-    """Wall seconds per replicate of each cell's simulate jobs in a pilot run.
+def pilot_seconds_per_replicate(results: Path) -> dict[str, float]:
+    """Wall seconds per replicate of each cell in a pilot run, keyed by cell label.
 
-    Read from the Snakemake benchmark files, keyed by cell label (e.g. ``n20_sigma1``):
-
-    * ``results/benchmarks/simulate/<cell>.tsv`` when one job simulated (and summarized)
-      a whole cell, of ``replications[<cell>]`` replicates (see :func:`pilot_replications`);
-    * ``results/benchmarks/simulate/n<n>.tsv`` when one job did all the cells of sample
-      size n, one after the other: its time is shared among them in proportion to their
-      replicates (they differ only in σ, which does not change the work);
-    * ``results/benchmarks/simulate/<cell>/reps<start>-<stop>.tsv`` when cells were split
-      into chunks, of ``stop − start`` replicates each, plus the cell's
-      ``results/benchmarks/summarize/<cell>.tsv``.
-
-    A cell with no replicates counted (e.g. a whole-cell file of a cell not in
-    ``replications``) is left out.
+    Each simulate job's time (``results/benchmarks/simulate/<job>.tsv``) is shared among
+    the units of its chunk of fits (``results/chunks/<job>.parquet``, which lists them) in
+    proportion to their replicates (a job's cells share one sample size, so a replicate
+    costs about the same in each); the collect job's time
+    (``results/benchmarks/collect.tsv``) is shared among all cells by their fit rows.
     """
-    benchmarks = results / "benchmarks"
     seconds: dict[str, float] = {}
     replicates: dict[str, int] = {}
-    for path in sorted((benchmarks / "simulate").glob("*.tsv")):
-        if path.stem in replications:
-            cells = [path.stem]
-        else:  # n<n>.tsv: every cell of that sample size
-            cells = [cell for cell in replications if cell.startswith(f"{path.stem}_")]
-        total = sum(replications[cell] for cell in cells)
-        if total <= 0:
+    rows: dict[str, int] = {}
+    for path in sorted((results / "benchmarks" / "simulate").glob("*.tsv")):
+        chunk = results / "chunks" / f"{path.stem}.parquet"
+        if not chunk.is_file():
             continue
+        units = chunk_units(chunk)["units"]
+        total = sum(u["stop"] - u["start"] for u in units)
         job_seconds = _benchmark_seconds(path)
-        for cell in cells:
-            share = job_seconds * replications[cell] / total
-            seconds[cell] = seconds.get(cell, 0.0) + share
-            replicates[cell] = replicates.get(cell, 0) + replications[cell]
-    for path in sorted((benchmarks / "simulate").glob("*/reps*.tsv")):
-        cell = path.parent.name
-        start, stop = path.stem.removeprefix("reps").split("-")
-        seconds[cell] = seconds.get(cell, 0.0) + _benchmark_seconds(path)
-        replicates[cell] = replicates.get(cell, 0) + int(stop) - int(start)
-    for path in sorted((benchmarks / "summarize").glob("*.tsv")):
-        if path.stem in seconds:
-            seconds[path.stem] += _benchmark_seconds(path)
-    return {cell: seconds[cell] / count for cell, count in replicates.items() if count > 0}
+        for unit in units:
+            count = unit["stop"] - unit["start"]
+            label = unit["label"]
+            seconds[label] = seconds.get(label, 0.0) + job_seconds * count / total
+            replicates[label] = replicates.get(label, 0) + count
+            rows[label] = rows.get(label, 0) + unit["rows"]
+    collect = results / "benchmarks" / "collect.tsv"
+    if collect.is_file() and rows:
+        collect_seconds, all_rows = _benchmark_seconds(collect), sum(rows.values())
+        for label, count in rows.items():
+            seconds[label] += collect_seconds * count / all_rows
+    return {label: seconds[label] / count for label, count in replicates.items() if count > 0}
 
 
 def read_pilot(results: Path) -> pd.DataFrame:
@@ -158,7 +156,7 @@ def read_pilot(results: Path) -> pd.DataFrame:
     path = results / "tables" / "metrics.csv"
     if not path.is_file():
         raise DataFileError(f"{path}: no metrics table; run the pilot study first")
-    return pd.read_csv(path, keep_default_na=False, na_values={"estimate": [""], "mcse": [""]})
+    return read_metrics(path)
 
 
 def plan(
@@ -190,8 +188,8 @@ def plan(
         return pd.DataFrame(rows), None
     metrics = read_pilot(pilot)
     table = replications_from_pilot(metrics, measure, target_mcse)
-    per_replicate = pilot_seconds_per_replicate(pilot, pilot_replications(metrics))
-    labels = [_cell_label(n, sigma) for n, sigma in zip(table["n"], table["sigma"], strict=True)]
+    per_replicate = pilot_seconds_per_replicate(pilot)
+    labels = [_label(row) for row in table.to_dict("records")]
     if not labels or any(label not in per_replicate for label in labels):
         return table, None
     return table, sum(

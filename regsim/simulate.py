@@ -29,19 +29,35 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
-from regsim.atomic import write_atomic, write_bytes_atomic
-from regsim.design import DEFAULT_ERRORS, Cell
+from regsim.atomic import replacing
+from regsim.design import Cell, Unit
 from regsim.errors import DataFileError
+from regsim.schema import DEFAULT_ERRORS
 
-#: Version of the dataset file layout, stored in every file.
-FILE_FORMAT = 2
+#: Version of the dataset file layout, stored in every file: 3 holds every unit of a job.
+FILE_FORMAT = 3
+
+#: A job draws at most this many observations (n × replicates) at once, about 1 MB of
+#: data at k = 2, which stays in a core's cache between the draw and the statistics; so a
+#: job's memory does not grow with its replicates. Results do not depend on it.
+BATCH_OBSERVATIONS = 50_000
+
+#: Largest replicates of a batch, whatever n.
+BATCH_REPLICATES = 2_000
+
+
+def batch_replicates(n: int) -> int:
+    """Replicates drawn at once at ``n`` observations (:data:`BATCH_OBSERVATIONS`)."""
+    return max(1, min(BATCH_REPLICATES, BATCH_OBSERVATIONS // max(int(n), 1)))
 
 
 @dataclass(frozen=True)
@@ -259,42 +275,6 @@ def draw_batches(
         yield _datasets(cell, base_seed, first, x, y)
 
 
-def _metadata(datasets: Datasets) -> str:
-    return _metadata_of(datasets.cell, datasets.base_seed)
-
-
-def _metadata_of(cell: Cell, base_seed: int) -> str:
-    return json.dumps(
-        {
-            "format": FILE_FORMAT,
-            "base_seed": int(base_seed),
-            "cell": cell.canonical(),
-            "cell_key": cell.key,
-        },
-        sort_keys=True,
-    )
-
-
-def save_datasets(path: str | os.PathLike[str], datasets: Datasets) -> None:
-    """Write ``datasets`` to an uncompressed ``.npz`` file, atomically.
-
-    The file holds arrays ``x`` (R, n, k), ``y`` (R, n), ``replicates`` (R,) and
-    ``metadata`` (a JSON string: format, base_seed, cell parameters and key). It is
-    written to a temporary file beside ``path`` and renamed, so a crash never leaves a
-    partial file under the final name.
-    """
-    path = Path(path)
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        x=datasets.x,
-        y=datasets.y,
-        replicates=datasets.replicates,
-        metadata=np.array(_metadata(datasets)),
-    )
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def _npy_header(shape: tuple[int, ...]) -> bytes:
     """The ``.npy`` header of a C-ordered float64 array of ``shape``, as ``np.save`` writes it."""
     buffer = io.BytesIO()
@@ -303,71 +283,79 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
     return buffer.getvalue()
 
 
-def draw_to_file(
-    path: str | os.PathLike[str],
-    cell: Cell,
-    base_seed: int,
-    start: int,
-    stop: int,
-    batch_replicates: int,
-    visit: Callable[[Datasets], None] | None = None,
-) -> None:
-    """Draw replicates ``start .. stop-1`` batch by batch into one dataset file.
+class DatasetFile:
+    """One job's replicate datasets in an uncompressed ``.npz`` file, written as they are drawn.
 
-    The file is the one :func:`save_datasets` would write for ``draw(cell, base_seed,
-    start, stop)`` (same arrays, same layout; :func:`load_datasets` reads it), but only one
-    batch of at most ``batch_replicates`` replicates is in memory at a time: the ``x``
-    member of the archive is written as the batches come, ``y`` goes to a temporary file
-    and is copied in after. ``visit(batch)`` is called on each batch, e.g. to fit it.
-    The file is written atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        The ``.npz`` file to write.
-    cell : Cell
-        Data-generating parameters.
-    base_seed : int
-        The study's base seed.
-    start, stop : int
-        Half-open range of replicate indices.
-    batch_replicates : int
-        Replicates per batch (>= 1); the data do not depend on it.
-    visit : callable, optional
-        Called with each batch, in replicate order.
+    For each unit ``i`` of the job the archive holds ``x_i`` (R, n, k), ``y_i`` (R, n) and
+    ``replicates_i`` (R,); ``metadata`` is a JSON string (format, base seed, and per unit
+    its cell's canonical parameters, key, label and replicate range). :meth:`record` passes
+    a unit's batches through, writing each as it goes, so only one batch is in memory; the
+    file appears under its name, whole, when the ``with`` block ends without an error
+    (:func:`regsim.atomic.replacing`). :func:`load_datasets` reads it.
     """
-    _check_range(start, stop)
-    size = max(1, int(batch_replicates))
-    replicates, n, k = stop - start, cell.n, cell.p - 1
 
-    def write(tmp: Path) -> None:
-        with (
-            zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
-            tempfile.TemporaryFile(dir=tmp.parent) as y_part,
-        ):
-            with archive.open("x.npy", "w", force_zip64=True) as x_member:
-                x_member.write(_npy_header((replicates, n, k)))
-                for batch in draw_batches(cell, base_seed, start, stop, size):
+    def __init__(self, path: str | os.PathLike[str], base_seed: int) -> None:
+        self.path, self.base_seed = Path(path), int(base_seed)
+        self.units: list[dict[str, Any]] = []
+
+    def __enter__(self) -> DatasetFile:
+        self._stack = ExitStack()
+        tmp = self._stack.enter_context(replacing(self.path))
+        self.archive = self._stack.enter_context(
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
+        )
+        self.scratch = tmp.parent
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> bool | None:
+        if kind is None:
+            meta = {"format": FILE_FORMAT, "base_seed": self.base_seed, "units": self.units}
+            self._write("metadata", np.array(json.dumps(meta, sort_keys=True)))
+        return self._stack.__exit__(kind, error, traceback)
+
+    def _write(self, name: str, array: np.ndarray) -> None:
+        with self.archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, array, allow_pickle=False)
+
+    def record(self, unit: Unit, batches: Iterable[Datasets]) -> Iterator[Datasets]:
+        """Write the batches of ``unit`` (in replicate order) while passing them on."""
+        index, cell = len(self.units), unit.cell
+        shape = (unit.replicates, cell.n, cell.p - 1)
+        with tempfile.TemporaryFile(dir=self.scratch) as y_part:
+            with self.archive.open(f"x_{index}.npy", "w", force_zip64=True) as x_member:
+                x_member.write(_npy_header(shape))
+                for batch in batches:
                     x_member.write(np.ascontiguousarray(batch.x).tobytes())
                     y_part.write(np.ascontiguousarray(batch.y).tobytes())
-                    if visit is not None:
-                        visit(batch)
+                    yield batch
             y_part.seek(0)
-            with archive.open("y.npy", "w", force_zip64=True) as y_member:
-                y_member.write(_npy_header((replicates, n)))
+            with self.archive.open(f"y_{index}.npy", "w", force_zip64=True) as y_member:
+                y_member.write(_npy_header(shape[:2]))
                 shutil.copyfileobj(y_part, y_member, 1 << 22)
-            for name, array in (
-                ("replicates", np.arange(start, stop, dtype=np.int64)),
-                ("metadata", np.array(_metadata_of(cell, base_seed))),
-            ):
-                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, array, allow_pickle=False)
+        self._write(f"replicates_{index}", np.arange(unit.start, unit.stop, dtype=np.int64))
+        self.units.append(
+            {
+                "cell": cell.canonical(),
+                "cell_key": cell.key,
+                "label": cell.label,
+                "start": unit.start,
+                "stop": unit.stop,
+            }
+        )
 
-    write_atomic(path, write)
+
+def save_datasets(path: str | os.PathLike[str], datasets: Sequence[Datasets]) -> None:
+    """Write batches of datasets (each a range of one cell) as one dataset file, atomically."""
+    with DatasetFile(path, datasets[0].base_seed) as out:
+        for data in datasets:
+            start = int(data.replicates[0]) if len(data) else 0
+            unit = Unit(data.cell, start, start + len(data))
+            for _ in out.record(unit, [data]):
+                pass
 
 
-def load_datasets(path: str | os.PathLike[str]) -> Datasets:
-    """Read a file written by :func:`save_datasets`.
+def load_datasets(path: str | os.PathLike[str]) -> list[Datasets]:
+    """Read a file written by :class:`DatasetFile`: one :class:`Datasets` per unit.
 
     Raises
     ------
@@ -377,37 +365,46 @@ def load_datasets(path: str | os.PathLike[str]) -> Datasets:
     """
     path = Path(path)
     hint = "delete it and rerun the workflow to regenerate it"
+    out = []
     try:
         with np.load(path, allow_pickle=False) as archive:
-            x, y = archive["x"], archive["y"]
-            replicates = archive["replicates"]
             meta = json.loads(str(archive["metadata"]))
+            if meta.get("format") != FILE_FORMAT:
+                raise ValueError(f"format {meta.get('format')}, expected {FILE_FORMAT}")
+            for index, unit in enumerate(meta["units"]):
+                cell = Cell.from_canonical(unit["cell"])
+                data = Datasets(
+                    cell=cell,
+                    base_seed=int(meta["base_seed"]),
+                    replicates=archive[f"replicates_{index}"],
+                    x=archive[f"x_{index}"],
+                    y=archive[f"y_{index}"],
+                )
+                consistent = (
+                    data.x.ndim == 3
+                    and data.x.shape[1:] == (cell.n, cell.p - 1)
+                    and data.y.shape == data.x.shape[:2]
+                    and data.replicates.shape == data.x.shape[:1]
+                    and cell.key == unit.get("cell_key")
+                    and np.isfinite(data.x).all()
+                    and np.isfinite(data.y).all()
+                )
+                if not consistent:
+                    raise DataFileError(f"{path}: inconsistent dataset file; {hint}")
+                out.append(data)
     except FileNotFoundError as error:
         raise DataFileError(f"{path}: dataset file not found") from error
+    except DataFileError:
+        raise
     # A damaged archive can also name a compression method zipfile does not implement.
     except (
         OSError,
         ValueError,
         KeyError,
+        TypeError,
         EOFError,
         NotImplementedError,
         zipfile.BadZipFile,
     ) as error:
         raise DataFileError(f"{path}: unreadable dataset file ({error}); {hint}") from error
-    params = meta.get("cell", {})
-    cell = Cell(
-        n=params["n"],
-        sigma=float(params["sigma"]),
-        beta=tuple(float(b) for b in params["beta"]),
-        errors=params.get("errors", "normal"),
-    )
-    shapes_ok = (
-        x.ndim == 3
-        and x.shape[1:] == (cell.n, cell.p - 1)
-        and y.shape == x.shape[:2]
-        and replicates.shape == x.shape[:1]
-        and cell.key == meta.get("cell_key")
-    )
-    if not shapes_ok or not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise DataFileError(f"{path}: inconsistent dataset file; {hint}")
-    return Datasets(cell=cell, base_seed=int(meta["base_seed"]), replicates=replicates, x=x, y=y)
+    return out

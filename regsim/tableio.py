@@ -75,8 +75,10 @@ class ParquetParts:
         self.path = path
         self.writer: Any = None
 
-    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> None:
+    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> int:
         """Append ``part``: one row group, or one per run of equal values of ``by``.
+
+        Returns the number of row groups written.
 
         Row groups of one fit each (``by=("prior", "method")``) let a reader take one fit
         without decoding the others (:func:`read_parquet` with ``where``).
@@ -87,8 +89,10 @@ class ParquetParts:
         table = pa.Table.from_pandas(part, preserve_index=False)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
-        for start, stop in _runs(part, by):
+        runs = _runs(part, by)
+        for start, stop in runs:
             self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
+        return len(runs)
 
     def __enter__(self) -> ParquetParts:
         return self
@@ -104,6 +108,7 @@ def read_parquet(
     *,
     only: Sequence[str] | None = None,
     where: Mapping[str, Any] | None = None,
+    row_groups: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Read a parquet file written by a pipeline stage, verifying its page checksums.
 
@@ -119,6 +124,8 @@ def read_parquet(
     where : mapping, optional
         Read just the rows whose column equals the value, for every ``column: value``
         (e.g. one parameter of a cell's fits), to save memory.
+    row_groups : sequence of int, optional
+        Read just these row groups (e.g. one cell's in a job's chunk of fits).
 
     Raises
     ------
@@ -128,7 +135,7 @@ def read_parquet(
     """
     pa = _pyarrow()
     with _reading(path):
-        if only is None and not where:
+        if only is None and not where and row_groups is None:
             table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
         else:
             import pyarrow.compute as pc
@@ -141,16 +148,23 @@ def read_parquet(
             parts = []
             # Row group by row group, skipping those whose statistics rule them out, so
             # memory holds the rows asked for, not the file.
-            for index in range(source.num_row_groups):
-                if not _may_hold(source.metadata.row_group(index), names, where or {}):
+            indices = range(source.num_row_groups) if row_groups is None else row_groups
+            for index in indices:
+                group = source.metadata.row_group(index)
+                if not _may_hold(group, names, where or {}):
                     continue
                 part = source.read_row_group(index, columns=only)
                 for column, value in (where or {}).items():
-                    part = part.filter(pc.equal(part[column], value))
+                    if not _holds_only(group, names, column, value):
+                        part = part.filter(pc.equal(part[column], value))
                 parts.append(part)
             if not parts:
                 parts.append(source.schema_arrow.empty_table().select(only or names))
-            table = pa.concat_tables(parts).to_pandas()
+            joined = pa.concat_tables(parts)
+            del parts
+            # Column by column, each freed once converted: memory holds the rows once.
+            table = joined.to_pandas(split_blocks=True, self_destruct=True)
+            del joined
     missing = [c for c in columns or () if c not in table.columns]
     if missing:
         raise DataFileError(
@@ -182,6 +196,14 @@ def _may_hold(row_group: Any, names: Sequence[str], where: Mapping[str, Any]) ->
         if stats is not None and stats.has_min_max and not stats.min <= value <= stats.max:
             return False
     return True
+
+
+def _holds_only(row_group: Any, names: Sequence[str], column: str, value: Any) -> bool:
+    """True if a row group's statistics show every row has ``column == value``."""
+    if column not in names:
+        return False
+    stats = row_group.column(list(names).index(column)).statistics
+    return bool(stats is not None and stats.has_min_max and stats.min == value == stats.max)
 
 
 @contextmanager

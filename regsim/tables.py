@@ -51,9 +51,19 @@ from typing import Any, Literal
 import pandas as pd
 
 from regsim.atomic import write_text_atomic
-from regsim.config import PRIOR_METHODS
-from regsim.design import DEFAULT_ERRORS, ERROR_MODELS
 from regsim.errors import InputDataError, RegsimError
+from regsim.schema import (
+    MEASURE_NAMES,
+    OPTIONAL_FACTORS,
+    PRIOR_METHODS,
+    method_label,
+    method_name,
+    parameter_rank,
+    series_rank,
+    short_number,
+)
+from regsim.study import slice_suffix
+from regsim.tableio import check_metrics, levels_of, select_levels, slices
 
 __all__ = [
     "PAPER_MEASURES",
@@ -71,29 +81,6 @@ __all__ = [
 #: The measures tabulated for the paper by default.
 PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
-_COLUMNS = ("n", "sigma", "prior", "method", "parameter", "measure", "estimate", "mcse")
-#: The error-model column of a metrics table (present only with non-normal error models).
-ERRORS_COLUMN = "errors"
-_METHOD_ORDER = ("ols", "ols_hc3", "mle", "map")
-_METHOD_NAMES = {"ols": "OLS", "ols_hc3": "OLS (HC3)", "mle": "MLE", "map": "MAP"}
-_PRIOR_ORDER = ("weak", "informative", "shifted", "skeptical")
-_MEASURE_NAMES = {
-    "bias": "Bias",
-    "relbias": "Relative bias",
-    "empse": "Empirical SE",
-    "modelse": "Model SE",
-    "relerror": "Relative error of the model SE (%)",
-    "mse": "MSE",
-    "rmse": "RMSE",
-    "coverage": "Coverage",
-    "becoverage": "Bias-eliminated coverage",
-    "width": "Interval width",
-    "power": "Power",
-    "relprec": "Relative precision (%)",
-    "n_reps": "Replicates used",
-    "n_failed": "Failed replicates",
-    "n_multimodal": "Multimodal replicates",
-}
 _ZERO_MCSE_DECIMALS = 3
 
 Format = Literal["latex", "markdown"]
@@ -198,63 +185,10 @@ def format_cell(estimate: float, mcse: float) -> str | None:
 # --------------------------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
-
-
-def _series_key(series: tuple[str, str]) -> tuple[int, str, int, str]:
-    method, prior = series
-    m = _METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER)
-    p = _PRIOR_ORDER.index(prior) if prior in _PRIOR_ORDER else len(_PRIOR_ORDER)
-    return (m, method, p, prior)
-
-
-def select_errors(metrics: pd.DataFrame, errors: str) -> pd.DataFrame:
-    """The rows of one error model, without the ``errors`` column.
-
-    A table without an ``errors`` column (a study of normal errors only) is all
-    ``normal``: it is returned whole for ``"normal"`` and empty for any other model.
-    """
-    if not isinstance(metrics, pd.DataFrame):
-        raise InputDataError(f"expected a pandas DataFrame, got {type(metrics).__name__}")
-    if ERRORS_COLUMN not in metrics.columns:
-        rows = metrics if errors == DEFAULT_ERRORS else metrics.iloc[0:0]
-        return rows.reset_index(drop=True)
-    column = metrics[ERRORS_COLUMN].fillna(DEFAULT_ERRORS).astype(str)
-    rows = metrics.loc[column == errors].drop(columns=ERRORS_COLUMN)
-    return rows.reset_index(drop=True)
-
-
-def _prepare(metrics: pd.DataFrame, several_errors: bool = False) -> pd.DataFrame:
-    if not isinstance(metrics, pd.DataFrame):
-        raise InputDataError(f"expected a pandas DataFrame, got {type(metrics).__name__}")
-    missing = [c for c in _COLUMNS if c not in metrics.columns]
-    if missing:
-        raise InputDataError(f"metrics table: missing column(s) {', '.join(missing)}")
-    columns = list(_COLUMNS)
-    if ERRORS_COLUMN in metrics.columns:
-        models = sorted({str(e) for e in metrics[ERRORS_COLUMN].dropna().unique()})
-        if several_errors:
-            columns.insert(2, ERRORS_COLUMN)
-        elif len(models) > 1:
-            raise InputDataError(
-                f"metrics table: rows of several error models ({', '.join(models)}); "
-                "tabulate one error model at a time (select_errors)"
-            )
-    table = metrics.loc[:, columns].copy()
-    if ERRORS_COLUMN in table.columns:
-        table[ERRORS_COLUMN] = table[ERRORS_COLUMN].fillna(DEFAULT_ERRORS).astype(str)
-    table["prior"] = table["prior"].astype(object).where(table["prior"].notna(), "").astype(str)
-    for column in ("method", "parameter", "measure"):
-        table[column] = table[column].astype(str)
-    try:
-        table["n"] = pd.to_numeric(table["n"], errors="raise").astype("int64")
-        table["sigma"] = pd.to_numeric(table["sigma"], errors="raise").astype(float)
-    except (TypeError, ValueError):
-        raise InputDataError("metrics table: columns n and sigma must be numeric") from None
-    for column in ("estimate", "mcse"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+def _prepare(metrics: pd.DataFrame) -> pd.DataFrame:
+    """A metrics table of one slice of the optional factors, checked and typed."""
+    table = check_metrics(metrics)
+    levels_of(table)  # one level of each optional factor: a table never mixes slices
     return table
 
 
@@ -286,14 +220,9 @@ def _failures(table: pd.DataFrame, parameter: str) -> Failures:
     return failures
 
 
-def _series_name(method: str, prior: str) -> str:
-    name = _METHOD_NAMES.get(method, method.upper())
-    return f"{name} ({prior})" if prior else name
-
-
 def _in_table_order(failures: Failures) -> list[tuple[tuple[float, int, str, str], tuple]]:
     """Failure notes by σ, n, then the column order of the estimators."""
-    return sorted(failures.items(), key=lambda item: (*item[0][:2], _series_key(item[0][2:])))
+    return sorted(failures.items(), key=lambda item: (*item[0][:2], series_rank(item[0][2:])))
 
 
 def _failure_text(failed: int, total: int | None) -> str:
@@ -332,7 +261,7 @@ def _grid(
             pairs |= {(str(method), str(prior)) for prior in expected.get("priors", [])}
         else:
             pairs.add((str(method), ""))
-    series = sorted(pairs, key=_series_key)
+    series = sorted(pairs, key=series_rank)
     rows = table.loc[(table["measure"] == measure) & (table["parameter"] == parameter)]
     keys = ["sigma", "n", "method", "prior"]
     if rows.duplicated(keys).any():
@@ -353,13 +282,13 @@ def _latex_escape(text: str) -> str:
     return "".join(special.get(ch, ch) for ch in text)
 
 
-def _latex_number(text: str) -> str:
+def _latexshort_number(text: str) -> str:
     """A cell's text with minus signs typeset as math minus."""
     return text.replace("-", "$-$")
 
 
 def _title(measure: str, parameter: str, markdown: bool) -> str:
-    name = _MEASURE_NAMES.get(measure, measure)
+    name = MEASURE_NAMES.get(measure, measure)
     if parameter.startswith("beta") and parameter[4:].isdigit():
         symbol = f"β{parameter[4:]}" if markdown else rf"$\beta_{{{int(parameter[4:])}}}$"
     elif parameter == "sigma":
@@ -401,7 +330,7 @@ def _latex(
         rules = []
         column = 3 + len(plain)
         for method, members in groups:
-            name = _latex_escape(_METHOD_NAMES.get(method, method.upper()))
+            name = _latex_escape(method_name(method))
             top.append(rf"\multicolumn{{{len(members)}}}{{c}}{{{name}}}")
             rules.append(rf"\cmidrule(lr){{{column}-{column + len(members) - 1}}}")
             column += len(members)
@@ -409,7 +338,7 @@ def _latex(
         lines.append(" ".join(rules))
     header = [r"$\sigma$", r"$n$"]
     for method, prior in series:
-        name = prior if prior else _METHOD_NAMES.get(method, method.upper())
+        name = prior if prior else method_name(method)
         header.append(_latex_escape(name))
     lines.append(" & ".join(header) + r" \\")
     lines.append(r"\midrule")
@@ -418,18 +347,18 @@ def _latex(
         if i:
             lines.append(r"\addlinespace")
         for j, n in enumerate(ns):
-            row = [_number(sigma) if j == 0 else "", str(n)]
+            row = [short_number(sigma) if j == 0 else "", str(n)]
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
                 mark = r"$^\dagger$" if text and (sigma, n, method, prior) in failures else ""
-                row.append(dash if text is None else _latex_number(text) + mark)
+                row.append(dash if text is None else _latexshort_number(text) + mark)
             lines.append(" & ".join(row) + r" \\")
     lines.append(r"\bottomrule")
     for (sigma, n, method, prior), (failed, total) in _in_table_order(failures):
-        name = _latex_escape(_series_name(method, prior))
+        name = _latex_escape(method_label(method, prior))
         note = (
-            rf"$^\dagger${name}, $\sigma = {_number(sigma)}$, $n = {n}$: "
+            rf"$^\dagger${name}, $\sigma = {short_number(sigma)}$, $n = {n}$: "
             f"{_failure_text(failed, total)} replicates failed, left out"
         )
         lines.append(rf"\multicolumn{{{2 + len(series)}}}{{l}}{{\footnotesize {note}}} \\")
@@ -462,7 +391,7 @@ def _markdown(
     failures = failures or {}
     header = ["σ", "n"]
     for method, prior in series:
-        name = _METHOD_NAMES.get(method, method.upper())
+        name = method_name(method)
         header.append(f"{name} ({prior})" if prior else name)
     lines = []
     if caption is not None:
@@ -472,7 +401,7 @@ def _markdown(
     empty = 0
     for sigma in sigmas:
         for n in ns:
-            row = [_number(sigma), str(n)]
+            row = [short_number(sigma), str(n)]
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
@@ -481,7 +410,7 @@ def _markdown(
             lines.append("| " + " | ".join(row) + " |")
     if failures:
         listed = "; ".join(
-            f"{_series_name(method, prior)} at σ = {_number(sigma)}, n = {n}: "
+            f"{method_label(method, prior)} at σ = {short_number(sigma)}, n = {n}: "
             f"{_failure_text(failed, total)}"
             for (sigma, n, method, prior), (failed, total) in _in_table_order(failures)
         )
@@ -545,17 +474,10 @@ def paper_table(
     return _markdown(measure, parameter, sigmas, ns, series, cells, caption, failures)
 
 
-def _parameter_key(parameter: str) -> tuple[int, int, str]:
-    """Order ``beta0, beta1, ..., sigma``, then anything else alphabetically."""
-    if parameter.startswith("beta") and parameter[4:].isdigit():
-        return (0, int(parameter[4:]), parameter)
-    return (1 if parameter == "sigma" else 2, 0, parameter)
-
-
-def table_name(measure: str, parameter: str, errors: str = DEFAULT_ERRORS) -> str:
-    """File stem of a paper table, e.g. ``bias_beta1`` (normal errors), ``bias_beta1_t3``."""
-    suffix = "" if errors == DEFAULT_ERRORS else f"_{errors}"
-    return f"{measure}_{parameter}{suffix}"
+def table_name(measure: str, parameter: str, levels: dict[str, str] | None = None) -> str:
+    """File stem of a paper table: ``bias_beta1`` at the default levels, ``bias_beta1_t3``
+    for t₃ errors (the suffix of :func:`regsim.study.slice_suffix`)."""
+    return f"{measure}_{parameter}{slice_suffix(levels or {})}"
 
 
 def write_paper_tables(
@@ -564,17 +486,17 @@ def write_paper_tables(
     measures: Sequence[str] = PAPER_MEASURES,
     parameters: Sequence[str] | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,
-    errors: Sequence[str] | None = None,
+    levels: Sequence[dict[str, str]] | None = None,
 ) -> list[Path]:
-    """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure and parameter.
+    """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure, parameter and slice.
 
-    With ``errors``, one set of tables per error model: ``bias_beta1.tex`` for normal
-    errors (the same file as without the factor) and ``bias_beta1_t3.tex`` etc. for others.
+    One set of tables per slice of the optional factors: ``bias_beta1.tex`` at the default
+    levels (the same file as without the factors) and ``bias_beta1_t3.tex`` etc. for others.
 
     Parameters
     ----------
     metrics : pandas.DataFrame
-        The long metrics table.
+        The long metrics table, every slice.
     directory : path-like
         Output directory (created if needed).
     measures : sequence of str, default ("bias", "coverage", "rmse")
@@ -583,9 +505,8 @@ def write_paper_tables(
         Parameters to tabulate; default every parameter in the table.
     expected : mapping, optional
         The study design, as for :func:`paper_table`.
-    errors : sequence of str, optional
-        Error models to tabulate (see :func:`select_errors`); default: the table's own
-        (``normal`` if it has no ``errors`` column).
+    levels : sequence of dict, optional
+        The slices to tabulate (``regsim.tableio.slices``); default the table's own.
 
     Returns
     -------
@@ -600,20 +521,17 @@ def write_paper_tables(
         If a file cannot be written.
     """
     directory = Path(directory)
-    if errors is None:
-        present = _prepare(metrics, several_errors=True)
-        listed = set(present[ERRORS_COLUMN]) if ERRORS_COLUMN in present else {DEFAULT_ERRORS}
-        errors = [e for e in ERROR_MODELS if e in listed] + sorted(listed - set(ERROR_MODELS))
+    table = check_metrics(metrics)
+    if levels is None:
+        levels = slices(table)
     if parameters is None:
-        parameters = sorted(
-            _prepare(metrics, several_errors=True)["parameter"].unique(), key=_parameter_key
-        )
+        parameters = sorted(table["parameter"].unique(), key=parameter_rank)
     written = []
-    for model in errors:
-        subset = select_errors(metrics, model)
+    for chosen in levels:
+        subset = select_levels(table, chosen)
         for measure in measures:
             for parameter in parameters:
-                stem = table_name(measure, parameter, model)
+                stem = table_name(measure, parameter, chosen)
                 for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
                     path = directory / f"{stem}{suffix}"
                     text = paper_table(subset, measure, parameter, fmt, expected=expected)
@@ -628,53 +546,45 @@ def failure_table(metrics: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     metrics : pandas.DataFrame
-        The long metrics table (with its ``n_failed`` and ``n_reps`` rows).
+        The long metrics table (with its ``n_failed`` and ``n_reps`` rows), every slice.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``sigma, n, method, prior, failed, replicates`` (``failed`` the largest
-        ``n_failed`` over the parameters, which is the same for all of them in tables
-        written by the workflow; ``replicates`` = failed + used), one row per group with
-        failed > 0, sorted by sigma, n, method (ols, mle, map) and prior.
+        Columns ``sigma, n``, the table's optional factor columns, then ``method, prior,
+        failed, replicates`` (``failed`` the largest ``n_failed`` over the parameters,
+        which is the same for all of them in tables written by the workflow;
+        ``replicates`` = failed + used), one row per group with failed > 0, sorted by
+        sigma, n, the factors' levels, method and prior.
     """
-    table = _prepare(metrics, several_errors=True)
-    keys = ["sigma", "n", "method", "prior"]
-    if ERRORS_COLUMN in table.columns:
-        keys.insert(2, ERRORS_COLUMN)
+    table = check_metrics(metrics)
+    factors = [f for f in OPTIONAL_FACTORS if f.name in table.columns]
+    keys = ["sigma", "n", *(f.name for f in factors), "method", "prior"]
     failed = table.loc[table["measure"] == "n_failed"].groupby(keys)["estimate"].max()
     used = table.loc[table["measure"] == "n_reps"].groupby(keys)["estimate"].min()
     both = pd.concat({"failed": failed, "used": used}, axis=1).reset_index()
     both = both.loc[both["failed"].fillna(0) > 0]
     rows = [
         {
-            "sigma": float(r.sigma),
-            "n": int(r.n),
-            "method": r.method,
-            "prior": r.prior,
-            "failed": int(r.failed),
-            "replicates": int(r.failed + r.used) if math.isfinite(r.used) else None,
-            **({ERRORS_COLUMN: getattr(r, ERRORS_COLUMN)} if ERRORS_COLUMN in keys else {}),
+            "sigma": float(r["sigma"]),
+            "n": int(r["n"]),
+            **{f.name: r[f.name] for f in factors},
+            "method": r["method"],
+            "prior": r["prior"],
+            "failed": int(r["failed"]),
+            "replicates": int(r["failed"] + r["used"]) if math.isfinite(r["used"]) else None,
         }
-        for r in both.itertuples(index=False)
+        for r in both.to_dict("records")
     ]
     rows.sort(
         key=lambda r: (
             r["sigma"],
             r["n"],
-            _errors_rank(r.get(ERRORS_COLUMN, DEFAULT_ERRORS)),
-            _series_key((r["method"], r["prior"])),
+            *(f.rank(r[f.name]) for f in factors),
+            series_rank((r["method"], r["prior"])),
         )
     )
-    columns = ["sigma", "n", "method", "prior", "failed", "replicates"]
-    if ERRORS_COLUMN in keys:
-        columns.insert(2, ERRORS_COLUMN)
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _errors_rank(errors: str) -> tuple[int, str]:
-    rank = ERROR_MODELS.index(errors) if errors in ERROR_MODELS else len(ERROR_MODELS)
-    return (rank, errors)
+    return pd.DataFrame(rows, columns=keys + ["failed", "replicates"])
 
 
 def failure_report(metrics: pd.DataFrame) -> str:
@@ -690,7 +600,7 @@ def failure_report(metrics: pd.DataFrame) -> str:
     str
         A heading, what a failed replicate is and how it is handled, then either "No
         replicate failed." or a table with one row per method, prior and cell with failed
-        replicates (σ, n, estimator, failed, of).
+        replicates (σ, n, the optional factors the study varies, estimator, failed, of).
     """
     failures = failure_table(metrics)
     lines = [
@@ -705,18 +615,23 @@ def failure_report(metrics: pd.DataFrame) -> str:
     ]
     if failures.empty:
         return "\n".join([*lines, "No replicate failed.", ""])
-    by_errors = ERRORS_COLUMN in failures.columns
-    if by_errors:
-        lines += ["| σ | n | errors | estimator | failed | of |", "|---:|---:|---|---|---:|---:|"]
-    else:
-        lines += ["| σ | n | estimator | failed | of |", "|---:|---:|---|---:|---:|"]
-    for r in failures.itertuples(index=False):
-        total = "" if r.replicates is None or pd.isna(r.replicates) else str(int(r.replicates))
-        errors = f"{getattr(r, ERRORS_COLUMN)} | " if by_errors else ""
-        lines.append(
-            f"| {_number(r.sigma)} | {r.n} | {errors}{_series_name(r.method, r.prior)} | "
-            f"{r.failed} | {total} |"
+    factors = [f.name for f in OPTIONAL_FACTORS if f.name in failures.columns]
+    header = ["σ", "n", *factors, "estimator", "failed", "of"]
+    align = ["---:", "---:", *(["---"] * len(factors)), "---", "---:", "---:"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for r in failures.to_dict("records"):
+        total = (
+            "" if r["replicates"] is None or pd.isna(r["replicates"]) else str(int(r["replicates"]))
         )
+        cells = [
+            short_number(r["sigma"]),
+            str(r["n"]),
+            *(str(r[name]) for name in factors),
+            method_label(r["method"], r["prior"]),
+            str(r["failed"]),
+            total,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     total_failed = int(failures["failed"].sum())
     lines += ["", f"{total_failed} failed replicate fits in {len(failures)} cells.", ""]
     return "\n".join(lines)

@@ -1,8 +1,16 @@
-"""Rule collect: write results/tables/metrics.csv from every cell's metrics."""
+"""Rule collect: every cell's table of fits and metrics, then results/tables/metrics.csv."""
 
-from regsim.pipeline import log_to
-from regsim.stages import run_collect
+from regsim.jobs import run_collect
+from regsim.specs import CollectJob
+from regsim.workflow import log_to
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
-    run_collect(list(sm.input), sm.output[0])
+    run_collect(
+        CollectJob.from_params(sm.params.job),
+        chunks=list(sm.input),
+        fits=list(sm.output.fits),
+        metrics=list(sm.output.metrics),
+        table=sm.output.table,
+        workers=sm.threads,
+    )

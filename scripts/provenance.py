@@ -1,6 +1,6 @@
 """Rule provenance: config, versions, commit and SHA-256 of every result table."""
 
-from regsim.pipeline import log_to
+from regsim.workflow import log_to
 from regsim.provenance import write_provenance
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive

@@ -15,7 +15,7 @@ def test_permissions_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
         write_bytes_atomic(tmp_path / "a.bin", b"abc")
-        save_datasets(tmp_path / "d.npz", draw(Cell(5, 1.0, (1.0, 2.0)), 1, 0, 2))
+        save_datasets(tmp_path / "d.npz", [draw(Cell(5, 1.0, (1.0, 2.0)), 1, 0, 2)])
     finally:
         os.umask(old)
     assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644

@@ -13,8 +13,8 @@ from snakemake.utils import validate as snakemake_validate
 
 from regsim import config as cfg
 from regsim.config import KNOWN_METHODS
-from regsim.design import Cell
 from regsim.errors import ConfigError
+from regsim.study import Study
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -34,7 +34,7 @@ def test_shipped_config_is_valid() -> None:
     study = resolve()
     assert study["grid"]["n"] == [10, 20, 50, 100, 200, 500, 1000]
     assert list(study["priors"]) == ["weak", "informative", "shifted", "skeptical"]
-    assert len(cfg.cells(study)) == 21
+    assert len(Study.from_config(study).cells) == 21
 
 
 # --------------------------------------------------------------------------------------
@@ -51,13 +51,13 @@ def test_user_priors_replace_the_defaults_wholesale() -> None:
     }
     study = resolve(user)
     assert list(study["priors"]) == ["flat", "tight"]
-    assert [p.name for p in cfg.priors(study)] == ["flat", "tight"]
+    assert [p.name for p in Study.from_config(study).priors] == ["flat", "tight"]
 
 
 def test_user_grid_replaces_the_default_grid_wholesale() -> None:
     study = resolve({"grid": {"n": [30], "sigma": [2]}})
     assert study["grid"] == {"n": [30], "sigma": [2], "errors": ["normal"]}  # schema default
-    assert [(c.n, c.sigma) for c in cfg.cells(study)] == [(30, 2.0)]
+    assert [(c.n, c.sigma) for c in Study.from_config(study).cells] == [(30, 2.0)]
 
 
 def test_a_partial_grid_is_not_filled_from_the_defaults() -> None:
@@ -139,7 +139,8 @@ def test_schema_fills_defaults() -> None:
     assert study["replications"] == 1000
     assert study["alpha"] == 0.05
     assert study["methods"] == ["ols", "mle", "map"]
-    assert study["replications_per_job"] == cfg.DEFAULT_REPLICATIONS_PER_JOB
+    assert study["observations_per_job"] == cfg.DEFAULT_OBSERVATIONS_PER_JOB
+    assert study["keep_datasets"] is True
 
 
 def test_schema_default_methods_need_a_prior() -> None:
@@ -166,7 +167,9 @@ def test_schema_default_methods_need_a_prior() -> None:
         ({"alpha": 1.5}, r"^alpha: 1\.5 is greater than or equal to the maximum of 1$"),
         ({"replications": 1}, r"^replications: 1 is less than the minimum of 2$"),
         ({"seed": "x"}, r"^seed: 'x' is not of type 'integer'$"),
-        ({"replications_per_job": 0}, r"^replications_per_job: 0 is less than the minimum"),
+        ({"observations_per_job": 0}, r"^observations_per_job: 0 is less than the minimum"),
+        ({"keep_datasets": "no"}, r"^keep_datasets: 'no' is not of type 'boolean'$"),
+        ({"replications_per_job": 500}, r"^replications_per_job: no longer used; jobs are"),
         ({"grid": {"n": [], "sigma": [1]}}, r"^grid\.n: \[\] should be non-empty$"),
     ],
 )
@@ -259,7 +262,8 @@ _DELETE = object()
         ({"grid": [10, 20]}, r"^grid: must be a mapping"),
         ({"replications": 1}, r"^replications: must be an integer >= 2, got 1$"),
         ({"replications": 10.0}, r"^replications: must be an integer >= 2, got 10\.0$"),
-        ({"replications_per_job": 0}, r"^replications_per_job: must be an integer >= 1"),
+        ({"observations_per_job": 0}, r"^observations_per_job: must be an integer >= 1"),
+        ({"keep_datasets": 1}, r"^keep_datasets: must be true or false, got 1$"),
         ({"seed": -1}, r"^seed: must be a non-negative integer, got -1$"),
         ({"seed": 1.5}, r"^seed: must be a non-negative integer"),
         ({"seed": _DELETE}, r"^seed: required key is missing$"),
@@ -298,54 +302,6 @@ def test_known_methods_come_from_the_caller() -> None:
     study = copy.deepcopy(DEFAULTS)
     study["methods"] = ["ols", "ridge"]
     cfg.check(study, known_methods=("ols", "ridge"))
-
-
-# --------------------------------------------------------------------------------------
-# Expansion
-# --------------------------------------------------------------------------------------
-
-
-def test_cells_priors_and_chunks() -> None:
-    study = resolve(
-        {
-            "grid": {"n": [10, 20], "sigma": [1, 0.5]},
-            "replications": 600,
-            "replications_per_job": 250,
-        }
-    )
-    beta = tuple(DEFAULTS["beta"])
-    assert cfg.cells(study) == [
-        Cell(10, 1.0, beta),
-        Cell(10, 0.5, beta),
-        Cell(20, 1.0, beta),
-        Cell(20, 0.5, beta),
-    ]
-    informative = cfg.priors(study)[1]
-    assert informative.name == "informative"
-    assert informative.mean == beta
-    assert cfg.chunks(study) == [(0, 250), (250, 500), (500, 600)]
-    assert cfg.cells_per_sample_size(study) == 2
-
-
-@pytest.mark.parametrize(
-    ("replications", "per_job", "together"),
-    [(1000, 10000, True), (5000, 10000, True), (5001, 10000, False), (100, 199, False)],
-)
-def test_cells_of_a_sample_size_share_a_job_when_they_fit_in_one(
-    replications: int, per_job: int, together: bool
-) -> None:
-    # two cells per n: together when 2 × replications <= replications_per_job
-    study = resolve(
-        {
-            "grid": {"n": [10, 20], "sigma": [1, 0.5]},
-            "replications": replications,
-            "replications_per_job": per_job,
-        }
-    )
-    assert cfg.simulate_sample_sizes_together(study) is together
-    errors = resolve({**study, "grid": {**study["grid"], "errors": ["normal", "t3"]}})
-    assert cfg.cells_per_sample_size(errors) == 4
-    assert cfg.simulate_sample_sizes_together(errors) is (4 * replications <= per_job)
 
 
 # --------------------------------------------------------------------------------------

@@ -11,21 +11,28 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from regsim import estimators
+from regsim.estimators import linalg
+from regsim.estimators import map as estimator_map
+from regsim.estimators import stats as estimator_stats
 from regsim.design import Cell, Prior
 from regsim.estimators import (
-    FIT_COLUMNS,
     SufficientStats,
     concat_stats,
     fit_map,
     fit_methods,
     fit_mle,
     fit_ols,
-    fit_table,
     parameter_names,
-    stats_table,
     sufficient_stats,
 )
+from regsim.fits import fit_table, mark_failures, stats_table
+from regsim.schema import fit_columns
 from regsim.simulate import draw
+from regsim.specs import FitSpec
+
+
+def spec(priors, methods, alpha):
+    return FitSpec(tuple(methods), tuple(priors), alpha)
 
 INF = np.inf
 BETA = (10.0, 3.8987, 10.1777)
@@ -394,7 +401,7 @@ def test_map_unimodality_certificate_is_sound():
         stats_ = sufficient_stats(d.x, d.y)
         for sd in (2.3, 2.5, 2.7, 3.0):
             prior = Prior("p", (0.0, 0.0, 0.0), (sd, sd, sd))
-            _, bounds, rss_inf = estimators._prior_path(stats_, prior)
+            _, bounds, rss_inf = estimator_map._prior_path(stats_, prior)
             rss0, n = stats_.rss, stats_.n
             certified = bounds.unimodal(n, rss0, rss0, rss0 / n, rss_inf / n)
             modes = grid_modes(d.x, d.y, prior, points=1000)
@@ -419,14 +426,14 @@ def test_map_path_moments_match_an_eigendecomposition():
     d = draw(Cell(20, 1.0, BETA), 3, 0, 50)
     stats_ = sufficient_stats(d.x, d.y)
     for prior in (SKEPTICAL, PRIORS[0], Prior("m", (1.0, 2.0, 3.0), (0.5, 2.0, 30.0))):
-        path, bounds, rss_inf = estimators._prior_path(stats_, prior)
+        path, bounds, rss_inf = estimator_map._prior_path(stats_, prior)
         m0, m1, m2 = eigen_moments(stats_, prior)
         close(rss_inf - stats_.rss, m0, 1e-9)
         close(bounds.m1, m1, 1e-9)
         close(bounds.m2, m2, 1e-9)
     # A flat prior: RSS(∞) fits the flat coefficient with the others at the prior mean.
     flat = Prior("flat0", (0.0, 1.0, -1.0), (INF, 1.0, 1.0))
-    _, _, rss_inf = estimators._prior_path(stats_, flat)
+    _, _, rss_inf = estimator_map._prior_path(stats_, flat)
     for r in range(5):
         X, mu = ref.design(d.x[r]), np.asarray(flat.mean)
         free = np.linalg.lstsq(X[:, :1], d.y[r] - X[:, 1:] @ mu[1:], rcond=None)[0]
@@ -442,18 +449,18 @@ def test_component_cholesky_solve_and_inverse_diagonal_match_numpy(m):
     scale = 10.0 ** rng.uniform(-4, 4, size=(40, m))  # entries many orders apart
     a = a * scale[:, :, None] * scale[:, None, :]
     b = rng.standard_normal((40, m))
-    lower, inv_diag, pivots = estimators._cholesky(estimators._entries(a))
+    lower, inv_diag, pivots = linalg.cholesky(linalg.entries(a))
     assert all((pivot > 0).all() for pivot in pivots)
-    x = np.column_stack(estimators._solve(lower, inv_diag, list(b.T)))
+    x = np.column_stack(linalg.solve(lower, inv_diag, list(b.T)))
     close(x, np.linalg.solve(a, b[:, :, None])[:, :, 0], 1e-9)
-    diagonal = np.column_stack(estimators._inverse_diagonal(lower, inv_diag))
+    diagonal = np.column_stack(linalg.inverse_diagonal(lower, inv_diag))
     close(diagonal, np.diagonal(np.linalg.inv(a), axis1=1, axis2=2), 1e-9)
-    close(estimators._spd_inverse(a), np.linalg.inv(a), 1e-9, 1e-300)
+    close(estimator_stats._spd_inverse(a), np.linalg.inv(a), 1e-9, 1e-300)
     # An indefinite matrix has a pivot ≤ 0 (or NaN), never all positive.
     indefinite = a.copy()
     indefinite[:, -1, -1] = -1.0
     with np.errstate(invalid="ignore"):
-        _, _, pivots = estimators._cholesky(estimators._entries(indefinite))
+        _, _, pivots = linalg.cholesky(linalg.entries(indefinite))
     assert not np.logical_and.reduce([pivot > 0 for pivot in pivots]).any()
 
 
@@ -461,16 +468,16 @@ def test_spd_inverse_of_larger_and_singular_matrices():
     rng = np.random.default_rng(9)
     a = rng.standard_normal((5, 9, 12))
     a = a @ np.swapaxes(a, 1, 2)  # order 9: np.linalg.inv
-    close(estimators._spd_inverse(a), np.linalg.inv(a), 1e-9)
+    close(estimator_stats._spd_inverse(a), np.linalg.inv(a), 1e-9)
     singular = np.ones((2, 2, 2))  # a singular batch gives non-finite entries, no error
-    assert not np.isfinite(estimators._spd_inverse(singular)).all()
+    assert not np.isfinite(estimator_stats._spd_inverse(singular)).all()
 
 
 def test_sufficient_stats_do_not_depend_on_the_block_size(monkeypatch):
     x, y = random_batch(8, 37, 50, 3)
     whole = sufficient_stats(x, y, sandwich=True)
     # Five replicates per block, the last one short.
-    monkeypatch.setattr(estimators, "_STATS_BLOCK_BYTES", 8 * 3 * 50 * 5)
+    monkeypatch.setattr(estimator_stats, "_STATS_BLOCK_BYTES", 8 * 3 * 50 * 5)
     blocked = sufficient_stats(x, y, sandwich=True)
     for name in ("beta_hat", "rss", "gram", "gram_inv", "hc3_cov"):
         np.testing.assert_array_equal(getattr(blocked, name), getattr(whole, name), name)
@@ -581,8 +588,8 @@ def test_fit_table_layout_and_values():
     cell = Cell(20, 5.0, BETA)
     d = draw(cell, 4, 10, 16)
     priors = [SKEPTICAL, PRIORS[0], PRIORS[2]]
-    table = fit_table(d, priors, ["ols", "mle", "map"], 0.1)
-    assert tuple(table.columns) == FIT_COLUMNS
+    table = fit_table(d, spec(priors, ["ols", "mle", "map"], 0.1))
+    assert tuple(table.columns) == fit_columns()
     names = parameter_names(3)
     assert len(table) == (2 + len(priors)) * len(d) * len(names)
     # One row per method × prior × replicate × parameter.
@@ -619,8 +626,8 @@ def test_statistics_of_batches_fit_as_the_whole():
     for name in ("beta_hat", "rss", "gram", "gram_inv", "hc3_cov"):
         np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name), err_msg=name)
     pd.testing.assert_frame_equal(
-        stats_table(cell, d.replicates, joined, PRIORS, methods, 0.05),
-        fit_table(d, PRIORS, methods, 0.05),
+        mark_failures(stats_table(cell, d.replicates, joined, spec(PRIORS, methods, 0.05))),
+        fit_table(d, spec(PRIORS, methods, 0.05)),
     )
     with pytest.raises(ValueError, match="same n"):
         concat_stats([parts[0], sufficient_stats(d.x[:3, :20], d.y[:3, :20])])
@@ -630,8 +637,8 @@ def test_statistics_of_batches_fit_as_the_whole():
 
 def test_fit_table_same_datasets_for_every_prior():
     d = draw(BIMODAL_CELL, 2, 0, 12)
-    one = fit_table(d, [SKEPTICAL], ["ols", "mle", "map"], 0.05)
-    three = fit_table(d, {p.name: p for p in PRIORS[:3]}, ["ols", "mle", "map"], 0.05)
+    one = fit_table(d, spec([SKEPTICAL], ["ols", "mle", "map"], 0.05))
+    three = fit_table(d, spec(PRIORS[:3], ["ols", "mle", "map"], 0.05))
 
     def rows(table, method, prior):
         part = table[(table.method == method) & (table.prior == prior)]
@@ -651,8 +658,8 @@ def test_fit_methods_rejects_unknown_method():
 
 
 def test_registry_matches_the_method_names_the_workflow_validates():
-    from regsim.design import METHODS, PRIOR_METHODS
     from regsim.estimators import ESTIMATORS
+    from regsim.schema import METHOD_NAMES, PRIOR_METHODS
 
-    assert tuple(ESTIMATORS) == METHODS
-    assert PRIOR_METHODS <= set(METHODS)
+    assert tuple(ESTIMATORS) == METHOD_NAMES
+    assert PRIOR_METHODS <= set(METHOD_NAMES)

@@ -11,10 +11,11 @@ import pytest
 
 from regsim import theory
 from regsim.design import Cell
-from regsim.estimators import fit_table
 from regsim.exact import THEORY_COLUMNS, theory_table, write_theory
 from regsim.simulate import draw
-from regsim.stages import mark_failures, summarize_cell
+from regsim.cells import summarize_cell
+from regsim.fits import fit_table, mark_failures
+from regsim.specs import FitSpec
 
 BETA = (10.0, 3.8987, 10.1777)
 
@@ -93,7 +94,7 @@ def test_simulation_agrees_with_exact_theory(n: int, sigma: float) -> None:
     """Several thousand replicates: every simulated value within 4 MCSE of the exact one."""
     cell = Cell(n, sigma, BETA)
     data = draw(cell, 20230406, 0, 4000)
-    fits = mark_failures(fit_table(data, [], ["ols", "mle"], 0.05))
+    fits = mark_failures(fit_table(data, FitSpec(("ols", "mle"), (), 0.05)))
     table = theory_table(summarize_cell(fits, 0.05), alpha=0.05, p=len(BETA))
     assert len(table) == 2 * (len(BETA) + 1)
     assert np.isfinite(table["z"]).all()

@@ -118,20 +118,21 @@ def test_tight_prior_map_sits_on_the_prior_mean(fitted: dict[str, tuple]) -> Non
 def job(call: str) -> str:
     """A job's code: the study's two priors, ``call`` (its work), then its peak RSS as JSON.
 
-    ``call`` sees ``datasets`` and ``output`` (the command line's two paths) and
-    ``priors``; the job runs in a fresh interpreter, so the test's own memory is not
-    counted.
+    ``call`` sees ``datasets`` and ``output`` (the command line's two paths) and ``fit``
+    (OLS, MLE and MAP under the two priors); the job runs in a fresh interpreter, so the
+    test's own memory is not counted.
     """
     return f"""
 import json, resource, sys
-from regsim.design import Cell, Prior
-from regsim.pipeline import cell_params, prior_params
-from regsim.stages import run_fit, run_simulate
+from regsim.design import Cell, Prior, Unit
+from regsim.jobs import run_collect, run_simulate
+from regsim.specs import CollectJob, FitSpec, SimulateJob
 datasets, output = sys.argv[1], sys.argv[2]
-priors = prior_params([
+fit = FitSpec(("ols", "mle", "map"), (
     Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0)),
     Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, float("inf"))),
-])
+), 0.05)
+beta = (10.0, 3.8987, 10.1777)
 {call}
 # The peak RSS of this process since it started (VmHWM). getrusage's ru_maxrss would also
 # count the parent's peak: Linux carries it over into a child started by fork/exec.
@@ -144,30 +145,34 @@ print(json.dumps({{"peak_mb": peak}}))
 """
 
 
-METHODS_ARGS = '["ols", "mle", "map"], 0.05'
-
-#: Fitting a saved file of 100,000 replicates (n = 10).
-FIT_JOB = job(f"run_fit(datasets, priors, {METHODS_ARGS}, output)")
-
-#: A chunk simulate job of 100,000 replicates at n = 100: a 240 MB dataset file, drawn,
-#: written and fitted a batch at a time.
+#: A simulate job of 100,000 replicates of one cell at n = 100: a 240 MB dataset file,
+#: drawn, written and fitted a batch at a time.
 SIMULATE_JOB = job(
-    "run_simulate(cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777))), 20230406, 0,"
-    f" 100_000, priors, {METHODS_ARGS}, datasets, output)"
+    "run_simulate(SimulateJob('n100-1', 20230406, (Unit(Cell(100, 1.0, beta), 0, 100_000),),"
+    " fit, ('n', 'sigma')), fits=output, datasets=datasets)"
 )
 
-#: A whole-cell simulate job of 10,000 replicates at n = 100 (the default largest job
-#: size): it draws, fits and summarizes the cell, reading its fits back one fit at a time.
-WHOLE_CELL_JOB = job(
-    "run_simulate(cell_params(Cell(100, 1.0, (10.0, 3.8987, 10.1777))), 20230406, 0,"
-    f" 10_000, priors, {METHODS_ARGS}, datasets, output,"
-    " output.replace('.parquet', '.metrics.parquet'))"
+#: A simulate job of 200 small cells (n = 10, 500 replicates each): many units in one job.
+MANY_CELLS_JOB = job(
+    "units = tuple(Unit(Cell(10, 0.01 * (i + 1), beta), 0, 500) for i in range(200))\n"
+    "run_simulate(SimulateJob('n10-1', 20230406, units, fit, ('n', 'sigma')), fits=output)"
+)
+
+#: A simulate job, then the collect job, of one cell of 20,000 replicates at n = 100 (twice
+#: the largest cell of the 10,000-replicate study): collect combines and summarizes the
+#: cell a fit at a time.
+COLLECT_JOB = job(
+    "cell = Cell(100, 1.0, beta)\n"
+    "run_simulate(SimulateJob('n100-1', 20230406, (Unit(cell, 0, 20_000),), fit,"
+    " ('n', 'sigma')), fits=output + '.chunk')\n"
+    "run_collect(CollectJob((cell.label,), 20_000, 0.05), chunks=[output + '.chunk'],"
+    " fits=[output], metrics=[output + '.metrics'], table=output + '.csv')"
 )
 
 CHECK = """
 import json, sys
 import numpy as np
-from regsim.stages import read_parquet
+from regsim.tableio import read_parquet
 table = read_parquet(sys.argv[1])
 values = table[["estimate", "se", "lower", "upper"]].to_numpy()
 print(json.dumps({
@@ -200,31 +205,13 @@ def fit_summary(output: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_one_fit_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> None:
-    from regsim.pipeline import cell_params
-    from regsim.stages import run_generate
-
-    replicates = 100_000
-    datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
-    run_generate(cell_params(Cell(10, 1.0, BETA)), 20230406, 0, replicates, datasets)
-    peak = peak_mb(FIT_JOB, datasets, output)
-    assert peak < 300, f"peak RSS of the fit job: {peak:.0f} MB"
-    assert fit_summary(output) == {
-        "rows": replicates * 4 * 4,  # ols, mle, map × 2 priors; beta0..2 and sigma
-        "replicates": replicates,
-        "converged": True,
-        "finite": True,
-    }
-
-
-@pytest.mark.slow
 def test_one_simulate_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path) -> None:
-    datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
+    datasets, output = tmp_path / "reps.npz", tmp_path / "chunk.parquet"
     peak = peak_mb(SIMULATE_JOB, datasets, output)
     assert peak < 300, f"peak RSS of the simulate job: {peak:.0f} MB"
     assert datasets.stat().st_size > 100_000 * 100 * 3 * 8  # x and y of every replicate
     assert fit_summary(output) == {
-        "rows": 100_000 * 4 * 4,
+        "rows": 100_000 * 4 * 4,  # ols, mle, map × 2 priors; beta0..2 and sigma
         "replicates": 100_000,
         "converged": True,
         "finite": True,
@@ -232,11 +219,22 @@ def test_one_simulate_job_of_100000_replicates_stays_under_300_mb(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_one_whole_cell_simulate_job_of_10000_replicates_stays_under_300_mb(
-    tmp_path: Path,
-) -> None:
-    datasets, output = tmp_path / "reps.npz", tmp_path / "fits.parquet"
-    peak = peak_mb(WHOLE_CELL_JOB, datasets, output)
-    assert peak < 300, f"peak RSS of the whole-cell simulate job: {peak:.0f} MB"
-    assert (tmp_path / "fits.metrics.parquet").is_file()
-    assert fit_summary(output)["rows"] == 10_000 * 4 * 4
+def test_one_collect_job_of_a_20000_replicate_cell_stays_under_300_mb(tmp_path: Path) -> None:
+    datasets, output = tmp_path / "unused.npz", tmp_path / "cell.parquet"
+    peak = peak_mb(COLLECT_JOB, datasets, output)
+    assert peak < 300, f"peak RSS of the collect job: {peak:.0f} MB"
+    assert fit_summary(output) == {
+        "rows": 20_000 * 4 * 4,
+        "replicates": 20_000,
+        "converged": True,
+        "finite": True,
+    }
+
+
+@pytest.mark.slow
+def test_one_simulate_job_of_200_cells_stays_under_300_mb(tmp_path: Path) -> None:
+    datasets, output = tmp_path / "unused.npz", tmp_path / "chunk.parquet"
+    peak = peak_mb(MANY_CELLS_JOB, datasets, output)
+    assert peak < 300, f"peak RSS of the simulate job: {peak:.0f} MB"
+    assert not datasets.exists()
+    assert fit_summary(output)["rows"] == 200 * 500 * 4 * 4

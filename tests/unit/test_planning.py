@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from regsim.cells import ChunkWriter
 from regsim.cli import main
+from regsim.design import Cell, Unit
 from regsim.errors import DataFileError, InputDataError
 from regsim.planning import (
     format_plan,
@@ -17,6 +20,7 @@ from regsim.planning import (
     replications_from_pilot,
     worst_case_replications,
 )
+from regsim.tableio import write_metrics_csv
 
 
 def test_worst_case_coverage_formula():
@@ -63,41 +67,59 @@ def benchmark(path, seconds):
     path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{seconds:02.0f}\t100.0\n")
 
 
-#: Benchmark files of a pilot whose simulate jobs each covered a whole cell (and
-#: summarized it): 5 s for n = 10's 100 replicates, 8 s for n = 20's 200.
-WHOLE_CELLS = {"simulate/n10_sigma1.tsv": 5.0, "simulate/n20_sigma1.tsv": 8.0}
-
-#: Benchmark files of a pilot with cells split into chunks, then summarized:
-#: n = 10 (2 + 2 + 0.5) s / 100, n = 20 (3 + 3 + 1) s / 200.
-CHUNKED = {
-    "simulate/n10_sigma1/reps000000-000050.tsv": 2.0,
-    "simulate/n10_sigma1/reps000050-000100.tsv": 2.0,
-    "summarize/n10_sigma1.tsv": 0.5,
-    "simulate/n20_sigma1/reps000000-000100.tsv": 3.0,
-    "simulate/n20_sigma1/reps000100-000200.tsv": 3.0,
-    "summarize/n20_sigma1.tsv": 1.0,
-}
+def chunk(results: Path, job: str, units: list[tuple[Cell, int, int]]) -> None:
+    """A simulate job's chunk of fits listing ``units`` (cell, start, stop), 4 rows each
+    replicate (one fit, four parameters)."""
+    path = results / "chunks" / f"{job}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ChunkWriter(path, job) as writer:
+        for cell, start, stop in units:
+            rows = 4 * (stop - start)
+            table = pd.DataFrame({"n": [cell.n] * rows, "prior": "", "method": "ols"})
+            writer.write(Unit(cell, start, stop), table)
 
 
-def write_pilot(tmp_path, benchmarks=WHOLE_CELLS):
+N10, N20 = Cell(10, 1.0, (1.0, 2.0)), Cell(20, 1.0, (1.0, 2.0))
+
+#: A pilot whose jobs each held a whole cell: 5 s for n = 10's 100 replicates, 8 s for
+#: n = 20's 200, and collect 1 s shared by fit rows (100 : 200).
+WHOLE_CELLS = ({"n10-1": [(N10, 0, 100)], "n20-1": [(N20, 0, 200)]}, {"n10-1": 5, "n20-1": 8})
+
+#: A pilot with cells cut into ranges: n = 10 (2 + 2) s / 100, n = 20 (3 + 3) s / 200.
+CHUNKED = (
+    {
+        "n10-1": [(N10, 0, 50)],
+        "n10-2": [(N10, 50, 100)],
+        "n20-1": [(N20, 0, 100)],
+        "n20-2": [(N20, 100, 200)],
+    },
+    {"n10-1": 2, "n10-2": 2, "n20-1": 3, "n20-2": 3},
+)
+
+
+def write_pilot(tmp_path, jobs=WHOLE_CELLS, metrics=None):
     results = tmp_path / "results"
     (results / "tables").mkdir(parents=True)
-    pilot_metrics().to_csv(results / "tables" / "metrics.csv", index=False)
-    for name, seconds in benchmarks.items():
-        benchmark(results / "benchmarks" / name, seconds)
-    benchmark(results / "benchmarks" / "collect.tsv", 1.0)
+    write_metrics_csv(
+        pilot_metrics() if metrics is None else metrics, results / "tables" / "metrics.csv"
+    )
+    units, seconds = jobs
+    for job, job_units in units.items():
+        chunk(results, job, job_units)
+        benchmark(results / "benchmarks" / "simulate" / f"{job}.tsv", seconds[job])
+    benchmark(results / "benchmarks" / "collect.tsv", 1.5)
     return results
 
 
 @pytest.mark.parametrize(
-    ("benchmarks", "per_replicate"),
-    [(WHOLE_CELLS, (0.05, 0.04)), (CHUNKED, (0.045, 0.035))],
+    ("jobs", "per_replicate"),
+    # collect's 1.5 s by fit rows: 0.5 s to n = 10 (100 replicates), 1 s to n = 20 (200)
+    [(WHOLE_CELLS, (0.055, 0.045)), (CHUNKED, (0.045, 0.035))],
     ids=["whole-cells", "chunks"],
 )
-def test_plan_from_a_pilot_estimates_time(tmp_path, benchmarks, per_replicate):
-    results = write_pilot(tmp_path, benchmarks)
-    replications = pilot_replications(pilot_metrics())
-    assert pilot_seconds_per_replicate(results, replications) == pytest.approx(
+def test_plan_from_a_pilot_estimates_time(tmp_path, jobs, per_replicate):
+    results = write_pilot(tmp_path, jobs)
+    assert pilot_seconds_per_replicate(results) == pytest.approx(
         dict(zip(("n10_sigma1", "n20_sigma1"), per_replicate, strict=True))
     )
     table, seconds = plan(0.01, "bias", results)
@@ -105,31 +127,37 @@ def test_plan_from_a_pilot_estimates_time(tmp_path, benchmarks, per_replicate):
     assert seconds == pytest.approx(per_replicate[0] * 1600 + per_replicate[1] * 200)
 
 
-def test_sample_size_files_are_shared_among_their_cells(tmp_path):
-    # One job per sample size: n10.tsv covers n10_sigma1 and n10_sigma5 (not n100_sigma1).
+def test_a_jobs_time_is_shared_among_its_cells(tmp_path):
+    # One job of two cells of n = 10 (100 and 200 replicates): 6 s, 0.02 s per replicate.
     results = tmp_path / "results"
-    benchmark(results / "benchmarks" / "simulate" / "n10.tsv", 6.0)
-    benchmark(results / "benchmarks" / "simulate" / "n100.tsv", 3.0)
-    replications = {"n10_sigma1": 100, "n10_sigma5": 200, "n100_sigma1": 100}
-    assert pilot_seconds_per_replicate(results, replications) == pytest.approx(
-        {"n10_sigma1": 0.02, "n10_sigma5": 0.02, "n100_sigma1": 0.03}
-    )
-    # a sample size none of whose cells drew replicates is left out
-    assert pilot_seconds_per_replicate(results, {"n100_sigma1": 100}) == pytest.approx(
-        {"n100_sigma1": 0.03}
+    cells = [Cell(10, 1.0, (1.0, 2.0)), Cell(10, 5.0, (1.0, 2.0))]
+    chunk(results, "n10-1", [(cells[0], 0, 100), (cells[1], 0, 200)])
+    benchmark(results / "benchmarks" / "simulate" / "n10-1.tsv", 6.0)
+    benchmark(results / "benchmarks" / "simulate" / "n99-1.tsv", 6.0)  # no chunk: left out
+    assert pilot_seconds_per_replicate(results) == pytest.approx(
+        {"n10_sigma1": 0.02, "n10_sigma5": 0.02}
     )
 
 
-def test_whole_cell_files_need_the_cells_replications(tmp_path):
-    results = write_pilot(tmp_path)
-    assert pilot_seconds_per_replicate(results, {"n10_sigma1": 100}) == pytest.approx(
-        {"n10_sigma1": 0.05}
-    )
+def test_plan_covers_every_factor_of_the_grid(tmp_path):
+    # Two error models at each (n, sigma): four cells, each planned and counted.
+    rows = pilot_metrics()
+    rows = pd.concat([rows.assign(errors="normal"), rows.assign(errors="t3")], ignore_index=True)
+    table = replications_from_pilot(rows, "bias", 0.01)
+    assert list(table.columns) == ["n", "sigma", "errors", "replications", "binding"]
+    assert len(table) == 4 and list(table["replications"]) == [1600, 1600, 200, 200]
+    assert pilot_replications(rows) == {
+        "n10_sigma1": 100,
+        "n10_sigma1_t3": 100,
+        "n20_sigma1": 200,
+        "n20_sigma1_t3": 200,
+    }
+    assert "total: 3600 datasets" in format_plan(table, 1.0)
 
 
 def test_plan_without_benchmarks_has_no_time(tmp_path):
     # No simulate benchmark files (e.g. not kept): the table alone, no time estimate.
-    table, seconds = plan(0.01, "bias", write_pilot(tmp_path, {}))
+    table, seconds = plan(0.01, "bias", write_pilot(tmp_path, ({}, {})))
     assert seconds is None
     assert "estimated" not in format_plan(table, seconds)
 
@@ -140,8 +168,8 @@ def test_plan_command(tmp_path, capsys):
         main(["plan", "--target-mcse", "0.01", "--measure", "bias", "--pilot", str(results)]) == 0
     )
     out = capsys.readouterr().out
-    # 0.05 s · 1600 + 0.04 s · 200 = 88 s.
-    assert "1600" in out and "estimated simulate time 88 s" in out
+    # 0.055 s · 1600 + 0.045 s · 200 = 97 s.
+    assert "1600" in out and "estimated simulate time 97 s" in out
     assert main(["plan", "--target-mcse", "0.005"]) == 0
     assert "10000" in capsys.readouterr().out
 

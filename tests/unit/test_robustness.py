@@ -13,12 +13,18 @@ import pandas as pd
 import pytest
 from latex import compile_table
 
-from regsim import pipeline, stages, tables
-from regsim.design import Cell, Prior
+from regsim import fits as fitting
+from regsim import simulate, tables
+from regsim.cells import summarize_cell
+from regsim.design import Cell, Prior, Unit
 from regsim.errors import DataFileError
-from regsim.estimators import SufficientStats, fit_map, fit_table, sufficient_stats
-from regsim.pipeline import prior_params
+from regsim.estimators import SufficientStats, fit_map, sufficient_stats
+from regsim.fits import fit_table, mark_failures
+from regsim.jobs import run_collect, run_simulate
 from regsim.simulate import Datasets, draw, load_datasets, save_datasets
+from regsim.specs import CollectJob, FitSpec, SimulateJob
+from regsim.tableio import read_metrics, read_parquet, sort_table, write_parquet
+from regsim.workflow import log_to
 
 BETA = (10.0, 3.8987, 10.1777)
 CELL = Cell(10, 1.0, BETA)
@@ -26,7 +32,10 @@ SHIFTED = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, np.inf))
 WEAK = Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0))
 # Three Newton steps leave some of these MAP fits unconverged (sixty is the default).
 FEW = 3
-CAPPED = {"map": {"max_iter": FEW}}  # few enough Newton steps to make some fits fail
+
+
+def spec(priors, methods, max_iter: int | None = None) -> FitSpec:
+    return FitSpec(tuple(methods), tuple(priors), 0.05, max_iter)
 
 
 @pytest.fixture(scope="module")
@@ -92,17 +101,18 @@ def test_unconverged_fits_are_flagged_not_hidden(data: Datasets) -> None:
 
 
 def test_fit_table_passes_estimator_options(data: Datasets) -> None:
-    table = fit_table(data, [SHIFTED], ["map"], 0.05, options=CAPPED)
+    table = fit_table(data, spec([SHIFTED], ["map"], FEW))
     assert not table["converged"].all()
+    assert fit_table(data, spec([SHIFTED], ["map"]))["converged"].all()
 
 
 def test_mark_failures_fails_the_whole_replicate_fit() -> None:
-    fits = fit_table(draw(CELL, 1, 0, 4), [WEAK], ["ols", "map"], 0.05)
+    fits = fit_table(draw(CELL, 1, 0, 4), spec([WEAK], ["ols", "map"]))
     assert fits["converged"].all()
     broken = fits.copy()
     row = broken.index[(broken["method"] == "map") & (broken["replicate"] == 2)][-1]
     broken.loc[row, "se"] = np.nan  # only sigma's SE of one replicate is not finite
-    marked = stages.mark_failures(broken)
+    marked = mark_failures(broken)
     failed = marked.loc[~marked["converged"], ["method", "replicate"]].drop_duplicates()
     assert failed.to_dict("records") == [{"method": "map", "replicate": 2}]
     assert (~marked["converged"]).sum() == 4  # beta0, beta1, beta2 and sigma
@@ -113,52 +123,56 @@ def test_mark_failures_fails_the_whole_replicate_fit() -> None:
 
 def write_chunk(tmp_path: Path, data: Datasets) -> Path:
     path = tmp_path / "datasets" / "chunk.npz"
-    save_datasets(path, data)
+    save_datasets(path, [data])
     return path
 
 
-def test_run_fit_logs_failures_and_matches_fit_table(
+def simulate_job(fit: FitSpec, replicates: int = 120) -> SimulateJob:
+    return SimulateJob("n10-1", 12345, (Unit(CELL, 0, replicates),), fit, ("n", "sigma"))
+
+
+def test_simulate_logs_failures_and_matches_fit_table(
     data: Datasets, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    chunk = write_chunk(tmp_path, data)
-    out = tmp_path / "fits" / "chunk.parquet"
+    fit = spec([WEAK, SHIFTED], ["ols", "mle", "map"], FEW)
+    out = tmp_path / "chunks" / "n10-1.parquet"
     with caplog.at_level(logging.INFO, logger="regsim"):
-        stages.run_fit(chunk, prior_params([WEAK, SHIFTED]), ["ols", "mle", "map"], 0.05, out, FEW)
-    table = stages.read_parquet(out)
-    expected = stages.mark_failures(
-        fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05, CAPPED)
-    )
+        run_simulate(simulate_job(fit), fits=out)
+    keys = ["prior", "method", "parameter", "replicate"]
+    table = sort_table(read_parquet(out), keys)
+    expected = sort_table(fit_table(data, fit), keys)
     pd.testing.assert_frame_equal(table, expected)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     failed = expected.loc[~expected["converged"], ["prior", "replicate"]].drop_duplicates()
+    assert len(failed)
     for prior, rows in failed.groupby("prior"):
-        assert any(f"map ({prior}): {len(rows)} of 120 replicates failed" in w for w in warnings)
-    assert not any(w.startswith(("n=10 sigma=1 ols", "n=10 sigma=1 mle")) for w in warnings)
+        message = f"n10_sigma1 map ({prior}): {len(rows)} of 120 replicates failed"
+        assert any(w.startswith(message) for w in warnings)
+    assert not any(w.startswith(("n10_sigma1 ols", "n10_sigma1 mle")) for w in warnings)
 
 
-def test_run_fit_in_batches_gives_the_same_table(
+def test_simulate_in_batches_gives_the_same_chunk(
     data: Datasets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chunk = write_chunk(tmp_path, data)
+    fit = spec([WEAK, SHIFTED], ["ols", "mle", "map"])
     whole, batched = tmp_path / "whole.parquet", tmp_path / "batched.parquet"
-    args = (prior_params([WEAK, SHIFTED]), ["ols", "mle", "map"], 0.05)
-    stages.run_fit(chunk, *args, whole)
-    monkeypatch.setattr(stages, "FIT_BATCH_REPLICATES", 7)
-    assert [len(b) for b in stages.fit_batches(data)] == [7] * 17 + [1]
-    stages.run_fit(chunk, *args, batched)
+    run_simulate(simulate_job(fit), fits=whole)
+    monkeypatch.setattr(fitting, "FIT_BATCH_REPLICATES", 7)
+    monkeypatch.setattr(simulate, "BATCH_OBSERVATIONS", 35)  # n = 10: 3 per batch
+    batches = list(simulate.draw_batches(CELL, 12345, 0, 120, simulate.batch_replicates(10)))
+    assert [len(b) for b in batches][:2] == [3, 3]
+    assert [len(t) // 16 for t in fitting.fit_batches(batches, fit)] == [6] * 20
+    run_simulate(simulate_job(fit), fits=batched)
     keys = ["prior", "method", "parameter", "replicate"]
     pd.testing.assert_frame_equal(
-        stages.sort_table(stages.read_parquet(batched), keys),
-        stages.sort_table(stages.read_parquet(whole), keys),
+        sort_table(read_parquet(batched), keys), sort_table(read_parquet(whole), keys)
     )
-    monkeypatch.setattr(stages, "FIT_BATCH_OBSERVATIONS", 35)  # n = 10: 3 per batch
-    assert [len(b) for b in stages.fit_batches(data)][:2] == [3, 3]
 
 
 def test_summarize_leaves_failed_replicates_out_and_counts_them(data: Datasets) -> None:
-    fits = stages.mark_failures(fit_table(data, [SHIFTED], ["ols", "map"], 0.05, CAPPED))
-    metrics = stages.summarize_cell(fits, 0.05)
-    kept = stages.summarize_cell(fits[fits["converged"]], 0.05)
+    fits = fit_table(data, spec([SHIFTED], ["ols", "map"], FEW))
+    metrics = summarize_cell(fits, 0.05)
+    kept = summarize_cell(fits[fits["converged"]], 0.05)
     n_failed = (~fits.loc[fits["parameter"] == "sigma", "converged"]).sum()
     assert n_failed > 0
     counts = metrics[metrics["measure"] == "n_failed"].set_index(["method", "parameter"])
@@ -178,10 +192,8 @@ def test_summarize_leaves_failed_replicates_out_and_counts_them(data: Datasets) 
 
 @pytest.fixture(scope="module")
 def failing_metrics(data: Datasets) -> pd.DataFrame:
-    fits = stages.mark_failures(
-        fit_table(data, [WEAK, SHIFTED], ["ols", "mle", "map"], 0.05, CAPPED)
-    )
-    return stages.summarize_cell(fits, 0.05)
+    fits = fit_table(data, spec([WEAK, SHIFTED], ["ols", "mle", "map"], FEW))
+    return summarize_cell(fits, 0.05)
 
 
 def test_paper_tables_mark_cells_with_failed_replicates(failing_metrics: pd.DataFrame) -> None:
@@ -231,9 +243,9 @@ def test_latex_with_failure_notes_compiles(failing_metrics: pd.DataFrame, tmp_pa
 
 @pytest.fixture
 def fits_file(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
-    table = fit_table(draw(CELL, 1, 0, 10), [WEAK], ["ols", "map"], 0.05)
+    table = fit_table(draw(CELL, 1, 0, 10), spec([WEAK], ["ols", "map"]))
     path = tmp_path / "fits.parquet"
-    stages.write_parquet(table, path)
+    write_parquet(table, path)
     return path, table
 
 
@@ -249,7 +261,7 @@ def test_every_flipped_byte_of_a_table_is_detected_or_harmless(
         data[offset] ^= 0xFF
         damaged.write_bytes(bytes(data))
         try:
-            back = stages.read_parquet(damaged, columns=["estimate"])
+            back = read_parquet(damaged, columns=["estimate"])
         except DataFileError as error:
             assert str(error).startswith(f"{damaged}: ")
             assert str(error).endswith("; delete it and rerun the workflow to regenerate it")
@@ -268,13 +280,13 @@ def test_truncated_or_foreign_tables_name_the_file(
     for size in (0, 4, 100, len(original) // 2, len(original) - 1):
         path.write_bytes(original[:size])
         with pytest.raises(DataFileError, match=r"fits\.parquet: unreadable table file \("):
-            stages.read_parquet(path)
+            read_parquet(path)
     other = tmp_path / "other.parquet"
-    stages.write_parquet(pd.DataFrame({"a": [1]}), other)
+    write_parquet(pd.DataFrame({"a": [1]}), other)
     with pytest.raises(
         DataFileError, match=r"other\.parquet: not a table of this workflow \(no column estimate\)"
     ):
-        stages.read_parquet(other, columns=["estimate"])
+        read_parquet(other, columns=["estimate"])
 
 
 @pytest.mark.parametrize(
@@ -296,10 +308,10 @@ def test_damaged_metrics_csv_names_the_file(tmp_path: Path, text: str, message: 
     path = tmp_path / "metrics.csv"
     path.write_text(text)
     with pytest.raises(DataFileError, match=rf"metrics\.csv: {message}") as info:
-        stages.read_metrics(path)
+        read_metrics(path)
     assert "\n" not in str(info.value)
     with pytest.raises(DataFileError, match=r"nope\.csv: metrics table not found"):
-        stages.read_metrics(tmp_path / "nope.csv")
+        read_metrics(tmp_path / "nope.csv")
 
 
 def unsupported_compression(path: Path) -> None:
@@ -313,10 +325,9 @@ def unsupported_compression(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_fit_stage_reports_any_damaged_dataset_file(tmp_path: Path) -> None:
+def test_any_damaged_dataset_file_is_reported(tmp_path: Path) -> None:
     chunk = write_chunk(tmp_path, draw(CELL, 1, 0, 5))
     original = chunk.read_bytes()
-    out = tmp_path / "fits.parquet"
     damages = [
         lambda p: p.write_bytes(original[: len(original) // 2]),
         lambda p: p.write_bytes(b"not a dataset"),
@@ -327,9 +338,24 @@ def test_fit_stage_reports_any_damaged_dataset_file(tmp_path: Path) -> None:
         chunk.write_bytes(original)
         damage(chunk)
         with pytest.raises(DataFileError, match=r"chunk\.npz: unreadable dataset file \(") as info:
-            stages.run_fit(chunk, prior_params([WEAK]), ["ols", "map"], 0.05, out)
+            load_datasets(chunk)
         assert str(info.value).endswith("; delete it and rerun the workflow to regenerate it")
-        assert not out.exists()
+
+
+def test_collect_reports_a_damaged_chunk_and_writes_nothing(tmp_path: Path) -> None:
+    chunk = tmp_path / "chunks" / "n10-1.parquet"
+    run_simulate(simulate_job(spec([WEAK], ["ols", "map"]), replicates=5), fits=chunk)
+    original = chunk.read_bytes()
+    outputs = {
+        "fits": [tmp_path / "fits.parquet"],
+        "metrics": [tmp_path / "metrics.parquet"],
+        "table": tmp_path / "metrics.csv",
+    }
+    for damaged in (original[: len(original) // 2], b"not a table"):
+        chunk.write_bytes(damaged)
+        with pytest.raises(DataFileError, match=r"n10-1\.parquet: unreadable table file \("):
+            run_collect(CollectJob(("n10_sigma1",), 5, 0.05), chunks=[chunk], **outputs)
+        assert not any(path.exists() for path in (*outputs["fits"], outputs["table"]))
 
 
 def test_load_datasets_reports_an_unsupported_compression_method(tmp_path: Path) -> None:
@@ -346,11 +372,11 @@ def test_load_datasets_reports_an_unsupported_compression_method(tmp_path: Path)
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
-    stages.write_parquet(pd.DataFrame({"a": [1]}), path)
+    write_parquet(pd.DataFrame({"a": [1]}), path)
     before = path.read_bytes()
 
     with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises
-        stages.write_parquet(pd.DataFrame({"a": [object()]}), path)
+        write_parquet(pd.DataFrame({"a": [object()]}), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
     mask = os.umask(0)
@@ -360,7 +386,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
 
 def test_log_to_turns_a_user_error_into_one_line(tmp_path: Path) -> None:
     log = tmp_path / "job.log"
-    with pytest.raises(SystemExit) as info, pipeline.log_to(log):
+    with pytest.raises(SystemExit) as info, log_to(log):
         raise DataFileError("results/x.parquet: unreadable table file (bad); delete it")
     assert str(info.value) == "error: results/x.parquet: unreadable table file (bad); delete it"
     text = log.read_text()

@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regsim import config as cfg
-from regsim.design import Cell
+from regsim.design import Cell, plan_jobs
 from regsim.errors import ConfigError
-from regsim.pipeline import cell_label, chunk_label
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(
@@ -23,7 +22,7 @@ SOURCES = sorted(
 )
 # The workflow's wildcard constraints (Snakefile): a cell and a chunk name one path part.
 CELL_PATTERN = re.compile(r"n\d+_sigma[0-9.e+-]+")
-CHUNK_PATTERN = re.compile(r"reps\d+-\d+")
+JOB_PATTERN = re.compile(r"n\d+-\d+")
 
 
 def code_lines(path: Path) -> list[tuple[int, str]]:
@@ -78,7 +77,10 @@ def test_the_workflow_reads_configs_with_the_safe_reader() -> None:
     snakefile = (ROOT / "Snakefile").read_text()
     assert "load_configfile" not in snakefile  # Snakemake's loader renders YTE templates
     assert not re.search(r"^configfile:", snakefile, re.MULTILINE)
-    assert "regsim.config.load_layers(" in snakefile
+    assert "load_study(" in snakefile
+    workflow = (ROOT / "regsim" / "workflow.py").read_text()
+    # the default loader, regsim.config.read_config_file (safe YAML, no templates)
+    assert "configuration.load_layers(files, overrides=overrides)" in workflow
 
 
 def test_a_config_cannot_run_code(tmp_path: Path) -> None:
@@ -105,7 +107,7 @@ SIGMAS = [5e-324, 1e-300, 1e-5, 0.1 + 0.2, 1.0, 5.0, 1e16, 1.7976931348623157e30
 
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_cell_names_are_one_safe_path_part(sigma: float) -> None:
-    label = cell_label(Cell(10, sigma, (1.0, 2.0)))
+    label = Cell(10, sigma, (1.0, 2.0)).label
     assert CELL_PATTERN.fullmatch(label), label
     assert "/" not in label and ".." not in label and not label.startswith(".")
 
@@ -116,14 +118,15 @@ def test_cell_names_are_one_safe_path_part(sigma: float) -> None:
     sigma=st.floats(min_value=5e-324, allow_nan=False, allow_infinity=False),
 )
 def test_any_accepted_cell_gives_a_safe_name(n: int, sigma: float) -> None:
-    label = cell_label(Cell(n, sigma, (1.0,)))
+    label = Cell(n, sigma, (1.0,)).label
     assert CELL_PATTERN.fullmatch(label), label
     assert set(label) <= set(string.ascii_letters + string.digits + "_.+-")
 
 
-def test_chunk_names_are_one_safe_path_part() -> None:
-    for start, stop in [(0, 1), (0, 250), (999_750, 1_000_000), (10**7, 10**7 + 5)]:
-        assert CHUNK_PATTERN.fullmatch(chunk_label(start, stop))
+def test_job_names_are_one_safe_path_part() -> None:
+    cells = [Cell(n, 1.0, (1.0, 2.0)) for n in (3, 10, 10**6)]
+    for job in plan_jobs(cells, 10**4, 10**7):
+        assert JOB_PATTERN.fullmatch(job.name), job.name
 
 
 @pytest.mark.parametrize("name", ["../x", "x/y", "..", ".hidden", "a b", "a\\b", "", "1x", "x:y"])

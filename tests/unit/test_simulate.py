@@ -196,15 +196,18 @@ def test_data_follow_the_model():
 
 def test_save_load_roundtrip_bit_identical(tmp_path):
     d = draw(CELL_A, SEED, 10, 25)
+    other = draw(CELL_B, SEED, 0, 4)
     path = tmp_path / "sub" / "data.npz"
-    save_datasets(path, d)
-    assert_same(load_datasets(path), d)
+    save_datasets(path, [d, other])  # a job's file holds every unit of the job
+    first, second = load_datasets(path)
+    assert_same(first, d)
+    assert_same(second, other)
     assert [p.name for p in path.parent.iterdir()] == ["data.npz"]  # no temp file left
 
 
 def test_truncated_file_raises_data_file_error(tmp_path):
     good = tmp_path / "good.npz"
-    save_datasets(good, draw(CELL_A, SEED, 0, 10))
+    save_datasets(good, [draw(CELL_A, SEED, 0, 10)])
     data = good.read_bytes()
     bad = tmp_path / "truncated.npz"
     bad.write_bytes(data[: len(data) // 2])

@@ -10,8 +10,11 @@ import statsmodels.api as sm
 from scipy import stats
 
 from regsim import theory
-from regsim.design import ERROR_MODELS, METHODS, Cell, Prior
-from regsim.estimators import ESTIMATORS, fit_ols, fit_ols_hc3, fit_table, sufficient_stats
+from regsim.design import Cell, Prior
+from regsim.estimators import ESTIMATORS, fit_ols, fit_ols_hc3, sufficient_stats
+from regsim.fits import fit_table
+from regsim.schema import ERROR_MODELS, METHOD_NAMES
+from regsim.specs import FitSpec
 from regsim.simulate import ERROR_MODELS as SIMULATED_ERROR_MODELS
 from regsim.simulate import draw
 
@@ -20,7 +23,7 @@ BETA = (10.0, 3.8987, 10.1777)
 
 def test_error_model_names_agree():
     assert tuple(SIMULATED_ERROR_MODELS) == ERROR_MODELS
-    assert tuple(ESTIMATORS) == METHODS
+    assert tuple(ESTIMATORS) == METHOD_NAMES
 
 
 def test_normal_cells_are_unchanged_by_the_error_factor():
@@ -84,7 +87,8 @@ def test_ols_hc3_needs_the_sandwich_statistics():
 
 def test_fit_table_with_hc3_shares_the_ols_estimates():
     data = draw(Cell(30, 5.0, BETA, errors="hetero"), 1, 0, 20)
-    table = fit_table(data, [Prior("weak", (0, 0, 0), (100,) * 3)], ["ols", "ols_hc3"], 0.05)
+    weak = Prior("weak", (0, 0, 0), (100,) * 3)
+    table = fit_table(data, FitSpec(("ols", "ols_hc3"), (weak,), 0.05))
     ols, hc3 = (table[table["method"] == m].reset_index(drop=True) for m in ("ols", "ols_hc3"))
     np.testing.assert_array_equal(ols["estimate"], hc3["estimate"])
     assert not np.array_equal(ols["se"], hc3["se"])

@@ -1,9 +1,10 @@
-# What goes into a paper: figures, LaTeX/Markdown tables and provenance, from metrics.csv.
+# What goes into a paper, drawn from the fits and metrics.csv: figures, LaTeX/Markdown
+# tables, the failure report, the exact-theory comparison and provenance.
 
 
 rule zip_plot:
     input:
-        f"results/fits/{ZIP['cell']}.parquet",
+        [f"results/chunks/{job}.parquet" for job in STUDY.jobs_of(STUDY.zip["cell"])],
     output:
         pdf="results/figures/zip.pdf",
         png=report(
@@ -23,10 +24,11 @@ rule zip_plot:
         mem_mb=2000,
         runtime=5,
     params:
-        n=ZIP["n"],
-        sigma=ZIP["sigma"],
-        parameter=ZIP["parameter"],
-        alpha=config["alpha"],
+        cell=STUDY.zip["cell"],
+        n=STUDY.zip["n"],
+        sigma=STUDY.zip["sigma"],
+        parameter=STUDY.zip["parameter"],
+        alpha=STUDY.alpha,
     script:
         "../scripts/zip_plot.py"
 
@@ -35,7 +37,7 @@ rule paper:
     input:
         "results/tables/metrics.csv",
     output:
-        pdf=[f"results/figures/{figure}.pdf" for figure in FIGURES],
+        pdf=[f"results/figures/{figure}.pdf" for figure in STUDY.figure_files],
         png=[
             report(
                 f"results/figures/{figure}.png",
@@ -43,14 +45,16 @@ rule paper:
                 category="Figures",
                 labels={"figure": figure},
             )
-            for figure, (family, _) in FIGURES.items()
+            for figure, (family, _) in STUDY.figure_files.items()
         ],
         tables=[
-            report(path, caption="../report/tables.rst", category="Tables")
-            for path in PAPER_TABLES
+            report(f"results/tables/{table}", caption="../report/tables.rst", category="Tables")
+            for table in STUDY.paper_tables
         ],
         failures=report(
-            FAILURES, caption="../report/failures.rst", category="Diagnostics"
+            "results/tables/failures.md",
+            caption="../report/failures.rst",
+            category="Diagnostics",
         ),
         theory_csv="results/tables/theory.csv",
         theory_md=report(
@@ -67,23 +71,13 @@ rule paper:
     # One job writes everything drawn from metrics.csv, each figure, the tables and the
     # theory comparison in a process forked from it (a figure per thread at most):
     # matplotlib and pandas are imported once rather than once per output.
-    threads: min(len(FIGURES), 8)
+    threads: min(len(STUDY.figure_files), 8)
     resources:
         # the parent's libraries and table, and one figure's canvas per worker
         mem_mb=lambda wc, threads: 300 + 150 * threads,
         runtime=5,
     params:
-        figures=list(FIGURES.values()),  # (family, error model), in the order of output.pdf
-        figure_options={
-            family: pipeline.figure_options(config, family)
-            for family in dict.fromkeys(family for family, _ in FIGURES.values())
-        },
-        expected=DESIGN,
-        alpha=config["alpha"],
-        p=len(config["beta"]),  # coefficients, for the exact-theory curves and table
-        measures=TABLE_MEASURES,
-        parameters=PARAMETERS,
-        errors=ERRORS,
+        job=STUDY.paper_job.to_params(),
     script:
         "../scripts/paper.py"
 
@@ -91,8 +85,8 @@ rule paper:
 rule provenance:
     input:
         "results/tables/metrics.csv",
-        PAPER_TABLES,
-        FAILURES,
+        expand("results/tables/{table}", table=STUDY.paper_tables),
+        "results/tables/failures.md",
         "results/tables/theory.csv",
         "results/tables/theory.md",
     output:
@@ -108,9 +102,9 @@ rule provenance:
         mem_mb=500,
         runtime=5,
     params:
-        config=config,
-        root=lambda wc, output: os.path.dirname(output[0]),
+        config=STUDY.config,
+        root="results",
         # A new commit reruns this job alone.
-        commit=provenance.git_state(workflow.basedir)["commit"],
+        commit=git_state(workflow.basedir)["commit"],
     script:
         "../scripts/provenance.py"

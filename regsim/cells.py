@@ -1,0 +1,409 @@
+"""From fits to a cell's tables, whatever route they came by: the one writer.
+
+A simulate job writes its fits to one *chunk* file (:class:`ChunkWriter`): every unit of the
+job (a range of one cell's replicates), a row group per run of one fit, the units and
+their row groups recorded in the file's metadata. A cell's replicates may lie in one job
+or be spread over several. :func:`write_cell` reads a cell's rows from its chunks, however
+many, and writes the cell's two tables:
+
+* ``fits/<cell>.parquet``: the long table of fits (``regsim.fits``), the cell's factor
+  columns then :data:`regsim.schema.FIT_FIELDS`, sorted by group (prior, method,
+  parameter) then replicate, a row group per fit;
+* ``metrics/<cell>.parquet``: its performance measures (:func:`summarize_cell`).
+
+A cell of at most :data:`WHOLE_CELL_ROWS` rows is combined in memory; a larger one a fit
+(method and prior) at a time, so memory stays bounded whatever the replicate count. Both
+give the same bytes, and neither depends on how the replicates were packed into jobs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from regsim.atomic import write_atomic
+from regsim.design import Unit
+from regsim.errors import DataFileError
+from regsim.metrics import summarize
+from regsim.schema import (
+    FIT_KEY,
+    GROUP_FIELDS,
+    METRIC_FIELDS,
+    MULTIMODAL_METHODS,
+    OPTIONAL_FACTORS,
+    with_factors,
+)
+from regsim.tableio import (
+    REGENERATE,
+    ParquetParts,
+    _pyarrow,
+    _reading,
+    read_parquet,
+    sort_table,
+    write_parquet,
+)
+
+logger = logging.getLogger("regsim.cells")
+
+#: Fit rows (replicates × fits × parameters) of a cell combined and summarized in memory,
+#: in one call; a cell with more is combined a fit at a time. Same outputs either way.
+WHOLE_CELL_ROWS = 50_000
+
+#: Key of the chunk files' own metadata (a JSON document).
+CHUNK_METADATA = b"regsim"
+
+#: Version of the chunk file layout.
+CHUNK_FORMAT = 1
+
+
+# --------------------------------------------------------------------------------------
+# Chunks: the fits of one simulate job
+# --------------------------------------------------------------------------------------
+
+
+class ChunkWriter:
+    """The fits of one simulate job, a parquet file written a table at a time.
+
+    Every table written for a unit becomes row groups of one fit each; the file's metadata
+    (key :data:`CHUNK_METADATA`) lists the job's units with their row groups, so a reader
+    takes one cell's rows without decoding the others.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], job: str) -> None:
+        self.parts = ParquetParts(Path(path))
+        self.job = job
+        self.units: list[dict[str, Any]] = []
+        self.row_groups = 0
+
+    def __enter__(self) -> ChunkWriter:
+        self.parts.__enter__()
+        return self
+
+    def write(self, unit: Unit, table: pd.DataFrame) -> None:
+        """Append ``table``, fits of ``unit``, as row groups of one fit each."""
+        if not self.units or self.units[-1]["_unit"] is not unit:
+            self.units.append(
+                {
+                    "_unit": unit,
+                    "label": unit.cell.label,
+                    "cell": unit.cell.canonical(),
+                    "key": unit.cell.key,
+                    "start": unit.start,
+                    "stop": unit.stop,
+                    "row_groups": [self.row_groups, self.row_groups],
+                    "rows": 0,
+                }
+            )
+        self.row_groups += self.parts.write(table, FIT_KEY)
+        self.units[-1]["row_groups"][1] = self.row_groups
+        self.units[-1]["rows"] += len(table)
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None and self.parts.writer is not None:
+            units = [{k: v for k, v in u.items() if k != "_unit"} for u in self.units]
+            meta = {"format": CHUNK_FORMAT, "job": self.job, "units": units}
+            self.parts.writer.add_key_value_metadata({CHUNK_METADATA: json.dumps(meta)})
+        self.parts.__exit__(*exc)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where some of a cell's fits are: row groups of one chunk file."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    rows: int
+    start: int
+    stop: int
+
+
+def chunk_units(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of a chunk file: its job and units (label, cell, range, row groups).
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing, damaged or not a chunk of this workflow.
+    """
+    import pyarrow.parquet as pq
+
+    _pyarrow()
+    with _reading(path):
+        metadata = pq.ParquetFile(path).metadata.metadata or {}
+    try:
+        meta = json.loads(metadata[CHUNK_METADATA])
+        if meta["format"] != CHUNK_FORMAT:
+            raise ValueError(f"format {meta['format']}")
+        return meta
+    except (KeyError, ValueError, TypeError) as error:
+        raise DataFileError(
+            f"{path}: not a chunk of fits of this workflow ({error}); {REGENERATE}"
+        ) from error
+
+
+def cell_sources(chunks: Sequence[str | os.PathLike[str]]) -> dict[str, list[Source]]:
+    """Cell label -> where its fits are in ``chunks``, in replicate order."""
+    found: dict[str, list[Source]] = {}
+    for path in chunks:
+        for unit in chunk_units(path)["units"]:
+            first, last = unit["row_groups"]
+            source = Source(
+                str(path), tuple(range(first, last)), unit["rows"], unit["start"], unit["stop"]
+            )
+            found.setdefault(unit["label"], []).append(source)
+    return {label: sorted(sources, key=lambda s: s.start) for label, sources in found.items()}
+
+
+def read_source(
+    source: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The rows of ``source`` (of one fit with ``where``), only ``columns`` if given."""
+    return read_parquet(source.path, only=columns, where=where, row_groups=source.row_groups)
+
+
+def _cell_columns(table: pd.DataFrame) -> list[str]:
+    """The table's columns without the optional factors at their default level.
+
+    A chunk carries every factor of its study; a cell's own tables carry only those of its
+    levels that differ from the default, as they always have.
+    """
+    drop = [
+        item.name
+        for item in OPTIONAL_FACTORS
+        if item.name in table.columns and (table[item.name] == item.default).all()
+    ]
+    return [c for c in table.columns if c not in drop]
+
+
+# --------------------------------------------------------------------------------------
+# The cell's tables
+# --------------------------------------------------------------------------------------
+
+
+def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Performance measures of one cell's fits, one row per group and measure.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        A table of fits (``regsim.fits``).
+    alpha : float
+        Nominal level; the intervals themselves come from the ``lower``/``upper`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's factor columns then :data:`~regsim.schema.METRIC_FIELDS`, sorted;
+        ``n_multimodal`` only for the methods that report it.
+    """
+    groups = with_factors(GROUP_FIELDS, fits.columns)
+    metrics = summarize(
+        fits,
+        estimate="estimate",
+        se="se",
+        true_col="true",
+        by=list(groups),
+        lower="lower",
+        upper="upper",
+        alpha=float(alpha),
+        converged_col="converged",
+        multimodal_col="multimodal",
+    )
+    keep = (metrics["measure"] != "n_multimodal") | metrics["method"].isin(MULTIMODAL_METHODS)
+    columns = with_factors(METRIC_FIELDS, fits.columns)
+    return sort_table(metrics.loc[keep, list(columns)], (*groups, "measure"))
+
+
+def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One cell's rows from several parts, sorted by group then replicate.
+
+    Failures were marked when the rows were fitted (``regsim.fits.fit_batches``): a
+    replicate's rows are fitted together, so marking is never split across parts.
+    """
+    table = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    parts.clear()
+    keep = _cell_columns(table)
+    if len(keep) < len(table.columns):
+        table = table.drop(columns=[c for c in table.columns if c not in keep])
+    return sort_table(table, [*with_factors(GROUP_FIELDS, table.columns), "replicate"])
+
+
+def write_cell(
+    sources: Sequence[Source],
+    alpha: float,
+    fits_output: str | os.PathLike[str],
+    metrics_output: str | os.PathLike[str],
+) -> int:
+    """Write one cell's table of fits and its metrics from wherever its fits are.
+
+    Parameters
+    ----------
+    sources : sequence of Source
+        The cell's fits (:func:`cell_sources`), every replicate exactly once.
+    alpha : float
+        Nominal level.
+    fits_output, metrics_output : path-like
+        The cell's two parquet files, each written atomically.
+
+    Returns
+    -------
+    int
+        Rows of the table of fits.
+    """
+    if not sources:
+        raise ValueError("no fits to combine")
+    if sum(source.rows for source in sources) <= WHOLE_CELL_ROWS:
+        fits = _combined([read_source(source) for source in sources])
+
+        def write(tmp: Path) -> None:
+            with ParquetParts(tmp) as writer:
+                writer.write(fits, FIT_KEY)
+
+        write_atomic(fits_output, write)
+        write_parquet(summarize_cell(fits, alpha), metrics_output)
+        return len(fits)
+
+    metrics: list[pd.DataFrame] = []
+    pending: list[pd.DataFrame] = []  # fits not yet summarized
+    rows = 0
+
+    def summarize_pending() -> None:
+        # Several fits per call (each call has a fixed cost); a group's measures do not
+        # depend on the other groups in the call.
+        if pending:
+            metrics.append(summarize_cell(pd.concat(pending, ignore_index=True), alpha))
+            pending.clear()
+
+    def write_by_fit(tmp: Path) -> None:
+        nonlocal rows
+        with ParquetParts(tmp) as writer:
+            for prior, method in _fits_of(sources):
+                where = {"prior": prior, "method": method}
+                part = _combined([read_source(source, where=where) for source in sources])
+                writer.write(part)
+                rows += len(part)
+                if len(part) > WHOLE_CELL_ROWS:
+                    # A large fit a parameter at a time: a group's measures do not depend
+                    # on the other groups summarized with it, and memory holds one.
+                    summarize_pending()
+                    for _, group in part.groupby("parameter", sort=False):
+                        metrics.append(summarize_cell(group, alpha))
+                else:
+                    if sum(map(len, pending)) + len(part) > WHOLE_CELL_ROWS:
+                        summarize_pending()
+                    pending.append(part)
+                del part  # before the next fit is read: one fit's rows in memory at a time
+                _give_back_memory()
+            summarize_pending()
+
+    write_atomic(fits_output, write_by_fit)
+    table = pd.concat(metrics, ignore_index=True)
+    groups = with_factors(GROUP_FIELDS, table.columns)
+    write_parquet(sort_table(table, (*groups, "measure")), metrics_output)
+    return rows
+
+
+def _give_back_memory() -> None:
+    """Return freed heap memory to the system (glibc), so a job holds one fit at a time.
+
+    glibc raises its mmap threshold as large blocks are freed, so the blocks of the next
+    fit come from the heap and the previous fit's freed memory stays with the process;
+    ``malloc_trim`` gives it back. Elsewhere nothing is done.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc() if sys.platform.startswith("linux") else None
+
+
+def _fits_of(sources: Sequence[Source]) -> list[tuple[str, str]]:
+    """The (prior, method) pairs in a cell's fits, in the tables' order.
+
+    Read from the row groups' statistics (a chunk has a row group per fit), not the rows.
+    """
+    import pyarrow.parquet as pq
+
+    found: set[tuple[str, str]] = set()
+    for source in sources:
+        with _reading(source.path):
+            metadata = pq.ParquetFile(source.path).metadata
+            names = metadata.schema.to_arrow_schema().names
+            columns = [names.index(key) for key in FIT_KEY]
+            for index in source.row_groups:
+                group = metadata.row_group(index)
+                stats = [group.column(column).statistics for column in columns]
+                if not all(s is not None and s.has_min_max and s.min == s.max for s in stats):
+                    raise DataFileError(
+                        f"{source.path}: row group {index} holds several fits; {REGENERATE}"
+                    )
+                found.add((stats[0].min, stats[1].min))
+    pairs = sort_table(pd.DataFrame(sorted(found), columns=list(FIT_KEY)), list(FIT_KEY))
+    return list(zip(pairs["prior"], pairs["method"], strict=True))
+
+
+def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Concatenate per-cell metrics tables into one sorted table.
+
+    A cell at an optional factor's default level has no column for it; when another cell
+    has one, the default fills it in the result.
+    """
+    if not paths:
+        raise ValueError("no metrics tables to combine")
+    table = pd.concat(
+        [read_parquet(p, ("n", "sigma", *METRIC_FIELDS)) for p in paths], ignore_index=True
+    )
+    for item in OPTIONAL_FACTORS:
+        if item.name in table.columns:
+            table[item.name] = table[item.name].fillna(item.default)
+    columns = with_factors(METRIC_FIELDS, table.columns)
+    groups = with_factors(GROUP_FIELDS, table.columns)
+    return sort_table(table.loc[:, list(columns)], (*groups, "measure"))
+
+
+def cell_rows(
+    chunks: Sequence[str | os.PathLike[str]],
+    label: str,
+    *,
+    columns: Sequence[str] | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One cell's fits read straight from the chunks of its jobs, sorted as its table.
+
+    For a reader that wants a cell before its table is written (the zip plot): the rows of
+    ``fits/<cell>.parquet`` (of ``where``, and ``columns`` if given).
+    """
+    sources = cell_sources(chunks).get(label)
+    if not sources:
+        raise DataFileError(f"no fits of cell {label} in {', '.join(map(str, chunks))}")
+    wanted = None if columns is None else [*columns, *_sort_columns(columns)]
+    parts = [read_source(source, columns=wanted, where=where) for source in sources]
+    table = pd.concat(parts, ignore_index=True)
+    table = table.loc[:, _cell_columns(table)]
+    order = [c for c in (*with_factors(GROUP_FIELDS, table.columns), "replicate") if c in table]
+    table = sort_table(table, order)
+    return table if columns is None else table.loc[:, [c for c in columns if c in table]]
+
+
+def _sort_columns(columns: Sequence[str]) -> list[str]:
+    return [c for c in (*GROUP_FIELDS, "replicate") if c not in columns]

@@ -1,0 +1,129 @@
+"""The bodies of the workflow's heavy jobs, each taking its spec (:mod:`regsim.specs`).
+
+* :func:`run_simulate`: draw the job's units (ranges of cells'
+  replicates) batch by batch, fit every method and prior as the batches come, and write
+  the fits to the job's chunk (``regsim.cells.ChunkWriter``) and, if asked, the datasets
+  (``regsim.simulate.DatasetFile``).
+* :func:`run_collect`: every cell's two tables from the chunks
+  (``regsim.cells.write_cell``, in forked workers), then ``metrics.csv``.
+
+A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
+by name. Nothing here reads the config or imports Snakemake.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import pandas as pd
+
+from regsim.atomic import replacing
+from regsim.cells import ChunkWriter, cell_sources, collect_metrics, write_cell
+from regsim.errors import DataFileError
+from regsim.fits import failed_replicates, fit_batches, log_failures
+from regsim.parallel import run_tasks
+from regsim.simulate import DatasetFile, batch_replicates, draw_batches
+from regsim.specs import CollectJob, SimulateJob
+from regsim.tableio import REGENERATE, write_metrics_csv
+
+logger = logging.getLogger("regsim.jobs")
+
+
+def run_simulate(
+    job: SimulateJob,
+    fits: str | os.PathLike[str],
+    datasets: str | os.PathLike[str] | None = None,
+) -> None:
+    """Rule ``simulate``: draw and fit the job's units; write its chunk of fits.
+
+    Each unit's replicates are drawn a batch at a time (``regsim.simulate.draw_batches``),
+    written to the dataset file as they pass when one is asked for, reduced to sufficient
+    statistics while in cache and fitted (``regsim.fits.fit_batches``); memory does not
+    grow with the replicates. Failed replicate fits are logged per unit.
+
+    Parameters
+    ----------
+    job : SimulateJob
+        What to draw and fit.
+    fits : path-like
+        The job's chunk of fits (parquet), written atomically.
+    datasets : path-like, optional
+        The job's dataset file (``.npz``); none is written without it.
+    """
+    with ExitStack() as stack:
+        chunk = stack.enter_context(ChunkWriter(stack.enter_context(replacing(fits)), job.name))
+        data = None if datasets is None else stack.enter_context(DatasetFile(datasets, job.seed))
+        for unit in job.units:
+            cell = unit.cell
+            logger.info(
+                "%s (key %s), replicates %d-%d", cell.label, cell.key, unit.start, unit.stop - 1
+            )
+            batches = draw_batches(cell, job.seed, unit.start, unit.stop, batch_replicates(cell.n))
+            if data is not None:
+                batches = data.record(unit, batches)
+            levels = cell.levels
+            factors = {name: levels[name] for name in job.factors}
+            failed = []
+            for table in fit_batches(batches, job.fit, factors):
+                chunk.write(unit, table)
+                failed.append(failed_replicates(table))
+            log_failures(cell.label, pd.concat(failed, ignore_index=True), unit.replicates)
+
+
+def run_collect(
+    job: CollectJob,
+    chunks: Sequence[str | os.PathLike[str]],
+    fits: Sequence[str | os.PathLike[str]],
+    metrics: Sequence[str | os.PathLike[str]],
+    table: str | os.PathLike[str],
+    workers: int = 1,
+) -> None:
+    """Rule ``collect``: every cell's table of fits and metrics, then ``metrics.csv``.
+
+    Parameters
+    ----------
+    job : CollectJob
+        The cells and their replicate count.
+    chunks : sequence of path-like
+        Every simulate job's chunk of fits.
+    fits, metrics : sequence of path-like
+        Each cell's two tables, in the order of ``job.cells``.
+    table : path-like
+        ``metrics.csv``.
+    workers : int
+        Cells written at once, each group in a process forked from this one.
+
+    Raises
+    ------
+    DataFileError
+        If a chunk is damaged, or the chunks do not hold every replicate of every cell
+        exactly once (a chunk of another study, or one missing).
+    """
+    sources = cell_sources(chunks)
+    for label in job.cells:
+        ranges = [(s.start, s.stop) for s in sources.get(label, [])]
+        edges = [0, *(b for _, b in ranges)]
+        if not ranges or [a for a, _ in ranges] != edges[:-1] or edges[-1] != job.replications:
+            raise DataFileError(
+                f"the chunks of fits hold replicates {ranges or 'none'} of cell {label}, not "
+                f"0-{job.replications - 1} once each; {REGENERATE}"
+            )
+    outputs = list(zip(job.cells, fits, metrics, strict=True))
+    # A few cells per task: a fork costs milliseconds, a small cell about as much.
+    per_task = max(1, len(outputs) // (4 * max(workers, 1)))
+    groups = [outputs[i : i + per_task] for i in range(0, len(outputs), per_task)]
+
+    def write(group: list[tuple[str, Any, Any]]) -> None:
+        for label, fits_path, metrics_path in group:
+            rows = write_cell(sources[label], job.alpha, fits_path, metrics_path)
+            logger.info("%s: %d fit rows", label, rows)
+
+    run_tasks([functools.partial(write, group) for group in groups], workers)
+    combined = collect_metrics(metrics)
+    logger.info("%d metrics rows from %d cells", len(combined), len(metrics))
+    write_metrics_csv(combined, table)

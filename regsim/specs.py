@@ -1,0 +1,202 @@
+"""Typed specs of the workflow's jobs, built once from the rule's ``params``.
+
+A spec travels through Snakemake's ``params`` as plain values (``to_params``), which
+Snakemake compares to decide reruns; a job's script rebuilds it (``from_params``) and
+passes it, with the job's outputs by name, to its body (:mod:`regsim.jobs`). Kept to the
+standard library, so that parsing the workflow stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from regsim.design import Cell, Prior, Unit
+from regsim.schema import PRIOR_METHODS
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What to fit on every replicate: methods, priors, the level, the MAP iteration cap.
+
+    Attributes
+    ----------
+    methods : tuple of str
+        Keys of ``regsim.estimators.ESTIMATORS``.
+    priors : tuple of Prior
+        The priors of the methods that take one.
+    alpha : float
+        Intervals have coverage 1 − α.
+    map_max_iter : int or None
+        Newton iteration cap of the MAP fits (the diagnostic setting); None: the default.
+    """
+
+    methods: tuple[str, ...]
+    priors: tuple[Prior, ...]
+    alpha: float
+    map_max_iter: int | None = None
+
+    @property
+    def sandwich(self) -> bool:
+        """Whether the statistics need the HC3 covariance."""
+        return "ols_hc3" in self.methods
+
+    @property
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Keyword arguments per method for ``regsim.estimators.fit_methods``."""
+        return {} if self.map_max_iter is None else {"map": {"max_iter": int(self.map_max_iter)}}
+
+    @property
+    def fits(self) -> int:
+        """Fits per replicate: one per method, one per prior for the methods taking one."""
+        return sum(len(self.priors) if m in PRIOR_METHODS else 1 for m in self.methods)
+
+    def rows(self, cell: Cell, replicates: int) -> int:
+        """Rows of the table of fits of ``replicates`` replicates of ``cell``."""
+        return replicates * self.fits * (cell.p + 1)
+
+
+@dataclass(frozen=True)
+class SimulateJob:
+    """One simulate job of the plan (``regsim.design.plan_jobs``).
+
+    Attributes
+    ----------
+    name : str
+        The job's name, the rule's ``job`` wildcard.
+    seed : int
+        The study's base seed.
+    units : tuple of Unit
+        Ranges of cells' replicates, drawn and fitted in this order.
+    fit : FitSpec
+        Methods, priors, level and MAP iteration cap.
+    factors : tuple of str
+        The study's factor columns (``n``, ``sigma`` and the optional factors it varies):
+        the columns of the job's chunk of fits.
+    """
+
+    name: str
+    seed: int
+    units: tuple[Unit, ...]
+    fit: FitSpec
+    factors: tuple[str, ...]
+
+    def to_params(self) -> dict[str, Any]:
+        """The spec as plain values, for Snakemake's ``params`` (compared for reruns)."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "units": [unit.to_plain() for unit in self.units],
+            "methods": list(self.fit.methods),
+            "priors": [prior.to_plain() for prior in self.fit.priors],
+            "alpha": self.fit.alpha,
+            "map_max_iter": self.fit.map_max_iter,
+            "factors": list(self.factors),
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SimulateJob:
+        """The spec of :meth:`to_params`."""
+        return cls(
+            name=str(params["name"]),
+            seed=int(params["seed"]),
+            units=tuple(Unit.from_plain(unit) for unit in params["units"]),
+            fit=FitSpec(
+                methods=tuple(params["methods"]),
+                priors=tuple(
+                    Prior(p["name"], tuple(p["mean"]), tuple(p["sd"])) for p in params["priors"]
+                ),
+                alpha=float(params["alpha"]),
+                map_max_iter=params.get("map_max_iter"),
+            ),
+            factors=tuple(params["factors"]),
+        )
+
+
+@dataclass(frozen=True)
+class CollectJob:
+    """The collect job: which cells' tables to write, from how many replicates each.
+
+    Attributes
+    ----------
+    cells : tuple of str
+        Cell labels, in the order of the rule's per-cell outputs.
+    replications : int
+        Replicates per cell; the chunks must hold each replicate exactly once.
+    alpha : float
+        Nominal level of the intervals.
+    """
+
+    cells: tuple[str, ...]
+    replications: int
+    alpha: float
+
+    def to_params(self) -> dict[str, Any]:
+        """The spec as plain values, for Snakemake's ``params``."""
+        return {"cells": list(self.cells), "replications": self.replications, "alpha": self.alpha}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CollectJob:
+        """The spec of :meth:`to_params`."""
+        return cls(tuple(params["cells"]), int(params["replications"]), float(params["alpha"]))
+
+
+@dataclass(frozen=True)
+class PaperJob:
+    """The paper job: everything drawn from the metrics table.
+
+    Attributes
+    ----------
+    figures : tuple of (str, dict)
+        (family, slice levels) of each figure, in the order of the rule's figure outputs.
+    figure_options : dict
+        Family -> keyword arguments of its function (the ``figures`` config).
+    expected : dict
+        The study design (``n``, ``sigma``, ``methods``, ``priors``), so that figures and
+        tables mark a cell the table lacks.
+    alpha : float
+        Nominal level of the intervals.
+    p : int
+        Number of coefficients (exact-theory curves and comparison).
+    measures, parameters : tuple of str
+        The paper tables' measures and parameters.
+    slices : tuple of dict
+        The slices of the optional factors tabulated, one set of tables each.
+    """
+
+    figures: tuple[tuple[str, dict[str, str]], ...]
+    figure_options: dict[str, dict[str, Any]]
+    expected: dict[str, list[Any]]
+    alpha: float
+    p: int
+    measures: tuple[str, ...]
+    parameters: tuple[str, ...]
+    slices: tuple[dict[str, str], ...]
+
+    def to_params(self) -> dict[str, Any]:
+        """The spec as plain values, for Snakemake's ``params``."""
+        return {
+            "figures": [[family, dict(levels)] for family, levels in self.figures],
+            "figure_options": {k: dict(v) for k, v in self.figure_options.items()},
+            "expected": {k: list(v) for k, v in self.expected.items()},
+            "alpha": self.alpha,
+            "p": self.p,
+            "measures": list(self.measures),
+            "parameters": list(self.parameters),
+            "slices": [dict(levels) for levels in self.slices],
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> PaperJob:
+        """The spec of :meth:`to_params`."""
+        return cls(
+            figures=tuple((str(f), dict(levels)) for f, levels in params["figures"]),
+            figure_options={k: dict(v) for k, v in params["figure_options"].items()},
+            expected={k: list(v) for k, v in params["expected"].items()},
+            alpha=float(params["alpha"]),
+            p=int(params["p"]),
+            measures=tuple(params["measures"]),
+            parameters=tuple(params["parameters"]),
+            slices=tuple(dict(levels) for levels in params["slices"]),
+        )

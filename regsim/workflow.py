@@ -1,0 +1,151 @@
+"""What the Snakefile and the job scripts share with the package: config, logs, exit.
+
+* :func:`load_study`: the study of the workflow's config layers (``config.yaml``, each
+  ``--configfile``, ``--config``), validated and checked, or one line and exit status 1.
+* :func:`log_to`: a job's logging, warnings and output into its log file; a
+  :class:`~regsim.errors.RegsimError` becomes one line and exit status 1.
+* :func:`cancel_scheduler_timers`: Snakemake waits a second after its last job for a
+  re-check of its queue; once the run has ended there is nothing left to check.
+
+Nothing here imports Snakemake: the Snakefile passes what it needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from regsim import config as configuration
+from regsim.errors import ConfigError, RegsimError
+from regsim.study import Study
+
+
+def load_study(
+    configfiles: Sequence[str | os.PathLike[str]],
+    overrides: Mapping[str, Any] | None,
+    *,
+    replace_defaults: bool = False,
+    validate: Callable[[dict[str, Any]], object] | None = None,
+    defaults: str = "config.yaml",
+) -> Study:
+    """The study of the workflow's config layers, or exit with one line naming the key.
+
+    The config is built here rather than with Snakemake's ``configfile:``, whose recursive
+    merge would add the default grid and priors to a user's own: ``defaults`` (skipped
+    with ``replace_defaults``, or when absent and a config file is given) <- each of
+    ``configfiles`` <- ``overrides`` (``--config``, the profile's included), each layer
+    replacing the top-level keys it names wholesale. Files are read as plain data
+    (``regsim.config.read_config_file``).
+
+    Parameters
+    ----------
+    configfiles : sequence of path-like
+        The ``--configfile`` arguments, in order.
+    overrides : mapping or None
+        The ``--config`` values.
+    replace_defaults : bool
+        Snakemake's ``--replace-workflow-config``.
+    validate : callable, optional
+        The schema check (Snakemake's ``validate`` bound to the schema), which fills
+        defaults.
+    defaults : str
+        The workflow's own config file.
+
+    Raises
+    ------
+    SystemExit
+        With ``config error: <key>: <problem>`` on any problem, before any job.
+    """
+    files = [str(path) for path in configfiles]
+    if not replace_defaults and (Path(defaults).exists() or not files):
+        files.insert(0, defaults)
+    try:
+        resolved = configuration.resolve(
+            configuration.load_layers(files, overrides=overrides), validate=validate
+        )
+        return Study.from_config(resolved)
+    except ConfigError as error:
+        sys.exit(f"config error: {error}")
+
+
+#: Qualified name of the function Snakemake's scheduler runs on a timer to look at its
+#: queue again (Snakemake's own spelling).
+_REEVALUATION = "JobScheduler._schedule_reevalutation.<locals>.<lambda>"
+
+
+def cancel_scheduler_timers() -> int:
+    """Cancel Snakemake's pending queue re-checks once a run has ended; return how many.
+
+    Snakemake (9.x) looks at its job queue again one second after each scheduling round,
+    on a ``threading.Timer`` the interpreter waits for before it exits: every run ended a
+    second after its last job. Called from the Snakefile's ``onsuccess`` and ``onerror``,
+    when nothing is left to schedule. Other timers are left alone, and nothing happens if
+    a Snakemake version schedules its re-checks differently.
+    """
+    pending = [
+        thread
+        for thread in threading.enumerate()
+        if isinstance(thread, threading.Timer)
+        and getattr(thread.function, "__qualname__", "") == _REEVALUATION
+    ]
+    for timer in pending:
+        timer.cancel()
+    return len(pending)
+
+
+@contextmanager
+def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
+    """Send logging, warnings, stdout and stderr to ``path`` for the duration.
+
+    An exception leaving the block is logged with its traceback, then re-raised. A
+    :class:`~regsim.errors.RegsimError` (bad input, a damaged file) is a message for the
+    user, not a bug: it is logged as one ``ERROR`` line and the job exits with status 1
+    printing ``error: <message>`` as one line, which Snakemake shows on the console.
+
+    Parameters
+    ----------
+    path : path-like
+        The rule's log file (created or overwritten).
+
+    Yields
+    ------
+    logging.Logger
+        The ``regsim`` logger.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    with path.open("w", encoding="utf-8") as stream:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        old_level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        logging.captureWarnings(True)
+        log = logging.getLogger("regsim")
+        failure: SystemExit | None = None
+        try:
+            with redirect_stdout(stream), redirect_stderr(stream), warnings.catch_warnings():
+                warnings.simplefilter("default")
+                try:
+                    yield log
+                except RegsimError as error:
+                    log.error("job failed: %s", error)
+                    failure = SystemExit(f"error: {error}")
+                except BaseException:
+                    log.exception("job failed")
+                    raise
+        finally:
+            logging.captureWarnings(False)
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+            handler.flush()
+    if failure is not None:
+        raise failure from None

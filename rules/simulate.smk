@@ -1,0 +1,48 @@
+# config -> simulate jobs (each draws and fits its units: ranges of cells' replicates) ->
+# collect (each cell's tables from the jobs' chunks of fits, then metrics.csv). The plan
+# (regsim.design.plan_jobs) packs units into jobs by observations_per_job.
+
+
+rule simulate:
+    output:
+        fits="results/chunks/{job}.parquet",
+        **({"datasets": "results/datasets/{job}.npz"} if STUDY.keep_datasets else {}),
+    log:
+        "results/logs/simulate/{job}.log",
+    benchmark:
+        "results/benchmarks/simulate/{job}.tsv"
+    priority: lambda wc: STUDY.job_priority(wc.job)
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc: STUDY.simulate_resources(wc.job)["mem_mb"],
+        runtime=lambda wc: STUDY.simulate_resources(wc.job)["runtime"],
+    params:
+        job=lambda wc: STUDY.simulate_job(wc.job).to_params(),
+    script:
+        "../scripts/simulate.py"
+
+
+rule collect:
+    input:
+        expand("results/chunks/{job}.parquet", job=STUDY.plan),
+    output:
+        fits=expand("results/fits/{cell}.parquet", cell=STUDY.labels),
+        metrics=expand("results/metrics/{cell}.parquet", cell=STUDY.labels),
+        table="results/tables/metrics.csv",
+    log:
+        "results/logs/collect.log",
+    benchmark:
+        "results/benchmarks/collect.tsv"
+    conda:
+        "../envs/regsim.yaml"
+    # Cells are written in processes forked from the job, as many at once as it has threads.
+    threads: min(len(STUDY.labels), 8)
+    resources:
+        mem_mb=lambda wc, threads: STUDY.collect_resources(threads)["mem_mb"],
+        runtime=lambda wc, threads: STUDY.collect_resources(threads)["runtime"],
+    params:
+        job=STUDY.collect_job.to_params(),
+    script:
+        "../scripts/collect.py"

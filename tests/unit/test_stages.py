@@ -1,0 +1,496 @@
+"""The workflow's stages chained by hand, without Snakemake: specs, simulate and collect
+jobs under several plans, the one cell writer, table I/O, logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from regsim import cells as cell_tables
+from regsim import fits as fitting
+from regsim import workflow
+from regsim.design import Cell, Prior, Unit, plan_jobs
+from regsim.errors import DataFileError, RegsimError
+from regsim.jobs import run_collect, run_simulate
+from regsim.schema import (
+    FIT_KEY,
+    GROUP_FIELDS,
+    MEASURES,
+    SORT_KEYS,
+    cell_label,
+    format_number,
+    metrics_columns,
+)
+from regsim.simulate import draw, load_datasets
+from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob
+from regsim.tableio import (
+    read_metrics,
+    read_parquet,
+    sort_table,
+    write_metrics_csv,
+    write_parquet,
+)
+
+BETA = (10.0, 3.8987, 10.1777)
+PRIORS = (
+    Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0)),
+    Prior("flat", (0.0, 0.0, 0.0), (math.inf, math.inf, math.inf)),
+)
+FIT = FitSpec(("ols", "mle", "map"), PRIORS, 0.05)
+CELLS = (Cell(12, 1.0, BETA), Cell(30, 0.5, BETA))
+REPLICATIONS = 40
+FITS_PER_REPLICATE = 2 + len(PRIORS)
+
+
+# --------------------------------------------------------------------------------------
+# Names and specs
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1, "1"),
+        (1.0, "1"),
+        (10.0, "10"),
+        (0.5, "0.5"),
+        (0.1, "0.1"),
+        (1e-5, "1e-05"),
+        (2.5e-7, "2.5e-07"),
+        (123456.75, "123456.75"),
+    ],
+)
+def test_format_number(value: float, text: str) -> None:
+    assert format_number(value) == text
+    assert float(format_number(value)) == float(value)
+
+
+def test_format_number_is_unambiguous() -> None:
+    values = [0.1, 0.1 + 1e-16, 1 / 3, 2.0, 1e-20]
+    assert len({format_number(v) for v in values}) == len(set(values))
+
+
+def test_cell_labels() -> None:
+    assert Cell(20, 1.0, BETA).label == "n20_sigma1" == cell_label({"n": 20, "sigma": 1})
+    assert Cell(50, 0.5, BETA, errors="t3").label == "n50_sigma0.5_t3"
+    assert Cell(50, 0.5, BETA, errors="normal").label == "n50_sigma0.5"
+
+
+def test_specs_round_trip_through_params() -> None:
+    (job,) = plan_jobs(CELLS[:1], REPLICATIONS, 10**6)
+    spec = SimulateJob("n12-1", 7, job.units, FIT, ("n", "sigma"))
+    assert SimulateJob.from_params(spec.to_params()) == spec
+    collect = CollectJob(("n12_sigma1",), REPLICATIONS, 0.05)
+    assert CollectJob.from_params(collect.to_params()) == collect
+    paper = PaperJob(
+        figures=(("bias", {"errors": "normal"}),),
+        figure_options={"bias": {}},
+        expected={"n": [12]},
+        alpha=0.05,
+        p=3,
+        measures=("bias",),
+        parameters=("beta0",),
+        slices=({"errors": "normal"},),
+    )
+    assert PaperJob.from_params(paper.to_params()) == paper
+
+
+def test_a_unit_with_a_changed_cell_is_refused() -> None:
+    plain = Unit(CELLS[0], 0, 5).to_plain()
+    plain["cell"]["n"] = 13
+    with pytest.raises(ValueError, match="does not match key"):
+        Unit.from_plain(plain)
+
+
+# --------------------------------------------------------------------------------------
+# Simulate and collect, chained by hand under several plans
+# --------------------------------------------------------------------------------------
+
+
+def run_study(root: Path, budget: int, *, keep_datasets: bool = True) -> Path:
+    """Plan, simulate and collect the two cells as the workflow does; return ``root``."""
+    jobs = plan_jobs(CELLS, REPLICATIONS, budget)
+    chunks = []
+    for job in jobs:
+        spec = SimulateJob(job.name, 7, job.units, FIT, ("n", "sigma"))
+        chunk = root / "chunks" / f"{job.name}.parquet"
+        datasets = root / "datasets" / f"{job.name}.npz" if keep_datasets else None
+        run_simulate(spec, fits=chunk, datasets=datasets)
+        chunks.append(chunk)
+    labels = [cell.label for cell in CELLS]
+    run_collect(
+        CollectJob(tuple(labels), REPLICATIONS, 0.05),
+        chunks=chunks,
+        fits=[root / "fits" / f"{label}.parquet" for label in labels],
+        metrics=[root / "metrics" / f"{label}.parquet" for label in labels],
+        table=root / "tables" / "metrics.csv",
+        workers=2,
+    )
+    return root
+
+
+#: Budgets (replicates × n): both cells in one job each n, and replicate ranges of 7 and
+#: of 13 (some jobs start inside the cell, one ends short).
+PLANS = {"whole": 10**6, "sevens": 7 * 30, "uneven": 13 * 12}
+OUTPUTS = (
+    "fits/n12_sigma1.parquet",
+    "fits/n30_sigma0.5.parquet",
+    "metrics/n12_sigma1.parquet",
+    "metrics/n30_sigma0.5.parquet",
+    "tables/metrics.csv",
+)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {name: run_study(tmp_path_factory.mktemp(name), b) for name, b in PLANS.items()}
+
+
+def test_the_plan_does_not_change_any_output(studies: dict[str, Path], tmp_path: Path) -> None:
+    assert len(list((studies["sevens"] / "chunks").glob("*.parquet"))) > 2
+    lean = run_study(tmp_path / "lean", PLANS["uneven"], keep_datasets=False)
+    assert not (lean / "datasets").exists()
+    for other in (studies["sevens"], studies["uneven"], lean):
+        for relative in OUTPUTS:
+            assert (other / relative).read_bytes() == (studies["whole"] / relative).read_bytes()
+
+
+def test_simulate_writes_the_datasets_it_fits(studies: dict[str, Path]) -> None:
+    for name in ("whole", "sevens"):
+        units = [
+            data
+            for path in sorted((studies[name] / "datasets").glob("*.npz"))
+            for data in load_datasets(path)
+        ]
+        for cell in CELLS:
+            mine = sorted((d for d in units if d.cell == cell), key=lambda d: d.replicates[0])
+            drawn = draw(cell, 7, 0, REPLICATIONS)
+            assert all(d.base_seed == 7 for d in mine)
+            np.testing.assert_array_equal(np.concatenate([d.replicates for d in mine]), range(40))
+            np.testing.assert_array_equal(np.concatenate([d.x for d in mine]), drawn.x)
+            np.testing.assert_array_equal(np.concatenate([d.y for d in mine]), drawn.y)
+
+
+def test_fitting_in_small_batches_gives_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studies: dict[str, Path]
+) -> None:
+    monkeypatch.setattr(fitting, "FIT_BATCH_REPLICATES", 3)
+    root = run_study(tmp_path, PLANS["whole"])
+    for relative in OUTPUTS:
+        assert (root / relative).read_bytes() == (studies["whole"] / relative).read_bytes()
+
+
+def test_a_cell_over_the_memory_budget_gives_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studies: dict[str, Path]
+) -> None:
+    # too many rows to combine in memory: read and summarized a fit at a time
+    monkeypatch.setattr(cell_tables, "WHOLE_CELL_ROWS", REPLICATIONS * 4 * FITS_PER_REPLICATE - 1)
+    root = run_study(tmp_path, PLANS["sevens"])
+    for relative in OUTPUTS:
+        assert (root / relative).read_bytes() == (studies["whole"] / relative).read_bytes()
+
+
+def test_chunks_list_their_units_with_a_row_group_per_fit(studies: dict[str, Path]) -> None:
+    for path in sorted((studies["sevens"] / "chunks").glob("*.parquet")):
+        meta = cell_tables.chunk_units(path)
+        assert meta["job"] == path.stem
+        source = pq.ParquetFile(path)
+        for unit in meta["units"]:
+            first, last = unit["row_groups"]
+            keys = []
+            for index in range(first, last):
+                group = source.read_row_group(index, columns=["n", *FIT_KEY]).to_pandas()
+                assert len(group.drop_duplicates()) == 1
+                assert group["n"].iloc[0] == int(unit["label"][1:].split("_")[0])
+                keys.append(tuple(group[list(FIT_KEY)].iloc[0]))
+            assert len(set(keys)) == FITS_PER_REPLICATE
+            rows = (unit["stop"] - unit["start"]) * 4 * FITS_PER_REPLICATE
+            assert unit["rows"] == rows
+
+
+def test_collect_refuses_chunks_that_miss_or_repeat_replicates(
+    studies: dict[str, Path], tmp_path: Path
+) -> None:
+    chunks = sorted((studies["sevens"] / "chunks").glob("*.parquet"))
+    labels = ("n12_sigma1", "n30_sigma0.5")
+    outputs = {
+        "fits": [tmp_path / f"{label}.fits" for label in labels],
+        "metrics": [tmp_path / f"{label}.metrics" for label in labels],
+        "table": tmp_path / "metrics.csv",
+    }
+    job = CollectJob(labels, REPLICATIONS, 0.05)
+    for wrong in (chunks[1:], [*chunks, chunks[0]]):
+        with pytest.raises(DataFileError, match="not 0-39 once each"):
+            run_collect(job, chunks=wrong, **outputs)
+    assert not any(tmp_path.iterdir())
+
+
+def test_cell_rows_from_chunks_equal_the_cells_table(studies: dict[str, Path]) -> None:
+    chunks = sorted((studies["sevens"] / "chunks").glob("*.parquet"))
+    table = read_parquet(studies["whole"] / "fits" / "n30_sigma0.5.parquet")
+    where = {"parameter": "beta1"}
+    rows = cell_tables.cell_rows(chunks, "n30_sigma0.5", where=where)
+    expected = table[table["parameter"] == "beta1"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, expected)
+    some = cell_tables.cell_rows(chunks, "n30_sigma0.5", columns=["estimate", "replicate"])
+    pd.testing.assert_frame_equal(some, table[["estimate", "replicate"]])
+    with pytest.raises(DataFileError, match="no fits of cell n99_sigma1"):
+        cell_tables.cell_rows(chunks, "n99_sigma1")
+
+
+def test_cell_fits_are_sorted_and_complete(studies: dict[str, Path]) -> None:
+    fits = read_parquet(studies["sevens"] / "fits" / "n12_sigma1.parquet")
+    assert len(fits) == REPLICATIONS * 4 * FITS_PER_REPLICATE
+    groups = ["n", "sigma", *GROUP_FIELDS, "replicate"]
+    pd.testing.assert_frame_equal(fits, sort_table(fits.sample(frac=1, random_state=1), groups))
+    assert fits["replicate"].iloc[:REPLICATIONS].tolist() == list(range(REPLICATIONS))
+    assert pq.ParquetFile(studies["sevens"] / "fits" / "n12_sigma1.parquet").num_row_groups == (
+        FITS_PER_REPLICATE
+    )
+
+
+def test_metrics_table_rows(studies: dict[str, Path]) -> None:
+    metrics = read_metrics(studies["whole"] / "tables" / "metrics.csv")
+    assert list(metrics.columns) == list(metrics_columns())
+    groups = metrics.groupby(["n", "sigma", *GROUP_FIELDS], sort=False).size()
+    assert len(groups) == 2 * 4 * FITS_PER_REPLICATE
+    assert set(metrics.loc[metrics["measure"] == "n_multimodal", "method"]) == {"map"}
+    assert (metrics["n"].diff().fillna(0) >= 0).all()
+    used = metrics.loc[metrics["measure"] == "n_reps", "estimate"].to_numpy()
+    failed = metrics.loc[metrics["measure"] == "n_failed", "estimate"].to_numpy()
+    assert (used + failed == REPLICATIONS).all()
+    assert set(metrics["measure"]) <= set(MEASURES)
+
+
+def test_summaries_do_not_depend_on_how_fits_are_grouped(studies: dict[str, Path]) -> None:
+    whole = read_parquet(studies["whole"] / "fits" / "n30_sigma0.5.parquet")
+    by_fit = [cell_tables.summarize_cell(part, 0.05) for _, part in whole.groupby(list(FIT_KEY))]
+    joined = sort_table(
+        pd.concat(by_fit, ignore_index=True), ["n", "sigma", *GROUP_FIELDS, "measure"]
+    )
+    pd.testing.assert_frame_equal(joined, cell_tables.summarize_cell(whole, 0.05), check_exact=True)
+
+
+def test_write_cell_and_collect_need_inputs() -> None:
+    with pytest.raises(ValueError):
+        cell_tables.write_cell([], 0.05, "fits.parquet", "metrics.parquet")
+    with pytest.raises(ValueError):
+        cell_tables.collect_metrics([])
+
+
+def test_a_failed_job_leaves_no_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (job,) = plan_jobs(CELLS[:1], REPLICATIONS, 10**6)
+    spec = SimulateJob(job.name, 7, job.units, FIT, ("n", "sigma"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("regsim.jobs.fit_batches", broken)
+    with pytest.raises(RuntimeError):
+        run_simulate(spec, fits=tmp_path / "c.parquet", datasets=tmp_path / "d.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------
+# Table I/O
+# --------------------------------------------------------------------------------------
+
+
+def metrics_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "n": [20, 20, 10],
+            "sigma": [0.1, 1.0, 5.0],
+            "prior": ["", "weak", ""],
+            "method": ["ols", "map", "mle"],
+            "parameter": ["beta0", "sigma", "beta2"],
+            "measure": ["bias", "n_multimodal", "coverage"],
+            "estimate": [0.1 + 0.2, 3.0, 1 / 3],
+            "mcse": [1e-300, math.nan, 0.5],
+        }
+    )
+
+
+def test_write_parquet_is_atomic_and_read_back(tmp_path: Path) -> None:
+    table = metrics_rows()
+    path = tmp_path / "t.parquet"
+    write_parquet(table, path)
+    pd.testing.assert_frame_equal(read_parquet(path), table, check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_read_parquet_names_a_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="missing.parquet: table file not found"):
+        read_parquet(tmp_path / "missing.parquet")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(DataFileError, match="bad.parquet: unreadable table file"):
+        read_parquet(bad)
+
+
+def test_write_metrics_csv_format(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    write_metrics_csv(metrics_rows(), path)
+    assert path.read_bytes().decode() == (
+        "n,sigma,prior,method,parameter,measure,estimate,mcse\n"
+        "20,0.1,,ols,beta0,bias,0.30000000000000004,1e-300\n"
+        "20,1,weak,map,sigma,n_multimodal,3,\n"
+        "10,5,,mle,beta2,coverage,0.33333333333333331,0.5\n"
+    )
+
+
+def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    rows = metrics_rows()
+    write_metrics_csv(rows, path)
+    back = read_metrics(path)
+    assert list(back.columns) == list(metrics_columns())
+    assert back["prior"].tolist() == ["", "weak", ""]
+    for column in ("n", "sigma", "estimate", "mcse"):
+        np.testing.assert_array_equal(back[column].to_numpy(), rows[column].to_numpy())
+
+
+def test_sort_table_uses_the_study_order() -> None:
+    table = pd.DataFrame(
+        {
+            "method": ["map", "ols", "mle", "map", "ols", "ols"],
+            "parameter": ["sigma", "beta10", "beta2", "beta0", "sigma", "beta2"],
+            "measure": ["n_reps", "bias", "coverage", "bias", "empse", "relbias"],
+        }
+    )
+    by_method = sort_table(table, ["method", "parameter"])
+    assert by_method["method"].tolist() == ["ols", "ols", "ols", "mle", "map", "map"]
+    assert by_method["parameter"].tolist()[:3] == ["beta2", "beta10", "sigma"]
+    by_measure = sort_table(table, ["measure"])
+    ranks = [MEASURES.index(m) for m in by_measure["measure"]]
+    assert ranks == sorted(ranks)
+
+
+def test_sort_table_sorts_as_pandas_does_with_the_study_keys() -> None:
+    rng = np.random.default_rng(3)
+    size = 400
+    table = pd.DataFrame(
+        {
+            "n": rng.choice([20, 10], size),
+            "sigma": rng.choice([1.0, 0.5, np.nan], size),
+            "errors": rng.choice(["t3", "normal", "hetero"], size),
+            "prior": rng.choice(np.array(["weak", "", "flat", None], dtype=object), size),
+            "method": rng.choice(["map", "ols", "mle"], size),
+            "parameter": rng.choice(["sigma", "beta10", "beta2", "beta0"], size),
+            "replicate": rng.integers(0, 30, size),  # ties keep their order
+            "row": np.arange(size),
+        }
+    )
+
+    def key(column: pd.Series) -> pd.Series:
+        function = SORT_KEYS.get(str(column.name))
+        return column if function is None else column.map(function)
+
+    for columns in (list(table.columns[:-1]), ["parameter"], ["prior", "replicate"]):
+        expected = table.sort_values(columns, key=key, kind="mergesort").reset_index(drop=True)
+        pd.testing.assert_frame_equal(sort_table(table, columns), expected)
+        pd.testing.assert_frame_equal(sort_table(expected, columns), expected)
+
+
+@pytest.mark.parametrize("where", [{"prior": "", "method": "ols"}, {"parameter": "beta1"}])
+def test_reading_some_rows_equals_filtering_the_whole_table(
+    studies: dict[str, Path], tmp_path: Path, where: dict[str, str]
+) -> None:
+    path = studies["whole"] / "fits" / "n30_sigma0.5.parquet"
+    whole = read_parquet(path)
+    mask = np.logical_and.reduce([whole[k] == v for k, v in where.items()])
+    expected = whole.loc[mask].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_parquet(path, where=where), expected)
+    columns = ["replicate", "estimate", "errors"]  # a column the file lacks is left out
+    some = read_parquet(path, only=columns, where=where)
+    assert list(some.columns) == [*columns[:2], *where]
+    pd.testing.assert_frame_equal(some, expected[list(some.columns)])
+    single = tmp_path / "single.parquet"
+    write_parquet(whole, single)
+    pd.testing.assert_frame_equal(read_parquet(single, where=where), expected)
+    nothing = read_parquet(path, where={"method": "absent"})
+    assert nothing.empty and list(nothing.columns) == list(whole.columns)
+
+
+# --------------------------------------------------------------------------------------
+# Logs and the end of a run
+# --------------------------------------------------------------------------------------
+
+
+def test_log_to_captures_logging_warnings_and_output(tmp_path: Path) -> None:
+    path = tmp_path / "logs" / "job.log"
+    with workflow.log_to(path) as log:
+        log.info("hello")
+        warnings.warn("careful", UserWarning, stacklevel=1)
+        print("printed")
+        logging.getLogger("regsim.other").warning("from elsewhere")
+    text = path.read_text()
+    for expected in ("hello", "careful", "printed", "from elsewhere"):
+        assert expected in text
+
+
+def test_log_to_turns_a_regsim_error_into_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.log"
+    with pytest.raises(SystemExit) as info, workflow.log_to(path):
+        raise RegsimError("something named is wrong")
+    assert str(info.value) == "error: something named is wrong"
+    with pytest.raises(ZeroDivisionError), workflow.log_to(path):
+        1 / 0  # noqa: B018
+    assert "Traceback" in path.read_text()
+
+
+class JobScheduler:
+    """Stands in for Snakemake's scheduler: the same names, so the same qualified name."""
+
+    def _schedule_reevalutation(self, delay: float) -> threading.Timer:
+        timer = threading.Timer(delay, lambda: None)
+        timer.start()
+        return timer
+
+
+def test_scheduler_timers_are_cancelled_and_other_timers_left_alone() -> None:
+    recheck = JobScheduler()._schedule_reevalutation(60)
+    other = threading.Timer(60, lambda: None)
+    other.start()
+    try:
+        assert workflow.cancel_scheduler_timers() == 1
+        recheck.join(timeout=5)
+        assert not recheck.is_alive() and other.is_alive()
+    finally:
+        other.cancel()
+        recheck.cancel()
+
+
+def test_the_cancelled_timer_is_the_installed_snakemakes() -> None:
+    """Fails on a Snakemake that schedules its queue re-checks differently: then the
+    Snakefile's onsuccess/onerror cancel nothing, and every run ends a second late."""
+    from snakemake.scheduling.job_scheduler import JobScheduler as Installed
+
+    lambdas = [
+        const.co_qualname
+        for const in Installed._schedule_reevalutation.__code__.co_consts
+        if hasattr(const, "co_qualname")
+    ]
+    assert lambdas == [workflow._REEVALUATION]
+
+
+def test_the_snakefile_reads_config_files_from_snakemakes_settings() -> None:
+    """The Snakefile takes --configfile, --config and --replace-workflow-config from
+    ``workflow.config_settings``, Snakemake's documented settings object; this fails on
+    a Snakemake whose settings lack them."""
+    from snakemake.settings.types import ConfigSettings
+
+    fields = {field.name for field in dataclasses.fields(ConfigSettings)}
+    assert {"configfiles", "config", "replace_workflow_config"} <= fields
+    snakefile = (Path(__file__).resolve().parents[2] / "Snakefile").read_text()
+    for name in ("configfiles", "config", "replace_workflow_config"):
+        assert f"workflow.config_settings.{name}" in snakefile

@@ -1,0 +1,188 @@
+"""The study a config describes: its cells, the job plan, and what it writes."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_config import schema_validate
+
+from regsim import config as cfg
+from regsim.design import Cell, plan_jobs
+from regsim.errors import ConfigError
+from regsim.study import FIGURE_FAMILIES, Study
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = yaml.safe_load((ROOT / "config.yaml").read_text())
+BETA = tuple(DEFAULTS["beta"])
+
+
+def study(**layer: Any) -> Study:
+    config = cfg.resolve([copy.deepcopy(DEFAULTS), layer], validate=schema_validate)
+    return Study.from_config(config)
+
+
+# --------------------------------------------------------------------------------------
+# Cells and priors
+# --------------------------------------------------------------------------------------
+
+
+def test_cells_and_priors_in_grid_order() -> None:
+    s = study(grid={"n": [20, 10], "sigma": [1, 0.5], "errors": ["t3", "normal"]})
+    assert [c.label for c in s.cells] == [
+        "n20_sigma1",
+        "n20_sigma1_t3",
+        "n20_sigma0.5",
+        "n20_sigma0.5_t3",
+        "n10_sigma1",
+        "n10_sigma1_t3",
+        "n10_sigma0.5",
+        "n10_sigma0.5_t3",
+    ]
+    assert s.cells[0] == Cell(20, 1.0, BETA)
+    assert s.factors == ("n", "sigma", "errors")
+    assert s.slices == [{"errors": "normal"}, {"errors": "t3"}]
+    assert [p.name for p in s.priors] == list(DEFAULTS["priors"])
+
+
+def test_a_study_that_never_varies_an_optional_factor_has_no_column_for_it() -> None:
+    s = study()
+    assert s.factors == ("n", "sigma")
+    assert s.slices == [{"errors": "normal"}]
+    assert list(s.figure_files) == list(FIGURE_FAMILIES)
+
+
+def test_priors_are_not_fitted_without_a_method_that_takes_one() -> None:
+    assert study(methods=["ols", "mle"]).fitted_priors == ()
+    assert study().fitted_priors == study().priors
+    assert study(methods=["ols", "mle"]).fit.priors == ()
+
+
+# --------------------------------------------------------------------------------------
+# The job plan
+# --------------------------------------------------------------------------------------
+
+
+def test_the_default_study_is_one_job_per_sample_size() -> None:
+    s = study()
+    assert list(s.plan) == [f"n{n}-1" for n in DEFAULTS["grid"]["n"]]
+    for name, job in s.plan.items():
+        assert {unit.cell.n for unit in job.units} == {int(name[1:].split("-")[0])}
+        assert all((u.start, u.stop) == (0, 1000) for u in job.units)
+
+
+def test_a_small_budget_cuts_cells_into_ranges() -> None:
+    s = study(grid={"n": [10, 20], "sigma": [1, 0.5]}, replications=600, observations_per_job=2500)
+    # n = 10: 6000 observations a cell, three ranges of 200; n = 20: five of 120
+    jobs = s.plan
+    assert len(jobs) == 2 * 3 + 2 * 5
+    ranges = sorted((u.start, u.stop) for j in jobs.values() for u in j.units if u.cell.n == 10)
+    assert ranges == [(0, 200)] * 2 + [(200, 400)] * 2 + [(400, 600)] * 2
+    assert all(job.work <= 2500 for job in jobs.values())
+
+
+cells_strategy = st.lists(
+    st.tuples(st.sampled_from([5, 10, 100, 1000]), st.sampled_from([0.5, 1.0, 2.0, 5.0])),
+    min_size=1,
+    max_size=12,
+    unique=True,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    grid=cells_strategy,
+    replications=st.integers(1, 3000),
+    budget=st.integers(1, 4_000_000),
+    reverse=st.booleans(),
+)
+def test_a_plan_holds_every_replicate_once_within_the_budget(
+    grid: list[tuple[int, float]], replications: int, budget: int, reverse: bool
+) -> None:
+    cells = [Cell(n, sigma, (1.0, 2.0)) for n, sigma in grid]
+    jobs = plan_jobs(cells, replications, budget)
+    assert len({job.name for job in jobs}) == len(jobs)
+    for job in jobs:
+        assert len({unit.cell.n for unit in job.units}) == 1  # never mixes sample sizes
+        # within the budget, unless one replicate alone exceeds it
+        assert job.work <= budget or (len(job.units) == 1 and job.units[0].replicates == 1)
+    for cell in cells:
+        ranges = sorted((u.start, u.stop) for j in jobs for u in j.units if u.cell == cell)
+        edges = [0, *(b for _, b in ranges)]
+        assert [a for a, _ in ranges] == edges[:-1] and edges[-1] == replications
+    # the order cells are listed in plays no part
+    assert plan_jobs(list(reversed(cells)) if reverse else cells, replications, budget) == jobs
+
+
+def test_growing_the_grid_keeps_the_jobs_of_other_sample_sizes() -> None:
+    before = {job.name: job for job in study(grid={"n": [10, 40], "sigma": [1, 5]}).plan.values()}
+    after = study(grid={"n": [10, 25, 40], "sigma": [1, 5]}).plan
+    assert {name: after[name] for name in before} == before
+    assert set(after) - set(before) == {"n25-1"}
+
+
+def test_job_specs_priorities_and_resources() -> None:
+    s = study(grid={"n": [10, 1000], "sigma": [1, 5]}, replications=200)
+    spec = s.simulate_job("n1000-1")
+    assert spec.seed == s.seed and spec.fit == s.fit and spec.factors == ("n", "sigma")
+    # the zip plot's cell (first n and sigma) goes first, then the larger job
+    assert s.job_priority("n10-1") > s.job_priority("n1000-1")
+    assert s.jobs_of(s.zip["cell"]) == ["n10-1"]
+    for name in s.plan:
+        resources = s.simulate_resources(name)
+        assert resources["mem_mb"] >= 500 and resources["runtime"] >= 2
+    assert s.collect_resources(2)["mem_mb"] < s.collect_resources(8)["mem_mb"]
+
+
+# --------------------------------------------------------------------------------------
+# What the study writes
+# --------------------------------------------------------------------------------------
+
+
+def test_figure_files_and_paper_tables_per_slice() -> None:
+    s = study(grid={"n": [10], "sigma": [1], "errors": ["normal", "hetero"]})
+    assert s.figure_files["bias"] == ("bias", {"errors": "normal"})
+    assert s.figure_files["bias_hetero"] == ("bias", {"errors": "hetero"})
+    assert len(s.figure_files) == 2 * len(FIGURE_FAMILIES)
+    assert "bias_beta1.tex" in s.paper_tables and "rmse_sigma_hetero.md" in s.paper_tables
+    assert len(s.paper_tables) == 3 * 4 * 2 * 2
+    paper = s.paper_job
+    assert [levels for _, levels in paper.figures][: len(FIGURE_FAMILIES)] == [
+        {"errors": "normal"}
+    ] * len(FIGURE_FAMILIES)
+    assert paper.figure_options["coverage"] == {"alpha": 0.05, "replications": 1000}
+
+
+def test_zip_settings_defaults_and_errors() -> None:
+    s = study(grid={"n": [20, 50], "sigma": [1, 5]}, beta=[1.0, 2.0], priors={}, methods=["ols"])
+    assert s.zip == {
+        "cell": "n20_sigma1",
+        "n": 20,
+        "sigma": 1,
+        "errors": "normal",
+        "parameter": "beta1",
+    }
+    chosen = study(
+        grid={"n": [20, 50], "sigma": [1, 5]},
+        figures={"zip": {"n": 50, "sigma": 5.0, "parameter": "sigma"}},
+    )
+    assert chosen.zip["cell"] == "n50_sigma5"
+    with pytest.raises(ConfigError, match="figures.zip: cell n=50, sigma=1, errors=normal"):
+        study(grid={"n": [20], "sigma": [1]}, figures={"zip": {"n": 50, "sigma": 1}})
+    with pytest.raises(ConfigError, match="figures.zip.parameter"):
+        study(figures={"zip": {"parameter": "beta7"}})
+    t3 = study(grid={"n": [20], "sigma": [1], "errors": ["t3"]}, figures={"zip": {"errors": "t3"}})
+    assert t3.zip["cell"] == "n20_sigma1_t3"
+    with pytest.raises(ConfigError, match="errors=hetero is not in the grid"):
+        study(grid={"n": [20], "sigma": [1]}, figures={"zip": {"errors": "hetero"}})
+
+
+def test_intercept_only_study_zips_beta0() -> None:
+    s = study(beta=[5.0], priors={"w": {"mean": [0], "sd": [math.inf]}})
+    assert s.zip["parameter"] == "beta0" and s.parameters == ["beta0", "sigma"]
