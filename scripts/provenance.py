@@ -1,7 +1,7 @@
 """Rule provenance: config, versions, commit and SHA-256 of every result table."""
 
-from regsim.workflow import log_to
 from regsim.provenance import write_provenance
+from regsim.workflow import log_to
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):

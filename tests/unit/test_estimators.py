@@ -10,10 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from regsim import estimators
-from regsim.estimators import linalg
-from regsim.estimators import map as estimator_map
-from regsim.estimators import stats as estimator_stats
 from regsim.design import Cell, Prior
 from regsim.estimators import (
     SufficientStats,
@@ -22,9 +18,12 @@ from regsim.estimators import (
     fit_methods,
     fit_mle,
     fit_ols,
+    linalg,
     parameter_names,
     sufficient_stats,
 )
+from regsim.estimators import map as estimator_map
+from regsim.estimators import stats as estimator_stats
 from regsim.fits import fit_table, mark_failures, stats_table
 from regsim.schema import fit_columns
 from regsim.simulate import draw
@@ -33,6 +32,7 @@ from regsim.specs import FitSpec
 
 def spec(priors, methods, alpha):
     return FitSpec(tuple(methods), tuple(priors), alpha)
+
 
 INF = np.inf
 BETA = (10.0, 3.8987, 10.1777)

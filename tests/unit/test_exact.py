@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from regsim import theory
+from regsim.cells import summarize_cell
 from regsim.design import Cell
 from regsim.exact import THEORY_COLUMNS, theory_table, write_theory
-from regsim.simulate import draw
-from regsim.cells import summarize_cell
 from regsim.fits import fit_table, mark_failures
+from regsim.simulate import draw
 from regsim.specs import FitSpec
 
 BETA = (10.0, 3.8987, 10.1777)

@@ -14,9 +14,9 @@ from regsim.design import Cell, Prior
 from regsim.estimators import ESTIMATORS, fit_ols, fit_ols_hc3, sufficient_stats
 from regsim.fits import fit_table
 from regsim.schema import ERROR_MODELS, METHOD_NAMES
-from regsim.specs import FitSpec
 from regsim.simulate import ERROR_MODELS as SIMULATED_ERROR_MODELS
 from regsim.simulate import draw
+from regsim.specs import FitSpec
 
 BETA = (10.0, 3.8987, 10.1777)
 
