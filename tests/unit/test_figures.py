@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 
 from regsim import figures, theory
 from regsim.errors import InputDataError
+from regsim.figures import panels
+from regsim.figures.style import RC, series_styles
 from regsim.parallel import run_tasks
 
 MEASURES = (
@@ -433,17 +435,17 @@ def test_error_bars_look_exactly_like_axes_errorbar() -> None:
     x = np.array([10.0, 20.0, 50.0, 100.0])
     y = np.array([0.2, np.nan, -0.1, 0.05])
     err = np.array([0.05, 0.0, 0.02, 0.0])
-    style = figures._styles([("map", "weak")])[("map", "weak")]
+    style = series_styles([("map", "weak")])[("map", "weak")]
     pixels = []
     for draw in ("errorbar", "figures"):
-        with mpl.rc_context(figures._RC):
+        with mpl.rc_context(RC):
             figure = Figure(figsize=(2.0, 1.5), dpi=150)
             ax = figure.add_axes((0.1, 0.1, 0.8, 0.8))
             ax.set_xscale("log")
             if draw == "errorbar":
                 ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)
             else:
-                figures._errorbar(ax, x, y, err, style, "MAP (weak)")
+                panels.errorbar(ax, x, y, err, style, "MAP (weak)")
                 ax.autoscale(axis="y")
             ax.set_xlim(7.0, 150.0)
             canvas = FigureCanvasAgg(figure)
@@ -462,7 +464,7 @@ def test_save_figure_lays_out_once_and_keeps_the_layout_engine(tmp_path) -> None
     assert figure.get_layout_engine() is engine
     placed = [ax.get_position().bounds for ax in figure.axes]
     assert not np.allclose(placed, unplaced, atol=0.01)
-    with mpl.rc_context(figures._RC):
+    with mpl.rc_context(RC):
         figure.savefig(tmp_path / "again.png", dpi=300)  # lays the figure out itself, twice
     np.testing.assert_allclose([ax.get_position().bounds for ax in figure.axes], placed, atol=1e-4)
 
@@ -631,9 +633,7 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
 
     alone = {
         "bias": figures.bias_figure(table.loc[table["errors"] == "normal"]),
-        "sigma_t3": figures.sigma_figure(
-            table.loc[table["errors"] == "t3"].drop(columns="errors").assign(errors="t3"), p=2
-        ),
+        "sigma_t3": figures.sigma_figure(table.loc[table["errors"] == "t3"], p=2),
         "nested_loop": figures.nested_loop_figure(
             table.loc[table["errors"] == "normal"], parameter="sigma"
         ),
