@@ -6,7 +6,7 @@ parameter, measure, estimate, mcse``; one level of each optional factor such as 
 model) and returns a :class:`matplotlib.figure.Figure`; :func:`zip_plot` takes the long
 table of one cell's replicate fits instead. Nothing is read or written except by
 :func:`save_figure`, which writes a PDF and a 300 dpi PNG. :func:`figure_tasks` draws
-and saves several figures of a whole metrics table, each of one error model.
+and saves several figures of a whole metrics table, each of one slice.
 
 Modules
 -------
@@ -67,7 +67,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from regsim.schema import metrics_columns
+from regsim.errors import InputDataError
+from regsim.schema import OPTIONAL_FACTORS, metrics_columns
 from regsim.tableio import select_levels
 
 from .data import missing_cells
@@ -159,9 +160,13 @@ def study_keywords(name: str, **values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key in accepted}
 
 
+Levels = Mapping[str, str]
+"""Levels of optional grid factors, e.g. ``{"errors": "t3"}``."""
+
+
 def figure_tasks(
     metrics: pd.DataFrame,
-    figures: Mapping[str | os.PathLike[str], tuple[str, str]],
+    figures: Mapping[str | os.PathLike[str], tuple[str, Levels]],
     *,
     expected: Mapping[str, Sequence[Any]] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -170,18 +175,20 @@ def figure_tasks(
 ) -> list[Callable[[], None]]:
     """One task per figure of one metrics table, each drawing and saving its figure.
 
-    Each figure is :data:`FIGURES` ``[family]`` of the rows of one error model
-    (:func:`regsim.tableio.select_levels`, factor columns kept), saved by
+    Each figure is :data:`FIGURES` ``[family]`` of the rows at its levels of the optional
+    factors (:func:`regsim.tableio.select_levels`, factor columns kept), saved by
     :func:`save_figure`. The tasks are independent: run them in any order, or each in a
     process of its own (:func:`regsim.parallel.run_tasks`); the files are the same bytes.
 
     Parameters
     ----------
     metrics : pandas.DataFrame
-        The metrics table (``results/tables/metrics.csv``), every error model.
+        The metrics table (``results/tables/metrics.csv``), every slice.
     figures : mapping
         Output path (either file of a figure, e.g. ``results/figures/bias.pdf``, or its
-        stem) -> (family, error model), e.g. ``("bias", "normal")``.
+        stem) -> (family, levels), e.g. ``("bias", {"errors": "t3"})``. ``levels`` maps
+        optional factors to the figure's level; a factor left out is not selected on, so
+        a table with several of its levels is refused when the task runs.
     expected : mapping, optional
         The study design (``n``, ``sigma``, ``methods``, ``priors``), to mark the cells a
         figure lacks.
@@ -199,20 +206,37 @@ def figure_tasks(
     Raises
     ------
     KeyError
-        If a family is not in :data:`FIGURES`.
+        If a family is not in :data:`FIGURES`, or ``levels`` names a factor that is not an
+        optional grid factor.
+    TypeError
+        If ``levels`` is not a mapping.
     """
     unknown = sorted({family for family, _ in figures.values()} - set(FIGURES))
     if unknown:
         raise KeyError(f"unknown figure famil{'y' if len(unknown) == 1 else 'ies'}: {unknown}")
+    factors = {item.name for item in OPTIONAL_FACTORS}
+    for path, (_, levels) in figures.items():
+        if not isinstance(levels, Mapping):
+            raise TypeError(
+                f"{path}: levels must be a mapping of optional factors to levels, e.g. "
+                f"{{'errors': 't3'}}, got {levels!r}"
+            )
+        strange = sorted(set(levels) - factors)
+        if strange:
+            raise KeyError(f"{path}: not an optional grid factor: {', '.join(strange)}")
     options = options or {}
 
-    def draw(path: str | os.PathLike[str], family: str, errors: str) -> None:
-        table = select_levels(metrics, {"errors": errors})
+    def draw(path: str | os.PathLike[str], family: str, levels: Levels) -> None:
+        table = select_levels(metrics, levels)
+        if len(table) == 0 and len(metrics) > 0:
+            at = ", ".join(f"{name}={level}" for name, level in levels.items())
+            raise InputDataError(f"metrics table: no rows at {at}")
         study = study_keywords(family, p=p, alpha=alpha)
         extra = dict(options.get(family, {}))
         figure = FIGURES[family](table, expected=expected, **{**study, **extra})
         save_figure(figure, path)
 
     return [
-        functools.partial(draw, path, family, errors) for path, (family, errors) in figures.items()
+        functools.partial(draw, path, family, dict(levels))
+        for path, (family, levels) in figures.items()
     ]

@@ -623,9 +623,9 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
     table = pd.concat([table, table.assign(errors="t3")], ignore_index=True)
     table["errors"] = table["errors"].fillna("normal")
     wanted = {
-        tmp_path / "many" / "bias.pdf": ("bias", "normal"),
-        tmp_path / "many" / "sigma_t3": ("sigma", "t3"),
-        tmp_path / "many" / "nested_loop.pdf": ("nested_loop", "normal"),
+        tmp_path / "many" / "bias.pdf": ("bias", {"errors": "normal"}),
+        tmp_path / "many" / "sigma_t3": ("sigma", {"errors": "t3"}),
+        tmp_path / "many" / "nested_loop.pdf": ("nested_loop", {"errors": "normal"}),
     }
     options = {"nested_loop": {"parameter": "sigma"}}
     tasks = figures.figure_tasks(table, wanted, options=options, p=2, alpha=0.05)
@@ -647,7 +647,7 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
 
 def test_figure_tasks_reject_an_unknown_family_before_drawing(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
-    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "pie": ("pie", "normal")}
+    wanted = {tmp_path / "bias": ("bias", {"errors": "normal"}), tmp_path / "pie": ("pie", {})}
     with pytest.raises(KeyError, match="unknown figure family: \\['pie'\\]"):
         figures.figure_tasks(table, wanted)
     assert not list(tmp_path.iterdir())
@@ -655,6 +655,75 @@ def test_figure_tasks_reject_an_unknown_family_before_drawing(tmp_path) -> None:
 
 def test_figure_tasks_pass_a_figures_error_on(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
-    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "sigma": ("sigma", "normal")}
+    wanted = {
+        tmp_path / "bias": ("bias", {"errors": "normal"}),
+        tmp_path / "sigma": ("sigma", {"errors": "normal"}),
+    }
     with pytest.raises(InputDataError, match="missing column"):
         run_tasks(figures.figure_tasks(table.drop(columns="mcse"), wanted), 2)
+
+
+# --------------------------------------------------------------------------------------
+# Slices: one level of each optional factor
+# --------------------------------------------------------------------------------------
+
+
+def drawn_by_tasks(monkeypatch, metrics: pd.DataFrame, wanted: dict, **keywords) -> dict:
+    """The figures figure_tasks would save, by path, drawn in this process."""
+    drawn = {}
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.update({path: figure}))
+    for task in figures.figure_tasks(metrics, wanted, **keywords):
+        task()
+    return drawn
+
+
+def test_figure_tasks_draw_the_slice_of_their_levels(monkeypatch, tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    both = pd.concat([table.assign(errors="normal"), table.assign(errors="hetero")])
+    both.loc[both["errors"] == "hetero", "estimate"] += 1.0
+    wanted = {
+        tmp_path / "bias": ("bias", {"errors": "normal"}),
+        tmp_path / "bias_hetero": ("bias", {"errors": "hetero"}),
+        tmp_path / "coverage_hetero": ("coverage", {"errors": "hetero"}),
+    }
+    drawn = drawn_by_tasks(monkeypatch, both, wanted, p=3, alpha=0.05)
+    titles = {path.name: figure.legends[0].get_title().get_text() for path, figure in drawn.items()}
+    hetero = figures.ERROR_TITLES["hetero"]
+    assert titles == {"bias": "", "bias_hetero": hetero, "coverage_hetero": hetero}
+    # each figure shows the rows of its own level
+    normal_ols = errorbars(visible_axes(drawn[tmp_path / "bias"])[0])[0]
+    hetero_ols = errorbars(visible_axes(drawn[tmp_path / "bias_hetero"])[0])[0]
+    shift = hetero_ols.lines[0].get_ydata() - normal_ols.lines[0].get_ydata()
+    np.testing.assert_allclose(shift, 1.0)
+    # no exact curves off the levels the theory assumes
+    coverage = drawn[tmp_path / "coverage_hetero"]
+    assert not [line for ax in coverage.axes for line in exact_lines(ax)]
+
+
+def test_figure_tasks_take_a_table_without_the_factor_column(monkeypatch, tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    wanted = {tmp_path / "a": ("sigma", {"errors": "normal"}), tmp_path / "b": ("sigma", {})}
+    drawn = drawn_by_tasks(monkeypatch, table, wanted, p=2)
+    for figure in drawn.values():
+        assert figure.legends[0].get_title().get_text() == ""
+        assert [line for ax in figure.axes for line in exact_lines(ax)]
+    (task,) = figures.figure_tasks(table, {tmp_path / "c": ("sigma", {"errors": "t3"})})
+    with pytest.raises(InputDataError, match="no rows at errors=t3"):
+        task()
+
+
+def test_figure_tasks_refuse_levels_that_are_not_a_mapping_of_factors(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    with pytest.raises(TypeError, match="levels must be a mapping"):
+        figures.figure_tasks(table, {tmp_path / "bias": ("bias", "normal")})
+    with pytest.raises(KeyError, match="not an optional grid factor: colour"):
+        figures.figure_tasks(table, {tmp_path / "bias": ("bias", {"colour": "red"})})
+    assert not list(tmp_path.iterdir())
+
+
+def test_figure_tasks_without_a_level_of_a_varied_factor_refuse_the_mix(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    both = pd.concat([table.assign(errors="normal"), table.assign(errors="t3")])
+    (task,) = figures.figure_tasks(both, {tmp_path / "bias": ("bias", {})})
+    with pytest.raises(InputDataError, match="several errors levels"):
+        task()
