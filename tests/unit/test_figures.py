@@ -668,6 +668,45 @@ def test_figure_tasks_pass_a_figures_error_on(tmp_path) -> None:
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+def test_a_table_mixing_levels_of_a_factor_is_refused_in_one_line(
+    metrics: pd.DataFrame, name: str
+) -> None:
+    mixed = pd.concat([metrics, metrics.assign(errors="t3")], ignore_index=True)
+    with pytest.raises(InputDataError) as caught:
+        figures.FIGURES[name](mixed)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "several errors levels (normal, t3)" in message
+    with pytest.raises(InputDataError, match="several errors levels"):
+        figures.missing_cells(mixed, "bias", "beta1")
+
+
+def test_an_optional_factor_missing_in_some_rows_is_at_its_default(
+    metrics: pd.DataFrame,
+) -> None:
+    table = metrics.assign(errors=None)
+    table.loc[table.index[:10], "errors"] = "normal"
+    figure = figures.bias_figure(table, parameters=["beta1"])
+    assert [legend.get_title().get_text() for legend in figure.legends] == [""]
+
+
+def test_the_legend_title_names_each_non_default_level(monkeypatch) -> None:
+    from regsim.figures import style
+    from regsim.schema import Factor
+
+    assert style.slice_title({"errors": "normal"}) is None
+    assert style.slice_title({}) is None
+    assert style.slice_title({"errors": "t3"}) == figures.ERROR_TITLES["t3"]
+    assert style.slice_title({"errors": "skewed"}) == "Errors: skewed"
+    design = Factor("design", ("fixed", "random"), "fixed")
+    monkeypatch.setattr(style, "OPTIONAL_FACTORS", (*style.OPTIONAL_FACTORS, design))
+    assert style.slice_title({"errors": "normal", "design": "random"}) == "design: random"
+    both = style.slice_title({"errors": "hetero", "design": "random"})
+    assert both == f"{figures.ERROR_TITLES['hetero']}; design: random"
+    assert style.slice_title({"errors": "normal", "design": "fixed"}) is None
+
+
 def drawn_by_tasks(monkeypatch, metrics: pd.DataFrame, wanted: dict, **keywords) -> dict:
     """The figures figure_tasks would save, by path, drawn in this process."""
     drawn = {}
