@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 
 from regsim import figures, theory
 from regsim.errors import InputDataError
+from regsim.figures import panels
+from regsim.figures.style import RC, series_styles
 from regsim.parallel import run_tasks
 
 MEASURES = (
@@ -433,17 +435,17 @@ def test_error_bars_look_exactly_like_axes_errorbar() -> None:
     x = np.array([10.0, 20.0, 50.0, 100.0])
     y = np.array([0.2, np.nan, -0.1, 0.05])
     err = np.array([0.05, 0.0, 0.02, 0.0])
-    style = figures._styles([("map", "weak")])[("map", "weak")]
+    style = series_styles([("map", "weak")])[("map", "weak")]
     pixels = []
     for draw in ("errorbar", "figures"):
-        with mpl.rc_context(figures._RC):
+        with mpl.rc_context(RC):
             figure = Figure(figsize=(2.0, 1.5), dpi=150)
             ax = figure.add_axes((0.1, 0.1, 0.8, 0.8))
             ax.set_xscale("log")
             if draw == "errorbar":
                 ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)
             else:
-                figures._errorbar(ax, x, y, err, style, "MAP (weak)")
+                panels.errorbar(ax, x, y, err, style, "MAP (weak)")
                 ax.autoscale(axis="y")
             ax.set_xlim(7.0, 150.0)
             canvas = FigureCanvasAgg(figure)
@@ -462,7 +464,7 @@ def test_save_figure_lays_out_once_and_keeps_the_layout_engine(tmp_path) -> None
     assert figure.get_layout_engine() is engine
     placed = [ax.get_position().bounds for ax in figure.axes]
     assert not np.allclose(placed, unplaced, atol=0.01)
-    with mpl.rc_context(figures._RC):
+    with mpl.rc_context(RC):
         figure.savefig(tmp_path / "again.png", dpi=300)  # lays the figure out itself, twice
     np.testing.assert_allclose([ax.get_position().bounds for ax in figure.axes], placed, atol=1e-4)
 
@@ -621,9 +623,9 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
     table = pd.concat([table, table.assign(errors="t3")], ignore_index=True)
     table["errors"] = table["errors"].fillna("normal")
     wanted = {
-        tmp_path / "many" / "bias.pdf": ("bias", "normal"),
-        tmp_path / "many" / "sigma_t3": ("sigma", "t3"),
-        tmp_path / "many" / "nested_loop.pdf": ("nested_loop", "normal"),
+        tmp_path / "many" / "bias.pdf": ("bias", {"errors": "normal"}),
+        tmp_path / "many" / "sigma_t3": ("sigma", {"errors": "t3"}),
+        tmp_path / "many" / "nested_loop.pdf": ("nested_loop", {"errors": "normal"}),
     }
     options = {"nested_loop": {"parameter": "sigma"}}
     tasks = figures.figure_tasks(table, wanted, options=options, p=2, alpha=0.05)
@@ -631,9 +633,7 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
 
     alone = {
         "bias": figures.bias_figure(table.loc[table["errors"] == "normal"]),
-        "sigma_t3": figures.sigma_figure(
-            table.loc[table["errors"] == "t3"].drop(columns="errors").assign(errors="t3"), p=2
-        ),
+        "sigma_t3": figures.sigma_figure(table.loc[table["errors"] == "t3"], p=2),
         "nested_loop": figures.nested_loop_figure(
             table.loc[table["errors"] == "normal"], parameter="sigma"
         ),
@@ -647,7 +647,7 @@ def test_figure_tasks_write_each_figure_as_drawn_alone(tmp_path, workers: int) -
 
 def test_figure_tasks_reject_an_unknown_family_before_drawing(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
-    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "pie": ("pie", "normal")}
+    wanted = {tmp_path / "bias": ("bias", {"errors": "normal"}), tmp_path / "pie": ("pie", {})}
     with pytest.raises(KeyError, match="unknown figure family: \\['pie'\\]"):
         figures.figure_tasks(table, wanted)
     assert not list(tmp_path.iterdir())
@@ -655,6 +655,114 @@ def test_figure_tasks_reject_an_unknown_family_before_drawing(tmp_path) -> None:
 
 def test_figure_tasks_pass_a_figures_error_on(tmp_path) -> None:
     table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
-    wanted = {tmp_path / "bias": ("bias", "normal"), tmp_path / "sigma": ("sigma", "normal")}
+    wanted = {
+        tmp_path / "bias": ("bias", {"errors": "normal"}),
+        tmp_path / "sigma": ("sigma", {"errors": "normal"}),
+    }
     with pytest.raises(InputDataError, match="missing column"):
         run_tasks(figures.figure_tasks(table.drop(columns="mcse"), wanted), 2)
+
+
+# --------------------------------------------------------------------------------------
+# Slices: one level of each optional factor
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+def test_a_table_mixing_levels_of_a_factor_is_refused_in_one_line(
+    metrics: pd.DataFrame, name: str
+) -> None:
+    mixed = pd.concat([metrics, metrics.assign(errors="t3")], ignore_index=True)
+    with pytest.raises(InputDataError) as caught:
+        figures.FIGURES[name](mixed)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "several errors levels (normal, t3)" in message
+    with pytest.raises(InputDataError, match="several errors levels"):
+        figures.missing_cells(mixed, "bias", "beta1")
+
+
+def test_an_optional_factor_missing_in_some_rows_is_at_its_default(
+    metrics: pd.DataFrame,
+) -> None:
+    table = metrics.assign(errors=None)
+    table.loc[table.index[:10], "errors"] = "normal"
+    figure = figures.bias_figure(table, parameters=["beta1"])
+    assert [legend.get_title().get_text() for legend in figure.legends] == [""]
+
+
+def test_the_legend_title_names_each_non_default_level(monkeypatch) -> None:
+    from regsim.figures import style
+    from regsim.schema import Factor
+
+    assert style.slice_title({"errors": "normal"}) is None
+    assert style.slice_title({}) is None
+    assert style.slice_title({"errors": "t3"}) == figures.ERROR_TITLES["t3"]
+    assert style.slice_title({"errors": "skewed"}) == "Errors: skewed"
+    design = Factor("design", ("fixed", "random"), "fixed")
+    monkeypatch.setattr(style, "OPTIONAL_FACTORS", (*style.OPTIONAL_FACTORS, design))
+    assert style.slice_title({"errors": "normal", "design": "random"}) == "design: random"
+    both = style.slice_title({"errors": "hetero", "design": "random"})
+    assert both == f"{figures.ERROR_TITLES['hetero']}; design: random"
+    assert style.slice_title({"errors": "normal", "design": "fixed"}) is None
+
+
+def drawn_by_tasks(monkeypatch, metrics: pd.DataFrame, wanted: dict, **keywords) -> dict:
+    """The figures figure_tasks would save, by path, drawn in this process."""
+    drawn = {}
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.update({path: figure}))
+    for task in figures.figure_tasks(metrics, wanted, **keywords):
+        task()
+    return drawn
+
+
+def test_figure_tasks_draw_the_slice_of_their_levels(monkeypatch, tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    both = pd.concat([table.assign(errors="normal"), table.assign(errors="hetero")])
+    both.loc[both["errors"] == "hetero", "estimate"] += 1.0
+    wanted = {
+        tmp_path / "bias": ("bias", {"errors": "normal"}),
+        tmp_path / "bias_hetero": ("bias", {"errors": "hetero"}),
+        tmp_path / "coverage_hetero": ("coverage", {"errors": "hetero"}),
+    }
+    drawn = drawn_by_tasks(monkeypatch, both, wanted, p=3, alpha=0.05)
+    titles = {path.name: figure.legends[0].get_title().get_text() for path, figure in drawn.items()}
+    hetero = figures.ERROR_TITLES["hetero"]
+    assert titles == {"bias": "", "bias_hetero": hetero, "coverage_hetero": hetero}
+    # each figure shows the rows of its own level
+    normal_ols = errorbars(visible_axes(drawn[tmp_path / "bias"])[0])[0]
+    hetero_ols = errorbars(visible_axes(drawn[tmp_path / "bias_hetero"])[0])[0]
+    shift = hetero_ols.lines[0].get_ydata() - normal_ols.lines[0].get_ydata()
+    np.testing.assert_allclose(shift, 1.0)
+    # no exact curves off the levels the theory assumes
+    coverage = drawn[tmp_path / "coverage_hetero"]
+    assert not [line for ax in coverage.axes for line in exact_lines(ax)]
+
+
+def test_figure_tasks_take_a_table_without_the_factor_column(monkeypatch, tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    wanted = {tmp_path / "a": ("sigma", {"errors": "normal"}), tmp_path / "b": ("sigma", {})}
+    drawn = drawn_by_tasks(monkeypatch, table, wanted, p=2)
+    for figure in drawn.values():
+        assert figure.legends[0].get_title().get_text() == ""
+        assert [line for ax in figure.axes for line in exact_lines(ax)]
+    (task,) = figures.figure_tasks(table, {tmp_path / "c": ("sigma", {"errors": "t3"})})
+    with pytest.raises(InputDataError, match="no rows at errors=t3"):
+        task()
+
+
+def test_figure_tasks_refuse_levels_that_are_not_a_mapping_of_factors(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    with pytest.raises(TypeError, match="levels must be a mapping"):
+        figures.figure_tasks(table, {tmp_path / "bias": ("bias", "normal")})
+    with pytest.raises(KeyError, match="not an optional grid factor: colour"):
+        figures.figure_tasks(table, {tmp_path / "bias": ("bias", {"colour": "red"})})
+    assert not list(tmp_path.iterdir())
+
+
+def test_figure_tasks_without_a_level_of_a_varied_factor_refuse_the_mix(tmp_path) -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0,))
+    both = pd.concat([table.assign(errors="normal"), table.assign(errors="t3")])
+    (task,) = figures.figure_tasks(both, {tmp_path / "bias": ("bias", {})})
+    with pytest.raises(InputDataError, match="several errors levels"):
+        task()

@@ -133,7 +133,7 @@ def with_errors(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def test_figures_and_tables_refuse_mixed_error_models(tmp_path: Path) -> None:
     mixed = with_errors(synthetic_metrics(ns=(10, 50), priors=("weak",)))
-    with pytest.raises(InputDataError, match="several error models"):
+    with pytest.raises(InputDataError, match="several errors levels"):
         figures.FIGURES["bias"](mixed)
     with pytest.raises(InputDataError, match="several error models"):
         tables.paper_table(mixed, "bias", "beta1", "markdown")

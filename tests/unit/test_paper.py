@@ -19,8 +19,8 @@ EXPECTED = {"n": [10, 100], "sigma": [1.0], "methods": ["ols", "mle", "map"], "p
 def outputs(root: Path) -> dict:
     return {
         "figures": {
-            root / "figures" / "bias.pdf": ("bias", "normal"),
-            root / "figures" / "nested_loop.pdf": ("nested_loop", "normal"),
+            root / "figures" / "bias.pdf": ("bias", {"errors": "normal"}),
+            root / "figures" / "nested_loop.pdf": ("nested_loop", {"errors": "normal"}),
         },
         "figure_options": {"nested_loop": {"parameter": "sigma"}},
         "expected": EXPECTED,

@@ -1,0 +1,331 @@
+"""Drawing helpers shared by the figures: the log ``n`` axis, error bars, marks and notes.
+
+* Series are drawn slightly apart along the log ``n`` axis (0.016 decades between
+  neighbours) so that error bars do not hide each other; ticks mark the true sample sizes.
+* A cell without an estimate is a gap in its line, marked by a cross in the series colour
+  at the foot of the panel and listed in a note under the figure (:func:`report_missing`).
+* An estimate beyond a fixed y range is a triangle at the panel's edge
+  (:func:`mark_off_scale`), never hidden.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import XAxis
+from matplotlib.backends.backend_agg import RendererAgg
+from matplotlib.collections import LineCollection
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.ticker import (
+    FixedLocator,
+    Formatter,
+    FuncFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
+from matplotlib.transforms import blended_transform_factory
+
+from regsim.errors import InputDataError
+from regsim.schema import short_number
+
+from .data import OnMissing
+from .style import series_label
+
+logger = logging.getLogger("regsim.figures")
+
+_DODGE_DECADES = 0.016
+_MAX_NOTE_LINES = 6
+_MAX_NOTE_CELLS = 4
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure laid out by the constrained layout engine, with tight paddings."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    figure.get_layout_engine().set(w_pad=0.03, h_pad=0.03, wspace=0.04, hspace=0.04)
+    return figure
+
+
+# --------------------------------------------------------------------------------------
+# The n axis
+# --------------------------------------------------------------------------------------
+
+
+def _n_limits(ns: Sequence[int]) -> tuple[float, float]:
+    """Limits of the log ``n`` axis: the grid plus a margin."""
+    lo, hi = min(ns), max(ns)
+    pad = 10 ** (0.045 * max(math.log10(hi / lo), 1.0)) if hi > lo else 1.5
+    return lo / pad, hi * pad
+
+
+def format_n_axis(ax: Axes, ns: Sequence[int]) -> None:
+    """Log-scaled ``n`` axis with a tick at each sample size of the grid.
+
+    Axes sharing ``x`` share the scale, locators, formatters and limits, so one call
+    formats the whole group.
+    """
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([float(n) for n in ns]))
+    ax.xaxis.set_major_formatter(SampleSizeFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(*_n_limits(ns))
+
+
+class SampleSizeFormatter(Formatter):
+    """Sample-size tick labels, blanking those that would overlap their neighbours.
+
+    Labels are kept from the left while each clears the previous kept one by at least
+    2 pt; the largest ``n`` is always labelled (a kept label too close to it is blanked
+    instead). Every tick mark stays. The decision is remade at each draw from the axis'
+    current width and the font metrics of the label, because the panel width is known
+    only once the layout has run: deciding it from a separate draw would lay the figure
+    out once more. Axes sharing ``x`` share the formatter, and the width of the axis it
+    was set on; the panels of a grid are equally wide.
+    """
+
+    _GAP_INCHES = 2.0 / 72.0
+
+    def __init__(self) -> None:
+        self._widths: dict[tuple[str, Any], float] = {}
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return short_number(x)
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        labels = [self(v) for v in values]
+        axis = self.axis
+        if axis is None or len(labels) < 3 or axis.axes.get_figure(root=True) is None:
+            return labels
+        at = _tick_inches(axis, values)
+        font = axis.majorTicks[0].label1.get_fontproperties()
+        half = [self._width(label, font) / 2.0 for label in labels]
+        order = np.argsort(at, kind="stable")
+        edges = [(at[i] - half[i], at[i] + half[i]) for i in order]
+        keep = [0]
+        for i in range(1, len(edges)):
+            if edges[i][0] - edges[keep[-1]][1] >= self._GAP_INCHES:
+                keep.append(i)
+        last = len(edges) - 1
+        if keep[-1] != last:
+            while len(keep) > 1 and edges[last][0] - edges[keep[-1]][1] < self._GAP_INCHES:
+                keep.pop()
+            keep.append(last)
+        shown = {int(order[i]) for i in keep}
+        return [label if i in shown else "" for i, label in enumerate(labels)]
+
+    def _width(self, label: str, font: FontProperties) -> float:
+        """Width of ``label`` in inches as Agg draws it at 100 dpi.
+
+        Agg's extents are those of the drawn glyphs, the boxes a reader sees clear each
+        other or not; the outline advance widths are wider by a digit's side bearing and
+        would blank labels that visibly fit.
+        """
+        key = (label, hash(font))
+        if key not in self._widths:
+            renderer = _measuring_renderer()
+            width, _, _ = renderer.get_text_width_height_descent(label, font, ismath=False)
+            self._widths[key] = width / renderer.dpi
+        return self._widths[key]
+
+
+@functools.cache
+def _measuring_renderer() -> RendererAgg:
+    """A one-pixel Agg renderer at 100 dpi, for measuring text without drawing a figure."""
+    return RendererAgg(1, 1, 100.0)
+
+
+def _tick_inches(axis: XAxis, values: Sequence[float]) -> np.ndarray:
+    """Distance in inches of each of ``values`` from the left edge of the axes."""
+    transform = axis.get_transform()
+    ends = transform.transform(np.asarray(axis.get_view_interval(), dtype=float))
+    at = transform.transform(np.asarray(values, dtype=float))
+    width = axis.axes.get_position().width * axis.axes.get_figure(root=True).get_figwidth()
+    return (at - ends[0]) / (ends[1] - ends[0]) * width
+
+
+def dodge(index: int, count: int) -> float:
+    """Multiplicative offset on the log ``n`` axis of series ``index`` of ``count``."""
+    return 10 ** (_DODGE_DECADES * (index - (count - 1) / 2))
+
+
+# --------------------------------------------------------------------------------------
+# Series and marks
+# --------------------------------------------------------------------------------------
+
+
+def errorbar(
+    ax: Axes, x: np.ndarray, y: np.ndarray, err: np.ndarray, style: dict[str, Any], label: str
+) -> ErrorbarContainer:
+    """Draw what ``ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)`` draws.
+
+    The same line, bars and caps in the same drawing order (bars and caps at z-order 2,
+    the line at 2.1 above them), but as three artists instead of four and without
+    ``errorbar``'s general argument handling, which took a large share of a figure's
+    build time. The caps (markers ``2 × errorbar.capsize`` points wide) reach the ends of
+    the bars, so they alone set the data limits.
+    """
+    colour = style["color"]
+    low, high = y - err, y + err
+    line = Line2D(x, y, zorder=2.1, label="_nolegend_", **style)
+    bars = LineCollection(
+        np.stack([np.column_stack([x, low]), np.column_stack([x, high])], axis=1),
+        colors=colour,
+        linewidths=0.7,
+        zorder=2,
+        label="_nolegend_",
+    )
+    caps = Line2D(
+        np.concatenate([x, x]),
+        np.concatenate([low, high]),
+        linestyle="none",
+        marker="_",
+        markersize=2.0 * mpl.rcParams["errorbar.capsize"],
+        markeredgewidth=style["markeredgewidth"],
+        color=colour,
+        markeredgecolor=colour,
+        zorder=2,
+        label="_nolegend_",
+    )
+    ax.add_line(line)
+    ax.add_collection(bars, autolim=False)
+    ax.add_line(caps)
+    container = ErrorbarContainer((line, (caps,), (bars,)), has_yerr=True, label=label)
+    ax.add_container(container)
+    return container
+
+
+def mark_missing(ax: Axes, x: Sequence[float], colour: str) -> None:
+    """Crosses at the foot of a panel where a series has no estimate."""
+    if len(x) == 0:
+        return
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.plot(
+        x,
+        np.full(len(x), 0.04),
+        linestyle="none",
+        marker="x",
+        markersize=5,
+        markeredgewidth=1.2,
+        color=colour,
+        transform=transform,
+        clip_on=False,
+        zorder=5,
+        gid="regsim-missing",
+    )
+
+
+def mark_off_scale(
+    ax: Axes, x: np.ndarray, y: np.ndarray, ylim: tuple[float, float], style: dict[str, Any]
+) -> bool:
+    """Triangles at the panel edge for estimates beyond ``ylim``; whether there were any."""
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    found = False
+    for mask, edge, marker in ((y < ylim[0], 0.0, "v"), (y > ylim[1], 1.0, "^")):
+        if mask.any():
+            found = True
+            ax.plot(
+                x[mask],
+                np.full(int(mask.sum()), edge),
+                linestyle="none",
+                marker=marker,
+                markersize=5,
+                color=style["color"],
+                transform=transform,
+                clip_on=False,
+                zorder=6,
+                gid="regsim-off-scale",
+            )
+    return found
+
+
+def log_axis(ax: Axes) -> None:
+    """Log y axis with plain-number labels at 1, 2 and 5 times powers of ten."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10))))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+# --------------------------------------------------------------------------------------
+# Missing cells
+# --------------------------------------------------------------------------------------
+
+
+def _describe_missing(
+    missing: pd.DataFrame, row_label: Callable[[str], str] | None, max_cells: int | None = None
+) -> list[str]:
+    """Text lines listing the missing cells: one per series, reason and set of cells.
+
+    Rows (parameters or measures) missing the same cells share a line; with ``max_cells``
+    a line lists at most that many cells and counts the rest.
+    """
+    keys = ["method", "prior", "row", "reason"]
+    merged: dict[tuple[str, str, str, str], list[str]] = {}
+    for (method, prior, row, reason), group in missing.groupby(keys, sort=False):
+        cells = [
+            f"σ = {short_number(s)}, n = {int(n)}"
+            for s, n in zip(group["sigma"], group["n"], strict=True)
+        ]
+        if max_cells is not None and len(cells) > max_cells:
+            rest = len(cells) - (max_cells - 1)
+            cells = [*cells[: max_cells - 1], f"{rest} more"]
+        merged.setdefault((method, prior, reason, "; ".join(cells)), []).append(row)
+    lines = []
+    for (method, prior, reason, cells), rows in merged.items():
+        where = f", {', '.join(row_label(r) for r in rows)}" if row_label else ""
+        lines.append(f"{series_label(method, prior)}{where}: {reason} ({cells})")
+    return lines
+
+
+def refuse_missing(missing: pd.DataFrame, on_missing: OnMissing, what: str) -> None:
+    """With ``on_missing="raise"``, raise for cells without an estimate, before drawing.
+
+    ``missing`` holds the cells without a usable estimate (columns ``method``, ``prior``,
+    ``row``, ``sigma``, ``n``, ``reason``).
+    """
+    if on_missing == "raise" and not missing.empty:
+        plain = _describe_missing(missing, str)
+        raise InputDataError(
+            f"{what}: {len(missing)} expected cell(s) have no estimate, e.g. {plain[0]}"
+        )
+
+
+def report_missing(
+    figure: Figure,
+    missing: pd.DataFrame,
+    what: str,
+    row_label: Callable[[str], str] | None = None,
+) -> None:
+    """Log the cells without an estimate and list them in a note under the figure."""
+    if missing.empty:
+        return
+    for line in _describe_missing(missing, str):
+        logger.warning("%s: gap in figure: %s", what, line)
+    lines = _describe_missing(missing, row_label, _MAX_NOTE_CELLS)
+    if len(lines) > _MAX_NOTE_LINES:
+        extra = len(lines) - (_MAX_NOTE_LINES - 1)
+        lines = [*lines[: _MAX_NOTE_LINES - 1], f"… and {extra} more (see the log)"]
+    handle = Line2D([], [], linestyle="none", marker="x", color="0.2", markeredgewidth=1.2)
+    note = figure.legend(
+        [handle],
+        ["\n".join(lines)],
+        loc="outside lower left",
+        title="Gaps (no estimate):",
+        title_fontsize=8,
+        alignment="left",
+        handlelength=1.0,
+    )
+    note.set_gid("regsim-missing-note")

@@ -1,0 +1,266 @@
+"""How every figure looks: palette, series styles, labels, legend titles and rcParams.
+
+One colour per method from the colour-blind-safe Okabe–Ito palette; MAP fits under
+different priors share the MAP colour and differ in line style and marker; OLS and MLE
+also differ in marker, so that where their estimates coincide both stay visible. Method
+order and printed names come from :mod:`regsim.schema`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib as mpl
+from matplotlib.lines import Line2D
+
+from regsim.schema import (
+    OPTIONAL_FACTORS,
+    beta_index,
+    method_label,
+    series_rank,
+)
+
+#: Width of every figure in inches (a two-column spread; a panel is about 2.2 in).
+FIGURE_WIDTH = 7.0
+
+#: The Okabe–Ito colour-blind-safe palette (Okabe & Ito 2008).
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+
+#: Colour of each method, the same in every figure.
+METHOD_COLOURS: dict[str, str] = {
+    "ols": OKABE_ITO["blue"],
+    "ols_hc3": OKABE_ITO["reddish_purple"],
+    "mle": OKABE_ITO["vermillion"],
+    "map": OKABE_ITO["bluish_green"],
+}
+
+#: Marker and whether it is filled, per method without a prior.
+METHOD_MARKERS: dict[str, tuple[str, bool]] = {
+    "ols": ("o", True),
+    "ols_hc3": ("d", False),
+    "mle": ("s", False),
+}
+
+#: Line style and marker of the MAP series under each of the study's priors. Priors not
+#: listed get the styles of :data:`_EXTRA_PRIOR_STYLES` in alphabetical order of their names.
+PRIOR_STYLES: dict[str, tuple[Any, str]] = {
+    "weak": ((0, (3, 1.5)), "^"),
+    "informative": ((0, (1, 1.2)), "v"),
+    "shifted": ((0, (5, 1.5, 1.2, 1.5)), "D"),
+    "skeptical": ((0, (10, 3)), "P"),
+}
+_EXTRA_PRIOR_STYLES: tuple[tuple[Any, str], ...] = (
+    ((0, (5, 1.5, 1.2, 1.5, 1.2, 1.5)), "X"),
+    ((0, (1, 3)), "<"),
+    ((0, (6, 1.5, 6, 4)), ">"),
+    ((0, (2, 3)), "h"),
+)
+_EXTRA_COLOURS: tuple[str, ...] = (
+    OKABE_ITO["orange"],
+    OKABE_ITO["sky_blue"],
+    OKABE_ITO["black"],
+)
+
+#: Colour of reference lines (zero, nominal level).
+REFERENCE_COLOUR = "0.35"
+
+#: Readable names of the measures, for axis labels (shorter than the table titles).
+MEASURE_LABELS: dict[str, str] = {
+    "bias": "Bias",
+    "relbias": "Relative bias",
+    "empse": "Empirical SE",
+    "modelse": "Model SE",
+    "relerror": "Rel. error of model SE (%)",
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "coverage": "Coverage",
+    "becoverage": "Bias-elim. coverage",
+    "width": "Interval width",
+    "power": "Power",
+    "relprec": "Rel. precision (%)",
+}
+
+#: Name of each non-normal error model (see :mod:`regsim.simulate`) in its figures' legends.
+ERROR_TITLES: dict[str, str] = {
+    "t3": r"Errors: Student $t_3$ scaled to sd $\sigma$",
+    "hetero": "Errors: heteroskedastic (sd grows with the first covariate)",
+}
+
+#: Printed name of an optional factor in a legend title (``"<name>: <level>"``); a factor
+#: not listed is named by its column.
+FACTOR_LABELS: dict[str, str] = {"errors": "Errors"}
+
+#: Legend titles of particular levels, by factor; other levels get ``"<name>: <level>"``.
+LEVEL_TITLES: dict[str, Mapping[str, str]] = {"errors": ERROR_TITLES}
+
+RC: dict[str, Any] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 8.0,
+    "axes.titlesize": 8.0,
+    "axes.labelsize": 8.0,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+    "legend.fontsize": 8.0,
+    "figure.titlesize": 9.0,
+    "figure.labelsize": 8.0,
+    "mathtext.fontset": "dejavusans",
+    "axes.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlepad": 3.0,
+    "axes.labelpad": 2.0,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "xtick.major.pad": 2.0,
+    "ytick.major.pad": 2.0,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "errorbar.capsize": 1.5,
+    "legend.frameon": False,
+    "legend.handlelength": 3.2,
+    "legend.columnspacing": 1.4,
+    "legend.borderaxespad": 0.2,
+    "pdf.fonttype": 42,
+    # The PDF backend splits each font into subsets of the size ps.fonttype allows; with
+    # Type 3's 256 glyphs the Greek letters, the hat and the minus sign start a second
+    # subset of their font, and every subset is a separate (slow) font-subsetting pass.
+    "ps.fonttype": 42,
+    "savefig.dpi": 300,
+}
+"""rcParams every figure is drawn and saved under (fonts of at least 8 pt at print size)."""
+
+Series = tuple[str, str]
+"""A (method, prior) pair; the prior is ``""`` for methods without one."""
+
+
+# --------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------
+
+
+def series_label(method: str, prior: str = "") -> str:
+    """Legend label of a (method, prior) series (:func:`regsim.schema.method_label`)."""
+    return method_label(method, prior)
+
+
+def parameter_symbol(parameter: str, hat: bool = True) -> str:
+    """Mathtext symbol of a parameter, e.g. ``beta1`` -> ``$\\hat\\beta_{1}$``.
+
+    Parameters
+    ----------
+    parameter : str
+        ``beta0`` ... ``betak`` or ``sigma``; anything else is returned unchanged.
+    hat : bool, default True
+        Whether to put a hat on the symbol (an estimator rather than the parameter).
+    """
+    accent = r"\hat" if hat else ""
+    j = beta_index(parameter)
+    if j is not None:
+        return rf"${accent}\beta_{{{j}}}$"
+    if parameter == "sigma":
+        return rf"${accent}\sigma$"
+    return parameter
+
+
+def slice_title(levels: Mapping[str, str]) -> str | None:
+    """The legend title naming a slice's non-default levels; None when all are defaults.
+
+    A level with a title of its own (:data:`LEVEL_TITLES`, e.g. t₃ errors) is named by
+    it, any other as ``"<factor>: <level>"``; several are joined with ``"; "`` in factor
+    order.
+    """
+    parts = []
+    for item in OPTIONAL_FACTORS:
+        level = str(levels.get(item.name, item.default))
+        if level == item.default:
+            continue
+        own = LEVEL_TITLES.get(item.name, {})
+        parts.append(own.get(level, f"{FACTOR_LABELS.get(item.name, item.name)}: {level}"))
+    return "; ".join(parts) or None
+
+
+def legend_title(levels: Mapping[str, str]) -> dict[str, Any]:
+    """Keywords of ``Figure.legend`` naming a slice's non-default levels (none at defaults).
+
+    The name is the title of the legend at the top of the figure: a separate figure title
+    there would overlap the legend, since the layout does not stack the two.
+    """
+    title = slice_title(levels)
+    if title is None:
+        return {}
+    return {"title": title, "title_fontsize": mpl.rcParams["figure.titlesize"]}
+
+
+def legend_columns(handles: Sequence[Any]) -> int:
+    """Columns of a figure legend: two rows when they fit in four columns."""
+    return max(1, min(4, math.ceil(len(handles) / 2)))
+
+
+# --------------------------------------------------------------------------------------
+# Series
+# --------------------------------------------------------------------------------------
+
+
+def ordered_series(pairs: Sequence[Series]) -> list[Series]:
+    """Distinct series in the study's order: by method, then prior (:func:`series_rank`)."""
+    return sorted(set(pairs), key=series_rank)
+
+
+def series_styles(series: Sequence[Series]) -> dict[Series, dict[str, Any]]:
+    """Plot keyword arguments (colour, line style, marker) of each series.
+
+    Known methods and priors have fixed styles; unknown ones take the spare styles in
+    alphabetical order, so one table always gives the same styles.
+    """
+    unknown_methods = sorted({m for m, _ in series if m not in METHOD_COLOURS})
+    unknown_priors = sorted({p for _, p in series if p and p not in PRIOR_STYLES})
+    styles: dict[Series, dict[str, Any]] = {}
+    for method, prior in series:
+        if method in METHOD_COLOURS:
+            colour = METHOD_COLOURS[method]
+        else:
+            colour = _EXTRA_COLOURS[unknown_methods.index(method) % len(_EXTRA_COLOURS)]
+        if prior:
+            if prior in PRIOR_STYLES:
+                linestyle, marker = PRIOR_STYLES[prior]
+            else:
+                index = unknown_priors.index(prior) % len(_EXTRA_PRIOR_STYLES)
+                linestyle, marker = _EXTRA_PRIOR_STYLES[index]
+            filled = False
+        else:
+            marker, filled = METHOD_MARKERS.get(method, ("o", False))
+            linestyle = "-"
+        styles[(method, prior)] = {
+            "color": colour,
+            "linestyle": linestyle,
+            "marker": marker,
+            "markerfacecolor": colour if filled else "white",
+            "markeredgecolor": colour,
+            "markeredgewidth": 0.8,
+        }
+    return styles
+
+
+def handle(style: dict[str, Any], label: str) -> Line2D:
+    """A legend proxy for a series."""
+    return Line2D([], [], label=label, **style)
+
+
+def off_scale_handle() -> Line2D:
+    """Legend entry explaining the edge triangles of values beyond the y range."""
+    return Line2D(
+        [], [], linestyle="none", marker="v", color="0.2", label="beyond the y range (at edge)"
+    )
