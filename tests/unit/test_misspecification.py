@@ -16,23 +16,25 @@ import pytest
 from test_figures import synthetic_metrics
 
 from regsim import config as cfg
-from regsim import figures, pipeline, tables
-from regsim.design import Cell
+from regsim import figures, tables
+from regsim.cells import collect_metrics
+from regsim.design import Cell, Unit
 from regsim.errors import ConfigError, InputDataError
-from regsim.stages import (
-    read_metrics,
-    read_parquet,
-    run_collect,
-    run_fit,
-    run_generate,
-    run_summarize,
-)
+from regsim.jobs import run_collect, run_simulate
+from regsim.schema import METHOD_NAMES
+from regsim.specs import CollectJob, FitSpec, SimulateJob
+from regsim.study import FIGURE_FAMILIES, Study
+from regsim.tableio import read_metrics, read_parquet, select_levels
 
 BETA = [10.0, 3.8987, 10.1777]
 
 
 def study(**grid: object) -> dict:
     return {"seed": 1, "replications": 4, "beta": BETA, "grid": {"n": [20], "sigma": [1]} | grid}
+
+
+def cells(config: dict) -> list[Cell]:
+    return list(Study(config).cells)
 
 
 def test_normal_cells_keep_label_key_and_params() -> None:
@@ -45,32 +47,32 @@ def test_normal_cells_keep_label_key_and_params() -> None:
         ).encode()
     ).hexdigest()
     assert cell.key == old_key
-    assert pipeline.cell_label(cell) == "n20_sigma1"
-    without = cfg.cells(study())
-    with_factor = cfg.cells(study(errors=["normal"]))
+    assert cell.label == "n20_sigma1"
+    without = cells(study())
+    with_factor = cells(study(errors=["normal"]))
     assert without == with_factor == [cell]
-    assert [pipeline.cell_params(c) for c in without] == [pipeline.cell_params(cell)]
-    assert pipeline.cell_from_params(pipeline.cell_params(cell)) == cell
+    assert [Unit(c, 0, 4).to_plain() for c in without] == [Unit(cell, 0, 4).to_plain()]
+    assert Cell.from_canonical(cell.canonical()) == cell
     # adding other error models leaves the normal cell as it was
-    mixed = cfg.cells(study(errors=["t3", "normal"]))
-    assert mixed[0] == cell and pipeline.cell_params(mixed[0]) == pipeline.cell_params(cell)
+    mixed = cells(study(errors=["t3", "normal"]))
+    assert mixed[0] == cell and mixed[0].canonical() == cell.canonical()
 
 
 def test_cells_expand_n_sigma_errors_in_error_model_order() -> None:
     config = study(n=[20, 10], sigma=[2, 1], errors=["hetero", "t3", "normal"])
-    cells = cfg.cells(config)
-    assert [(c.n, c.sigma, c.errors) for c in cells[:4]] == [
+    grid = cells(config)
+    assert [(c.n, c.sigma, c.errors) for c in grid[:4]] == [
         (20, 2.0, "normal"),
         (20, 2.0, "t3"),
         (20, 2.0, "hetero"),
         (20, 1.0, "normal"),
     ]
-    assert len(cells) == 12
-    labels = [pipeline.cell_label(c) for c in cells[:3]]
+    assert len(grid) == 12
+    labels = [c.label for c in grid[:3]]
     assert labels == ["n20_sigma2", "n20_sigma2_t3", "n20_sigma2_hetero"]
-    assert len({c.key for c in cells}) == 12
-    t3 = cells[1]
-    assert pipeline.cell_from_params(pipeline.cell_params(t3)) == t3
+    assert len({c.key for c in grid}) == 12
+    t3 = grid[1]
+    assert Cell.from_canonical(t3.canonical()) == t3
 
 
 @pytest.mark.parametrize(
@@ -89,42 +91,51 @@ def test_bad_error_models_are_rejected(errors: list, beta: list, message: str) -
 
 
 def test_figure_files_one_per_family_and_error_model() -> None:
-    files = pipeline.figure_files(["normal", "t3"])
-    assert files["bias"] == ("bias", "normal")
-    assert files["nested_loop_t3"] == ("nested_loop", "t3")
-    assert len(files) == 2 * len(pipeline.FIGURES)
+    files = Study(study(errors=["normal", "t3"]) | {"alpha": 0.05, "methods": ["ols"]}).figure_files
+    assert files["bias"] == ("bias", {"errors": "normal"})
+    assert files["nested_loop_t3"] == ("nested_loop", {"errors": "t3"})
+    assert len(files) == 2 * len(FIGURE_FAMILIES)
+    assert sorted(FIGURE_FAMILIES) == sorted(figures.FIGURES)
 
 
-def run_cell(tmp_path: Path, cell: Cell) -> tuple[Path, Path]:
-    label = pipeline.cell_label(cell)
-    data = tmp_path / f"{label}.npz"
-    run_generate(pipeline.cell_params(cell), 7, 0, 30, data)
-    run_fit(data, [], ["ols", "ols_hc3", "mle"], 0.05, tmp_path / f"{label}.fit.parquet")
+def run_cell(tmp_path: Path, cell: Cell, factors: tuple[str, ...]) -> tuple[Path, Path]:
+    """Simulate and collect one cell of a study whose tables have ``factors``."""
+    label = cell.label
+    fit = FitSpec(("ols", "ols_hc3", "mle"), (), 0.05)
+    chunk = tmp_path / f"{label}.chunk.parquet"
+    run_simulate(SimulateJob("n20-1", 7, (Unit(cell, 0, 30),), fit, factors), fits=chunk)
     fits, metrics = tmp_path / f"{label}.fits.parquet", tmp_path / f"{label}.metrics.parquet"
-    run_summarize([tmp_path / f"{label}.fit.parquet"], 0.05, fits, metrics)
+    run_collect(
+        CollectJob((label,), 30, 0.05),
+        chunks=[chunk],
+        fits=[fits],
+        metrics=[metrics],
+        table=tmp_path / f"{label}.csv",
+    )
     return fits, metrics
 
 
 def test_errors_column_only_for_non_normal_error_models(tmp_path: Path) -> None:
     normal = Cell(20, 1.0, tuple(BETA))
     t3 = Cell(20, 1.0, tuple(BETA), errors="t3")
-    normal_fits, normal_metrics = run_cell(tmp_path, normal)
-    t3_fits, t3_metrics = run_cell(tmp_path, t3)
+    normal_fits, normal_metrics = run_cell(tmp_path, normal, ("n", "sigma"))
+    t3_fits, t3_metrics = run_cell(tmp_path, t3, ("n", "sigma", "errors"))
+    # a study of both: the normal cell's chunk carries the errors column, its table not
+    mixed_fits, _ = run_cell(tmp_path / "mixed", normal, ("n", "sigma", "errors"))
+    assert mixed_fits.read_bytes() == normal_fits.read_bytes()
     assert "errors" not in read_parquet(normal_fits).columns
     assert "errors" not in read_parquet(normal_metrics).columns
     assert set(read_parquet(t3_fits)["errors"]) == {"t3"}
     assert list(read_parquet(t3_metrics).columns[:3]) == ["n", "sigma", "errors"]
 
-    run_collect([normal_metrics], tmp_path / "normal.csv")
-    assert (tmp_path / "normal.csv").read_text().startswith("n,sigma,prior,method,")
-    run_collect([t3_metrics, normal_metrics], tmp_path / "both.csv")
-    both = read_metrics(tmp_path / "both.csv")
+    assert (tmp_path / "n20_sigma1.csv").read_text().startswith("n,sigma,prior,method,")
+    both = collect_metrics([t3_metrics, normal_metrics])
     assert list(both.columns[:3]) == ["n", "sigma", "errors"]
     assert list(dict.fromkeys(both["errors"])) == ["normal", "t3"]
     assert list(dict.fromkeys(both["method"])) == ["ols", "ols_hc3", "mle"]
-    normal_rows = tables.select_errors(both, "normal")
-    alone = read_metrics(tmp_path / "normal.csv")
-    pd.testing.assert_frame_equal(normal_rows, alone)
+    normal_rows = select_levels(both, {"errors": "normal"}).drop(columns="errors")
+    alone = read_metrics(tmp_path / "n20_sigma1.csv")
+    pd.testing.assert_frame_equal(normal_rows, alone, check_dtype=False)
 
 
 def with_errors(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +146,7 @@ def test_figures_and_tables_refuse_mixed_error_models(tmp_path: Path) -> None:
     mixed = with_errors(synthetic_metrics(ns=(10, 50), priors=("weak",)))
     with pytest.raises(InputDataError, match="several errors levels"):
         figures.FIGURES["bias"](mixed)
-    with pytest.raises(InputDataError, match="several error models"):
+    with pytest.raises(InputDataError, match="several errors levels"):
         tables.paper_table(mixed, "bias", "beta1", "markdown")
     written = tables.write_paper_tables(mixed, tmp_path, ["bias"], ["beta1"])
     assert [p.name for p in written] == [
@@ -173,4 +184,4 @@ def test_ols_hc3_tables_are_written_in_method_order(tmp_path: Path) -> None:
     row = next(line for line in header if line.startswith("| σ"))
     assert row.index("| OLS |") < row.index("OLS (HC3)") < row.index("MLE") < row.index("MAP")
     assert len(written) == 2
-    assert pipeline.METHOD_ORDER == ("ols", "ols_hc3", "mle", "map")
+    assert METHOD_NAMES == ("ols", "ols_hc3", "mle", "map")

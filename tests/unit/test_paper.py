@@ -11,25 +11,28 @@ from regsim.errors import InputDataError
 from regsim.exact import write_theory
 from regsim.figures import bias_figure, save_figure
 from regsim.paper import write_paper
+from regsim.specs import PaperJob
 from regsim.tables import write_failure_report, write_paper_tables
 
 EXPECTED = {"n": [10, 100], "sigma": [1.0], "methods": ["ols", "mle", "map"], "priors": ["weak"]}
 
 
+JOB = PaperJob(
+    figures=(("bias", {"errors": "normal"}), ("nested_loop", {"errors": "normal"})),
+    figure_options={"nested_loop": {"parameter": "sigma"}},
+    expected=EXPECTED,
+    alpha=0.05,
+    p=2,
+    measures=("bias", "coverage"),
+    parameters=("beta1", "sigma"),
+    slices=({"errors": "normal"},),
+)
+
+
 def outputs(root: Path) -> dict:
     return {
-        "figures": {
-            root / "figures" / "bias.pdf": ("bias", {"errors": "normal"}),
-            root / "figures" / "nested_loop.pdf": ("nested_loop", {"errors": "normal"}),
-        },
-        "figure_options": {"nested_loop": {"parameter": "sigma"}},
-        "expected": EXPECTED,
-        "alpha": 0.05,
-        "p": 2,
+        "figures": [root / "figures" / "bias.pdf", root / "figures" / "nested_loop.pdf"],
         "tables": root / "tables",
-        "measures": ["bias", "coverage"],
-        "parameters": ["beta1", "sigma"],
-        "errors": ["normal"],
         "failures": root / "tables" / "failures.md",
         "theory_csv": root / "tables" / "theory.csv",
         "theory_md": root / "tables" / "theory.md",
@@ -49,7 +52,7 @@ def metrics():
 
 def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path: Path) -> None:
     for workers in (1, 3):
-        write_paper(metrics, **outputs(tmp_path / str(workers)), workers=workers)
+        write_paper(metrics, JOB, **outputs(tmp_path / str(workers)), workers=workers)
     one, three = files(tmp_path / "1"), files(tmp_path / "3")
     assert one == three
     names = set(one)
@@ -71,4 +74,4 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
 
 def test_a_bad_table_is_one_error_from_the_pieces(metrics, tmp_path: Path) -> None:
     with pytest.raises(InputDataError):
-        write_paper(metrics.drop(columns="mcse"), **outputs(tmp_path), workers=2)
+        write_paper(metrics.drop(columns="mcse"), JOB, **outputs(tmp_path), workers=2)
