@@ -39,8 +39,16 @@ localrules:
 rule all:
     input:
         "results/tables/metrics.csv",
-        expand("results/{kind}/{cell}.parquet", kind=("fits", "metrics"), cell=STUDY.labels),
-        expand("results/figures/{figure}.{ext}", figure=STUDY.figure_files, ext=("pdf", "png")),
+        expand(
+            "results/{kind}/{cell}.parquet",
+            kind=("fits", "metrics"),
+            cell=STUDY.labels,
+        ),
+        expand(
+            "results/figures/{figure}.{ext}",
+            figure=STUDY.figure_files,
+            ext=("pdf", "png"),
+        ),
         expand("results/figures/zip.{ext}", ext=("pdf", "png")),
         expand("results/tables/{table}", table=STUDY.paper_tables),
         "results/tables/failures.md",

@@ -48,7 +48,11 @@ rule paper:
             for figure, (family, _) in STUDY.figure_files.items()
         ],
         tables=[
-            report(f"results/tables/{table}", caption="../report/tables.rst", category="Tables")
+            report(
+                f"results/tables/{table}",
+                caption="../report/tables.rst",
+                category="Tables",
+            )
             for table in STUDY.paper_tables
         ],
         failures=report(
@@ -103,7 +107,6 @@ rule provenance:
         runtime=5,
     params:
         config=STUDY.config,
-        root="results",
         # A new commit reruns this job alone.
         commit=git_state(workflow.basedir)["commit"],
     script:

@@ -5,8 +5,8 @@
 
 rule simulate:
     output:
-        fits="results/chunks/{job}.parquet",
         **({"datasets": "results/datasets/{job}.npz"} if STUDY.keep_datasets else {}),
+        fits="results/chunks/{job}.parquet",
     log:
         "results/logs/simulate/{job}.log",
     benchmark:

@@ -5,5 +5,5 @@ from regsim.workflow import log_to
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
-    tables = list(sm.input)
-    write_provenance(sm.output[0], sm.params.config, tables, sm.params.root, repo=sm.scriptdir)
+    # the tables are recorded relative to the folder of provenance.json (results/)
+    write_provenance(sm.output[0], sm.params.config, list(sm.input), repo=sm.scriptdir)

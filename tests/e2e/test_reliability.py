@@ -20,20 +20,25 @@ import pandas as pd
 import pytest
 import yaml
 from test_workflow import (
+    CUT,
+    PER_CELL,
     ROOT,
     SMOKE,
     TIMEOUT,
+    TOGETHER,
     cell_labels,
     copy_workflow,
     error_lines,
+    planned_jobs,
     snakemake,
     snakemake_command,
     snapshot,
 )
 
+from regsim.cells import summarize_cell
 from regsim.config import KNOWN_METHODS
-from regsim.pipeline import GROUP_COLUMNS
-from regsim.stages import read_metrics, summarize_cell
+from regsim.schema import GROUP_FIELDS
+from regsim.tableio import read_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +73,8 @@ def mtimes(results: Path, pattern: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def finished(smoke_runs) -> Path:
-    """A complete smoke run (2 cores, 25 replicates per job); copy it before changing it."""
-    return smoke_runs(2, 25)
+    """A complete smoke run (2 cores, cells cut into ranges); copy it before changing it."""
+    return smoke_runs(2, CUT)
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +153,15 @@ def test_bad_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
 # 2. Interruption and resume
 # --------------------------------------------------------------------------------------
 
-PER_JOB = 5  # 10 chunks a cell: 40 simulate jobs, a wide window to interrupt
-RUN_ARGS = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={PER_JOB}"]
-N_CHUNKS = len(CELLS) * -(-SMOKE["replications"] // PER_JOB)
+BUDGET = 200  # 26 simulate jobs, a wide window to interrupt
+RUN_ARGS = ["--cores=2", *SMOKE_ARGS, "--config", f"observations_per_job={BUDGET}"]
+N_CHUNKS = len(planned_jobs(BUDGET))
 
 
 def interrupt(workdir: Path, sig: signal.Signals) -> None:
-    """Start the smoke run, wait until some (not all) fit chunks exist, then send ``sig``
-    to the whole process group (Snakemake and its jobs), as Ctrl-C or a crash would."""
+    """Start the smoke run, wait until some (not all) chunks of fits exist, then send
+    ``sig`` to the whole process group (Snakemake and its jobs), as Ctrl-C or a crash
+    would."""
     process = subprocess.Popen(
         [*snakemake_command(), *RUN_ARGS],
         cwd=workdir,
@@ -167,10 +173,10 @@ def interrupt(workdir: Path, sig: signal.Signals) -> None:
         # ignored, and children inherit that: give the run Ctrl-C's default action back.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    fits = workdir / "results" / "fits"
+    chunks = workdir / "results" / "chunks"
     try:
         deadline = time.monotonic() + TIMEOUT
-        while len(list(fits.glob("*/*.parquet"))) < 3:
+        while len(list(chunks.glob("*.parquet"))) < 3:
             assert process.poll() is None, "the run ended before it could be interrupted"
             assert time.monotonic() < deadline
             time.sleep(0.02)
@@ -184,14 +190,13 @@ def interrupt(workdir: Path, sig: signal.Signals) -> None:
 
 
 def outputs(results: Path) -> dict[str, int]:
-    """mtime of every dataset and fit chunk."""
-    return {**mtimes(results, "fits/*/*.parquet"), **mtimes(results, "datasets/*/*.npz")}
+    """mtime of every chunk of fits and dataset file."""
+    return {**mtimes(results, "chunks/*.parquet"), **mtimes(results, "datasets/*.npz")}
 
 
 def simulate_job(output: str) -> str:
-    """``<cell>/<chunk>``, the simulate job that writes a dataset file or fit chunk (both
-    of a chunk come from the same job)."""
-    return Path(*Path(output).parts[1:]).with_suffix("").as_posix()
+    """The simulate job that writes a chunk of fits or a dataset file (its name)."""
+    return Path(output).stem
 
 
 def assert_resumed(results: Path, done: dict[str, int], reference: dict[str, bytes]) -> None:
@@ -211,7 +216,7 @@ def test_resume_after_ctrl_c(tmp_path: Path, reference: dict[str, bytes]) -> Non
     interrupt(workdir, signal.SIGINT)
     results = workdir / "results"
     done = outputs(results)
-    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_CHUNKS
+    assert 0 < len([k for k in done if k.startswith("chunks/")]) < N_CHUNKS
     snakemake(workdir, *RUN_ARGS)  # a plain rerun resumes
     assert_resumed(results, done, reference)
 
@@ -221,7 +226,7 @@ def test_resume_after_a_hard_kill(tmp_path: Path, reference: dict[str, bytes]) -
     interrupt(workdir, signal.SIGKILL)
     results = workdir / "results"
     done = outputs(results)
-    assert 0 < len([k for k in done if k.startswith("fits/")]) < N_CHUNKS
+    assert 0 < len([k for k in done if k.startswith("chunks/")]) < N_CHUNKS
 
     # The killed run could not remove its lock: a plain rerun refuses and says why.
     refused = snakemake(workdir, *RUN_ARGS, check=False)
@@ -272,15 +277,13 @@ def flip(path: Path) -> None:
 # A damaged file that a job reads, the rule of the job that fails. (Dataset files are
 # written by the simulate jobs, never read: see test_damaged_dataset_file_is_not_read.)
 DAMAGE = {
-    "fits-garbage": ("fits/n10_sigma1/reps000000-000025.parquet", garbage, "summarize"),
-    "fits-truncated": ("fits/n10_sigma5/reps000000-000025.parquet", truncate, "summarize"),
-    "fits-flipped-byte": ("fits/n40_sigma1/reps000025-000050.parquet", flip, "summarize"),
-    "metrics-truncated": ("metrics/n10_sigma1.parquet", truncate, "collect"),
+    "chunk-garbage": ("chunks/n10-1.parquet", garbage, "collect"),
+    "chunk-truncated": ("chunks/n40-2.parquet", truncate, "collect"),
+    "chunk-flipped-byte": ("chunks/n40-3.parquet", flip, "collect"),
     "metrics-csv-garbage": ("tables/metrics.csv", garbage, "paper"),
 }
 ADVICE = "; delete it and rerun the workflow to regenerate it"
 MESSAGES = {
-    "summarize": r"unreadable table file \(.+\)" + ADVICE,
     "collect": r"unreadable table file \(.+\)" + ADVICE,
     "paper": r"not a metrics table \(no column .+\)" + ADVICE,
 }
@@ -297,7 +300,7 @@ def test_damaged_file_stops_with_its_name(
     later = time.time() + 5
     os.utime(results / name, (later, later))  # newer than its outputs: they are rerun
     result = snakemake(
-        workdir, "--cores=2", *SMOKE_ARGS, "--config", "replications_per_job=25", check=False
+        workdir, "--cores=2", *SMOKE_ARGS, "--config", f"observations_per_job={CUT}", check=False
     )
     assert result.returncode != 0
 
@@ -317,19 +320,18 @@ def test_damaged_file_stops_with_its_name(
         if table != name:
             assert data == reference[table], f"{table} changed"
 
-    if case in ("fits-garbage", "fits-truncated"):  # the advice works
+    if case in ("chunk-garbage", "chunk-truncated"):  # the advice works
         (results / name).unlink()
-        snakemake(workdir, "--cores=2", *SMOKE_ARGS, "--config", "replications_per_job=25")
+        snakemake(workdir, "--cores=2", *SMOKE_ARGS, "--config", f"observations_per_job={CUT}")
         assert study_tables(results) == reference
 
 
-# A damaged dataset file, in a chunked run and in a whole-cell run: replicates per job, file.
+# A damaged dataset file, under each plan of the shared runs: budget, file.
 DATASET_DAMAGE = {
-    "garbage-chunked": (25, "datasets/n10_sigma1/reps000000-000025.npz", garbage),
-    "truncated-chunked": (25, "datasets/n40_sigma5/reps000025-000050.npz", truncate),
-    "garbage-whole-cell": (50, "datasets/n10_sigma5/reps000000-000050.npz", garbage),
-    "truncated-whole-cell": (50, "datasets/n40_sigma1/reps000000-000050.npz", truncate),
-    "garbage-sample-size": (100, "datasets/n40_sigma5/reps000000-000050.npz", garbage),
+    "garbage-cut": (CUT, "datasets/n10-1.npz", garbage),
+    "truncated-cut": (CUT, "datasets/n40-3.npz", truncate),
+    "garbage-per-cell": (PER_CELL, "datasets/n40-2.npz", garbage),
+    "truncated-together": (TOGETHER, "datasets/n40-1.npz", truncate),
 }
 
 
@@ -339,15 +341,15 @@ def test_damaged_dataset_file_is_not_read(smoke_runs, tmp_path: Path, case: str)
     dataset file back, so a damaged one (even newer than everything else) leaves a rerun
     with nothing to do and every table as the intact run wrote it. Deleted, it is drawn
     again by a plain rerun, the same bytes."""
-    per_job, name, damage = DATASET_DAMAGE[case]
-    workdir = copy_run(smoke_runs(2, per_job), tmp_path / "run")
+    budget, name, damage = DATASET_DAMAGE[case]
+    workdir = copy_run(smoke_runs(2, budget), tmp_path / "run")
     results = workdir / "results"
     tables, intact = study_tables(results), (results / name).read_bytes()
     damage(results / name)
     later = time.time() + 5
     os.utime(results / name, (later, later))
     before = snapshot(results)
-    args = ["--cores=2", *SMOKE_ARGS, "--config", f"replications_per_job={per_job}"]
+    args = ["--cores=2", *SMOKE_ARGS, "--config", f"observations_per_job={budget}"]
     result = snakemake(workdir, *args)
     assert "Nothing to be done" in result.stdout + result.stderr
     assert snapshot(results) == before
@@ -370,7 +372,7 @@ def test_failed_replicates_are_flagged_left_out_and_reported(
     workdir = copy_run(finished, tmp_path / "run")
     results = workdir / "results"
     # map_max_iter caps the MAP Newton iteration: 3 steps leave some fits unconverged.
-    args = ["--config", "replications_per_job=25", "map_max_iter=3"]
+    args = ["--config", f"observations_per_job={CUT}", "map_max_iter=3"]
     snakemake(workdir, "--cores=2", *SMOKE_ARGS, *args)
 
     metrics = read_metrics(results / "tables" / "metrics.csv")
@@ -388,7 +390,7 @@ def test_failed_replicates_are_flagged_left_out_and_reported(
         ].reset_index(drop=True)
         # the measures are those of the table with the failed replicates dropped
         kept = summarize_cell(fits[fits["converged"]], SMOKE["alpha"])
-        keys = [*GROUP_COLUMNS, "measure"]
+        keys = ["n", "sigma", *GROUP_FIELDS, "measure"]
         merged = cell_metrics.merge(kept, on=keys, how="inner", suffixes=("", "_kept"))
         same = merged[~merged["measure"].isin(["n_failed", "n_multimodal"])]
         np.testing.assert_array_equal(same["estimate"], same["estimate_kept"])

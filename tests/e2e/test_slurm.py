@@ -7,10 +7,10 @@ cluster tests are skipped with the reason.
 
 Each run copies the workflow into a temporary folder (as tests/e2e/test_workflow.py does)
 and runs `snakemake --profile profiles/slurm` there, the partition overridden to the local
-cluster's `debug`. The checks: every simulate and summarize job went through sbatch and
-completed in Slurm, with each cell in one job and in chunks; the tables are byte-identical
-to a local run; a job that fails on the cluster stops the run naming the rule and its
-logs, and the rerun resumes without redoing finished jobs.
+cluster's `debug`. The checks: every simulate and collect job went through sbatch and
+completed in Slurm, under three plans of jobs; the tables are byte-identical to a local
+run; a job that fails on the cluster stops the run naming the rule and its logs, and the
+rerun resumes without redoing finished jobs.
 """
 
 from __future__ import annotations
@@ -25,18 +25,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import ROOT, copy_workflow, job_counts, snakemake, snapshot
+from test_workflow import (
+    CUT,
+    PER_CELL,
+    ROOT,
+    TOGETHER,
+    copy_workflow,
+    job_counts,
+    snakemake,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 SCRIPT = ROOT / "tools" / "local_slurm.sh"
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 NO_PLUGIN = "snakemake-executor-plugin-slurm is not installed (see requirements.txt)"
-# Replicates per job for tests/smoke.yaml (50 replicates a cell, two cells per n): 100,
-# one simulate job per sample size; 50, one per cell and no summarize job; or 25, two
-# simulate jobs and a summarize job per cell.
-TOGETHER, WHOLE_CELL, CHUNKED = 100, 50, 25
-STUDY = ("simulate", "summarize")  # the rules that do the computing
+STUDY = ("simulate", "collect")  # the rules that do the computing
 CLUSTER = [
     "--profile",
     "profiles/slurm",
@@ -52,12 +57,12 @@ CLUSTER = [
 ]
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
 RUN_ID = re.compile(r"^SLURM run ID: (\S+)$", re.MULTILINE)
-FAILING_SUMMARIZE = '''"""Rule summarize, made to fail on purpose by tests/e2e/test_slurm.py."""
+FAILING_COLLECT = '''"""Rule collect, made to fail on purpose by tests/e2e/test_slurm.py."""
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with open(sm.log[0], "w") as log:
-    print("summarize failed on purpose", file=log)
-raise RuntimeError("summarize failed on purpose")
+    print("collect failed on purpose", file=log)
+raise RuntimeError("collect failed on purpose")
 '''
 
 
@@ -119,9 +124,9 @@ def slurm_cluster() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def local_run(smoke_runs: Callable[[int, int], Path]) -> Path:
-    """The smoke study run locally with 2 cores and a whole cell per job, the reference
+    """The smoke study run locally with 2 cores and a job per n = 40 cell, the reference
     for the cluster runs (shared with the other end-to-end tests; only read here)."""
-    return smoke_runs(2, WHOLE_CELL)
+    return smoke_runs(2, PER_CELL)
 
 
 def completed_jobs(jobcomp: Path, workdir: Path) -> dict[str, dict[str, str]]:
@@ -155,24 +160,24 @@ def data_files(results: Path) -> dict[str, tuple[int, int, str]]:
 
 
 @pytest.mark.parametrize(
-    ("per_job", "study"),
+    ("budget", "study"),
     [
-        (TOGETHER, {"simulate": 2, "summarize": 0}),
-        (WHOLE_CELL, {"simulate": 4, "summarize": 0}),
-        (CHUNKED, {"simulate": 8, "summarize": 4}),
+        (TOGETHER, {"simulate": 2, "collect": 1}),
+        (PER_CELL, {"simulate": 3, "collect": 1}),
+        (CUT, {"simulate": 5, "collect": 1}),
     ],
-    ids=["sample-size", "whole-cell", "chunked"],
+    ids=["sample-size", "per-cell", "cut"],
 )
 def test_cluster_run_matches_local_run(
     slurm_cluster: Path,
     smoke_runs: Callable[[int, int], Path],
     tmp_path: Path,
-    per_job: int,
+    budget: int,
     study: dict[str, int],
 ):
-    local_run = smoke_runs(2, per_job)  # the same files: datasets named by chunk
+    local_run = smoke_runs(2, budget)  # the same files: chunks and datasets named by job
     workdir = copy_workflow(tmp_path / "cluster")
-    config = f"replications_per_job={per_job}"
+    config = f"observations_per_job={budget}"
     result = snakemake(workdir, *CLUSTER, "--configfile=tests/smoke.yaml", "--config", config)
     output = result.stdout + result.stderr
 
@@ -219,45 +224,44 @@ def test_failed_cluster_job_stops_the_run_and_the_rerun_resumes(
         yaml.safe_dump({"grid": {"n": [10], "sigma": [1, 5]}})
     )
     args = [*CLUSTER, "--configfile", "tests/smoke.yaml", "tests/two_cells.yaml"]
-    # in chunks: summarize jobs exist only then
-    args += ["--config", f"replications_per_job={CHUNKED}", "--", "results/tables/metrics.csv"]
+    # each cell in two ranges (500 observations a cell): four simulate jobs, then collect
+    args += ["--config", "observations_per_job=250", "--", "results/tables/metrics.csv"]
     dry = snakemake(workdir, "-n", *args)
     plan = job_counts(dry.stdout + dry.stderr)
-    assert {rule: plan[rule] for rule in STUDY} == {"simulate": 4, "summarize": 2}
-    script = workdir / "scripts" / "summarize.py"
+    assert {rule: plan[rule] for rule in STUDY} == {"simulate": 4, "collect": 1}
+    script = workdir / "scripts" / "collect.py"
     original = script.read_text()
-    script.write_text(FAILING_SUMMARIZE)
+    script.write_text(FAILING_COLLECT)
 
     failed = snakemake(workdir, *args, check=False)
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0, output
-    assert "Error in rule summarize:" in output
+    assert "Error in rule collect:" in output
     failures = re.findall(r"SLURM-job '(\d+)' failed, SLURM status is: 'FAILED'", output)
     assert failures, output
     jobs = submissions(output)
     for jobid in failures:
         # the rule's own log (printed too, with the exception) and the job's Slurm log
         log = jobs[jobid]
-        cell = log.parent.name
-        assert rule_of(log) == "summarize" and cell in cells
-        assert f"log: results/logs/summarize/{cell}.log, {log} " in output
+        assert rule_of(log) == "collect"
+        assert f"log: results/logs/collect.log, {log} " in output
         assert log.is_file()
-    assert "RuntimeError: summarize failed on purpose" in output
+    assert "RuntimeError: collect failed on purpose" in output
     records = completed_jobs(slurm_cluster, workdir)
     assert {jobid: records[jobid]["JobState"] for jobid in failures} == dict.fromkeys(
         failures, "FAILED"
     )
 
-    # a job only fails after its inputs were made: some simulate jobs finished, each with
-    # its dataset file and fit chunk, and nothing after the failed summarize jobs
+    # a job only fails after its inputs were made: every simulate job finished, each with
+    # its dataset file and chunk of fits, and nothing after the failed collect job
     results = workdir / "results"
     finished = data_files(results)
     generated = [k for k in finished if k.startswith("datasets/")]
-    fitted = [k for k in finished if k.startswith("fits/") and k.count("/") == 2]
-    assert generated and fitted, sorted(finished)
+    fitted = [k for k in finished if k.startswith("chunks/")]
+    assert len(generated) == len(fitted) == 4, sorted(finished)
     assert sorted(finished) == sorted(generated + fitted)
     assert sorted(k.removeprefix("datasets/").removesuffix(".npz") for k in generated) == sorted(
-        k.removeprefix("fits/").removesuffix(".parquet") for k in fitted
+        k.removeprefix("chunks/").removesuffix(".parquet") for k in fitted
     )
 
     script.write_text(original)
