@@ -39,6 +39,12 @@ localrules:
 rule all:
     input:
         "results/tables/metrics.csv",
+        # every job's outputs too, so that one deleted (e.g. damaged) is remade by a rerun
+        expand("results/chunks/{job}.parquet", job=STUDY.plan),
+        expand(
+            "results/datasets/{job}.npz",
+            job=STUDY.plan if STUDY.keep_datasets else [],
+        ),
         expand(
             "results/{kind}/{cell}.parquet",
             kind=("fits", "metrics"),
