@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from regsim.errors import OutputError
+
 
 @contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -17,7 +19,9 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     The block writes to the yielded path; on success the file is flushed to disk and
     renamed over ``path``, so a reader (or a rerun after a crash) sees either the old file
     or the whole new one, never a partial file under the final name. On an error the
-    temporary file is removed and ``path`` is untouched. A process killed mid-write may
+    temporary file is removed and ``path`` is untouched; an operating-system error (a full
+    disk, a read-only folder) becomes a one-line :class:`~regsim.errors.OutputError`
+    naming the file. A process killed mid-write may
     leave the hidden temporary ``.<name>.<random>.tmp``, which nothing reads and the next
     write of the same file removes (one job writes one output, so no live writer owns it).
     The file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s
@@ -38,6 +42,12 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        reason = error.strerror or " ".join(str(error).split())
+        raise OutputError(
+            f"{path}: cannot write it ({reason}); the old file, if any, is kept"
+        ) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -36,7 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from regsim.errors import ConfigError
-from regsim.schema import DEFAULT_ERRORS, ERROR_MODELS, METHOD_NAMES, PRIOR_METHODS
+from regsim.limits import (
+    MAX_MAGNITUDE,
+    alpha_problem,
+    finite,
+    magnitude_problem,
+    prior_sd_problem,
+    shown,
+)
+from regsim.schema import DEFAULT_ERRORS, ERROR_MODELS, MEASURES, METHOD_NAMES, PRIOR_METHODS
 
 #: Estimation methods the workflow knows.
 KNOWN_METHODS: tuple[str, ...] = METHOD_NAMES
@@ -62,23 +70,12 @@ DEFAULT_OBSERVATIONS_PER_JOB = 10_000_000
 DEFAULT_MAP_MAX_ITER = 60
 
 
-#: Largest |β_j| and σ accepted: sums of squares of the data stay far from overflow.
-MAX_MAGNITUDE = 1e100
-
 #: Smallest σ relative to Σ_j |β_j|. y = Xβ + ε is stored to about 1e-16 of |Xβ|; with
 #: σ at least 1e-8 of it, rounding moves an estimate of σ by at most about 1e-8.
 SIGMA_RESOLUTION = 1e-8
 
 #: Smallest σ at all: residual sums of squares stay far from underflow.
 MIN_SIGMA = 1e-100
-
-
-def _finite(value: Any) -> bool:
-    """Whether a number is finite; an integer too large for a float is not."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -340,6 +337,7 @@ def resolve(
     layers: Iterable[Mapping[str, Any] | None],
     validate: Callable[[dict[str, Any]], object] | None = None,
     known_methods: Sequence[str] = KNOWN_METHODS,
+    capacity: int | None = None,
 ) -> dict[str, Any]:
     """Merge, validate and check configuration layers.
 
@@ -353,6 +351,8 @@ def resolve(
         Its exception is turned into a one-line :class:`ConfigError` naming the key.
     known_methods : sequence of str
         Method names accepted in ``methods``.
+    capacity : int, optional
+        Size in bytes of the results' disk (see :func:`check`).
 
     Returns
     -------
@@ -375,7 +375,7 @@ def resolve(
             raise
         except Exception as error:  # the validator's own error type is not known here
             raise ConfigError(describe_schema_error(error)) from error
-    check(config, known_methods=known_methods)
+    check(config, known_methods=known_methods, capacity=capacity)
     return config
 
 
@@ -479,7 +479,11 @@ def _require_list(config: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
-def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHODS) -> None:
+def check(
+    config: Mapping[str, Any],
+    known_methods: Sequence[str] = KNOWN_METHODS,
+    capacity: int | None = None,
+) -> None:
     """Check what the JSON schema cannot express (and re-check its types).
 
     Parameters
@@ -488,6 +492,9 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
         A merged configuration, normally already schema-validated with defaults filled.
     known_methods : sequence of str
         Method names accepted in ``methods``.
+    capacity : int, optional
+        Size in bytes of the disk the results go to: a study whose results could not fit
+        on it is refused.
 
     Raises
     ------
@@ -514,16 +521,15 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
     max_iter = config.get("map_max_iter", DEFAULT_MAP_MAX_ITER)
     if not _is_int(max_iter) or max_iter < 1:
         raise ConfigError(f"map_max_iter: must be an integer >= 1, got {_fmt(max_iter)}")
-    alpha = config.get("alpha", 0.05)
-    if not _is_number(alpha) or not 0 < alpha < 1:
-        raise ConfigError(f"alpha: must be a number strictly between 0 and 1, got {_fmt(alpha)}")
+    problem = alpha_problem(config.get("alpha", 0.05))
+    if problem:
+        raise ConfigError(f"alpha: {problem}")
 
     beta = _require_list(config, "beta", "beta")
     for i, b in enumerate(beta):
-        if not _is_number(b) or not _finite(b):
-            raise ConfigError(f"beta[{i}]: must be a finite number, got {_fmt(b)}")
-        if abs(b) > MAX_MAGNITUDE:
-            raise ConfigError(f"beta[{i}]: {_fmt(b)} is too large (at most {MAX_MAGNITUDE:g})")
+        problem = magnitude_problem(b)
+        if problem:
+            raise ConfigError(f"beta[{i}]: {problem}")
     p = len(beta)
 
     grid = config["grid"]
@@ -553,6 +559,8 @@ def check(config: Mapping[str, Any], known_methods: Sequence[str] = KNOWN_METHOD
     needing = [m for m in methods if m in PRIOR_METHODS]
     if needing and not priors:
         raise ConfigError(f"priors: method {needing[0]} needs at least one prior")
+    _check_figures(config.get("figures") or {}, p)
+    _check_size(config, p, len(priors), methods, capacity)
 
 
 def _check_n(values: list[Any], p: int) -> None:
@@ -564,6 +572,12 @@ def _check_n(values: list[Any], p: int) -> None:
             raise ConfigError(
                 f"grid.n[{i}]: {n} must exceed the number of coefficients in beta ({p})"
             )
+        need = dataset_bytes(n, p)
+        if need > MAX_DATASET_BYTES:
+            raise ConfigError(
+                f"grid.n[{i}]: {n} observations are too many: drawing and fitting one dataset "
+                f"needs about {_size(need)} of memory (at most {_size(MAX_DATASET_BYTES)})"
+            )
         if n in values[:i]:
             raise ConfigError(f"grid.n[{i}]: duplicate value {n}")
 
@@ -572,13 +586,13 @@ def _check_sigma(values: list[Any], beta: list[Any]) -> None:
     scale = math.fsum(abs(float(b)) for b in beta)
     floor = max(SIGMA_RESOLUTION * scale, MIN_SIGMA)
     for i, sigma in enumerate(values):
-        if not _is_number(sigma) or not _finite(sigma) or sigma <= 0:
+        if not _is_number(sigma) or not finite(sigma) or sigma <= 0:
             raise ConfigError(
-                f"grid.sigma[{i}]: must be a positive finite number, got {_fmt(sigma)}"
+                f"grid.sigma[{i}]: must be a positive finite number, got {shown(sigma)}"
             )
         if sigma > MAX_MAGNITUDE:
             raise ConfigError(
-                f"grid.sigma[{i}]: {_fmt(sigma)} is too large (at most {MAX_MAGNITUDE:g})"
+                f"grid.sigma[{i}]: {shown(sigma)} is too large (at most {MAX_MAGNITUDE:g})"
             )
         if sigma < floor:
             raise ConfigError(
@@ -608,6 +622,129 @@ def _check_errors(values: list[Any], p: int) -> None:
             )
 
 
+#: Figure families drawn from the metrics table, and the options each takes from the config.
+_FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "bias": ("parameters", "ylim"),
+    "coverage": ("parameters", "ylim"),
+    "efficiency": ("parameters", "ylim"),
+    "modelse": ("parameters", "ylim"),
+    "sigma": ("measures", "ylim"),
+    "nested_loop": ("measure", "parameter", "log_y", "ylim"),
+}
+
+#: Measures in metrics.csv (the reference-based relprec is not: no reference is given).
+_TABLE_MEASURES: tuple[str, ...] = tuple(m for m in MEASURES if m != "relprec")
+
+#: Measures that are positive, drawn on a log axis by default (nested-loop plot).
+_POSITIVE_MEASURES = frozenset({"empse", "modelse", "mse", "rmse", "width"})
+
+
+def _check_figures(figures: Mapping[str, Any], p: int) -> None:
+    """The ``figures`` options name parameters and measures the study has, sane limits."""
+    parameters = [f"beta{j}" for j in range(p)] + ["sigma"]
+
+    def known(where: str, value: Any, allowed: Sequence[str], what: str) -> None:
+        if value not in allowed:
+            raise ConfigError(
+                f"{where}: {_fmt(value)} is not a {what} of this study ({', '.join(allowed)})"
+            )
+
+    for family, options in figures.items():
+        if family == "zip" or not isinstance(options, Mapping):
+            continue
+        where = f"figures.{family}"
+        for i, parameter in enumerate(options.get("parameters") or []):
+            known(f"{where}.parameters[{i}]", parameter, parameters, "parameter")
+        if "parameter" in options:
+            known(f"{where}.parameter", options["parameter"], parameters, "parameter")
+        for i, measure in enumerate(options.get("measures") or []):
+            known(f"{where}.measures[{i}]", measure, _TABLE_MEASURES, "measure")
+        if "measure" in options:
+            known(f"{where}.measure", options["measure"], _TABLE_MEASURES, "measure")
+        if "ylim" in options:
+            log_y = options.get("log_y")
+            if family == "nested_loop" and log_y is None:
+                log_y = options.get("measure", "rmse") in _POSITIVE_MEASURES
+            if family == "efficiency" and log_y is None:
+                log_y = True
+            _check_ylim(f"{where}.ylim", options["ylim"], bool(log_y))
+
+
+def _check_ylim(where: str, ylim: Any, log_y: bool) -> None:
+    low, high = ylim
+    if not (_is_number(low) and _is_number(high) and finite(low) and finite(high)):
+        raise ConfigError(f"{where}: must be two finite numbers, got {_fmt(ylim)}")
+    if not low < high:
+        raise ConfigError(f"{where}: the low limit {low} is not below the high limit {high}")
+    if log_y and low <= 0:
+        raise ConfigError(f"{where}: {low} is not above 0, and this axis is logarithmic")
+
+
+#: Largest memory one dataset may need to be drawn and fitted (a batch holds one at least).
+MAX_DATASET_BYTES = 2 * 1024**3
+
+#: Most simulate jobs a study may plan: Snakemake builds a job graph of them all, and a
+#: cluster queue holds far fewer.
+MAX_JOBS = 50_000
+
+#: Bytes per fit row on disk, in the jobs' chunks and the cells' tables together (measured
+#: about 40 each), with a margin.
+_FIT_ROW_BYTES = 100
+
+
+def dataset_bytes(n: int, p: int) -> int:
+    """Memory to draw and fit one dataset of ``n`` observations and ``p`` coefficients:
+    the covariates, response and error draws, and their centred copy."""
+    return 16 * int(n) * (int(p) + 4)
+
+
+def _size(count: float) -> str:
+    """A byte count as text, e.g. ``24 GB``."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:.0f} B"
+
+
+def _check_size(
+    config: Mapping[str, Any],
+    p: int,
+    priors: int,
+    methods: Sequence[str],
+    capacity: int | None = None,
+) -> None:
+    """A study that cannot run (too many jobs, rows or bytes) is refused before any job.
+
+    Everything is counted from the config in O(cells), without building the plan.
+    """
+    grid = config["grid"]
+    replications = int(config["replications"])
+    budget = int(config.get("observations_per_job", DEFAULT_OBSERVATIONS_PER_JOB))
+    ns = [int(n) for n in grid["n"]]
+    per_n = len(grid["sigma"]) * len(grid.get("errors") or [DEFAULT_ERRORS])
+    cells = per_n * len(ns)
+    # Each cell in ceil(replicates × n / budget) jobs at most (whole cells share jobs).
+    jobs = per_n * sum(-(-replications * n // budget) for n in ns)
+    if jobs > MAX_JOBS:
+        raise ConfigError(
+            f"replications: {replications} replicates of {cells} cells make about {jobs:.3g} "
+            f"simulate jobs at observations_per_job {budget} (at most {MAX_JOBS}); raise "
+            "observations_per_job or lower replications"
+        )
+    fits = sum(priors if m in PRIOR_METHODS else 1 for m in methods)
+    rows = cells * replications * fits * (p + 1)
+    need = rows * _FIT_ROW_BYTES
+    if config.get("keep_datasets", True):
+        need += replications * per_n * sum(8 * n * p for n in ns)
+    if capacity is not None and need > capacity:
+        raise ConfigError(
+            f"replications: {replications} replicates of {cells} cells need about {_size(need)} "
+            f"of results ({rows:.3g} fit rows"
+            + (", and the datasets" if config.get("keep_datasets", True) else "")
+            + f"), more than this disk holds ({_size(capacity)})"
+        )
+
+
 def error_models(config: Mapping[str, Any]) -> list[str]:
     """The error models of a checked configuration, in :data:`ERROR_MODELS` order."""
     listed = config["grid"].get("errors") or [DEFAULT_ERRORS]
@@ -634,10 +771,10 @@ def _check_prior(name: Any, prior: Any, p: int) -> None:
                 f"{where}.{key}: length {len(values)}, expected {p} (one per coefficient in beta)"
             )
     for i, mean in enumerate(prior["mean"]):
-        if not _is_number(mean) or not math.isfinite(mean):
-            raise ConfigError(f"{where}.mean[{i}]: must be a finite number, got {_fmt(mean)}")
+        problem = magnitude_problem(mean)
+        if problem:
+            raise ConfigError(f"{where}.mean[{i}]: {problem}")
     for i, sd in enumerate(prior["sd"]):
-        if not _is_number(sd) or math.isnan(sd) or sd <= 0:
-            raise ConfigError(
-                f"{where}.sd[{i}]: must be positive (.inf for a flat prior), got {_fmt(sd)}"
-            )
+        problem = prior_sd_problem(sd)
+        if problem:
+            raise ConfigError(f"{where}.sd[{i}]: {problem}")

@@ -15,3 +15,7 @@ class DataFileError(RegsimError):
 
 class InputDataError(RegsimError):
     """A user's CSV (for ``regsim fit`` / ``regsim summarize``) cannot be used."""
+
+
+class OutputError(RegsimError):
+    """A result could not be written (a full disk, a read-only folder); nothing was replaced."""

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
+from regsim.limits import alpha_problem
 
 __all__ = ["MEASURES", "summarize"]
 
@@ -464,11 +465,11 @@ def _check_options(
     if (lower is None) != (upper is None):
         raise InputDataError("options lower and upper must be given together")
     try:
-        alpha_ok = 0.0 < float(alpha) < 1.0
+        problem = alpha_problem(float(alpha))
     except (TypeError, ValueError):
-        alpha_ok = False
-    if not alpha_ok:
-        raise InputDataError(f"option alpha must be in (0, 1), got {alpha!r}")
+        problem = f"must be a number strictly between 0 and 1, got {alpha!r}"
+    if problem:
+        raise InputDataError(f"option alpha {problem}")
     if ref is not None:
         if method_col is None:
             raise InputDataError("option ref needs method_col (the column naming the method)")

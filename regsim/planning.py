@@ -23,6 +23,7 @@ import pandas as pd
 
 from regsim.cells import chunk_units
 from regsim.errors import DataFileError, InputDataError
+from regsim.limits import MAX_REPLICATIONS, alpha_problem
 from regsim.schema import cell_label, factor_columns
 from regsim.tableio import read_metrics
 
@@ -38,12 +39,29 @@ def _cells(metrics: pd.DataFrame) -> list[str]:
 def worst_case_replications(target_mcse: float, proportion: float = 0.5) -> int:
     """Replications R with √(p(1 − p)/R) ≤ target for a proportion p (default ½)."""
     _check_target(target_mcse)
-    return _ceil(proportion * (1.0 - proportion) / target_mcse**2)
+    # (√(p(1 − p))/target)² rather than p(1 − p)/target², whose target² can underflow to 0;
+    # a product, not **, so that too large a result is inf rather than an OverflowError
+    ratio = math.sqrt(proportion * (1.0 - proportion)) / target_mcse
+    return _ceil(ratio * ratio, target_mcse)
 
 
-def _ceil(replications: float) -> int:
-    """Round up to whole replications (≥ 2), ignoring float noise above an integer."""
-    return max(2, math.ceil(replications * (1.0 - 1e-12)))
+def _ceil(replications: float, target_mcse: float) -> int:
+    """Round up to whole replications (≥ 2), ignoring float noise above an integer.
+
+    Raises
+    ------
+    InputDataError
+        If the target asks for more than ``MAX_REPLICATIONS`` (or an infinite number).
+    """
+    if not replications <= MAX_REPLICATIONS:
+        raise InputDataError(
+            f"--target-mcse {target_mcse:g} needs {replications:.3g} replications a cell (at "
+            f"most {MAX_REPLICATIONS:.0e}); ask for a larger Monte Carlo SE"
+        )
+    nearest = round(replications)
+    if abs(replications - nearest) <= 1e-9 * max(1.0, replications):  # rounding noise
+        return max(2, nearest)
+    return max(2, math.ceil(replications))
 
 
 def replications_from_pilot(
@@ -86,7 +104,7 @@ def replications_from_pilot(
     ) + frame["parameter"]
     best = frame.sort_values("replications", ascending=False, kind="stable")
     best = best.drop_duplicates(cells).sort_values(cells, kind="stable")
-    best["replications"] = best["replications"].map(_ceil)
+    best["replications"] = best["replications"].map(lambda r: _ceil(r, target_mcse))
     return best[[*cells, "replications", "binding"]].reset_index(drop=True)
 
 
@@ -170,6 +188,9 @@ def plan(
     Without a pilot only proportions can be planned (worst case p = ½, and for coverage
     also p = 1 − α); the table then has one row with the cell columns empty.
     """
+    problem = alpha_problem(alpha)
+    if problem:
+        raise InputDataError(f"--alpha: {problem}")
     if pilot is None:
         if measure not in PROPORTIONS:
             raise InputDataError(

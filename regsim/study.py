@@ -261,6 +261,23 @@ class Study:
     # What is drawn from the metrics table
     # ----------------------------------------------------------------------------------
 
+    @property
+    def reference(self) -> str | None:
+        """The method other estimators' efficiency is measured against: OLS, else OLS with
+        HC3 standard errors (the same estimates), else the MLE; None for a study of prior
+        methods alone, which has no efficiency figure."""
+        return next((m for m in ("ols", "ols_hc3", "mle") if m in self.methods), None)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The figure families the study draws: the efficiency figure needs a reference
+        and another series to set against it."""
+        others = [m for m in self.methods if m != self.reference]
+        series = len([p for p in self.priors if PRIOR_METHODS.intersection(others)])
+        series += len([m for m in others if m not in PRIOR_METHODS])
+        compared = self.reference is not None and series > 0
+        return tuple(f for f in FIGURE_FAMILIES if f != "efficiency" or compared)
+
     @cached_property
     def figure_files(self) -> dict[str, tuple[str, dict[str, str]]]:
         """Figure file stems, each mapped to its (family, slice levels): one file per
@@ -268,7 +285,7 @@ class Study:
         return {
             f"{family}{slice_suffix(levels)}": (family, levels)
             for levels in self.slices
-            for family in FIGURE_FAMILIES
+            for family in self.families
         }
 
     def figure_options(self, family: str) -> dict[str, Any]:
@@ -277,6 +294,10 @@ class Study:
         if family == "coverage":
             options.setdefault("alpha", self.alpha)
             options.setdefault("replications", self.replications)
+        if family == "efficiency" and self.reference != "ols":
+            options.setdefault("reference", self.reference)
+        if family == "nested_loop" and self.p == 1:
+            options.setdefault("parameter", "beta0")  # no slope to show
         return options
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import threading
 import warnings
@@ -68,7 +69,9 @@ def load_study(
         files.insert(0, defaults)
     try:
         resolved = configuration.resolve(
-            configuration.load_layers(files, overrides=overrides), validate=validate
+            configuration.load_layers(files, overrides=overrides),
+            validate=validate,
+            capacity=shutil.disk_usage(".").total,
         )
         return Study.from_config(resolved)
     except ConfigError as error:

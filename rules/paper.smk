@@ -1,5 +1,5 @@
 # What goes into a paper, drawn from the fits and metrics.csv: figures, LaTeX/Markdown
-# tables, the failure report, the exact-theory comparison and provenance.
+# tables, the failure report, the exact-theory comparison; and the record of every result.
 
 
 rule zip_plot:
@@ -88,11 +88,27 @@ rule paper:
 
 rule provenance:
     input:
+        # every result of the study, so that `regsim verify` can tell it from stale files
+        expand("results/chunks/{job}.parquet", job=STUDY.plan),
+        expand(
+            "results/datasets/{job}.npz",
+            job=STUDY.plan if STUDY.keep_datasets else [],
+        ),
+        expand(
+            "results/{kind}/{cell}.parquet",
+            kind=("fits", "metrics"),
+            cell=STUDY.labels,
+        ),
         "results/tables/metrics.csv",
         expand("results/tables/{table}", table=STUDY.paper_tables),
         "results/tables/failures.md",
         "results/tables/theory.csv",
         "results/tables/theory.md",
+        expand(
+            "results/figures/{figure}.{ext}",
+            figure=[*STUDY.figure_files, "zip"],
+            ext=("pdf", "png"),
+        ),
     output:
         "results/provenance.json",
     log:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from regsim.cli.csvfile import csv_header
 from regsim.design import Prior
 from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
 from regsim.estimators.single import TRUSTED_CONDITION, conditioning, fit_dataset
+from regsim.limits import alpha_problem, magnitude_problem, prior_sd_problem
 
 METHODS = ("ols", "mle", "map")
 
@@ -54,7 +57,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--alpha", type=float, default=0.05, help="1 - alpha intervals")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # Let values such as -1e3 or -inf follow --prior-mean: argparse takes a word starting
+    # with "-" for an option unless it looks like a number, and its own pattern of a
+    # number has no exponent.
+    parser._negative_number_matcher = NEGATIVE_NUMBER
     parser.set_defaults(func=run)
+
+
+#: A negative number as a command-line word, exponent and infinity included.
+NEGATIVE_NUMBER = re.compile(r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-inf(?:inity)?$", re.I)
 
 
 def read_regression_data(
@@ -76,6 +87,7 @@ def read_regression_data(
         too few rows, or a constant or collinear covariate.
     """
     try:
+        csv_header(path)
         frame = pd.read_csv(path)
     except FileNotFoundError as error:
         raise InputDataError(f"{path}: file not found") from error
@@ -142,17 +154,26 @@ def _prior(args: argparse.Namespace, p: int) -> Prior:
     for option, values in (("--prior-mean", mean), ("--prior-sd", sd)):
         if len(values) != p:
             raise InputDataError(f"{option}: {len(values)} values, expected {p} (intercept first)")
-    if not all(math.isfinite(m) for m in mean):
-        raise InputDataError("--prior-mean: values must be finite")
-    if not all(s > 0 for s in sd):
-        raise InputDataError("--prior-sd: values must be > 0 (inf for a flat prior)")
+    for value in mean:
+        problem = magnitude_problem(value)
+        if problem:
+            raise InputDataError(f"--prior-mean: {problem}")
+    for value in sd:
+        if not value > 0:
+            raise InputDataError(
+                f"--prior-sd: values must be > 0 (inf for a flat prior), got {value}"
+            )
+        problem = prior_sd_problem(value)
+        if problem:
+            raise InputDataError(f"--prior-sd: {problem}")
     return Prior("user", tuple(mean), tuple(sd))
 
 
 def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     """Fit every method to the CSV named in ``args``; return the nested results."""
-    if not 0 < args.alpha < 1:
-        raise InputDataError(f"--alpha must be in (0, 1), got {args.alpha}")
+    problem = alpha_problem(args.alpha)
+    if problem:
+        raise InputDataError(f"--alpha: {problem}")
     x, y, _ = read_regression_data(args.data, args.y, args.x)
     prior = _prior(args, x.shape[1] + 1)
     with np.errstate(all="ignore"):

@@ -1,9 +1,11 @@
-"""``python -m regsim verify``: check the result tables against their recorded hashes.
+"""``python -m regsim verify``: does a results folder hold what its study computes?
 
-Reads ``<results>/provenance.json`` (written by the workflow), recomputes the SHA-256 of
-every table it lists and prints one line per table: ``ok``, ``MISMATCH`` (the file changed)
-or ``missing``, followed by the table's path relative to the results directory. The exit
-status is 1 if any table is changed or missing, 0 otherwise.
+Reads ``<results>/provenance.json`` (written by the workflow) and prints one line per file
+it lists: ``ok``, ``MISMATCH`` (the file changed) or ``missing``; then a line for every table
+that disagrees with what it is computed from (``DISAGREES``: recomputed from its inputs, up
+the chain from the jobs' chunks of fits), and every file under the folder that is not part
+of the study (``STALE``). See :mod:`regsim.verify`. ``--quick`` checks the hashes and stale
+files only. The exit status is 1 if any line is not ``ok``, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from regsim.provenance import PROVENANCE_NAME, check_tables
+from regsim.provenance import PROVENANCE_NAME
+from regsim.verify import verify_all
 
 _LABELS = {"ok": "ok", "mismatch": "MISMATCH", "missing": "missing"}
 
@@ -34,9 +37,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "verify",
         help="check result tables against the hashes in provenance.json",
         description=(
-            f"Recompute the SHA-256 of every table listed in RESULTS/{PROVENANCE_NAME} and "
-            "print one line per table: ok, MISMATCH or missing. Exit status 1 if any table "
-            "changed or is missing."
+            f"Recompute the SHA-256 of every file listed in RESULTS/{PROVENANCE_NAME} (ok, "
+            "MISMATCH or missing), recompute each table from the files it is made from "
+            "(DISAGREES), and list files that are not part of the study (STALE). Exit status "
+            "1 if any line is not ok."
         ),
     )
     parser.add_argument(
@@ -46,6 +50,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         metavar="RESULTS",
         help="results directory holding provenance.json (default: results)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="check hashes and stale files only, without recomputing the tables",
     )
     parser.set_defaults(func=run)
     return parser
@@ -62,15 +71,17 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        1 if any table is changed or missing, else 0.
+        1 if any file is changed, missing, inconsistent or stale, else 0.
 
     Raises
     ------
     regsim.errors.DataFileError
         If ``provenance.json`` is missing or malformed.
     """
-    checks = check_tables(args.results)
-    width = max(len(label) for label in _LABELS.values())
+    checks, findings = verify_all(args.results, recompute=not args.quick)
+    width = max(len(label) for label in (*_LABELS.values(), "DISAGREES"))
     for check in checks:
         print(f"{_LABELS[check.status]:<{width}}  {check.path}")
-    return 1 if any(check.status != "ok" for check in checks) else 0
+    for finding in findings:
+        print(f"{finding.status:<{width}}  {finding.path}: {finding.detail}")
+    return 1 if findings or any(check.status != "ok" for check in checks) else 0

@@ -380,8 +380,12 @@ def efficiency_figure(
     def decorate(ax: Axes, _row: str, _sigma: float) -> None:
         ax.axhline(1.0, color=colour, linewidth=0.9, zorder=0.5)
 
+    # A plain name as a subscript; one with spaces or brackets ("OLS (HC3)") spelled out.
+    name = reference.upper()
+    ref_text = f"RMSE$_{{\\rm {name}}}$" if name.isalpha() else f"RMSE of {series_label(reference)}"
+
     def ylabel(parameter: str) -> str:
-        return f"RMSE / RMSE$_{{\\rm {reference.upper()}}}$\nof {parameter_symbol(parameter)}"
+        return f"RMSE / {ref_text}\nof {parameter_symbol(parameter)}"
 
     return grid_figure(
         ratio.drop(columns=["ref", "ref_mcse", "ref_reason"]),

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -432,3 +433,110 @@ def test_failed_replicates_are_flagged_left_out_and_reported(
     ]
     assert any("map (shifted)" in line and "replicates failed" in line for line in warnings)
     assert "No replicate failed." in (finished / "results" / "tables" / "failures.md").read_text()
+
+
+# --------------------------------------------------------------------------------------
+# 5. Results that lie: python -m regsim verify tells (tests/data/artefacts.yaml)
+# --------------------------------------------------------------------------------------
+
+ARTEFACTS = yaml.safe_load((ROOT / "tests" / "data" / "artefacts.yaml").read_text())
+
+
+def edit_csv(path: Path) -> None:
+    """Change the estimate (or value) of the first data row of a CSV table."""
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    column = "estimate" if "estimate" in table.columns else "simulated"
+    table.loc[0, column] = str(float(table.loc[0, column]) + 0.125)
+    table.to_csv(path, index=False, lineterminator="\n")
+
+
+def edit_parquet(path: Path) -> None:
+    """Rewrite a parquet table, valid, with its first estimate changed."""
+    from regsim.tableio import write_parquet
+
+    table = pd.read_parquet(path)
+    table.loc[0, "estimate"] += 0.125
+    write_parquet(table, path)
+
+
+@pytest.mark.parametrize("case", ARTEFACTS, ids=[case["id"] for case in ARTEFACTS])
+def test_verify_tells_which_results_lie(finished: Path, tmp_path: Path, case: dict) -> None:
+    workdir = copy_run(finished, tmp_path / "run")
+    results = workdir / "results"
+    for action, name in (case["act"] or {}).items():
+        {"edit-csv": edit_csv, "edit-parquet": edit_parquet, "truncate": truncate}[action](
+            results / name
+        )
+    if case.get("rerun"):
+        args = [*SMOKE_ARGS, "--config", f"observations_per_job={CUT}"]
+        if "layer" in case:
+            (workdir / "tests" / "layer.yaml").write_text(case["layer"])
+            args[1:2] = ["tests/smoke.yaml", "tests/layer.yaml"]
+        snakemake(workdir, "--cores=2", *args)
+    check = subprocess.run(
+        [sys.executable, "-m", "regsim", "verify", "results"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    lines = check.stdout.splitlines()
+    assert check.stderr == ""
+    if not case.get("lines"):
+        assert check.returncode == 0 and all(line.startswith("ok ") for line in lines), lines
+        return
+    assert check.returncode == 1
+    for line in case["lines"]:
+        assert line in lines, check.stdout
+    problems = [line for line in lines if not line.startswith("ok ")]
+    assert all(
+        line in case["lines"] or line.startswith(("STALE ", "MISMATCH ", "DISAGREES "))
+        for line in problems
+    )
+
+
+# --------------------------------------------------------------------------------------
+# 6. A --configfile snakemake itself cannot open: one line (tests/data/tracebacks.yaml)
+# --------------------------------------------------------------------------------------
+
+UNOPENED = [
+    case
+    for case in yaml.safe_load((ROOT / "tests" / "data" / "tracebacks.yaml").read_text())
+    if "configfile" in case
+]
+
+
+@pytest.mark.parametrize("case", UNOPENED, ids=[case["id"] for case in UNOPENED])
+def test_a_configfile_snakemake_cannot_open_is_one_line(tmp_path: Path, case: dict) -> None:
+    workdir = copy_workflow(tmp_path / "run")
+    bad = workdir / "tests" / "bad.yaml"
+    if case["configfile"] is None:
+        bad.mkdir()
+    else:
+        bad.write_bytes(case["configfile"].encode("latin-1"))
+    result = snakemake(workdir, "-n", "--configfile", "tests/bad.yaml", check=False)
+    assert result.returncode == 1
+    assert error_lines(result) == [case["line"]]
+    assert not (workdir / "results").exists()
+
+
+# --------------------------------------------------------------------------------------
+# 7. Legal studies run to the end (tests/data/late_failures.yaml)
+# --------------------------------------------------------------------------------------
+
+LEGAL = [
+    case
+    for case in yaml.safe_load((ROOT / "tests" / "data" / "late_failures.yaml").read_text())
+    if "figures" in case
+]
+
+
+@pytest.mark.parametrize("case", LEGAL, ids=[case["id"] for case in LEGAL])
+def test_a_legal_study_writes_what_makes_sense_for_it(tmp_path: Path, case: dict) -> None:
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "tests" / "layer.yaml").write_text(case["layer"] + "\nreplications: 20\n")
+    snakemake(workdir, "--cores=2", *SMOKE_ARGS, "tests/layer.yaml")
+    figures = workdir / "results" / "figures"
+    drawn = sorted(p.stem for p in figures.glob("*.pdf"))
+    assert drawn == sorted([*case["figures"], "zip"])
+    assert (workdir / "results" / "provenance.json").is_file()

@@ -91,7 +91,8 @@ def test_bad_error_models_are_rejected(errors: list, beta: list, message: str) -
 
 
 def test_figure_files_one_per_family_and_error_model() -> None:
-    files = Study(study(errors=["normal", "t3"]) | {"alpha": 0.05, "methods": ["ols"]}).figure_files
+    config = study(errors=["normal", "t3"]) | {"alpha": 0.05, "methods": ["ols", "mle"]}
+    files = Study(config).figure_files
     assert files["bias"] == ("bias", {"errors": "normal"})
     assert files["nested_loop_t3"] == ("nested_loop", {"errors": "t3"})
     assert len(files) == 2 * len(FIGURE_FAMILIES)

@@ -42,9 +42,11 @@ def tables_of(root: Path) -> list[Path]:
 
 
 def run_verify(root: Path) -> int:
+    """``verify --quick``: these tables are stand-ins, nothing can be recomputed from them
+    (tests/e2e/test_reliability.py verifies real studies in full)."""
     parser = argparse.ArgumentParser()
     verify_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["verify", str(root)])
+    args = parser.parse_args(["verify", "--quick", str(root)])
     return args.func(args)
 
 
@@ -155,18 +157,18 @@ def test_verify_command_prints_a_line_per_table_and_sets_exit_status(
     )
     assert run_verify(results) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "ok        tables/bias_beta1.md",
-        "ok        tables/metrics.csv",
+        "ok         tables/bias_beta1.md",
+        "ok         tables/metrics.csv",
     ]
     (results / "tables" / "metrics.csv").write_text("tampered\n", encoding="utf-8")
     assert run_verify(results) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "ok        tables/bias_beta1.md",
-        "MISMATCH  tables/metrics.csv",
+        "ok         tables/bias_beta1.md",
+        "MISMATCH   tables/metrics.csv",
     ]
     (results / "tables" / "bias_beta1.md").unlink()
     assert run_verify(results) == 1
-    assert capsys.readouterr().out.splitlines()[0] == "missing   tables/bias_beta1.md"
+    assert capsys.readouterr().out.splitlines()[0] == "missing    tables/bias_beta1.md"
 
 
 def test_verify_command_without_provenance_raises_data_file_error(tmp_path: Path) -> None:
@@ -179,9 +181,9 @@ def test_dispatcher_runs_verify(results: Path, tmp_path, capsys) -> None:
     provenance.write_provenance(
         results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
     )
-    assert main(["verify", str(results)]) == 0
+    assert main(["verify", "--quick", str(results)]) == 0
     (results / "provenance.json").unlink()
-    assert main(["verify", str(results)]) == 1
+    assert main(["verify", "--quick", str(results)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
 
@@ -192,3 +194,17 @@ def test_files_are_written_with_the_umask(results: Path, tmp_path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_verify_lists_files_that_are_not_part_of_the_study(results: Path, tmp_path, capsys) -> None:
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
+    (results / "fits").mkdir()
+    (results / "fits" / "n30_sigma2.parquet").write_bytes(b"an earlier study's table")
+    (results / "logs").mkdir()
+    (results / "logs" / "collect.log").write_text("a record of a run, not a result\n")
+    assert run_verify(results) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "STALE      fits/n30_sigma2.parquet: not a file of this study (an earlier configuration's?)"
+    )

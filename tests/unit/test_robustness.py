@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -392,3 +393,37 @@ def test_log_to_turns_a_user_error_into_one_line(tmp_path: Path) -> None:
     text = log.read_text()
     assert "ERROR regsim: job failed: results/x.parquet: unreadable table file" in text
     assert "Traceback" not in text
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 64 kB file system (a tmpfs, mounted as root), removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small file system needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_output(full_disk: Path) -> None:
+    chunk = full_disk / "chunks" / "n10-1.parquet"
+    chunk.parent.mkdir()
+    chunk.write_bytes(b"the old output")
+    log = full_disk.parent / "simulate.log"
+    with pytest.raises(SystemExit) as info, log_to(log):
+        run_simulate(simulate_job(spec([WEAK], ["ols", "map"]), replicates=2000), fits=chunk)
+    # the operating system's words, as the library that wrote passes them on
+    message = str(info.value)
+    assert message.startswith(f"error: {chunk}: cannot write it (") and "\n" not in message
+    assert message.endswith("No space left on device); the old file, if any, is kept")
+    assert chunk.read_bytes() == b"the old output"
+    assert sorted(p.name for p in chunk.parent.iterdir()) == ["n10-1.parquet"]
+    assert "Traceback" not in log.read_text()

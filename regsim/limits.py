@@ -1,0 +1,81 @@
+"""The numbers regsim can compute with, checked where they come in (config and commands).
+
+Each ``*_problem`` function returns what is wrong with a value, as the end of a one-line
+message, or None when the value is fine; the config check and the commands put the key or
+option in front.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+#: Smallest α: the intervals' quantile 1 − α/2 must differ from 1 in double precision by
+#: far more than rounding (1 − 2.2e-16 is the largest double below 1).
+MIN_ALPHA = 1e-12
+
+#: Prior standard deviations between these (or infinite, a flat prior): the precision
+#: 1/sd² and the products the MAP and Bayes fits form with it stay far from overflow.
+MIN_PRIOR_SD = 1e-50
+MAX_PRIOR_SD = 1e50
+
+#: Largest |β_j|, |μ_j| and σ accepted: sums of squares of the data stay far from overflow.
+MAX_MAGNITUDE = 1e100
+
+#: Most replications a target MCSE may ask for.
+MAX_REPLICATIONS = 10**15
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def shown(value: Any) -> str:
+    """A value as a message shows it: an integer of many digits by its size, not in full."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**21:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
+def finite(value: Any) -> bool:
+    """Whether a number is finite; an integer too large for a float is not."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def alpha_problem(alpha: Any) -> str | None:
+    """What is wrong with a level α (intervals of coverage 1 − α), or None."""
+    if not _is_number(alpha) or not finite(alpha) or not 0 < alpha < 1:
+        return f"must be a number strictly between 0 and 1, got {shown(alpha)}"
+    if alpha < MIN_ALPHA or alpha > 1 - MIN_ALPHA:
+        return (
+            f"{alpha!r} is too close to {0 if alpha < 0.5 else 1}: the intervals' quantiles "
+            f"cannot be told apart in double precision (use {MIN_ALPHA:g} to {1 - MIN_ALPHA!r})"
+        )
+    return None
+
+
+def prior_sd_problem(sd: Any) -> str | None:
+    """What is wrong with a prior standard deviation (``inf``: flat), or None."""
+    if not _is_number(sd) or math.isnan(sd) or sd <= 0:
+        return f"must be positive (.inf for a flat prior), got {shown(sd)}"
+    if math.isinf(sd):
+        return None
+    if sd < MIN_PRIOR_SD:
+        return (
+            f"{sd!r} is too small: its precision 1/sd² would overflow (at least {MIN_PRIOR_SD:g})"
+        )
+    if sd > MAX_PRIOR_SD:
+        return f"{shown(sd)} is too large: write .inf for a flat prior (at most {MAX_PRIOR_SD:g})"
+    return None
+
+
+def magnitude_problem(value: Any) -> str | None:
+    """What is wrong with a coefficient or prior mean, or None."""
+    if not _is_number(value) or not finite(value):
+        return f"must be a finite number, got {shown(value)}"
+    if abs(value) > MAX_MAGNITUDE:
+        return f"{shown(value)} is too large (at most {MAX_MAGNITUDE:g})"
+    return None
