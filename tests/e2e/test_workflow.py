@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -417,3 +418,35 @@ def test_normal_error_factor_changes_nothing(smoke_runs, tmp_path: Path) -> None
     assert sorted(p.name for p in (after / "figures").iterdir()) == sorted(
         p.name for p in (before / "figures").iterdir()
     )
+
+
+# --------------------------------------------------------------------------------------
+# The same bytes as recorded
+# --------------------------------------------------------------------------------------
+
+#: SHA-256 of the tables of the smoke and default studies (tests/data/reference_hashes.json;
+#: its "commit" and "why" say where they come from). A change of layout updates them in one
+#: commit that says why.
+REFERENCE = json.loads((ROOT / "tests" / "data" / "reference_hashes.json").read_text())
+
+
+def recorded_bytes_differ(results: Path, expected: dict[str, str]) -> list[str]:
+    """The recorded tables whose bytes differ (or that are missing) under ``results``."""
+    differ = []
+    for name, digest in expected.items():
+        path = results / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            differ.append(name)
+    return differ
+
+
+def test_smoke_study_tables_are_the_recorded_bytes(runs: dict[str, Path]) -> None:
+    for run in ("cores2", "percell", "together"):
+        assert recorded_bytes_differ(runs[run] / "results", REFERENCE["smoke"]) == [], run
+
+
+@pytest.mark.slow
+def test_default_study_tables_are_the_recorded_bytes(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "default")
+    snakemake(workdir, "--cores=2")
+    assert recorded_bytes_differ(workdir / "results", REFERENCE["default"]) == []
