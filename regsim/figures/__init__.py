@@ -14,6 +14,7 @@ Modules
 * :mod:`~regsim.figures.data`: from a metrics table to the plotted values and gaps.
 * :mod:`~regsim.figures.panels`: the log ``n`` axis, error bars, marks, notes of gaps.
 * :mod:`~regsim.figures.grid`: the panels of rows × σ shared by the grid families.
+* :mod:`~regsim.figures.layout`: where those panels go when σ has many levels.
 * :mod:`~regsim.figures.families`: bias, coverage, efficiency, model SE, σ figures.
 * :mod:`~regsim.figures.nested_loop`, :mod:`~regsim.figures.zip`: the other two plots.
 * :mod:`~regsim.figures.save`: writing PDF and PNG files.
@@ -31,6 +32,11 @@ Conventions shared by all figures
 * Series are drawn slightly apart along the log ``n`` axis (0.016 decades between
   neighbours, ±0.04 decades for six series) so that error bars do not hide each other;
   ticks mark the true sample sizes.
+* The grid figures have a column of panels per σ, up to four; more σ are wrapped onto
+  further lines of at most four panels, each titled with its σ, so that a panel keeps a
+  readable width (:mod:`~regsim.figures.layout`). Such large grids are drawn with fewer
+  artists (one for the error bars of all series, one for the ``n`` tick marks of a
+  panel without tick labels, no minor ticks on a log axis) and laid out in one pass.
 * Error bars are ±1.96 Monte Carlo standard errors (MCSE).
 * A figure shows one slice: a table mixing levels of an optional factor is refused, never
   one level dropped (:func:`regsim.tableio.levels_of`). The slice's non-default levels are

@@ -2,7 +2,9 @@
 
 :func:`grid_figure` draws the panels of every family of :mod:`regsim.figures.families`
 from the table of plotted values (:func:`regsim.figures.data.cell_values`). What the
-panels show is a :class:`GridContent`, how they look a :class:`GridLook`.
+panels show is a :class:`GridContent`, how they look a :class:`GridLook`. Beyond four σ
+the panels of a row are wrapped onto several lines (:mod:`regsim.figures.layout`) and
+drawn with fewer artists.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 from regsim.schema import short_number
 
 from .data import Grid, OnMissing, check_on_missing, check_ylim
+from .layout import PanelWrap, WrappedLayout, panel_axes
 from .panels import (
     dodge,
     errorbar,
@@ -30,6 +33,7 @@ from .panels import (
     new_figure,
     refuse_missing,
     report_missing,
+    series_errorbars,
 )
 from .style import (
     FIGURE_WIDTH,
@@ -97,7 +101,7 @@ class GridLook:
     log_y : bool
         Log y axes.
     width, panel_height : float
-        Figure width and the height of a row of panels, in inches.
+        Figure width and the height of a line of panels, in inches.
     """
 
     ylabel: Callable[[str], str]
@@ -161,36 +165,47 @@ def grid_figure(
     y_all = np.where(ok_all, cells["estimate"].to_numpy(float).reshape(shape), np.nan)
     err_all = 1.96 * cells["mcse"].to_numpy(float).reshape(shape)
     err_all = np.where(ok_all & np.isfinite(err_all), err_all, 0.0)
+    xs = np.array([np.asarray(ns, dtype=float) * dodge(k, len(series)) for k in range(len(series))])
+    panel_styles = [styles[s] for s in series]
     off_scale = False
+    wrap = PanelWrap.of(len(sigmas))
     with mpl.rc_context(RC):
-        figure = new_figure(look.width, HEADER_HEIGHT + look.panel_height * len(rows))
-        axes = figure.subplots(len(rows), len(sigmas), sharex=True, squeeze=False)
+        figure, axes = _new_grid(look, len(rows), len(sigmas), wrap)
         for i, row in enumerate(rows):
             for j, sigma in enumerate(sigmas):
                 ax = axes[i, j]
                 if look.decorate is not None:
                     look.decorate(ax, row, sigma)
                 for k, (method, prior) in enumerate(series):
-                    x = np.asarray(ns, dtype=float) * dodge(k, len(series))
+                    x = xs[k]
                     y, ok = y_all[i, j, k], ok_all[i, j, k]
                     style = styles[(method, prior)]
-                    errorbar(ax, x, y, err_all[i, j, k], style, look.labels(method, prior))
+                    if not wrap.wrapped:
+                        errorbar(ax, x, y, err_all[i, j, k], style, look.labels(method, prior))
                     mark_missing(ax, x[~ok], style["color"])
                     if ylim is not None:
                         off_scale |= mark_off_scale(ax, x, y, ylim, style)
+                if wrap.wrapped:
+                    series_errorbars(ax, xs, y_all[i, j], err_all[i, j], panel_styles)
                 # Adding artists directly does not ask for the view limits to be refitted,
                 # and a decoration may already have fitted them to itself.
                 ax.autoscale(axis="y")
                 if look.log_y:
-                    log_axis(ax)
+                    # Many small panels: the 1-2-5 labels alone, without the minor ticks.
+                    log_axis(ax, minor=not wrap.wrapped)
                 if ylim is not None:
                     ax.set_ylim(*ylim)
-                if i == 0:
-                    ax.set_title(rf"$\sigma$ = {short_number(sigma)}")
-                if j == 0:
+                title = rf"$\sigma$ = {short_number(sigma)}"
+                if wrap.wrapped:
+                    # Placed where the automatic position would be, without its search
+                    # for overlaps, which measures every panel's axes again at each draw.
+                    ax.set_title(title, y=1.0)
+                elif i == 0:
+                    ax.set_title(title)
+                if wrap.cell(i, j)[1] == 0:
                     ax.set_ylabel(look.ylabel(row))
-        for ax in axes[-1]:
-            ax.set_xlabel(r"$n$ (log scale)")
+        for i, j in wrap.bottom(len(rows), len(sigmas)):
+            axes[i, j].set_xlabel(r"$n$ (log scale)")
         handles = [handle(styles[s], look.labels(*s)) for s in series]
         handles += list(look.extra_handles)
         if off_scale:
@@ -202,8 +217,23 @@ def grid_figure(
             **legend_title(content.levels),
         )
         report_missing(figure, missing, what, look.row_label)
-        format_n_axis(axes[0, 0], ns)
+        if wrap.wrapped:
+            bottom = set(wrap.bottom(len(rows), len(sigmas)))
+            for (i, j), ax in np.ndenumerate(axes):
+                format_n_axis(ax, ns, labels=(i, j) in bottom)
+        else:
+            format_n_axis(axes[0, 0], ns)
     return figure
+
+
+def _new_grid(look: GridLook, rows: int, sigmas: int, wrap: PanelWrap) -> tuple[Figure, np.ndarray]:
+    """The figure and its panels' axes, indexed [row, σ]."""
+    height = HEADER_HEIGHT + look.panel_height * rows * wrap.lines
+    if wrap.wrapped:
+        figure = Figure(figsize=(look.width, height), layout=WrappedLayout())
+    else:
+        figure = new_figure(look.width, height)
+    return figure, panel_axes(figure, rows, sigmas, wrap)
 
 
 def zero_line(ax: Axes, _row: str, _sigma: float) -> None:

@@ -22,11 +22,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.axis import XAxis
 from matplotlib.backends.backend_agg import RendererAgg
-from matplotlib.collections import LineCollection
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
+from matplotlib.markers import TICKDOWN, TICKUP, MarkerStyle
 from matplotlib.ticker import (
     FixedLocator,
     Formatter,
@@ -35,7 +36,7 @@ from matplotlib.ticker import (
     NullFormatter,
     NullLocator,
 )
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.transforms import IdentityTransform, blended_transform_factory
 
 from regsim.errors import InputDataError
 from regsim.schema import short_number
@@ -46,6 +47,9 @@ from .style import series_label
 logger = logging.getLogger("regsim.figures")
 
 _DODGE_DECADES = 0.016
+
+#: An error bar's cap: the path of the ``"_"`` marker, a horizontal line one unit wide.
+_CAP_PATH = MarkerStyle("_").get_path().transformed(MarkerStyle("_").get_transform())
 _MAX_NOTE_LINES = 6
 _MAX_NOTE_CELLS = 4
 
@@ -69,18 +73,47 @@ def _n_limits(ns: Sequence[int]) -> tuple[float, float]:
     return lo / pad, hi * pad
 
 
-def format_n_axis(ax: Axes, ns: Sequence[int]) -> None:
+def format_n_axis(ax: Axes, ns: Sequence[int], labels: bool = True) -> None:
     """Log-scaled ``n`` axis with a tick at each sample size of the grid.
 
     Axes sharing ``x`` share the scale, locators, formatters and limits, so one call
-    formats the whole group.
+    formats the whole group. Without ``labels`` the tick marks alone are drawn, as one
+    line of markers that look like matplotlib's ticks: a panel of a large grid then has
+    one artist where its ticks had five each.
     """
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator([float(n) for n in ns]))
-    ax.xaxis.set_major_formatter(SampleSizeFormatter())
+    if labels:
+        ax.xaxis.set_major_locator(FixedLocator([float(n) for n in ns]))
+        ax.xaxis.set_major_formatter(SampleSizeFormatter())
+    else:
+        ax.xaxis.set_major_locator(NullLocator())
+        ax.xaxis.set_major_formatter(NullFormatter())
+        _tick_marks(ax, ns)
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(*_n_limits(ns))
+
+
+def _tick_marks(ax: Axes, ns: Sequence[int]) -> None:
+    """Unlabelled major tick marks at ``ns`` below the x axis, as the rcParams draw them.
+
+    Added as an artist, not a plotted line, so that they leave the data limits alone.
+    """
+    rc = mpl.rcParams
+    marks = Line2D(
+        [float(n) for n in ns],
+        np.zeros(len(ns)),
+        linestyle="none",
+        marker=TICKDOWN if rc["xtick.direction"] == "out" else TICKUP,
+        markersize=rc["xtick.major.size"],
+        markeredgewidth=rc["xtick.major.width"],
+        color=rc["xtick.color"],
+        transform=blended_transform_factory(ax.transData, ax.transAxes),
+        clip_on=False,
+        zorder=2.5,
+        gid="regsim-n-ticks",
+    )
+    ax.add_artist(marks)
 
 
 class SampleSizeFormatter(Formatter):
@@ -206,6 +239,46 @@ def errorbar(
     return container
 
 
+def series_errorbars(
+    ax: Axes, x: np.ndarray, y: np.ndarray, err: np.ndarray, styles: Sequence[dict[str, Any]]
+) -> None:
+    """Draw what :func:`errorbar` draws for every series of a panel, in fewer artists.
+
+    ``x``, ``y`` and ``err`` have a row per series. Each series' line is its own artist,
+    but the bars of all series are one collection and their caps another: a panel of a
+    large grid has two artists for its error bars where it had two per series. As with
+    :func:`errorbar`, bars and caps lie under every line and the caps set the data limits.
+    """
+    for k, style in enumerate(styles):
+        ax.add_line(Line2D(x[k], y[k], zorder=2.1, label="_nolegend_", **style))
+    low, high = y - err, y + err
+    colours = np.repeat([style["color"] for style in styles], x.shape[1])
+    usable = (np.isfinite(low) & np.isfinite(high)).ravel()
+    x, low, high = x.ravel()[usable], low.ravel()[usable], high.ravel()[usable]
+    colours = colours[usable]
+    bars = LineCollection(
+        np.stack([np.column_stack([x, low]), np.column_stack([x, high])], axis=1),
+        colors=list(colours),
+        linewidths=0.7,
+        zorder=2,
+        label="_nolegend_",
+    )
+    caps = PathCollection(
+        (_CAP_PATH,),
+        sizes=[(2.0 * mpl.rcParams["errorbar.capsize"]) ** 2],
+        offsets=np.concatenate([np.column_stack([x, low]), np.column_stack([x, high])]),
+        offset_transform=ax.transData,
+        facecolors="none",
+        edgecolors=list(np.concatenate([colours, colours])),
+        linewidths=styles[0]["markeredgewidth"] if styles else 0.8,
+        zorder=2,
+        label="_nolegend_",
+    )
+    caps.set_transform(IdentityTransform())
+    ax.add_collection(bars, autolim=False)
+    ax.add_collection(caps)
+
+
 def mark_missing(ax: Axes, x: Sequence[float], colour: str) -> None:
     """Crosses at the foot of a panel where a series has no estimate."""
     if len(x) == 0:
@@ -250,12 +323,18 @@ def mark_off_scale(
     return found
 
 
-def log_axis(ax: Axes) -> None:
-    """Log y axis with plain-number labels at 1, 2 and 5 times powers of ten."""
+def log_axis(ax: Axes, minor: bool = True) -> None:
+    """Log y axis with plain-number labels at 1, 2 and 5 times powers of ten.
+
+    With ``minor``, unlabelled minor ticks mark every integer multiple in between.
+    """
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
-    ax.yaxis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10))))
+    if minor:
+        ax.yaxis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10))))
+    else:
+        ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 

@@ -766,3 +766,107 @@ def test_figure_tasks_without_a_level_of_a_varied_factor_refuse_the_mix(tmp_path
     (task,) = figures.figure_tasks(both, {tmp_path / "bias": ("bias", {})})
     with pytest.raises(InputDataError, match="several errors levels"):
         task()
+
+
+# --------------------------------------------------------------------------------------
+# Grids of many σ: wrapped panels, drawn with fewer artists
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "lines", "columns"),
+    [(1, 1, 1), (3, 1, 3), (4, 1, 4), (5, 2, 3), (9, 3, 3), (18, 5, 4)],
+)
+def test_sigma_panels_wrap_onto_as_few_lines_as_fit(count: int, lines: int, columns: int) -> None:
+    from regsim.figures.layout import PanelWrap
+
+    wrap = PanelWrap.of(count)
+    assert (wrap.lines, wrap.columns) == (lines, columns)
+    cells = {wrap.cell(0, j) for j in range(count)}
+    assert len(cells) == count and max(c for _, c in cells) < columns
+
+
+def test_grids_of_up_to_four_sigmas_keep_one_line_of_shared_panels() -> None:
+    table = synthetic_metrics(ns=(10, 100), sigmas=(1.0, 2.0, 5.0, 10.0))
+    figure = figures.bias_figure(table, parameters=["beta1", "sigma"])
+    assert type(figure.get_layout_engine()).__name__ == "ConstrainedLayoutEngine"
+    axes = visible_axes(figure)
+    assert len(axes) == 8
+    assert [ax.get_title() for ax in axes[4:]] == [""] * 4  # σ named once, above the top row
+    assert all(ax.get_shared_x_axes().joined(axes[0], ax) for ax in axes)
+
+
+def test_many_sigmas_wrap_into_panels_that_do_not_overlap(tmp_path) -> None:
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    sigmas = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 20.0, 50.0)
+    table = synthetic_metrics(ns=(10, 20, 50, 100, 200, 500, 1000), sigmas=sigmas)
+    table.loc[(table["method"] == "mle") & (table["n"] == 10), ["estimate", "mcse"]] = np.nan
+    figure = figures.efficiency_figure(table, parameters=["beta1", "sigma"])
+    axes = visible_axes(figure)
+    assert len(axes) == 2 * len(sigmas)
+    assert [ax.get_title() for ax in axes[:9]] == [rf"$\sigma$ = {s:g}" for s in sigmas]
+    labelled = [ax for ax in axes if ax.get_xlabel()]
+    assert len(labelled) == 3  # the last line of the last row
+    assert all(ax.get_yscale() == "log" for ax in axes)
+    assert any(legend.get_gid() == "regsim-missing-note" for legend in figure.legends)
+
+    (first,) = figures.save_figure(figure, tmp_path / "a", formats=("png",))
+    (again,) = figures.save_figure(figure, tmp_path / "b", formats=("png",))
+    assert first.read_bytes() == again.read_bytes()  # the layout is the same every time
+    figure.dpi = 300
+    renderer = RendererAgg(1, 1, 300)
+    boxes = [ax.get_tightbbox(renderer) for ax in axes]
+    boxes += [legend.get_window_extent(renderer) for legend in figure.legends]
+    for a in range(len(boxes)):
+        assert 0 <= boxes[a].x0 and boxes[a].x1 <= figure.bbox.width
+        assert 0 <= boxes[a].y0 and boxes[a].y1 <= figure.bbox.height
+        for b in range(a):
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
+    sizes = {(round(ax.bbox.width), round(ax.bbox.height)) for ax in axes}
+    assert len(sizes) == 1
+    assert len({round(ax.bbox.x0) for ax in axes}) == 3  # three panels a line
+
+
+def test_series_error_bars_look_exactly_like_one_errorbar_per_series() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    x = np.array([10.0, 20.0, 50.0, 100.0])
+    y = np.array([0.2, np.nan, -0.1, 0.05])
+    err = np.array([0.05, 0.0, 0.02, 0.0])
+    styles = list(series_styles([("ols", ""), ("map", "weak")]).values())
+    pixels = []
+    for merged in (False, True):
+        with mpl.rc_context(RC):
+            figure = Figure(figsize=(2.0, 1.5), dpi=150)
+            ax = figure.add_axes((0.1, 0.1, 0.8, 0.8))
+            ax.set_xscale("log")
+            xs, ys, errs = np.array([x, 1.05 * x]), np.array([y, y + 1.0]), np.array([err, err])
+            if merged:
+                panels.series_errorbars(ax, xs, ys, errs, styles)
+            else:
+                for k, style in enumerate(styles):
+                    panels.errorbar(ax, xs[k], ys[k], errs[k], style, "series")
+            ax.autoscale(axis="y")
+            ax.set_xlim(7.0, 150.0)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+            pixels.append(np.asarray(canvas.buffer_rgba()).copy())
+    np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
+def test_unlabelled_n_ticks_look_exactly_like_matplotlibs_ticks() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    pixels = []
+    for labels in (True, False):
+        with mpl.rc_context(RC):
+            figure = Figure(figsize=(2.0, 1.0), dpi=150)
+            ax = figure.add_axes((0.1, 0.3, 0.8, 0.6))
+            panels.format_n_axis(ax, [10, 20, 50, 100, 1000], labels=labels)
+            ax.tick_params(labelbottom=False)
+            canvas = FigureCanvasAgg(figure)
+            canvas.draw()
+            pixels.append(np.asarray(canvas.buffer_rgba()).copy())
+            assert ax.get_xlim() == pytest.approx((10 / 10**0.09, 1000 * 10**0.09))
+    np.testing.assert_array_equal(pixels[0], pixels[1])
