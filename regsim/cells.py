@@ -6,9 +6,9 @@ their row groups recorded in the file's metadata. A cell's replicates may lie in
 or be spread over several. :func:`write_cell` reads a cell's rows from its chunks, however
 many, and writes the cell's two tables:
 
-* ``fits/<cell>.parquet``: the long table of fits (``regsim.fits``), the cell's factor
-  columns then :data:`regsim.schema.FIT_FIELDS`, sorted by group (prior, method,
-  parameter) then replicate, a row group per fit;
+* ``fits/<cell>.parquet``: the long table of fits (``regsim.fits``), every factor column
+  then :data:`regsim.schema.FIT_FIELDS`, sorted by group (prior, method, parameter) then
+  replicate, a row group per fit;
 * ``metrics/<cell>.parquet``: its performance measures (:func:`summarize_cell`).
 
 A cell of at most :data:`WHOLE_CELL_ROWS` rows is combined in memory; a larger one a fit
@@ -35,11 +35,12 @@ from regsim.design import Unit
 from regsim.errors import DataFileError
 from regsim.metrics import summarize
 from regsim.schema import (
+    FACTOR_NAMES,
     FIT_KEY,
     GROUP_FIELDS,
     METRIC_FIELDS,
     MULTIMODAL_METHODS,
-    OPTIONAL_FACTORS,
+    metrics_columns,
     with_factors,
 )
 from regsim.tableio import (
@@ -173,20 +174,6 @@ def read_source(
     return read_parquet(source.path, only=columns, where=where, row_groups=source.row_groups)
 
 
-def _cell_columns(table: pd.DataFrame) -> list[str]:
-    """The table's columns without the optional factors at their default level.
-
-    A chunk carries every factor of its study; a cell's own tables carry only those of its
-    levels that differ from the default, as they always have.
-    """
-    drop = [
-        item.name
-        for item in OPTIONAL_FACTORS
-        if item.name in table.columns and (table[item.name] == item.default).all()
-    ]
-    return [c for c in table.columns if c not in drop]
-
-
 # --------------------------------------------------------------------------------------
 # The cell's tables
 # --------------------------------------------------------------------------------------
@@ -214,7 +201,8 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
         estimate="estimate",
         se="se",
         true_col="true",
-        by=list(groups),
+        # the true value is one per group: carried into the table beside its measures
+        by=[*groups, "true"],
         lower="lower",
         upper="upper",
         alpha=float(alpha),
@@ -234,9 +222,6 @@ def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """
     table = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     parts.clear()
-    keep = _cell_columns(table)
-    if len(keep) < len(table.columns):
-        table = table.drop(columns=[c for c in table.columns if c not in keep])
     return sort_table(table, [*with_factors(GROUP_FIELDS, table.columns), "replicate"])
 
 
@@ -363,22 +348,11 @@ def _fits_of(sources: Sequence[Source]) -> list[tuple[str, str]]:
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
-    """Concatenate per-cell metrics tables into one sorted table.
-
-    A cell at an optional factor's default level has no column for it; when another cell
-    has one, the default fills it in the result.
-    """
+    """Concatenate per-cell metrics tables into one sorted table."""
     if not paths:
         raise ValueError("no metrics tables to combine")
-    table = pd.concat(
-        [read_parquet(p, ("n", "sigma", *METRIC_FIELDS)) for p in paths], ignore_index=True
-    )
-    for item in OPTIONAL_FACTORS:
-        if item.name in table.columns:
-            table[item.name] = table[item.name].fillna(item.default)
-    columns = with_factors(METRIC_FIELDS, table.columns)
-    groups = with_factors(GROUP_FIELDS, table.columns)
-    return sort_table(table.loc[:, list(columns)], (*groups, "measure"))
+    table = pd.concat([read_parquet(p, metrics_columns()) for p in paths], ignore_index=True)
+    return sort_table(table, (*FACTOR_NAMES, *GROUP_FIELDS, "measure"))
 
 
 def cell_rows(
@@ -399,7 +373,6 @@ def cell_rows(
     wanted = None if columns is None else [*columns, *_sort_columns(columns)]
     parts = [read_source(source, columns=wanted, where=where) for source in sources]
     table = pd.concat(parts, ignore_index=True)
-    table = table.loc[:, _cell_columns(table)]
     order = [c for c in (*with_factors(GROUP_FIELDS, table.columns), "replicate") if c in table]
     table = sort_table(table, order)
     return table if columns is None else table.loc[:, [c for c in columns if c in table]]

@@ -1,7 +1,8 @@
 """The study configuration: how config files combine, and the checks a schema cannot make.
 
 A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
-``beta``, ``grid`` (``n``, ``sigma``, ``errors``), ``priors`` and ``methods``, plus the
+``beta`` (one truth) or ``truths`` (named truths), ``designs``, ``grid`` (``n``,
+``sigma``, ``errors``, ``truth``, ``design``), ``priors`` and ``methods``, plus the
 execution settings ``observations_per_job`` and ``keep_datasets`` and the diagnostic
 setting ``map_max_iter``.
 The workflow builds one configuration from layers:
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from regsim.design import COVARIATES
 from regsim.errors import ConfigError
 from regsim.limits import (
     MAX_MAGNITUDE,
@@ -44,7 +46,15 @@ from regsim.limits import (
     prior_sd_problem,
     shown,
 )
-from regsim.schema import DEFAULT_ERRORS, ERROR_MODELS, MEASURES, METHOD_NAMES, PRIOR_METHODS
+from regsim.schema import (
+    DEFAULT_DESIGN,
+    DEFAULT_ERRORS,
+    DEFAULT_TRUTH,
+    ERROR_MODELS,
+    MEASURES,
+    METHOD_NAMES,
+    PRIOR_METHODS,
+)
 
 #: Estimation methods the workflow knows.
 KNOWN_METHODS: tuple[str, ...] = METHOD_NAMES
@@ -57,8 +67,15 @@ RETIRED_KEYS: dict[str, str] = {
     ),
 }
 
-#: Prior names must be usable as file-name parts and table labels.
+#: Names of priors, truths and designs must be usable as file-name parts and table labels.
 PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+#: The design every study has without defining it: U(0, 1) covariates redrawn per replicate.
+DEFAULT_DESIGN_SPEC: dict[str, Any] = {"covariates": "uniform"}
+
+#: Largest share of a random binary design's replicates with a constant covariate (whose
+#: coefficient is then not identified): more, and the design is refused at that n.
+MAX_CONSTANT_SHARE = 0.01
 
 _NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
 
@@ -92,7 +109,9 @@ def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     dict
         A new dictionary; no layer is modified. A key present in several layers takes the
         value of the last one, replaced wholesale (nested mappings such as ``grid`` and
-        ``priors`` are not merged key by key).
+        ``priors`` are not merged key by key). ``beta`` and ``truths`` are one setting
+        (the truth or truths of the study): a layer giving either replaces both, so a
+        config file of named truths overrides the defaults' ``beta``.
     """
     merged: dict[str, Any] = {}
     for layer in layers:
@@ -100,9 +119,17 @@ def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         if not isinstance(layer, Mapping):
             raise ConfigError(f"a config file must hold a mapping of keys, got {layer!r}")
+        keys = {str(key) for key in layer}
+        for key in TRUTH_KEYS:
+            if key not in keys and keys.intersection(TRUTH_KEYS):
+                merged.pop(key, None)
         for key, value in layer.items():
             merged[str(key)] = copy.deepcopy(_plain(value))
     return merged
+
+
+#: The keys that give the study's truth (one ``beta``, or named ``truths``): one setting.
+TRUTH_KEYS: tuple[str, ...] = ("beta", "truths")
 
 
 def _plain(value: Any) -> Any:
@@ -502,7 +529,7 @@ def check(
         On the first problem found; the message starts with the key path, e.g.
         ``grid.n[0]: 3 must exceed the number of coefficients in beta (3)``.
     """
-    for key in ("seed", "replications", "beta", "grid"):
+    for key in ("seed", "replications", "grid"):
         if key not in config:
             raise ConfigError(f"{key}: required key is missing")
 
@@ -525,12 +552,8 @@ def check(
     if problem:
         raise ConfigError(f"alpha: {problem}")
 
-    beta = _require_list(config, "beta", "beta")
-    for i, b in enumerate(beta):
-        problem = magnitude_problem(b)
-        if problem:
-            raise ConfigError(f"beta[{i}]: {problem}")
-    p = len(beta)
+    named = _check_truths(config)
+    p = len(next(iter(named.values())))
 
     grid = config["grid"]
     if not isinstance(grid, Mapping):
@@ -539,9 +562,17 @@ def check(
         if key not in grid:
             raise ConfigError(f"grid.{key}: required key is missing")
     _check_n(_require_list(grid, "n", "grid.n"), p)
-    _check_sigma(_require_list(grid, "sigma", "grid.sigma"), beta)
+    sigmas = _require_list(grid, "sigma", "grid.sigma")
     if "errors" in grid:
         _check_errors(_require_list(grid, "errors", "grid.errors"), p)
+    used = _check_levels(grid, "truth", named, "truths", list(named))
+    _check_sigma(sigmas, [named[name] for name in used])
+    defined = _check_designs(config, p)
+    given = [name for name in config.get("designs") or {}]
+    used_designs = _check_levels(grid, "design", defined, "designs", given or [DEFAULT_DESIGN])
+    _check_names(error_models(config), used, used_designs)
+    for name in used_designs:
+        _check_design_sizes(name, defined[name], [int(n) for n in grid["n"]], p)
 
     methods = _require_list(config, "methods", "methods") if "methods" in config else []
     for i, method in enumerate(methods):
@@ -555,7 +586,7 @@ def check(
     if not isinstance(priors, Mapping):
         raise ConfigError(f"priors: must be a mapping of name -> {{mean, sd}}, got {_fmt(priors)}")
     for name, prior in priors.items():
-        _check_prior(name, prior, p)
+        _check_prior(name, prior, p, "of each truth" if "truths" in config else "in beta")
     needing = [m for m in methods if m in PRIOR_METHODS]
     if needing and not priors:
         raise ConfigError(f"priors: method {needing[0]} needs at least one prior")
@@ -582,8 +613,8 @@ def _check_n(values: list[Any], p: int) -> None:
             raise ConfigError(f"grid.n[{i}]: duplicate value {n}")
 
 
-def _check_sigma(values: list[Any], beta: list[Any]) -> None:
-    scale = math.fsum(abs(float(b)) for b in beta)
+def _check_sigma(values: list[Any], truths: Sequence[Sequence[Any]]) -> None:
+    scale = max(math.fsum(abs(float(b)) for b in beta) for beta in truths)
     floor = max(SIGMA_RESOLUTION * scale, MIN_SIGMA)
     for i, sigma in enumerate(values):
         if not _is_number(sigma) or not finite(sigma) or sigma <= 0:
@@ -626,10 +657,11 @@ def _check_errors(values: list[Any], p: int) -> None:
 _FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "bias": ("parameters", "ylim"),
     "coverage": ("parameters", "ylim"),
+    "rejection": ("parameters", "ylim"),
     "efficiency": ("parameters", "ylim"),
     "modelse": ("parameters", "ylim"),
     "sigma": ("measures", "ylim"),
-    "nested_loop": ("measure", "parameter", "log_y", "ylim"),
+    "nested_loop": ("measure", "parameter", "loops", "log_y", "ylim"),
 }
 
 #: Measures in metrics.csv (the reference-based relprec is not: no reference is given).
@@ -721,7 +753,8 @@ def _check_size(
     replications = int(config["replications"])
     budget = int(config.get("observations_per_job", DEFAULT_OBSERVATIONS_PER_JOB))
     ns = [int(n) for n in grid["n"]]
-    per_n = len(grid["sigma"]) * len(grid.get("errors") or [DEFAULT_ERRORS])
+    per_n = len(grid["sigma"]) * len(error_models(config))
+    per_n *= len(truths(config)) * len(designs(config))
     cells = per_n * len(ns)
     # Each cell in ceil(replicates × n / budget) jobs at most (whole cells share jobs).
     jobs = per_n * sum(-(-replications * n // budget) for n in ns)
@@ -745,13 +778,196 @@ def _check_size(
         )
 
 
+def _check_truths(config: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``beta`` (one truth) or ``truths`` (named): the truths by name, all of one length."""
+    if "beta" in config and "truths" in config:
+        raise ConfigError(
+            "truths: give either beta (one truth) or truths (named truths), not both in one "
+            "config file"
+        )
+    if "truths" not in config:
+        if "beta" not in config:
+            raise ConfigError("beta: required key is missing (or give named truths)")
+        beta = _require_list(config, "beta", "beta")
+        for i, b in enumerate(beta):
+            problem = magnitude_problem(b)
+            if problem:
+                raise ConfigError(f"beta[{i}]: {problem}")
+        return {DEFAULT_TRUTH: beta}
+    named = config["truths"]
+    if not isinstance(named, Mapping) or not named:
+        raise ConfigError(
+            f"truths: must be a non-empty mapping of name -> coefficients, got {_fmt(named)}"
+        )
+    first = None
+    for name, beta in named.items():
+        if not isinstance(name, str) or not PRIOR_NAME.match(name):
+            raise ConfigError(f"truths: invalid name {_fmt(name)}; {_NAME_RULE}")
+        where = f"truths.{name}"
+        if not isinstance(beta, list) or not beta:
+            raise ConfigError(f"{where}: must be a non-empty list of numbers, got {_fmt(beta)}")
+        for i, b in enumerate(beta):
+            problem = magnitude_problem(b)
+            if problem:
+                raise ConfigError(f"{where}[{i}]: {problem}")
+        if first is None:
+            first = name
+        elif len(beta) != len(named[first]):
+            raise ConfigError(
+                f"{where}: length {len(beta)}, expected {len(named[first])} (as truths.{first}); "
+                "every truth has the same coefficients"
+            )
+    return dict(named)
+
+
+def _check_levels(
+    grid: Mapping[str, Any],
+    factor: str,
+    defined: Mapping[str, Any],
+    key: str,
+    unset: Sequence[str],
+) -> list[str]:
+    """``grid.<factor>`` names levels defined under ``key``; the levels the grid uses
+    (``unset`` when it does not give the factor)."""
+    if factor not in grid:
+        return list(unset)
+    values = _require_list(grid, factor, f"grid.{factor}")
+    for i, name in enumerate(values):
+        if name not in defined:
+            raise ConfigError(
+                f"grid.{factor}[{i}]: {_fmt(name)} is not defined under {key} "
+                f"(defined: {', '.join(map(str, defined))})"
+            )
+        if name in values[:i]:
+            raise ConfigError(f"grid.{factor}[{i}]: duplicate {factor} {_fmt(name)}")
+    return list(values)
+
+
+def _check_designs(config: Mapping[str, Any], p: int) -> dict[str, dict[str, Any]]:
+    """The designs by name (``uniform`` always among them), each checked."""
+    given = config.get("designs")
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(
+            f"designs: must be a mapping of name -> {{covariates, rho, fixed}}, got {_fmt(given)}"
+        )
+    k = p - 1
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in given.items():
+        if not isinstance(name, str) or not PRIOR_NAME.match(name):
+            raise ConfigError(f"designs: invalid name {_fmt(name)}; {_NAME_RULE}")
+        where = f"designs.{name}"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(
+                f"{where}: must be a mapping with keys covariates, rho, fixed, got {_fmt(spec)}"
+            )
+        unknown = sorted(str(key) for key in spec if key not in ("covariates", "rho", "fixed"))
+        if unknown:
+            raise ConfigError(
+                f"{where}.{unknown[0]}: unknown key (allowed here: covariates, rho, fixed)"
+            )
+        covariates = spec.get("covariates", "uniform")
+        if covariates not in COVARIATES:
+            raise ConfigError(
+                f"{where}.covariates: unknown covariates {_fmt(covariates)} "
+                f"(known: {', '.join(COVARIATES)})"
+            )
+        fixed = spec.get("fixed", False)
+        if not isinstance(fixed, bool):
+            raise ConfigError(f"{where}.fixed: must be true or false, got {_fmt(fixed)}")
+        if "rho" in spec:
+            rho = spec["rho"]
+            if covariates != "normal":
+                raise ConfigError(
+                    f"{where}.rho: only normal covariates are correlated; "
+                    f"{covariates} covariates are independent"
+                )
+            low = -1.0 / (k - 1) if k > 1 else -1.0
+            if not _is_number(rho) or not finite(rho) or not low < rho < 1:
+                raise ConfigError(
+                    f"{where}.rho: must be a number with {low:.6g} < rho < 1 "
+                    f"(-1/(k - 1) for k = {k} covariates), got {shown(rho)}"
+                )
+        if name == DEFAULT_DESIGN and (covariates != "uniform" or fixed):
+            raise ConfigError(
+                f"{where}: the name {DEFAULT_DESIGN} is the default design (U(0, 1) "
+                "covariates redrawn for every replicate); give this design another name"
+            )
+        out[name] = {"covariates": covariates, "fixed": fixed}
+        if covariates == "normal":
+            out[name]["rho"] = float(spec.get("rho", 0.0))
+    if DEFAULT_DESIGN not in out:
+        out = {DEFAULT_DESIGN: dict(DEFAULT_DESIGN_SPEC), **out}
+    return out
+
+
+def _check_names(errors: Sequence[str], truths: Sequence[str], designs: Sequence[str]) -> None:
+    """Levels of different factors are named apart: each names a cell's files."""
+    seen: dict[str, str] = {}
+    for key, names, default in (
+        ("grid.errors", errors, DEFAULT_ERRORS),
+        ("grid.truth", truths, DEFAULT_TRUTH),
+        ("grid.design", designs, DEFAULT_DESIGN),
+    ):
+        for name in names:
+            if name == default:
+                continue
+            if name in seen:
+                raise ConfigError(
+                    f"{key}: {_fmt(name)} is also a level of {seen[name]}; levels of different "
+                    "factors need different names (they label the cells' files)"
+                )
+            seen[name] = key
+
+
+def constant_column_share(n: int, k: int) -> float:
+    """A lower bound on the share of random binary designs (k Bernoulli(½) covariates, n
+    rows) with a constant covariate: 1 − (1 − 2^(1−n))^k."""
+    return -math.expm1(k * math.log1p(-(2.0 ** (1 - n)))) if k else 0.0
+
+
+def _check_design_sizes(name: str, spec: Mapping[str, Any], ns: Sequence[int], p: int) -> None:
+    """A random binary design leaves few replicates without a full-rank X."""
+    if spec["covariates"] != "binary" or spec["fixed"] or p < 2:
+        return
+    for n in ns:
+        share = constant_column_share(n, p - 1)
+        if share > MAX_CONSTANT_SHARE:
+            raise ConfigError(
+                f"designs.{name}: binary covariates give too few distinct rows at n = {n}: in "
+                f"{share:.2%} of replicates a covariate is constant and its coefficient is not "
+                f"identified (at most {MAX_CONSTANT_SHARE:.0%}); use larger n, or normal or "
+                "uniform covariates"
+            )
+
+
+def truths(config: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
+    """The truths of a checked configuration the grid uses, by name, in grid order."""
+    named = config.get("truths") or {DEFAULT_TRUTH: config["beta"]}
+    used = config["grid"].get("truth") or list(named)
+    return {name: tuple(float(b) for b in named[name]) for name in used}
+
+
+def designs(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The designs of a checked configuration the grid uses, by name, in grid order.
+
+    Without ``grid.design`` every defined design is used, or the default alone when none
+    is defined.
+    """
+    given = dict(config.get("designs") or {})
+    defined = {DEFAULT_DESIGN: dict(DEFAULT_DESIGN_SPEC), **given}
+    used = config["grid"].get("design") or (list(given) or [DEFAULT_DESIGN])
+    return {name: dict(defined[name]) for name in used}
+
+
 def error_models(config: Mapping[str, Any]) -> list[str]:
     """The error models of a checked configuration, in :data:`ERROR_MODELS` order."""
     listed = config["grid"].get("errors") or [DEFAULT_ERRORS]
     return [e for e in ERROR_MODELS if e in listed]
 
 
-def _check_prior(name: Any, prior: Any, p: int) -> None:
+def _check_prior(name: Any, prior: Any, p: int, source: str = "in beta") -> None:
     if not isinstance(name, str) or not PRIOR_NAME.match(name):
         raise ConfigError(f"priors: invalid name {_fmt(name)}; {_NAME_RULE}")
     where = f"priors.{name}"
@@ -768,7 +984,7 @@ def _check_prior(name: Any, prior: Any, p: int) -> None:
             raise ConfigError(f"{where}.{key}: must be a list, got {_fmt(values)}")
         if len(values) != p:
             raise ConfigError(
-                f"{where}.{key}: length {len(values)}, expected {p} (one per coefficient in beta)"
+                f"{where}.{key}: length {len(values)}, expected {p} (one per coefficient {source})"
             )
     for i, mean in enumerate(prior["mean"]):
         problem = magnitude_problem(mean)

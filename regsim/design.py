@@ -1,8 +1,9 @@
-"""Data cells, priors, stable cell keys, and the plan that packs replicates into jobs.
+"""Data cells, covariate designs, priors, stable cell keys, and the plan of jobs.
 
-A *data cell* is one setting of the data-generating factors (n, σ, β, error model). Its key
-is the SHA-256 of its canonical JSON form, so it depends only on those settings: never on
-grid order, on which other cells exist, or on Python's ``hash``. Priors are not part of a
+A *data cell* is one setting of the data-generating factors (n, σ, error model, the true
+coefficients β, the covariate design). Its key is the SHA-256 of its canonical JSON form,
+so it depends only on those settings: never on grid order, on which other cells exist, on
+the names given to truths or designs, or on Python's ``hash``. Priors are not part of a
 cell: every method and prior is fitted on the same datasets.
 
 The unit of work is a :class:`Unit`, a range of one cell's replicates. :func:`plan_jobs`
@@ -20,12 +21,83 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, cell_label
+from regsim.schema import (
+    DEFAULT_DESIGN,
+    DEFAULT_ERRORS,
+    DEFAULT_TRUTH,
+    FACTOR_NAMES,
+    cell_label,
+)
+
+#: Covariate distributions of a design: U(0, 1), N(0, 1) with equicorrelation ρ,
+#: Bernoulli(½).
+COVARIATES: tuple[str, ...] = ("uniform", "normal", "binary")
 
 
 def _canonical_float(value: float) -> str:
     """Shortest round-trip text of a float, so 1, 1.0 and 1e0 give one key."""
     return repr(float(value))
+
+
+@dataclass(frozen=True)
+class Design:
+    """How a cell's covariates x_1 … x_k are drawn.
+
+    Parameters
+    ----------
+    name : str
+        Its name in the config and the tables.
+    covariates : {"uniform", "normal", "binary"}
+        U(0, 1) i.i.d.; N(0, 1) with every pair correlated ``rho``; Bernoulli(½) i.i.d.
+    rho : float
+        Equicorrelation of normal covariates, −1/(k − 1) < ρ < 1 (0 for the others).
+    fixed : bool
+        One X for every replicate (and every σ, error model and truth) of a sample size,
+        drawn once from the design's own stream; else X is redrawn for every replicate.
+    """
+
+    name: str = DEFAULT_DESIGN
+    covariates: str = "uniform"
+    rho: float = 0.0
+    fixed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.covariates not in COVARIATES:
+            raise ValueError(f"unknown covariates {self.covariates!r}; known: {COVARIATES}")
+        object.__setattr__(self, "rho", float(self.rho))
+        object.__setattr__(self, "fixed", bool(self.fixed))
+
+    @property
+    def is_default(self) -> bool:
+        """U(0, 1) covariates redrawn for every replicate: the study's original design."""
+        return self.covariates == "uniform" and not self.fixed
+
+    def canonical(self) -> dict[str, object]:
+        """The design's data-generating settings (its name plays no part)."""
+        params: dict[str, object] = {"covariates": self.covariates, "fixed": self.fixed}
+        if self.covariates == "normal":
+            params["rho"] = _canonical_float(self.rho)
+        return params
+
+    @property
+    def key_int(self) -> int:
+        """128 bits of the SHA-256 of the canonical settings: the fixed X's stream."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:32], 16)
+
+    @classmethod
+    def from_canonical(cls, params: Mapping[str, Any], name: str = DEFAULT_DESIGN) -> Design:
+        """The design of :meth:`canonical` (named ``name``)."""
+        return cls(
+            name=name,
+            covariates=str(params.get("covariates", "uniform")),
+            rho=float(params.get("rho", 0.0)),
+            fixed=bool(params.get("fixed", False)),
+        )
+
+
+#: The design of a cell unless the grid names another.
+UNIFORM = Design()
 
 
 @dataclass(frozen=True)
@@ -42,12 +114,18 @@ class Cell:
         True coefficients, intercept first; ``p = len(beta)``.
     errors : str
         Error model; ``"normal"`` is ε ~ N(0, σ²).
+    truth : str
+        Name of the truth β (the config's ``truths``; ``beta`` for a config's ``beta:``).
+    design : Design
+        How the covariates are drawn.
     """
 
     n: int
     sigma: float
     beta: tuple[float, ...]
     errors: str = DEFAULT_ERRORS
+    truth: str = DEFAULT_TRUTH
+    design: Design = UNIFORM
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", int(self.n))
@@ -61,35 +139,32 @@ class Cell:
 
     @property
     def levels(self) -> dict[str, Any]:
-        """The cell's level of every grid factor (``regsim.schema.FACTORS``)."""
-        return {"n": self.n, "sigma": self.sigma, "errors": self.errors}
-
-    @property
-    def columns(self) -> dict[str, Any]:
-        """The factor columns of the cell's own tables: n, σ and each optional factor not
-        at its default (a normal-error cell's tables are those of a study without the
-        error-model factor)."""
-        levels = self.levels
-        return {
-            name: value
-            for name, value in levels.items()
-            if not any(f.name == name and value == f.default for f in OPTIONAL_FACTORS)
+        """The cell's level of every grid factor (``regsim.schema.FACTORS``), in order."""
+        levels = {
+            "n": self.n,
+            "sigma": self.sigma,
+            "errors": self.errors,
+            "truth": self.truth,
+            "design": self.design.name,
         }
+        return {name: levels[name] for name in FACTOR_NAMES}
 
     @property
     def label(self) -> str:
         """File label, e.g. ``n20_sigma1`` or ``n50_sigma0.5_t3``."""
         return cell_label(self.levels)
 
-    def truth(self) -> tuple[float, ...]:
+    def true_values(self) -> tuple[float, ...]:
         """True values of the fitted parameters: β_0 … β_k, then σ."""
         return (*self.beta, self.sigma)
 
     def canonical(self) -> dict[str, object]:
         """Canonical data-generating parameters (floats as round-trip text).
 
-        The error model is left out for normal errors so that adding the error-model
-        factor keeps every normal-error cell's key, and so its datasets.
+        The error model is left out for normal errors and the design for the default
+        design, so that adding those factors keeps every such cell's key, and so its
+        datasets. Names (of the truth, of the design) are not data-generating: a truth
+        renamed keeps its datasets.
         """
         params: dict[str, object] = {
             "n": self.n,
@@ -98,16 +173,25 @@ class Cell:
         }
         if self.errors != DEFAULT_ERRORS:
             params["errors"] = self.errors
+        if not self.design.is_default:
+            params["design"] = self.design.canonical()
         return params
 
     @classmethod
-    def from_canonical(cls, params: Mapping[str, Any]) -> Cell:
-        """The cell whose :meth:`canonical` form is ``params``."""
+    def from_canonical(
+        cls,
+        params: Mapping[str, Any],
+        truth: str = DEFAULT_TRUTH,
+        design: str = DEFAULT_DESIGN,
+    ) -> Cell:
+        """The cell whose :meth:`canonical` form is ``params`` (its names given apart)."""
         return cls(
             n=int(params["n"]),
             sigma=float(params["sigma"]),
             beta=tuple(float(b) for b in params["beta"]),
             errors=str(params.get("errors", DEFAULT_ERRORS)),
+            truth=truth,
+            design=Design.from_canonical(params.get("design", {}), design),
         )
 
     @property
@@ -211,6 +295,8 @@ class Unit:
         """The unit as plain values; the cell's key makes a changed cell a changed unit."""
         return {
             "cell": self.cell.canonical(),
+            "truth": self.cell.truth,
+            "design": self.cell.design.name,
             "key": self.cell.key,
             "start": self.start,
             "stop": self.stop,
@@ -225,7 +311,11 @@ class Unit:
         ValueError
             If the cell's parameters do not give the recorded key.
         """
-        cell = Cell.from_canonical(plain["cell"])
+        cell = Cell.from_canonical(
+            plain["cell"],
+            truth=plain.get("truth", DEFAULT_TRUTH),
+            design=plain.get("design", DEFAULT_DESIGN),
+        )
         if "key" in plain and plain["key"] != cell.key:
             raise ValueError(f"cell {dict(plain['cell'])} does not match key {plain['key']}")
         return cls(cell, int(plain["start"]), int(plain["stop"]))

@@ -16,7 +16,7 @@ prior alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ import pandas as pd
 
 from regsim.design import Cell
 from regsim.estimators import SufficientStats, concat_stats, fit_methods, sufficient_stats
-from regsim.schema import FIT_FIELDS, REPLICATE_FIELDS, parameter_names
+from regsim.schema import FIT_FIELDS, REPLICATE_FIELDS, fit_columns, parameter_names
 from regsim.simulate import Datasets
 from regsim.specs import FitSpec
 
@@ -37,11 +37,7 @@ FIT_BATCH_REPLICATES = 2_000
 
 
 def stats_table(
-    cell: Cell,
-    replicates: np.ndarray,
-    stats: SufficientStats,
-    spec: FitSpec,
-    factors: Mapping[str, Any] | None = None,
+    cell: Cell, replicates: np.ndarray, stats: SufficientStats, spec: FitSpec
 ) -> pd.DataFrame:
     """The table of fits of replicates ``replicates`` of ``cell`` from their statistics.
 
@@ -55,19 +51,16 @@ def stats_table(
         Their statistics, perhaps from several batches of datasets (``concat_stats``).
     spec : FitSpec
         What to fit.
-    factors : mapping, optional
-        The factor columns and their values, in column order; default the cell's own
-        (:attr:`Cell.columns`).
 
     Returns
     -------
     pandas.DataFrame
-        The factor columns, then :data:`~regsim.schema.FIT_FIELDS`; failures not yet
-        marked (:func:`mark_failures`).
+        :func:`~regsim.schema.fit_columns`: the cell's level of every factor, then
+        :data:`~regsim.schema.FIT_FIELDS`; failures not yet marked (:func:`mark_failures`).
     """
-    factors = cell.columns if factors is None else factors
+    factors = cell.levels
     names = parameter_names(cell.p)
-    truth = np.array(cell.truth())
+    truth = np.array(cell.true_values())
     count = len(replicates)
     parts = []
     for prior_name, fit in fit_methods(
@@ -96,12 +89,10 @@ def stats_table(
             "multimodal": np.repeat(fit.multimodal, len(names)),
         }
         parts.append(pd.DataFrame(columns))
-    return pd.concat(parts, ignore_index=True)[[*factors, *FIT_FIELDS]]
+    return pd.concat(parts, ignore_index=True)[list(fit_columns())]
 
 
-def fit_table(
-    datasets: Datasets, spec: FitSpec, factors: Mapping[str, Any] | None = None
-) -> pd.DataFrame:
+def fit_table(datasets: Datasets, spec: FitSpec) -> pd.DataFrame:
     """The table of fits of a batch of datasets of one cell, failures marked.
 
     Parameters
@@ -110,17 +101,13 @@ def fit_table(
         Replicate datasets of one cell.
     spec : FitSpec
         What to fit.
-    factors : mapping, optional
-        As for :func:`stats_table`.
     """
     stats = sufficient_stats(datasets.x, datasets.y, sandwich=spec.sandwich)
-    table = stats_table(datasets.cell, datasets.replicates, stats, spec, factors)
+    table = stats_table(datasets.cell, datasets.replicates, stats, spec)
     return mark_failures(table)
 
 
-def fit_batches(
-    batches: Iterable[Datasets], spec: FitSpec, factors: Mapping[str, Any] | None = None
-) -> Iterator[pd.DataFrame]:
+def fit_batches(batches: Iterable[Datasets], spec: FitSpec) -> Iterator[pd.DataFrame]:
     """Fit batches of one cell's datasets as they come; yield tables of fits.
 
     Each batch is reduced to its sufficient statistics as it arrives, while its data are
@@ -133,21 +120,19 @@ def fit_batches(
         Consecutive batches of one cell (``regsim.simulate.draw_batches``).
     spec : FitSpec
         What to fit.
-    factors : mapping, optional
-        As for :func:`stats_table`.
     """
     cell: Cell | None = None
     replicates: list[np.ndarray] = []
     stats: list[SufficientStats] = []
     for batch in batches:
         if replicates and sum(map(len, replicates)) + len(batch) > FIT_BATCH_REPLICATES:
-            yield _fitted(cell, replicates, stats, spec, factors)
+            yield _fitted(cell, replicates, stats, spec)
             replicates, stats = [], []
         cell = batch.cell
         replicates.append(batch.replicates)
         stats.append(sufficient_stats(batch.x, batch.y, sandwich=spec.sandwich))
     if replicates:
-        yield _fitted(cell, replicates, stats, spec, factors)
+        yield _fitted(cell, replicates, stats, spec)
 
 
 def _fitted(
@@ -155,10 +140,9 @@ def _fitted(
     replicates: list[np.ndarray],
     stats: list[SufficientStats],
     spec: FitSpec,
-    factors: Mapping[str, Any] | None,
 ) -> pd.DataFrame:
     assert cell is not None
-    table = stats_table(cell, np.concatenate(replicates), concat_stats(stats), spec, factors)
+    table = stats_table(cell, np.concatenate(replicates), concat_stats(stats), spec)
     return mark_failures(table)
 
 

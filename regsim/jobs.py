@@ -66,10 +66,8 @@ def run_simulate(
             batches = draw_batches(cell, job.seed, unit.start, unit.stop, batch_replicates(cell.n))
             if data is not None:
                 batches = data.record(unit, batches)
-            levels = cell.levels
-            factors = {name: levels[name] for name in job.factors}
             failed = []
-            for table in fit_batches(batches, job.fit, factors):
+            for table in fit_batches(batches, job.fit):
                 chunk.write(unit, table)
                 failed.append(failed_replicates(table))
             log_failures(cell.label, pd.concat(failed, ignore_index=True), unit.replicates)

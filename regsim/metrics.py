@@ -27,7 +27,7 @@ rmse          RMSE = sqrt(MSE)                             MCSE(MSE) / (2 RMSE) 
 coverage      p = mean(l ≤ θ ≤ u)                          sqrt(p (1 - p) / n)
 becoverage    p = mean(l ≤ b̄ ≤ u)                          sqrt(p (1 - p) / n)
 width         mean(u - l)                                  sd(u - l) / sqrt(n)
-power         p = mean(|b| ≥ z se), or mean(0 ∉ [l, u])    sqrt(p (1 - p) / n)
+rejection     p = mean(|b| ≥ z se), or mean(0 ∉ [l, u])    sqrt(p (1 - p) / n)
 relprec       100 ((EmpSE_ref / EmpSE)² - 1)               200 (EmpSE_ref / EmpSE)² sqrt((1 - ρ²) /
                                                            (n_pairs - 1))
 n_reps        n, the replicates used                       (none)
@@ -58,27 +58,10 @@ import pandas as pd
 
 from regsim.errors import InputDataError
 from regsim.limits import alpha_problem
+from regsim.schema import MEASURES
 
 __all__ = ["MEASURES", "summarize"]
 
-MEASURES: tuple[str, ...] = (
-    "bias",
-    "relbias",
-    "empse",
-    "modelse",
-    "relerror",
-    "mse",
-    "rmse",
-    "coverage",
-    "becoverage",
-    "width",
-    "power",
-    "relprec",
-    "n_reps",
-    "n_failed",
-    "n_multimodal",
-)
-"""Performance measures in output order (see the module docstring for their formulas)."""
 
 _OUTPUT_COLUMNS = ("measure", "estimate", "mcse")
 _TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
@@ -202,14 +185,15 @@ def _width(s: pd.DataFrame) -> Pair:
     return _f(s["width"]), np.sqrt(_f(s["var_width"]) / _f(s["n"]))
 
 
-def _power(s: pd.DataFrame) -> Pair:
-    """Power: the rejection rate of the level-α test of ``parameter = 0``.
+def _rejection(s: pd.DataFrame) -> Pair:
+    """Rejection rate of the level-α test of ``parameter = 0``: the type I error rate
+    where ``θ = 0``, the power elsewhere (rsimsum's ``power``).
 
     Estimate ``p = mean(|b| ≥ z se)`` (the Wald test, as rsimsum) without interval columns,
     ``p = mean(0 < l or u < 0)`` (the method's own interval) with them; MCSE
-    ``sqrt(p (1 - p) / n)``. Where ``θ = 0`` this is the type I error rate.
+    ``sqrt(p (1 - p) / n)``.
     """
-    return _proportion(_f(s["power"]), _f(s["n"]))
+    return _proportion(_f(s["rejection"]), _f(s["n"]))
 
 
 def _relprec(s: pd.DataFrame) -> Pair:
@@ -254,7 +238,7 @@ _MEASURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame], Pair]] = {
     "coverage": _coverage,
     "becoverage": _becoverage,
     "width": _width,
-    "power": _power,
+    "rejection": _rejection,
     "relprec": _relprec,
     "n_reps": _count("n"),
     "n_failed": _count("n_failed"),
@@ -309,7 +293,7 @@ def summarize(
         ``b ∓ z se`` with ``z = Φ⁻¹(1 - α/2)``.
     alpha : float, default 0.05
         Level of the Wald intervals and test, in (0, 1). Used only without interval columns
-        (for coverage, bias-eliminated coverage, width and power).
+        (for coverage, bias-eliminated coverage, width and rejection).
     ref : str, optional
         Reference method for ``relprec``; a value of ``method_col``. When the column's values
         are not strings, ``ref`` is matched against their string form.
@@ -694,13 +678,13 @@ def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
         {
             "coverage": ((lo <= theta) & (theta <= hi)).astype(float),
             "becoverage": ((lo <= b_mean) & (b_mean <= hi)).astype(float),
-            "power": work["reject"].to_numpy()[ok],
+            "rejection": work["reject"].to_numpy()[ok],
         },
         n,
     )
     stats = pd.concat([variances, averages, shares], axis=1)[
         ["var_b", "mean_err", "mean_rel", "var_rel", "mse", "var_sq", "mean_se2", "var_se2"]
-        + ["coverage", "becoverage", "width", "var_width", "power"]
+        + ["coverage", "becoverage", "width", "var_width", "rejection"]
     ]
     stats["empse"] = np.sqrt(stats["var_b"])
     stats["n"] = n

@@ -29,7 +29,7 @@ logger = logging.getLogger("regsim.paper")
 
 #: Figure families with many panels, drawn first: run the longest tasks first and the
 #: workers finish close together (tables, theory and the small figures fill in last).
-_LARGE_FIGURES = ("efficiency", "bias", "coverage", "modelse")
+_LARGE_FIGURES = ("efficiency", "bias", "coverage", "rejection", "modelse")
 
 
 def write_paper(
@@ -89,7 +89,9 @@ def write_paper(
         write_failure_report(metrics, failures)
 
     def compare_with_theory() -> None:
-        table = write_theory(metrics, job.alpha, job.p, theory_csv, theory_md)
+        table = write_theory(
+            metrics, job.alpha, job.p, theory_csv, theory_md, job.designs, job.seed
+        )
         logger.info("%d rows compared with exact theory", len(table))
 
     tasks: list[Callable[[], None]] = [*large, write_tables, *small, compare_with_theory]

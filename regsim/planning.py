@@ -2,7 +2,7 @@
 
 Two sources (Morris, White & Crowther 2019, section 5.3):
 
-* **Worst case, no pilot** — only for proportions (coverage, becoverage, power), whose
+* **Worst case, no pilot** — only for proportions (coverage, becoverage, rejection), whose
   MCSE √(p(1 − p)/R) is largest at p = ½:  R = p(1 − p)/MCSE² with p = ½, so
   R = 0.25/MCSE² (and, for coverage, also at the nominal p = 1 − α).
 * **From a pilot run** — every measure's MCSE shrinks as 1/√R, so a pilot with R₀
@@ -28,7 +28,7 @@ from regsim.schema import cell_label, factor_columns
 from regsim.tableio import read_metrics
 
 #: Measures whose MCSE is √(p(1 − p)/R).
-PROPORTIONS = ("coverage", "becoverage", "power")
+PROPORTIONS = ("coverage", "becoverage", "rejection")
 
 
 def _cells(metrics: pd.DataFrame) -> list[str]:

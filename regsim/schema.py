@@ -3,10 +3,12 @@
 * **Methods**: their order in tables and figures, their printed names, which take a prior
   (:data:`METHODS`).
 * **Parameters**: ``beta0 … beta{p-1}`` then ``sigma`` (:func:`parameter_names`).
-* **Grid factors**: the data-generating settings a cell varies (:data:`FACTORS`). A factor
-  with a default level (the error model, normal) is a column of a table only when a cell
-  of the study uses another level, so a study that never varies it has the tables it had
-  before the factor existed; every other part of regsim handles factors as this list.
+* **Grid factors**: the data-generating settings a cell varies (:data:`FACTORS`): n, σ,
+  the error model, the truth (the true coefficients) and the covariate design. Every table
+  has a column for each; a factor with a default level (normal errors, the one truth of a
+  ``beta:`` config, the uniform random design) leaves a cell at that level out of the
+  cell's key and label, so adding a level never changes another cell's datasets or files.
+  Every part of regsim handles factors as this list.
 * **Columns** of the stage contracts: the long table of fits, the metrics table.
 * **Labels and numbers**: a cell's file label, grid values as text, table sort order.
 
@@ -139,6 +141,14 @@ ERROR_MODELS: tuple[str, ...] = ("normal", "t3", "hetero")
 DEFAULT_ERRORS = "normal"
 
 
+#: The truth of a config that gives ``beta:`` (one truth) rather than named ``truths:``.
+DEFAULT_TRUTH = "beta"
+
+#: The covariate design of a cell unless the grid says otherwise: U(0, 1) covariates,
+#: redrawn for every replicate.
+DEFAULT_DESIGN = "uniform"
+
+
 @dataclass(frozen=True)
 class Factor:
     """A data-generating setting that varies over the grid.
@@ -148,12 +158,13 @@ class Factor:
     name : str
         Its config key under ``grid``, and its column in every table.
     levels : tuple of str
-        Known levels in display order; empty for numeric factors (sorted by value).
+        Known levels in display order; empty for numeric factors (sorted by value) and
+        for named ones (sorted by name).
     default : str or None
         The level a cell has when the study does not vary the factor. A cell at the
-        default leaves the factor out of its key, its label and its own tables, so a study
-        that never varies it is the study it was before the factor existed. None: the
-        factor is always a column.
+        default leaves the factor out of its key and its label, so adding the factor (or
+        another level of it) keeps every such cell's datasets and files. None: every level
+        is named in the label.
     """
 
     name: str
@@ -170,11 +181,13 @@ class Factor:
         return _rank(self.levels, str(value)) if self.levels else value
 
 
-#: The grid factors, in column order: n and σ always, then the optional factors.
+#: The grid factors, in column order: n and σ, then the factors with a default level.
 FACTORS: tuple[Factor, ...] = (
     Factor("n"),
     Factor("sigma"),
     Factor("errors", ERROR_MODELS, DEFAULT_ERRORS),
+    Factor("truth", (), DEFAULT_TRUTH),
+    Factor("design", (), DEFAULT_DESIGN),
 )
 
 FACTOR_NAMES: tuple[str, ...] = tuple(f.name for f in FACTORS)
@@ -194,7 +207,7 @@ def factor_columns(columns: Iterable[str]) -> tuple[str, ...]:
 
 
 def cell_label(levels: Mapping[str, Any]) -> str:
-    """A cell's file label: ``n20_sigma1``, ``n50_sigma0.5_t3``.
+    """A cell's file label: ``n20_sigma1``, ``n50_sigma0.5_t3``, ``n20_sigma1_null_collinear``.
 
     ``levels`` maps factor names to the cell's levels; an optional factor at its default
     (or absent) adds nothing, so a cell keeps its label when a factor is added.
@@ -205,12 +218,6 @@ def cell_label(levels: Mapping[str, Any]) -> str:
         if value != item.default:
             label += f"_{value}"
     return label
-
-
-def label_pattern() -> str:
-    """A regular expression matching every cell label (a Snakemake wildcard constraint)."""
-    optional = "".join(f"(?:_(?:{'|'.join(map(re.escape, f.levels))}))?" for f in OPTIONAL_FACTORS)
-    return r"n\d+_sigma[0-9.e+-]+" + optional
 
 
 # --------------------------------------------------------------------------------------
@@ -233,8 +240,17 @@ FIT_FIELDS: tuple[str, ...] = (
     "multimodal",
 )
 
-#: Columns of the metrics table after the factor columns: one row per group and measure.
-METRIC_FIELDS: tuple[str, ...] = ("prior", "method", "parameter", "measure", "estimate", "mcse")
+#: Columns of the metrics table after the factor columns: one row per group and measure
+#: (``true``: the parameter's true value in the cell).
+METRIC_FIELDS: tuple[str, ...] = (
+    "prior",
+    "method",
+    "parameter",
+    "true",
+    "measure",
+    "estimate",
+    "mcse",
+)
 
 #: Columns that, after the factor columns, identify a group of replicates.
 GROUP_FIELDS: tuple[str, ...] = ("prior", "method", "parameter")
@@ -251,14 +267,14 @@ def with_factors(fields: Sequence[str], columns: Iterable[str]) -> tuple[str, ..
     return (*factor_columns(columns), *fields)
 
 
-def fit_columns(factors: Iterable[str] = ("n", "sigma")) -> tuple[str, ...]:
-    """Columns of a table of fits whose cells vary ``factors``."""
-    return with_factors(FIT_FIELDS, factors)
+def fit_columns() -> tuple[str, ...]:
+    """Columns of a table of fits: every factor, then :data:`FIT_FIELDS`."""
+    return (*FACTOR_NAMES, *FIT_FIELDS)
 
 
-def metrics_columns(factors: Iterable[str] = ("n", "sigma")) -> tuple[str, ...]:
-    """Columns of a metrics table whose cells vary ``factors``."""
-    return with_factors(METRIC_FIELDS, factors)
+def metrics_columns() -> tuple[str, ...]:
+    """Columns of a metrics table: every factor, then :data:`METRIC_FIELDS`."""
+    return (*FACTOR_NAMES, *METRIC_FIELDS)
 
 
 # --------------------------------------------------------------------------------------
@@ -277,7 +293,7 @@ MEASURES: tuple[str, ...] = (
     "coverage",
     "becoverage",
     "width",
-    "power",
+    "rejection",
     "relprec",
     "n_reps",
     "n_failed",
@@ -296,7 +312,7 @@ MEASURE_NAMES: dict[str, str] = {
     "coverage": "Coverage",
     "becoverage": "Bias-eliminated coverage",
     "width": "Interval width",
-    "power": "Power",
+    "rejection": "Rejection rate (type I error where the truth is 0, power elsewhere)",
     "relprec": "Relative precision (%)",
     "n_reps": "Replicates used",
     "n_failed": "Failed replicates",

@@ -1,24 +1,35 @@
 """Seeded replicate datasets of one data cell.
 
-Model: y = X β + ε with X = [1, U_1, …, U_k], U ~ Uniform(0, 1) i.i.d., and errors by
-the cell's error model (:data:`ERROR_MODELS`), each with mean 0 and (average) variance σ²:
+Model: y = X β + ε with X = [1, x_1, …, x_k], covariates by the cell's design
+(:class:`regsim.design.Design`), and errors by the cell's error model
+(:data:`ERROR_MODELS`), each with mean 0 and (average) variance σ²:
 
-* ``normal``: ε ~ N(0, σ²) i.i.d.;
+* covariates ``uniform``: x_j ~ U(0, 1) i.i.d.; ``normal``: x ~ N(0, R) with R the
+  equicorrelation matrix (1 on the diagonal, ρ off it), x = L z with L Lᵀ = R (Cholesky)
+  and z_j = Φ⁻¹(u_j); ``binary``: x_j = 1{u_j < ½} ~ Bernoulli(½). Each is made from
+  the same n·k uniforms u per replicate, so every design has the same stream layout.
+  A *fixed* design draws X once per (design, n), from a stream of its own
+  (``SeedSequence(entropy=base_seed, spawn_key=(design.key_int, n))``), and every replicate
+  of every cell of that design and n (any σ, error model, truth) reuses it.
+* ``normal`` errors: ε ~ N(0, σ²) i.i.d.;
 * ``t3``: ε = σ·T/√3 with T ~ Student t, 3 degrees of freedom (heavy tails, sd σ);
-* ``hetero``: ε_i ~ N(0, σ²·(0.5 + U_i1)²/(13/12)), sd growing with the first covariate,
-  rescaled so that the average variance is σ².
+* ``hetero``: ε_i ~ N(0, σ²·s(x_i1)²), sd growing with the first covariate:
+  s = (0.5 + F(x_1))/√(13/12) with F the covariate's U(0, 1)-making map (the identity for
+  uniform covariates, Φ for normal ones, so F(x_1) ~ U(0, 1) either way), and
+  s = (0.5 + x_1)/√(5/4) for binary ones: the average variance is σ² over the design's
+  distribution.
 
 Seeding. Replicates are drawn in fixed blocks of :data:`BLOCK_REPLICATES`: replicate r
 belongs to block b = r // 256. A block owns two PCG64 streams, seeded by
 ``SeedSequence(entropy=base_seed, spawn_key=(cell.key_int, b, part))``: part 0 gives the
-covariates (n·k uniforms per replicate, in replicate order) and part 1 the normal draws the
-errors are made of (n per replicate for normal and heteroskedastic errors, 4n for t₃;
-numpy's ziggurat normals). A range of replicates starting inside a block skips the draws
-of the block's earlier replicates (covariates by ``PCG64.advance``, as each uniform takes
-one 64-bit output; normals by drawing them, as a ziggurat normal takes a variable number).
-Replicate r is therefore a pure function of (base seed, cell parameters, r): the same
-whatever the number of replicates, the chunking, the batch size, the other cells, the
-order cells run in, or the number of cores.
+covariates' uniforms (n·k per replicate, in replicate order; none for a fixed design) and
+part 1 the normal draws the errors are made of (n per replicate for normal and
+heteroskedastic errors, 4n for t₃; numpy's ziggurat normals). A range of replicates
+starting inside a block skips the draws of the block's earlier replicates (uniforms by
+``PCG64.advance``, as each takes one 64-bit output; normals by drawing them, as a ziggurat
+normal takes a variable number). Replicate r is therefore a pure function of (base seed,
+cell parameters, r): the same whatever the number of replicates, the chunking, the batch
+size, the other cells, the order cells run in, or the number of cores.
 """
 
 from __future__ import annotations
@@ -39,9 +50,9 @@ import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
 from regsim.atomic import replacing
-from regsim.design import Cell, Unit
+from regsim.design import Cell, Design, Unit
 from regsim.errors import DataFileError
-from regsim.schema import DEFAULT_ERRORS
+from regsim.schema import DEFAULT_DESIGN, DEFAULT_ERRORS, DEFAULT_TRUTH
 
 #: Version of the dataset file layout, stored in every file: 3 holds every unit of a job.
 FILE_FORMAT = 3
@@ -73,7 +84,7 @@ class Datasets:
     replicates : ndarray of int64, shape (R,)
         Replicate indices.
     x : ndarray of float64, shape (R, n, k)
-        Covariates U_1 … U_k (the intercept column is implicit).
+        Covariates x_1 … x_k (the intercept column is implicit).
     y : ndarray of float64, shape (R, n)
         Responses.
     """
@@ -103,13 +114,87 @@ def block_streams(cell: Cell, base_seed: int, block: int) -> tuple[Generator, Ge
     )
 
 
-def _normal_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+#: Added to a uniform of [0, 1 − 2⁻⁵³] before Φ⁻¹, so that it lies in (0, 1): the
+#: uniforms k·2⁻⁵³ become the midpoints (k + ½)·2⁻⁵³, symmetric about ½.
+_HALF_ULP = 2.0**-54
+
+
+def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
+    """L with L Lᵀ = R, R the k × k equicorrelation matrix (1 on the diagonal, ρ off it).
+
+    Its first row is (1, 0, …, 0), so the first covariate is z_1 itself.
+    """
+    corr = np.full((k, k), float(rho))
+    np.fill_diagonal(corr, 1.0)
+    return np.linalg.cholesky(corr)
+
+
+def make_covariates(design: Design, uniforms: np.ndarray) -> np.ndarray:
+    """The covariates of ``design`` from uniforms of shape (..., n, k), in place.
+
+    Uniform covariates are the uniforms; binary ones 1{u < ½}; normal ones
+    L·Φ⁻¹(u) (:func:`equicorrelation_factor`). Returns the array it wrote.
+    """
+    if design.covariates == "binary":
+        np.less(uniforms, 0.5, out=uniforms, casting="unsafe")
+    elif design.covariates == "normal":
+        from scipy.special import ndtri
+
+        uniforms += _HALF_ULP
+        ndtri(uniforms, out=uniforms)
+        k = uniforms.shape[-1]
+        if k > 1 and design.rho != 0.0:
+            factor = equicorrelation_factor(k, design.rho)
+            uniforms[...] = uniforms @ factor.T
+    return uniforms
+
+
+def fixed_covariates(design: Design, n: int, k: int, base_seed: int) -> np.ndarray:
+    """The one X (n, k) of a fixed design at sample size ``n``.
+
+    Drawn from ``SeedSequence(entropy=base_seed, spawn_key=(design.key_int, n))``: the same
+    for every σ, error model and truth, and unchanged by other cells or designs.
+    """
+    stream = Generator(
+        PCG64(SeedSequence(entropy=int(base_seed), spawn_key=(design.key_int, int(n))))
+    )
+    return make_covariates(design, stream.random((int(n), int(k))))
+
+
+def fixed_design_problem(design: Design, n: int, k: int, base_seed: int) -> str | None:
+    """What makes a fixed design's X unusable at ``n``, or None.
+
+    Every replicate shares the X, so an X whose coefficients are not identified (rank
+    below k + 1) or that the fits would refuse as too collinear
+    (``regsim.estimators.COLLINEARITY_LIMIT``) would fail every replicate.
+    """
+    from regsim.estimators import sufficient_stats
+
+    x = fixed_covariates(design, n, k, base_seed)
+    rank = int(np.linalg.matrix_rank(np.column_stack([np.ones(n), x])))
+    if rank < k + 1:
+        rows = len(np.unique(x, axis=0))
+        return (
+            f"the X it draws at n = {n} has rank {rank}, below the {k + 1} coefficients "
+            f"({rows} distinct rows); use a larger n, or redraw X per replicate"
+        )
+    y = np.arange(n, dtype=float)[None, :]  # any response: only the collinearity is asked
+    if not bool(sufficient_stats(x[None], y).usable[0]):
+        return (
+            f"the X it draws at n = {n} is too collinear to fit (its coefficients' variance "
+            "inflation passes the fits' limit); use a larger n or a smaller rho"
+        )
+    return None
+
+
+def _normal_errors(normals: np.ndarray, x: np.ndarray, cell: Cell) -> np.ndarray:
     """ε/σ ~ N(0, 1)."""
     return normals
 
 
-def _t3_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+def _t3_errors(normals: np.ndarray, x: np.ndarray, cell: Cell) -> np.ndarray:
     """ε/σ = T/√3 with T ~ t₃ (variance 3): Z₀/√(Z₁² + Z₂² + Z₃²) from four normals."""
+    n = cell.n
     chi2 = np.square(normals[:, n : 2 * n])
     chi2 += np.square(normals[:, 2 * n : 3 * n])
     chi2 += np.square(normals[:, 3 * n :])
@@ -119,13 +204,26 @@ def _t3_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
 #: E[(0.5 + U)²] for U ~ Uniform(0, 1): rescales the heteroskedastic sd to mean variance σ².
 _HETERO_MEAN_SQUARE = 13.0 / 12.0
 
+#: E[(0.5 + B)²] for B ~ Bernoulli(½): the same for binary covariates.
+_HETERO_MEAN_SQUARE_BINARY = 5.0 / 4.0
 
-def _hetero_errors(normals: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """ε/σ = (0.5 + U₁)/√(13/12) · Z: sd grows with the first covariate, mean variance 1."""
+
+def hetero_scale(design: Design, first: np.ndarray) -> np.ndarray:
+    """The heteroskedastic sd factor s(x_1) of ``design`` (mean of s² 1 over the design)."""
+    if design.covariates == "binary":
+        return (0.5 + first) / np.sqrt(_HETERO_MEAN_SQUARE_BINARY)
+    if design.covariates == "normal":
+        from scipy.special import ndtr
+
+        first = ndtr(first)
+    return (0.5 + first) / np.sqrt(_HETERO_MEAN_SQUARE)
+
+
+def _hetero_errors(normals: np.ndarray, x: np.ndarray, cell: Cell) -> np.ndarray:
+    """ε/σ = s(x_1) · Z: sd grows with the first covariate, mean variance 1."""
     if x.shape[2] == 0:
         raise ValueError("heteroskedastic errors need at least one covariate")
-    scale = (0.5 + x[:, :, 0]) / np.sqrt(_HETERO_MEAN_SQUARE)
-    return scale * normals
+    return hetero_scale(cell.design, x[:, :, 0]) * normals
 
 
 #: Error models: name -> (normal draws per replicate for given n, errors/σ maker).
@@ -161,7 +259,11 @@ class _ReplicateStream:
 
     def __init__(self, cell: Cell, base_seed: int, start: int) -> None:
         self.cell, self.base_seed, self.next = cell, int(base_seed), int(start)
-        self.covariates_per_replicate = cell.n * (cell.p - 1)
+        k = cell.p - 1
+        self.fixed = (
+            fixed_covariates(cell.design, cell.n, k, base_seed) if cell.design.fixed else None
+        )
+        self.covariates_per_replicate = 0 if cell.design.fixed else cell.n * k
         self.normals_per_replicate = normals_per_replicate(cell)
         self.block = -1
 
@@ -178,7 +280,7 @@ class _ReplicateStream:
         self.block = block
 
     def take(self, count: int, respond: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The next ``count`` replicates' uniforms (R, n, k) and normals (R, m).
+        """The next ``count`` replicates' covariates (R, n, k) and normals (R, m).
 
         With ``respond`` the second array is the responses y (R, n) instead.
         """
@@ -191,10 +293,15 @@ class _ReplicateStream:
                 self._open(block, offset)
             here = min(count - done, BLOCK_REPLICATES - offset)
             # Drawn in place: rows of C-ordered arrays are contiguous.
-            self.covariates.random(out=x[done : done + here])
+            if self.fixed is None:
+                self.covariates.random(out=x[done : done + here])
             self.errors.standard_normal(out=normals[done : done + here])
             self.next += here
             done += here
+        if self.fixed is not None:
+            x[...] = self.fixed
+        elif not self.cell.design.is_default:
+            make_covariates(self.cell.design, x)
         if not respond:
             return x, normals
         # Normal errors are the normals themselves: y takes their place.
@@ -205,7 +312,7 @@ class _ReplicateStream:
 
 def _responses(cell: Cell, x: np.ndarray, normals: np.ndarray, out: np.ndarray) -> None:
     """y = β₀ + Xβ₁ + σ · errors into ``out`` (which may be ``normals`` itself)."""
-    errors = ERROR_MODELS[cell.errors][1](normals, x, cell.n)
+    errors = ERROR_MODELS[cell.errors][1](normals, x, cell)
     np.multiply(errors, cell.sigma, out=out)
     out += cell.beta[0]
     if x.shape[2]:
@@ -219,8 +326,8 @@ def draw_numbers(
 
     Returns
     -------
-    uniforms : ndarray, shape (R, n, k)
-        The covariates.
+    covariates : ndarray, shape (R, n, k)
+        The covariates (the uniforms themselves for the default design).
     normals : ndarray, shape (R, m)
         The normal draws of the errors (m from :func:`normals_per_replicate`).
     """
@@ -288,7 +395,8 @@ class DatasetFile:
 
     For each unit ``i`` of the job the archive holds ``x_i`` (R, n, k), ``y_i`` (R, n) and
     ``replicates_i`` (R,); ``metadata`` is a JSON string (format, base seed, and per unit
-    its cell's canonical parameters, key, label and replicate range). :meth:`record` passes
+    its cell's canonical parameters, key, truth and design names, label and replicate
+    range). :meth:`record` passes
     a unit's batches through, writing each as it goes, so only one batch is in memory; the
     file appears under its name, whole, when the ``with`` block ends without an error
     (:func:`regsim.atomic.replacing`). :func:`load_datasets` reads it.
@@ -337,6 +445,8 @@ class DatasetFile:
             {
                 "cell": cell.canonical(),
                 "cell_key": cell.key,
+                "truth": cell.truth,
+                "design": cell.design.name,
                 "label": cell.label,
                 "start": unit.start,
                 "stop": unit.stop,
@@ -372,7 +482,11 @@ def load_datasets(path: str | os.PathLike[str]) -> list[Datasets]:
             if meta.get("format") != FILE_FORMAT:
                 raise ValueError(f"format {meta.get('format')}, expected {FILE_FORMAT}")
             for index, unit in enumerate(meta["units"]):
-                cell = Cell.from_canonical(unit["cell"])
+                cell = Cell.from_canonical(
+                    unit["cell"],
+                    truth=unit.get("truth", DEFAULT_TRUTH),
+                    design=unit.get("design", DEFAULT_DESIGN),
+                )
                 data = Datasets(
                     cell=cell,
                     base_seed=int(meta["base_seed"]),

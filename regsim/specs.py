@@ -9,7 +9,7 @@ standard library, so that parsing the workflow stays cheap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from regsim.design import Cell, Prior, Unit
@@ -71,16 +71,12 @@ class SimulateJob:
         Ranges of cells' replicates, drawn and fitted in this order.
     fit : FitSpec
         Methods, priors, level and MAP iteration cap.
-    factors : tuple of str
-        The study's factor columns (``n``, ``sigma`` and the optional factors it varies):
-        the columns of the job's chunk of fits.
     """
 
     name: str
     seed: int
     units: tuple[Unit, ...]
     fit: FitSpec
-    factors: tuple[str, ...]
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params`` (compared for reruns)."""
@@ -92,7 +88,6 @@ class SimulateJob:
             "priors": [prior.to_plain() for prior in self.fit.priors],
             "alpha": self.fit.alpha,
             "map_max_iter": self.fit.map_max_iter,
-            "factors": list(self.factors),
         }
 
     @classmethod
@@ -110,7 +105,6 @@ class SimulateJob:
                 alpha=float(params["alpha"]),
                 map_max_iter=params.get("map_max_iter"),
             ),
-            factors=tuple(params["factors"]),
         )
 
 
@@ -163,6 +157,11 @@ class PaperJob:
         The paper tables' measures and parameters.
     slices : tuple of dict
         The slices of the optional factors tabulated, one set of tables each.
+    designs : dict
+        The covariate designs by name (``covariates``, ``rho``, ``fixed``), for the exact
+        variance of the OLS coefficients (``regsim.exact``).
+    seed : int or None
+        The study's base seed, which a fixed design's X is drawn from.
     """
 
     figures: tuple[tuple[str, dict[str, str]], ...]
@@ -173,6 +172,8 @@ class PaperJob:
     measures: tuple[str, ...]
     parameters: tuple[str, ...]
     slices: tuple[dict[str, str], ...]
+    designs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int | None = None
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -185,6 +186,8 @@ class PaperJob:
             "measures": list(self.measures),
             "parameters": list(self.parameters),
             "slices": [dict(levels) for levels in self.slices],
+            "designs": {name: dict(spec) for name, spec in self.designs.items()},
+            "seed": self.seed,
         }
 
     @classmethod
@@ -199,4 +202,6 @@ class PaperJob:
             measures=tuple(params["measures"]),
             parameters=tuple(params["parameters"]),
             slices=tuple(dict(levels) for levels in params["slices"]),
+            designs={k: dict(v) for k, v in params.get("designs", {}).items()},
+            seed=None if params.get("seed") is None else int(params["seed"]),
         )

@@ -18,9 +18,11 @@ from typing import Any
 from regsim.config import (
     DEFAULT_MAP_MAX_ITER,
     DEFAULT_OBSERVATIONS_PER_JOB,
+    designs,
     error_models,
+    truths,
 )
-from regsim.design import Cell, Job, Prior, job_of_cells, plan_jobs
+from regsim.design import Cell, Design, Job, Prior, job_of_cells, plan_jobs
 from regsim.errors import ConfigError
 from regsim.schema import (
     OPTIONAL_FACTORS,
@@ -34,6 +36,7 @@ from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob
 FIGURE_FAMILIES: tuple[str, ...] = (
     "bias",
     "coverage",
+    "rejection",
     "efficiency",
     "modelse",
     "sigma",
@@ -42,6 +45,12 @@ FIGURE_FAMILIES: tuple[str, ...] = (
 
 #: Measures of the paper tables.
 TABLE_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
+
+
+def _levels_text(levels: Cell | Mapping[str, Any]) -> str:
+    """A cell's levels as text, e.g. ``n=20, sigma=1, errors=normal, truth=null, design=…``."""
+    items = levels.levels if isinstance(levels, Cell) else levels
+    return ", ".join(f"{name}={value}" for name, value in items.items())
 
 
 def slice_suffix(levels: Mapping[str, str]) -> str:
@@ -71,8 +80,32 @@ class Study:
             If the ``figures`` settings name a cell or parameter the study lacks.
         """
         study = cls(config)
-        study.zip  # noqa: B018 - checked now, before any job
+        study.labels  # noqa: B018 - checked now, before any job
+        study.zip  # noqa: B018
+        study.check_loops()
         return study
+
+    def check_loops(self) -> None:
+        """The nested-loop plot's ``loops`` option, if given, orders the grid's factors.
+
+        Raises
+        ------
+        ConfigError
+            If it is not a permutation of ``n``, ``sigma`` and the factors with several
+            levels in the grid.
+        """
+        loops = ((self.config.get("figures") or {}).get("nested_loop") or {}).get("loops")
+        if loops is None:
+            return
+        several = [
+            f.name for f in OPTIONAL_FACTORS if len({c.levels[f.name] for c in self.cells}) > 1
+        ]
+        factors = [*several, "sigma", "n"]
+        if sorted(map(str, loops)) != sorted(factors):
+            raise ConfigError(
+                f"figures.nested_loop.loops: must order the factors the grid varies "
+                f"({', '.join(factors)}), got {', '.join(map(str, loops))}"
+            )
 
     # ----------------------------------------------------------------------------------
     # Settings
@@ -93,15 +126,20 @@ class Study:
         """Intervals have nominal coverage 1 − α."""
         return float(self.config["alpha"])
 
-    @property
-    def beta(self) -> tuple[float, ...]:
-        """The true coefficients, intercept first."""
-        return tuple(float(b) for b in self.config["beta"])
+    @cached_property
+    def truths(self) -> dict[str, tuple[float, ...]]:
+        """The truths of the grid by name (``beta`` for a config's ``beta:``), in grid order."""
+        return truths(self.config)
+
+    @cached_property
+    def designs(self) -> dict[str, Design]:
+        """The covariate designs of the grid by name, in grid order."""
+        return {name: Design(name=name, **spec) for name, spec in designs(self.config).items()}
 
     @property
     def p(self) -> int:
         """Number of coefficients."""
-        return len(self.beta)
+        return len(next(iter(self.truths.values())))
 
     @property
     def parameters(self) -> list[str]:
@@ -148,51 +186,73 @@ class Study:
 
     @cached_property
     def cells(self) -> tuple[Cell, ...]:
-        """Every data cell: n slowest, then σ (both in grid order), then the error model."""
+        """Every data cell: n slowest, then σ, the error model, the truth, the design."""
         grid = self.config["grid"]
         return tuple(
-            Cell(n=int(n), sigma=float(sigma), beta=self.beta, errors=errors)
+            Cell(
+                n=int(n),
+                sigma=float(sigma),
+                beta=beta,
+                errors=errors,
+                truth=truth,
+                design=design,
+            )
             for n in grid["n"]
             for sigma in grid["sigma"]
             for errors in error_models(self.config)
+            for truth, beta in self.truths.items()
+            for design in self.designs.values()
         )
 
     @cached_property
     def labels(self) -> dict[str, Cell]:
-        """Cells by label."""
-        return {cell.label: cell for cell in self.cells}
+        """Cells by label.
+
+        Raises
+        ------
+        ConfigError
+            If two cells would share a label (names of levels that run together).
+        """
+        labels: dict[str, Cell] = {}
+        for cell in self.cells:
+            other = labels.setdefault(cell.label, cell)
+            if other is not cell:
+                raise ConfigError(
+                    f"grid: cells {_levels_text(other)} and {_levels_text(cell)} would share "
+                    f"the file label {cell.label}; rename a truth or design"
+                )
+        return labels
 
     @cached_property
-    def factors(self) -> tuple[str, ...]:
-        """Factor columns of the study's tables: n, σ and each optional factor it varies
-        away from the default."""
-        varied = [
+    def varied(self) -> tuple[str, ...]:
+        """The factors with a default level that the grid varies or sets off the default:
+        each combination of their levels has figures and paper tables of its own."""
+        return tuple(
             f.name
             for f in OPTIONAL_FACTORS
             if any(cell.levels[f.name] != f.default for cell in self.cells)
-        ]
-        return ("n", "sigma", *varied)
+        )
 
     @cached_property
     def slices(self) -> list[dict[str, str]]:
         """Each combination of the optional factors' levels in the grid, in grid order."""
         found: dict[tuple[str, ...], dict[str, str]] = {}
-        for cell in self.cells:
+        for cell in self.cells:  # error models in their order, truths and designs as listed
             levels = {f.name: str(cell.levels[f.name]) for f in OPTIONAL_FACTORS}
             found.setdefault(tuple(levels.values()), levels)
-        order = sorted(
-            found, key=lambda k: tuple(f.rank(v) for f, v in zip(OPTIONAL_FACTORS, k, strict=True))
-        )
-        return [found[key] for key in order]
+        return list(found.values())
 
     @property
     def expected(self) -> dict[str, list[Any]]:
-        """The design figures and tables must cover (to mark a cell the table lacks)."""
+        """The design figures and tables must cover (to mark a cell the table lacks), and
+        the optional factors' levels in grid order (the nested-loop plot's loops)."""
+        levels = [cell.levels for cell in self.cells]
         return {
             "n": list(self.config["grid"]["n"]),
             "sigma": list(self.config["grid"]["sigma"]),
             "methods": list(self.methods),
             "priors": [prior.name for prior in self.priors],
+            **{f.name: list(dict.fromkeys(c[f.name] for c in levels)) for f in OPTIONAL_FACTORS},
         }
 
     # ----------------------------------------------------------------------------------
@@ -217,7 +277,6 @@ class Study:
             seed=self.seed,
             units=self.plan[name].units,
             fit=self.fit,
-            factors=self.factors,
         )
 
     @property
@@ -281,17 +340,22 @@ class Study:
     @cached_property
     def figure_files(self) -> dict[str, tuple[str, dict[str, str]]]:
         """Figure file stems, each mapped to its (family, slice levels): one file per
-        family and slice, ``bias`` at every default level, ``bias_t3`` for t₃ errors, …"""
-        return {
-            f"{family}{slice_suffix(levels)}": (family, levels)
-            for levels in self.slices
-            for family in self.families
-        }
+        family and slice, ``bias`` at every default level, ``bias_t3`` for t₃ errors,
+        ``bias_null_collinear`` for truth ``null`` and design ``collinear``, …; one
+        ``nested_loop`` for the whole grid, which loops over every factor."""
+        files: dict[str, tuple[str, dict[str, str]]] = {}
+        for levels in self.slices:
+            for family in self.families:
+                if family != "nested_loop":
+                    files[f"{family}{slice_suffix(levels)}"] = (family, levels)
+        if "nested_loop" in self.families:
+            files["nested_loop"] = ("nested_loop", {})
+        return files
 
     def figure_options(self, family: str) -> dict[str, Any]:
         """Keyword arguments of ``regsim.figures.FIGURES[family]`` from the ``figures`` key."""
         options = dict((self.config.get("figures") or {}).get(family, {}))
-        if family == "coverage":
+        if family in ("coverage", "rejection"):
             options.setdefault("alpha", self.alpha)
             options.setdefault("replications", self.replications)
         if family == "efficiency" and self.reference != "ols":
@@ -315,6 +379,8 @@ class Study:
             measures=TABLE_MEASURES,
             parameters=tuple(self.parameters),
             slices=tuple(self.slices),
+            designs=designs(self.config),
+            seed=self.seed,
         )
 
     @cached_property
@@ -331,38 +397,39 @@ class Study:
 
     @cached_property
     def zip(self) -> dict[str, Any]:
-        """The zip plot's cell (``cell`` label, n, sigma, errors) and parameter.
+        """The zip plot's cell (``cell`` label and its levels) and parameter.
 
-        Default: the first n and σ of the grid with the first error model, ``beta1`` (or
-        ``beta0`` without a slope).
+        Default: the first cell of the grid (first n, σ, error model, truth and design),
+        ``beta1`` (or ``beta0`` without a slope).
 
         Raises
         ------
         ConfigError
             If ``figures.zip`` names a cell outside the grid or an unknown parameter.
         """
+        first = self.cells[0]
         chosen = {
-            "n": self.config["grid"]["n"][0],
-            "sigma": self.config["grid"]["sigma"][0],
-            "errors": self.cells[0].errors,
+            "n": first.n,
+            "sigma": first.sigma,
+            "errors": first.errors,
+            "truth": first.truth,
+            "design": first.design.name,
             "parameter": "beta1" if self.p > 1 else "beta0",
             **((self.config.get("figures") or {}).get("zip") or {}),
         }
+        wanted = {name: chosen[name] for name in first.levels}
         label = next(
             (
                 cell.label
                 for cell in self.cells
-                if cell.n == chosen["n"]
-                and cell.sigma == float(chosen["sigma"])
-                and cell.errors == chosen["errors"]
+                if cell.n == wanted["n"]
+                and cell.sigma == float(wanted["sigma"])
+                and all(cell.levels[f.name] == wanted[f.name] for f in OPTIONAL_FACTORS)
             ),
             None,
         )
         if label is None:
-            raise ConfigError(
-                f"figures.zip: cell n={chosen['n']}, sigma={chosen['sigma']}, "
-                f"errors={chosen['errors']} is not in the grid"
-            )
+            raise ConfigError(f"figures.zip: cell {_levels_text(wanted)} is not in the grid")
         if chosen["parameter"] not in self.parameters:
             raise ConfigError(
                 f"figures.zip.parameter: {chosen['parameter']!r} is not one of {self.parameters}"

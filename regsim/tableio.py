@@ -229,12 +229,13 @@ def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> No
     """Write the metrics table as CSV, deterministically and atomically.
 
     Columns: the table's factor columns, then :data:`~regsim.schema.METRIC_FIELDS`;
-    ``sigma`` is written as by :func:`~regsim.schema.format_number`, ``estimate`` and
+    ``sigma`` and ``true`` are written as by :func:`~regsim.schema.format_number`, ``estimate`` and
     ``mcse`` with ``%.17g`` (exact round trip), missing values as empty fields, the prior of
     methods without one as an empty field, lines end with ``\\n``.
     """
     table = metrics.loc[:, list(with_factors(METRIC_FIELDS, metrics.columns))].copy()
     table["sigma"] = [format_number(s) for s in table["sigma"]]
+    table["true"] = [format_number(v) for v in table["true"]]
     table["estimate"] = table["estimate"].astype(float)
     table["mcse"] = table["mcse"].astype(float)
     write_atomic(
@@ -257,7 +258,7 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Its factor columns then :data:`~regsim.schema.METRIC_FIELDS`: ``n`` int,
-        ``sigma``, ``estimate``, ``mcse`` float, the text columns as text (``prior`` is
+        ``sigma``, ``true``, ``estimate``, ``mcse`` float, the text columns as text (``prior`` is
         ``""`` for methods without one, never NaN).
 
     Raises
@@ -284,7 +285,8 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataFileError(
             f"{path}: not a metrics table (no column {', '.join(missing)}); {REGENERATE}"
         )
-    for column, dtype in (("n", "int64"), ("sigma", float), ("estimate", float), ("mcse", float)):
+    numbers = (("n", "int64"), ("sigma", float), ("true", float), ("estimate", float))
+    for column, dtype in (*numbers, ("mcse", float)):
         try:
             table[column] = table[column].astype(dtype)
         except (TypeError, ValueError) as error:
@@ -299,7 +301,8 @@ def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFr
     """A metrics table given as a DataFrame, in the types :func:`read_metrics` gives.
 
     For the functions that take a metrics table (figures, paper tables, theory): ``prior``
-    missing becomes ``""``, ``n`` int, ``sigma``, ``estimate``, ``mcse`` float.
+    missing becomes ``""``, ``n`` int, ``sigma``, ``true``, ``estimate``, ``mcse`` float
+    (``true`` NaN when the table has no such column).
 
     Raises
     ------
@@ -309,11 +312,13 @@ def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFr
     """
     if not isinstance(table, pd.DataFrame):
         raise InputDataError(f"{what}: expected a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in ("n", "sigma", *METRIC_FIELDS) if c not in table.columns]
+    missing = [c for c in ("n", "sigma", *METRIC_FIELDS) if c not in table.columns and c != "true"]
     if missing:
         raise InputDataError(f"{what}: missing column(s) {', '.join(missing)}")
     if len(table) == 0:
         raise InputDataError(f"{what}: the table has no rows")
+    if "true" not in table.columns:  # only the rejection figure needs it
+        table = table.assign(true=np.nan)
     out = table.loc[:, list(with_factors(METRIC_FIELDS, table.columns))].copy()
     out["prior"] = out["prior"].astype(object).where(out["prior"].notna(), "").astype(str)
     for column in ("method", "parameter", "measure"):
@@ -327,7 +332,7 @@ def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFr
         out["sigma"] = pd.to_numeric(out["sigma"], errors="raise").astype(float)
     except (TypeError, ValueError):
         raise InputDataError(f"{what}: columns n and sigma must be numeric and complete") from None
-    for column in ("estimate", "mcse"):
+    for column in ("true", "estimate", "mcse"):
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
 

@@ -237,7 +237,8 @@ def _grid(
 ) -> tuple[list[float], list[int], list[tuple[str, str]], dict[tuple, str | None], Failures]:
     """Rows, columns, cell texts and failed-replicate counts of one table."""
     expected = expected or {}
-    unknown = sorted(set(expected) - {"n", "sigma", "methods", "priors"})
+    known = {"n", "sigma", "methods", "priors", *(item.name for item in OPTIONAL_FACTORS)}
+    unknown = sorted(set(expected) - known)
     if unknown:
         raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
     table = _prepare(metrics)
@@ -615,7 +616,13 @@ def failure_report(metrics: pd.DataFrame) -> str:
     ]
     if failures.empty:
         return "\n".join([*lines, "No replicate failed.", ""])
-    factors = [f.name for f in OPTIONAL_FACTORS if f.name in failures.columns]
+    # the factors the study sets off their default, as its file names do
+    factors = [
+        f.name
+        for f in OPTIONAL_FACTORS
+        if f.name in failures.columns
+        and (metrics[f.name].fillna(f.default).astype(str) != f.default).any()
+    ]
     header = ["σ", "n", *factors, "estimator", "failed", "of"]
     align = ["---:", "---:", *(["---"] * len(factors)), "---", "---:", "---:"]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]

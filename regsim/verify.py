@@ -68,7 +68,7 @@ def recorded_config(record: Mapping[str, Any]) -> dict[str, Any]:
         return value
 
     config = dict(record.get("config") or {})
-    for key in ("beta", "grid", "priors"):
+    for key in ("beta", "truths", "designs", "grid", "priors"):
         if key in config:
             config[key] = restore(config[key])
     return config
@@ -182,6 +182,8 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         job.p,
         scratch / "tables" / "theory.csv",
         scratch / "tables" / "theory.md",
+        job.designs,
+        job.seed,
     )
     written += [scratch / "tables" / "theory.csv", scratch / "tables" / "theory.md"]
     for again in written:

@@ -73,9 +73,25 @@ def load_study(
             validate=validate,
             capacity=shutil.disk_usage(".").total,
         )
-        return Study.from_config(resolved)
+        study = Study.from_config(resolved)
+        _check_fixed_designs(study)
+        return study
     except ConfigError as error:
         sys.exit(f"config error: {error}")
+
+
+def _check_fixed_designs(study: Study) -> None:
+    """A fixed design's X, drawn now, must serve every replicate (numpy only if needed)."""
+    fixed = [design for design in study.designs.values() if design.fixed]
+    if not fixed:
+        return
+    from regsim.simulate import fixed_design_problem
+
+    for design in fixed:
+        for n in sorted({cell.n for cell in study.cells}):
+            problem = fixed_design_problem(design, n, study.p - 1, study.seed)
+            if problem:
+                raise ConfigError(f"designs.{design.name}: {problem}")
 
 
 #: Qualified name of the function Snakemake's scheduler runs on a timer to look at its

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replications needed per cell to reach a target Monte Carlo SE",
         description=(
             "Without --pilot: the worst-case replications for a proportion (coverage, "
-            "becoverage, power), MCSE = sqrt(p(1-p)/R). With --pilot RESULTS: per cell, "
+            "becoverage, rejection), MCSE = sqrt(p(1-p)/R). With --pilot RESULTS: per cell, "
             "R = R_pilot (MCSE_pilot / target)^2 for the method, prior and parameter that "
             "needs most, and the run time estimated from the pilot's benchmark files."
         ),

@@ -183,14 +183,17 @@ def _centred_stats(
     cross = np.matmul(x_rows, np.swapaxes(rows, 1, 2))
     sxx = np.ascontiguousarray(cross[:, :, :k])
     sxx_inv = _spd_inverse(sxx)
-    slopes = np.matmul(sxx_inv, cross[:, :, k:])[:, :, 0]
-    # RSS summed from the residuals themselves (nothing cancels when R² ≈ 1), formed in
-    # one product: e = (−b, 1) · [x_c; y_c].
-    combination = np.empty((replicates, 1, k + 1))
-    combination[:, 0, :k] = -slopes
-    combination[:, 0, k] = 1.0
-    residuals = np.matmul(combination, rows)[:, 0, :]
-    rss = np.matmul(residuals[:, None, :], residuals[:, :, None])[:, 0, 0]
+    # A singular replicate (e.g. a constant binary covariate) has a NaN inverse; its NaNs
+    # run through to ``usable``, which flags it, so numpy's warnings would only alarm.
+    with np.errstate(invalid="ignore"):
+        slopes = np.matmul(sxx_inv, cross[:, :, k:])[:, :, 0]
+        # RSS summed from the residuals themselves (nothing cancels when R² ≈ 1), formed
+        # in one product: e = (−b, 1) · [x_c; y_c].
+        combination = np.empty((replicates, 1, k + 1))
+        combination[:, 0, :k] = -slopes
+        combination[:, 0, k] = 1.0
+        residuals = np.matmul(combination, rows)[:, 0, :]
+        rss = np.matmul(residuals[:, None, :], residuals[:, :, None])[:, 0, 0]
     x_mean = means[:, :k]
     hc3_cov = _hc3_covariance(x_rows, residuals, sxx_inv, x_mean) if sandwich else None
     # Σ_j VIF_j = Σ_j Sxx_jj (Sxx⁻¹)_jj, and Σ(y − ȳ)² = RSS + bᵀ Sxy: no pass over the data.

@@ -84,6 +84,7 @@ from .families import (
     coverage_figure,
     efficiency_figure,
     modelse_figure,
+    rejection_figure,
     sigma_figure,
 )
 from .nested_loop import nested_loop_figure
@@ -117,6 +118,7 @@ __all__ = [
     "ZIP_PDF_RASTER_DPI",
     "bias_figure",
     "coverage_figure",
+    "rejection_figure",
     "efficiency_figure",
     "figure_tasks",
     "missing_cells",
@@ -139,6 +141,7 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "efficiency": efficiency_figure,
     "modelse": modelse_figure,
     "nested_loop": nested_loop_figure,
+    "rejection": rejection_figure,
     "sigma": sigma_figure,
 }
 """The figures drawn from the metrics table, by name (:func:`zip_plot` is separate)."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
-from regsim.schema import PRIOR_METHODS, parameter_rank
+from regsim.schema import OPTIONAL_FACTORS, PRIOR_METHODS, parameter_rank
 from regsim.tableio import check_metrics, levels_of
 
 from .style import Series, ordered_series
@@ -69,10 +69,13 @@ def grid_levels(table: pd.DataFrame, expected: Expected | None = None) -> Grid:
 
     Those present anywhere in the table, plus those of ``expected`` (the design, e.g. from
     the configuration: ``{"n": [...], "sigma": [...], "methods": [...], "priors": [...]}``,
-    any key optional), so that a level missing from the whole table is reported too.
+    any key optional), so that a level missing from the whole table is reported too. The
+    optional factors' levels it may also list (``errors``, ``truth``, ``design``) are for
+    the nested-loop plot, which loops over them.
     """
     expected = expected or {}
-    unknown = sorted(set(expected) - {"n", "sigma", "methods", "priors"})
+    known = {"n", "sigma", "methods", "priors", *(item.name for item in OPTIONAL_FACTORS)}
+    unknown = sorted(set(expected) - known)
     if unknown:
         raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
     try:

@@ -1,4 +1,4 @@
-"""The grid figure families: bias, coverage, efficiency, model SE and σ.
+"""The grid figure families: bias, coverage, rejection, efficiency, model SE and σ.
 
 Each takes the metrics table of one slice (one level of each optional factor) and returns
 a :class:`matplotlib.figure.Figure` of :func:`regsim.figures.grid.grid_figure` panels:
@@ -290,6 +290,139 @@ def coverage_figure(
             width=width,
         ),
         what="coverage figure",
+        on_missing=on_missing,
+    )
+
+
+def _true_values(table: pd.DataFrame, rows: Sequence[str]) -> dict[str, float]:
+    """Each parameter's true value in a slice (NaN when the table does not say, or when
+    it holds several)."""
+    out = {}
+    for row in rows:
+        values = table.loc[table["parameter"] == row, "true"].dropna().unique()
+        out[row] = float(values[0]) if len(values) == 1 else math.nan
+    return out
+
+
+@gc_paused
+def rejection_figure(
+    metrics: pd.DataFrame,
+    parameters: Sequence[str] | None = None,
+    *,
+    alpha: float = 0.05,
+    replications: int | None = None,
+    ylim: tuple[float, float] | None = None,
+    expected: Expected | None = None,
+    on_missing: OnMissing = "annotate",
+    width: float = FIGURE_WIDTH,
+    p: int | None = None,
+) -> Figure:
+    """Rejection rate of the level-α test of β_j = 0 against ``n``: type I error or power.
+
+    A replicate rejects when its 1 − α interval excludes 0 (the ``rejection`` measure).
+    In a row whose parameter is truly 0 in this slice the rate is the test's type I error:
+    the panel shows the nominal α and the grey band ``α ± 1.96 √(α (1 − α) / R)``, where
+    the estimate of an exact test's size from ``R`` replicates falls 95% of the time, and
+    (with ``p``, under normal errors) the exact size of the MLE Wald test,
+    ``1 − mle_wald_coverage(n, p, α)``, as a dashed curve in the MLE colour; the OLS t
+    test's exact size is α itself. In any other row the rate is the power, against the
+    nominal α as a line. Each row's label says which, with the true value.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table of one slice (one level of each optional factor), with its
+        ``true`` column.
+    parameters : sequence of str, optional
+        Parameters to show, one row each; default every coefficient (``beta0`` …): the
+        interval of σ never holds 0.
+    alpha : float, default 0.05
+        Nominal level of the tests (1 − α intervals).
+    replications : int, optional
+        ``R`` for the band; default the largest ``n_reps`` in the table.
+    ylim : (float, float), optional
+        Range of every panel's y axis; default fitted to the data.
+    expected : mapping, optional
+        The study design (keys ``n``, ``sigma``, ``methods``, ``priors``).
+    on_missing : {"annotate", "raise"}, default "annotate"
+        What to do about expected cells without an estimate.
+    width : float, default 7.0
+        Figure width in inches.
+    p : int, optional
+        Number of coefficients, for the exact MLE size curve (normal errors only).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Rows are parameters, columns ``sigma``; ±1.96 MCSE error bars.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If a column, the measure or a parameter is missing, the table mixes levels of an
+        optional factor, ``R`` cannot be found, or ``on_missing="raise"`` and a cell has no
+        estimate.
+    """
+    if not 0.0 < float(alpha) < 1.0:
+        raise InputDataError(f"alpha must be in (0, 1), got {alpha!r}")
+    p = _check_p(p)
+    table, levels = prepare_metrics(metrics)
+    check_measure(table, "rejection")
+    if parameters is None:
+        parameters = [r for r in select_parameters(table, None) if _is_coefficient(r)]
+        if not parameters:
+            raise InputDataError("metrics table: no coefficient to test")
+    rows = select_parameters(table, parameters)
+    grid = grid_levels(table, expected)
+    if replications is None:
+        reps = table.loc[table["measure"] == "n_reps", "estimate"]
+        if not np.isfinite(reps).any() or reps.max() <= 0:
+            raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
+        replications = int(reps.max())
+    alpha = float(alpha)
+    half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
+    truth = _true_values(table, rows)
+    null = {row for row in rows if truth[row] == 0.0}
+    exact_n = None
+    if exact_theory_holds(levels) and ("mle", "") in grid.series and null:
+        exact_n = _exact_grid(grid.ns, p)
+    exact = None
+    if exact_n is not None and len(exact_n):
+        exact = np.array([1.0 - mle_wald_coverage(int(n), int(p), alpha) for n in exact_n])
+
+    def decorate(ax: Axes, row: str, _sigma: float) -> None:
+        if row in null:
+            ax.axhspan(alpha - half, alpha + half, color="0.85", linewidth=0, zorder=0)
+            if exact is not None and _is_coefficient(row):
+                _exact_curve(ax, exact_n, exact, METHOD_COLOURS["mle"])
+        ax.axhline(alpha, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
+
+    def ylabel(row: str) -> str:
+        symbol = parameter_symbol(row, hat=False)
+        value = truth[row]
+        if math.isnan(value):
+            return f"Rejection rate\nfor {symbol}"
+        if row in null:
+            return f"Type I error\n({symbol} = 0)"
+        return f"Power\n({symbol} = {value:.4g})"
+
+    extra = [Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal α = {alpha:g}")]
+    if null:
+        extra.append(Patch(color="0.85", label=f"MC band (R = {replications})"))
+    if exact is not None:
+        extra.append(_exact_handle(METHOD_COLOURS["mle"], "MLE exact size (normal errors)"))
+    return grid_figure(
+        cell_values(table, "rejection", rows, grid),
+        GridContent(tuple(rows), "parameter", grid, levels),
+        GridLook(
+            ylabel=ylabel,
+            row_label=parameter_symbol,
+            decorate=decorate,
+            extra_handles=tuple(extra),
+            ylim=ylim,
+            width=width,
+        ),
+        what="rejection figure",
         on_missing=on_missing,
     )
 

@@ -87,7 +87,7 @@ MEASURE_LABELS: dict[str, str] = {
     "coverage": "Coverage",
     "becoverage": "Bias-elim. coverage",
     "width": "Interval width",
-    "power": "Power",
+    "rejection": "Rejection rate",
     "relprec": "Rel. precision (%)",
 }
 
@@ -99,7 +99,7 @@ ERROR_TITLES: dict[str, str] = {
 
 #: Printed name of an optional factor in a legend title (``"<name>: <level>"``); a factor
 #: not listed is named by its column.
-FACTOR_LABELS: dict[str, str] = {"errors": "Errors"}
+FACTOR_LABELS: dict[str, str] = {"errors": "Errors", "truth": "Truth", "design": "Design"}
 
 #: Legend titles of particular levels, by factor; other levels get ``"<name>: <level>"``.
 LEVEL_TITLES: dict[str, Mapping[str, str]] = {"errors": ERROR_TITLES}

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from regsim.errors import InputDataError
-from regsim.schema import OPTIONAL_FACTORS, fit_columns, short_number
+from regsim.schema import FIT_FIELDS, OPTIONAL_FACTORS, short_number
 
 from .collector import gc_paused
 from .panels import new_figure
@@ -28,8 +28,9 @@ from .style import (
     series_label,
 )
 
-#: Columns the per-replicate table of :func:`zip_plot` must have.
-REPLICATE_COLUMNS: tuple[str, ...] = tuple(c for c in fit_columns() if c != "multimodal")
+#: Columns the per-replicate table of :func:`zip_plot` must have (the other factors are
+#: optional: a missing one is at its default level).
+REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", *(c for c in FIT_FIELDS if c != "multimodal"))
 
 #: Resolution of the zip plot's rasterized intervals in its PDF: sharp at print size, and
 #: a third of the memory of 300 dpi for a plot of 10 000 replicates.

@@ -36,6 +36,7 @@ WORKFLOW = [
     "profiles",
     "rules",
     "report",
+    "examples",
 ]
 SMOKE = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
 PROFILE_NOTICE = "Using workflow specific profile"
@@ -395,10 +396,14 @@ def test_ols_coverage_is_nominal(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def test_normal_error_factor_changes_nothing(smoke_runs, tmp_path: Path) -> None:
-    """``grid.errors: [normal]`` gives the same bytes as a config without the factor."""
+def test_default_levels_given_explicitly_change_nothing(smoke_runs, tmp_path: Path) -> None:
+    """Normal errors, one truth named ``beta`` and the uniform design, given as factors of
+    the grid, give the same bytes as a config that names none of them."""
     workdir = copy_workflow(tmp_path / "normal")
-    study = {**SMOKE, "grid": {**SMOKE["grid"], "errors": ["normal"]}}
+    study = {key: value for key, value in SMOKE.items() if key != "beta"}
+    study["truths"] = {"beta": SMOKE["beta"]}
+    study["designs"] = {"uniform": {"covariates": "uniform"}}
+    study["grid"] = {**SMOKE["grid"], "errors": ["normal"], "truth": ["beta"]}
     (workdir / "tests" / "normal.yaml").write_text(yaml.safe_dump(study))
     snakemake(
         workdir,
@@ -408,16 +413,59 @@ def test_normal_error_factor_changes_nothing(smoke_runs, tmp_path: Path) -> None
         f"observations_per_job={CUT}",
     )
     before, after = smoke_runs(2, CUT) / "results", workdir / "results"
-    files = ["tables/metrics.csv", "tables/failures.md"] + [
+    files = ["tables/metrics.csv", "tables/failures.md", "tables/theory.csv"] + [
         f"{kind}/{label}.parquet" for label in cell_labels() for kind in ("fits", "metrics")
     ]
     files += [str(p.relative_to(before)) for p in sorted((before / "tables").glob("*_*.*"))]
     for name in files:
         assert (after / name).read_bytes() == (before / name).read_bytes(), name
-    assert "errors" not in (after / "tables" / "metrics.csv").read_text().splitlines()[0]
+    header = (after / "tables" / "metrics.csv").read_text().splitlines()[0]
+    assert header == ",".join(metrics_columns())
     assert sorted(p.name for p in (after / "figures").iterdir()) == sorted(
         p.name for p in (before / "figures").iterdir()
     )
+
+
+def test_the_factor_example_runs_and_agrees_with_exact_theory(tmp_path: Path) -> None:
+    """examples/factors.yaml (truths with a null slope, collinear and fixed designs) runs
+    end to end; its theory table holds the tests' size, coverage and the OLS variance of
+    the normal and fixed designs within 4 MCSE; verify finds every file as recorded."""
+    workdir = copy_workflow(tmp_path / "factors")
+    snakemake(
+        workdir,
+        "--cores=2",
+        "--configfile=examples/factors.yaml",
+        "--config",
+        "replications=400",
+    )
+    results = workdir / "results"
+    metrics = read_metrics(results / "tables" / "metrics.csv")
+    assert list(metrics.columns[:5]) == ["n", "sigma", "errors", "truth", "design"]
+    assert len(metrics[["n", "sigma", "truth", "design"]].drop_duplicates()) == 24
+    nulls = metrics.loc[metrics["true"] == 0.0, ["truth", "parameter"]].drop_duplicates()
+    assert nulls.values.tolist() == [["null_slope", "beta1"]]
+    figures = {p.stem for p in (results / "figures").glob("*.png")}
+    for truth in ("seed", "null_slope"):
+        for suffix in ("", "_collinear", "_fixed"):
+            assert f"rejection_{truth}{suffix}" in figures
+    assert "nested_loop" in figures and "nested_loop_seed" not in figures
+    assert (results / "tables" / "coverage_beta1_null_slope_collinear.md").is_file()
+    theory = pd.read_csv(results / "tables" / "theory.csv")
+    quantities = theory.groupby(["design", "quantity"]).size()
+    assert quantities[("collinear", "variance")] == 2 * 2 * 2 * 3  # truths, n, σ, β_j
+    assert quantities[("fixed", "variance")] == 24
+    assert ("uniform", "variance") not in quantities
+    assert set(theory.loc[theory["quantity"] == "size", "truth"]) == {"null_slope"}
+    off = theory.loc[theory["z"].abs() > 4]
+    assert off.empty, off.to_string()
+    verify = subprocess.run(
+        [sys.executable, "-m", "regsim", "verify", "results"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 # --------------------------------------------------------------------------------------

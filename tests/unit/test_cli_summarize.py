@@ -66,7 +66,8 @@ def test_cli_reproduces_reference_values(tmp_path):
     assert list(table.columns) == ["method", "measure", "estimate", "mcse"]
 
     stata = pd.read_csv(DATA / "MIsim_res_stata.csv")
-    stata["stat"] = stata["stat"].replace({"cover": "coverage"})
+    # rsimsum and Stata call the rejection rate "power"
+    stata["stat"] = stata["stat"].replace({"cover": "coverage", "power": "rejection"})
     merged = stata.merge(
         table, left_on=["stat", "method"], right_on=["measure", "method"], validate="1:1"
     )

@@ -15,6 +15,7 @@ from regsim import config as cfg
 from regsim.config import KNOWN_METHODS
 from regsim.errors import ConfigError
 from regsim.study import Study
+from regsim.workflow import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -372,12 +373,9 @@ def test_catalogue_case_gives_one_line_naming_the_key(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     files = catalogue_files(case, tmp_path)
-    with pytest.raises(ConfigError) as info:
-        cfg.resolve(
-            cfg.load_layers(files, overrides=case.get("overrides")),
-            validate=schema_validate,
-        )
-    assert str(info.value) == catalogue_message(case)
+    with pytest.raises(SystemExit) as info:
+        load_study(files, case.get("overrides"), replace_defaults=True, validate=schema_validate)
+    assert str(info.value) == f"config error: {catalogue_message(case)}"
 
 
 def test_flat_prior_sd_is_accepted_in_a_file(

@@ -149,13 +149,13 @@ print(json.dumps({{"peak_mb": peak}}))
 #: drawn, written and fitted a batch at a time.
 SIMULATE_JOB = job(
     "run_simulate(SimulateJob('n100-1', 20230406, (Unit(Cell(100, 1.0, beta), 0, 100_000),),"
-    " fit, ('n', 'sigma')), fits=output, datasets=datasets)"
+    " fit), fits=output, datasets=datasets)"
 )
 
 #: A simulate job of 200 small cells (n = 10, 500 replicates each): many units in one job.
 MANY_CELLS_JOB = job(
     "units = tuple(Unit(Cell(10, 0.01 * (i + 1), beta), 0, 500) for i in range(200))\n"
-    "run_simulate(SimulateJob('n10-1', 20230406, units, fit, ('n', 'sigma')), fits=output)"
+    "run_simulate(SimulateJob('n10-1', 20230406, units, fit), fits=output)"
 )
 
 #: A simulate job, then the collect job, of one cell of 20,000 replicates at n = 100 (twice
@@ -164,7 +164,7 @@ MANY_CELLS_JOB = job(
 COLLECT_JOB = job(
     "cell = Cell(100, 1.0, beta)\n"
     "run_simulate(SimulateJob('n100-1', 20230406, (Unit(cell, 0, 20_000),), fit,"
-    " ('n', 'sigma')), fits=output + '.chunk')\n"
+    "), fits=output + '.chunk')\n"
     "run_collect(CollectJob((cell.label,), 20_000, 0.05), chunks=[output + '.chunk'],"
     " fits=[output], metrics=[output + '.metrics'], table=output + '.csv')"
 )

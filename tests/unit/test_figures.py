@@ -37,7 +37,7 @@ MEASURES = (
     "coverage",
     "becoverage",
     "width",
-    "power",
+    "rejection",
     "n_reps",
     "n_failed",
 )
@@ -83,7 +83,7 @@ def synthetic_metrics(
                         "coverage": (coverage, np.sqrt(coverage * (1 - coverage) / replications)),
                         "becoverage": (0.95, np.sqrt(0.95 * 0.05 / replications)),
                         "width": (2 * 1.96 * modelse, modelse / np.sqrt(replications)),
-                        "power": (1.0, 0.0),
+                        "rejection": (1.0, 0.0),
                         "n_reps": (float(replications), np.nan),
                         "n_failed": (0.0, np.nan),
                     }
@@ -668,7 +668,7 @@ def test_figure_tasks_pass_a_figures_error_on(tmp_path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(figures.FIGURES))
+@pytest.mark.parametrize("name", sorted(set(figures.FIGURES) - {"nested_loop"}))
 def test_a_table_mixing_levels_of_a_factor_is_refused_in_one_line(
     metrics: pd.DataFrame, name: str
 ) -> None:
@@ -699,12 +699,14 @@ def test_the_legend_title_names_each_non_default_level(monkeypatch) -> None:
     assert style.slice_title({}) is None
     assert style.slice_title({"errors": "t3"}) == figures.ERROR_TITLES["t3"]
     assert style.slice_title({"errors": "skewed"}) == "Errors: skewed"
-    design = Factor("design", ("fixed", "random"), "fixed")
-    monkeypatch.setattr(style, "OPTIONAL_FACTORS", (*style.OPTIONAL_FACTORS, design))
-    assert style.slice_title({"errors": "normal", "design": "random"}) == "design: random"
-    both = style.slice_title({"errors": "hetero", "design": "random"})
-    assert both == f"{figures.ERROR_TITLES['hetero']}; design: random"
-    assert style.slice_title({"errors": "normal", "design": "fixed"}) is None
+    assert style.slice_title({"errors": "normal", "design": "collinear"}) == "Design: collinear"
+    three = style.slice_title({"errors": "hetero", "truth": "null", "design": "collinear"})
+    assert three == f"{figures.ERROR_TITLES['hetero']}; Truth: null; Design: collinear"
+    assert style.slice_title({"errors": "normal", "truth": "beta", "design": "uniform"}) is None
+    # a factor added to the grid is named by its column
+    extra = Factor("scale", ("unit", "wide"), "unit")
+    monkeypatch.setattr(style, "OPTIONAL_FACTORS", (*style.OPTIONAL_FACTORS, extra))
+    assert style.slice_title({"errors": "normal", "scale": "wide"}) == "scale: wide"
 
 
 def drawn_by_tasks(monkeypatch, metrics: pd.DataFrame, wanted: dict, **keywords) -> dict:

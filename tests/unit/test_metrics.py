@@ -51,7 +51,8 @@ def misim_summary(misim: pd.DataFrame) -> pd.DataFrame:
 
 def stata_reference() -> list[tuple[str, str, float, float]]:
     stata = pd.read_csv(DATA / "MIsim_res_stata.csv")
-    stata["stat"] = stata["stat"].replace({"cover": "coverage"})
+    # rsimsum and Stata call the rejection rate "power"
+    stata["stat"] = stata["stat"].replace({"cover": "coverage", "power": "rejection"})
     return list(stata[["stat", "method", "est", "mcse"]].itertuples(index=False, name=None))
 
 
@@ -204,7 +205,7 @@ def test_group_with_every_replicate_failed():
 
 
 # --------------------------------------------------------------------------------------
-# Intervals, power, special cases
+# Intervals, rejection, special cases
 # --------------------------------------------------------------------------------------
 
 
@@ -212,13 +213,13 @@ def test_interval_columns_equal_to_wald_give_same_measures(misim):
     table = misim.assign(lo=misim["b"] - Z * misim["se"], hi=misim["b"] + Z * misim["se"])
     wald = summarize(table, estimate="b", se="se", true=0.5, by=["method"])
     own = summarize(table, estimate="b", se="se", true=0.5, by=["method"], lower="lo", upper="hi")
-    for measure in ["coverage", "becoverage", "power", "width"]:
+    for measure in ["coverage", "becoverage", "rejection", "width"]:
         w = wald[wald["measure"] == measure][["estimate", "mcse"]].to_numpy()
         o = own[own["measure"] == measure][["estimate", "mcse"]].to_numpy()
         np.testing.assert_allclose(o, w, rtol=1e-12, err_msg=measure)
 
 
-def test_coverage_bounds_inclusive_and_power_uses_own_interval():
+def test_coverage_bounds_inclusive_and_rejection_uses_own_interval():
     table = pd.DataFrame(
         {
             "b": [1.0, 1.0, 1.0, 1.0],
@@ -230,14 +231,14 @@ def test_coverage_bounds_inclusive_and_power_uses_own_interval():
     out = summarize(table, estimate="b", se="se", true=1.0, lower="lo", upper="hi")
     out = out.set_index("measure")
     assert out.loc["coverage", "estimate"] == 0.75  # [0.5, 1.0] covers 1.0: inclusive
-    assert out.loc["power", "estimate"] == 0.5  # 0 lies outside [0.5, 1] and [2, 3]
+    assert out.loc["rejection", "estimate"] == 0.5  # 0 lies outside [0.5, 1] and [2, 3]
     assert out.loc["width", "estimate"] == pytest.approx((0.5 + 2 + 4 + 1) / 4)
 
 
-def test_wald_power_counts_ties_as_rejections():
+def test_wald_rejection_counts_ties_as_rejections():
     table = pd.DataFrame({"b": [2.0, 0.5], "se": [2.0 / Z, 1.0]})
     out = summarize(table, estimate="b", se="se", true=1.0).set_index("measure")
-    assert out.loc["power", "estimate"] == 0.5
+    assert out.loc["rejection", "estimate"] == 0.5
 
 
 def test_relbias_is_nan_when_true_value_is_zero(misim):

@@ -93,18 +93,20 @@ def test_bad_error_models_are_rejected(errors: list, beta: list, message: str) -
 def test_figure_files_one_per_family_and_error_model() -> None:
     config = study(errors=["normal", "t3"]) | {"alpha": 0.05, "methods": ["ols", "mle"]}
     files = Study(config).figure_files
-    assert files["bias"] == ("bias", {"errors": "normal"})
-    assert files["nested_loop_t3"] == ("nested_loop", {"errors": "t3"})
-    assert len(files) == 2 * len(FIGURE_FAMILIES)
+    defaults = {"errors": "normal", "truth": "beta", "design": "uniform"}
+    assert files["bias"] == ("bias", defaults)
+    assert files["coverage_t3"] == ("coverage", {**defaults, "errors": "t3"})
+    assert files["nested_loop"] == ("nested_loop", {})  # one plot loops over both
+    assert len(files) == 2 * (len(FIGURE_FAMILIES) - 1) + 1
     assert sorted(FIGURE_FAMILIES) == sorted(figures.FIGURES)
 
 
-def run_cell(tmp_path: Path, cell: Cell, factors: tuple[str, ...]) -> tuple[Path, Path]:
-    """Simulate and collect one cell of a study whose tables have ``factors``."""
+def run_cell(tmp_path: Path, cell: Cell) -> tuple[Path, Path]:
+    """Simulate and collect one cell."""
     label = cell.label
     fit = FitSpec(("ols", "ols_hc3", "mle"), (), 0.05)
     chunk = tmp_path / f"{label}.chunk.parquet"
-    run_simulate(SimulateJob("n20-1", 7, (Unit(cell, 0, 30),), fit, factors), fits=chunk)
+    run_simulate(SimulateJob("n20-1", 7, (Unit(cell, 0, 30),), fit), fits=chunk)
     fits, metrics = tmp_path / f"{label}.fits.parquet", tmp_path / f"{label}.metrics.parquet"
     run_collect(
         CollectJob((label,), 30, 0.05),
@@ -116,27 +118,31 @@ def run_cell(tmp_path: Path, cell: Cell, factors: tuple[str, ...]) -> tuple[Path
     return fits, metrics
 
 
-def test_errors_column_only_for_non_normal_error_models(tmp_path: Path) -> None:
+def test_every_table_has_a_column_for_every_factor(tmp_path: Path) -> None:
     normal = Cell(20, 1.0, tuple(BETA))
     t3 = Cell(20, 1.0, tuple(BETA), errors="t3")
-    normal_fits, normal_metrics = run_cell(tmp_path, normal, ("n", "sigma"))
-    t3_fits, t3_metrics = run_cell(tmp_path, t3, ("n", "sigma", "errors"))
-    # a study of both: the normal cell's chunk carries the errors column, its table not
-    mixed_fits, _ = run_cell(tmp_path / "mixed", normal, ("n", "sigma", "errors"))
-    assert mixed_fits.read_bytes() == normal_fits.read_bytes()
-    assert "errors" not in read_parquet(normal_fits).columns
-    assert "errors" not in read_parquet(normal_metrics).columns
+    normal_fits, normal_metrics = run_cell(tmp_path, normal)
+    t3_fits, t3_metrics = run_cell(tmp_path, t3)
+    factors = ["n", "sigma", "errors", "truth", "design"]
+    for path in (normal_fits, normal_metrics, t3_fits, t3_metrics):
+        assert list(read_parquet(path).columns[:5]) == factors
+    assert set(read_parquet(normal_fits)["errors"]) == {"normal"}
     assert set(read_parquet(t3_fits)["errors"]) == {"t3"}
-    assert list(read_parquet(t3_metrics).columns[:3]) == ["n", "sigma", "errors"]
+    assert set(read_parquet(t3_metrics)["truth"]) == {"beta"}
+    assert set(read_parquet(t3_metrics)["design"]) == {"uniform"}
 
-    assert (tmp_path / "n20_sigma1.csv").read_text().startswith("n,sigma,prior,method,")
+    header = "n,sigma,errors,truth,design,prior,method,parameter,true,measure,"
+    assert (tmp_path / "n20_sigma1.csv").read_text().startswith(header)
     both = collect_metrics([t3_metrics, normal_metrics])
-    assert list(both.columns[:3]) == ["n", "sigma", "errors"]
     assert list(dict.fromkeys(both["errors"])) == ["normal", "t3"]
     assert list(dict.fromkeys(both["method"])) == ["ols", "ols_hc3", "mle"]
-    normal_rows = select_levels(both, {"errors": "normal"}).drop(columns="errors")
+    normal_rows = select_levels(both, {"errors": "normal"})
     alone = read_metrics(tmp_path / "n20_sigma1.csv")
     pd.testing.assert_frame_equal(normal_rows, alone, check_dtype=False)
+    # the true value of each parameter in the cell sits beside its measures
+    truth = both.drop_duplicates(["errors", "parameter"]).set_index(["errors", "parameter"])
+    assert truth.loc[("t3", "beta1"), "true"] == BETA[1]
+    assert truth.loc[("normal", "sigma"), "true"] == 1.0
 
 
 def with_errors(metrics: pd.DataFrame) -> pd.DataFrame:

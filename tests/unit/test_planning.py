@@ -41,6 +41,7 @@ def pilot_metrics() -> pd.DataFrame:
         (20, 1.0, "map", "weak", 0.005, 190, 10),
     ]:
         base = {"n": n, "sigma": sigma, "prior": prior, "method": method, "parameter": "beta1"}
+        base["true"] = 3.8987
         rows.append({**base, "measure": "bias", "estimate": 0.1, "mcse": mcse})
         rows.append({**base, "measure": "n_reps", "estimate": float(reps), "mcse": float("nan")})
         rows.append(

@@ -129,7 +129,7 @@ def write_chunk(tmp_path: Path, data: Datasets) -> Path:
 
 
 def simulate_job(fit: FitSpec, replicates: int = 120) -> SimulateJob:
-    return SimulateJob("n10-1", 12345, (Unit(CELL, 0, replicates),), fit, ("n", "sigma"))
+    return SimulateJob("n10-1", 12345, (Unit(CELL, 0, replicates),), fit)
 
 
 def test_simulate_logs_failures_and_matches_fit_table(
@@ -296,11 +296,12 @@ def test_truncated_or_foreign_tables_name_the_file(
         ("", r"unreadable metrics table \(EmptyDataError"),
         ("garbage\n1\n", r"not a metrics table \(no column n, sigma"),
         (
-            "n,sigma,prior,method,parameter,measure,estimate,mcse\nx,1,,ols,beta0,bias,1,1\n",
+            "n,sigma,prior,method,parameter,true,measure,estimate,mcse\nx,1,,ols,beta0,1,bias,1,1\n",
             r"damaged metrics table \(column n:",
         ),
         (
-            "n,sigma,prior,method,parameter,measure,estimate,mcse\n10,1,,ols,beta0,bias,1.0.0,1\n",
+            "n,sigma,prior,method,parameter,true,measure,estimate,mcse\n"
+            "10,1,,ols,beta0,1,bias,1.0.0,1\n",
             r"damaged metrics table \(column estimate:",
         ),
     ],

@@ -87,7 +87,7 @@ def test_cell_labels() -> None:
 
 def test_specs_round_trip_through_params() -> None:
     (job,) = plan_jobs(CELLS[:1], REPLICATIONS, 10**6)
-    spec = SimulateJob("n12-1", 7, job.units, FIT, ("n", "sigma"))
+    spec = SimulateJob("n12-1", 7, job.units, FIT)
     assert SimulateJob.from_params(spec.to_params()) == spec
     collect = CollectJob(("n12_sigma1",), REPLICATIONS, 0.05)
     assert CollectJob.from_params(collect.to_params()) == collect
@@ -121,7 +121,7 @@ def run_study(root: Path, budget: int, *, keep_datasets: bool = True) -> Path:
     jobs = plan_jobs(CELLS, REPLICATIONS, budget)
     chunks = []
     for job in jobs:
-        spec = SimulateJob(job.name, 7, job.units, FIT, ("n", "sigma"))
+        spec = SimulateJob(job.name, 7, job.units, FIT)
         chunk = root / "chunks" / f"{job.name}.parquet"
         datasets = root / "datasets" / f"{job.name}.npz" if keep_datasets else None
         run_simulate(spec, fits=chunk, datasets=datasets)
@@ -289,7 +289,7 @@ def test_write_cell_and_collect_need_inputs() -> None:
 
 def test_a_failed_job_leaves_no_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (job,) = plan_jobs(CELLS[:1], REPLICATIONS, 10**6)
-    spec = SimulateJob(job.name, 7, job.units, FIT, ("n", "sigma"))
+    spec = SimulateJob(job.name, 7, job.units, FIT)
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -310,9 +310,13 @@ def metrics_rows() -> pd.DataFrame:
         {
             "n": [20, 20, 10],
             "sigma": [0.1, 1.0, 5.0],
+            "errors": ["normal", "t3", "normal"],
+            "truth": ["beta", "beta", "null"],
+            "design": ["uniform", "uniform", "collinear"],
             "prior": ["", "weak", ""],
             "method": ["ols", "map", "mle"],
             "parameter": ["beta0", "sigma", "beta2"],
+            "true": [10.0, 0.1, 0.0],
             "measure": ["bias", "n_multimodal", "coverage"],
             "estimate": [0.1 + 0.2, 3.0, 1 / 3],
             "mcse": [1e-300, math.nan, 0.5],
@@ -341,10 +345,10 @@ def test_write_metrics_csv_format(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     write_metrics_csv(metrics_rows(), path)
     assert path.read_bytes().decode() == (
-        "n,sigma,prior,method,parameter,measure,estimate,mcse\n"
-        "20,0.1,,ols,beta0,bias,0.30000000000000004,1e-300\n"
-        "20,1,weak,map,sigma,n_multimodal,3,\n"
-        "10,5,,mle,beta2,coverage,0.33333333333333331,0.5\n"
+        "n,sigma,errors,truth,design,prior,method,parameter,true,measure,estimate,mcse\n"
+        "20,0.1,normal,beta,uniform,,ols,beta0,10,bias,0.30000000000000004,1e-300\n"
+        "20,1,t3,beta,uniform,weak,map,sigma,0.1,n_multimodal,3,\n"
+        "10,5,normal,null,collinear,,mle,beta2,0,coverage,0.33333333333333331,0.5\n"
     )
 
 
@@ -355,8 +359,10 @@ def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:
     back = read_metrics(path)
     assert list(back.columns) == list(metrics_columns())
     assert back["prior"].tolist() == ["", "weak", ""]
-    for column in ("n", "sigma", "estimate", "mcse"):
+    for column in ("n", "sigma", "true", "estimate", "mcse"):
         np.testing.assert_array_equal(back[column].to_numpy(), rows[column].to_numpy())
+    for column in ("errors", "truth", "design"):
+        assert back[column].tolist() == rows[column].tolist()
 
 
 def test_sort_table_uses_the_study_order() -> None:
@@ -410,7 +416,7 @@ def test_reading_some_rows_equals_filtering_the_whole_table(
     mask = np.logical_and.reduce([whole[k] == v for k, v in where.items()])
     expected = whole.loc[mask].reset_index(drop=True)
     pd.testing.assert_frame_equal(read_parquet(path, where=where), expected)
-    columns = ["replicate", "estimate", "errors"]  # a column the file lacks is left out
+    columns = ["replicate", "estimate", "absent"]  # a column the file lacks is left out
     some = read_parquet(path, only=columns, where=where)
     assert list(some.columns) == [*columns[:2], *where]
     pd.testing.assert_frame_equal(some, expected[list(some.columns)])

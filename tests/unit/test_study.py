@@ -28,6 +28,10 @@ def study(**layer: Any) -> Study:
     return Study.from_config(config)
 
 
+#: Every optional factor at its default level: the slice of a study that varies none.
+DEFAULT_LEVELS = {"errors": "normal", "truth": "beta", "design": "uniform"}
+
+
 # --------------------------------------------------------------------------------------
 # Cells and priors
 # --------------------------------------------------------------------------------------
@@ -46,16 +50,16 @@ def test_cells_and_priors_in_grid_order() -> None:
         "n10_sigma0.5_t3",
     ]
     assert s.cells[0] == Cell(20, 1.0, BETA)
-    assert s.factors == ("n", "sigma", "errors")
-    assert s.slices == [{"errors": "normal"}, {"errors": "t3"}]
+    assert s.varied == ("errors",)
+    assert s.slices == [DEFAULT_LEVELS, {**DEFAULT_LEVELS, "errors": "t3"}]
     assert [p.name for p in s.priors] == list(DEFAULTS["priors"])
 
 
-def test_a_study_that_never_varies_an_optional_factor_has_no_column_for_it() -> None:
+def test_a_study_that_never_varies_an_optional_factor_has_one_file_per_family() -> None:
     s = study()
-    assert s.factors == ("n", "sigma")
-    assert s.slices == [{"errors": "normal"}]
-    assert list(s.figure_files) == list(FIGURE_FAMILIES)
+    assert s.varied == ()
+    assert s.slices == [DEFAULT_LEVELS]
+    assert sorted(s.figure_files) == sorted(FIGURE_FAMILIES)
 
 
 def test_priors_are_not_fitted_without_a_method_that_takes_one() -> None:
@@ -130,7 +134,7 @@ def test_growing_the_grid_keeps_the_jobs_of_other_sample_sizes() -> None:
 def test_job_specs_priorities_and_resources() -> None:
     s = study(grid={"n": [10, 1000], "sigma": [1, 5]}, replications=200)
     spec = s.simulate_job("n1000-1")
-    assert spec.seed == s.seed and spec.fit == s.fit and spec.factors == ("n", "sigma")
+    assert spec.seed == s.seed and spec.fit == s.fit
     # the zip plot's cell (first n and sigma) goes first, then the larger job
     assert s.job_priority("n10-1") > s.job_priority("n1000-1")
     assert s.jobs_of(s.zip["cell"]) == ["n10-1"]
@@ -147,16 +151,20 @@ def test_job_specs_priorities_and_resources() -> None:
 
 def test_figure_files_and_paper_tables_per_slice() -> None:
     s = study(grid={"n": [10], "sigma": [1], "errors": ["normal", "hetero"]})
-    assert s.figure_files["bias"] == ("bias", {"errors": "normal"})
-    assert s.figure_files["bias_hetero"] == ("bias", {"errors": "hetero"})
-    assert len(s.figure_files) == 2 * len(FIGURE_FAMILIES)
+    assert s.figure_files["bias"] == ("bias", DEFAULT_LEVELS)
+    assert s.figure_files["bias_hetero"] == ("bias", {**DEFAULT_LEVELS, "errors": "hetero"})
+    # one nested-loop plot loops over the error models; the others are one per slice
+    assert s.figure_files["nested_loop"] == ("nested_loop", {})
+    assert len(s.figure_files) == 2 * (len(FIGURE_FAMILIES) - 1) + 1
     assert "bias_beta1.tex" in s.paper_tables and "rmse_sigma_hetero.md" in s.paper_tables
     assert len(s.paper_tables) == 3 * 4 * 2 * 2
     paper = s.paper_job
-    assert [levels for _, levels in paper.figures][: len(FIGURE_FAMILIES)] == [
-        {"errors": "normal"}
-    ] * len(FIGURE_FAMILIES)
+    assert [levels for _, levels in paper.figures][: len(FIGURE_FAMILIES) - 1] == [
+        DEFAULT_LEVELS
+    ] * (len(FIGURE_FAMILIES) - 1)
     assert paper.figure_options["coverage"] == {"alpha": 0.05, "replications": 1000}
+    assert paper.figure_options["rejection"] == {"alpha": 0.05, "replications": 1000}
+    assert paper.expected["errors"] == ["normal", "hetero"]
 
 
 def test_zip_settings_defaults_and_errors() -> None:
@@ -166,6 +174,8 @@ def test_zip_settings_defaults_and_errors() -> None:
         "n": 20,
         "sigma": 1,
         "errors": "normal",
+        "truth": "beta",
+        "design": "uniform",
         "parameter": "beta1",
     }
     chosen = study(
@@ -173,13 +183,15 @@ def test_zip_settings_defaults_and_errors() -> None:
         figures={"zip": {"n": 50, "sigma": 5.0, "parameter": "sigma"}},
     )
     assert chosen.zip["cell"] == "n50_sigma5"
-    with pytest.raises(ConfigError, match="figures.zip: cell n=50, sigma=1, errors=normal"):
+    with pytest.raises(ConfigError, match="figures.zip: cell n=50, sigma=1, errors=normal, truth"):
         study(grid={"n": [20], "sigma": [1]}, figures={"zip": {"n": 50, "sigma": 1}})
     with pytest.raises(ConfigError, match="figures.zip.parameter"):
         study(figures={"zip": {"parameter": "beta7"}})
     t3 = study(grid={"n": [20], "sigma": [1], "errors": ["t3"]}, figures={"zip": {"errors": "t3"}})
     assert t3.zip["cell"] == "n20_sigma1_t3"
-    with pytest.raises(ConfigError, match="errors=hetero is not in the grid"):
+    with pytest.raises(
+        ConfigError, match="errors=hetero, truth=beta, design=uniform is not in the grid"
+    ):
         study(grid={"n": [20], "sigma": [1]}, figures={"zip": {"errors": "hetero"}})
 
 
