@@ -225,6 +225,7 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
                 "jobs": 0,
                 "total_s": 0.0,
                 "max_s": 0.0,
+                "cpu_s": 0.0,
                 **{f"{column}_mb": None for column in MEMORY_COLUMNS},
                 "max_uss_job": None,
             },
@@ -236,6 +237,7 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
             if seconds is not None:
                 entry["max_s"] = max(entry["max_s"], seconds)
                 entry["total_s"] += seconds
+            entry["cpu_s"] += _number(record.get("cpu_time")) or 0.0
             for column in MEMORY_COLUMNS:
                 value = _number(record.get(column))
                 if value is not None and value > (entry[f"{column}_mb"] or -1.0):
@@ -260,11 +262,13 @@ def run_study(
     """The workflow in ``workdir`` from clean with ``--cores 2`` and ``args``, then (with
     ``noop``) the same command again, which should find nothing to do."""
     print(f"  running {what} ...", flush=True)
+    load = os.getloadavg()[0]
     clean = run_snakemake(workdir, "--cores", CORES, *args, what=what, pythonpath=pythonpath)
     out: dict[str, Any] = {
         "what": what,
         "args": list(args),
         "clean_s": clean.seconds,
+        "load_average_at_start": load,
         "jobs": job_counts(clean.output),
         "largest_process_rss_mb": clean.max_rss_mb,
         "rules": read_benchmark_files(workdir),
@@ -536,6 +540,7 @@ def print_e2e(out: dict[str, Any]) -> None:
                 f"{run['cells']} x {run.get('replications', '?')}",
                 run["jobs"].get("total", "?"),
                 fmt_seconds(run["clean_s"]),
+                f"{run['load_average_at_start']:.1f}",
                 target,
                 ok,
             )
@@ -548,12 +553,16 @@ def print_e2e(out: dict[str, Any]) -> None:
                     "",
                     0 if run["noop_did_nothing"] else "?",
                     fmt_seconds(run["noop_s"]),
+                    "",
                     target,
                     ok,
                 )
             )
     print()
-    print_table(["run", "cells x replicates", "jobs", "wall", "target", ""], rows)
+    print_table(
+        ["run", "cells x replicates", "jobs", "wall", "load average at start", "target", ""], rows
+    )
+    print(f"  (load average: of the machine's {os.cpu_count()} cores, over the last minute)")
 
     ratio = runs["large"]["clean_s"] / default["clean_s"]
     out["large_over_default"] = ratio
@@ -599,7 +608,8 @@ def print_e2e(out: dict[str, Any]) -> None:
         "\n  per rule, from the rules' benchmark: files (memory in MB, sampled while a job runs"
         "\n  and summed over the job's processes: a job's forked workers count in max_uss once"
         "\n  each for their own pages, in max_pss with shared pages split, in max_rss with"
-        "\n  shared pages once per process); wall times are each job's own"
+        "\n  shared pages once per process); wall times are each job's own, cpu its processes'"
+        "\n  CPU time (less sensitive than wall time to other work on the machine)"
     )
     for key, run in runs.items():
         print(f"\n  {RUN_NAMES[key]}" + (f" of {run['ref']}" if key == "baseline" else ""))
@@ -644,6 +654,7 @@ def print_rules(rules: dict[str, dict[str, Any]]) -> None:
             "jobs",
             "total",
             "longest",
+            "cpu",
             "max_uss",
             "max_pss",
             "max_rss",
@@ -657,6 +668,7 @@ def print_rules(rules: dict[str, dict[str, Any]]) -> None:
                 entry["jobs"],
                 fmt_seconds(entry["total_s"]),
                 fmt_seconds(entry["max_s"]),
+                fmt_seconds(entry["cpu_s"]),
                 fmt_mb(entry["max_uss_mb"]),
                 fmt_mb(entry["max_pss_mb"]),
                 fmt_mb(entry["max_rss_mb"]),
