@@ -225,7 +225,6 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
                 "jobs": 0,
                 "total_s": 0.0,
                 "max_s": 0.0,
-                "cpu_s": 0.0,
                 **{f"{column}_mb": None for column in MEMORY_COLUMNS},
                 "max_uss_job": None,
             },
@@ -237,7 +236,6 @@ def read_benchmark_files(workdir: Path) -> dict[str, dict[str, Any]]:
             if seconds is not None:
                 entry["max_s"] = max(entry["max_s"], seconds)
                 entry["total_s"] += seconds
-            entry["cpu_s"] += _number(record.get("cpu_time")) or 0.0
             for column in MEMORY_COLUMNS:
                 value = _number(record.get(column))
                 if value is not None and value > (entry[f"{column}_mb"] or -1.0):
@@ -605,11 +603,11 @@ def print_e2e(out: dict[str, Any]) -> None:
         )
 
     print(
-        "\n  per rule, from the rules' benchmark: files (memory in MB, sampled while a job runs"
-        "\n  and summed over the job's processes: a job's forked workers count in max_uss once"
-        "\n  each for their own pages, in max_pss with shared pages split, in max_rss with"
-        "\n  shared pages once per process); wall times are each job's own, cpu its processes'"
-        "\n  CPU time (less sensitive than wall time to other work on the machine)"
+        "\n  per rule, from the rules' benchmark: files: wall times of the jobs, and memory in MB"
+        "\n  summed over each job's processes (its forked workers count in max_uss for their own"
+        "\n  pages, in max_pss with shared pages split, in max_rss with shared pages once per"
+        "\n  process). Snakemake samples memory every 0.5 s for a job's first ~15 s, then every"
+        "\n  30 s: for longer jobs the maxima are lower bounds"
     )
     for key, run in runs.items():
         print(f"\n  {RUN_NAMES[key]}" + (f" of {run['ref']}" if key == "baseline" else ""))
@@ -654,7 +652,6 @@ def print_rules(rules: dict[str, dict[str, Any]]) -> None:
             "jobs",
             "total",
             "longest",
-            "cpu",
             "max_uss",
             "max_pss",
             "max_rss",
@@ -668,7 +665,6 @@ def print_rules(rules: dict[str, dict[str, Any]]) -> None:
                 entry["jobs"],
                 fmt_seconds(entry["total_s"]),
                 fmt_seconds(entry["max_s"]),
-                fmt_seconds(entry["cpu_s"]),
                 fmt_mb(entry["max_uss_mb"]),
                 fmt_mb(entry["max_pss_mb"]),
                 fmt_mb(entry["max_rss_mb"]),
