@@ -1,0 +1,1 @@
+"""The benchmark of regsim (bench/run.py); see bench/README.md."""
