@@ -64,7 +64,7 @@ class Setup:
 
     @property
     def beta(self) -> tuple[float, ...]:
-        return self.study.beta
+        return next(iter(self.study.truths.values()))
 
     @property
     def alpha(self) -> float:

@@ -72,11 +72,10 @@ def kernel_function(cell: Cell, setup: Setup, replicates: int) -> Callable[[], A
 def job_function(cell: Cell, setup: Setup, replicates: int) -> Callable[[], Any]:
     """A simulate job's work on one unit, minus the files: ``fit_batches`` over the job's
     batches, which also builds the tables of fits (as ``regsim.jobs.run_simulate``)."""
-    factors = {"n": cell.n, "sigma": cell.sigma}
 
     def job() -> Any:
         batches = draw_batches(cell, setup.seed, 0, replicates, batch_replicates(cell.n))
-        return list(fit_batches(batches, setup.fit, factors))
+        return list(fit_batches(batches, setup.fit))
 
     return job
 

@@ -296,6 +296,13 @@ class Study:
         by_work = sorted(self.plan, key=lambda job: (self.plan[job].work, job))
         return by_work.index(name)
 
+    @property
+    def zip_priority(self) -> int:
+        """Scheduling priority of the zip plot: above every simulate job, so that it is
+        drawn as soon as its cell's chunks exist, while the other jobs still simulate
+        (left to wait, it would hold a core the collect job then waits for)."""
+        return len(self.plan) + 2
+
     def simulate_resources(self, name: str) -> dict[str, int]:
         """Memory (MB) and run time (minutes) to request for simulate job ``name``.
 

@@ -17,6 +17,7 @@ rule zip_plot:
         "results/logs/zip_plot.log",
     benchmark:
         "results/benchmarks/zip_plot.tsv"
+    priority: STUDY.zip_priority
     conda:
         "../envs/regsim.yaml"
     threads: 1
