@@ -59,6 +59,7 @@ rule all:
         expand("results/tables/{table}", table=STUDY.paper_tables),
         "results/tables/failures.md",
         "results/tables/theory.csv",
+        "results/tables/failures_sensitivity.md",
         "results/provenance.json",
 
 

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic
 from regsim.design import Unit
-from regsim.errors import DataFileError
-from regsim.metrics import summarize
+from regsim.errors import DataFileError, InputDataError
+from regsim.metrics import FAILURE_RULES, summarize
 from regsim.schema import (
     FACTOR_NAMES,
     FIT_KEY,
@@ -179,15 +180,33 @@ def read_source(
 # --------------------------------------------------------------------------------------
 
 
-def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
+def summarize_cell(
+    fits: pd.DataFrame,
+    alpha: float,
+    *,
+    reference: str | None = None,
+    failures: str = "own",
+    failed: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Performance measures of one cell's fits, one row per group and measure.
 
     Parameters
     ----------
     fits : pandas.DataFrame
-        A table of fits (``regsim.fits``).
+        A table of fits (``regsim.fits``) of one cell, with the reference method's fits
+        when ``reference`` is given.
     alpha : float
         Nominal level; the intervals themselves come from the ``lower``/``upper`` columns.
+    reference : str, optional
+        The method (without a prior) every other fit is paired with, replicate by
+        replicate, for the paired measures (``relprec``, ``bias_diff``, ``mse_diff``,
+        ``coverage_diff``; ``regsim.metrics``); none without it.
+    failures : {"own", "common"}
+        The failure rule: a replicate whose fit failed leaves that fit's measures only, or
+        every fit's (every method and prior of the cell).
+    failed : ndarray of int, optional
+        Under ``common``, the replicates on which any fit of the cell failed, when
+        ``fits`` holds only some of the cell's fits; default: found in ``fits``.
 
     Returns
     -------
@@ -195,23 +214,60 @@ def summarize_cell(fits: pd.DataFrame, alpha: float) -> pd.DataFrame:
         The table's factor columns then :data:`~regsim.schema.METRIC_FIELDS`, sorted;
         ``n_multimodal`` only for the methods that report it.
     """
+    if failures not in FAILURE_RULES:
+        raise InputDataError(
+            f"failures must be one of {', '.join(FAILURE_RULES)}, got {failures!r}"
+        )
     groups = with_factors(GROUP_FIELDS, fits.columns)
+    table = fits
+    if failures == "common":
+        if failed is None:
+            failed = failed_replicates(fits)
+        left_out = np.isin(fits["replicate"].to_numpy(), failed)
+        if left_out.any():
+            table = fits.assign(converged=fits["converged"].to_numpy(bool) & ~left_out)
+    options: dict[str, Any] = {}
+    by = [*groups, "true"]  # the true value is one per group: carried beside its measures
+    if reference is not None:
+        # a fit is a (method, prior) series; each is paired with the reference's
+        series = _series(table)
+        table = table.assign(series=series)
+        by = [c for c in by if c not in FIT_KEY]
+        by.insert(len(by) - 2, "series")
+        options = {"ref": reference, "method_col": "series", "replicate_col": "replicate"}
     metrics = summarize(
-        fits,
+        table,
         estimate="estimate",
         se="se",
         true_col="true",
-        # the true value is one per group: carried into the table beside its measures
-        by=[*groups, "true"],
+        by=by,
         lower="lower",
         upper="upper",
         alpha=float(alpha),
         converged_col="converged",
         multimodal_col="multimodal",
+        **options,
     )
+    if reference is not None:
+        pairs = table[["series", *FIT_KEY]].drop_duplicates("series").set_index("series")
+        metrics = metrics.join(pairs, on="series").drop(columns="series")
     keep = (metrics["measure"] != "n_multimodal") | metrics["method"].isin(MULTIMODAL_METHODS)
     columns = with_factors(METRIC_FIELDS, fits.columns)
     return sort_table(metrics.loc[keep, list(columns)], (*groups, "measure"))
+
+
+def _series(fits: pd.DataFrame) -> np.ndarray:
+    """Each row's fit as one label: its method, and ``method:prior`` for a prior's fit
+    (a prior's name never holds a colon)."""
+    method = fits["method"].astype(str).to_numpy(object)
+    prior = fits["prior"].astype(str).to_numpy(object)
+    return np.where(prior == "", method, method + ":" + prior)
+
+
+def failed_replicates(fits: pd.DataFrame) -> np.ndarray:
+    """The replicates on which any fit (any method and prior) failed."""
+    converged = fits["converged"].to_numpy(bool)
+    return np.unique(fits["replicate"].to_numpy()[~converged])
 
 
 def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -230,6 +286,9 @@ def write_cell(
     alpha: float,
     fits_output: str | os.PathLike[str],
     metrics_output: str | os.PathLike[str],
+    *,
+    reference: str | None = None,
+    failures: str = "own",
 ) -> int:
     """Write one cell's table of fits and its metrics from wherever its fits are.
 
@@ -241,6 +300,9 @@ def write_cell(
         Nominal level.
     fits_output, metrics_output : path-like
         The cell's two parquet files, each written atomically.
+    reference, failures
+        The reference method of the paired measures and the failure rule
+        (:func:`summarize_cell`).
 
     Returns
     -------
@@ -257,18 +319,46 @@ def write_cell(
                 writer.write(fits, FIT_KEY)
 
         write_atomic(fits_output, write)
-        write_parquet(summarize_cell(fits, alpha), metrics_output)
+        summary = summarize_cell(fits, alpha, reference=reference, failures=failures)
+        write_parquet(summary, metrics_output)
         return len(fits)
 
+    # A fit at a time. What a fit's measures need from the others is kept aside: the
+    # reference's rows (one fit's) to pair with, and under the common rule the replicates
+    # any fit failed on (two columns of the cell).
+    failed = None
+    if failures == "common":
+        flags = [read_source(source, columns=["replicate", "converged"]) for source in sources]
+        failed = failed_replicates(pd.concat(flags, ignore_index=True))
+    reference_rows = None
+    if reference is not None:
+        where = {"prior": "", "method": reference}
+        reference_rows = _combined([read_source(source, where=where) for source in sources])
     metrics: list[pd.DataFrame] = []
     pending: list[pd.DataFrame] = []  # fits not yet summarized
     rows = 0
 
-    def summarize_pending() -> None:
+    def summarize_some(parts: list[pd.DataFrame]) -> None:
         # Several fits per call (each call has a fixed cost); a group's measures do not
         # depend on the other groups in the call.
+        table = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        added = (
+            reference_rows is not None
+            and not ((table["method"] == reference) & (table["prior"] == "")).any()
+        )
+        if added:
+            wanted = reference_rows["parameter"].isin(pd.unique(table["parameter"]))
+            table = pd.concat([table, reference_rows.loc[wanted]], ignore_index=True)
+        summary = summarize_cell(
+            table, alpha, reference=reference, failures=failures, failed=failed
+        )
+        if added:
+            summary = summary.loc[(summary["method"] != reference) | (summary["prior"] != "")]
+        metrics.append(summary)
+
+    def summarize_pending() -> None:
         if pending:
-            metrics.append(summarize_cell(pd.concat(pending, ignore_index=True), alpha))
+            summarize_some(pending)
             pending.clear()
 
     def write_by_fit(tmp: Path) -> None:
@@ -284,7 +374,7 @@ def write_cell(
                     # on the other groups summarized with it, and memory holds one.
                     summarize_pending()
                     for _, group in part.groupby("parameter", sort=False):
-                        metrics.append(summarize_cell(group, alpha))
+                        summarize_some([group])
                 else:
                     if sum(map(len, pending)) + len(part) > WHOLE_CELL_ROWS:
                         summarize_pending()

@@ -51,6 +51,7 @@ from regsim.schema import (
     DEFAULT_ERRORS,
     DEFAULT_TRUTH,
     ERROR_MODELS,
+    FAILURE_RULES,
     MEASURES,
     METHOD_NAMES,
     PRIOR_METHODS,
@@ -590,7 +591,39 @@ def check(
     needing = [m for m in methods if m in PRIOR_METHODS]
     if needing and not priors:
         raise ConfigError(f"priors: method {needing[0]} needs at least one prior")
+    if "reference" in config:
+        reference = config["reference"]
+        listed = methods or list(KNOWN_METHODS)
+        if reference in PRIOR_METHODS:
+            raise ConfigError(
+                f"reference: {_fmt(reference)} is fitted once per prior; the reference is a "
+                f"method without a prior ({', '.join(m for m in listed if m not in PRIOR_METHODS)})"
+            )
+        if reference not in listed:
+            raise ConfigError(
+                f"reference: {_fmt(reference)} is not one of the study's methods "
+                f"({', '.join(map(str, listed))})"
+            )
+    failures = config.get("failures", "own")
+    if failures not in FAILURE_RULES:
+        raise ConfigError(
+            f"failures: must be one of {', '.join(FAILURE_RULES)}, got {_fmt(failures)}"
+        )
     _check_figures(config.get("figures") or {}, p)
+    tables = config.get("tables") or {}
+    for i, measure in enumerate(tables.get("measures") or []):
+        if measure not in _TABLE_MEASURES:
+            raise ConfigError(
+                f"tables.measures[{i}]: {_fmt(measure)} is not a measure of this study "
+                f"({', '.join(_TABLE_MEASURES)})"
+            )
+        if measure in ("relprec", "bias_diff", "mse_diff", "coverage_diff") and not (
+            "reference" in config or set(methods or KNOWN_METHODS) & {"ols", "ols_hc3", "mle"}
+        ):
+            raise ConfigError(
+                f"tables.measures[{i}]: {measure} is against a reference method, and this "
+                "study has none (no ols, ols_hc3 or mle)"
+            )
     _check_size(config, p, len(priors), methods, capacity)
 
 
@@ -664,8 +697,8 @@ _FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "nested_loop": ("measure", "parameter", "loops", "log_y", "ylim"),
 }
 
-#: Measures in metrics.csv (the reference-based relprec is not: no reference is given).
-_TABLE_MEASURES: tuple[str, ...] = tuple(m for m in MEASURES if m != "relprec")
+#: Measures in metrics.csv (those against the reference only in a study that has one).
+_TABLE_MEASURES: tuple[str, ...] = MEASURES
 
 #: Measures that are positive, drawn on a log axis by default (nested-loop plot).
 _POSITIVE_MEASURES = frozenset({"empse", "modelse", "mse", "rmse", "width"})

@@ -118,7 +118,14 @@ def run_collect(
 
     def write(group: list[tuple[str, Any, Any]]) -> None:
         for label, fits_path, metrics_path in group:
-            rows = write_cell(sources[label], job.alpha, fits_path, metrics_path)
+            rows = write_cell(
+                sources[label],
+                job.alpha,
+                fits_path,
+                metrics_path,
+                reference=job.reference,
+                failures=job.failures,
+            )
             logger.info("%s: %d fit rows", label, rows)
 
     run_tasks([functools.partial(write, group) for group in groups], workers)

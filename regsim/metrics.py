@@ -18,7 +18,9 @@ measure       estimate                                     MCSE
 ============  ===========================================  ========================================
 bias          mean(b - θ)                                  sqrt(var(b) / n)
 relbias       mean((b - θ) / θ)  (NaN when θ = 0)           sd((b - θ) / θ) / sqrt(n)
+median_bias   median(b) - θ                                ŝ / (2 sqrt(n))  (asymptotic; ŝ below)
 empse         EmpSE = sd(b)                                EmpSE / sqrt(2 (n - 1))
+mad_empse     1.4826 median|b - median(b)|                 1.4826 ŝ_a / (2 sqrt(n))
 modelse       ModSE = sqrt(mean(se²))                      sqrt(var(se²) / (4 n ModSE²))
 relerror      100 (ModSE / EmpSE - 1)                      100 (ModSE / EmpSE) sqrt(var(se²) /
                                                            (4 n ModSE⁴) + 1 / (2 (n - 1)))
@@ -30,6 +32,10 @@ width         mean(u - l)                                  sd(u - l) / sqrt(n)
 rejection     p = mean(|b| ≥ z se), or mean(0 ∉ [l, u])    sqrt(p (1 - p) / n)
 relprec       100 ((EmpSE_ref / EmpSE)² - 1)               200 (EmpSE_ref / EmpSE)² sqrt((1 - ρ²) /
                                                            (n_pairs - 1))
+bias_diff     mean(b - b_ref)  (paired)                    sd(b - b_ref) / sqrt(n_pairs)
+mse_diff      mean((b - θ)² - (b_ref - θ)²)  (paired)      sd((b - θ)² - (b_ref - θ)²) /
+                                                           sqrt(n_pairs)
+coverage_diff mean(1{l ≤ θ ≤ u} - 1{l_ref ≤ θ ≤ u_ref})    sd of those differences / sqrt(n_pairs)
 n_reps        n, the replicates used                       (none)
 n_failed      replicates excluded as failed                (none)
 n_multimodal  replicates flagged multimodal                (none)
@@ -37,6 +43,27 @@ n_multimodal  replicates flagged multimodal                (none)
 
 ``sqrt(var(b) / n)`` equals rsimsum's ``sqrt(Σ(b - b̄)² / (n (n - 1)))`` and
 ``sqrt(var((b - θ)²) / n)`` its ``sqrt(Σ((b - θ)² - MSE)² / (n (n - 1)))``.
+
+The robust measures' MCSEs are asymptotic: a sample median of n values has standard error
+``1 / (2 f(m) sqrt(n))``, with ``1 / f(m)`` (the *sparsity*) estimated from the order
+statistics as ``ŝ = (b_(⌈n(½ + h)⌉) - b_(⌈n(½ - h)⌉)) / (2h)``, Hall and Sheather's
+bandwidth ``h = 0.9719 n^(-1/3)`` (Koenker 2005, §3.4; clipped to the sample). ``ŝ_a`` is
+the same estimate from the absolute deviations ``|b - median(b)|``, whose median is the
+MAD; the effect of estimating the centre vanishes for a symmetric distribution of ``b``
+(tests/unit/test_metrics.py checks both against repeated simulations).
+
+The paired contrasts (``bias_diff``, ``mse_diff``, ``coverage_diff``, with ``relprec``)
+need a reference method: each method's replicate is paired with the reference's on the same
+replicate, over the ``n_pairs`` replicates where both succeeded, so their MCSE is that of
+a mean of paired differences and smaller than ``sqrt(MCSE_m² + MCSE_ref²)`` when the two
+methods' errors are positively correlated (as on common datasets). The reference's own
+rows are exactly 0 with MCSE 0.
+
+*Failure rules* (``failures``): ``own`` (default) leaves a failed replicate out of the
+measures of that method (and prior) only; ``common`` leaves out, from every method of a
+group of the other ``by`` columns, each replicate on which any method failed, so that
+every method is measured on the same replicates (Pawel, Kook & Reeve 2024). ``n_failed``
+counts the replicates a group left out, under the rule used.
 
 A replicate *fails* when its convergence flag is false or missing, or when its estimate,
 standard error or (when given) confidence limits are missing or not finite. Failed
@@ -52,18 +79,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
 from regsim.limits import alpha_problem
-from regsim.schema import MEASURES
+from regsim.schema import FAILURE_RULES, MEASURES
 
 __all__ = ["MEASURES", "summarize"]
 
 
 _OUTPUT_COLUMNS = ("measure", "estimate", "mcse")
+
+#: Measures that need a reference method (``ref``).
+REFERENCE_MEASURES = frozenset({"relprec", "bias_diff", "mse_diff", "coverage_diff"})
+
+#: 1 / Φ⁻¹(3/4): the MAD of a normal sample times this estimates its SD.
+_MAD_SCALE = 1.482602218505602
+
+#: Hall–Sheather bandwidth of the median's sparsity at a 95% level, times n^(1/3):
+#: z_{0.975}^(2/3) (1.5 φ(0)²)^(1/3).
+_HALL_SHEATHER = 1.959963984540054 ** (2 / 3) * (1.5 / (2 * math.pi)) ** (1 / 3)
 _TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE_STRINGS = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
@@ -97,6 +135,27 @@ def _relbias(s: pd.DataFrame) -> Pair:
     ``θ = 0``.
     """
     return _f(s["mean_rel"]), np.sqrt(_f(s["var_rel"]) / _f(s["n"]))
+
+
+def _median_bias(s: pd.DataFrame) -> Pair:
+    """Median bias, robust to a few wild estimates.
+
+    Estimate ``median(b) - θ``; MCSE ``ŝ / (2 sqrt(n))``, the asymptotic standard error of
+    a sample median with the sparsity ``ŝ = 1 / f(median)`` estimated from the order
+    statistics (Hall–Sheather bandwidth; see the module docstring).
+    """
+    return _f(s["median_err"]), _f(s["sparsity"]) / (2.0 * np.sqrt(_f(s["n"])))
+
+
+def _mad_empse(s: pd.DataFrame) -> Pair:
+    """Robust empirical SE: the scaled median absolute deviation.
+
+    Estimate ``1.4826 median|b - median(b)|`` (equal to the SD for normal estimates); MCSE
+    ``1.4826 ŝ_a / (2 sqrt(n))``, with ``ŝ_a`` the sparsity of the absolute deviations at
+    their median (asymptotic, exact in the limit for a symmetric distribution of ``b``).
+    """
+    n = _f(s["n"])
+    return _MAD_SCALE * _f(s["mad"]), _MAD_SCALE * _f(s["mad_sparsity"]) / (2.0 * np.sqrt(n))
 
 
 def _empse(s: pd.DataFrame) -> Pair:
@@ -216,6 +275,43 @@ def _relprec(s: pd.DataFrame) -> Pair:
     return estimate, mcse
 
 
+def _paired(name: str) -> Callable[[pd.DataFrame], Pair]:
+    """A paired contrast with the reference: mean of the differences, sd/sqrt(n_pairs)."""
+
+    def measure(s: pd.DataFrame) -> Pair:
+        return _f(s[name]), np.sqrt(_f(s[f"var_{name}"]) / _f(s["n_pairs"]))
+
+    return measure
+
+
+def _bias_diff(s: pd.DataFrame) -> Pair:
+    """Difference in bias from the reference, paired on replicates.
+
+    Estimate ``mean(b - b_ref)`` over the ``n_pairs`` replicates where both succeeded;
+    MCSE ``sd(b - b_ref) / sqrt(n_pairs)``.
+    """
+    return _paired("bias_diff")(s)
+
+
+def _mse_diff(s: pd.DataFrame) -> Pair:
+    """Difference in MSE from the reference, paired on replicates.
+
+    Estimate ``mean((b - θ)² - (b_ref - θ)²)`` over the ``n_pairs`` replicates where both
+    succeeded; MCSE ``sd((b - θ)² - (b_ref - θ)²) / sqrt(n_pairs)``.
+    """
+    return _paired("mse_diff")(s)
+
+
+def _coverage_diff(s: pd.DataFrame) -> Pair:
+    """Difference in coverage from the reference, paired on replicates.
+
+    Estimate ``mean(1{l ≤ θ ≤ u} - 1{l_ref ≤ θ ≤ u_ref})`` over the ``n_pairs`` replicates
+    where both succeeded; MCSE the sd of those paired differences of indicators over
+    ``sqrt(n_pairs)`` (McNemar's variance, not the independent binomial one).
+    """
+    return _paired("coverage_diff")(s)
+
+
 def _count(column: str) -> Callable[[pd.DataFrame], Pair]:
     """A count measure: the estimate is the count, the MCSE is NaN."""
 
@@ -230,7 +326,9 @@ def _count(column: str) -> Callable[[pd.DataFrame], Pair]:
 _MEASURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame], Pair]] = {
     "bias": _bias,
     "relbias": _relbias,
+    "median_bias": _median_bias,
     "empse": _empse,
+    "mad_empse": _mad_empse,
     "modelse": _modelse,
     "relerror": _relerror,
     "mse": _mse,
@@ -240,6 +338,9 @@ _MEASURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame], Pair]] = {
     "width": _width,
     "rejection": _rejection,
     "relprec": _relprec,
+    "bias_diff": _bias_diff,
+    "mse_diff": _mse_diff,
+    "coverage_diff": _coverage_diff,
     "n_reps": _count("n"),
     "n_failed": _count("n_failed"),
     "n_multimodal": _count("n_multimodal"),
@@ -267,6 +368,7 @@ def summarize(
     replicate_col: str | None = None,
     converged_col: str | None = None,
     multimodal_col: str | None = None,
+    failures: str = "own",
 ) -> pd.DataFrame:
     """Compute every performance measure and its Monte Carlo standard error, per group.
 
@@ -295,29 +397,35 @@ def summarize(
         Level of the Wald intervals and test, in (0, 1). Used only without interval columns
         (for coverage, bias-eliminated coverage, width and rejection).
     ref : str, optional
-        Reference method for ``relprec``; a value of ``method_col``. When the column's values
-        are not strings, ``ref`` is matched against their string form.
+        Reference method of the paired measures (``relprec``, ``bias_diff``, ``mse_diff``,
+        ``coverage_diff``); a value of ``method_col``, present in every group of the other
+        ``by`` columns. When the column's values are not strings, ``ref`` is matched
+        against their string form.
     method_col : str, optional
-        Column naming the method; required with ``ref`` and must be one of ``by``.
+        Column naming the method; required with ``ref`` or ``failures="common"``, and must
+        be one of ``by``.
     replicate_col : str, optional
         Column identifying the replicate, used to pair each method's replicates with the
-        reference's for ``relprec``; it must be unique within a group. Without it the k-th
-        row of a method in a group is paired with the k-th row of the reference (rows in
-        table order, failed rows included).
+        reference's (and, for ``failures="common"``, with every other method's); it must be
+        unique within a group. Without it the k-th row of a method in a group is paired
+        with the k-th row of the other methods (rows in table order, failed rows included).
     converged_col : str, optional
         Boolean column (or 0/1, or "true"/"false"); a false or missing value marks the
         replicate as failed.
     multimodal_col : str, optional
         Boolean column flagging replicates whose objective was multimodal; counted (over all
         rows of the group, failed or not) in ``n_multimodal``. Missing values count as false.
+    failures : {"own", "common"}, default "own"
+        The failure rule (module docstring): a failed replicate leaves its own method's
+        measures only, or every method's of its group of the other ``by`` columns.
 
     Returns
     -------
     pandas.DataFrame
         Columns: the ``by`` columns, then ``measure``, ``estimate`` and ``mcse`` (floats).
         One row per group and measure: groups in sorted order of the ``by`` columns (missing
-        values last), measures in :data:`MEASURES` order. ``relprec`` appears only when
-        ``ref`` is given and ``n_multimodal`` only when ``multimodal_col`` is given. Count
+        values last), measures in :data:`MEASURES` order. The paired measures appear only
+        when ``ref`` is given and ``n_multimodal`` only when ``multimodal_col`` is given. Count
         measures (``n_reps``, ``n_failed``, ``n_multimodal``) have a NaN ``mcse``. A group
         whose replicates all failed has NaN measures and ``n_reps`` 0.
 
@@ -329,8 +437,9 @@ def summarize(
         ``method_col`` (or ``method_col`` is not one of ``by``), only one of ``lower`` and
         ``upper`` is given, the true value is missing or varies within a group, a standard
         error is negative, a lower limit exceeds its upper limit, a flag column is not
-        boolean, or ``replicate_col`` is missing or repeats a replicate within a group. The
-        message is one line naming the column or option.
+        boolean, ``replicate_col`` is missing or repeats a replicate within a group,
+        ``failures`` is not a rule, or ``ref`` is absent from a group. The message is one
+        line naming the column or option.
     """
     by = _check_options(
         table,
@@ -347,6 +456,7 @@ def summarize(
         replicate_col=replicate_col,
         converged_col=converged_col,
         multimodal_col=multimodal_col,
+        failures=failures,
     )
     z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
     work, keys = _prepare(
@@ -362,16 +472,20 @@ def summarize(
         converged_col=converged_col,
         multimodal_col=multimodal_col,
     )
+    pairing = None
+    if method_col is not None:
+        pairing = _pairing(table, work, by=by, method_col=method_col, replicate_col=replicate_col)
+        if failures == "common":
+            work["ok"] = _common_successes(work, pairing)
     stats = _group_statistics(work, len(keys))
-    if ref is not None and method_col is not None:  # _check_options: ref needs method_col
-        stats = _add_relprec_inputs(
-            stats, work, table, by=by, ref=ref, method_col=method_col, replicate_col=replicate_col
-        )
+    if ref is not None and pairing is not None:  # _check_options: ref needs method_col
+        stats = _add_reference_inputs(stats, work, table, pairing, by=by, ref=ref)
 
     measures = [
         m
         for m in MEASURES
-        if (m != "relprec" or ref is not None) and (m != "n_multimodal" or multimodal_col)
+        if (m not in REFERENCE_MEASURES or ref is not None)
+        and (m != "n_multimodal" or multimodal_col)
     ]
     n_groups = len(keys)
     estimates = np.empty((n_groups, len(measures)))
@@ -409,6 +523,7 @@ def _check_options(
     replicate_col: str | None,
     converged_col: str | None,
     multimodal_col: str | None,
+    failures: str = "own",
 ) -> list[str]:
     """Check the options against the table; return ``by`` as a list."""
     if not isinstance(table, pd.DataFrame):
@@ -454,11 +569,20 @@ def _check_options(
         problem = f"must be a number strictly between 0 and 1, got {alpha!r}"
     if problem:
         raise InputDataError(f"option alpha {problem}")
+    if failures not in FAILURE_RULES:
+        raise InputDataError(
+            f"option failures must be one of {', '.join(FAILURE_RULES)}, got {failures!r}"
+        )
+    if failures == "common" and method_col is None:
+        raise InputDataError(
+            "option failures='common' needs method_col (the methods whose replicates must "
+            "all succeed)"
+        )
+    if method_col is not None and method_col not in by:
+        raise InputDataError(f"method_col {method_col!r} must be one of the by columns")
     if ref is not None:
         if method_col is None:
             raise InputDataError("option ref needs method_col (the column naming the method)")
-        if method_col not in by:
-            raise InputDataError(f"method_col {method_col!r} must be one of the by columns")
         if not _ref_mask(table[method_col], ref).any():
             values = ", ".join(map(str, pd.unique(table[method_col])))
             raise InputDataError(
@@ -597,12 +721,15 @@ def _prepare(
     return work, keys
 
 
-def _group_means(gid: np.ndarray, columns: dict[str, np.ndarray], n_groups: int) -> pd.DataFrame:
+def _group_means(
+    gid: np.ndarray, columns: dict[str, np.ndarray], n_groups: int, *, sums: bool = False
+) -> pd.DataFrame:
     """Per-group means of each column (missing values skipped; NaN for an empty group).
 
     Each sum is exactly rounded (``math.fsum``), so a group's mean depends on its values
     alone: not on their order, nor on the other groups in the table (a cell summarized
-    whole or one fit at a time gives the same bits).
+    whole or one fit at a time gives the same bits). With ``sums`` the sums themselves
+    (0 for an empty group).
     """
     order = np.argsort(gid, kind="stable")
     ordered_gid = gid[order]
@@ -614,6 +741,14 @@ def _group_means(gid: np.ndarray, columns: dict[str, np.ndarray], n_groups: int)
         # than numpy's, and one conversion costs less than one per group.
         kept = ordered[present].tolist()
         bounds = np.searchsorted(ordered_gid[present], np.arange(n_groups + 1)).tolist()
+        if sums:
+            out[name] = np.array(
+                [
+                    math.fsum(kept[start:stop])
+                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
+                ]
+            )
+            continue
         out[name] = np.array(
             [
                 math.fsum(kept[start:stop]) / (stop - start) if stop > start else np.nan
@@ -634,6 +769,44 @@ def _group_shares(gid: np.ndarray, flags: dict[str, np.ndarray], n: np.ndarray) 
         for name, values in flags.items():
             out[name] = np.bincount(gid, weights=values, minlength=len(n)) / n
     return pd.DataFrame(out, index=pd.RangeIndex(len(n), name="gid"))
+
+
+def _group_first(gid: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """The first value of each group (NaN for an empty group)."""
+    out = np.full(n_groups, np.nan)
+    out[gid[::-1]] = values[::-1]
+    return out
+
+
+def _medians(gid: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's median and the sparsity 1/f at it, from the order statistics.
+
+    The sparsity is the difference quotient of the sample quantile function over
+    ``½ ± h``, ``h = 0.9719 n^(-1/3)`` (Hall and Sheather): ``(x_(j) - x_(i)) / ((j - i)/n)``
+    with ``i = ⌈n(½ - h)⌉`` and ``j = ⌈n(½ + h)⌉`` clipped to ``1 … n``. NaN for groups of
+    fewer than two values, or whose quantiles coincide.
+    """
+    order = np.lexsort((values, gid))
+    ordered, groups = values[order], gid[order]
+    ids = np.arange(n_groups)
+    starts = np.searchsorted(groups, ids)
+    counts = np.searchsorted(groups, ids, side="right") - starts
+    median = np.full(n_groups, np.nan)
+    sparsity = np.full(n_groups, np.nan)
+    has = counts > 0
+    low = starts[has] + (counts[has] - 1) // 2
+    high = starts[has] + counts[has] // 2
+    median[has] = (ordered[low] + ordered[high]) / 2.0
+    several = counts > 1
+    size = counts[several].astype(float)
+    h = _HALL_SHEATHER * size ** (-1.0 / 3.0)
+    first = np.clip(np.ceil(size * (0.5 - h)), 1, size).astype(np.int64)
+    last = np.clip(np.ceil(size * (0.5 + h)), 1, size).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        span = ordered[starts[several] + last - 1] - ordered[starts[several] + first - 1]
+        quotient = np.where(last > first, span / ((last - first) / size), np.nan)
+    sparsity[several] = np.where(quotient > 0, quotient, np.nan)
+    return median, sparsity
 
 
 def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
@@ -687,6 +860,10 @@ def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
         + ["coverage", "becoverage", "width", "var_width", "rejection"]
     ]
     stats["empse"] = np.sqrt(stats["var_b"])
+    median, sparsity = _medians(gid, b, n_groups)
+    stats["median_err"] = median - _group_first(gid, theta, n_groups)
+    stats["sparsity"] = sparsity
+    stats["mad"], stats["mad_sparsity"] = _medians(gid, np.abs(b - median[gid]), n_groups)
     stats["n"] = n
     stats["n_failed"] = n_rows - n
     stats["n_multimodal"] = n_multimodal
@@ -695,29 +872,26 @@ def _group_statistics(work: pd.DataFrame, n_groups: int) -> pd.DataFrame:
     return stats
 
 
-def _add_relprec_inputs(
-    stats: pd.DataFrame,
-    work: pd.DataFrame,
+class _Pairing(NamedTuple):
+    """How rows pair across the methods of a group of the other ``by`` columns."""
+
+    oid: np.ndarray  # per row: the group of the by columns other than the method
+    pair: np.ndarray  # per row: the replicate it pairs on
+    method_col: str
+
+
+def _pairing(
     table: pd.DataFrame,
+    work: pd.DataFrame,
     *,
     by: list[str],
-    ref: str,
     method_col: str,
     replicate_col: str | None,
-) -> pd.DataFrame:
-    """Add what the relative precision needs to the per-group statistics.
-
-    Adds ``empse_ref`` (the reference method's EmpSE in the same group of the other ``by``
-    columns, over the reference's own non-failed replicates), ``rho`` and ``n_pairs`` (the
-    correlation of the method's estimates with the reference's, and the number of replicates
-    paired, over replicates that failed in neither) and ``is_ref``.
-    """
-    n_groups = len(stats)
+) -> _Pairing:
+    """Each row's outer group (``by`` without the method) and the replicate it pairs on."""
     gid = work["gid"].to_numpy()
     outer = [c for c in by if c != method_col]
     oid, _ = _group_ids(table, outer)
-    is_ref_row = _ref_mask(table[method_col], ref)
-
     if replicate_col is not None:
         replicate = table[replicate_col]
         if replicate.isna().any():
@@ -732,29 +906,95 @@ def _add_relprec_inputs(
             )
     else:
         pair = pd.Series(gid).groupby(gid).cumcount().to_numpy()
+    return _Pairing(oid, pair, method_col)
 
-    rows = pd.DataFrame({"gid": gid, "oid": oid, "pair": pair, "b": work["b"].to_numpy()})
+
+def _common_successes(work: pd.DataFrame, pairing: _Pairing) -> np.ndarray:
+    """``ok`` under the common rule: a row stays only if every row of its replicate in its
+    outer group (every method's fit of that replicate) succeeded."""
+    frame = pd.DataFrame({"oid": pairing.oid, "pair": pairing.pair, "ok": work["ok"].to_numpy()})
+    return frame.groupby(["oid", "pair"], sort=False)["ok"].transform("all").to_numpy(bool)
+
+
+def _add_reference_inputs(
+    stats: pd.DataFrame,
+    work: pd.DataFrame,
+    table: pd.DataFrame,
+    pairing: _Pairing,
+    *,
+    by: list[str],
+    ref: str,
+) -> pd.DataFrame:
+    """Add what the measures against the reference method need to the group statistics.
+
+    Adds ``empse_ref`` (the reference method's EmpSE in the same group of the other ``by``
+    columns, over the reference's own non-failed replicates), ``rho`` and ``n_pairs`` (the
+    correlation of the method's estimates with the reference's, and the number of replicates
+    paired, over replicates that failed in neither), ``is_ref``, and the mean and variance
+    of each paired difference (``bias_diff``, ``mse_diff``, ``coverage_diff``).
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If a group of the other ``by`` columns has no row of the reference method.
+    """
+    n_groups = len(stats)
+    gid = work["gid"].to_numpy()
+    oid, pair = pairing.oid, pairing.pair
+    is_ref_row = _ref_mask(table[pairing.method_col], ref)
+    lacking = np.setdiff1d(np.unique(oid), np.unique(oid[is_ref_row]))
+    if len(lacking):
+        outer = [c for c in by if c != pairing.method_col]
+        where = table.iloc[int(np.flatnonzero(oid == lacking[0])[0])][outer]
+        shown = ", ".join(f"{c}={v}" for c, v in where.items()) or "the whole table"
+        raise InputDataError(f"ref method {ref!r} is absent from the group {shown}")
+
+    theta = work["theta"].to_numpy()
+    b = work["b"].to_numpy()
+    lo, hi = work["lo"].to_numpy(), work["hi"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        rows = pd.DataFrame(
+            {
+                "gid": gid,
+                "oid": oid,
+                "pair": pair,
+                "b": b,
+                "sq": (b - theta) ** 2,
+                "cover": ((lo <= theta) & (theta <= hi)).astype(float),
+            }
+        )
     ok = work["ok"].to_numpy(bool)
-    reference = rows.loc[ok & is_ref_row, ["oid", "pair", "b"]].rename(columns={"b": "b_ref"})
-    paired = rows.loc[ok, ["gid", "oid", "pair", "b"]].merge(
-        reference, on=["oid", "pair"], how="inner"
+    reference = rows.loc[ok & is_ref_row, ["oid", "pair", "b", "sq", "cover"]].rename(
+        columns={"b": "b_ref", "sq": "sq_ref", "cover": "cover_ref"}
     )
-    grouped = paired.groupby("gid")
-    dx = paired["b"] - grouped["b"].transform("mean")
-    dy = paired["b_ref"] - grouped["b_ref"].transform("mean")
-    sums = pd.DataFrame({"xy": dx * dy, "xx": dx * dx, "yy": dy * dy}).groupby(paired["gid"]).sum()
+    paired = rows.loc[ok].merge(reference, on=["oid", "pair"], how="inner")
+    pgid = paired["gid"].to_numpy()
+    # Exactly rounded sums (fsum), as every mean here: a group's numbers depend on its
+    # own values alone, not on the other groups summarized with it.
+    b_pair, b_ref = paired["b"].to_numpy(), paired["b_ref"].to_numpy()
+    centres = _group_means(pgid, {"b": b_pair, "b_ref": b_ref}, n_groups)
+    dx = b_pair - centres["b"].to_numpy()[pgid]
+    dy = b_ref - centres["b_ref"].to_numpy()[pgid]
+    sums = _group_means(pgid, {"xy": dx * dy, "xx": dx * dx, "yy": dy * dy}, n_groups, sums=True)
     all_ids = pd.RangeIndex(n_groups, name="gid")
     with np.errstate(divide="ignore", invalid="ignore"):
-        rho = (sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])).reindex(all_ids)
+        rho = sums["xy"] / np.sqrt(sums["xx"] * sums["yy"])
         # 1 − ρ² as the residual share of a regression on the reference's estimates:
         # 1 − ρ² itself cancels to rounding noise of order √eps when ρ ≈ ±1.
-        slope = paired["gid"].map(sums["xy"] / sums["yy"])
+        slope = (sums["xy"] / sums["yy"]).to_numpy()[pgid]
         residual = dx - slope * dy
-        residual_ss = (residual * residual).groupby(paired["gid"]).sum()
-        one_minus_rho2 = (residual_ss / sums["xx"]).reindex(all_ids)
+        residual_ss = _group_means(pgid, {"r": residual * residual}, n_groups, sums=True)["r"]
+        one_minus_rho2 = residual_ss / sums["xx"]
+    differences = {
+        "bias_diff": (paired["b"] - paired["b_ref"]).to_numpy(),
+        "mse_diff": (paired["sq"] - paired["sq_ref"]).to_numpy(),
+        "coverage_diff": (paired["cover"] - paired["cover_ref"]).to_numpy(),
+    }
+    means = _group_means(pgid, differences, n_groups)
+    variances = pd.DataFrame(differences).groupby(pgid).var().reindex(all_ids)
 
-    oid_of_gid = pd.Series(oid).groupby(gid).first().reindex(all_ids)
     ref_gid_of_oid = pd.Series(gid[is_ref_row]).groupby(oid[is_ref_row]).first()
+    oid_of_gid = pd.Series(oid).groupby(gid).first().reindex(all_ids)
     ref_gid = oid_of_gid.map(ref_gid_of_oid)
     empse = stats["empse"].to_numpy()
     empse_ref = np.full(n_groups, np.nan)
@@ -765,6 +1005,9 @@ def _add_relprec_inputs(
     stats["empse_ref"] = empse_ref
     stats["rho"] = rho.to_numpy()
     stats["one_minus_rho2"] = one_minus_rho2.to_numpy()
-    stats["n_pairs"] = grouped.size().reindex(all_ids, fill_value=0).astype(float).to_numpy()
+    stats["n_pairs"] = np.bincount(pgid, minlength=n_groups).astype(float)
     stats["is_ref"] = np.isin(np.arange(n_groups), ref_gid_of_oid.to_numpy())
+    for name in differences:
+        stats[name] = means[name].to_numpy()
+        stats[f"var_{name}"] = variances[name].to_numpy()
     return stats

@@ -285,7 +285,9 @@ def metrics_columns() -> tuple[str, ...]:
 MEASURES: tuple[str, ...] = (
     "bias",
     "relbias",
+    "median_bias",
     "empse",
+    "mad_empse",
     "modelse",
     "relerror",
     "mse",
@@ -295,6 +297,9 @@ MEASURES: tuple[str, ...] = (
     "width",
     "rejection",
     "relprec",
+    "bias_diff",
+    "mse_diff",
+    "coverage_diff",
     "n_reps",
     "n_failed",
     "n_multimodal",
@@ -304,7 +309,9 @@ MEASURES: tuple[str, ...] = (
 MEASURE_NAMES: dict[str, str] = {
     "bias": "Bias",
     "relbias": "Relative bias",
+    "median_bias": "Median bias",
     "empse": "Empirical SE",
+    "mad_empse": "Robust empirical SE (scaled MAD)",
     "modelse": "Model SE",
     "relerror": "Relative error of the model SE (%)",
     "mse": "MSE",
@@ -314,10 +321,19 @@ MEASURE_NAMES: dict[str, str] = {
     "width": "Interval width",
     "rejection": "Rejection rate (type I error where the truth is 0, power elsewhere)",
     "relprec": "Relative precision (%)",
+    "bias_diff": "Difference in bias from the reference (paired)",
+    "mse_diff": "Difference in MSE from the reference (paired)",
+    "coverage_diff": "Difference in coverage from the reference (paired)",
     "n_reps": "Replicates used",
     "n_failed": "Failed replicates",
     "n_multimodal": "Multimodal replicates",
 }
+
+
+#: Failure rules of the measures: a replicate whose fit failed leaves that fit's measures
+#: only (``own``), or every fit's of its group, so that all are measured on the same
+#: replicates (``common``).
+FAILURE_RULES: tuple[str, ...] = ("own", "common")
 
 
 def measure_rank(measure: str) -> tuple[int, str]:

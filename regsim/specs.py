@@ -120,20 +120,38 @@ class CollectJob:
         Replicates per cell; the chunks must hold each replicate exactly once.
     alpha : float
         Nominal level of the intervals.
+    reference : str or None
+        The method every fit is paired with for the paired measures; None: none.
+    failures : {"own", "common"}
+        The failure rule of the measures.
     """
 
     cells: tuple[str, ...]
     replications: int
     alpha: float
+    reference: str | None = None
+    failures: str = "own"
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
-        return {"cells": list(self.cells), "replications": self.replications, "alpha": self.alpha}
+        return {
+            "cells": list(self.cells),
+            "replications": self.replications,
+            "alpha": self.alpha,
+            "reference": self.reference,
+            "failures": self.failures,
+        }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CollectJob:
         """The spec of :meth:`to_params`."""
-        return cls(tuple(params["cells"]), int(params["replications"]), float(params["alpha"]))
+        return cls(
+            tuple(params["cells"]),
+            int(params["replications"]),
+            float(params["alpha"]),
+            params.get("reference"),
+            str(params.get("failures", "own")),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,9 @@ class PaperJob:
         variance of the OLS coefficients (``regsim.exact``).
     seed : int or None
         The study's base seed, which a fixed design's X is drawn from.
+    reference : str or None
+        The reference method of the paired contrasts (tables' pairing notes, the
+        efficiency figure).
     """
 
     figures: tuple[tuple[str, dict[str, str]], ...]
@@ -174,6 +195,7 @@ class PaperJob:
     slices: tuple[dict[str, str], ...]
     designs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int | None = None
+    reference: str | None = None
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -188,6 +210,7 @@ class PaperJob:
             "slices": [dict(levels) for levels in self.slices],
             "designs": {name: dict(spec) for name, spec in self.designs.items()},
             "seed": self.seed,
+            "reference": self.reference,
         }
 
     @classmethod
@@ -204,4 +227,5 @@ class PaperJob:
             slices=tuple(dict(levels) for levels in params["slices"]),
             designs={k: dict(v) for k, v in params.get("designs", {}).items()},
             seed=None if params.get("seed") is None else int(params["seed"]),
+            reference=params.get("reference"),
         )

@@ -280,9 +280,16 @@ class Study:
         )
 
     @property
+    def failures(self) -> str:
+        """The failure rule of the measures: ``own`` or ``common``."""
+        return str(self.config.get("failures", "own"))
+
+    @property
     def collect_job(self) -> CollectJob:
         """The spec of the collect job."""
-        return CollectJob(tuple(self.labels), self.replications, self.alpha)
+        return CollectJob(
+            tuple(self.labels), self.replications, self.alpha, self.reference, self.failures
+        )
 
     def jobs_of(self, label: str) -> list[str]:
         """The simulate jobs holding cell ``label``'s replicates."""
@@ -329,9 +336,13 @@ class Study:
 
     @property
     def reference(self) -> str | None:
-        """The method other estimators' efficiency is measured against: OLS, else OLS with
+        """The method every other fit is compared with, replicate by replicate (the paired
+        measures, the efficiency figure): the ``reference`` key, else OLS, else OLS with
         HC3 standard errors (the same estimates), else the MLE; None for a study of prior
-        methods alone, which has no efficiency figure."""
+        methods alone, which then has no paired measures and no efficiency figure."""
+        chosen = self.config.get("reference")
+        if chosen is not None:
+            return str(chosen)
         return next((m for m in ("ols", "ols_hc3", "mle") if m in self.methods), None)
 
     @property
@@ -383,12 +394,20 @@ class Study:
             expected=self.expected,
             alpha=self.alpha,
             p=self.p,
-            measures=TABLE_MEASURES,
+            measures=self.table_measures,
             parameters=tuple(self.parameters),
             slices=tuple(self.slices),
             designs=designs(self.config),
             seed=self.seed,
+            reference=self.reference,
         )
+
+    @property
+    def table_measures(self) -> tuple[str, ...]:
+        """The measures of the paper tables: ``tables.measures``, default bias, coverage
+        and RMSE."""
+        chosen = (self.config.get("tables") or {}).get("measures")
+        return tuple(chosen) if chosen else TABLE_MEASURES
 
     @cached_property
     def paper_tables(self) -> list[str]:
@@ -396,7 +415,7 @@ class Study:
         LaTeX then Markdown."""
         return [
             f"{measure}_{parameter}{slice_suffix(levels)}.{ext}"
-            for measure in TABLE_MEASURES
+            for measure in self.table_measures
             for parameter in self.parameters
             for levels in self.slices
             for ext in ("tex", "md")

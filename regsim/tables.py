@@ -48,6 +48,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_text_atomic
@@ -220,6 +221,51 @@ def _failures(table: pd.DataFrame, parameter: str) -> Failures:
     return failures
 
 
+#: The measure each paired contrast is the difference of.
+CONTRAST_OF: dict[str, str] = {
+    "bias_diff": "bias",
+    "mse_diff": "mse",
+    "coverage_diff": "coverage",
+}
+
+
+def pairing_note(
+    metrics: pd.DataFrame, measure: str, parameter: str, reference: str | None
+) -> str | None:
+    """How much pairing tightens the MCSEs of a contrast table, or None.
+
+    For a paired contrast (``bias_diff``, ``mse_diff``, ``coverage_diff``) against
+    ``reference``: the range over the table's cells of the MCSE the difference would have
+    if the two methods were independent, ``sqrt(MCSE_m² + MCSE_ref²)`` of the measure it
+    differences, over its paired MCSE. None for any other measure, or without a reference.
+    """
+    base = CONTRAST_OF.get(measure)
+    if base is None or reference is None:
+        return None
+    table = check_metrics(metrics)
+    rows = table.loc[table["parameter"] == parameter]
+    keys = ["sigma", "n", "method", "prior"]
+    paired = rows.loc[rows["measure"] == measure].set_index(keys)["mcse"]
+    single = rows.loc[rows["measure"] == base, [*keys, "mcse"]]
+    ref = single.loc[(single["method"] == reference) & (single["prior"] == "")]
+    both = single.merge(ref[["sigma", "n", "mcse"]], on=["sigma", "n"], suffixes=("", "_ref"))
+    both = both.loc[(both["method"] != reference) | (both["prior"] != "")].set_index(keys)
+    ratio = (np.hypot(both["mcse"], both["mcse_ref"]) / paired.reindex(both.index)).to_numpy()
+    ratio = ratio[np.isfinite(ratio)]
+    if not ratio.size:
+        return None
+    span = (
+        f"{ratio.min():.2g}"
+        if ratio.min() == ratio.max()
+        else f"{ratio.min():.2g}–{ratio.max():.2g}"
+    )
+    return (
+        f"MCSEs are paired on the replicates both methods fitted; treating each method as "
+        f"independent of {method_name(reference)}, √(MCSE² + MCSE_ref²) of the {base}, "
+        f"would make them {span} times as large."
+    )
+
+
 def _in_table_order(failures: Failures) -> list[tuple[tuple[float, int, str, str], tuple]]:
     """Failure notes by σ, n, then the column order of the estimators."""
     return sorted(failures.items(), key=lambda item: (*item[0][:2], series_rank(item[0][2:])))
@@ -313,6 +359,7 @@ def _latex(
     caption: str | None,
     label: str | None,
     failures: Failures | None = None,
+    pairing: str | None = None,
 ) -> str:
     dash = "--"
     failures = failures or {}
@@ -363,6 +410,9 @@ def _latex(
             f"{_failure_text(failed, total)} replicates failed, left out"
         )
         lines.append(rf"\multicolumn{{{2 + len(series)}}}{{l}}{{\footnotesize {note}}} \\")
+    if pairing is not None:
+        text = _latex_escape(pairing).replace("√", r"$\surd$").replace("²", "$^2$")
+        lines.append(rf"\multicolumn{{{2 + len(series)}}}{{l}}{{\footnotesize {text}}} \\")
     lines.append(r"\end{tabular}")
     if empty:
         lines.append(f"% {dash}: {_empty_note(empty)}")
@@ -387,6 +437,7 @@ def _markdown(
     cells: dict[tuple, str | None],
     caption: str | None,
     failures: Failures | None = None,
+    pairing: str | None = None,
 ) -> str:
     dash = "—"
     failures = failures or {}
@@ -416,6 +467,8 @@ def _markdown(
             for (sigma, n, method, prior), (failed, total) in _in_table_order(failures)
         )
         lines += ["", f"†: replicates failed (not converged or not finite), left out: {listed}."]
+    if pairing is not None:
+        lines += ["", pairing]
     if empty:
         lines += ["", f"{dash}: {_empty_note(empty)}."]
     return "\n".join(lines) + "\n"
@@ -430,6 +483,7 @@ def paper_table(
     caption: str | None = None,
     label: str | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,
+    reference: str | None = None,
 ) -> str:
     """One measure of one parameter as a paper table: rows ``sigma`` × ``n``, columns series.
 
@@ -453,6 +507,10 @@ def paper_table(
         The study design, ``{"n": [...], "sigma": [...], "methods": [...], "priors": [...]}``
         (each key optional): its rows and columns appear (with dashes) even when absent
         from the whole table.
+    reference : str, optional
+        The reference method of a paired contrast (``bias_diff`` …): a note under the
+        table says how much larger its MCSEs would be without pairing
+        (:func:`pairing_note`).
 
     Returns
     -------
@@ -470,9 +528,10 @@ def paper_table(
     if fmt not in ("latex", "markdown"):
         raise ValueError(f"fmt must be 'latex' or 'markdown', got {fmt!r}")
     sigmas, ns, series, cells, failures = _grid(metrics, measure, parameter, expected)
+    note = pairing_note(metrics, measure, parameter, reference)
     if fmt == "latex":
-        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label, failures)
-    return _markdown(measure, parameter, sigmas, ns, series, cells, caption, failures)
+        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label, failures, note)
+    return _markdown(measure, parameter, sigmas, ns, series, cells, caption, failures, note)
 
 
 def table_name(measure: str, parameter: str, levels: dict[str, str] | None = None) -> str:
@@ -488,6 +547,7 @@ def write_paper_tables(
     parameters: Sequence[str] | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,
     levels: Sequence[dict[str, str]] | None = None,
+    reference: str | None = None,
 ) -> list[Path]:
     """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure, parameter and slice.
 
@@ -508,6 +568,8 @@ def write_paper_tables(
         The study design, as for :func:`paper_table`.
     levels : sequence of dict, optional
         The slices to tabulate (``regsim.tableio.slices``); default the table's own.
+    reference : str, optional
+        The reference method of the paired contrasts, as for :func:`paper_table`.
 
     Returns
     -------
@@ -535,7 +597,9 @@ def write_paper_tables(
                 stem = table_name(measure, parameter, chosen)
                 for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
                     path = directory / f"{stem}{suffix}"
-                    text = paper_table(subset, measure, parameter, fmt, expected=expected)
+                    text = paper_table(
+                        subset, measure, parameter, fmt, expected=expected, reference=reference
+                    )
                     _write_text(path, text)
                     written.append(path)
     return written

@@ -133,7 +133,15 @@ def _cells(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         if not (fits.is_file() and metrics.is_file()) or label not in sources:
             continue
         again_fits, again_metrics = scratch / f"{label}.fits", scratch / f"{label}.metrics"
-        write_cell(sources[label], study.alpha, again_fits, again_metrics)
+        job = study.collect_job
+        write_cell(
+            sources[label],
+            study.alpha,
+            again_fits,
+            again_metrics,
+            reference=job.reference,
+            failures=job.failures,
+        )
         if not _same(fits, again_fits):
             yield Finding("DISAGREES", f"fits/{label}.parquet", "not what its chunks give")
         elif not _same(metrics, again_metrics):
@@ -173,7 +181,13 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         return
     job = study.paper_job
     written = write_paper_tables(
-        metrics, scratch / "tables", job.measures, job.parameters, job.expected, list(job.slices)
+        metrics,
+        scratch / "tables",
+        job.measures,
+        job.parameters,
+        job.expected,
+        list(job.slices),
+        reference=job.reference,
     )
     written.append(write_failure_report(metrics, scratch / "tables" / "failures.md"))
     write_theory(
@@ -186,6 +200,20 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         job.seed,
     )
     written += [scratch / "tables" / "theory.csv", scratch / "tables" / "theory.md"]
+    fits = {label: root / "fits" / f"{label}.parquet" for label in study.labels}
+    if all(path.is_file() for path in fits.values()):
+        from regsim.sensitivity import fits_reader, write_failure_sensitivity
+
+        sensitivity = scratch / "tables" / "failures_sensitivity"
+        write_failure_sensitivity(
+            metrics,
+            fits_reader(fits),
+            job.alpha,
+            sensitivity.with_suffix(".csv"),
+            sensitivity.with_suffix(".md"),
+            job.reference,
+        )
+        written += [sensitivity.with_suffix(".csv"), sensitivity.with_suffix(".md")]
     for again in written:
         mine = root / "tables" / again.name
         if mine.is_file() and not _same(mine, again):

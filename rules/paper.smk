@@ -36,7 +36,9 @@ rule zip_plot:
 
 rule paper:
     input:
-        "results/tables/metrics.csv",
+        metrics="results/tables/metrics.csv",
+        # read for the cells with a failed replicate only (the failure rules side by side)
+        fits=expand("results/fits/{cell}.parquet", cell=STUDY.labels),
     output:
         pdf=[f"results/figures/{figure}.pdf" for figure in STUDY.figure_files],
         png=[
@@ -66,6 +68,12 @@ rule paper:
             "results/tables/theory.md",
             caption="../report/theory.rst",
             category="Validation",
+        ),
+        sensitivity_csv="results/tables/failures_sensitivity.csv",
+        sensitivity_md=report(
+            "results/tables/failures_sensitivity.md",
+            caption="../report/failures_sensitivity.rst",
+            category="Diagnostics",
         ),
     log:
         "results/logs/paper.log",
@@ -105,6 +113,8 @@ rule provenance:
         "results/tables/failures.md",
         "results/tables/theory.csv",
         "results/tables/theory.md",
+        "results/tables/failures_sensitivity.csv",
+        "results/tables/failures_sensitivity.md",
         expand(
             "results/figures/{figure}.{ext}",
             figure=[*STUDY.figure_files, "zip"],

@@ -11,12 +11,15 @@ sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
     out = sm.output
     write_paper(
-        read_metrics(sm.input[0]),
+        read_metrics(sm.input.metrics),
         PaperJob.from_params(sm.params.job),
         figures=list(out.pdf),
         tables=Path(out.tables[0]).parent,
         failures=out.failures,
         theory_csv=out.theory_csv,
         theory_md=out.theory_md,
+        sensitivity_csv=out.sensitivity_csv,
+        sensitivity_md=out.sensitivity_md,
+        fits=list(sm.input.fits),
         workers=sm.threads,
     )

@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a
 subparser whose ``func`` default takes the parsed arguments and returns an exit code.
-A :class:`regsim.errors.RegsimError` becomes one line on stderr and exit status 1.
+A :class:`regsim.errors.RegsimError` becomes one line on stderr and exit status 1; a
+usage error (an unknown option, a bad choice) one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,19 +12,30 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from regsim.errors import RegsimError
 
 COMMANDS = ("fit", "summarize", "verify", "plan")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message> (see --help)`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m regsim",
         description="Simulation study of OLS, MLE and MAP linear regression.",
     )
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     for name in COMMANDS:
         importlib.import_module(f"regsim.cli.{name}").register(subparsers)
     return parser

@@ -21,6 +21,7 @@ import pandas as pd
 from regsim.cli.csvfile import csv_header
 from regsim.errors import InputDataError, RegsimError
 from regsim.metrics import MEASURES, summarize
+from regsim.schema import FAILURE_RULES
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -71,7 +72,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=0.05,
         help="level of the Wald intervals and test when no limits are given (default 0.05)",
     )
-    parser.add_argument("--ref", metavar="METHOD", help="reference method for relprec")
+    parser.add_argument(
+        "--ref",
+        metavar="METHOD",
+        help="reference method of the paired measures (relprec, bias_diff, mse_diff, "
+        "coverage_diff); needs --method-col",
+    )
     parser.add_argument("--method-col", metavar="COL", help="method column (one of --by)")
     parser.add_argument(
         "--replicate-col", metavar="COL", help="replicate id column, to pair methods for relprec"
@@ -81,6 +87,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--multimodal-col", metavar="COL", help="multimodality flag column, counted per group"
+    )
+    parser.add_argument(
+        "--failures",
+        choices=FAILURE_RULES,
+        default="own",
+        help="a failed replicate leaves its own method's measures (own, the default) or "
+        "every method's of its group (common; needs --method-col)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -125,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         replicate_col=args.replicate_col,
         converged_col=args.converged_col,
         multimodal_col=args.multimodal_col,
+        failures=args.failures,
     )
     write_csv_atomic(result, output_path)
     return 0

@@ -443,10 +443,13 @@ def efficiency_figure(
 
     The ratio is ``r = RMSE_m / RMSE_ref`` of the same parameter and cell (1 = as good as
     OLS, below 1 = better). Its MCSE is the delta-method
-    ``r √((MCSE_m / RMSE_m)² + (MCSE_ref / RMSE_ref)²)``, which ignores the correlation
-    between the two RMSEs: they are computed from the same replicates and positively
-    correlated, so the error bars are conservative (too wide). For the MLE of the
-    coefficients, which equals OLS, the ratio is exactly 1 whatever its error bar shows.
+    ``(r / 2) √(v_m + v_ref − 2 c)`` with ``v = (MCSE(MSE) / MSE)²`` the relative variance
+    of each MSE and ``c = Cov(MSE_m, MSE_ref) / (MSE_m MSE_ref)`` their relative
+    covariance: the two are computed on the same datasets, and the paired ``mse_diff`` rows
+    give it, ``Cov = (MCSE_m² + MCSE_ref² − MCSE(mse_diff)²) / 2`` (paired on the
+    replicates both fitted, so an approximation where some failed). Without ``mse_diff``
+    rows ``c = 0``: conservative (too wide) bars. For the MLE of the coefficients, which
+    equals OLS, the ratio is exactly 1 and the paired bar 0.
 
     Parameters
     ----------
@@ -494,13 +497,21 @@ def efficiency_figure(
     ref = values.loc[is_ref, [*keys, "estimate", "mcse", "reason"]]
     ref = ref.rename(columns={"estimate": "ref", "mcse": "ref_mcse", "reason": "ref_reason"})
     ratio = values.loc[~is_ref].merge(ref, on=keys, how="left")
+    ratio = ratio.merge(
+        _paired_mse_covariance(table, reference), on=[*keys, "method", "prior"], how="left"
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         r = ratio["estimate"] / ratio["ref"]
-        rel = np.sqrt(
-            (ratio["mcse"] / ratio["estimate"]) ** 2 + (ratio["ref_mcse"] / ratio["ref"]) ** 2
-        )
-    ratio["mcse"] = r * rel
+        # relative variances of MSE_m and MSE_ref (twice those of the RMSEs), less twice
+        # their relative covariance when the paired mse_diff gives it
+        rel_m = 2.0 * ratio["mcse"] / ratio["estimate"]
+        rel_ref = 2.0 * ratio["ref_mcse"] / ratio["ref"]
+        product = ratio["estimate"] * ratio["ref"]
+        covariance = (ratio["covariance"].astype(float) / product**2).fillna(0.0)
+        rel2 = np.clip(rel_m**2 + rel_ref**2 - 2.0 * covariance, 0.0, None)
+    ratio["mcse"] = r * np.sqrt(rel2) / 2.0
     ratio["estimate"] = r
+    ratio = ratio.drop(columns="covariance")
     bad_ref = (ratio["reason"] == "") & (ratio["ref_reason"] != "")
     ratio.loc[bad_ref, "reason"] = f"{reference.upper()} reference: " + ratio.loc[
         bad_ref, "ref_reason"
@@ -535,6 +546,27 @@ def efficiency_figure(
         what="efficiency figure",
         on_missing=on_missing,
     )
+
+
+def _paired_mse_covariance(table: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Cov(MSE_m, MSE_ref) of each cell's series, from the paired ``mse_diff`` rows.
+
+    Var(D) = Var(A) + Var(B) − 2 Cov(A, B) for D = A − B, so the MCSEs of the two MSEs and
+    of their paired difference give Cov = (MCSE_A² + MCSE_B² − MCSE_D²) / 2. Columns
+    ``parameter, sigma, n, method, prior, covariance``; empty without ``mse_diff`` rows.
+    """
+    keys = ["parameter", "sigma", "n", "method", "prior"]
+    mse = table.loc[table["measure"] == "mse", [*keys, "mcse"]]
+    diff = table.loc[table["measure"] == "mse_diff", [*keys, "mcse"]]
+    if diff.empty:
+        return pd.DataFrame(columns=[*keys, "covariance"])
+    ref = mse.loc[(mse["method"] == reference) & (mse["prior"] == "")]
+    ref = ref[["parameter", "sigma", "n", "mcse"]].rename(columns={"mcse": "ref_mcse"})
+    both = mse.merge(diff, on=keys, suffixes=("", "_diff")).merge(
+        ref, on=["parameter", "sigma", "n"]
+    )
+    both["covariance"] = (both["mcse"] ** 2 + both["ref_mcse"] ** 2 - both["mcse_diff"] ** 2) / 2.0
+    return both[[*keys, "covariance"]]
 
 
 def modelse_figure(

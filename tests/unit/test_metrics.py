@@ -408,3 +408,156 @@ def test_duplicate_replicate_is_an_error(misim):
     table.loc[0, "dataset"] = 2.0
     with pytest.raises(InputDataError, match="'dataset'.*repeats"):
         summarize(table, **MISIM_OPTIONS)
+
+
+# --------------------------------------------------------------------------------------
+# Paired contrasts against the reference method
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["CC", "MI_LOGT", "MI_T"])
+def test_paired_contrasts_equal_direct_computation_on_misim(misim, misim_summary, method):
+    """On rsimsum's MIsim data: each contrast is the mean of the per-dataset paired
+    differences, its MCSE their sd over √n (no replicate fails there)."""
+    wide = misim.pivot(index="dataset", columns="method", values=["b", "se"])
+    b, ref = wide["b"][method], wide["b"]["CC"]
+    covers = {
+        m: (wide["b"][m] - Z * wide["se"][m] <= 0.5) & (0.5 <= wide["b"][m] + Z * wide["se"][m])
+        for m in ("CC", method)
+    }
+    expected = {
+        "bias_diff": b - ref,
+        "mse_diff": (b - 0.5) ** 2 - (ref - 0.5) ** 2,
+        "coverage_diff": covers[method].astype(float) - covers["CC"].astype(float),
+    }
+    for measure, values in expected.items():
+        estimate, mcse = lookup(misim_summary, measure, method)
+        assert estimate == pytest.approx(values.mean(), rel=1e-12, abs=1e-15)
+        assert mcse == pytest.approx(values.std(ddof=1) / np.sqrt(len(values)), rel=1e-12, abs=0)
+    # the paired contrast of bias is the difference of the biases (same replicates) ...
+    assert lookup(misim_summary, "bias_diff", method)[0] == pytest.approx(
+        lookup(misim_summary, "bias", method)[0] - lookup(misim_summary, "bias", "CC")[0]
+    )
+
+
+def test_pairing_tightens_the_mcse_of_a_contrast(misim_summary):
+    """MI and CC analyse the same datasets: their errors correlate, so the paired MCSE of
+    the bias difference is well below the independent √(MCSE_m² + MCSE_ref²)."""
+    for method in ("MI_LOGT", "MI_T"):
+        paired = lookup(misim_summary, "bias_diff", method)[1]
+        independent = np.hypot(
+            lookup(misim_summary, "bias", method)[1], lookup(misim_summary, "bias", "CC")[1]
+        )
+        assert paired < 0.8 * independent
+    assert lookup(misim_summary, "bias_diff", "CC") == (0.0, 0.0)
+    assert lookup(misim_summary, "coverage_diff", "CC") == (0.0, 0.0)
+
+
+def test_contrasts_pair_only_replicates_where_both_succeeded(misim):
+    table = misim.assign(ok=True)
+    failed_ref = (table["method"] == "CC") & (table["dataset"] <= 10)
+    failed_other = (table["method"] == "MI_T") & table["dataset"].between(5, 30)
+    table.loc[failed_ref | failed_other, "ok"] = False
+    out = summarize(table, **MISIM_OPTIONS, converged_col="ok")
+    both = misim.pivot(index="dataset", columns="method", values="b")
+    kept = ~((both.index <= 10) | ((both.index >= 5) & (both.index <= 30)))
+    diff = (both["MI_T"] - both["CC"])[kept]
+    assert lookup(out, "bias_diff", "MI_T")[0] == pytest.approx(diff.mean(), rel=1e-12)
+    assert lookup(out, "bias_diff", "MI_T")[1] == pytest.approx(
+        diff.std(ddof=1) / np.sqrt(kept.sum()), rel=1e-12
+    )
+
+
+def test_a_reference_absent_from_a_group_is_one_line(misim):
+    two = pd.concat([misim.assign(n=10), misim.assign(n=20)], ignore_index=True)
+    two = two.loc[~((two["n"] == 20) & (two["method"] == "CC"))]
+    with pytest.raises(InputDataError, match=r"^ref method 'CC' is absent from the group n=20$"):
+        summarize(two, **{**MISIM_OPTIONS, "by": ["n", "method"]})
+
+
+# --------------------------------------------------------------------------------------
+# Failure rules
+# --------------------------------------------------------------------------------------
+
+
+def test_the_common_rule_measures_every_method_on_the_same_replicates(misim):
+    table = misim.assign(ok=True)
+    table.loc[(table["method"] == "MI_T") & (table["dataset"] <= 40), "ok"] = False
+    own = summarize(table, **MISIM_OPTIONS, converged_col="ok")
+    common = summarize(table, **MISIM_OPTIONS, converged_col="ok", failures="common")
+    # own: only MI_T loses its 40; common: every method loses them
+    assert lookup(own, "n_reps", "CC")[0] == 1000 and lookup(own, "n_reps", "MI_T")[0] == 960
+    for method in ("CC", "MI_LOGT", "MI_T"):
+        assert lookup(common, "n_reps", method)[0] == 960
+        assert lookup(common, "n_failed", method)[0] == 40
+    kept = misim.loc[misim["dataset"] > 40]
+    alone = summarize(kept, **MISIM_OPTIONS)
+    for measure in ("bias", "empse", "coverage", "mse"):
+        for method in ("CC", "MI_LOGT"):
+            assert lookup(common, measure, method) == pytest.approx(lookup(alone, measure, method))
+    # with no failure the rules agree bit for bit
+    pd.testing.assert_frame_equal(
+        summarize(misim, **MISIM_OPTIONS), summarize(misim, **MISIM_OPTIONS, failures="common")
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"failures": "other"}, "option failures must be one of own, common, got 'other'"),
+        (
+            {"failures": "common", "ref": None, "method_col": None},
+            "option failures='common' needs method_col",
+        ),
+    ],
+)
+def test_bad_failure_rules_are_one_line(misim, options, message):
+    with pytest.raises(InputDataError, match=message):
+        summarize(misim, **{**MISIM_OPTIONS, **options})
+
+
+# --------------------------------------------------------------------------------------
+# Robust measures
+# --------------------------------------------------------------------------------------
+
+
+def test_robust_measures_equal_direct_computation(misim, misim_summary):
+    for method, group in misim.groupby("method"):
+        b = group["b"].to_numpy()
+        median = np.median(b)
+        assert lookup(misim_summary, "median_bias", method)[0] == median - 0.5
+        mad = np.median(np.abs(b - median))
+        assert lookup(misim_summary, "mad_empse", method)[0] == pytest.approx(1.4826022 * mad)
+    # for normal estimates the scaled MAD estimates the SD, within its MCSE
+    draws = np.random.default_rng(5).normal(2.0, 3.0, 20_000)
+    out = summarize(pd.DataFrame({"b": draws, "se": 3.0}), estimate="b", true=2.0)
+    estimate, mcse = lookup(out.assign(method="all"), "mad_empse", "all")
+    assert abs(estimate - 3.0) < 4 * mcse
+    estimate, mcse = lookup(out.assign(method="all"), "median_bias", "all")
+    assert abs(estimate) < 4 * mcse
+
+
+@pytest.mark.parametrize("distribution", ["normal", "t3"])
+def test_robust_mcses_agree_with_repeated_simulations(distribution):
+    """Brute force: 600 simulations of 400 replicates. The spread of the estimates over
+    the simulations is what the MCSE of one simulation estimates; their ratio is within
+    the precision the 600 repeats allow (an sd from 600 values is good to about 3%)."""
+    rng = np.random.default_rng(20231)
+    repeats, replicates = 600, 400
+    if distribution == "normal":
+        draws = rng.standard_normal((repeats, replicates))
+    else:
+        draws = rng.standard_t(3, (repeats, replicates))
+    table = pd.DataFrame(
+        {
+            "sim": np.repeat(np.arange(repeats), replicates),
+            "estimate": draws.ravel(),
+            "se": 1.0,
+        }
+    )
+    out = summarize(table, true=0.0, by=["sim"]).set_index(["sim", "measure"])
+    for measure in ("median_bias", "mad_empse"):
+        rows = out.xs(measure, level="measure")
+        spread = rows["estimate"].std(ddof=1)
+        typical = rows["mcse"].mean()
+        assert typical / spread == pytest.approx(1.0, abs=0.12), (measure, typical, spread)

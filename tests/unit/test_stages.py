@@ -116,19 +116,27 @@ def test_a_unit_with_a_changed_cell_is_refused() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def run_study(root: Path, budget: int, *, keep_datasets: bool = True) -> Path:
+def run_study(
+    root: Path,
+    budget: int,
+    *,
+    keep_datasets: bool = True,
+    fit: FitSpec = FIT,
+    reference: str | None = None,
+    failures: str = "own",
+) -> Path:
     """Plan, simulate and collect the two cells as the workflow does; return ``root``."""
     jobs = plan_jobs(CELLS, REPLICATIONS, budget)
     chunks = []
     for job in jobs:
-        spec = SimulateJob(job.name, 7, job.units, FIT)
+        spec = SimulateJob(job.name, 7, job.units, fit)
         chunk = root / "chunks" / f"{job.name}.parquet"
         datasets = root / "datasets" / f"{job.name}.npz" if keep_datasets else None
         run_simulate(spec, fits=chunk, datasets=datasets)
         chunks.append(chunk)
     labels = [cell.label for cell in CELLS]
     run_collect(
-        CollectJob(tuple(labels), REPLICATIONS, 0.05),
+        CollectJob(tuple(labels), REPLICATIONS, 0.05, reference, failures),
         chunks=chunks,
         fits=[root / "fits" / f"{label}.parquet" for label in labels],
         metrics=[root / "metrics" / f"{label}.parquet" for label in labels],
@@ -197,6 +205,42 @@ def test_a_cell_over_the_memory_budget_gives_the_same_files(
     root = run_study(tmp_path, PLANS["sevens"])
     for relative in OUTPUTS:
         assert (root / relative).read_bytes() == (studies["whole"] / relative).read_bytes()
+
+
+#: MAP under a conflicting prior, capped at three Newton steps: five of its fits in the
+#: n = 30 cell fail, so the failure rules differ there.
+FAILING_FIT = FitSpec(
+    ("ols", "mle", "map"),
+    (*PRIORS, Prior("skeptical", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))),
+    0.05,
+    map_max_iter=3,
+)
+
+
+@pytest.mark.parametrize("failures", ["own", "common"])
+@pytest.mark.parametrize("budget", ["per_parameter", "some_fits"])
+def test_paired_measures_and_failure_rules_are_the_same_a_fit_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: str, budget: str
+) -> None:
+    """A cell summarized a fit at a time pairs each fit with the reference's rows kept
+    aside, and finds the replicates any fit failed on: the same bytes as in memory."""
+    options = {"fit": FAILING_FIT, "reference": "ols", "failures": failures}
+    whole = run_study(tmp_path / "whole", PLANS["whole"], **options)
+    metrics = read_metrics(whole / "tables" / "metrics.csv")
+    assert {"relprec", "bias_diff", "mse_diff", "coverage_diff"} <= set(metrics["measure"])
+    failed = metrics.loc[metrics["measure"] == "n_failed"]
+    assert failed["estimate"].max() > 0  # the cap makes some MAP fits fail
+    if failures == "common":  # every fit of a cell leaves out the same replicates
+        per_cell = failed.groupby(["n", "sigma"])["estimate"].agg(["min", "max"])
+        assert (per_cell["min"] == per_cell["max"]).all()
+    ols = metrics.loc[(metrics["method"] == "ols") & metrics["measure"].str.endswith("_diff")]
+    assert (ols["estimate"] == 0).all() and (ols["mcse"] == 0).all()
+    # a fit per call, one parameter at a time; or two fits per call
+    rows = REPLICATIONS * 4 - 1 if budget == "per_parameter" else 2 * REPLICATIONS * 4
+    monkeypatch.setattr(cell_tables, "WHOLE_CELL_ROWS", rows)
+    by_fit = run_study(tmp_path / "by_fit", PLANS["sevens"], **options)
+    for relative in OUTPUTS:
+        assert (by_fit / relative).read_bytes() == (whole / relative).read_bytes(), relative
 
 
 def test_chunks_list_their_units_with_a_row_group_per_fit(studies: dict[str, Path]) -> None:

@@ -1,0 +1,188 @@
+"""The failure rules side by side: a study's main measures under ``own`` and ``common``.
+
+A replicate whose fit failed is left out of that fit's measures only (``own``) or of
+every method's and prior's of its cell (``common``); which rule is used can change a
+study's conclusion (Pawel, Kook & Reeve 2024). :func:`failure_sensitivity` recomputes, for
+every cell with a failure, the main measures (:data:`SENSITIVITY_MEASURES`) under both
+rules from the cell's table of fits, with their MCSE and the replicates each rule used;
+:func:`write_failure_sensitivity` writes ``failures_sensitivity.{csv,md}``. Cells without
+a failure are left out: both rules give them the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from regsim.atomic import write_atomic, write_text_atomic
+from regsim.cells import summarize_cell
+from regsim.schema import (
+    FACTOR_NAMES,
+    OPTIONAL_FACTORS,
+    cell_label,
+    format_number,
+    method_label,
+    short_number,
+)
+from regsim.tableio import check_metrics, sort_table
+
+#: The measures compared under both rules.
+SENSITIVITY_MEASURES: tuple[str, ...] = ("bias", "empse", "rmse", "coverage")
+
+#: Columns of the sensitivity table, in file order.
+SENSITIVITY_COLUMNS: tuple[str, ...] = (
+    *FACTOR_NAMES,
+    "prior",
+    "method",
+    "parameter",
+    "measure",
+    "own",
+    "own_mcse",
+    "own_replicates",
+    "common",
+    "common_mcse",
+    "common_replicates",
+)
+
+
+def failing_cells(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """The levels of every cell of a metrics table with a failed replicate, in its order."""
+    table = check_metrics(metrics)
+    failed = table.loc[(table["measure"] == "n_failed") & (table["estimate"] > 0)]
+    factors = [name for name in FACTOR_NAMES if name in table.columns]
+    return failed[factors].drop_duplicates().to_dict("records")
+
+
+def failure_sensitivity(
+    metrics: pd.DataFrame,
+    read_fits: Callable[[str], pd.DataFrame],
+    alpha: float,
+    reference: str | None = None,
+) -> pd.DataFrame:
+    """The main measures of every cell with a failure, under both failure rules.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table (``metrics.csv``), which says which cells had failures.
+    read_fits : callable
+        Cell label (``regsim.schema.cell_label``) -> that cell's table of fits.
+    alpha : float
+        Nominal level of the intervals.
+    reference : str, optional
+        The reference method of the paired measures (does not change these measures;
+        passed so the recomputation is the workflow's).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SENSITIVITY_COLUMNS`: per cell, fit, parameter and measure of
+        :data:`SENSITIVITY_MEASURES` the estimate and MCSE under ``own`` and ``common``
+        and the replicates each used (``n_reps``). Empty when no replicate failed.
+    """
+    rows = []
+    for levels in failing_cells(metrics):
+        fits = read_fits(cell_label(levels))
+        by_rule = {
+            rule: summarize_cell(fits, alpha, reference=reference, failures=rule)
+            for rule in ("own", "common")
+        }
+        keys = [*FACTOR_NAMES, "prior", "method", "parameter"]
+        parts = []
+        for rule, summary in by_rule.items():
+            used = summary.loc[summary["measure"] == "n_reps", [*keys, "estimate"]]
+            used = used.rename(columns={"estimate": f"{rule}_replicates"})
+            main = summary.loc[summary["measure"].isin(SENSITIVITY_MEASURES)]
+            main = main[[*keys, "measure", "estimate", "mcse"]].rename(
+                columns={"estimate": rule, "mcse": f"{rule}_mcse"}
+            )
+            parts.append(main.merge(used, on=keys))
+        rows.append(parts[0].merge(parts[1], on=[*keys, "measure"]))
+    if not rows:
+        return pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    table = pd.concat(rows, ignore_index=True)[list(SENSITIVITY_COLUMNS)]
+    for rule in ("own", "common"):
+        table[f"{rule}_replicates"] = table[f"{rule}_replicates"].astype("int64")
+    return sort_table(table, [*FACTOR_NAMES, "prior", "method", "parameter", "measure"])
+
+
+def sensitivity_markdown(table: pd.DataFrame) -> str:
+    """The sensitivity table as Markdown, with how to read it."""
+    lines = [
+        "# Failure rules: own against common",
+        "",
+        "A replicate whose fit failed is left out of that method's measures only (own), or",
+        "of every method's and prior's of its cell (common), so that all are compared on",
+        "the same replicates (Pawel, Kook & Reeve 2024). For every cell with a failure, the",
+        "main measures under both rules, estimate (MCSE), and the replicates each used; a",
+        "conclusion that changes between the two columns depends on the failures.",
+        "",
+    ]
+    if table.empty:
+        return "\n".join([*lines, "No replicate failed.", ""])
+    factors = [item.name for item in OPTIONAL_FACTORS if (table[item.name] != item.default).any()]
+    header = ["n", "σ", *factors, "estimator", "parameter", "measure"]
+    header += ["own", "R own", "common", "R common"]
+    align = ["---:", "---:", *(["---"] * (len(factors) + 3)), "---:", "---:", "---:", "---:"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for r in table.to_dict("records"):
+        cells = [str(r["n"]), short_number(r["sigma"]), *(str(r[f]) for f in factors)]
+        cells += [method_label(r["method"], r["prior"]), r["parameter"], r["measure"]]
+        cells += [_shown(r["own"], r["own_mcse"]), str(r["own_replicates"])]
+        cells += [_shown(r["common"], r["common_mcse"]), str(r["common_replicates"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    cells_with = len(table[list(FACTOR_NAMES)].drop_duplicates())
+    lines += ["", f"{cells_with} cells with a failed replicate.", ""]
+    return "\n".join(lines)
+
+
+def _shown(estimate: float, mcse: float) -> str:
+    if not math.isfinite(estimate):
+        return "—"
+    return f"{estimate:.4g} ({mcse:.2g})" if math.isfinite(mcse) else f"{estimate:.4g}"
+
+
+def write_failure_sensitivity(
+    metrics: pd.DataFrame,
+    read_fits: Callable[[str], pd.DataFrame],
+    alpha: float,
+    csv: str | os.PathLike[str],
+    markdown: str | os.PathLike[str],
+    reference: str | None = None,
+) -> pd.DataFrame:
+    """Write :func:`failure_sensitivity` as CSV (``%.17g``) and Markdown, atomically."""
+    table = failure_sensitivity(metrics, read_fits, alpha, reference)
+    shown = table.assign(sigma=[format_number(s) for s in table["sigma"]])
+    write_atomic(
+        csv,
+        lambda tmp: shown.to_csv(
+            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
+        ),
+    )
+    write_text_atomic(markdown, sensitivity_markdown(table))
+    return table
+
+
+def fits_reader(paths: Mapping[str, str | os.PathLike[str]]) -> Callable[[str], pd.DataFrame]:
+    """Cell label -> its table of fits, read from ``paths`` (label -> file)."""
+    from regsim.tableio import read_parquet
+
+    def read(label: str) -> pd.DataFrame:
+        return read_parquet(paths[label])
+
+    return read
+
+
+__all__ = [
+    "SENSITIVITY_COLUMNS",
+    "SENSITIVITY_MEASURES",
+    "failure_sensitivity",
+    "failing_cells",
+    "fits_reader",
+    "sensitivity_markdown",
+    "write_failure_sensitivity",
+]
