@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from regsim.errors import RegsimError
 
-COMMANDS = ("fit", "summarize", "verify", "plan")
+COMMANDS = ("fit", "summarize", "verify", "plan", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
