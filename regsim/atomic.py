@@ -30,6 +30,11 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"{path}: cannot make its folder {path.parent} ({_reason(error)}); nothing was written"
+        ) from error
+    try:
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
             stale.unlink(missing_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -55,8 +60,12 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def _output_error(path: Path, error: OSError) -> OutputError:
     """The one-line error for an operating-system error while writing ``path``."""
-    reason = error.strerror or " ".join(str(error).split())
-    return OutputError(f"{path}: cannot write it ({reason}); the old file, if any, is kept")
+    return OutputError(f"{path}: cannot write it ({_reason(error)}); the old file, if any, is kept")
+
+
+def _reason(error: OSError) -> str:
+    """An operating-system error's reason, on one line."""
+    return error.strerror or " ".join(str(error).split())
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:

@@ -455,7 +455,7 @@ def test_cli_bad_inputs_are_one_line_errors(
     (out / "taken.csv").write_text("mine")
     one_line_error(capsys, study, out / "taken.csv", expect="exists; give --force")
     # a parent that is a file: the folder cannot be made
-    one_line_error(capsys, study, out / "taken.csv" / "a.csv", expect="cannot write it")
+    one_line_error(capsys, study, out / "taken.csv" / "a.csv", expect="cannot make its folder")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / PROVENANCE_NAME).write_text("{")
