@@ -20,18 +20,26 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     renamed over ``path``, so a reader (or a rerun after a crash) sees either the old file
     or the whole new one, never a partial file under the final name. On an error the
     temporary file is removed and ``path`` is untouched; an operating-system error (a full
-    disk, a read-only folder) becomes a one-line :class:`~regsim.errors.OutputError`
-    naming the file. A process killed mid-write may
+    disk, a read-only folder, a parent that is a file) becomes a one-line
+    :class:`~regsim.errors.OutputError` naming the file. A process killed mid-write may
     leave the hidden temporary ``.<name>.<random>.tmp``, which nothing reads and the next
     write of the same file removes (one job writes one output, so no live writer owns it).
     The file gets the permissions a plain ``open()`` would give it (not ``mkstemp``'s
     0600), so that collaborators sharing a results folder can read it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"{path}: cannot make its folder {path.parent} ({_reason(error)}); nothing was written"
+        ) from error
+    try:
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _output_error(path, error) from error
     os.close(fd)
     tmp = Path(name)
     try:
@@ -44,13 +52,20 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        reason = error.strerror or " ".join(str(error).split())
-        raise OutputError(
-            f"{path}: cannot write it ({reason}); the old file, if any, is kept"
-        ) from error
+        raise _output_error(path, error) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _output_error(path: Path, error: OSError) -> OutputError:
+    """The one-line error for an operating-system error while writing ``path``."""
+    return OutputError(f"{path}: cannot write it ({_reason(error)}); the old file, if any, is kept")
+
+
+def _reason(error: OSError) -> str:
+    """An operating-system error's reason, on one line."""
+    return error.strerror or " ".join(str(error).split())
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:

@@ -173,6 +173,26 @@ def read_parquet(
     return table
 
 
+def row_group_rows(path: str | os.PathLike[str]) -> list[int]:
+    """The number of rows of each row group of a parquet file, from its footer.
+
+    Lets a reader take a table one row group at a time (:func:`read_parquet` with
+    ``row_groups``) and know its size before reading any row.
+
+    Raises
+    ------
+    DataFileError
+        If the file is missing or its footer is damaged; the one-line message names the
+        file and says how to regenerate it.
+    """
+    _pyarrow()
+    import pyarrow.parquet as pq
+
+    with _reading(path):
+        metadata = pq.ParquetFile(path).metadata
+        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
 def _pyarrow() -> Any:
     """pyarrow, allocating from the C library's heap rather than its own pool.
 
@@ -454,6 +474,7 @@ __all__ = [
     "levels_of",
     "read_metrics",
     "read_parquet",
+    "row_group_rows",
     "select_levels",
     "slices",
     "sort_table",

@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from regsim.errors import RegsimError
 
-COMMANDS = ("fit", "summarize", "verify", "plan")
+COMMANDS = ("fit", "summarize", "verify", "plan", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):

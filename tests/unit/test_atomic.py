@@ -8,6 +8,7 @@ import pytest
 
 from regsim.atomic import write_atomic, write_bytes_atomic
 from regsim.design import Cell
+from regsim.errors import OutputError
 from regsim.simulate import draw, save_datasets
 
 
@@ -45,3 +46,10 @@ def test_a_write_removes_what_a_killed_write_left(tmp_path):
     write_bytes_atomic(target, b"whole")
     assert target.read_bytes() == b"whole"
     assert not stale.exists() and other.exists()
+
+
+def test_a_folder_that_cannot_be_made_is_a_one_line_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OutputError, match=r"file/out\.csv: cannot make its folder .*file \("):
+        write_bytes_atomic(tmp_path / "file" / "out.csv", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
