@@ -17,6 +17,7 @@ Modules
 * :mod:`~regsim.figures.layout`: where those panels go when σ has many levels.
 * :mod:`~regsim.figures.families`: bias, coverage, efficiency, model SE, σ figures.
 * :mod:`~regsim.figures.nested_loop`, :mod:`~regsim.figures.zip`: the other two plots.
+* :mod:`~regsim.figures.replicates`: one cell's replicate fits, checked and selected.
 * :mod:`~regsim.figures.save`: writing PDF and PNG files.
 
 Conventions shared by all figures
@@ -88,6 +89,7 @@ from .families import (
     sigma_figure,
 )
 from .nested_loop import nested_loop_figure
+from .replicates import REPLICATE_COLUMNS
 from .save import save_figure
 from .style import (
     ERROR_TITLES,
@@ -102,7 +104,7 @@ from .style import (
 
 # Importing the submodule binds the name ``zip`` in this namespace: the builtin is not
 # used below.
-from .zip import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, zip_plot
+from .zip import ZIP_PDF_RASTER_DPI, zip_plot
 
 __all__ = [
     "ERROR_TITLES",
