@@ -3,8 +3,9 @@
 Every ``*_figure`` function takes the metrics table of one slice of the study (the
 columns of ``results/tables/metrics.csv``: the factor columns, then ``prior, method,
 parameter, measure, estimate, mcse``; one level of each optional factor such as the error
-model) and returns a :class:`matplotlib.figure.Figure`; :func:`zip_plot` takes the long
-table of one cell's replicate fits instead. Nothing is read or written except by
+model) and returns a :class:`matplotlib.figure.Figure`; :func:`zip_plot`,
+:func:`estimate_se_figure` and :func:`bland_altman_figure` take the long table of one
+cell's replicate fits instead. Nothing is read or written except by
 :func:`save_figure`, which writes a PDF and a 300 dpi PNG. :func:`figure_tasks` draws
 and saves several figures of a whole metrics table, each of one slice.
 
@@ -17,6 +18,8 @@ Modules
 * :mod:`~regsim.figures.layout`: where those panels go when σ has many levels.
 * :mod:`~regsim.figures.families`: bias, coverage, efficiency, model SE, σ figures.
 * :mod:`~regsim.figures.nested_loop`, :mod:`~regsim.figures.zip`: the other two plots.
+* :mod:`~regsim.figures.estimates`: estimate against model SE, and Bland–Altman panels.
+* :mod:`~regsim.figures.replicates`: one cell's replicate fits, checked and selected.
 * :mod:`~regsim.figures.save`: writing PDF and PNG files.
 
 Conventions shared by all figures
@@ -78,6 +81,7 @@ from regsim.schema import OPTIONAL_FACTORS, metrics_columns
 from regsim.tableio import select_levels
 
 from .data import missing_cells
+from .estimates import ESTIMATE_PDF_RASTER_DPI, bland_altman_figure, estimate_se_figure
 from .families import (
     EXACT_GID,
     bias_figure,
@@ -88,6 +92,7 @@ from .families import (
     sigma_figure,
 )
 from .nested_loop import nested_loop_figure
+from .replicates import REPLICATE_COLUMNS
 from .save import save_figure
 from .style import (
     ERROR_TITLES,
@@ -102,10 +107,11 @@ from .style import (
 
 # Importing the submodule binds the name ``zip`` in this namespace: the builtin is not
 # used below.
-from .zip import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, zip_plot
+from .zip import ZIP_PDF_RASTER_DPI, zip_plot
 
 __all__ = [
     "ERROR_TITLES",
+    "ESTIMATE_PDF_RASTER_DPI",
     "EXACT_GID",
     "FIGURES",
     "FIGURE_WIDTH",
@@ -117,9 +123,11 @@ __all__ = [
     "REPLICATE_COLUMNS",
     "ZIP_PDF_RASTER_DPI",
     "bias_figure",
+    "bland_altman_figure",
     "coverage_figure",
     "rejection_figure",
     "efficiency_figure",
+    "estimate_se_figure",
     "figure_tasks",
     "missing_cells",
     "modelse_figure",
@@ -144,7 +152,8 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "rejection": rejection_figure,
     "sigma": sigma_figure,
 }
-"""The figures drawn from the metrics table, by name (:func:`zip_plot` is separate)."""
+"""The figures drawn from the metrics table, by name (those of one cell's replicate fits,
+:func:`zip_plot`, :func:`estimate_se_figure` and :func:`bland_altman_figure`, are separate)."""
 
 
 def study_keywords(name: str, **values: Any) -> dict[str, Any]:

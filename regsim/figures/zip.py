@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
@@ -14,23 +13,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from regsim.errors import InputDataError
-from regsim.schema import FIT_FIELDS, OPTIONAL_FACTORS, short_number
+from regsim.schema import short_number
 
 from .collector import gc_paused
 from .panels import new_figure
+from .replicates import cell_fits
 from .style import (
     FIGURE_WIDTH,
     OKABE_ITO,
     RC,
     legend_title,
-    ordered_series,
     parameter_symbol,
     series_label,
 )
-
-#: Columns the per-replicate table of :func:`zip_plot` must have (the other factors are
-#: optional: a missing one is at its default level).
-REPLICATE_COLUMNS: tuple[str, ...] = ("n", "sigma", *(c for c in FIT_FIELDS if c != "multimodal"))
 
 #: Resolution of the zip plot's rasterized intervals in its PDF: sharp at print size, and
 #: a third of the memory of 300 dpi for a plot of 10 000 replicates.
@@ -97,26 +92,9 @@ def zip_plot(
     """
     if not 0.0 < float(alpha) < 1.0:
         raise InputDataError(f"alpha must be in (0, 1), got {alpha!r}")
-    table = _check_replicates(replicates)
-    levels = _cell_levels(table)
-    n_value = _single(table, "n", n)
-    sigma_value = _single(table, "sigma", sigma)
-    table = table.loc[(table["n"] == n_value) & np.isclose(table["sigma"], sigma_value)]
-    table = table.loc[table["parameter"] == parameter]
-    if table.empty:
-        raise InputDataError(f"{_WHAT}: no rows for parameter {parameter!r}")
-    truths = table["true"].unique()
-    if len(truths) != 1 or not np.isfinite(truths[0]):
-        raise InputDataError(f"{_WHAT}: the true value of {parameter} is not one finite number")
-    truth = float(truths[0])
-    pairs = [(str(m), str(p)) for m, p in table[["method", "prior"]].drop_duplicates().to_numpy()]
-    series = ordered_series(pairs)
-    ok_all = (
-        _flags(table["converged"])
-        & np.isfinite(table[["estimate", "se", "lower", "upper"]]).all(axis=1).to_numpy()
-        & (table["se"] > 0).to_numpy()
-    )
-    table = table.assign(ok=ok_all)
+    cell = cell_fits(replicates, n=n, sigma=sigma, parameter=parameter, what=_WHAT)
+    table, levels, series, truth = cell.rows, cell.levels, cell.series, cell.truth
+    n_value, sigma_value = cell.n, cell.sigma
     valid = table.loc[table["ok"]]
     if valid.empty:
         lo, hi = truth - 1.0, truth + 1.0
@@ -163,77 +141,6 @@ def zip_plot(
             **legend_title(levels),
         )
     return figure
-
-
-def _check_replicates(replicates: pd.DataFrame) -> pd.DataFrame:
-    """A copy of the replicate table's columns with text keys and float numbers.
-
-    ``prior`` is ``""`` for methods without one, ``n`` int; an optional factor's missing
-    value is its default level.
-    """
-    what = "replicate table"
-    if not isinstance(replicates, pd.DataFrame):
-        kind = type(replicates).__name__
-        raise InputDataError(f"{what}: expected a pandas DataFrame, got {kind}")
-    missing = [c for c in REPLICATE_COLUMNS if c not in replicates.columns]
-    if missing:
-        raise InputDataError(f"{what}: missing column(s) {', '.join(missing)}")
-    if len(replicates) == 0:
-        raise InputDataError(f"{what}: the table has no rows")
-    factors = [item for item in OPTIONAL_FACTORS if item.name in replicates.columns]
-    out = replicates.loc[:, [*REPLICATE_COLUMNS, *(item.name for item in factors)]].copy()
-    for item in factors:
-        column = out[item.name]
-        out[item.name] = column.astype(object).where(column.notna(), item.default).astype(str)
-    out["prior"] = out["prior"].astype(object).where(out["prior"].notna(), "").astype(str)
-    out["method"] = out["method"].astype(str)
-    out["parameter"] = out["parameter"].astype(str)
-    try:
-        out["n"] = pd.to_numeric(out["n"], errors="raise").astype("int64")
-        out["sigma"] = pd.to_numeric(out["sigma"], errors="raise").astype(float)
-    except (TypeError, ValueError):
-        raise InputDataError(f"{what}: columns n and sigma must be numeric and complete") from None
-    for column in ("estimate", "se", "lower", "upper", "true"):
-        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
-    return out
-
-
-def _cell_levels(table: pd.DataFrame) -> dict[str, str]:
-    """The optional factors' levels of one cell's fits; a table of several is refused."""
-    levels = {}
-    for item in OPTIONAL_FACTORS:
-        found: Sequence[str] = [str(item.default)]
-        if item.name in table.columns:
-            found = sorted(set(table[item.name]), key=item.rank) or found
-        if len(found) > 1:
-            raise InputDataError(
-                f"{_WHAT}: fits of several {item.name} levels ({', '.join(found)}); "
-                "pass one cell's fits"
-            )
-        levels[item.name] = found[0]
-    return levels
-
-
-def _flags(column: pd.Series) -> np.ndarray:
-    """A convergence column as booleans; missing or unrecognised values are False."""
-    if column.dtype == bool:
-        return column.to_numpy(bool)
-    text = column.astype(str).str.strip().str.lower()
-    return text.isin(["true", "t", "yes", "1", "1.0"]).to_numpy()
-
-
-def _single(table: pd.DataFrame, column: str, value: float | None) -> float:
-    """The one value of ``column`` in the table, or ``value`` if the table has it."""
-    present = sorted(table[column].unique())
-    if value is None:
-        if len(present) != 1:
-            shown = ", ".join(short_number(v) for v in present)
-            raise InputDataError(f"{_WHAT}: several values of {column} ({shown}); choose one")
-        return float(present[0])
-    if not np.isclose(present, float(value)).any():
-        shown = ", ".join(short_number(v) for v in present)
-        raise InputDataError(f"{_WHAT}: no rows with {column} = {value}; values: {shown}")
-    return float(value)
 
 
 def _zip_panel(ax: Axes, rows: pd.DataFrame, truth: float, nominal: float, title: str) -> None:
