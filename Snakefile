@@ -4,6 +4,8 @@ Run the whole study with `snakemake --cores 8`; execution settings come from
 profiles/default/. What each rule writes: results/README.md.
 """
 
+import re
+
 from snakemake.utils import min_version, validate
 
 from regsim.provenance import git_state
@@ -55,7 +57,11 @@ rule all:
             figure=STUDY.figure_files,
             ext=("pdf", "png"),
         ),
-        expand("results/figures/zip.{ext}", ext=("pdf", "png")),
+        expand(
+            "results/figures/{figure}.{ext}",
+            figure=["zip", *STUDY.estimate_figures],
+            ext=("pdf", "png"),
+        ),
         expand("results/tables/{table}", table=STUDY.paper_tables),
         "results/tables/failures.md",
         "results/tables/theory.csv",

@@ -82,6 +82,7 @@ class Study:
         study = cls(config)
         study.labels  # noqa: B018 - checked now, before any job
         study.zip  # noqa: B018
+        study.estimate_plots  # noqa: B018
         study.check_loops()
         return study
 
@@ -420,6 +421,62 @@ class Study:
             for levels in self.slices
             for ext in ("tex", "md")
         ]
+
+    def _cell_of(self, where: str, chosen: Mapping[str, Any]) -> Cell:
+        """The cell of the grid at ``chosen``'s levels (the first level of each factor it
+        leaves out).
+
+        Raises
+        ------
+        ConfigError
+            If no cell of the grid has those levels.
+        """
+        first = self.cells[0]
+        wanted = {name: chosen.get(name, value) for name, value in first.levels.items()}
+        for cell in self.cells:
+            if (
+                cell.n == wanted["n"]
+                and cell.sigma == float(wanted["sigma"])
+                and all(cell.levels[f.name] == wanted[f.name] for f in OPTIONAL_FACTORS)
+            ):
+                return cell
+        raise ConfigError(f"{where}: cell {_levels_text(wanted)} is not in the grid")
+
+    @cached_property
+    def estimate_plots(self) -> dict[str, Any]:
+        """The cells and parameter of the estimate-level plots (estimate against model SE,
+        Bland–Altman against the reference): ``figures.estimates``, default the zip
+        plot's cell and parameter.
+
+        Raises
+        ------
+        ConfigError
+            If a cell is not in the grid or the parameter is not the study's.
+        """
+        options = (self.config.get("figures") or {}).get("estimates") or {}
+        parameter = options.get("parameter", self.zip["parameter"])
+        if parameter not in self.parameters:
+            raise ConfigError(
+                f"figures.estimates.parameter: {parameter!r} is not one of {self.parameters}"
+            )
+        chosen = options.get("cells")
+        if chosen is None:
+            labels = [self.zip["cell"]]
+        else:
+            labels = list(
+                dict.fromkeys(
+                    self._cell_of(f"figures.estimates.cells[{i}]", levels).label
+                    for i, levels in enumerate(chosen)
+                )
+            )
+        return {"cells": labels, "parameter": parameter}
+
+    @property
+    def estimate_figures(self) -> list[str]:
+        """The estimate-level figure stems: ``estimates_<cell>`` for each chosen cell and
+        ``bland_altman_<cell>`` when the study has a reference to pair with."""
+        families = ["estimates"] + (["bland_altman"] if self.reference is not None else [])
+        return [f"{family}_{cell}" for cell in self.estimate_plots["cells"] for family in families]
 
     @cached_property
     def zip(self) -> dict[str, Any]:

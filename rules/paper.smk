@@ -34,6 +34,49 @@ rule zip_plot:
         "../scripts/zip_plot.py"
 
 
+rule estimate_plots:
+    input:
+        lambda wc: [f"results/chunks/{job}.parquet" for job in STUDY.jobs_of(wc.cell)],
+    output:
+        **(
+            {
+                "bland_altman_pdf": "results/figures/bland_altman_{cell}.pdf",
+                "bland_altman_png": report(
+                    "results/figures/bland_altman_{cell}.png",
+                    caption="../report/bland_altman.rst",
+                    category="Figures",
+                    labels={"figure": "bland_altman_{cell}"},
+                ),
+            }
+            if STUDY.reference is not None
+            else {}
+        ),
+        estimates_pdf="results/figures/estimates_{cell}.pdf",
+        estimates_png=report(
+            "results/figures/estimates_{cell}.png",
+            caption="../report/estimates_se.rst",
+            category="Figures",
+            labels={"figure": "estimates_{cell}"},
+        ),
+    log:
+        "results/logs/estimate_plots/{cell}.log",
+    benchmark:
+        "results/benchmarks/estimate_plots/{cell}.tsv"
+    wildcard_constraints:
+        cell="|".join(map(re.escape, STUDY.estimate_plots["cells"])),
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        parameter=STUDY.estimate_plots["parameter"],
+        reference=STUDY.reference,
+    script:
+        "../scripts/estimate_plots.py"
+
+
 rule paper:
     input:
         metrics="results/tables/metrics.csv",
@@ -117,7 +160,7 @@ rule provenance:
         "results/tables/failures_sensitivity.md",
         expand(
             "results/figures/{figure}.{ext}",
-            figure=[*STUDY.figure_files, "zip"],
+            figure=[*STUDY.figure_files, "zip", *STUDY.estimate_figures],
             ext=("pdf", "png"),
         ),
     output:

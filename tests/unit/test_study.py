@@ -198,3 +198,26 @@ def test_zip_settings_defaults_and_errors() -> None:
 def test_intercept_only_study_zips_beta0() -> None:
     s = study(beta=[5.0], priors={"w": {"mean": [0], "sd": [math.inf]}})
     assert s.zip["parameter"] == "beta0" and s.parameters == ["beta0", "sigma"]
+
+
+def test_estimate_level_plots_of_the_chosen_cells() -> None:
+    s = study(grid={"n": [20, 50], "sigma": [1, 5], "errors": ["normal", "t3"]})
+    assert s.estimate_plots == {"cells": ["n20_sigma1"], "parameter": "beta1"}  # the zip's
+    assert s.estimate_figures == ["estimates_n20_sigma1", "bland_altman_n20_sigma1"]
+    chosen = study(
+        grid={"n": [20, 50], "sigma": [1, 5], "errors": ["normal", "t3"]},
+        figures={
+            "estimates": {
+                "cells": [{"n": 50, "sigma": 5, "errors": "t3"}, {"n": 20, "sigma": 1}],
+                "parameter": "sigma",
+            }
+        },
+    )
+    assert chosen.estimate_plots == {"cells": ["n50_sigma5_t3", "n20_sigma1"], "parameter": "sigma"}
+    # a study without a reference method has no Bland-Altman plot
+    alone = study(methods=["map"], grid={"n": [20], "sigma": [1]})
+    assert alone.estimate_figures == ["estimates_n20_sigma1"]
+    with pytest.raises(ConfigError, match=r"figures.estimates.cells\[0\]: cell n=30"):
+        study(figures={"estimates": {"cells": [{"n": 30, "sigma": 1}]}})
+    with pytest.raises(ConfigError, match="figures.estimates.parameter"):
+        study(figures={"estimates": {"parameter": "beta9"}})
