@@ -347,14 +347,19 @@ class Study:
         return next((m for m in ("ols", "ols_hc3", "mle") if m in self.methods), None)
 
     @property
-    def families(self) -> tuple[str, ...]:
-        """The figure families the study draws: the efficiency figure needs a reference
-        and another series to set against it."""
+    def compared(self) -> bool:
+        """Whether the study has a reference method and another series (a method, or a
+        prior of a method that takes one) to set against it."""
         others = [m for m in self.methods if m != self.reference]
         series = len([p for p in self.priors if PRIOR_METHODS.intersection(others)])
         series += len([m for m in others if m not in PRIOR_METHODS])
-        compared = self.reference is not None and series > 0
-        return tuple(f for f in FIGURE_FAMILIES if f != "efficiency" or compared)
+        return self.reference is not None and series > 0
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The figure families the study draws: the efficiency figure needs a reference
+        and another series to set against it."""
+        return tuple(f for f in FIGURE_FAMILIES if f != "efficiency" or self.compared)
 
     @cached_property
     def figure_files(self) -> dict[str, tuple[str, dict[str, str]]]:
@@ -475,7 +480,7 @@ class Study:
     def estimate_figures(self) -> list[str]:
         """The estimate-level figure stems: ``estimates_<cell>`` for each chosen cell and
         ``bland_altman_<cell>`` when the study has a reference to pair with."""
-        families = ["estimates"] + (["bland_altman"] if self.reference is not None else [])
+        families = ["estimates"] + (["bland_altman"] if self.compared else [])
         return [f"{family}_{cell}" for cell in self.estimate_plots["cells"] for family in families]
 
     @cached_property

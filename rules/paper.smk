@@ -48,7 +48,7 @@ rule estimate_plots:
                     labels={"figure": "bland_altman_{cell}"},
                 ),
             }
-            if STUDY.reference is not None
+            if STUDY.compared
             else {}
         ),
         estimates_pdf="results/figures/estimates_{cell}.pdf",
@@ -72,7 +72,7 @@ rule estimate_plots:
         runtime=5,
     params:
         parameter=STUDY.estimate_plots["parameter"],
-        reference=STUDY.reference,
+        reference=STUDY.reference if STUDY.compared else None,
     script:
         "../scripts/estimate_plots.py"
 
@@ -142,9 +142,12 @@ rule provenance:
     input:
         # every result of the study, so that `regsim verify` can tell it from stale files
         expand("results/chunks/{job}.parquet", job=STUDY.plan),
-        expand(
-            "results/datasets/{job}.npz",
-            job=STUDY.plan if STUDY.keep_datasets else [],
+        # nothing reads a dataset file back: one touched (or damaged) reruns nothing
+        ancient(
+            expand(
+                "results/datasets/{job}.npz",
+                job=STUDY.plan if STUDY.keep_datasets else [],
+            )
         ),
         expand(
             "results/{kind}/{cell}.parquet",

@@ -66,6 +66,7 @@ def test_priors_are_not_fitted_without_a_method_that_takes_one() -> None:
     assert study(methods=["ols", "mle"]).fitted_priors == ()
     assert study().fitted_priors == study().priors
     assert study(methods=["ols", "mle"]).fit.priors == ()
+    assert not study(methods=["ols"]).compared and study(methods=["ols", "mle"]).compared
 
 
 # --------------------------------------------------------------------------------------
