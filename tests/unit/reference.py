@@ -5,12 +5,13 @@ X = [1, x_1, …, x_k] and general-purpose tools (statsmodels, scipy.optimize, e
 rational arithmetic), so it shares no code and no algorithm with the batched estimators
 in ``regsim.estimators``.
 
-Objective of the MAP fit (negative log posterior up to a constant, no prior on σ):
+Objective of the MAP fit (negative log posterior up to a constant, p(σ) ∝ σ^{−a}: a = 0
+flat, a = 1 Jeffreys):
 
-    f(β, σ) = n log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j²,
+    f(β, σ) = (n + a) log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j²,
 
-with η_j = inf a flat prior (the term is dropped). With every η_j = inf it is the
-negative log-likelihood up to the constant (n/2) log 2π.
+with η_j = inf a flat prior (the term is dropped). With every η_j = inf and a = 0 it is
+the negative log-likelihood up to the constant (n/2) log 2π.
 """
 
 from __future__ import annotations
@@ -92,38 +93,39 @@ def ols_exact(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------- objective / derivatives
 
 
-def objective(beta, sigma, X, y, mu, sd) -> float:
+def objective(beta, sigma, X, y, mu, sd, a: int = 0) -> float:
     """f(β, σ) of the module docstring (η = inf terms dropped)."""
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
-    n = X.shape[0]
+    n = X.shape[0] + a
     return float(
         n * np.log(sigma) + r @ r / (2 * sigma**2) + 0.5 * np.sum(d * (beta - np.asarray(mu)) ** 2)
     )
 
 
-def gradient(beta, sigma, X, y, mu, sd) -> np.ndarray:
+def gradient(beta, sigma, X, y, mu, sd, a: int = 0) -> np.ndarray:
     """Gradient of f in (β, σ)."""
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
-    n = X.shape[0]
+    n = X.shape[0] + a
     g_beta = -X.T @ r / sigma**2 + d * (beta - np.asarray(mu))
     g_sigma = n / sigma - (r @ r) / sigma**3
     return np.append(g_beta, g_sigma)
 
 
-def hessian(beta, sigma, X, y, mu, sd) -> np.ndarray:
+def hessian(beta, sigma, X, y, mu, sd, a: int = 0) -> np.ndarray:
     """Analytic Hessian of f in (β, σ).
 
-    H_ββ = XᵀX/σ² + D, H_βσ = 2 Xᵀr/σ³, H_σσ = −n/σ² + 3 RSS/σ⁴, r = y − Xβ.
-    With every η = inf it is the observed information of the likelihood.
+    H_ββ = XᵀX/σ² + D, H_βσ = 2 Xᵀr/σ³, H_σσ = −(n + a)/σ² + 3 RSS/σ⁴, r = y − Xβ.
+    With every η = inf and a = 0 it is the observed information of the likelihood.
     """
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
     n, p = X.shape
+    n += a
     h = np.empty((p + 1, p + 1))
     h[:p, :p] = X.T @ X / sigma**2 + np.diag(d)
     h[:p, p] = h[p, :p] = 2 * X.T @ r / sigma**3
@@ -194,7 +196,7 @@ def mle_scipy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------------------- MAP
 
 
-def _trust_polish(beta0, sigma0, X, y, mu, sd) -> tuple[np.ndarray, float]:
+def _trust_polish(beta0, sigma0, X, y, mu, sd, a: int = 0) -> tuple[np.ndarray, float]:
     """Local minimum of f from (β0, σ0) by scipy's trust-exact in (β − β0, log σ)."""
     beta0 = np.asarray(beta0, dtype=float)
     p = len(beta0)
@@ -204,18 +206,18 @@ def _trust_polish(beta0, sigma0, X, y, mu, sd) -> tuple[np.ndarray, float]:
 
     def fun(z):
         b, s = unpack(z)
-        return objective(b, s, X, y, mu, sd)
+        return objective(b, s, X, y, mu, sd, a)
 
     def jac(z):
         b, s = unpack(z)
-        g = gradient(b, s, X, y, mu, sd)
+        g = gradient(b, s, X, y, mu, sd, a)
         g[p] *= s
         return g
 
     def hess(z):
         b, s = unpack(z)
-        g = gradient(b, s, X, y, mu, sd)
-        h = hessian(b, s, X, y, mu, sd)
+        g = gradient(b, s, X, y, mu, sd, a)
+        h = hessian(b, s, X, y, mu, sd, a)
         h[:p, p] *= s
         h[p, :p] *= s
         h[p, p] = s * s * h[p, p] + s * g[p]
@@ -248,7 +250,7 @@ def ols_start(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return beta, float(np.sqrt(r @ r / len(y)))
 
 
-def map_scipy(X, y, mu, sd) -> dict[str, object]:
+def map_scipy(X, y, mu, sd, a: int = 0) -> dict[str, object]:
     """MAP by local minimisation from the MLE and from the prior mean; best of the two.
 
     Returns the best point and both local solutions with their objective values.
@@ -259,8 +261,8 @@ def map_scipy(X, y, mu, sd) -> dict[str, object]:
     s_mu = float(np.sqrt(r_mu @ r_mu / len(y)))
     runs = []
     for b0, s0 in ((b_mle, s_mle), (mu, s_mu)):
-        b, s = _trust_polish(b0, s0, X, y, mu, sd)
-        runs.append((objective(b, s, X, y, mu, sd), b, s))
+        b, s = _trust_polish(b0, s0, X, y, mu, sd, a)
+        runs.append((objective(b, s, X, y, mu, sd, a), b, s))
     best = min(runs, key=lambda run: run[0])
     return {
         "value": best[0],
