@@ -53,6 +53,7 @@ METHODS: tuple[Method, ...] = (
     Method("ols_hc3", "OLS (HC3)"),
     Method("mle", "MLE"),
     Method("map", "MAP", takes_prior=True, multimodal=True),
+    Method("bayes", "Bayes", takes_prior=True, multimodal=True),
 )
 
 #: Method names in table order.

@@ -27,7 +27,8 @@ class Fit:
         False where the fit failed (iteration cap, non-positive-definite Hessian,
         non-finite result); such rows must not be used as numbers.
     multimodal : ndarray of bool, shape (R,)
-        True where the objective had more than one local optimum (MAP only).
+        True where the objective had more than one local optimum (MAP: the profile
+        over σ; Bayes: the posterior density of log σ).
     """
 
     method: str

@@ -745,7 +745,7 @@ def test_fit_table_same_datasets_for_every_prior():
 def test_fit_methods_rejects_unknown_method():
     x, y = random_batch(2, 2, 10, 3)
     with pytest.raises(ValueError, match="unknown method"):
-        fit_methods(sufficient_stats(x, y), [SKEPTICAL], ["ols", "bayes"], 0.05)
+        fit_methods(sufficient_stats(x, y), [SKEPTICAL], ["ols", "lasso"], 0.05)
 
 
 def test_registry_matches_the_method_names_the_workflow_validates():
