@@ -89,6 +89,10 @@ class _Posterior:
         return len(self.mean)
 
     @property
+    def replicates(self) -> int:
+        return len(self.path.rss0)
+
+    @property
     def flat(self) -> int:
         """|F|, the number of coefficients with a flat prior."""
         return sum(1 for prec in self.path.precision if not prec)
@@ -413,8 +417,11 @@ def _nodes_last(values: np.ndarray) -> np.ndarray:
 class _Mixture:
     """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (R, nodes).
 
-    ``lo`` and ``hi`` bracket every quantile: eight and a half component sds beyond every
-    component mean, where each component's tail is below 1e-16.
+    ``lo`` and ``hi`` bracket every quantile between 1e-9 and 1 − 1e-9: eight and a half
+    component sds beyond the mean of every component weighing more than 1e-12 (each
+    component's tail there is below 1e-16, and the lighter ones weigh less than 1e-10
+    together). ``spread`` is the sd of the heaviest component, a scale that exists even
+    where the mixture's sd does not.
     """
 
     weight: np.ndarray
@@ -422,12 +429,17 @@ class _Mixture:
     inv_sd: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    spread: np.ndarray
 
     @classmethod
     def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray) -> _Mixture:
         sd = np.sqrt(v)
         reach = 8.5 * sd
-        return cls(weight, m, 1.0 / sd, (m - reach).min(axis=1), (m + reach).max(axis=1))
+        heavy = weight > 1e-12
+        lo = np.where(heavy, m - reach, np.inf).min(axis=1)
+        hi = np.where(heavy, m + reach, -np.inf).max(axis=1)
+        spread = sd[np.arange(len(sd)), np.argmax(weight, axis=1)]
+        return cls(weight, m, 1.0 / sd, lo, hi, spread)
 
     def quantile(
         self, level: float, start: np.ndarray, scale: np.ndarray, max_iter: int = 60
@@ -436,10 +448,11 @@ class _Mixture:
 
         Halley's iteration (F'' = −Σ_i w_i x_i φ(x_i)/sd_i², x_i = (q − m_i)/sd_i) from
         ``start``, safeguarded by bisection on the bracket. Its convergence is cubic, the
-        error after a step δ about δ³/2 for a distribution near normal: a step below 1e-3
-        ``scale`` leaves an error below 1e-9 ``scale``, so the iteration stops after
-        taking it.
+        error after a step δ about δ³/2 (in sds) for a distribution near normal: a step
+        below 1e-3 ``scale`` leaves an error below 1e-9 ``scale``, so the iteration stops
+        after taking it. ``scale`` is at most the heaviest component's sd.
         """
+        scale = np.minimum(scale, self.spread)
         lo, hi = self.lo.copy(), self.hi.copy()
         q = np.clip(start, lo, hi)
         done = np.zeros(q.shape, dtype=bool)
@@ -553,6 +566,13 @@ def _summaries(
                 np.take_along_axis(m[j], window, axis=1),
                 np.take_along_axis(v[j], window, axis=1),
             )
+        # Where the tails are too heavy for the moments to mean much (or the moments do
+        # not exist and the nodes' are finite only by truncation), start from the
+        # heaviest component's quantiles instead.
+        heaviest = np.argmax(weight, axis=1)
+        rows = np.arange(len(heaviest))
+        centre = m[j][rows, heaviest] + zs * mixture.spread
+        guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
         for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
             q, done = mixture.quantile(level, first, sd)
             out.append(q)
@@ -1136,7 +1156,7 @@ def fit_bayes(
     post = _Posterior.build(path, [stats.beta_hat[:, j] for j in range(p)], prior.mean, n, a)
     nu = post.nu
     if nu <= 0 or replicates == 0:
-        return Fit("bayes", estimate, se, lower, upper, converged, multimodal)
+        return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
     with np.errstate(all="ignore"):
         proper = (stats.rss > 0) & np.isfinite(stats.rss) & np.isfinite(rss_inf)
         for j in range(p):
@@ -1177,22 +1197,44 @@ def fit_bayes(
                 out[rows[rest]] = value
             converged[rows[rest]] = result[4]
             multimodal[rows[rest]] = result[5]
-    # Means of σ and of flat coefficients exist for ν > 1, their sds for ν > 2.
-    flat = np.array([not prec for prec in path.precision] + [True])
-    missing_mean = flat & (nu <= 1)
-    missing_sd = flat & (nu <= 2)
-    estimate[:, missing_mean] = np.nan
-    se[:, missing_sd] = np.nan
+    return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
+
+
+def existing(precision: Sequence[float], nu: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which posterior means and sds exist, per parameter (β_0 … β_{p−1}, σ).
+
+    With flat priors on F (precision 0) and ν = n − |F| − 1 + a, the means of σ and of
+    the flat coefficients exist for ν > 1 and their sds for ν > 2; the coefficients with
+    proper priors have both whenever the posterior is proper (ν > 0).
+    """
+    flat = np.array([not prec for prec in precision] + [True])
+    return ~flat | (nu > 1), ~flat | (nu > 2)
+
+
+def _finish(
+    estimate: np.ndarray,
+    se: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    converged: np.ndarray,
+    multimodal: np.ndarray,
+    precision: Sequence[float],
+    nu: int,
+) -> Fit:
+    """The Fit, with what does not exist or failed as NaN and ``converged`` False."""
+    has_mean, has_sd = existing(precision, nu)
+    estimate[:, ~has_mean] = np.nan
+    se[:, ~has_sd] = np.nan
     finite = (
-        (np.isfinite(estimate) | missing_mean).all(axis=1)
-        & (np.isfinite(se) | missing_sd).all(axis=1)
+        (np.isfinite(estimate) | ~has_mean).all(axis=1)
+        & (np.isfinite(se) | ~has_sd).all(axis=1)
         & np.isfinite(lower).all(axis=1)
         & np.isfinite(upper).all(axis=1)
     )
-    converged &= finite
+    converged = converged & finite
     for values in (estimate, se, lower, upper):
         values[~converged] = np.nan
-    converged &= not missing_sd.any()
+    converged &= bool(has_sd.all())
     return Fit("bayes", estimate, se, lower, upper, converged, multimodal)
 
 
@@ -1217,7 +1259,7 @@ def _fit_modes(
 
     Returns estimate, se, lower, upper, ok and multimodal.
     """
-    replicates, p, nu = len(post.path.rss0), post.p, post.nu
+    replicates, p, nu = post.replicates, post.p, post.nu
     estimate = np.full((replicates, p + 1), np.nan)
     se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
     ok = np.zeros(replicates, dtype=bool)

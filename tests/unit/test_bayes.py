@@ -202,6 +202,28 @@ def test_flat_priors_give_student_t_and_inverse_chi_marginals(p, sigma_prior):
             assert np.all(np.abs(fit.upper - ols.upper) / sd <= [1e-9] * p + [5e-7])
 
 
+@pytest.mark.parametrize("df", [1, 2, 3])
+def test_intervals_of_very_heavy_tails_are_the_t_and_inverse_chi_ones(df):
+    # One to three degrees of freedom (Cauchy-like tails): below three the sds do not
+    # exist, below two neither do the means; the credible intervals always do, and are
+    # the closed forms' to the same accuracy.
+    for sigma_prior, n in (("flat", 3 + 1 + df), ("jeffreys", 3 + df)):
+        d = draw(Cell(n, 2.0, BETA), 37, 0, 30)
+        stats_ = sufficient_stats(d.x, d.y)
+        fit = fit_bayes(stats_, FLAT, sigma_prior=sigma_prior)
+        scale = np.sqrt(stats_.rss / df)[:, None] * np.sqrt(
+            np.diagonal(stats_.gram_inv, axis1=1, axis2=2)
+        )
+        t = stats.t.ppf(0.975, df)
+        np.testing.assert_allclose(fit.lower[:, :3], stats_.beta_hat - t * scale, rtol=1e-8)
+        np.testing.assert_allclose(fit.upper[:, :3], stats_.beta_hat + t * scale, rtol=1e-8)
+        sigma_low = np.sqrt(stats_.rss / stats.chi2.ppf(0.975, df))
+        sigma_high = np.sqrt(stats_.rss / stats.chi2.ppf(0.025, df))
+        np.testing.assert_allclose(fit.lower[:, 3], sigma_low, rtol=1e-7)
+        np.testing.assert_allclose(fit.upper[:, 3], sigma_high, rtol=1e-7)
+        assert fit.converged.all() == (df > 2) and fit.converged.any() == (df > 2)
+
+
 # ------------------------------------------------------- what exists, and what does not
 
 
