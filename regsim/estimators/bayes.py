@@ -397,25 +397,33 @@ def _newton(
 # --------------------------------------------------------------------------------------
 
 
-def _weights(log_density: np.ndarray) -> np.ndarray:
-    """Normalised weights exp(log_density), shape (R, nodes).
+def _node_sum(values: np.ndarray) -> np.ndarray:
+    """Σ over the nodes (axis 0) of (nodes, R) values, in node order.
 
-    Every sum over the nodes here and below runs along the last, contiguous axis: numpy
-    then sums each replicate's nodes in the same order whatever the number of
-    replicates, so a replicate's numbers do not depend on the batch it is fitted in.
+    numpy sums axis 0 of a C-ordered 2-d array with two or more columns row after row,
+    but a single column, or a column stored contiguously (F order), pairwise. Here every
+    column is summed row after row, so that a replicate's numbers do not depend on the
+    batch it is fitted in (the study's tables do not depend on how replicates are chunked
+    into jobs).
     """
-    weight = np.exp(log_density - log_density.max(axis=1)[:, None])
-    return weight / weight.sum(axis=1)[:, None]
+    values = np.ascontiguousarray(values)
+    if values.shape[1] != 1:
+        return values.sum(axis=0)
+    total = values[0].copy()
+    for row in values[1:]:
+        total += row
+    return total
 
 
-def _nodes_last(values: np.ndarray) -> np.ndarray:
-    """(nodes, R) -> contiguous (R, nodes)."""
-    return np.ascontiguousarray(values.T)
+def _weights(log_density: np.ndarray) -> np.ndarray:
+    """Normalised weights exp(log_density), shape (nodes, R)."""
+    weight = np.exp(log_density - log_density.max(axis=0))
+    return weight / _node_sum(weight)
 
 
 @dataclass(frozen=True)
 class _Mixture:
-    """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (R, nodes).
+    """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (nodes, R).
 
     ``lo`` and ``hi`` bracket every quantile between 1e-9 and 1 − 1e-9: eight and a half
     component sds beyond the mean of every component weighing more than 1e-12 (each
@@ -436,9 +444,9 @@ class _Mixture:
         sd = np.sqrt(v)
         reach = 8.5 * sd
         heavy = weight > 1e-12
-        lo = np.where(heavy, m - reach, np.inf).min(axis=1)
-        hi = np.where(heavy, m + reach, -np.inf).max(axis=1)
-        spread = sd[np.arange(len(sd)), np.argmax(weight, axis=1)]
+        lo = np.where(heavy, m - reach, np.inf).min(axis=0)
+        hi = np.where(heavy, m + reach, -np.inf).max(axis=0)
+        spread = sd[np.argmax(weight, axis=0), np.arange(sd.shape[1])]
         return cls(weight, m, 1.0 / sd, lo, hi, spread)
 
     def quantile(
@@ -461,11 +469,11 @@ class _Mixture:
         weight, m, inv_sd = self.weight, self.m, self.inv_sd
         for _ in range(max_iter):
             qa = q[active]
-            x = (qa[:, None] - m) * inv_sd
+            x = (qa - m) * inv_sd
             density = weight * np.exp(-0.5 * x * x) * inv_sd
-            value = (weight * ndtr(x)).sum(axis=1) - level
-            slope = norm * density.sum(axis=1)
-            bend = -norm * (density * x * inv_sd).sum(axis=1)
+            value = _node_sum(weight * ndtr(x)) - level
+            slope = norm * _node_sum(density)
+            bend = -norm * _node_sum(density * x * inv_sd)
             below = value < 0
             low = np.where(below, qa, lo[active])
             high = np.where(below, hi[active], qa)
@@ -481,7 +489,7 @@ class _Mixture:
             if done.all():
                 break
             active = np.flatnonzero(~done)
-            weight, m, inv_sd = self.weight[active], self.m[active], self.inv_sd[active]
+            weight, m, inv_sd = self.weight[:, active], self.m[:, active], self.inv_sd[:, active]
         return q, done
 
 
@@ -521,7 +529,7 @@ def _summaries(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Means, sds and β's equal-tailed intervals from weighted nodes (σ's interval apart).
 
-    Arrays are (R, nodes). The marginal of β_j is the mixture Σ_i w_i N(m_ij, v_ij), a
+    Arrays are (nodes, R). The marginal of β_j is the mixture Σ_i w_i N(m_ij, v_ij), a
     scale mixture close to Student's t. From its central moments μ₃ = Σ w (d³ + 3dv),
     μ₄ = Σ w (d⁴ + 6d²v + 3v²) (d = m − mean), with skewness γ₁ = μ₃/sd³ and excess
     kurtosis γ₂ = μ₄/sd⁴ − 3, its quantiles start from those of a t with ν' = 4 + 6/γ₂
@@ -533,7 +541,7 @@ def _summaries(
 
     The moments use every node (in a heavy tail a node of negligible weight can still
     carry some of σ² or of a flat coefficient's variance, which grows as σ²); the
-    quantiles only the nodes ``window`` (indices (R, nodes kept)), if given.
+    quantiles only the nodes ``window`` (indices (nodes kept, R)), if given.
 
     Returns estimate, se (R, p + 1), lower, upper (R, p) and whether every quantile
     iteration converged.
@@ -542,17 +550,15 @@ def _summaries(
     zs = np.array([[-z], [z]])
     levels = (alpha / 2.0, 1.0 - alpha / 2.0)
     means, sds, lower, upper = [], [], [], []
-    ok = np.ones(weight.shape[0], dtype=bool)
+    ok = np.ones(weight.shape[1], dtype=bool)
     for j in range(len(m)):
-        mean = (weight * m[j]).sum(axis=1)
-        d = m[j] - mean[:, None]
+        mean = _node_sum(weight * m[j])
+        d = m[j] - mean
         d2 = d * d
-        var = (weight * (v[j] + d2)).sum(axis=1)
+        var = _node_sum(weight * (v[j] + d2))
         sd = np.sqrt(var)
-        skew = (weight * d * (d2 + 3.0 * v[j])).sum(axis=1) / (var * sd)
-        kurt = (weight * (d2 * (d2 + 6.0 * v[j]) + 3.0 * v[j] * v[j])).sum(axis=1) / (
-            var * var
-        ) - 3.0
+        skew = _node_sum(weight * d * (d2 + 3.0 * v[j])) / (var * sd)
+        kurt = _node_sum(weight * (d2 * (d2 + 6.0 * v[j]) + 3.0 * v[j] * v[j])) / (var * var) - 3.0
         skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
         start = np.where(
             kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
@@ -562,16 +568,15 @@ def _summaries(
             mixture = _Mixture.of(weight, m[j], v[j])
         else:
             mixture = _Mixture.of(
-                np.take_along_axis(weight, window, axis=1),
-                np.take_along_axis(m[j], window, axis=1),
-                np.take_along_axis(v[j], window, axis=1),
+                np.take_along_axis(weight, window, axis=0),
+                np.take_along_axis(m[j], window, axis=0),
+                np.take_along_axis(v[j], window, axis=0),
             )
         # Where the tails are too heavy for the moments to mean much (or the moments do
         # not exist and the nodes' are finite only by truncation), start from the
         # heaviest component's quantiles instead.
-        heaviest = np.argmax(weight, axis=1)
-        rows = np.arange(len(heaviest))
-        centre = m[j][rows, heaviest] + zs * mixture.spread
+        heaviest = np.argmax(weight, axis=0)
+        centre = m[j][heaviest, np.arange(len(heaviest))] + zs * mixture.spread
         guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
         for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
             q, done = mixture.quantile(level, first, sd)
@@ -579,10 +584,10 @@ def _summaries(
             ok &= done
         means.append(mean)
         sds.append(sd)
-    mean = (weight * sigma).sum(axis=1)
-    d = sigma - mean[:, None]
+    mean = _node_sum(weight * sigma)
+    d = sigma - mean
     means.append(mean)
-    sds.append(np.sqrt((weight * d * d).sum(axis=1)))
+    sds.append(np.sqrt(_node_sum(weight * d * d)))
     return (
         np.column_stack(means),
         np.column_stack(sds),
@@ -748,16 +753,10 @@ def _hermite_fit(
             t = t_c - log_u / (2.0 * q)
             values = post.take(part).evaluate(np.exp(2.0 * t), t, density=True)
             # log g_i up to a constant: log p(t_i | y) − log v_i + z_i²/2.
-            weight = _weights(_nodes_last(values.logp - log_u) + 0.5 * z * z + np.log(gh))
-            coef = np.stack([(weight * row).sum(axis=1) for row in basis])
+            weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
+            coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
             check = np.maximum(np.abs(coef[-1]) * norms[-1], 0.1 * np.abs(coef[-2]) * norms[-2])
-            est, sd, low, up, done = _summaries(
-                weight,
-                [_nodes_last(x) for x in values.m],
-                [_nodes_last(x) for x in values.v],
-                _nodes_last(np.exp(t)),
-                alpha,
-            )
+            est, sd, low, up, done = _summaries(weight, values.m, values.v, np.exp(t), alpha)
             # σ ≤ x ⇔ v ≥ x^{−2q}: σ's lower limit is v's upper quantile, and back.
             z_q, ok_q = _hermite_quantile(coef, np.array([1.0 - alpha / 2.0, alpha / 2.0]))
             sigma_low, sigma_up = np.exp(t_c - np.log(1.0 + ratio * z_q) / (2.0 * q))
@@ -801,22 +800,22 @@ _KEEP = 1e-17
 
 def _windows(weight: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """Runs of consecutive grid nodes holding every node weighing more than
-    ``threshold``, per replicate (``weight`` is (R, nodes)).
+    ``threshold``, per replicate (``weight`` is (nodes, R)).
 
     A replicate's run starts at its first such node; its length is that to its last
     one, rounded up to a multiple of 8 (so that it depends on the replicate alone).
-    Returns, per length: the replicates (rows) and their node indices (R', length).
+    Returns, per length: the replicates (columns) and their node indices (length, R').
     """
-    count = weight.shape[1]
+    count = weight.shape[0]
     heavy = weight > threshold
-    first = np.argmax(heavy, axis=1)
-    last = count - 1 - np.argmax(heavy[:, ::-1], axis=1)
+    first = np.argmax(heavy, axis=0)
+    last = count - 1 - np.argmax(heavy[::-1], axis=0)
     length = np.minimum(8 * ((last - first) // 8 + 1), count)
     groups = []
     for size in np.unique(length):
-        rows = np.flatnonzero(length == size)
-        start = np.minimum(first[rows], count - size)
-        groups.append((rows, start[:, None] + np.arange(size)[None, :]))
+        columns = np.flatnonzero(length == size)
+        start = np.minimum(first[columns], count - size)
+        groups.append((columns, start + np.arange(size)[:, None]))
     return groups
 
 
@@ -842,7 +841,7 @@ def _sinc_quantile(
     weight: np.ndarray, level: float, tables: tuple[np.ndarray, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """u (in grid steps) where the integral of the sinc interpolant of the trapezoidal
-    weights (R, nodes) reaches ``level``.
+    weights (nodes, R) reaches ``level``.
 
     The integral up to grid point j is Σ_i w_i (½ + Si(π(j − i))/π) (``cumulative``);
     the trapezoidal partial sums locate the grid interval [j, j + 1] that holds the
@@ -853,34 +852,33 @@ def _sinc_quantile(
     the polynomial's integral over the interval matches the interpolant's (to 1e-9).
     """
     cumulative, theta, to_monomial = tables
-    replicates, count = weight.shape
-    rows = np.arange(replicates)
-    partial = np.cumsum(weight, axis=1) - 0.5 * weight
-    guess = np.clip((partial <= level).sum(axis=1) - 1, 1, count - 3)
+    count, replicates = weight.shape
+    columns = np.arange(replicates)
+    partial = np.cumsum(weight, axis=0) - 0.5 * weight
+    guess = np.clip((partial <= level).sum(axis=0) - 1, 1, count - 3)
     # The sinc integral at grid points guess − 1 … guess + 2: pick the interval.
-    near = np.stack([(weight * cumulative[guess + k]).sum(axis=1) for k in (-1, 0, 1, 2)], axis=1)
-    offset = np.clip((near <= level).sum(axis=1) - 1, 0, 2)
+    near = np.stack([_node_sum(weight * cumulative[guess + k].T) for k in (-1, 0, 1, 2)])
+    offset = np.clip((near <= level).sum(axis=0) - 1, 0, 2)
     j = guess - 1 + offset
-    base, end = near[rows, offset], near[rows, offset + 1]
-    lag = j[:, None] - np.arange(count)[None, :]
+    base, end = near[offset, columns], near[offset + 1, columns]
+    lag = j[None, :] - np.arange(count)[:, None]
     signed = weight * np.where(lag % 2 == 0, 1.0, -1.0)
     values = np.stack(
-        [(signed / (lag + th)).sum(axis=1) * (np.sin(np.pi * th) / np.pi) for th in theta],
-        axis=1,
+        [_node_sum(signed / (lag + th)) * (np.sin(np.pi * th) / np.pi) for th in theta]
     )
     # F(j + θ) ≈ Σ_m coef_m θ^m, and its integral from j, Σ_m coef_m θ^{m+1}/(m+1).
-    coef = np.stack([(values * row).sum(axis=1) for row in to_monomial], axis=1)
-    integral = coef / np.arange(1, coef.shape[1] + 1)
-    consistent = np.abs(base + integral.sum(axis=1) - end) <= 1e-9
+    coef = np.stack([_node_sum(values * row[:, None]) for row in to_monomial])
+    integral = coef / np.arange(1, len(coef) + 1)[:, None]
+    consistent = np.abs(base + _node_sum(integral) - end) <= 1e-9
     span = end - base
     th = np.clip(np.where(span > 0, (level - base) / np.where(span > 0, span, 1.0), 0.5), 0, 1)
     done = np.zeros(replicates, dtype=bool)
     for _ in range(12):
-        value = integral[:, -1] * th
-        slope = coef[:, -1]
-        for m in range(coef.shape[1] - 2, -1, -1):
-            value = (value + integral[:, m]) * th
-            slope = slope * th + coef[:, m]
+        value = integral[-1] * th
+        slope = coef[-1]
+        for m in range(len(coef) - 2, -1, -1):
+            value = (value + integral[m]) * th
+            slope = slope * th + coef[m]
         step = (base + value - level) / slope
         th = np.where(done, th, np.clip(th - step, 0.0, 1.0))
         done |= np.abs(step) <= 1e-12
@@ -999,23 +997,22 @@ def _trapezoid_once(
                 growth = _GROWTH * np.exp((xi - span[rows]) / _RHO)
                 t = t_low[rows] + width[rows] * (xi + _RHO * growth)
                 values = post.take(rows).evaluate(np.exp(2.0 * t), t)
-                weight = _weights(_nodes_last(values.logp + np.log(width[rows] * (1.0 + growth))))
+                weight = _weights(values.logp + np.log(width[rows] * (1.0 + growth)))
                 halves = np.maximum(
-                    np.abs(2.0 * weight[:, 0::2].sum(axis=1) - 1.0),
-                    np.abs(2.0 * weight[:, 1::2].sum(axis=1) - 1.0),
+                    np.abs(2.0 * _node_sum(weight[0::2]) - 1.0),
+                    np.abs(2.0 * _node_sum(weight[1::2]) - 1.0),
                 )
-                sigma = _nodes_last(np.exp(t))
-                m = [_nodes_last(x) for x in values.m]
-                v = [_nodes_last(x) for x in values.v]
+                sigma = np.exp(t)
+                m, v = values.m, values.v
                 est, sd = np.empty((len(rows), p + 1)), np.empty((len(rows), p + 1))
                 low, up = np.empty((len(rows), p)), np.empty((len(rows), p))
                 done = np.empty(len(rows), dtype=bool)
                 for part, window in _windows(weight, _KEEP):
                     result = _summaries(
-                        weight[part],
-                        [x[part] for x in m],
-                        [x[part] for x in v],
-                        sigma[part],
+                        weight[:, part],
+                        [x[:, part] for x in m],
+                        [x[:, part] for x in v],
+                        sigma[:, part],
                         alpha,
                         window,
                     )
@@ -1033,12 +1030,12 @@ def _trapezoid_once(
                 estimate[rows], se[rows] = est, sd
                 lower[rows] = np.column_stack([low, sigma_limits[0]])
                 upper[rows] = np.column_stack([up, sigma_limits[1]])
-                heavy_left[rows] = ~(weight[:, 0] <= _END)
+                heavy_left[rows] = ~(weight[0] <= _END)
                 # At the right end, weighted by σ^k (k = ν − κ, the highest moment of σ
                 # that exists, up to 2) relative to the heaviest node's.
-                heaviest = sigma[np.arange(len(rows)), np.argmax(weight, axis=1)]
-                end_sigma = (sigma[:, -1] / heaviest) ** power
-                heavy_right[rows] = ~(weight[:, -1] * end_sigma <= _END)
+                heaviest = sigma[np.argmax(weight, axis=0), np.arange(len(rows))]
+                end_sigma = (sigma[-1] / heaviest) ** power
+                heavy_right[rows] = ~(weight[-1] * end_sigma <= _END)
                 coarse[rows] = ~(halves <= _TRAPEZOID_TOL)
                 ok[rows] = done & ~heavy_left[rows] & ~heavy_right[rows] & ~coarse[rows]
     return estimate, se, lower, upper, ok, heavy_left, heavy_right, coarse
