@@ -602,9 +602,10 @@ def _summaries(
 # --------------------------------------------------------------------------------------
 
 #: Gauss–Hermite nodes by ν_m, the smaller of ν and −ℓ''/2 at the mode (the degrees of
-#: freedom the tail and the curvature show): (at least, nodes). Below the last, or where
-#: the rule's own check fails, the trapezoidal rule is used.
-_HERMITE_NODES: tuple[tuple[float, int], ...] = ((500, 6), (160, 8), (32, 10), (24, 12), (16, 16))
+#: freedom the tail and the curvature show): (at least, nodes). Where the rule's own
+#: check fails the next number of nodes is tried; below the last ν, or where the check
+#: fails with the most nodes, the trapezoidal rule is used.
+_HERMITE_NODES: tuple[tuple[float, int], ...] = ((160, 8), (32, 10), (24, 12), (16, 16))
 
 #: Largest ‖c_{K−1} He_{K−1}‖ (and ten times the largest ‖c_{K−2} He_{K−2}‖) of the
 #: Hermite coefficients of the density's ratio to the Gaussian the Gauss–Hermite rule
@@ -729,7 +730,7 @@ def _hermite_fit(
     coefficients c_m = Σ_i w_i g_i He_m(z_i)/m! of g (c_0 = 1) give σ's CDF,
     P(σ ≤ x) = 1 − F(z_x) with F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z), and check the
     rule: where the highest is not small (``_HERMITE_TOL``) the series has not converged
-    and the replicate is left to the trapezoidal rule.
+    and the replicate is tried with more nodes, or left to the trapezoidal rule.
 
     Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
     """
@@ -1048,10 +1049,6 @@ def _trapezoid_once(
 #: Modes whose mass is below e^{−30} of the largest one's do not shape the quadrature.
 _NEGLIGIBLE = 30.0
 
-#: From e − p = n − 1 + a − p on, a replicate with one certified mode is first tried with
-#: Gauss–Hermite quadrature about the mode for flat priors, without Newton's iteration.
-_GUESS_NU = 100
-
 
 def _hermite_count(nu: np.ndarray) -> np.ndarray:
     """Gauss–Hermite nodes for each ν (0: none, use the trapezoidal rule)."""
@@ -1160,40 +1157,16 @@ def fit_bayes(
             proper &= np.isfinite(stats.beta_hat[:, j])
     rows = np.flatnonzero(proper)
     if len(rows):
-        sub = post.take(rows)
+        sub = post if len(rows) == replicates else post.take(rows)
         rep, lo, hi, start, certified = _brackets(
             sub, bounds.take(rows), rss_inf[rows], scan_points
         )
-        if post.level - p >= _GUESS_NU and certified.any():
-            # Many degrees of freedom and one mode: the start, the mode for flat priors,
-            # is within a small fraction of an sd of the mode, and −ℓ'' there is close to
-            # 2(e − p). Gauss–Hermite quadrature about it is checked like any other
-            # (:func:`_hermite_fit`); where the check fails, the mode is found first.
-            one = np.flatnonzero(certified)
-            at = np.searchsorted(rep, one)
-            guess = _Modes(
-                np.arange(len(one)),
-                0.5 * np.log(start[at]),
-                np.full(len(one), 2.0 * (post.level - p)),
-                np.zeros(len(one)),
-                np.ones(len(one), dtype=bool),
-            )
-            result = _fit_modes(sub.take(one), guess, alpha, trapezoid=False)
-            done = one[result[4]]
-            for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
-                out[rows[done]] = value[result[4]]
-            converged[rows[done]] = True
-            keep = ~np.isin(rep, done)
-            rep, lo, hi, start = rep[keep], lo[keep], hi[keep], start[keep]
-        rest = np.unique(rep)
-        if len(rest):
-            index = np.searchsorted(rest, rep)
-            modes = _newton(sub.take(rest), index, lo, hi, start, tol)
-            result = _fit_modes(sub.take(rest), modes, alpha, hermite=certified[rest])
-            for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
-                out[rows[rest]] = value
-            converged[rows[rest]] = result[4]
-            multimodal[rows[rest]] = result[5]
+        modes = _newton(sub, rep, lo, hi, start, tol)
+        result = _fit_modes(sub, modes, alpha, hermite=certified)
+        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+            out[rows] = value
+        converged[rows] = result[4]
+        multimodal[rows] = result[5]
     return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
 
 
@@ -1241,7 +1214,6 @@ def _fit_modes(
     alpha: float,
     *,
     hermite: np.ndarray | None = None,
-    trapezoid: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Summaries of every replicate of ``post`` from the local modes of p(t | y).
 
@@ -1249,7 +1221,7 @@ def _fit_modes(
     not shape the quadrature. Where one mode matters and ν_m (the smaller of ν and κ/2)
     is large enough, Gauss–Hermite quadrature (:func:`_hermite_fit`); elsewhere, and
     where its check fails, the trapezoidal rule over every mode that matters
-    (:func:`_trapezoid_fit`); without ``trapezoid`` those replicates are left not ok.
+    (:func:`_trapezoid_fit`).
     Gauss–Hermite quadrature is tried only where ``hermite`` (default: everywhere): on
     replicates whose single mode the bounds certify. Elsewhere one mode found by the scan
     can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal grid looks.
@@ -1291,8 +1263,13 @@ def _fit_modes(
     nodes = np.where(allowed, _hermite_count(nu_m), 0)
     power = _hermite_power(np.where(nodes > 0, nu_m, 1.0))
     rule_b = [np.flatnonzero(newton_ok & (nodes == 0))]
-    for k in np.unique(nodes[nodes > 0]):
+    # From the fewest nodes up: a replicate whose check fails is tried with the next
+    # number of nodes, and beyond the most with the trapezoidal rule.
+    ladder = sorted(k for _, k in _HERMITE_NODES)
+    for k in ladder:
         rows = np.flatnonzero(nodes == k)
+        if not len(rows):
+            continue
         result = _hermite_fit(
             post.take(rows), t_mode[rows], curvature[rows], int(k), power[rows], alpha
         )
@@ -1300,8 +1277,11 @@ def _fit_modes(
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[rows[accepted]] = value[accepted]
         ok[rows[accepted]] = True
-        rule_b.append(rows[~accepted])
-    pending = np.sort(np.concatenate(rule_b)) if trapezoid else np.zeros(0, dtype=int)
+        if k == ladder[-1]:
+            rule_b.append(rows[~accepted])
+        else:
+            nodes[rows[~accepted]] = ladder[ladder.index(k) + 1]
+    pending = np.sort(np.concatenate(rule_b))
     if len(pending):
         # The grid covers every significant mode: from _LEFT sds below the lowest to
         # _RIGHT sds above the highest, with the step of the narrowest.
