@@ -525,7 +525,6 @@ def _summaries(
     v: list[np.ndarray],
     sigma: np.ndarray,
     alpha: float,
-    window: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Means, sds and β's equal-tailed intervals from weighted nodes (σ's interval apart).
 
@@ -538,10 +537,6 @@ def _summaries(
     Cornish–Fisher expansion, (z² − 1)γ₁/6 − (2z³ − 5z)γ₁²/36; where γ₂ ≤ 0, from the
     Cornish–Fisher expansion to the same order. Halley's iteration on the mixture's CDF
     then solves to rounding (:meth:`_Mixture.quantile`), usually in one step.
-
-    The moments use every node (in a heavy tail a node of negligible weight can still
-    carry some of σ² or of a flat coefficient's variance, which grows as σ²); the
-    quantiles only the nodes ``window`` (indices (nodes kept, R)), if given.
 
     Returns estimate, se (R, p + 1), lower, upper (R, p) and whether every quantile
     iteration converged.
@@ -564,14 +559,7 @@ def _summaries(
             kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
         )
         guess = mean + sd * (start + skewed)
-        if window is None:
-            mixture = _Mixture.of(weight, m[j], v[j])
-        else:
-            mixture = _Mixture.of(
-                np.take_along_axis(weight, window, axis=0),
-                np.take_along_axis(m[j], window, axis=0),
-                np.take_along_axis(v[j], window, axis=0),
-            )
+        mixture = _Mixture.of(weight, m[j], v[j])
         # Where the tails are too heavy for the moments to mean much (or the moments do
         # not exist and the nodes' are finite only by truncation), start from the
         # heaviest component's quantiles instead.
@@ -794,32 +782,6 @@ _TRAPEZOID_TOL = 1e-4
 _CELL_POINTS = 8
 
 
-#: Trapezoidal nodes whose weight is below this (of the total) are left out of β's
-#: quantiles; together they weigh less than the grid size times it.
-_KEEP = 1e-17
-
-
-def _windows(weight: np.ndarray, threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Runs of consecutive grid nodes holding every node weighing more than
-    ``threshold``, per replicate (``weight`` is (nodes, R)).
-
-    A replicate's run starts at its first such node; its length is that to its last
-    one, rounded up to a multiple of 8 (so that it depends on the replicate alone).
-    Returns, per length: the replicates (columns) and their node indices (length, R').
-    """
-    count = weight.shape[0]
-    heavy = weight > threshold
-    first = np.argmax(heavy, axis=0)
-    last = count - 1 - np.argmax(heavy[::-1], axis=0)
-    length = np.minimum(8 * ((last - first) // 8 + 1), count)
-    groups = []
-    for size in np.unique(length):
-        columns = np.flatnonzero(length == size)
-        start = np.minimum(first[columns], count - size)
-        groups.append((columns, start + np.arange(size)[:, None]))
-    return groups
-
-
 @functools.cache
 def _sinc_tables(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tables of the sinc interpolant on ``count`` grid points (unit spacing).
@@ -1005,20 +967,7 @@ def _trapezoid_once(
                 )
                 sigma = np.exp(t)
                 m, v = values.m, values.v
-                est, sd = np.empty((len(rows), p + 1)), np.empty((len(rows), p + 1))
-                low, up = np.empty((len(rows), p)), np.empty((len(rows), p))
-                done = np.empty(len(rows), dtype=bool)
-                for part, window in _windows(weight, _KEEP):
-                    result = _summaries(
-                        weight[:, part],
-                        [x[:, part] for x in m],
-                        [x[:, part] for x in v],
-                        sigma[:, part],
-                        alpha,
-                        window,
-                    )
-                    for out, value in zip((est, sd, low, up, done), result, strict=True):
-                        out[part] = value
+                est, sd, low, up, done = _summaries(weight, m, v, sigma, alpha)
                 sigma_limits = []
                 for level in (alpha / 2.0, 1.0 - alpha / 2.0):
                     u, converged = _sinc_quantile(weight, level, tables)
