@@ -2,9 +2,9 @@
 
 A study is configured by YAML files with the keys ``seed``, ``replications``, ``alpha``,
 ``beta`` (one truth) or ``truths`` (named truths), ``designs``, ``grid`` (``n``,
-``sigma``, ``errors``, ``truth``, ``design``), ``priors`` and ``methods``, plus the
-execution settings ``observations_per_job`` and ``keep_datasets`` and the diagnostic
-setting ``map_max_iter``.
+``sigma``, ``errors``, ``truth``, ``design``), ``priors``, ``sigma_prior``, ``methods``,
+``reference``, ``failures`` and ``tables``, plus the execution settings
+``observations_per_job`` and ``keep_datasets`` and the diagnostic setting ``map_max_iter``.
 The workflow builds one configuration from layers:
 
 1. the defaults (``config.yaml`` in the working directory, i.e. the repository root),
@@ -49,12 +49,14 @@ from regsim.limits import (
 from regsim.schema import (
     DEFAULT_DESIGN,
     DEFAULT_ERRORS,
+    DEFAULT_SIGMA_PRIOR,
     DEFAULT_TRUTH,
     ERROR_MODELS,
     FAILURE_RULES,
     MEASURES,
     METHOD_NAMES,
     PRIOR_METHODS,
+    SIGMA_PRIORS,
 )
 
 #: Estimation methods the workflow knows.
@@ -625,6 +627,31 @@ def check(
                 "study has none (no ols, ols_hc3 or mle)"
             )
     _check_size(config, p, len(priors), methods, capacity)
+    sigma_prior = config.get("sigma_prior", DEFAULT_SIGMA_PRIOR)
+    if sigma_prior not in SIGMA_PRIORS:
+        known = ", ".join(SIGMA_PRIORS)
+        raise ConfigError(f"sigma_prior: must be one of {known}, got {_fmt(sigma_prior)}")
+    if "bayes" in methods:
+        _check_proper(config["grid"]["n"], priors, sigma_prior)
+
+
+def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str) -> None:
+    """The posterior of method bayes must be proper for every sample size and prior.
+
+    With flat priors on |F| coefficients and p(σ) ∝ σ^{−a} (a = 0 for ``flat``, 1 for
+    ``jeffreys``) the density of σ falls as σ^{−(n − |F| + a)}: the posterior is improper
+    for n ≤ |F| + 1 − a (see ``regsim.estimators.bayes``).
+    """
+    a = SIGMA_PRIORS.index(sigma_prior)
+    for name, prior in priors.items():
+        flat = sum(1 for sd in prior["sd"] if math.isinf(sd))
+        for i, n in enumerate(sizes):
+            if n <= flat + 1 - a:
+                raise ConfigError(
+                    f"grid.n[{i}]: with sigma_prior {sigma_prior} and prior {name!r} flat on "
+                    f"{flat} coefficients, method bayes has an improper posterior at n = {n} "
+                    f"(needs n > {flat + 1 - a}; or use sigma_prior jeffreys)"
+                )
 
 
 def _check_n(values: list[Any], p: int) -> None:

@@ -1,7 +1,7 @@
 """The names every part of regsim shares, each written once.
 
 * **Methods**: their order in tables and figures, their printed names, which take a prior
-  (:data:`METHODS`).
+  (:data:`METHODS`), and the priors on σ those can use (:data:`SIGMA_PRIORS`).
 * **Parameters**: ``beta0 … beta{p-1}`` then ``sigma`` (:func:`parameter_names`).
 * **Grid factors**: the data-generating settings a cell varies (:data:`FACTORS`): n, σ,
   the error model, the truth (the true coefficients) and the covariate design. Every table
@@ -55,6 +55,7 @@ METHODS: tuple[Method, ...] = (
     Method("ols_hc3", "OLS (HC3)"),
     Method("mle", "MLE"),
     Method("map", "MAP", takes_prior=True, multimodal=True),
+    Method("bayes", "Bayes", takes_prior=True, multimodal=True),
 )
 
 #: Method names in table order.
@@ -67,6 +68,13 @@ PRIOR_METHODS: frozenset[str] = frozenset(m.name for m in METHODS if m.takes_pri
 MULTIMODAL_METHODS: frozenset[str] = frozenset(m.name for m in METHODS if m.multimodal)
 
 _METHOD_LABELS: dict[str, str] = {m.name: m.label for m in METHODS}
+
+#: Priors on σ of the methods that take a prior (config key ``sigma_prior``): p(σ) ∝ 1
+#: (``flat``, the default) or p(σ) ∝ 1/σ (``jeffreys``).
+SIGMA_PRIORS: tuple[str, ...] = ("flat", "jeffreys")
+
+#: The prior on σ a study uses unless it says otherwise.
+DEFAULT_SIGMA_PRIOR = "flat"
 
 #: Priors of the default study, in the order their series are shown; others follow
 #: alphabetically.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regsim.design import Cell, Prior, Unit
-from regsim.schema import PRIOR_METHODS
+from regsim.schema import DEFAULT_SIGMA_PRIOR, PRIOR_METHODS
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,16 @@ class FitSpec:
         Intervals have coverage 1 − α.
     map_max_iter : int or None
         Newton iteration cap of the MAP fits (the diagnostic setting); None: the default.
+    sigma_prior : str
+        The prior on σ of the methods that take a prior (MAP and Bayes): ``"flat"``,
+        p(σ) ∝ 1, or ``"jeffreys"``, p(σ) ∝ 1/σ.
     """
 
     methods: tuple[str, ...]
     priors: tuple[Prior, ...]
     alpha: float
     map_max_iter: int | None = None
+    sigma_prior: str = DEFAULT_SIGMA_PRIOR
 
     @property
     def sandwich(self) -> bool:
@@ -45,7 +49,13 @@ class FitSpec:
     @property
     def options(self) -> dict[str, dict[str, Any]]:
         """Keyword arguments per method for ``regsim.estimators.fit_methods``."""
-        return {} if self.map_max_iter is None else {"map": {"max_iter": int(self.map_max_iter)}}
+        options: dict[str, dict[str, Any]] = {
+            "map": {"sigma_prior": self.sigma_prior},
+            "bayes": {"sigma_prior": self.sigma_prior},
+        }
+        if self.map_max_iter is not None:
+            options["map"]["max_iter"] = int(self.map_max_iter)
+        return options
 
     @property
     def fits(self) -> int:
@@ -70,7 +80,7 @@ class SimulateJob:
     units : tuple of Unit
         Ranges of cells' replicates, drawn and fitted in this order.
     fit : FitSpec
-        Methods, priors, level and MAP iteration cap.
+        Methods, priors, level, MAP iteration cap and prior on σ.
     """
 
     name: str
@@ -88,6 +98,7 @@ class SimulateJob:
             "priors": [prior.to_plain() for prior in self.fit.priors],
             "alpha": self.fit.alpha,
             "map_max_iter": self.fit.map_max_iter,
+            "sigma_prior": self.fit.sigma_prior,
         }
 
     @classmethod
@@ -104,6 +115,7 @@ class SimulateJob:
                 ),
                 alpha=float(params["alpha"]),
                 map_max_iter=params.get("map_max_iter"),
+                sigma_prior=str(params.get("sigma_prior", DEFAULT_SIGMA_PRIOR)),
             ),
         )
 

@@ -25,6 +25,7 @@ from regsim.config import (
 from regsim.design import Cell, Design, Job, Prior, job_of_cells, plan_jobs
 from regsim.errors import ConfigError
 from regsim.schema import (
+    DEFAULT_SIGMA_PRIOR,
     OPTIONAL_FACTORS,
     PRIOR_METHODS,
     parameter_names,
@@ -167,6 +168,11 @@ class Study:
         return self.priors if PRIOR_METHODS.intersection(self.methods) else ()
 
     @property
+    def sigma_prior(self) -> str:
+        """The prior on σ of MAP and Bayes: ``"flat"`` or ``"jeffreys"``."""
+        return str(self.config.get("sigma_prior", DEFAULT_SIGMA_PRIOR))
+
+    @property
     def keep_datasets(self) -> bool:
         """Whether simulate jobs write the datasets."""
         return bool(self.config.get("keep_datasets", True))
@@ -179,6 +185,7 @@ class Study:
             priors=self.fitted_priors,
             alpha=self.alpha,
             map_max_iter=int(self.config.get("map_max_iter", DEFAULT_MAP_MAX_ITER)),
+            sigma_prior=self.sigma_prior if self.fitted_priors else DEFAULT_SIGMA_PRIOR,
         )
 
     # ----------------------------------------------------------------------------------

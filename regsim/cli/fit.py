@@ -1,4 +1,4 @@
-"""``python -m regsim fit``: fit OLS, MLE and MAP to a user's own CSV."""
+"""``python -m regsim fit``: fit OLS, MLE, MAP and Bayes to a user's own CSV."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from regsim.cli.csvfile import csv_header
 from regsim.design import Prior
 from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
+from regsim.estimators.base import sigma_exponent
+from regsim.estimators.bayes import existing
 from regsim.estimators.single import TRUSTED_CONDITION, conditioning, fit_dataset
 from regsim.limits import alpha_problem, magnitude_problem, prior_sd_problem
+from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS
 
-METHODS = ("ols", "mle", "map")
+METHODS = ("ols", "mle", "map", "bayes")
 
 #: A residual sum of squares at most this fraction of the response's sum of squares about
 #: its mean (residuals ~1e-12 of its spread) is an exact fit: sigma is 0 up to rounding.
@@ -29,11 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``fit`` command."""
     parser = subparsers.add_parser(
         "fit",
-        help="fit OLS, MLE and MAP to a CSV file",
+        help="fit OLS, MLE, MAP and Bayes to a CSV file",
         description=(
-            "Fit y = b0 + b1 x1 + ... + e by OLS, maximum likelihood and MAP (normal priors "
-            "on the coefficients, intercept first). beta0 is the intercept, beta1 ... follow "
-            "the covariate columns in order."
+            "Fit y = b0 + b1 x1 + ... + e by OLS, maximum likelihood, MAP and the exact "
+            "posterior (Bayes: posterior means, sds and equal-tailed credible intervals), "
+            "with normal priors on the coefficients (intercept first) and a flat or "
+            "Jeffreys prior on sigma. beta0 is the intercept, beta1 ... follow the covariate "
+            "columns in order."
         ),
     )
     parser.add_argument("data", type=Path, help="CSV file with a header row")
@@ -54,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="ETA",
         help="prior sds, one per coefficient; inf for a flat prior (default: inf, so MAP = MLE)",
+    )
+    parser.add_argument(
+        "--sigma-prior",
+        choices=SIGMA_PRIORS,
+        default=DEFAULT_SIGMA_PRIOR,
+        help="prior on sigma of MAP and Bayes: flat, p(sigma) ~ 1, or jeffreys, p(sigma) ~ "
+        "1/sigma (default: flat)",
     )
     parser.add_argument("--alpha", type=float, default=0.05, help="1 - alpha intervals")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -169,15 +181,42 @@ def _prior(args: argparse.Namespace, p: int) -> Prior:
     return Prior("user", tuple(mean), tuple(sd))
 
 
-def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
-    """Fit every method to the CSV named in ``args``; return the nested results."""
+def _degrees(prior: Prior, n: int, sigma_prior: str) -> int:
+    """ν = n − |F| − 1 + a of Bayes's posterior (|F| flat priors, p(σ) ∝ σ^{−a})."""
+    flat = sum(1 for sd in prior.sd if math.isinf(sd))
+    return n - flat - 1 + sigma_exponent(sigma_prior)
+
+
+def _check_proper(prior: Prior, n: int, sigma_prior: str) -> None:
+    """Bayes needs a proper posterior: ν > 0 (see ``regsim.estimators.bayes``)."""
+    nu = _degrees(prior, n, sigma_prior)
+    if nu > 0:
+        return
+    flat = sum(1 for sd in prior.sd if math.isinf(sd))
+    fix = "add rows or give proper priors (--prior-sd)"
+    if sigma_prior == "flat":
+        fix += ", or use --sigma-prior jeffreys"
+    raise InputDataError(
+        f"bayes: the posterior is improper with flat priors on {flat} coefficients, a "
+        f"{sigma_prior} prior on sigma and {n} rows (it needs more than {n - nu} rows); {fix}"
+    )
+
+
+def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Fit every method to the CSV named in ``args``; return the nested results.
+
+    Bayes's posterior means (sds) of σ and of the coefficients with flat priors exist only
+    for ν = n − |F| − 1 + a > 1 (> 2): below, they are None (null in JSON).
+    """
     problem = alpha_problem(args.alpha)
     if problem:
         raise InputDataError(f"--alpha: {problem}")
     x, y, _ = read_regression_data(args.data, args.y, args.x)
     prior = _prior(args, x.shape[1] + 1)
+    sigma_prior = getattr(args, "sigma_prior", DEFAULT_SIGMA_PRIOR)
+    _check_proper(prior, len(y), sigma_prior)
     with np.errstate(all="ignore"):
-        fitted = fit_dataset(x, y, prior, args.alpha, METHODS)
+        fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
         rss = fitted.rss
         spread = float(np.sum((y - y.mean()) ** 2))
         if not rss > EXACT_FIT * spread:
@@ -186,14 +225,24 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
                 f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
             )
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
+    results: dict[str, dict[str, dict[str, float | None]]] = {}
     for fit in fitted.fits.values():
-        if not fit.converged[0]:
+        mean_ok = has_mean if fit.method == "bayes" else np.ones(len(has_mean), dtype=bool)
+        sd_ok = has_sd if fit.method == "bayes" else np.ones(len(has_sd), dtype=bool)
+        usable = fit.converged[0] or (
+            fit.method == "bayes"
+            and np.isfinite(fit.estimate[0, mean_ok]).all()
+            and np.isfinite(fit.se[0, sd_ok]).all()
+            and np.isfinite(fit.lower[0]).all()
+            and np.isfinite(fit.upper[0]).all()
+        )
+        if not usable:
             raise InputDataError(f"{fit.method}: the fit did not converge on {args.data}")
         results[fit.method] = {
             name: {
-                "estimate": float(fit.estimate[0, j]),
-                "se": float(fit.se[0, j]),
+                "estimate": float(fit.estimate[0, j]) if mean_ok[j] else None,
+                "se": float(fit.se[0, j]) if sd_ok[j] else None,
                 "lower": float(fit.lower[0, j]),
                 "upper": float(fit.upper[0, j]),
             }
@@ -202,8 +251,13 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
     return results
 
 
-def format_table(results: dict[str, dict[str, dict[str, float]]], labels: list[str]) -> str:
-    """Plain-text table: one block per method, one row per parameter."""
+def _cell(value: float | None) -> str:
+    return f"{value:>14.6g}" if value is not None else f"{'n/a':>14}"
+
+
+def format_table(results: dict[str, dict[str, dict[str, float | None]]], labels: list[str]) -> str:
+    """Plain-text table: one block per method, one row per parameter (``n/a`` where a
+    posterior mean or sd does not exist)."""
     lines = []
     header = f"{'parameter':<24}{'estimate':>14}{'se':>14}{'lower':>14}{'upper':>14}"
     for method, params in results.items():
@@ -211,8 +265,8 @@ def format_table(results: dict[str, dict[str, dict[str, float]]], labels: list[s
         for name, label in zip(params, labels, strict=True):
             row = params[name]
             lines.append(
-                f"{label:<24}{row['estimate']:>14.6g}{row['se']:>14.6g}"
-                f"{row['lower']:>14.6g}{row['upper']:>14.6g}"
+                f"{label:<24}{_cell(row['estimate'])}{_cell(row['se'])}"
+                f"{_cell(row['lower'])}{_cell(row['upper'])}"
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

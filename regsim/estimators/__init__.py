@@ -1,4 +1,4 @@
-"""OLS, maximum likelihood and MAP fits, batched over replicate datasets.
+"""OLS, maximum likelihood, MAP and Bayes fits, batched over replicate datasets.
 
 Every estimator takes the :class:`SufficientStats` of a batch of R datasets (computed once
 and shared by every method and prior, :mod:`regsim.estimators.stats`) and returns a
@@ -10,8 +10,12 @@ replicates in Python. The registry :data:`ESTIMATORS` maps each method of
 Model: y = X β + ε, ε ~ N(0, σ² I), X = [1, x_1, …, x_k], p = k + 1 coefficients.
 
 * OLS, OLS with HC3 standard errors, MLE: :mod:`regsim.estimators.linear`.
-* MAP: global mode in (β, σ) of likelihood × ∏_j N(β_j; μ_j, η_j²) (no prior on σ; η_j = ∞
-  is a flat prior), with Laplace (inverse Hessian) intervals: :mod:`regsim.estimators.map`.
+* MAP: global mode in (β, σ) of likelihood × ∏_j N(β_j; μ_j, η_j²) × p(σ) (p(σ) ∝ 1 or
+  1/σ; η_j = ∞ is a flat prior), with Laplace (inverse Hessian) intervals:
+  :mod:`regsim.estimators.map`.
+* Bayes: the exact marginal posterior of every β_j and of σ under the same priors, its
+  means, sds and equal-tailed credible intervals, by quadrature over log σ:
+  :mod:`regsim.estimators.bayes`.
 * One dataset of a user's, by QR rather than the normal equations:
   :mod:`regsim.estimators.single`.
 """
@@ -24,6 +28,7 @@ from typing import Any
 
 from regsim.design import Prior
 from regsim.estimators.base import Fit
+from regsim.estimators.bayes import fit_bayes
 from regsim.estimators.linear import fit_mle, fit_ols, fit_ols_hc3
 from regsim.estimators.map import fit_map
 from regsim.estimators.stats import (
@@ -42,6 +47,7 @@ __all__ = [
     "Fit",
     "SufficientStats",
     "concat_stats",
+    "fit_bayes",
     "fit_map",
     "fit_methods",
     "fit_mle",
@@ -58,6 +64,7 @@ ESTIMATORS: dict[str, Callable[..., Fit]] = {
     "ols_hc3": fit_ols_hc3,
     "mle": fit_mle,
     "map": fit_map,
+    "bayes": fit_bayes,
 }
 
 
@@ -71,7 +78,7 @@ def fit_methods(
     """Fit every method (and, for prior methods, every prior) on the same statistics.
 
     ``options`` maps a method to keyword arguments of its fit function, e.g.
-    ``{"map": {"max_iter": 5}}``.
+    ``{"map": {"max_iter": 5, "sigma_prior": "jeffreys"}}``.
 
     Returns
     -------

@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import gammaincinv
 
-from regsim.schema import parameter_names
+from regsim.schema import SIGMA_PRIORS, parameter_names
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class Fit:
         False where the fit failed (iteration cap, non-positive-definite Hessian,
         non-finite result); such rows must not be used as numbers.
     multimodal : ndarray of bool, shape (R,)
-        True where the objective had more than one local optimum (MAP only).
+        True where the objective had more than one local optimum (MAP: the profile
+        over σ; Bayes: the posterior density of log σ).
     """
 
     method: str
@@ -42,6 +43,15 @@ class Fit:
     def parameters(self) -> list[str]:
         """Parameter names, one per column."""
         return parameter_names(self.estimate.shape[1] - 1)
+
+
+def sigma_exponent(sigma_prior: str) -> int:
+    """a of the prior p(σ) ∝ σ^{−a} called ``sigma_prior``: 0 for ``"flat"``, 1 for
+    ``"jeffreys"``."""
+    if sigma_prior not in SIGMA_PRIORS:
+        known = ", ".join(SIGMA_PRIORS)
+        raise ValueError(f"unknown sigma_prior {sigma_prior!r}; known: {known}")
+    return SIGMA_PRIORS.index(sigma_prior)
 
 
 # Quantiles from scipy.special and the standard library rather than scipy.stats, whose

@@ -5,13 +5,14 @@ See :func:`fit_map`. The comment below derives the profile the search works on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from regsim.design import Prior
-from regsim.estimators.base import Fit, normal_quantile, wald_fit
+from regsim.estimators.base import Fit, normal_quantile, sigma_exponent, wald_fit
 from regsim.estimators.linalg import (
     cholesky,
     dot,
@@ -174,30 +175,36 @@ def fit_map(
     prior: Prior,
     alpha: float = 0.05,
     *,
+    sigma_prior: str = "flat",
     scan_points: int = 64,
     max_iter: int = 60,
     tol: float = 1e-12,
 ) -> Fit:
     """Global joint mode in (β, σ) of the posterior under normal priors on β.
 
-    The negative log posterior (up to a constant) is
+    With p(σ) ∝ σ^{−a} (``sigma_prior`` ``"flat"``: a = 0, ``"jeffreys"``: a = 1) the
+    negative log posterior (up to a constant) is
 
-        f(β, σ) = n log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j².
+        f(β, σ) = (n + a) log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j².
 
     For fixed σ its minimiser in β is closed form, so the mode is found on the
     one-dimensional profile h(t) = min_β f(β, e^t), whose derivative is
-    h'(t) = n − RSS(β(σ))/σ². RSS grows monotonically along the path from the OLS fit
-    (σ → 0) to the prior mean (σ → ∞), so every stationary point has s = σ² in
-    [RSS₀/n, RSS∞/n]. Where lower bounds on the curvature prove h' increasing over that
-    bracket (:class:`_Bounds`; most replicates) the profile has exactly one mode;
-    elsewhere the sign of h' is found on ``scan_points`` points of log σ over the bracket
-    (evaluating only the points near its roots, :func:`_scan_brackets`), and every sign
-    change from − to + brackets a local mode. A safeguarded Newton iteration on
-    n s − RSS(s) = 0 (bisection in log σ when a step leaves the bracket) polishes each to
-    ``tol``, with every RSS(s) from direct solves; the lowest mode is returned. The
-    Laplace covariance is the inverse Hessian of f in (β, σ) at the mode; a replicate
-    whose Newton iteration did not converge within ``max_iter`` steps, whose Hessian is
-    not positive definite, or whose result is not finite, has ``converged`` False.
+    h'(t) = n + a − RSS(β(σ))/σ². RSS grows monotonically along the path from the OLS
+    fit (σ → 0) to the prior mean (σ → ∞), so every stationary point has s = σ² in
+    [RSS₀/(n + a), RSS∞/(n + a)]. Where lower bounds on the curvature prove h'
+    increasing over that bracket (:class:`_Bounds`; most replicates) the profile has
+    exactly one mode; elsewhere the sign of h' is found on ``scan_points`` points of
+    log σ over the bracket (evaluating only the points near its roots,
+    :func:`_scan_brackets`), and every sign change from − to + brackets a local mode. A
+    safeguarded Newton iteration on (n + a) s − RSS(s) = 0 (bisection in log σ when a
+    step leaves the bracket) polishes each to ``tol``, with every RSS(s) from direct
+    solves; the lowest mode is returned. The Jeffreys prior thus only replaces n by
+    n + 1 wherever it counts the powers of σ: the bracket, the certificate's condition
+    on F(s) = (n + a) s − RSS(s), the profile and the Hessian (h'' and the curvature
+    bounds do not involve n). The Laplace covariance is the inverse Hessian of f in
+    (β, σ) at the mode; a replicate whose Newton iteration did not converge within
+    ``max_iter`` steps, whose Hessian is not positive definite, or whose result is not
+    finite, has ``converged`` False.
 
     Parameters
     ----------
@@ -207,6 +214,8 @@ def fit_map(
         Prior means and sds (sd = inf for a flat prior; all flat gives the MLE).
     alpha : float
         Intervals are mode ± z_{1−α/2} · se.
+    sigma_prior : {"flat", "jeffreys"}
+        The prior on σ: p(σ) ∝ 1 or p(σ) ∝ 1/σ.
     scan_points : int
         Points of the profile scan (≥ 2).
     max_iter : int
@@ -220,7 +229,9 @@ def fit_map(
     Fit
         ``multimodal`` is True where the profile had more than one local mode.
     """
-    n, p = stats.n, stats.p
+    p = stats.p
+    # The power of σ in the posterior: n from the likelihood, a from the prior on σ.
+    n = stats.n + sigma_exponent(sigma_prior)
     if len(prior.mean) != p:
         raise ValueError(f"prior {prior.name!r} has {len(prior.mean)} means, expected {p}")
     mean = np.asarray(prior.mean, dtype=float)
@@ -237,7 +248,15 @@ def fit_map(
     else:
         uncertified = np.flatnonzero(~certified)
         scan_rep, scan_lo, scan_hi = _scan_brackets(
-            path, bounds, uncertified, n, s_low, s_high, rss_inf, scan_points
+            path,
+            bounds,
+            uncertified,
+            _Stationarity(n, n, _rss),
+            s_low,
+            s_high,
+            rss0,
+            rss_inf,
+            scan_points,
         )
         single = np.flatnonzero(certified)
         rep = np.concatenate([single, scan_rep])
@@ -268,7 +287,7 @@ def fit_map(
         keep = slice(None)
     s_mode[rep[keep]] = s[keep]
     newton_ok[rep[keep]] = done[keep]
-    return _map_result(stats, path, mean, s_mode, newton_ok, modes_per_replicate >= 2, alpha)
+    return _map_result(stats, n, path, mean, s_mode, newton_ok, modes_per_replicate >= 2, alpha)
 
 
 def _newton(
@@ -393,39 +412,74 @@ _DENSE_SCAN = 16384
 _SCAN_CELLS = 8
 
 
+@dataclass(frozen=True)
+class _Stationarity:
+    """A profile's stationarity equation in s = σ², level · s = R(s), with R increasing.
+
+    For the MAP profile level = n + a and R = RSS: h'(t) = level − RSS/s. The posterior
+    of log σ (:mod:`regsim.estimators.bayes`) adds the increasing P(s) of the integrated
+    coefficients to R. The scan's shortcuts rest only on R increasing.
+
+    Attributes
+    ----------
+    level : float
+        The coefficient of s.
+    certify : float
+        The level of the third condition of :meth:`_Bounds.unimodal` (level · s − R(s)
+        increasing).
+    values : callable
+        ``values(path, s)`` -> (R(s), a lower bound of RSS(s)), arrays of ``s``'s shape.
+    """
+
+    level: float
+    certify: float
+    values: Callable[[_Path, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _rss(path: _Path, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RSS(s) along the path, twice: the R of the MAP profile and its own lower bound."""
+    rss = path.rss0 + path.terms(s)[0]
+    return rss, rss
+
+
 def _scan_brackets(
     path: _Path,
     bounds: _Bounds,
     rows: np.ndarray,
-    n: int,
+    equation: _Stationarity,
     s_low: np.ndarray,
     s_high: np.ndarray,
-    rss_inf: np.ndarray,
+    r_low: np.ndarray,
+    r_high: np.ndarray,
     scan_points: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brackets of every local mode of the profile for the replicates ``rows``.
+    """Brackets of every local mode of a profile for the replicates ``rows``.
 
-    The sign of h'(t) = n − RSS(s)/s is found on ``scan_points`` uniform points of
-    t = log σ ∈ [t_low, t_high]; each sign change from − to + brackets a local mode.
+    The sign of level · s − R(s) (the sign of h'(t) for MAP, see :class:`_Stationarity`)
+    is found on ``scan_points`` uniform points of t = log σ ∈ [t_low, t_high]; each sign
+    change from − to + brackets a local mode. ``r_low`` and ``r_high`` bound R below at
+    s_low and above at s_high, and the sign is − at s_low and + at s_high in exact
+    arithmetic.
 
-    Not every point needs an RSS. The grid is cut into cells, at first a few per
-    replicate. RSS increases with s, so between the ends a < b of a cell, where RSS is
-    known (or bounded: RSS₀ ≤ RSS ≤ RSS∞), every inner point i has
-    RSS(s_a) ≤ RSS(s_i) ≤ RSS(s_b): h' has one known sign at all of them when
-    n·s_{a+1} > RSS(s_b) (all +) or n·s_{b−1} ≤ RSS(s_a) (all −). Other cells are split
-    at their middle point, whose RSS is computed. Where h' provably increases on a cell
-    (:meth:`_Bounds.unimodal`) it changes sign at most once, from − to +, and only if it
-    does so between the ends: such a cell is dropped, or only its half with the change
-    is kept. This bisection evaluates a few points near each root instead of all of
-    them, and finds exactly the brackets of evaluating every point (so a replicate's fit
-    does not depend on the batch it is in). All arrays are per cell (no loop over
-    replicates), and small.
+    Not every point needs an R. The grid is cut into cells, at first a few per
+    replicate. R increases with s, so between the ends a < b of a cell, where R is
+    known (or bounded), every inner point i has R(s_a) ≤ R(s_i) ≤ R(s_b): the sign is
+    known at all of them when level·s_{a+1} > R(s_b) (all +) or level·s_{b−1} ≤ R(s_a)
+    (all −). Other cells are split at their middle point, whose R is computed. Where the
+    sign provably changes at most once on a cell, from − to + (:meth:`_Bounds.unimodal`,
+    with a lower bound of RSS at the cell's left end), it changes only if it does so
+    between the ends: such a cell is dropped, or only its half with the change is kept.
+    This bisection evaluates a few points near each root instead of all of them, and
+    finds exactly the brackets of evaluating every point (so a replicate's fit does not
+    depend on the batch it is in). All arrays are per cell (no loop over replicates),
+    and small.
 
     Returns
     -------
     rep, lo, hi : ndarray
         Replicate index and bracket ends in s = σ², one entry per local mode.
     """
+    level, values = equation.level, equation.values
     last = max(int(scan_points), 2) - 1
     fractions = np.linspace(0.0, 1.0, last + 1)
     path, bounds = path.take(rows), bounds.take(rows)
@@ -445,27 +499,29 @@ def _scan_brackets(
         point = np.arange(last + 1)[:, None]
         row = np.arange(len(rows))[None, :]
         s_grid = grid(row, point)
-        positive = n * s_grid > path.rss0 + path.terms(s_grid)[0]
+        positive = level * s_grid > values(path, s_grid)[0]
         positive[0], positive[-1] = False, True
         point, row = np.nonzero(~positive[:-1] & positive[1:])
         return rows[row], s_grid[point, row], s_grid[point + 1, row]
 
-    # Cells: replicate, grid ends a < b, s and RSS (or its bound) at the ends, the sign
-    # of h' at the ends, and whether h' provably increases on the cell. To start with,
-    # _SCAN_CELLS cells per replicate between evenly spaced grid points, whose RSS is
-    # computed in one pass (fewer bisection rounds); at the ends of the grid RSS₀ and
-    # RSS∞ bound RSS, and h' ≤ 0 at the lower end and ≥ 0 at the upper end in exact
-    # arithmetic.
+    # Cells: replicate, grid ends a < b, s and R (or its bound) at the ends, a lower bound
+    # of RSS at the left end, the sign at the ends, and whether the sign provably changes
+    # at most once on the cell. To start with, _SCAN_CELLS cells per replicate between
+    # evenly spaced grid points, whose R is computed in one pass (fewer bisection rounds);
+    # at the ends of the grid r_low and r_high bound R, and the sign is − at the lower end
+    # and + at the upper end in exact arithmetic.
     coarse = np.unique(np.linspace(0, last, min(_SCAN_CELLS, last) + 1).round().astype(np.intp))
     count, inner = len(rows), coarse[1:-1, None]
     replicate = np.broadcast_to(np.arange(count), (len(coarse), count))
     s_coarse = np.empty((len(coarse), count))
     s_coarse[0], s_coarse[-1] = low, high
+    r_coarse = np.empty_like(s_coarse)
+    r_coarse[0], r_coarse[-1] = r_low[rows], r_high[rows]
     rss_coarse = np.empty_like(s_coarse)
-    rss_coarse[0], rss_coarse[-1] = path.rss0, rss_inf[rows]
+    rss_coarse[0], rss_coarse[-1] = path.rss0, path.rss0
     s_coarse[1:-1] = grid(replicate[1:-1], inner)
-    rss_coarse[1:-1] = path.rss0 + path.terms(s_coarse[1:-1])[0]
-    positive = n * s_coarse > rss_coarse
+    r_coarse[1:-1], rss_coarse[1:-1] = values(path, s_coarse[1:-1])
+    positive = level * s_coarse > r_coarse
     positive[0], positive[-1] = False, True
     point = np.broadcast_to(coarse[:, None], s_coarse.shape)
 
@@ -481,20 +537,21 @@ def _scan_brackets(
         ends(point),
         starts(s_coarse),
         ends(s_coarse),
+        starts(r_coarse),
+        ends(r_coarse),
         starts(rss_coarse),
-        ends(rss_coarse),
         starts(positive),
         ends(positive),
         np.zeros((len(coarse) - 1) * count, dtype=bool),
     )
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while len(cells[0]):
-        row, a, b, s_a, s_b, rss_a, rss_b, pos_a, pos_b, _ = cells
+        row, a, b, s_a, s_b, r_a, r_b, rss_a, pos_a, pos_b, _ = cells
         wide = b - a >= 2
         s_first = grid(row, np.minimum(a + 1, last))
         s_last = grid(row, np.maximum(b - 1, 0))
-        all_pos = wide & (n * s_first > rss_b)
-        all_neg = wide & (n * s_last <= rss_a)
+        all_pos = wide & (level * s_first > r_b)
+        all_neg = wide & (level * s_last <= r_a)
         # A − to + change: at the left end of an all-+ cell, at the right end of an
         # all-− one, or across a cell without inner points.
         for keep, lo, hi in (
@@ -503,23 +560,25 @@ def _scan_brackets(
             (~wide & ~pos_a & pos_b, s_a, s_b),
         ):
             found.append((row[keep], lo[keep], hi[keep]))
-        # Where h' provably increases it changes sign at most once, from − to +: a cell
-        # without that change between its ends has none inside.
-        monotone = cells[-1] | bounds.take(row).unimodal(n, path.rss0[row], rss_a, s_a, s_b)
+        # Where the sign provably changes at most once, from − to +, a cell without that
+        # change between its ends has none inside.
+        monotone = cells[-1] | bounds.take(row).unimodal(
+            equation.certify, path.rss0[row], rss_a, s_a, s_b
+        )
         live = wide & ~all_pos & ~all_neg & (~monotone | (~pos_a & pos_b))
         cells = (*(v[live] for v in cells[:-1]), monotone[live])
-        row, a, b, s_a, s_b, rss_a, rss_b, pos_a, pos_b, monotone = cells
+        row, a, b, s_a, s_b, r_a, r_b, rss_a, pos_a, pos_b, monotone = cells
         mid = (a + b) // 2
         s_mid = grid(row, mid)
-        rss_mid = path.rss0[row] + path.take(row).terms(s_mid)[0]
-        pos_mid = n * s_mid > rss_mid
+        r_mid, rss_mid = values(path.take(row), s_mid)
+        pos_mid = level * s_mid > r_mid
         # Both halves of a cell; of a monotone one only the half with the sign change,
         # so that it ends as a grid interval, as when every point is evaluated.
         left = ~monotone | pos_mid
         right = ~monotone | ~pos_mid
         halves = zip(
-            (row, a, mid, s_a, s_mid, rss_a, rss_mid, pos_a, pos_mid, monotone),
-            (row, mid, b, s_mid, s_b, rss_mid, rss_b, pos_mid, pos_b, monotone),
+            (row, a, mid, s_a, s_mid, r_a, r_mid, rss_a, pos_a, pos_mid, monotone),
+            (row, mid, b, s_mid, s_b, r_mid, r_b, rss_mid, pos_mid, pos_b, monotone),
             strict=True,
         )
         cells = tuple(np.concatenate([first[left], second[right]]) for first, second in halves)
@@ -529,6 +588,7 @@ def _scan_brackets(
 
 def _map_result(
     stats: SufficientStats,
+    n: int,
     path: _Path,
     mean: np.ndarray,
     s_mode: np.ndarray,
@@ -543,9 +603,9 @@ def _map_result(
     is scaled to unit diagonal before it is factored, which keeps the inverse accurate
     when prior precisions span many orders of magnitude. Its Cholesky factorisation
     both certifies positive definiteness (every pivot > 0) and gives the diagonal of the
-    inverse.
+    inverse. ``n`` is the power of σ in the posterior (n + a).
     """
-    n, p = stats.n, stats.p
+    p = stats.p
     precision = path.precision
     valid = np.isfinite(s_mode)
     s = np.where(valid, s_mode, 1.0)

@@ -13,7 +13,13 @@ anything, so :func:`fit_dataset` fits it the way a careful single fit should:
   min_b ‖Qᵀy − R b‖² + s Σ_j d_j (b_j − μ_j)² as the small stacked problem [R; √(s D)],
   again by QR, so a prior never multiplies the conditioning; its global mode is found on
   the profile over log σ as in the kernel (every local mode lies in
-  [RSS₀/n, RSS∞/n]), by a dense scan, root polishing and the lowest profile value;
+  [RSS₀/(n + a), RSS∞/(n + a)], p(σ) ∝ σ^{−a}), by a dense scan, root polishing and the
+  lowest profile value;
+* Bayes integrates over log σ as the kernel (:mod:`regsim.estimators.bayes`), with
+  every quantity at σ² = s from that stacked QR: the conditional mean b(s)/N, RSS and
+  the prior term from its residuals, log det(XᵀX + sD) from the diagonal of its R, the
+  conditional variances from R⁻¹; its modes from a dense scan, polished by Newton's
+  iteration, and its integrals by the trapezoidal rule;
 * the scaled condition number κ is measured (from the singular values of R). Beyond
   :data:`TRUSTED_CONDITION` a fit is refused as "nearly collinear": the rounding error of
   the estimates, about κ·√n·ε standard errors, could then be visible in the printed digits.
@@ -31,7 +37,8 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 
 from regsim.design import Prior
-from regsim.estimators import Fit, SufficientStats, fit_mle, fit_ols
+from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
+from regsim.estimators.base import sigma_exponent
 
 __all__ = ["TRUSTED_CONDITION", "Conditioning", "DatasetFit", "conditioning", "fit_dataset"]
 
@@ -155,14 +162,16 @@ def fit_dataset(
     prior: Prior,
     alpha: float = 0.05,
     methods: Sequence[str] = ("ols", "mle", "map"),
+    sigma_prior: str = "flat",
 ) -> DatasetFit:
-    """OLS, MLE and MAP of one dataset by orthogonal decomposition.
+    """OLS, MLE, MAP and Bayes of one dataset by orthogonal decomposition.
 
     The estimates, standard errors and intervals are those of the study's estimators
     (:func:`regsim.estimators.fit_ols`, :func:`~regsim.estimators.fit_mle`,
-    :func:`~regsim.estimators.fit_map`); only the linear algebra differs (see the module
-    docstring), so they stay accurate whatever the scaling of the columns and up to
-    :data:`TRUSTED_CONDITION`. The caller checks :func:`conditioning` first.
+    :func:`~regsim.estimators.fit_map`, :func:`~regsim.estimators.fit_bayes`); only the
+    linear algebra differs (see the module docstring), so they stay accurate whatever the
+    scaling of the columns and up to :data:`TRUSTED_CONDITION`. The caller checks
+    :func:`conditioning` first.
 
     Parameters
     ----------
@@ -171,11 +180,13 @@ def fit_dataset(
     y : ndarray, shape (n,)
         Responses.
     prior : Prior
-        Normal priors on β_0 … β_k for MAP (sd ``inf``: flat).
+        Normal priors on β_0 … β_k for MAP and Bayes (sd ``inf``: flat).
     alpha : float
         Intervals have coverage 1 − α.
     methods : sequence of str
-        Among ``ols``, ``mle`` and ``map``.
+        Among ``ols``, ``mle``, ``map`` and ``bayes``.
+    sigma_prior : {"flat", "jeffreys"}
+        The prior on σ of MAP and Bayes.
 
     Returns
     -------
@@ -188,7 +199,8 @@ def fit_dataset(
     makers = {
         "ols": lambda: fit_ols(stats, alpha),
         "mle": lambda: fit_mle(stats, alpha),
-        "map": lambda: _fit_map(decomposition, prior, alpha),
+        "map": lambda: _fit_map(decomposition, prior, alpha, sigma_prior),
+        "bayes": lambda: _fit_bayes(decomposition, prior, alpha, sigma_prior),
     }
     unknown = [m for m in methods if m not in makers]
     if unknown:
@@ -197,9 +209,12 @@ def fit_dataset(
 
 
 class _Profile:
-    """The MAP profile of one dataset and prior, in the scaled coefficients b = N β."""
+    """The MAP profile of one dataset and prior, in the scaled coefficients b = N β.
 
-    def __init__(self, d: _Decomposition, prior: Prior) -> None:
+    ``level`` is the power of σ in the posterior, n + a for p(σ) ∝ σ^{−a}.
+    """
+
+    def __init__(self, d: _Decomposition, prior: Prior, level: int | None = None) -> None:
         if len(prior.mean) != len(d.norms):
             raise ValueError(
                 f"prior {prior.name!r} has {len(prior.mean)} means, expected {len(d.norms)}"
@@ -210,6 +225,7 @@ class _Profile:
         # β_j = b_j / N_j, so d_j (β_j − μ_j)² = (d_j / N_j²)(b_j − N_j μ_j)².
         self.precision = precision / d.norms**2
         self.mean = np.asarray(prior.mean, dtype=float) * d.norms
+        self.level = d.n if level is None else level
 
     def solve(self, s: float) -> tuple[np.ndarray, np.ndarray]:
         """The mode b(s) of the penalised problem at σ² = s, and R of its stacked system."""
@@ -226,16 +242,17 @@ class _Profile:
         return self.d.rss + float(misfit @ misfit), float(self.precision @ (away * away))
 
     def slope(self, t: float) -> float:
-        """h'(t) = n − RSS(b(s))/s at t = log σ (s = e^{2t})."""
+        """h'(t) = n + a − RSS(b(s))/s at t = log σ (s = e^{2t})."""
         s = math.exp(2.0 * t)
         rss, _ = self.terms(self.solve(s)[0])
-        return self.d.n - rss / s
+        return self.level - rss / s
 
     def value(self, t: float) -> float:
-        """h(t) = n t + RSS/(2s) + ½ prior, the negative log posterior profiled over β."""
+        """h(t) = (n + a) t + RSS/(2s) + ½ prior, the negative log posterior profiled over
+        β."""
         s = math.exp(2.0 * t)
         rss, prior_term = self.terms(self.solve(s)[0])
-        return self.d.n * t + rss / (2.0 * s) + 0.5 * prior_term
+        return self.level * t + rss / (2.0 * s) + 0.5 * prior_term
 
     def rss_at_infinity(self) -> float:
         """RSS with the informative coefficients at their prior means, the flat ones fitted."""
@@ -249,10 +266,11 @@ class _Profile:
         return self.d.rss + float(misfit @ misfit)
 
 
-def _fit_map(d: _Decomposition, prior: Prior, alpha: float) -> Fit:
+def _fit_map(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str = "flat") -> Fit:
     """Global posterior mode and Laplace intervals of one dataset (see :func:`fit_dataset`)."""
-    profile = _Profile(d, prior)
-    n, p = d.n, len(d.norms)
+    # n: the power of σ in the posterior, n + a.
+    n, p = d.n + sigma_exponent(sigma_prior), len(d.norms)
+    profile = _Profile(d, prior, n)
     t_low = 0.5 * math.log(d.rss / n)
     t_high = 0.5 * math.log(profile.rss_at_infinity() / n)
     if not t_high > t_low:  # flat priors: the mode is the MLE
@@ -305,3 +323,144 @@ def _fit_map(d: _Decomposition, prior: Prior, alpha: float) -> Fit:
         np.array([bool(stationary and schur > 0 and finite)]),
         np.array([len(modes) > 1]),
     )
+
+
+class _QRPosterior:
+    """The posterior of log σ of one dataset, with every quantity from the stacked QR.
+
+    It offers what the kernel's quadrature asks of :class:`regsim.estimators.bayes.
+    _Posterior` (one replicate): at σ² = s, with b(s) and the R of [R; √(s D_s)]
+    (:meth:`_Profile.solve`, scaled coefficients b = Nβ, D_s = D/N²):
+
+    * m(s) = b(s)/N; RSS(s) and the prior term from :meth:`_Profile.terms`;
+    * log det(XᵀX + sD) = 2 Σ_j log N_j + 2 Σ_j log |R_st,jj|;
+    * V(s) = s N⁻¹ (R_stᵀ R_st)⁻¹ N⁻¹ from R_st⁻¹;
+    * R(s) = RSS(s) + s p_data(s), p_data = p − Σ_j d_j V_jj, and R'(s) = RSS'(s) + p −
+      2s tr(A⁻¹D) + s² tr(A⁻¹DA⁻¹D), where RSS'(s) = −2 (Qᵀy − R b)ᵀ R b'(s) with
+      b'(s) = (R_stᵀR_st)⁻¹ D_s (Nμ − b).
+    """
+
+    replicates = 1
+
+    def __init__(self, d: _Decomposition, prior: Prior, a: int) -> None:
+        self.d = d
+        self.profile = _Profile(d, prior)
+        self.precision = tuple(float(v) for v in prior.precision)
+        self.mean = tuple(prior.mean)
+        self.n, self.a = d.n, a
+        self.log_norms = 2.0 * float(np.sum(np.log(d.norms)))
+
+    @property
+    def p(self) -> int:
+        return len(self.mean)
+
+    @property
+    def flat(self) -> int:
+        return sum(1 for prec in self.precision if not prec)
+
+    @property
+    def level(self) -> int:
+        return self.n - 1 + self.a
+
+    @property
+    def nu(self) -> int:
+        return self.level - self.flat
+
+    def take(self, index: object) -> _QRPosterior:
+        """Itself: it is one replicate."""
+        return self
+
+    def evaluate(
+        self,
+        s: np.ndarray,
+        t: np.ndarray,
+        *,
+        slope: bool = False,
+        moments: bool = True,
+        density: bool = True,
+    ) -> bayes._Values:
+        """The posterior at s = σ² = e^{2t} (arrays of one shape; see the class)."""
+        s, t = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(t, dtype=float))
+        p, d, profile = self.p, self.d, self.profile
+        logp, r, r_slope = np.empty(s.shape), np.empty(s.shape), np.empty(s.shape)
+        m = [np.empty(s.shape) for _ in range(p)]
+        v = [np.empty(s.shape) for _ in range(p)]
+        precision = np.asarray(self.precision)
+        scaled = profile.precision
+        for index in np.ndindex(s.shape):
+            si, ti = float(s[index]), float(t[index])
+            b, r_st = profile.solve(si)
+            rss, prior_term = profile.terms(b)
+            inverse = solve_triangular(r_st, np.eye(p))
+            a_inverse = inverse @ inverse.T  # (XᵀX + sD)⁻¹ in the scaled coefficients
+            variance = si * np.diagonal(a_inverse) / d.norms**2
+            p_data = p - float(precision @ variance)
+            r[index] = rss + si * p_data
+            log_det = self.log_norms + 2.0 * float(np.sum(np.log(np.abs(np.diagonal(r_st)))))
+            logp[index] = (p - self.level) * ti - 0.5 * (rss / si + prior_term) - 0.5 * log_det
+            for j in range(p):
+                m[j][index] = b[j] / d.norms[j]
+                v[j][index] = variance[j]
+            if slope:
+                db = a_inverse @ (scaled * (profile.mean - b))
+                misfit = d.qty - d.r @ b
+                rss_slope = -2.0 * float(misfit @ (d.r @ db))
+                a_d = a_inverse * scaled  # A⁻¹D in the scaled coefficients
+                trace, square = float(np.trace(a_d)), float(np.sum(a_d * a_d.T))
+                r_slope[index] = rss_slope + p - 2.0 * si * trace + si * si * square
+        values = bayes._Values(logp, m if moments else [], v if moments else [], r)
+        if slope:
+            values.r_slope = r_slope
+        return values
+
+
+#: Points of the dense scan for the modes of log σ's posterior density.
+_BAYES_SCAN_POINTS = 2048
+
+
+def _fit_bayes(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str) -> Fit:
+    """The exact marginal posterior of one dataset (see :func:`fit_dataset`).
+
+    As :func:`regsim.estimators.fit_bayes`, with the posterior from the stacked QR
+    (:class:`_QRPosterior`): the modes of log σ's density from the sign of
+    d/dt log p(t | y) = R(s)/s − e on ``_BAYES_SCAN_POINTS`` points of t over the bracket
+    [RSS₀/ν, (RSS∞ + C)/ν] of its stationary points, each polished by Newton's iteration,
+    and the integrals by the trapezoidal rule over them (whatever the modes, the kernel's
+    robust rule).
+    """
+    if len(prior.mean) != len(d.norms):
+        raise ValueError(
+            f"prior {prior.name!r} has {len(prior.mean)} means, expected {len(d.norms)}"
+        )
+    post = _QRPosterior(d, prior, sigma_exponent(sigma_prior))
+    p, nu, e = post.p, post.nu, post.level
+    estimate = np.full((1, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    converged, multimodal = np.zeros(1, dtype=bool), np.zeros(1, dtype=bool)
+    if nu > 0 and d.rss > 0:
+        # C = Σ_{j∈P} η_j² S_jj, S = ((XᵀX)⁻¹_PP)⁻¹ the Schur complement of the flat block.
+        informative = np.flatnonzero(np.asarray(post.precision) > 0)
+        extra = 0.0
+        if len(informative):
+            gram_inv = _statistics(d).gram_inv[0]
+            schur = np.linalg.inv(gram_inv[np.ix_(informative, informative)])
+            eta2 = 1.0 / np.asarray(post.precision)[informative]
+            extra = float(eta2 @ np.diagonal(schur))
+        rss_inf = post.profile.rss_at_infinity()
+        s_low, s_high = d.rss / nu, (rss_inf + extra) / nu
+        if e > p:
+            s_high = min(s_high, rss_inf / (e - p))
+        s_high = max(s_high, s_low)
+        t = np.linspace(0.5 * math.log(s_low), 0.5 * math.log(s_high), _BAYES_SCAN_POINTS)
+        with np.errstate(all="ignore"):
+            values = post.evaluate(np.exp(2.0 * t), t, moments=False, density=False)
+            positive = e * np.exp(2.0 * t) > values.r
+        # The sign of e s − R(s) is − at the lower end and + at the upper one.
+        positive[0], positive[-1] = False, True
+        cells = np.flatnonzero(~positive[:-1] & positive[1:])
+        lo, hi = np.exp(2.0 * t[cells]), np.exp(2.0 * t[cells + 1])
+        modes = bayes._newton(post, np.zeros(len(cells), dtype=int), lo, hi, np.sqrt(lo * hi), 1e-9)
+        with np.errstate(all="ignore"):
+            result = bayes._fit_modes(post, modes, alpha, hermite=np.zeros(1, dtype=bool))
+        estimate, se, lower, upper, converged, multimodal = result
+    return bayes._finish(estimate, se, lower, upper, converged, multimodal, post.precision, nu)

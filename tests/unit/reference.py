@@ -5,21 +5,23 @@ X = [1, x_1, …, x_k] and general-purpose tools (statsmodels, scipy.optimize, e
 rational arithmetic), so it shares no code and no algorithm with the batched estimators
 in ``regsim.estimators``.
 
-Objective of the MAP fit (negative log posterior up to a constant, no prior on σ):
+Objective of the MAP fit (negative log posterior up to a constant, p(σ) ∝ σ^{−a}: a = 0
+flat, a = 1 Jeffreys):
 
-    f(β, σ) = n log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j²,
+    f(β, σ) = (n + a) log σ + RSS(β)/(2σ²) + ½ Σ_j (β_j − μ_j)²/η_j²,
 
-with η_j = inf a flat prior (the term is dropped). With every η_j = inf it is the
-negative log-likelihood up to the constant (n/2) log 2π.
+with η_j = inf a flat prior (the term is dropped). With every η_j = inf and a = 0 it is
+the negative log-likelihood up to the constant (n/2) log 2π.
 """
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import numpy as np
 import statsmodels.api as sm
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 
 def design(x: np.ndarray) -> np.ndarray:
@@ -92,38 +94,39 @@ def ols_exact(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------- objective / derivatives
 
 
-def objective(beta, sigma, X, y, mu, sd) -> float:
+def objective(beta, sigma, X, y, mu, sd, a: int = 0) -> float:
     """f(β, σ) of the module docstring (η = inf terms dropped)."""
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
-    n = X.shape[0]
+    n = X.shape[0] + a
     return float(
         n * np.log(sigma) + r @ r / (2 * sigma**2) + 0.5 * np.sum(d * (beta - np.asarray(mu)) ** 2)
     )
 
 
-def gradient(beta, sigma, X, y, mu, sd) -> np.ndarray:
+def gradient(beta, sigma, X, y, mu, sd, a: int = 0) -> np.ndarray:
     """Gradient of f in (β, σ)."""
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
-    n = X.shape[0]
+    n = X.shape[0] + a
     g_beta = -X.T @ r / sigma**2 + d * (beta - np.asarray(mu))
     g_sigma = n / sigma - (r @ r) / sigma**3
     return np.append(g_beta, g_sigma)
 
 
-def hessian(beta, sigma, X, y, mu, sd) -> np.ndarray:
+def hessian(beta, sigma, X, y, mu, sd, a: int = 0) -> np.ndarray:
     """Analytic Hessian of f in (β, σ).
 
-    H_ββ = XᵀX/σ² + D, H_βσ = 2 Xᵀr/σ³, H_σσ = −n/σ² + 3 RSS/σ⁴, r = y − Xβ.
-    With every η = inf it is the observed information of the likelihood.
+    H_ββ = XᵀX/σ² + D, H_βσ = 2 Xᵀr/σ³, H_σσ = −(n + a)/σ² + 3 RSS/σ⁴, r = y − Xβ.
+    With every η = inf and a = 0 it is the observed information of the likelihood.
     """
     beta = np.asarray(beta, dtype=float)
     r = y - X @ beta
     d = precisions(sd)
     n, p = X.shape
+    n += a
     h = np.empty((p + 1, p + 1))
     h[:p, :p] = X.T @ X / sigma**2 + np.diag(d)
     h[:p, p] = h[p, :p] = 2 * X.T @ r / sigma**3
@@ -194,7 +197,7 @@ def mle_scipy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 # --------------------------------------------------------------------------- MAP
 
 
-def _trust_polish(beta0, sigma0, X, y, mu, sd) -> tuple[np.ndarray, float]:
+def _trust_polish(beta0, sigma0, X, y, mu, sd, a: int = 0) -> tuple[np.ndarray, float]:
     """Local minimum of f from (β0, σ0) by scipy's trust-exact in (β − β0, log σ)."""
     beta0 = np.asarray(beta0, dtype=float)
     p = len(beta0)
@@ -204,18 +207,18 @@ def _trust_polish(beta0, sigma0, X, y, mu, sd) -> tuple[np.ndarray, float]:
 
     def fun(z):
         b, s = unpack(z)
-        return objective(b, s, X, y, mu, sd)
+        return objective(b, s, X, y, mu, sd, a)
 
     def jac(z):
         b, s = unpack(z)
-        g = gradient(b, s, X, y, mu, sd)
+        g = gradient(b, s, X, y, mu, sd, a)
         g[p] *= s
         return g
 
     def hess(z):
         b, s = unpack(z)
-        g = gradient(b, s, X, y, mu, sd)
-        h = hessian(b, s, X, y, mu, sd)
+        g = gradient(b, s, X, y, mu, sd, a)
+        h = hessian(b, s, X, y, mu, sd, a)
         h[:p, p] *= s
         h[p, :p] *= s
         h[p, p] = s * s * h[p, p] + s * g[p]
@@ -248,7 +251,7 @@ def ols_start(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return beta, float(np.sqrt(r @ r / len(y)))
 
 
-def map_scipy(X, y, mu, sd) -> dict[str, object]:
+def map_scipy(X, y, mu, sd, a: int = 0) -> dict[str, object]:
     """MAP by local minimisation from the MLE and from the prior mean; best of the two.
 
     Returns the best point and both local solutions with their objective values.
@@ -259,8 +262,8 @@ def map_scipy(X, y, mu, sd) -> dict[str, object]:
     s_mu = float(np.sqrt(r_mu @ r_mu / len(y)))
     runs = []
     for b0, s0 in ((b_mle, s_mle), (mu, s_mu)):
-        b, s = _trust_polish(b0, s0, X, y, mu, sd)
-        runs.append((objective(b, s, X, y, mu, sd), b, s))
+        b, s = _trust_polish(b0, s0, X, y, mu, sd, a)
+        runs.append((objective(b, s, X, y, mu, sd, a), b, s))
     best = min(runs, key=lambda run: run[0])
     return {
         "value": best[0],
@@ -441,3 +444,182 @@ def fits_mpmath(x, y, mu, sd, dps: int = 50, scan: int = 120) -> dict:
         }
         result["modes"] = len(modes)
         return result
+
+
+# ------------------------------------------------------------------ exact posterior
+
+
+class PosteriorReference:
+    """The exact marginal posterior of one dataset by adaptive quadrature over t = log σ.
+
+    Model: y ~ N(Xβ, σ² I), independent priors β_j ~ N(μ_j, η_j²) (η_j = inf: flat) and
+    p(σ) ∝ σ^{−a} (a = 0 flat, 1 Jeffreys). For fixed σ (s = σ²), β is normal with
+    covariance V = s (XᵀX + sD)⁻¹ and mean m = V (Xᵀy/s + Dμ), D = diag(1/η²); integrating
+    β out gives the density of t,
+
+        log p(t | y) = (1 − a − n + p) t − ½ [‖y − X m‖²/s + (m − μ)ᵀ D (m − μ)]
+                       − ½ log det(XᵀX + sD) + const,
+
+    computed here directly from X and y at each t (``numpy.linalg``), independently of
+    regsim. Every summary is an integral over t by ``scipy.integrate.quad`` (tolerance
+    1e-12 relative), split at the local modes of p(t | y) and at points a few widths
+    either side of them; quantiles are roots (``brentq``) of the marginal CDFs, β_j's being
+    ∫ Φ((q − m_j)/√V_jj) p(t | y) dt.
+    """
+
+    def __init__(self, x, y, mu, sd, sigma_prior: str = "flat") -> None:
+        self.X = design(x)
+        self.y = np.asarray(y, dtype=float)
+        self.n, self.p = self.X.shape
+        self.mu = np.asarray(mu, dtype=float)
+        self.prec = precisions(sd)
+        self.a = {"flat": 0, "jeffreys": 1}[sigma_prior]
+        self.gram = self.X.T @ self.X
+        self.xty = self.X.T @ self.y
+        self._cache: dict[float, tuple[float, np.ndarray, np.ndarray]] = {}
+        beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
+        resid = self.y - self.X @ beta
+        centre = 0.5 * np.log(resid @ resid / self.n)
+        # Local modes: a scan of log p over a wide range of t, each maximum refined.
+        grid = np.linspace(centre - 8.0, centre + 12.0, 4001)
+        values = np.array([self._raw(t)[0] for t in grid])
+        peaks = [
+            i
+            for i in range(1, len(grid) - 1)
+            if values[i] >= values[i - 1] and values[i] > values[i + 1]
+        ]
+        modes = []
+        for i in peaks:
+            res = optimize.minimize_scalar(
+                lambda t: -self._raw(t)[0],
+                bounds=(grid[i - 1], grid[i + 1]),
+                method="bounded",
+                options={"xatol": 1e-12},
+            )
+            modes.append(float(res.x))
+        self.modes = modes
+        self.top = max(self._raw(t)[0] for t in modes)
+        # Split points: each mode and ±1, 3, 6, 10 widths about it (width from the
+        # curvature by finite differences), then [last, inf).
+        points = []
+        for t in modes:
+            h = 1e-4
+            curv = -(self._raw(t + h)[0] - 2 * self._raw(t)[0] + self._raw(t - h)[0]) / h**2
+            width = 1.0 / np.sqrt(max(curv, 1e-12))
+            points += [t + k * width for k in (-10, -6, -3, -1, 0, 1, 3, 6, 10)]
+        points = sorted(points)
+        self.points = [points[0] - 30.0 * (points[-1] - points[0] + 1.0)] + points
+        self.z = self._integral(lambda t: 1.0)
+
+    def _raw(self, t: float) -> tuple[float, np.ndarray, np.ndarray]:
+        t = float(t)
+        hit = self._cache.get(t)
+        if hit is not None:
+            return hit
+        s = np.exp(2.0 * t)
+        system = self.gram + s * np.diag(self.prec)
+        m = np.linalg.solve(system, self.xty + s * self.prec * self.mu)
+        r = self.y - self.X @ m
+        _, logdet = np.linalg.slogdet(system)
+        var = s * np.diag(np.linalg.inv(system))
+        logp = (
+            (1 - self.a - self.n + self.p) * t
+            - 0.5 * (r @ r / s + np.sum(self.prec * (m - self.mu) ** 2))
+            - 0.5 * logdet
+        )
+        out = (float(logp), m, var)
+        self._cache[t] = out
+        return out
+
+    def density(self, t: float) -> float:
+        """p(t | y) up to the normaliser (largest mode = 1)."""
+        return float(np.exp(self._raw(t)[0] - self.top))
+
+    def _integral(self, g, upper: float = np.inf, scale: float = 1.0) -> float:
+        """∫ g(t) p(t | y) dt over (−∞, upper), unnormalised, to 1e-13 · scale · the mass
+        near the modes (or 1e-12 relative); the tail beyond the last split point in
+        u = e^{−(t − T)} ∈ (0, 1], where the density is a power of u."""
+        total = 0.0
+        tol = 1e-13 * scale * getattr(self, "z", 0.0)
+        ends = [p for p in self.points if p < upper] + [min(upper, self.points[-1])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            for a, b in zip(ends[:-1], ends[1:], strict=False):
+                total += integrate.quad(
+                    lambda t: g(t) * self.density(t), a, b, epsabs=tol, epsrel=1e-12, limit=400
+                )[0]
+            if upper > self.points[-1]:
+                last = self.points[-1]
+                low = np.exp(-(upper - last)) if np.isfinite(upper) else 0.0
+
+                def tail(u):
+                    t = last - np.log(u)
+                    return g(t) * self.density(t) / u if t < 300.0 else 0.0
+
+                total += integrate.quad(tail, low, 1.0, epsabs=tol, epsrel=1e-12, limit=400)[0]
+        return total
+
+    def mean_sd(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and sds of β_0 … β_{p−1}, σ (central second moments)."""
+        t_top = max(self.modes, key=lambda t: self._raw(t)[0])
+        _, m_top, var_top = self._raw(t_top)
+        means, sds = [], []
+        for j in range(self.p):
+            size = abs(m_top[j]) + np.sqrt(var_top[j])
+            m = self._integral(lambda t, j=j: self._raw(t)[1][j], scale=size) / self.z
+            var = (
+                self._integral(
+                    lambda t, j=j, m=m: self._raw(t)[2][j] + (self._raw(t)[1][j] - m) ** 2,
+                    scale=var_top[j],
+                )
+                / self.z
+            )
+            means.append(m)
+            sds.append(np.sqrt(var))
+        sigma = np.exp(t_top)
+        m = self._integral(np.exp, scale=sigma) / self.z
+        var = self._integral(lambda t: (np.exp(t) - m) ** 2, scale=sigma**2 / self.n) / self.z
+        return np.array([*means, m]), np.array([*sds, np.sqrt(var)])
+
+    def beta_cdf(self, j: int, q: float) -> float:
+        """P(β_j ≤ q | y)."""
+
+        def g(t):
+            _, m, var = self._raw(t)
+            return stats.norm.cdf((q - m[j]) / np.sqrt(var[j]))
+
+        return self._integral(g) / self.z
+
+    def sigma_cdf(self, x: float) -> float:
+        """P(σ ≤ x | y)."""
+        return self._integral(lambda t: 1.0, upper=float(np.log(x))) / self.z
+
+    def intervals(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed (1 − α) credible intervals of β_0 … β_{p−1}, σ."""
+        means, sds = self.mean_sd_cached()
+        lower, upper = [], []
+        for j in range(self.p + 1):
+            cdf = (lambda q, j=j: self.beta_cdf(j, q)) if j < self.p else self.sigma_cdf
+            for level, out in ((alpha / 2, lower), (1 - alpha / 2, upper)):
+                lo, hi = means[j] - 4 * sds[j], means[j] + 4 * sds[j]
+                if j == self.p:
+                    lo = max(lo, 1e-300)
+                while cdf(lo) > level:
+                    lo = means[j] - 2 * (means[j] - lo) if j < self.p else lo / 2
+                while cdf(hi) < level:
+                    hi = means[j] + 2 * (hi - means[j])
+                out.append(
+                    optimize.brentq(
+                        lambda q, cdf=cdf, level=level: cdf(q) - level,
+                        lo,
+                        hi,
+                        xtol=1e-14 * max(sds[j], 1e-300),
+                        rtol=1e-15,
+                    )
+                )
+        return np.array(lower), np.array(upper)
+
+    def mean_sd_cached(self) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "_mean_sd"):
+            self._mean_sd = self.mean_sd()
+        return self._mean_sd

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from regsim.cli import main
 
@@ -42,7 +43,7 @@ def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y", "--json")
     assert result.returncode == 0, result.stderr
     fitted = json.loads(result.stdout)
-    assert set(fitted) == {"ols", "mle", "map"}
+    assert set(fitted) == {"ols", "mle", "map", "bayes"}
     frame = pd.read_csv(notebook_csv)
     reference = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]])).fit()
     conf = reference.conf_int(0.05).to_numpy()
@@ -57,6 +58,18 @@ def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
     for name, row in fitted["mle"].items():
         for key, value in row.items():
             np.testing.assert_allclose(fitted["map"][name][key], value, rtol=1e-9)
+    # ... and the posterior of β is Student's t with n − p − 1 degrees of freedom, centred
+    # at the least-squares fit, with scale RSS/(n − p − 1)·(XᵀX)⁻¹ (p(σ) ∝ 1).
+    df = reference.df_resid - 1
+    scale = reference.bse.to_numpy() * np.sqrt(reference.df_resid / df)
+    t = stats.t.ppf(0.975, df)
+    for j in range(3):
+        row = fitted["bayes"][f"beta{j}"]
+        beta = reference.params.iloc[j]
+        np.testing.assert_allclose(row["estimate"], beta, rtol=1e-10)
+        np.testing.assert_allclose(row["se"], scale[j] * np.sqrt(df / (df - 2)), rtol=1e-9)
+        expected = beta + t * scale[j] * np.array([-1.0, 1.0])
+        np.testing.assert_allclose([row["lower"], row["upper"]], expected, rtol=1e-9)
 
 
 def test_prior_options_and_column_selection(run_fit, notebook_csv):
@@ -85,7 +98,62 @@ def test_table_output_names_columns(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y")
     assert result.returncode == 0, result.stderr
     assert "beta1 (x1)" in result.stdout and "beta2 (x2)" in result.stdout
-    assert result.stdout.count("sigma") == 3
+    assert result.stdout.count("sigma") == 4
+    assert "\nBAYES\n" in result.stdout
+
+
+def test_jeffreys_prior_on_sigma(run_fit, notebook_csv):
+    # p(σ) ∝ 1/σ: MAP's σ is √(RSS/(n + 1)) with flat priors on β, and the credible
+    # intervals are OLS's t intervals and its exact interval for σ.
+    result = run_fit(str(notebook_csv), "--y", "y", "--sigma-prior", "jeffreys", "--json")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)
+    rss = fitted["mle"]["sigma"]["estimate"] ** 2 * 200
+    np.testing.assert_allclose(fitted["map"]["sigma"]["estimate"], np.sqrt(rss / 201), rtol=1e-9)
+    for name, row in fitted["ols"].items():
+        np.testing.assert_allclose(fitted["bayes"][name]["lower"], row["lower"], rtol=1e-7)
+        np.testing.assert_allclose(fitted["bayes"][name]["upper"], row["upper"], rtol=1e-7)
+
+
+def small_csv(tmp_path, rows: int):
+    rng = np.random.default_rng(rows)
+    x = rng.uniform(size=(rows, 2))
+    y = 1.0 + x @ np.array([2.0, -1.0]) + rng.standard_normal(rows)
+    path = tmp_path / f"rows{rows}.csv"
+    pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y}).to_csv(path, index=False)
+    return path
+
+
+def test_improper_posterior_is_one_line(run_fit, tmp_path):
+    # Flat priors on all three coefficients, p(σ) ∝ 1 and n = 4 = p + 1 rows.
+    result = run_fit(str(small_csv(tmp_path, 4)), "--y", "y")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: bayes: the posterior is improper with flat priors on 3 coefficients, a flat "
+        "prior on sigma and 4 rows (it needs more than 4 rows); add rows or give proper "
+        "priors (--prior-sd), or use --sigma-prior jeffreys"
+    ]
+    # Proper with Jeffreys' prior on σ or a proper prior on one coefficient.
+    for extra in (["--sigma-prior", "jeffreys"], ["--prior-sd", "inf", "inf", "1"]):
+        assert run_fit(str(small_csv(tmp_path, 4)), "--y", "y", *extra).returncode == 0
+
+
+def test_posterior_moments_that_do_not_exist_are_not_numbers(run_fit, tmp_path):
+    # n = 5, flat priors and prior on σ: ν = 1, a Cauchy-like posterior. The intervals
+    # exist (Student's t with one degree of freedom); the means and sds do not.
+    path = small_csv(tmp_path, 5)
+    fitted = json.loads(run_fit(str(path), "--y", "y", "--json").stdout)
+    frame = pd.read_csv(path)
+    reference = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]])).fit()
+    scale = reference.bse.to_numpy() * np.sqrt(reference.df_resid / 1)
+    for j in range(3):
+        row = fitted["bayes"][f"beta{j}"]
+        assert row["estimate"] is None and row["se"] is None
+        expected = reference.params.iloc[j] + stats.t.ppf(0.975, 1) * scale[j] * np.array([-1, 1])
+        np.testing.assert_allclose([row["lower"], row["upper"]], expected, rtol=1e-7)
+    assert fitted["bayes"]["sigma"]["estimate"] is None
+    table = run_fit(str(path), "--y", "y").stdout
+    assert table.splitlines()[-1].split()[1:3] == ["n/a", "n/a"]
 
 
 BAD_FILES = {

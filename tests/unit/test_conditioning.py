@@ -14,10 +14,12 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from scipy import stats
 
 from regsim.design import Prior
 from regsim.estimators import (
     COLLINEARITY_LIMIT,
+    fit_bayes,
     fit_map,
     fit_methods,
     fit_ols,
@@ -189,3 +191,60 @@ def test_user_fit_agrees_with_the_kernel_on_ordinary_data() -> None:
                 )
         np.testing.assert_allclose(fits["ols"].estimate, fit_ols(stats).estimate, rtol=1e-11)
     assert multimodal > 0  # the N(0, 1) priors against an intercept of 10 at n = 20
+
+
+@pytest.mark.parametrize("delta", [1e-1, 1e-5, 1e-9], ids=["1e1", "1e5", "1e9"])
+def test_user_bayes_follows_the_condition_number(delta: float) -> None:
+    # Flat priors and p(σ) ∝ 1/σ: the posterior means are the least-squares fit and the
+    # credible intervals OLS's t intervals, which the 60-digit reference gives.
+    n = 40
+    x, y = collinear_data(n, delta, seed=5)
+    check = conditioning(x)
+    beta, se = reference(x, y)
+    fit = fit_dataset(x, y, FLAT, 0.05, ("bayes",), "jeffreys").fits["bayes"]
+    assert fit.converged[0]
+    bound = 4.0 * check.condition * EPS * (np.abs(beta).max() + math.sqrt(n) * se) + 1e-7 * se
+    t = float(stats.t.ppf(0.975, n - 3))
+    assert np.all(np.abs(fit.estimate[0, :3] - beta) <= bound)
+    assert np.all(np.abs(fit.lower[0, :3] - (beta - t * se)) <= bound)
+    assert np.all(np.abs(fit.upper[0, :3] - (beta + t * se)) <= bound)
+
+
+def test_user_bayes_agrees_with_the_kernel_on_ordinary_data() -> None:
+    """QR and the kernel give the same posterior where both are accurate (bimodal too)."""
+    rng = np.random.default_rng(13)
+    priors = [
+        Prior("skeptical", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        Prior("mixed", (10.0, 0.0, 0.0), (1.0, math.inf, 2.0)),
+    ]
+    multimodal = 0
+    for i in range(6):
+        x = rng.uniform(size=(20, 2))
+        y = 7.0 + x @ np.array([3.0, 7.0]) + rng.standard_normal(20)
+        stats_ = sufficient_stats(x[None], y[None])
+        for prior in priors:
+            sigma_prior = ("flat", "jeffreys")[i % 2]
+            single = fit_dataset(x, y, prior, 0.05, ("bayes",), sigma_prior).fits["bayes"]
+            kernel = fit_bayes(stats_, prior, sigma_prior=sigma_prior)
+            assert single.converged[0] and kernel.converged[0]
+            assert single.multimodal[0] == kernel.multimodal[0]
+            multimodal += int(kernel.multimodal[0])
+            for field in ("estimate", "se", "lower", "upper"):
+                error = np.abs(getattr(single, field) - getattr(kernel, field)) / kernel.se
+                assert np.all(error <= 2e-6), (field, error)
+    assert multimodal > 0
+
+
+def test_user_map_with_jeffreys_prior_agrees_with_the_kernel() -> None:
+    rng = np.random.default_rng(14)
+    prior = Prior("mixed", (10.0, 0.0, 0.0), (1.0, math.inf, 2.0))
+    for _ in range(10):
+        x = rng.uniform(size=(15, 2))
+        y = 10.0 + x @ np.array([3.9, 10.2]) + rng.standard_normal(15)
+        single = fit_dataset(x, y, prior, 0.05, ("map",), "jeffreys").fits["map"]
+        kernel = fit_map(sufficient_stats(x[None], y[None]), prior, sigma_prior="jeffreys")
+        assert single.converged[0] and kernel.converged[0]
+        for field in ("estimate", "se", "lower", "upper"):
+            np.testing.assert_allclose(
+                getattr(single, field), getattr(kernel, field), rtol=1e-8, atol=1e-10
+            )

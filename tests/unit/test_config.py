@@ -144,6 +144,27 @@ def test_schema_fills_defaults() -> None:
     assert study["keep_datasets"] is True
 
 
+def test_sigma_prior_defaults_to_flat_and_takes_jeffreys() -> None:
+    assert resolve()["sigma_prior"] == "flat"
+    assert resolve({"sigma_prior": "jeffreys"})["sigma_prior"] == "jeffreys"
+    with pytest.raises(ConfigError, match=r"^sigma_prior: must be one of flat, jeffreys"):
+        cfg.check({**copy.deepcopy(DEFAULTS), "sigma_prior": "uniform"})
+
+
+def test_bayes_posterior_must_be_proper_for_every_n_and_prior() -> None:
+    # Flat on all three coefficients: with p(σ) ∝ 1 the posterior is proper for n > 4;
+    # with Jeffreys' prior for n > 3, which the grid's n > len(beta) already ensures.
+    flat = {"flat": {"mean": [0, 0, 0], "sd": [math.inf] * 3}}
+    layer = {"methods": ["ols", "bayes"], "priors": flat, "grid": {"n": [5, 4], "sigma": [1]}}
+    with pytest.raises(ConfigError, match=r"^grid\.n\[1\]: with sigma_prior flat and prior "):
+        resolve(layer)
+    resolve({**layer, "sigma_prior": "jeffreys"})
+    resolve({**layer, "grid": {"n": [5], "sigma": [1]}})
+    # MAP's mode exists there (it is the MLE); a partly flat prior is proper.
+    resolve({**layer, "methods": ["ols", "map"]})
+    resolve({**layer, "priors": {"f2": {"mean": [0, 0, 0], "sd": [math.inf, math.inf, 1]}}})
+
+
 def test_schema_default_methods_need_a_prior() -> None:
     minimal = {"seed": 1, "beta": [1.0, 2.0], "grid": {"n": [5], "sigma": [1]}}
     with pytest.raises(ConfigError, match=r"^priors: method map needs at least one prior$"):
@@ -275,7 +296,7 @@ _DELETE = object()
         ({"beta": [1.0, math.nan]}, r"^beta\[1\]: must be a finite number, got nan$"),
         (
             {"methods": ["ols", "lasso"]},
-            r"^methods\[1\]: unknown method 'lasso' \(known: ols, ols_hc3, mle, map\)$",
+            r"^methods\[1\]: unknown method 'lasso' \(known: ols, ols_hc3, mle, map, bayes\)$",
         ),
         ({"methods": ["ols", "ols"]}, r"^methods\[1\]: duplicate method 'ols'$"),
         ({"methods": []}, r"^methods: empty list"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,6 +30,8 @@ from regsim.fits import fit_table, mark_failures, stats_table
 from regsim.schema import fit_columns
 from regsim.simulate import draw
 from regsim.specs import FitSpec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def spec(priors, methods, alpha):
@@ -242,6 +246,93 @@ def test_map_matches_scipy_other_dimensions(p):
         fit = fit_map(sufficient_stats(x, y), prior)
         assert fit.converged.all()
         check_map_against_scipy(fit, x, y, prior)
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=lambda prior: prior.name)
+def test_map_jeffreys_matches_scipy(prior):
+    # With p(σ) ∝ 1/σ the mode maximises the posterior with (n + 1) log σ in place of
+    # n log σ; the Laplace covariance is the inverse Hessian of that objective.
+    z = stats.norm.ppf(0.975)
+    for cell in (Cell(20, 5.0, BETA), BIMODAL_CELL, Cell(6, 2.0, (1.0, 2.0, 3.0))):
+        d = draw(cell, 41, 0, 5)
+        fit = fit_map(sufficient_stats(d.x, d.y), prior, sigma_prior="jeffreys")
+        assert fit.converged.all()
+        for r in range(len(d)):
+            X = ref.design(d.x[r])
+            best = ref.map_scipy(X, d.y[r], prior.mean, prior.sd, a=1)
+            expected = np.append(best["beta"], best["sigma"])
+            scale = np.maximum(np.abs(expected), 1.0)
+            assert np.all(np.abs(fit.estimate[r] - expected) <= 1e-9 * scale), (cell, r)
+            beta, sigma = fit.estimate[r, :-1], fit.estimate[r, -1]
+            hess = ref.hessian(beta, sigma, X, d.y[r], prior.mean, prior.sd, a=1)
+            close(fit.se[r], np.sqrt(np.diag(np.linalg.inv(hess))), 1e-7)
+            close(fit.lower[r], fit.estimate[r] - z * fit.se[r], 1e-12, 1e-12)
+            close(fit.upper[r], fit.estimate[r] + z * fit.se[r], 1e-12, 1e-12)
+
+
+def test_map_jeffreys_with_flat_priors_is_least_squares_with_rss_over_n_plus_one():
+    d = draw(Cell(12, 3.0, BETA), 8, 0, 20)
+    stats_ = sufficient_stats(d.x, d.y)
+    fit = fit_map(stats_, Prior("flat", (0.0, 0.0, 0.0), (INF, INF, INF)), sigma_prior="jeffreys")
+    assert fit.converged.all()
+    close(fit.estimate[:, :3], stats_.beta_hat, 1e-12, 1e-12)
+    close(fit.estimate[:, 3], np.sqrt(stats_.rss / 13), 1e-12)
+
+
+def test_map_unknown_sigma_prior_rejected():
+    x, y = random_batch(1, 2, 10, 3)
+    with pytest.raises(ValueError, match="unknown sigma_prior 'uniform'"):
+        fit_map(sufficient_stats(x, y), SKEPTICAL, sigma_prior="uniform")
+
+
+#: SHA-256 of fit_map's outputs on the datasets of the test below, as the study computed
+#: them before fit_map took a prior on σ (pinned environment of requirements.txt, x86-64).
+MAP_FLAT_DIGEST = "525c53d88dbc4107da4d12e7f341077e704b5a08157e5708f1320b647e1f5a16"
+
+
+def test_map_with_flat_sigma_prior_is_bit_identical_to_before_the_sigma_prior():
+    # The study's tables are compared byte for byte: with sigma_prior "flat" (the
+    # default) every number of fit_map must stay what it was, to the last bit. The
+    # datasets exercise certified replicates, both scans (dense and bisection: 1500
+    # replicates of the bimodal cell), flat, tiny and mixed prior sds, and n = 4 to 1000.
+    import hashlib
+    import platform
+
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        pins[name.strip().lower()] = version.strip()
+    import scipy
+
+    if (
+        platform.machine() != "x86_64"
+        or pins.get("numpy") != np.__version__
+        or pins.get("scipy") != scipy.__version__
+    ):
+        pytest.skip("digest recorded with the pinned numpy and scipy on x86-64")
+    priors = [
+        *PRIORS,
+        Prior("tiny", (12.0, 5.8987, 12.1777), (1e-8, INF, 1.0)),
+        Prior("flat", (0.0, 0.0, 0.0), (INF, INF, INF)),
+    ]
+    cells = [
+        (Cell(20, 1.0, BETA), 1500),
+        (Cell(20, 5.0, BETA), 300),
+        (Cell(4, 2.0, (1.0, 2.0, 3.0)), 300),
+        (Cell(100, 3.0, (-2.0, 0.0, 25.0)), 300),
+        (Cell(1000, 1.0, BETA), 100),
+        (Cell(30, 1.0, (7.0, 3.0, 7.0)), 300),
+    ]
+    digest = hashlib.sha256()
+    for cell, count in cells:
+        d = draw(cell, 17, 0, count)
+        stats_ = sufficient_stats(d.x, d.y)
+        for prior in priors:
+            for alpha in (0.05, 0.2):
+                fit = fit_map(stats_, prior, alpha)
+                for name in ("estimate", "se", "lower", "upper", "converged", "multimodal"):
+                    digest.update(np.ascontiguousarray(getattr(fit, name)).tobytes())
+    assert digest.hexdigest() == MAP_FLAT_DIGEST
 
 
 def test_map_prior_length_mismatch_rejected():
@@ -654,7 +745,7 @@ def test_fit_table_same_datasets_for_every_prior():
 def test_fit_methods_rejects_unknown_method():
     x, y = random_batch(2, 2, 10, 3)
     with pytest.raises(ValueError, match="unknown method"):
-        fit_methods(sufficient_stats(x, y), [SKEPTICAL], ["ols", "bayes"], 0.05)
+        fit_methods(sufficient_stats(x, y), [SKEPTICAL], ["ols", "lasso"], 0.05)
 
 
 def test_registry_matches_the_method_names_the_workflow_validates():

@@ -191,4 +191,4 @@ def test_ols_hc3_tables_are_written_in_method_order(tmp_path: Path) -> None:
     row = next(line for line in header if line.startswith("| σ"))
     assert row.index("| OLS |") < row.index("OLS (HC3)") < row.index("MLE") < row.index("MAP")
     assert len(written) == 2
-    assert METHOD_NAMES == ("ols", "ols_hc3", "mle", "map")
+    assert METHOD_NAMES == ("ols", "ols_hc3", "mle", "map", "bayes")

@@ -69,6 +69,23 @@ def test_priors_are_not_fitted_without_a_method_that_takes_one() -> None:
     assert not study(methods=["ols"]).compared and study(methods=["ols", "mle"]).compared
 
 
+def test_sigma_prior_reaches_the_fits_of_map_and_bayes() -> None:
+    s = study(methods=["ols", "map", "bayes"], sigma_prior="jeffreys")
+    assert s.fit.sigma_prior == "jeffreys"
+    assert s.fit.options["map"]["sigma_prior"] == "jeffreys"
+    assert s.fit.options["bayes"] == {"sigma_prior": "jeffreys"}
+    assert study().fit.options["map"] == {"sigma_prior": "flat", "max_iter": 60}
+    # Without a method that takes a prior the prior on σ is not fitted (no reruns).
+    assert study(methods=["ols"], sigma_prior="jeffreys").fit.sigma_prior == "flat"
+    job = s.simulate_job(next(iter(s.plan)))
+    params = job.to_params()
+    assert params["sigma_prior"] == "jeffreys"
+    assert type(job).from_params(params) == job
+    # Parameters written before the key existed read as flat.
+    del params["sigma_prior"]
+    assert type(job).from_params(params).fit.sigma_prior == "flat"
+
+
 # --------------------------------------------------------------------------------------
 # The job plan
 # --------------------------------------------------------------------------------------

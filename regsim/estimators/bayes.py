@@ -1,0 +1,1252 @@
+"""Bayes: the exact marginal posterior of every β_j and of σ, by quadrature over log σ.
+
+See :func:`fit_bayes` and docs/bayes.md. For fixed σ the posterior of β is normal, so
+every marginal is a one-dimensional integral over t = log σ of quantities the MAP path
+already computes (:mod:`regsim.estimators.map`): the conditional mean of β is MAP's
+conditional mode β(s), s = σ², and the density of t follows from RSS(s), the prior's
+quadratic form along that path and log det(XᵀX + sD).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.special import ndtr, ndtri, sici
+
+from regsim.design import Prior
+from regsim.estimators.base import Fit, sigma_exponent
+from regsim.estimators.linalg import cholesky, dot, lower_inverse, matvec, solve
+from regsim.estimators.map import _Path, _prior_path, _scan_brackets, _Stationarity
+from regsim.estimators.stats import SufficientStats
+
+#: Largest number of array elements one evaluation of the conditional posterior works
+#: on at once (nodes × replicates): larger temporaries cost a page fault each.
+_CHUNK = 12_000
+
+
+# --------------------------------------------------------------------------------------
+# The conditional posterior of β given σ, along the path
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Values:
+    """The posterior along the path at s = σ², arrays of ``s``'s shape.
+
+    ``logp`` is log p(t | y) up to a constant (t = log σ); ``m`` and ``v`` hold the
+    conditional means m_j(s) and variances V_jj(s) of β, one array per coefficient;
+    ``r`` is R(s) = RSS(s) + s·p_data(s) of the stationarity equation and ``r_slope`` its
+    derivative in s (both only when asked for; else ``r`` is RSS(s)).
+    """
+
+    logp: Any
+    m: list[np.ndarray]
+    v: list[np.ndarray]
+    r: np.ndarray
+    r_slope: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Posterior:
+    """The marginal posterior of log σ of R datasets and one prior, along the MAP path.
+
+    Attributes
+    ----------
+    path : _Path
+        MAP's conditional-mode path (:func:`regsim.estimators.map._prior_path`).
+    beta_hat : list of ndarray
+        β̂_j by component, shape (R,).
+    mean : tuple of float
+        Prior means.
+    n, a : int
+        Observations and the prior on σ, p(σ) ∝ σ^{−a}.
+    gram_d : list of ndarray
+        XᵀX d by component (d = μ − β̂).
+    """
+
+    path: _Path
+    beta_hat: list[np.ndarray]
+    mean: tuple[float, ...]
+    n: int
+    a: int
+    gram_d: list[np.ndarray]
+
+    @classmethod
+    def build(
+        cls, path: _Path, beta_hat: list[np.ndarray], mean: Sequence[float], n: int, a: int
+    ) -> _Posterior:
+        """The posterior of ``path``; XᵀX d is computed once here."""
+        return cls(path, beta_hat, tuple(mean), n, a, matvec(path.gram, path.d))
+
+    @property
+    def p(self) -> int:
+        return len(self.mean)
+
+    @property
+    def replicates(self) -> int:
+        return len(self.path.rss0)
+
+    @property
+    def flat(self) -> int:
+        """|F|, the number of coefficients with a flat prior."""
+        return sum(1 for prec in self.path.precision if not prec)
+
+    @property
+    def level(self) -> int:
+        """e = n − 1 + a: the stationarity equation is R(s) = e·s."""
+        return self.n - 1 + self.a
+
+    @property
+    def nu(self) -> int:
+        """ν = n − |F| − 1 + a: p(σ | y) falls as σ^{−(ν + 1)}."""
+        return self.level - self.flat
+
+    def take(self, index: Any) -> _Posterior:
+        """The posterior of the replicates ``index`` (an index array or a slice)."""
+        return _Posterior(
+            self.path.take(index),
+            [b[index] for b in self.beta_hat],
+            self.mean,
+            self.n,
+            self.a,
+            [g[index] for g in self.gram_d],
+        )
+
+    def evaluate(
+        self,
+        s: np.ndarray,
+        t: np.ndarray,
+        *,
+        slope: bool = False,
+        moments: bool = True,
+        density: bool = True,
+    ) -> _Values:
+        """The posterior along the path at s = σ² = e^{2t}; ``s`` and ``t`` broadcast
+        with the replicates.
+
+        With A = XᵀX + sD (D the prior precisions), δ = s A⁻¹ D d (d = μ − β̂) and
+        μ − β(s) = A⁻¹ XᵀX d from two solves (each accurate where the other cancels):
+
+        * m(s) = β̂ + δ or μ − A⁻¹XᵀXd, whichever correction is smaller;
+        * RSS(s) = RSS₀ + δᵀXᵀXδ, prior(s) = Σ_j d_j (β_j − μ_j)²;
+        * V_jj(s) = s (A⁻¹)_jj, log det A from the Cholesky pivots;
+        * p_data(s) = p − Σ_j d_j V_jj(s), R(s) = RSS(s) + s p_data(s);
+        * log p(t | y) = (p − e) t − ½ [RSS(s)/s + prior(s)] − ½ log det A,  e = n − 1 + a.
+
+        With ``slope`` (for the modes): R(s) and R'(s) = RSS'(s) + p − 2s tr(A⁻¹D) +
+        s² tr(A⁻¹DA⁻¹D), where RSS'(s) = 2 (XᵀXδ)ᵀ A⁻¹ D (μ − β). ``moments`` asks for m
+        and V, ``density`` for log p(t | y); what is not asked for is left empty.
+        """
+        path, p = self.path, self.p
+        precision = path.precision
+        lower, inv_diag, pivots = cholesky(path.system(s))
+        delta = [s * u for u in solve(lower, inv_diag, path.prior_d)]
+        gram_delta = matvec(path.gram, delta)
+        rss = path.rss0 + dot(delta, gram_delta)
+        away: list[Any] = []
+        if density or moments or slope:
+            away = solve(lower, inv_diag, self.gram_d)
+        logp: Any = None
+        if density:
+            prior_term = sum(prec * w * w for prec, w in zip(precision, away, strict=True) if prec)
+            log_det = np.log(pivots[0])
+            for pivot in pivots[1:]:
+                log_det = log_det + np.log(pivot)
+            logp = (p - self.level) * t - 0.5 * (rss / s + prior_term) - 0.5 * log_det
+        inverse = lower_inverse(lower, inv_diag)
+        diagonal: list[Any] = []
+        for j in range(p):
+            if moments or (slope and precision[j]):
+                total = inverse[j][j] * inverse[j][j]
+                for k in range(j + 1, p):
+                    total = total + inverse[k][j] * inverse[k][j]
+                diagonal.append(total)
+            else:
+                diagonal.append(None)
+        m: list[np.ndarray] = []
+        v: list[np.ndarray] = []
+        if moments:
+            v = [s * entry for entry in diagonal]
+            m = [
+                np.where(np.abs(dl) <= np.abs(w), b + dl, mu - w)
+                for b, dl, w, mu in zip(self.beta_hat, delta, away, self.mean, strict=True)
+            ]
+        values = _Values(logp, m, v, rss)
+        if slope:
+            trace = sum(
+                prec * entry for prec, entry in zip(precision, diagonal, strict=True) if prec
+            )
+            values.r = rss + s * (p - s * trace)
+            rhs = [prec * w if prec else 0.0 for prec, w in zip(precision, away, strict=True)]
+            rss_slope = 2.0 * dot(gram_delta, solve(lower, inv_diag, rhs))
+            informative = [j for j in range(p) if precision[j]]
+            square = 0.0
+            for i in informative:
+                for j in informative:
+                    # (A⁻¹)_ij = Σ_{k ≥ max(i, j)} (L⁻¹)_ki (L⁻¹)_kj
+                    top = max(i, j)
+                    entry = inverse[top][i] * inverse[top][j]
+                    for k in range(top + 1, p):
+                        entry = entry + inverse[k][i] * inverse[k][j]
+                    square = square + precision[i] * precision[j] * entry * entry
+            values.r_slope = rss_slope + p - 2.0 * s * trace + s * s * square
+        return values
+
+    def stationarity(self, path: _Path, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """R(s) and RSS(s) of the replicates of ``path`` (for the mode scan)."""
+        precision = path.precision
+        lower, inv_diag, _ = cholesky(path.system(s))
+        delta = [s * u for u in solve(lower, inv_diag, path.prior_d)]
+        rss = path.rss0 + dot(delta, matvec(path.gram, delta))
+        inverse = lower_inverse(lower, inv_diag)
+        trace = 0.0
+        for j in range(self.p):
+            if precision[j]:
+                total = inverse[j][j] * inverse[j][j]
+                for k in range(j + 1, self.p):
+                    total = total + inverse[k][j] * inverse[k][j]
+                trace = trace + precision[j] * total
+        return rss + s * (self.p - s * trace), rss
+
+
+# --------------------------------------------------------------------------------------
+# Modes of p(t | y)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Modes:
+    """The local modes of p(t | y), one entry per mode, sorted by replicate then t.
+
+    ``curvature`` is −d²/dt² log p(t | y) at the mode and ``logp`` log p(t | y) there (up
+    to the replicate's constant; computed only where a replicate has several modes, else
+    0); ``ok`` is False where Newton's iteration did not converge.
+    """
+
+    rep: np.ndarray
+    t: np.ndarray
+    curvature: np.ndarray
+    logp: np.ndarray
+    ok: np.ndarray
+
+
+def _schur_trace(path: _Path) -> np.ndarray:
+    """C = Σ_{j∈P} η_j² S_jj = Σ_k 1/λ_k, S the Schur complement of the flat block of XᵀX.
+
+    The λ_k > 0 are the eigenvalues of (XᵀX)⁻¹D, the same as those of D_P^{1/2} S⁻¹
+    D_P^{1/2} (D_P the informative precisions), so Σ_k 1/λ_k = tr(D_P⁻¹ S). A Cholesky
+    factorisation of XᵀX with the flat coefficients first gives S = L_PP L_PPᵀ.
+    """
+    p = len(path.d)
+    flat = [j for j in range(p) if not path.precision[j]]
+    order = flat + [j for j in range(p) if path.precision[j]]
+    lower, inv_diag, _ = cholesky([[path.gram[i][j] for j in order] for i in order])
+    total = np.zeros_like(path.rss0)
+    for a in range(len(flat), p):
+        entry = 1.0 / (inv_diag[a] * inv_diag[a])
+        for b in range(len(flat), a):
+            entry = entry + lower[a][b] * lower[a][b]
+        total = total + entry / path.precision[order[a]]
+    return total
+
+
+def _find_modes(
+    post: _Posterior, bounds: Any, rss_inf: np.ndarray, scan_points: int, tol: float
+) -> _Modes:
+    """Every local mode of p(t | y), per replicate (:func:`_brackets`, :func:`_newton`)."""
+    rep, lo, hi, start, _ = _brackets(post, bounds, rss_inf, scan_points)
+    return _newton(post, rep, lo, hi, start, tol)
+
+
+def _brackets(
+    post: _Posterior, bounds: Any, rss_inf: np.ndarray, scan_points: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A bracket of every local mode of p(t | y), per replicate.
+
+    With R(s) = RSS(s) + s p_data(s), d/dt log p(t | y) = R(s)/s − e (e = n − 1 + a). RSS
+    and s p_data(s) = |F| s + Σ_k s/(1 + sλ_k) both increase with s, RSS from RSS₀ to
+    RSS∞ and s p_data between |F| s and min(p s, |F| s + C) (:func:`_schur_trace`), so every
+    stationary point has s in [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))] (the second only
+    when e > p). Compared with MAP's profile h, d²/dt² log p(t | y) = −h''(t) −
+    2 Σ_k x_k/(1 + x_k)² (x_k = sλ_k), so MAP's curvature bounds (:class:`_Bounds`) that
+    prove h'' > 0 also prove log p(t | y) concave; its third condition, on
+    (e − p) s − RSS(s), proves e s − R(s) increasing. Elsewhere MAP's scan finds every sign
+    change of e s − R(s) on the grid (:func:`regsim.estimators.map._scan_brackets`).
+
+    Returns
+    -------
+    rep, lo, hi, start : ndarray
+        Replicate, bracket in s and a starting point, one entry per mode, sorted by
+        replicate and s. The start is s₀ = RSS₀/(e − p), the mode for flat priors (and
+        close to it for weak ones), clipped to the bracket; the bracket's geometric mean
+        when e ≤ p.
+    certified : ndarray of bool, shape (R,)
+        Where the bounds prove a single mode (its bracket is [s_low, s_high]).
+    """
+    path, e, p, nu = post.path, post.level, post.p, post.nu
+    rss0 = path.rss0
+    flat = post.flat
+    extra = _schur_trace(path)
+    s_low = rss0 / nu
+    s_high = (rss_inf + extra) / nu
+    if e > p:
+        s_high = np.minimum(s_high, rss_inf / (e - p))
+    s_high = np.maximum(s_high, s_low)
+    certified = bounds.unimodal(e - p, rss0, rss0, s_low, s_high)
+    if certified.all():
+        rep, lo, hi = np.arange(len(rss0)), s_low, s_high
+    else:
+        uncertified = np.flatnonzero(~certified)
+        r_high = rss_inf + np.minimum(p * s_high, flat * s_high + extra)
+        scan_rep, scan_lo, scan_hi = _scan_brackets(
+            path,
+            bounds,
+            uncertified,
+            _Stationarity(e, e - p, post.stationarity),
+            s_low,
+            s_high,
+            rss0 + flat * s_low,
+            r_high,
+            scan_points,
+        )
+        single = np.flatnonzero(certified)
+        rep = np.concatenate([single, scan_rep])
+        lo = np.concatenate([s_low[single], scan_lo])
+        hi = np.concatenate([s_high[single], scan_hi])
+        order = np.lexsort((lo, rep))
+        rep, lo, hi = rep[order], lo[order], hi[order]
+    # Start where p_data = p (a weak prior), else in the middle of the bracket.
+    start = np.sqrt(lo * hi)
+    if e > p:
+        start = np.clip(rss0[rep] / (e - p), lo, hi)
+    return rep, lo, hi, start, certified
+
+
+def _newton(
+    post: _Posterior,
+    rep: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int = 60,
+) -> _Modes:
+    """Newton's iteration on d/dt log p(t | y) = R(s)/s − e in t = ½ log s, per bracket.
+
+    The bracket [lo, hi] (in s) holds one mode; the derivative is ≥ 0 at its lower end and
+    ≤ 0 at its upper end. A step that leaves the shrinking bracket, or where the second
+    derivative 2 (R'(s) − R(s)/s) is not negative, is replaced by bisection in t. An
+    iteration is done when its Newton step is at most ``tol`` sds of the mode,
+    1/√(−ℓ''(t)) (after taking it): the quadrature only needs the mode roughly, and
+    the error left is of the order of the step squared.
+    """
+    e = post.level
+    t = 0.5 * np.log(start)
+    t_lo, t_hi = 0.5 * np.log(lo), 0.5 * np.log(hi)
+    count = len(rep)
+    curvature = np.full(count, np.nan)
+    done = np.zeros(count, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(max_iter):
+            active = np.flatnonzero(~done)
+            if not len(active):
+                break
+            ta = t[active]
+            s = np.exp(2.0 * ta)
+            values = post.take(rep[active]).evaluate(
+                s, ta, slope=True, moments=False, density=False
+            )
+            assert values.r_slope is not None
+            first = values.r / s - e
+            second = 2.0 * (values.r_slope - values.r / s)
+            curvature[active] = -second
+            lower = np.where(first >= 0, ta, t_lo[active])
+            upper = np.where(first >= 0, t_hi[active], ta)
+            t_lo[active], t_hi[active] = lower, upper
+            step = -first / second
+            newton = ta + step
+            taken = (second < 0) & (newton >= lower) & (newton <= upper)
+            t_next = np.where(taken, newton, 0.5 * (lower + upper))
+            t_next = np.where(first == 0, ta, t_next)
+            # tol is in sds of the mode: the quadrature needs the mode only roughly.
+            small = tol / np.sqrt(np.abs(second))
+            finished = (taken & (np.abs(step) <= small)) | (upper - lower <= small)
+            t[active] = t_next
+            done[active] = finished
+    # The height of each mode where a replicate has several, to compare them.
+    several = np.flatnonzero(np.bincount(rep)[rep] >= 2)
+    logp = np.zeros(count)
+    if len(several):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            at = t[several]
+            logp[several] = (
+                post.take(rep[several]).evaluate(np.exp(2.0 * at), at, moments=False).logp
+            )
+    ok = done & np.isfinite(curvature) & (curvature > 0) & np.isfinite(logp)
+    return _Modes(rep, t, curvature, logp, ok)
+
+
+# --------------------------------------------------------------------------------------
+# Summaries from weighted nodes
+# --------------------------------------------------------------------------------------
+
+
+def _node_sum(values: np.ndarray) -> np.ndarray:
+    """Σ over the nodes (axis 0) of (nodes, R) values, in node order.
+
+    numpy sums axis 0 of a C-ordered 2-d array with two or more columns row after row,
+    but a single column, or a column stored contiguously (F order), pairwise. Here every
+    column is summed row after row, so that a replicate's numbers do not depend on the
+    batch it is fitted in (the study's tables do not depend on how replicates are chunked
+    into jobs).
+    """
+    values = np.ascontiguousarray(values)
+    if values.shape[1] != 1:
+        return values.sum(axis=0)
+    total = values[0].copy()
+    for row in values[1:]:
+        total += row
+    return total
+
+
+def _weights(log_density: np.ndarray) -> np.ndarray:
+    """Normalised weights exp(log_density), shape (nodes, R)."""
+    weight = np.exp(log_density - log_density.max(axis=0))
+    return weight / _node_sum(weight)
+
+
+@dataclass(frozen=True)
+class _Mixture:
+    """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (nodes, R).
+
+    ``lo`` and ``hi`` bracket every quantile between 1e-9 and 1 − 1e-9: eight and a half
+    component sds beyond the mean of every component weighing more than 1e-12 (each
+    component's tail there is below 1e-16, and the lighter ones weigh less than 1e-10
+    together). ``spread`` is the sd of the heaviest component, a scale that exists even
+    where the mixture's sd does not.
+    """
+
+    weight: np.ndarray
+    m: np.ndarray
+    inv_sd: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    spread: np.ndarray
+
+    @classmethod
+    def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray) -> _Mixture:
+        sd = np.sqrt(v)
+        reach = 8.5 * sd
+        heavy = weight > 1e-12
+        lo = np.where(heavy, m - reach, np.inf).min(axis=0)
+        hi = np.where(heavy, m + reach, -np.inf).max(axis=0)
+        spread = sd[np.argmax(weight, axis=0), np.arange(sd.shape[1])]
+        return cls(weight, m, 1.0 / sd, lo, hi, spread)
+
+    def quantile(
+        self, level: float, start: np.ndarray, scale: np.ndarray, max_iter: int = 60
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """q with F(q) = Σ_i w_i Φ((q − m_i)/sd_i) = ``level``, per replicate.
+
+        Halley's iteration (F'' = −Σ_i w_i x_i φ(x_i)/sd_i², x_i = (q − m_i)/sd_i) from
+        ``start``, safeguarded by bisection on the bracket. Its convergence is cubic, the
+        error after a step δ about δ³/2 (in sds) for a distribution near normal: a step
+        below 1e-3 ``scale`` leaves an error below 1e-9 ``scale``, so the iteration stops
+        after taking it. ``scale`` is at most the heaviest component's sd.
+        """
+        scale = np.minimum(scale, self.spread)
+        lo, hi = self.lo.copy(), self.hi.copy()
+        q = np.clip(start, lo, hi)
+        done = np.zeros(q.shape, dtype=bool)
+        norm = 1.0 / math.sqrt(2.0 * math.pi)
+        active: Any = slice(None)
+        weight, m, inv_sd = self.weight, self.m, self.inv_sd
+        for _ in range(max_iter):
+            qa = q[active]
+            x = (qa - m) * inv_sd
+            density = weight * np.exp(-0.5 * x * x) * inv_sd
+            value = _node_sum(weight * ndtr(x)) - level
+            slope = norm * _node_sum(density)
+            bend = -norm * _node_sum(density * x * inv_sd)
+            below = value < 0
+            low = np.where(below, qa, lo[active])
+            high = np.where(below, hi[active], qa)
+            lo[active], hi[active] = low, high
+            newton = value / slope
+            step = newton / (1.0 - 0.5 * newton * bend / slope)
+            step = np.where(np.isfinite(step), step, newton)
+            trial = qa - step
+            taken = (slope > 0) & (trial >= low) & (trial <= high)
+            q[active] = np.where(taken, trial, 0.5 * (low + high))
+            small = scale[active]
+            done[active] = (taken & (np.abs(step) <= 1e-3 * small)) | (high - low <= 1e-12 * small)
+            if done.all():
+                break
+            active = np.flatnonzero(~done)
+            weight, m, inv_sd = self.weight[:, active], self.m[:, active], self.inv_sd[:, active]
+        return q, done
+
+
+def _t_quantile(z: np.ndarray, kurtosis: np.ndarray) -> np.ndarray:
+    """The quantile of the unit-variance Student t with excess kurtosis ``kurtosis`` (ν =
+    4 + 6/kurtosis) at the normal quantile z, by Fisher's expansion in 1/ν (five terms).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nu = 4.0 + 6.0 / kurtosis
+        inv = 1.0 / nu
+        z2 = z * z
+        series = z + inv * (
+            (z2 + 1.0) * z / 4.0
+            + inv
+            * (
+                ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0
+                + inv
+                * (
+                    (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0
+                    + inv
+                    * ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0)
+                    * z
+                    / 92160.0
+                )
+            )
+        )
+        return series * np.sqrt((nu - 2.0) / nu)
+
+
+def _summaries(
+    weight: np.ndarray,
+    m: list[np.ndarray],
+    v: list[np.ndarray],
+    sigma: np.ndarray,
+    alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Means, sds and β's equal-tailed intervals from weighted nodes (σ's interval apart).
+
+    Arrays are (nodes, R). The marginal of β_j is the mixture Σ_i w_i N(m_ij, v_ij), a
+    scale mixture close to Student's t. From its central moments μ₃ = Σ w (d³ + 3dv),
+    μ₄ = Σ w (d⁴ + 6d²v + 3v²) (d = m − mean), with skewness γ₁ = μ₃/sd³ and excess
+    kurtosis γ₂ = μ₄/sd⁴ − 3, its quantiles start from those of a t with ν' = 4 + 6/γ₂
+    degrees of freedom (the same kurtosis; Fisher's expansion of t quantiles in 1/ν',
+    to 1e-6 sds for ν' ≥ 16), scaled to the mixture's sd, plus the skewness terms of the
+    Cornish–Fisher expansion, (z² − 1)γ₁/6 − (2z³ − 5z)γ₁²/36; where γ₂ ≤ 0, from the
+    Cornish–Fisher expansion to the same order. Halley's iteration on the mixture's CDF
+    then solves to rounding (:meth:`_Mixture.quantile`), usually in one step.
+
+    Returns estimate, se (R, p + 1), lower, upper (R, p) and whether every quantile
+    iteration converged.
+    """
+    z = float(ndtri(1.0 - alpha / 2.0))
+    zs = np.array([[-z], [z]])
+    levels = (alpha / 2.0, 1.0 - alpha / 2.0)
+    means, sds, lower, upper = [], [], [], []
+    ok = np.ones(weight.shape[1], dtype=bool)
+    for j in range(len(m)):
+        mean = _node_sum(weight * m[j])
+        d = m[j] - mean
+        d2 = d * d
+        var = _node_sum(weight * (v[j] + d2))
+        sd = np.sqrt(var)
+        skew = _node_sum(weight * d * (d2 + 3.0 * v[j])) / (var * sd)
+        kurt = _node_sum(weight * (d2 * (d2 + 6.0 * v[j]) + 3.0 * v[j] * v[j])) / (var * var) - 3.0
+        skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
+        start = np.where(
+            kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
+        )
+        guess = mean + sd * (start + skewed)
+        mixture = _Mixture.of(weight, m[j], v[j])
+        # Where the tails are too heavy for the moments to mean much (or the moments do
+        # not exist and the nodes' are finite only by truncation), start from the
+        # heaviest component's quantiles instead.
+        heaviest = np.argmax(weight, axis=0)
+        centre = m[j][heaviest, np.arange(len(heaviest))] + zs * mixture.spread
+        guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
+        for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
+            q, done = mixture.quantile(level, first, sd)
+            out.append(q)
+            ok &= done
+        means.append(mean)
+        sds.append(sd)
+    mean = _node_sum(weight * sigma)
+    d = sigma - mean
+    means.append(mean)
+    sds.append(np.sqrt(_node_sum(weight * d * d)))
+    return (
+        np.column_stack(means),
+        np.column_stack(sds),
+        np.column_stack(lower),
+        np.column_stack(upper),
+        ok,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Rule A: Gauss–Hermite in a power of the precision about a single mode
+# --------------------------------------------------------------------------------------
+
+#: Gauss–Hermite nodes by ν_m, the smaller of ν and −ℓ''/2 at the mode (the degrees of
+#: freedom the tail and the curvature show): (at least, nodes). Where the rule's own
+#: check fails the next number of nodes is tried; below the last ν, or where the check
+#: fails with the most nodes, the trapezoidal rule is used.
+_HERMITE_NODES: tuple[tuple[float, int], ...] = ((160, 8), (32, 10), (24, 12), (16, 16))
+
+#: Largest ‖c_{K−1} He_{K−1}‖ (and ten times the largest ‖c_{K−2} He_{K−2}‖) of the
+#: Hermite coefficients of the density's ratio to the Gaussian the Gauss–Hermite rule
+#: accepts: below it on every posterior tried, σ's interval limits were within 1e-6
+#: posterior sds; a shoulder or a second mode leaves them near 1e-3.
+_HERMITE_TOL = 2e-5
+
+
+def _hermite_power(nu: np.ndarray) -> np.ndarray:
+    """The power q of the precision, v = σ^{−2q}, in which the rule integrates.
+
+    The cube root (q = 1/3, Wilson and Hilferty's) makes a gamma variable nearly normal
+    for large shape; for ν of a few tens a slightly smaller power leaves a smaller
+    remainder for the Hermite series of σ's CDF (measured on the all-flat posterior,
+    whose precision is a gamma variable).
+    """
+    return np.clip(1.0 / 3.0 - 0.13 / np.sqrt(nu), 0.28, 1.0 / 3.0)
+
+
+@functools.cache
+def _hermite_table(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes z, weights (sum 1), the matrix He_m(z_i)/m! and the norms √(m!)."""
+    z, w = hermegauss(count)
+    basis = np.empty((count, count))
+    basis[0] = 1.0
+    if count > 1:
+        basis[1] = z
+    for m in range(1, count - 1):
+        basis[m + 1] = z * basis[m] - m * basis[m - 1]
+    factorial = np.array([math.factorial(m) for m in range(count)], dtype=float)
+    return z, w / w.sum(), basis / factorial[:, None], np.sqrt(factorial)
+
+
+def _hermite_cdf(coef: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z) and its first two derivatives,
+    F'(z) = φ(z) Σ_m c_m He_m(z) and F''(z) = −φ(z) Σ_m c_m He_{m+1}(z)."""
+    count = coef.shape[0]
+    phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    previous, current = np.zeros_like(z), np.ones_like(z)
+    tail = np.zeros_like(z)
+    density = coef[0] * current
+    bend = coef[0] * z
+    for m in range(1, count):
+        tail = tail + coef[m] * current  # He_{m-1}
+        previous, current = current, z * current - (m - 1) * previous  # He_m
+        density = density + coef[m] * current
+        bend = bend + coef[m] * (z * current - m * previous)  # He_{m+1}
+    return ndtr(z) - phi * tail, phi * density, -phi * bend
+
+
+def _hermite_quantile(
+    coef: np.ndarray, levels: np.ndarray, max_iter: int = 40
+) -> tuple[np.ndarray, np.ndarray]:
+    """z with F(z) = level for the Hermite series ``coef`` (shape (K, R)), per level.
+
+    Halley's iteration from the Cornish–Fisher approximation with the series' moments
+    (E z = c₁, E z² = 1 + 2c₂, E z³ = 6c₃ + 3c₁, E z⁴ = 24c₄ + 12c₂ + 3), safeguarded by
+    bisection; a step below 1e-3 ends it after it is taken (the error left is of the
+    order of its cube). Returns arrays of shape (levels, R).
+    """
+    mean = coef[1]
+    raw2, raw3, raw4 = 1.0 + 2.0 * coef[2], 6.0 * coef[3] + 3.0 * mean, 24.0 * coef[4]
+    raw4 = raw4 + 12.0 * coef[2] + 3.0
+    var = np.maximum(raw2 - mean * mean, 0.0625)
+    # (Array powers other than squares are slow: products instead.)
+    square = mean * mean
+    third = raw3 - mean * (3.0 * raw2 - 2.0 * square)
+    fourth = raw4 - mean * (4.0 * raw3 - mean * (6.0 * raw2 - 3.0 * square))
+    skew = np.clip(third / (var * np.sqrt(var)), -1.0, 1.0)
+    kurt = np.clip(fourth / (var * var) - 3.0, -1.0, 2.0)
+    level = np.asarray(levels, dtype=float)[:, None]
+    zn = ndtri(level)
+    z = mean + np.sqrt(var) * (
+        zn
+        + (zn * zn - 1.0) * skew / 6.0
+        + (zn * zn - 3.0) * zn * kurt / 24.0
+        - (2.0 * zn * zn - 5.0) * zn * skew * skew / 36.0
+    )
+    lo, hi = np.full(z.shape, -40.0), np.full(z.shape, 40.0)
+    done = np.zeros(z.shape, dtype=bool)
+    active: Any = slice(None)
+    coef_a, level_a = coef[:, None, :], level
+    for _ in range(max_iter):
+        za = z[active]
+        value, slope, bend = _hermite_cdf(coef_a, za)
+        value = value - level_a
+        below = value < 0
+        low = np.where(below, za, lo[active])
+        high = np.where(below, hi[active], za)
+        lo[active], hi[active] = low, high
+        newton = value / slope
+        step = newton / (1.0 - 0.5 * newton * bend / slope)
+        step = np.where(np.isfinite(step), step, newton)
+        trial = za - step
+        taken = (slope > 0) & (trial >= low) & (trial <= high)
+        z[active] = np.where(taken, trial, 0.5 * (low + high))
+        done[active] = (taken & (np.abs(step) <= 1e-3)) | (high - low <= 1e-13)
+        if done.all():
+            break
+        active = np.nonzero(~done)
+        coef_a = coef[:, active[1]]
+        level_a = level[active[0], 0]
+    return z, done
+
+
+def _hermite_fit(
+    post: _Posterior,
+    t_mode: np.ndarray,
+    curvature: np.ndarray,
+    count: int,
+    power: np.ndarray,
+    alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rule A: Gauss–Hermite quadrature in v = σ^{−2q} about the mode.
+
+    In a power of the precision 1/σ² the posterior is close to normal
+    (:func:`_hermite_power`). With t = −log(v)/(2q) the density of v is
+    p(t | y)/(2qv), whose mode has d/dt log p(t | y) = −2q: one Newton step from the mode
+    t* of t gives its centre t_c = t* + 2q/κ (κ = −ℓ''(t*)) and its sd w = 2q v_c/√κ. The
+    nodes are v_i = v_c + w z_i (probabilists' Gauss–Hermite z_i); node i's weight is its
+    Gauss–Hermite weight times g_i = p(t_i | y)/(2q v_i)/φ(z_i), normalised. The Hermite
+    coefficients c_m = Σ_i w_i g_i He_m(z_i)/m! of g (c_0 = 1) give σ's CDF,
+    P(σ ≤ x) = 1 − F(z_x) with F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z), and check the
+    rule: where the highest is not small (``_HERMITE_TOL``) the series has not converged
+    and the replicate is tried with more nodes, or left to the trapezoidal rule.
+
+    Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
+    """
+    z, gh, basis, norms = _hermite_table(count)
+    replicates = len(t_mode)
+    p = post.p
+    estimate = np.full((replicates, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    ok = np.zeros(replicates, dtype=bool)
+    chunk = max(1, _CHUNK // count)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for start in range(0, replicates, chunk):
+            part = slice(start, min(start + chunk, replicates))
+            kappa, q = curvature[part], power[part]
+            t_c = t_mode[part] + 2.0 * q / kappa
+            # v_i = v_c (1 + ratio z_i), so t_i = t_c − log(1 + ratio z_i)/(2q).
+            ratio = 2.0 * q / np.sqrt(kappa)
+            u = 1.0 + ratio * z[:, None]
+            valid = (u > 0).all(axis=0)
+            log_u = np.log(np.where(u > 0, u, 1.0))
+            t = t_c - log_u / (2.0 * q)
+            values = post.take(part).evaluate(np.exp(2.0 * t), t, density=True)
+            # log g_i up to a constant: log p(t_i | y) − log v_i + z_i²/2.
+            weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
+            coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
+            check = np.maximum(np.abs(coef[-1]) * norms[-1], 0.1 * np.abs(coef[-2]) * norms[-2])
+            est, sd, low, up, done = _summaries(weight, values.m, values.v, np.exp(t), alpha)
+            # σ ≤ x ⇔ v ≥ x^{−2q}: σ's lower limit is v's upper quantile, and back.
+            z_q, ok_q = _hermite_quantile(coef, np.array([1.0 - alpha / 2.0, alpha / 2.0]))
+            sigma_low, sigma_up = np.exp(t_c - np.log(1.0 + ratio * z_q) / (2.0 * q))
+            estimate[part], se[part] = est, sd
+            lower[part] = np.column_stack([low, sigma_low])
+            upper[part] = np.column_stack([up, sigma_up])
+            ok[part] = valid & (check <= _HERMITE_TOL) & done & ok_q.all(axis=0)
+    return estimate, se, lower, upper, ok
+
+
+# --------------------------------------------------------------------------------------
+# Rule B: the trapezoidal rule in a stretched t
+# --------------------------------------------------------------------------------------
+
+#: Step of the trapezoidal rule, in sds of the narrowest mode, and at most this in t.
+_STEP, _STEP_T = 0.5, 0.1
+
+#: The grid runs from this many sds below the lowest mode ...
+_LEFT = 9.0
+
+#: ... to this many above the highest, then stretches (:func:`_trapezoid_fit`).
+_RIGHT = 7.0
+
+#: Scale (in steps of ξ) and initial growth of the stretch of the right tail.
+_RHO, _GROWTH = 2.0, 0.5
+
+#: The stretched tail reaches where the slowest-falling integrand has fallen by e^{−40}.
+_TAIL = 40.0
+
+#: Largest disagreement between the rule and each of its two halves (step 2h) accepted.
+_TRAPEZOID_TOL = 1e-4
+
+#: Chebyshev points per grid interval for σ's quantiles.
+_CELL_POINTS = 8
+
+
+@functools.cache
+def _sinc_tables(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables of the sinc interpolant on ``count`` grid points (unit spacing).
+
+    * ``cumulative[j, i]`` = ½ + Si(π(j − i))/π = ∫_{−∞}^{j} sinc(u − i) du;
+    * ``theta``: Chebyshev points of [0, 1];
+    * ``to_monomial``: values at θ_l -> coefficients of 1, θ, θ², … of their interpolant.
+    """
+    k = np.arange(-(count - 1), count)
+    si = sici(np.pi * k)[0]
+    lag = np.arange(count)[:, None] - np.arange(count)[None, :]
+    cumulative = 0.5 + si[lag + count - 1] / np.pi
+    q = _CELL_POINTS
+    theta = 0.5 - 0.5 * np.cos(np.pi * (2 * np.arange(q) + 1) / (2 * q))
+    to_monomial = np.linalg.inv(theta[:, None] ** np.arange(q)[None, :])
+    return cumulative, theta, to_monomial
+
+
+def _sinc_quantile(
+    weight: np.ndarray, level: float, tables: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """u (in grid steps) where the integral of the sinc interpolant of the trapezoidal
+    weights (nodes, R) reaches ``level``.
+
+    The integral up to grid point j is Σ_i w_i (½ + Si(π(j − i))/π) (``cumulative``);
+    the trapezoidal partial sums locate the grid interval [j, j + 1] that holds the
+    quantile, and those integrals at its neighbours settle it. There the interpolant
+    Σ_i w_i sinc(u − i) = sin(πθ)/π Σ_i w_i (−1)^{j−i}/(j − i + θ) (u = j + θ) at
+    ``_CELL_POINTS`` Chebyshev points of θ gives a polynomial, whose integral from j is
+    solved for by Newton's iteration. Returns u and whether the iteration converged and
+    the polynomial's integral over the interval matches the interpolant's (to 1e-9).
+    """
+    cumulative, theta, to_monomial = tables
+    count, replicates = weight.shape
+    columns = np.arange(replicates)
+    partial = np.cumsum(weight, axis=0) - 0.5 * weight
+    guess = np.clip((partial <= level).sum(axis=0) - 1, 1, count - 3)
+    # The sinc integral at grid points guess − 1 … guess + 2: pick the interval.
+    near = np.stack([_node_sum(weight * cumulative[guess + k].T) for k in (-1, 0, 1, 2)])
+    offset = np.clip((near <= level).sum(axis=0) - 1, 0, 2)
+    j = guess - 1 + offset
+    base, end = near[offset, columns], near[offset + 1, columns]
+    lag = j[None, :] - np.arange(count)[:, None]
+    signed = weight * np.where(lag % 2 == 0, 1.0, -1.0)
+    values = np.stack(
+        [_node_sum(signed / (lag + th)) * (np.sin(np.pi * th) / np.pi) for th in theta]
+    )
+    # F(j + θ) ≈ Σ_m coef_m θ^m, and its integral from j, Σ_m coef_m θ^{m+1}/(m+1).
+    coef = np.stack([_node_sum(values * row[:, None]) for row in to_monomial])
+    integral = coef / np.arange(1, len(coef) + 1)[:, None]
+    consistent = np.abs(base + _node_sum(integral) - end) <= 1e-9
+    span = end - base
+    th = np.clip(np.where(span > 0, (level - base) / np.where(span > 0, span, 1.0), 0.5), 0, 1)
+    done = np.zeros(replicates, dtype=bool)
+    for _ in range(12):
+        value = integral[-1] * th
+        slope = coef[-1]
+        for m in range(len(coef) - 2, -1, -1):
+            value = (value + integral[m]) * th
+            slope = slope * th + coef[m]
+        step = (base + value - level) / slope
+        th = np.where(done, th, np.clip(th - step, 0.0, 1.0))
+        done |= np.abs(step) <= 1e-12
+        if done.all():
+            break
+    return j + th, consistent & done
+
+
+def _trapezoid_fit(
+    post: _Posterior,
+    t_low: np.ndarray,
+    t_high: np.ndarray,
+    width: np.ndarray,
+    power: int,
+    alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rule B: the trapezoidal rule in ξ, t = t_low + w ξ + w ρ β e^{(ξ − L)/ρ}.
+
+    w is the sd of the narrowest mode and L = (t_high − t_low)/w, so the grid is uniform,
+    with step ``_STEP`` sds (at most ``_STEP_T`` in t), over [t_low, t_high] (every mode
+    and its flanks) and then stretches geometrically into the right tail, where the
+    density falls only as σ^{−(ν+1)} (e^{−ν t}): up to where the slowest integrand,
+    e^{−κ t} with κ = ν − 2 for the second moments, has fallen by e^{−40}. The integrand
+    is analytic and decays at both ends, so the trapezoidal rule converges geometrically
+    in the step; it is checked against its two halves (step 2h).
+
+    Beyond the first and the last mode the density falls monotonically (there is no other
+    mode), so a grid whose end weights are negligible (``_END``; at the right end times
+    σ^k) has lost nothing; where an end weighs more (a shoulder, a tail heavier
+    than the modes' curvature shows) that side is extended to twice its reach from the
+    modes, and where the halves disagree the step is halved, a few times.
+
+    σ's quantiles come from the sinc interpolant of the weights, the trapezoidal rule's
+    own interpolant (:func:`_sinc_quantile`).
+
+    Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
+    """
+    replicates, p = len(t_low), post.p
+    estimate = np.full((replicates, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    ok = np.zeros(replicates, dtype=bool)
+    t_low, t_high = t_low.copy(), t_high.copy()
+    first, last = t_low + _LEFT * width, t_high - _RIGHT * width  # the outer modes
+    refine = np.ones(replicates)
+    pending = np.arange(replicates)
+    for _ in range(_RETRIES):
+        result = _trapezoid_once(
+            post.take(pending),
+            t_low[pending],
+            t_high[pending],
+            width[pending],
+            refine[pending],
+            power,
+            alpha,
+        )
+        accepted, heavy_left, heavy_right, coarse = result[4:]
+        done = pending[accepted]
+        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+            out[done] = value[accepted]
+        ok[done] = True
+        retry = ~accepted & (heavy_left | heavy_right | coarse)
+        if not retry.any():
+            break
+        again = pending[retry]
+        left, right = again[heavy_left[retry]], again[heavy_right[retry]]
+        t_low[left] = first[left] - 2.0 * (first[left] - t_low[left])
+        t_high[right] = last[right] + 2.0 * (t_high[right] - last[right])
+        refine[again[coarse[retry]]] *= 0.5
+        pending = again
+    return estimate, se, lower, upper, ok
+
+
+#: Rounds of the trapezoidal rule (the first and up to this many minus one retries).
+_RETRIES = 4
+
+#: Largest weight of an end node of the trapezoidal grid.
+_END = 1e-13
+
+
+def _trapezoid_once(
+    post: _Posterior,
+    t_low: np.ndarray,
+    t_high: np.ndarray,
+    width: np.ndarray,
+    refine: np.ndarray,
+    power: int,
+    alpha: float,
+) -> tuple[np.ndarray, ...]:
+    """One round of :func:`_trapezoid_fit`, the step scaled by ``refine``.
+
+    Returns estimate, se, lower, upper, whether accepted, and where the left end, the
+    right end or the halves failed.
+    """
+    replicates, p = len(t_low), post.p
+    estimate = np.full((replicates, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    ok = np.zeros(replicates, dtype=bool)
+    heavy_left = np.zeros(replicates, dtype=bool)
+    heavy_right = np.zeros(replicates, dtype=bool)
+    coarse = np.zeros(replicates, dtype=bool)
+    span = (t_high - t_low) / width
+    kappa = post.nu - power
+    stretch = _RHO * np.log(np.maximum(_TAIL / (kappa * width * _RHO * _GROWTH), 1.0))
+    xi_end = span + stretch
+    longest = np.minimum(_STEP, _STEP_T / width) * refine
+    counts = 8 * np.ceil((np.ceil(xi_end / longest) + 1) / 8).astype(int)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for count in np.unique(counts):
+            group = np.flatnonzero(counts == count)
+            tables = _sinc_tables(int(count))
+            chunk = max(1, _CHUNK // int(count))
+            for start in range(0, len(group), chunk):
+                rows = group[start : start + chunk]
+                step = xi_end[rows] / (count - 1)
+                xi = np.arange(count)[:, None] * step
+                growth = _GROWTH * np.exp((xi - span[rows]) / _RHO)
+                t = t_low[rows] + width[rows] * (xi + _RHO * growth)
+                values = post.take(rows).evaluate(np.exp(2.0 * t), t)
+                weight = _weights(values.logp + np.log(width[rows] * (1.0 + growth)))
+                halves = np.maximum(
+                    np.abs(2.0 * _node_sum(weight[0::2]) - 1.0),
+                    np.abs(2.0 * _node_sum(weight[1::2]) - 1.0),
+                )
+                sigma = np.exp(t)
+                m, v = values.m, values.v
+                est, sd, low, up, done = _summaries(weight, m, v, sigma, alpha)
+                sigma_limits = []
+                for level in (alpha / 2.0, 1.0 - alpha / 2.0):
+                    u, converged = _sinc_quantile(weight, level, tables)
+                    xi_q = u * step
+                    t_q = t_low[rows] + width[rows] * (
+                        xi_q + _RHO * _GROWTH * np.exp((xi_q - span[rows]) / _RHO)
+                    )
+                    sigma_limits.append(np.exp(t_q))
+                    done &= converged
+                estimate[rows], se[rows] = est, sd
+                lower[rows] = np.column_stack([low, sigma_limits[0]])
+                upper[rows] = np.column_stack([up, sigma_limits[1]])
+                heavy_left[rows] = ~(weight[0] <= _END)
+                # At the right end, weighted by σ^k (k = ν − κ, the highest moment of σ
+                # that exists, up to 2) relative to the heaviest node's.
+                heaviest = sigma[np.argmax(weight, axis=0), np.arange(len(rows))]
+                end_sigma = (sigma[-1] / heaviest) ** power
+                heavy_right[rows] = ~(weight[-1] * end_sigma <= _END)
+                coarse[rows] = ~(halves <= _TRAPEZOID_TOL)
+                ok[rows] = done & ~heavy_left[rows] & ~heavy_right[rows] & ~coarse[rows]
+    return estimate, se, lower, upper, ok, heavy_left, heavy_right, coarse
+
+
+# --------------------------------------------------------------------------------------
+# The estimator
+# --------------------------------------------------------------------------------------
+
+#: Modes whose mass is below e^{−30} of the largest one's do not shape the quadrature.
+_NEGLIGIBLE = 30.0
+
+
+def _hermite_count(nu: np.ndarray) -> np.ndarray:
+    """Gauss–Hermite nodes for each ν (0: none, use the trapezoidal rule)."""
+    count = np.zeros(len(nu), dtype=int)
+    for least, nodes in reversed(_HERMITE_NODES):
+        count = np.where(nu >= least, nodes, count)
+    return count
+
+
+def fit_bayes(
+    stats: SufficientStats,
+    prior: Prior,
+    alpha: float = 0.05,
+    *,
+    sigma_prior: str = "flat",
+    scan_points: int = 64,
+    tol: float = 1e-3,
+) -> Fit:
+    """Exact marginal posterior means, sds and equal-tailed intervals of β and σ.
+
+    Model y ~ N(Xβ, σ²I) with independent priors β_j ~ N(μ_j, η_j²) (η_j = ∞: flat) and
+    p(σ) ∝ σ^{−a} (``sigma_prior`` ``"flat"``: a = 0, ``"jeffreys"``: a = 1). For fixed
+    s = σ² the posterior of β is normal, N(m(s), V(s)) with V = (XᵀX/s + D)⁻¹ and
+    m = V(Xᵀy/s + Dμ) — MAP's conditional mode path β(s) — so with t = log σ,
+
+        log p(t | y) = (p − e) t − ½ [RSS(s)/s + prior(s)] − ½ log det(XᵀX + sD) + c,
+
+    e = n − 1 + a, RSS(s) and prior(s) = (m − μ)ᵀD(m − μ) along the path. Every summary is
+    a one-dimensional integral over t: σ's marginal is this density, β_j's the mixture
+    ∫ N(m_j(s), V_jj(s)) p(t | y) dt, whose quantiles are roots of its CDF.
+
+    The local modes of p(t | y) are found as MAP's (:func:`_brackets`, :func:`_newton`):
+    d/dt log p = R(s)/s − e with R(s) = RSS(s) + s p_data(s), p_data = p − Σ_j V_jj/η_j²
+    the coefficients the data determine, so every mode has s in
+    [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))], and MAP's curvature bounds prove most
+    replicates unimodal. The integrals are then taken by Gauss–Hermite quadrature in a
+    power of the precision about a single mode (:func:`_hermite_fit`, few nodes, checked
+    by the decay of the Hermite series), or, for several modes that matter, few degrees
+    of freedom, an uncertified mode or a failed check, by the trapezoidal rule in a
+    stretched log σ over every mode (:func:`_trapezoid_fit`, checked by its halves and its
+    end weights, extended or refined until both pass). See docs/bayes.md.
+
+    What exists. With flat priors on the coefficients F, the density of σ falls as
+    σ^{−(n − |F| + a)} as σ → ∞ (the other coefficients' conditional variances stay below
+    η_j²), so with ν = n − |F| − 1 + a:
+
+    * the posterior is proper for ν > 0 (and RSS₀ > 0);
+    * the means of σ and of the flat β_j exist for ν > 1, their sds for ν > 2 (the flat
+      β_j's marginal is a scale mixture of normals with sd ∝ σ, a Student-like tail with
+      ν degrees of freedom);
+    * the coefficients with proper priors have every moment, and every parameter its
+      quantiles, whenever the posterior is proper.
+
+    A replicate whose posterior is improper, whose computation failed, or any of whose
+    summaries does not exist has ``converged`` False; a summary that does not exist, or
+    any summary of a replicate that is improper or failed, is NaN (never a number that is
+    not the posterior's). ``multimodal`` is True where p(t | y) has two or more local
+    modes (of log σ's density, however small their mass).
+
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of R datasets.
+    prior : Prior
+        Prior means and sds of the coefficients (sd = inf: flat).
+    alpha : float
+        The intervals are the α/2 and 1 − α/2 quantiles of the marginals.
+    sigma_prior : {"flat", "jeffreys"}
+        p(σ) ∝ 1 or p(σ) ∝ 1/σ.
+    scan_points : int
+        Points of the mode scan over log σ (as MAP's).
+    tol : float
+        Newton's iteration for the modes stops at steps below ``tol`` sds of the mode.
+
+    Returns
+    -------
+    Fit
+        ``estimate`` the posterior means, ``se`` the posterior sds, ``lower``/``upper``
+        the equal-tailed (1 − α) credible intervals.
+
+    Notes
+    -----
+    Vectorised over replicates: Python loops run over nodes, iterations, matrix indices
+    and groups of replicates sharing a rule, never over replicates, and a replicate's
+    numbers do not depend on the replicates fitted with it. With all-flat priors the
+    marginals have closed forms (multivariate t, inverse chi; docs/bayes.md) that the
+    tests check.
+    """
+    n, p = stats.n, stats.p
+    if len(prior.mean) != p:
+        raise ValueError(f"prior {prior.name!r} has {len(prior.mean)} means, expected {p}")
+    a = sigma_exponent(sigma_prior)
+    replicates = stats.replicates
+    estimate = np.full((replicates, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    converged = np.zeros(replicates, dtype=bool)
+    multimodal = np.zeros(replicates, dtype=bool)
+    path, bounds, rss_inf = _prior_path(stats, prior)
+    post = _Posterior.build(path, [stats.beta_hat[:, j] for j in range(p)], prior.mean, n, a)
+    nu = post.nu
+    if nu <= 0 or replicates == 0:
+        return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
+    with np.errstate(all="ignore"):
+        proper = (stats.rss > 0) & np.isfinite(stats.rss) & np.isfinite(rss_inf)
+        for j in range(p):
+            proper &= np.isfinite(stats.beta_hat[:, j])
+    rows = np.flatnonzero(proper)
+    if len(rows):
+        sub = post if len(rows) == replicates else post.take(rows)
+        rep, lo, hi, start, certified = _brackets(
+            sub, bounds.take(rows), rss_inf[rows], scan_points
+        )
+        modes = _newton(sub, rep, lo, hi, start, tol)
+        result = _fit_modes(sub, modes, alpha, hermite=certified)
+        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+            out[rows] = value
+        converged[rows] = result[4]
+        multimodal[rows] = result[5]
+    return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
+
+
+def existing(precision: Sequence[float], nu: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which posterior means and sds exist, per parameter (β_0 … β_{p−1}, σ).
+
+    With flat priors on F (precision 0) and ν = n − |F| − 1 + a, the means of σ and of
+    the flat coefficients exist for ν > 1 and their sds for ν > 2; the coefficients with
+    proper priors have both whenever the posterior is proper (ν > 0).
+    """
+    flat = np.array([not prec for prec in precision] + [True])
+    return ~flat | (nu > 1), ~flat | (nu > 2)
+
+
+def _finish(
+    estimate: np.ndarray,
+    se: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    converged: np.ndarray,
+    multimodal: np.ndarray,
+    precision: Sequence[float],
+    nu: int,
+) -> Fit:
+    """The Fit, with what does not exist or failed as NaN and ``converged`` False."""
+    has_mean, has_sd = existing(precision, nu)
+    estimate[:, ~has_mean] = np.nan
+    se[:, ~has_sd] = np.nan
+    finite = (
+        (np.isfinite(estimate) | ~has_mean).all(axis=1)
+        & (np.isfinite(se) | ~has_sd).all(axis=1)
+        & np.isfinite(lower).all(axis=1)
+        & np.isfinite(upper).all(axis=1)
+    )
+    converged = converged & finite
+    for values in (estimate, se, lower, upper):
+        values[~converged] = np.nan
+    converged &= bool(has_sd.all())
+    return Fit("bayes", estimate, se, lower, upper, converged, multimodal)
+
+
+def _fit_modes(
+    post: _Posterior,
+    modes: _Modes,
+    alpha: float,
+    *,
+    hermite: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Summaries of every replicate of ``post`` from the local modes of p(t | y).
+
+    A mode whose Laplace mass p(t*) √(2π/κ) is below e^{−30} of the largest mode's does
+    not shape the quadrature. Where one mode matters and ν_m (the smaller of ν and κ/2)
+    is large enough, Gauss–Hermite quadrature (:func:`_hermite_fit`); elsewhere, and
+    where its check fails, the trapezoidal rule over every mode that matters
+    (:func:`_trapezoid_fit`).
+    Gauss–Hermite quadrature is tried only where ``hermite`` (default: everywhere): on
+    replicates whose single mode the bounds certify. Elsewhere one mode found by the scan
+    can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal grid looks.
+
+    Returns estimate, se, lower, upper, ok and multimodal.
+    """
+    replicates, p, nu = post.replicates, post.p, post.nu
+    estimate = np.full((replicates, p + 1), np.nan)
+    se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
+    ok = np.zeros(replicates, dtype=bool)
+    per_replicate = np.bincount(modes.rep, minlength=replicates)
+    multimodal = per_replicate >= 2
+    width = 1.0 / np.sqrt(modes.curvature)
+    if (per_replicate == 1).all():
+        # One mode each, in replicate order.
+        newton_ok = modes.ok
+        dominant = np.arange(replicates)
+        significant = np.ones(replicates, dtype=bool)
+        count = np.ones(replicates, dtype=int)
+    else:
+        newton_ok = np.ones(replicates, dtype=bool)
+        np.logical_and.at(newton_ok, modes.rep, modes.ok)
+        mass = modes.logp + np.log(width)
+        top = np.full(replicates, -np.inf)
+        np.maximum.at(top, modes.rep, mass)
+        significant = mass >= top[modes.rep] - _NEGLIGIBLE
+        count = np.bincount(modes.rep[significant], minlength=replicates)
+        # The dominant mode of each replicate (the first with the largest mass).
+        dominant = np.zeros(replicates, dtype=int)
+        best = np.flatnonzero(mass == top[modes.rep])
+        dominant[modes.rep[best[::-1]]] = best[::-1]
+    # Rule A where one mode matters and the posterior is close enough to normal.
+    t_mode = modes.t[dominant]
+    curvature = modes.curvature[dominant]
+    nu_m = np.minimum(nu, 0.5 * curvature)
+    allowed = (count == 1) & newton_ok
+    if hermite is not None:
+        allowed &= hermite
+    nodes = np.where(allowed, _hermite_count(nu_m), 0)
+    power = _hermite_power(np.where(nodes > 0, nu_m, 1.0))
+    rule_b = [np.flatnonzero(newton_ok & (nodes == 0))]
+    # From the fewest nodes up: a replicate whose check fails is tried with the next
+    # number of nodes, and beyond the most with the trapezoidal rule.
+    ladder = sorted(k for _, k in _HERMITE_NODES)
+    for k in ladder:
+        rows = np.flatnonzero(nodes == k)
+        if not len(rows):
+            continue
+        result = _hermite_fit(
+            post.take(rows), t_mode[rows], curvature[rows], int(k), power[rows], alpha
+        )
+        accepted = result[4]
+        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+            out[rows[accepted]] = value[accepted]
+        ok[rows[accepted]] = True
+        if k == ladder[-1]:
+            rule_b.append(rows[~accepted])
+        else:
+            nodes[rows[~accepted]] = ladder[ladder.index(k) + 1]
+    pending = np.sort(np.concatenate(rule_b))
+    if len(pending):
+        # The grid covers every significant mode: from _LEFT sds below the lowest to
+        # _RIGHT sds above the highest, with the step of the narrowest.
+        sig_rep = modes.rep[significant]
+        low = np.full(replicates, np.inf)
+        high = np.full(replicates, -np.inf)
+        narrow = np.full(replicates, np.inf)
+        np.minimum.at(low, sig_rep, modes.t[significant] - _LEFT * width[significant])
+        np.maximum.at(high, sig_rep, modes.t[significant] + _RIGHT * width[significant])
+        np.minimum.at(narrow, sig_rep, width[significant])
+        # The highest moment of σ that exists: the tail the grid must reach.
+        power = 2 if nu > 2 else (1 if nu > 1 else 0)
+        result = _trapezoid_fit(
+            post.take(pending), low[pending], high[pending], narrow[pending], power, alpha
+        )
+        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+            out[pending] = value
+        ok[pending] = result[4]
+    return estimate, se, lower, upper, ok & newton_ok, multimodal

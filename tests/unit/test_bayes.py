@@ -1,0 +1,327 @@
+"""Bayes: the exact marginal posterior against adaptive quadrature and closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import reference as ref
+from scipy import special, stats
+
+from regsim.design import Cell, Prior
+from regsim.estimators import (
+    SufficientStats,
+    fit_bayes,
+    fit_methods,
+    fit_ols,
+    sufficient_stats,
+)
+from regsim.simulate import draw
+
+INF = math.inf
+BETA = (10.0, 3.8987, 10.1777)
+WEAK = Prior("weak", (0.0, 0.0, 0.0), (10.0, 10.0, 10.0))
+SKEPTICAL = Prior("skeptical", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+MIXED = Prior("mixed", (5.0, 0.0, 0.0), (INF, 2.0, 0.5))
+NEAR_TRUTH = Prior("near_truth", (10.0, 4.0, 10.0), (0.5, INF, 1.0))
+FLAT = Prior("flat", (0.0, 0.0, 0.0), (INF, INF, INF))
+
+#: The accuracy the estimator must reach against the references, in posterior sds.
+MOMENT_TOL, QUANTILE_TOL = 1e-6, 1e-5
+
+
+def alone(stats_: SufficientStats, r: int) -> SufficientStats:
+    """The statistics of replicate ``r`` by itself."""
+    return SufficientStats(
+        n=stats_.n,
+        beta_hat=stats_.beta_hat[r : r + 1],
+        rss=stats_.rss[r : r + 1],
+        gram=stats_.gram[r : r + 1],
+        gram_inv=stats_.gram_inv[r : r + 1],
+    )
+
+
+def errors(fit, r: int, reference: ref.PosteriorReference, alpha: float = 0.05):
+    """Largest errors of the means and sds, and of the interval limits, in posterior sds."""
+    mean, sd = reference.mean_sd_cached()
+    lower, upper = reference.intervals(alpha)
+    moments = max(np.max(np.abs(fit.estimate[r] - mean) / sd), np.max(np.abs(fit.se[r] - sd) / sd))
+    limits = max(
+        np.max(np.abs(fit.lower[r] - lower) / sd), np.max(np.abs(fit.upper[r] - upper) / sd)
+    )
+    return moments, limits
+
+
+# ------------------------------------------------------------------------ accuracy
+
+ACCURACY = [
+    (n, sigma, prior, sigma_prior)
+    for n, sigma in ((10, 1.0), (20, 5.0), (100, 1.0), (1000, 5.0))
+    for prior, sigma_prior in (
+        (WEAK, "flat"),
+        (SKEPTICAL, "jeffreys"),
+        (MIXED, "flat"),
+        (NEAR_TRUTH, "jeffreys"),
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("n", "sigma", "prior", "sigma_prior"),
+    ACCURACY,
+    ids=[f"n{n}-{prior.name}-{sp}" for n, _, prior, sp in ACCURACY],
+)
+def test_matches_adaptive_quadrature(n, sigma, prior, sigma_prior):
+    # Posterior means and sds within 1e-6 posterior sds, interval limits within 1e-5, of
+    # scipy's adaptive quadrature over log σ (tests/unit/reference.py), on datasets of
+    # the model with priors weak, in conflict with the truth, and partly flat.
+    d = draw(Cell(n, sigma, BETA), 23, 0, 3)
+    fit = fit_bayes(sufficient_stats(d.x, d.y), prior, sigma_prior=sigma_prior)
+    assert fit.converged.all()
+    r = 1
+    reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, sigma_prior)
+    moments, limits = errors(fit, r, reference)
+    assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (moments, limits)
+
+
+def grid_modes(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000):
+    """Local modes of log p(t | y) on a fine grid of t, per replicate, and the share of
+    the posterior mass (the grid's Riemann sums) of each one's basin."""
+    n, p = stats_.n, stats_.p
+    precision, mean = np.diag(prior.precision), np.asarray(prior.mean)
+    t = 0.5 * np.log(stats_.rss / n)[:, None] + np.linspace(-4.0, 6.0, points)[None, :]
+    s = np.exp(2.0 * t)
+    system = stats_.gram[:, None] + s[:, :, None, None] * precision
+    rhs = np.einsum("rij,rj->ri", stats_.gram, stats_.beta_hat)[:, None, :]
+    m = np.linalg.solve(system, (rhs + s[:, :, None] * (precision @ mean))[..., None])[..., 0]
+    shift = m - stats_.beta_hat[:, None, :]
+    rss = stats_.rss[:, None] + np.einsum("rki,rij,rkj->rk", shift, stats_.gram, shift)
+    prior_term = np.einsum("rki,ij,rkj->rk", m - mean, precision, m - mean)
+    logp = (p - (n - 1 + a)) * t - 0.5 * (rss / s + prior_term) - 0.5 * np.linalg.slogdet(system)[1]
+    peaks = (logp[:, 1:-1] > logp[:, :-2]) & (logp[:, 1:-1] >= logp[:, 2:])
+    density = np.exp(logp - logp.max(axis=1, keepdims=True))
+    shares = []
+    for r in range(len(logp)):
+        at = np.flatnonzero(peaks[r]) + 1
+        # Basins split at the lowest point between neighbouring peaks.
+        cuts = [0] + [
+            a + int(np.argmin(logp[r, a:b])) for a, b in zip(at[:-1], at[1:], strict=True)
+        ]
+        cuts.append(points)
+        mass = [density[r, lo:hi].sum() for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+        shares.append(np.array(mass) / density[r].sum())
+    return peaks.sum(axis=1), shares
+
+
+@pytest.mark.parametrize("sigma_prior", ["flat", "jeffreys"])
+def test_bimodal_posteriors_are_found_and_resolved(sigma_prior):
+    # N(0, 1) priors on all coefficients against a truth of (7, 3, 7) at σ = 1: the
+    # posterior of σ has a mode where the data fit (σ ≈ 1) and one where the prior does
+    # (β near 0, σ large). Every replicate a fine grid shows with two modes each carrying
+    # some mass is flagged, and where both carry much of it the summaries match the
+    # adaptive reference.
+    d = draw(Cell(20, 1.0, (7.0, 3.0, 7.0)), 5, 0, 120)
+    stats_ = sufficient_stats(d.x, d.y)
+    a = 1 if sigma_prior == "jeffreys" else 0
+    fit = fit_bayes(stats_, SKEPTICAL, sigma_prior=sigma_prior)
+    assert fit.converged.all()
+    modes, shares = grid_modes(stats_, SKEPTICAL, a)
+    assert fit.multimodal.mean() >= 0.2
+    significant = np.array([np.sum(share > 1e-6) >= 2 for share in shares])
+    assert significant.sum() >= 3
+    assert fit.multimodal[significant].all()
+    assert not fit.multimodal[modes == 1].any()
+    # The replicates whose lesser mode carries the most mass: both modes matter.
+    lesser = np.array([np.sort(share)[-2] if len(share) >= 2 else 0.0 for share in shares])
+    for r in np.argsort(lesser)[::-1][:2]:
+        assert lesser[r] > 1e-3
+        reference = ref.PosteriorReference(
+            d.x[r], d.y[r], SKEPTICAL.mean, SKEPTICAL.sd, sigma_prior
+        )
+        assert len(reference.modes) == 2
+        moments, limits = errors(fit, r, reference)
+        assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
+
+
+# --------------------------------------------------------------------- closed forms
+
+
+def closed_form(stats_: SufficientStats, df: int, alpha: float):
+    """All-flat priors: β ~ multivariate t_df(β̂, RSS/df (XᵀX)⁻¹) and τ = 1/σ² ~
+    Gamma(df/2, rate RSS/2), as means, sds and equal-tailed limits (R, p + 1)."""
+    rss = stats_.rss
+    scale = np.sqrt(rss / df)[:, None] * np.sqrt(np.diagonal(stats_.gram_inv, axis1=1, axis2=2))
+    t = stats.t.ppf(1 - alpha / 2, df)
+    sd_beta = scale * np.sqrt(df / (df - 2))
+    log_mean = 0.5 * np.log(rss / 2) + special.gammaln((df - 1) / 2) - special.gammaln(df / 2)
+    mean_sigma = np.exp(log_mean)
+    sd_sigma = np.sqrt(rss / (df - 2) - mean_sigma**2)
+    low_sigma = np.sqrt(rss / stats.chi2.ppf(1 - alpha / 2, df))
+    high_sigma = np.sqrt(rss / stats.chi2.ppf(alpha / 2, df))
+    return (
+        np.column_stack([stats_.beta_hat, mean_sigma]),
+        np.column_stack([sd_beta, sd_sigma]),
+        np.column_stack([stats_.beta_hat - t * scale, low_sigma]),
+        np.column_stack([stats_.beta_hat + t * scale, high_sigma]),
+    )
+
+
+@pytest.mark.parametrize("p", [2, 3, 4])
+@pytest.mark.parametrize("sigma_prior", ["flat", "jeffreys"])
+def test_flat_priors_give_student_t_and_inverse_chi_marginals(p, sigma_prior):
+    # With flat priors on every coefficient the β marginal is multivariate t, with n − p
+    # degrees of freedom under Jeffreys' prior (centre β̂, scale s²(XᵀX)⁻¹: the OLS t
+    # interval) and n − p − 1 under the flat one (scale RSS/(n − p − 1)·(XᵀX)⁻¹); σ's is
+    # the inverse chi with as many degrees of freedom.
+    flat = Prior("flat", (0.0,) * p, (INF,) * p)
+    for n in (p + 4, p + 7, 20, 60, 300, 1000):
+        df = n - p if sigma_prior == "jeffreys" else n - p - 1
+        d = draw(Cell(n, 2.0, (1.0, 2.0, -1.0, 0.5)[:p]), 31, 0, 40)
+        stats_ = sufficient_stats(d.x, d.y)
+        fit = fit_bayes(stats_, flat, 0.1, sigma_prior=sigma_prior)
+        assert fit.converged.all()
+        mean, sd, lower, upper = closed_form(stats_, df, 0.1)
+        # In posterior sds: everything to 1e-9 but σ's limits, which come from the
+        # interpolant of the density (to 5e-7).
+        for got, want in (
+            (fit.estimate, mean),
+            (fit.se, sd),
+            (fit.lower, lower),
+            (fit.upper, upper),
+        ):
+            error = np.abs(got - want) / sd
+            limit = np.full(p + 1, 1e-9)
+            if got is fit.lower or got is fit.upper:
+                limit[p] = 5e-7
+            assert np.all(error <= limit), (n, error.max(axis=0))
+        if sigma_prior == "jeffreys":
+            # The credible intervals are OLS's t intervals and its exact interval for σ.
+            ols = fit_ols(stats_, 0.1)
+            assert np.all(np.abs(fit.lower - ols.lower) / sd <= [1e-9] * p + [5e-7])
+            assert np.all(np.abs(fit.upper - ols.upper) / sd <= [1e-9] * p + [5e-7])
+
+
+@pytest.mark.parametrize("df", [1, 2, 3])
+def test_intervals_of_very_heavy_tails_are_the_t_and_inverse_chi_ones(df):
+    # One to three degrees of freedom (Cauchy-like tails): below three the sds do not
+    # exist, below two neither do the means; the credible intervals always do, and are
+    # the closed forms' to the same accuracy.
+    for sigma_prior, n in (("flat", 3 + 1 + df), ("jeffreys", 3 + df)):
+        d = draw(Cell(n, 2.0, BETA), 37, 0, 30)
+        stats_ = sufficient_stats(d.x, d.y)
+        fit = fit_bayes(stats_, FLAT, sigma_prior=sigma_prior)
+        scale = np.sqrt(stats_.rss / df)[:, None] * np.sqrt(
+            np.diagonal(stats_.gram_inv, axis1=1, axis2=2)
+        )
+        t = stats.t.ppf(0.975, df)
+        np.testing.assert_allclose(fit.lower[:, :3], stats_.beta_hat - t * scale, rtol=1e-8)
+        np.testing.assert_allclose(fit.upper[:, :3], stats_.beta_hat + t * scale, rtol=1e-8)
+        sigma_low = np.sqrt(stats_.rss / stats.chi2.ppf(0.975, df))
+        sigma_high = np.sqrt(stats_.rss / stats.chi2.ppf(0.025, df))
+        np.testing.assert_allclose(fit.lower[:, 3], sigma_low, rtol=1e-7)
+        np.testing.assert_allclose(fit.upper[:, 3], sigma_high, rtol=1e-7)
+        assert fit.converged.all() == (df > 2) and fit.converged.any() == (df > 2)
+
+
+# ------------------------------------------------------- what exists, and what does not
+
+
+def test_improper_posterior_gives_no_numbers():
+    # Flat priors on all three coefficients, p(σ) ∝ 1 and n = 4 = |F| + 1: ν = 0.
+    d = draw(Cell(4, 1.0, BETA), 3, 0, 5)
+    fit = fit_bayes(sufficient_stats(d.x, d.y), FLAT)
+    assert not fit.converged.any()
+    for name in ("estimate", "se", "lower", "upper"):
+        assert np.isnan(getattr(fit, name)).all()
+    # Jeffreys' prior makes it proper (ν = 1): intervals, but no means or sds of the flat
+    # parameters.
+    fit = fit_bayes(sufficient_stats(d.x, d.y), FLAT, sigma_prior="jeffreys")
+    assert not fit.converged.any()
+    assert np.isnan(fit.estimate).all() and np.isnan(fit.se).all()
+    assert np.isfinite(fit.lower).all() and np.isfinite(fit.upper).all()
+
+
+def test_exact_fit_is_improper():
+    d = draw(Cell(10, 1.0, BETA), 3, 0, 4)
+    stats_ = sufficient_stats(d.x, d.y)
+    rss = stats_.rss.copy()
+    rss[1] = 0.0
+    exact = SufficientStats(stats_.n, stats_.beta_hat, rss, stats_.gram, stats_.gram_inv)
+    fit = fit_bayes(exact, WEAK)
+    assert fit.converged.tolist() == [True, False, True, True]
+    assert np.isnan(fit.estimate[1]).all() and np.isnan(fit.lower[1]).all()
+
+
+@pytest.mark.parametrize("sigma_prior", ["flat", "jeffreys"])
+def test_moments_that_do_not_exist_are_missing(sigma_prior):
+    # Flat priors on β0 and β1, N(0, 1) on β2: |F| = 2, ν = n − 3 + a. The means of σ,
+    # β0 and β1 need ν > 1, their sds ν > 2; β2 has every moment; every quantile exists.
+    prior = Prior("p", (0.0, 0.0, 0.0), (INF, INF, 1.0))
+    a = 1 if sigma_prior == "jeffreys" else 0
+    flat = [0, 1, 3]
+    for n in (4, 5, 6):
+        nu = n - 3 + a
+        d = draw(Cell(n, 1.0, BETA), 3, 0, 6)
+        fit = fit_bayes(sufficient_stats(d.x, d.y), prior, sigma_prior=sigma_prior)
+        assert np.isfinite(fit.lower).all() and np.isfinite(fit.upper).all()
+        assert np.isfinite(fit.estimate[:, 2]).all() and np.isfinite(fit.se[:, 2]).all()
+        assert np.isnan(fit.estimate[:, flat]).all() == (nu <= 1)
+        assert np.isfinite(fit.estimate[:, flat]).all() == (nu > 1)
+        assert np.isnan(fit.se[:, flat]).all() == (nu <= 2)
+        assert np.isfinite(fit.se[:, flat]).all() == (nu > 2)
+        assert fit.converged.all() == (nu > 2) and fit.converged.any() == (nu > 2)
+
+
+def test_flat_priors_at_two_degrees_of_freedom_have_the_t_mean():
+    # ν = 2 (flat priors and prior on σ, n = p + 3): the means exist (β̂ and the inverse
+    # chi's), the sds do not.
+    d = draw(Cell(6, 1.0, BETA), 3, 0, 8)
+    stats_ = sufficient_stats(d.x, d.y)
+    fit = fit_bayes(stats_, FLAT)
+    assert not fit.converged.any()
+    np.testing.assert_allclose(fit.estimate[:, :3], stats_.beta_hat, rtol=1e-9)
+    expected = np.sqrt(stats_.rss / 2) * math.exp(special.gammaln(0.5) - special.gammaln(1.0))
+    np.testing.assert_allclose(fit.estimate[:, 3], expected, rtol=1e-7)
+    assert np.isnan(fit.se).all()
+
+
+# ----------------------------------------------------------------------- the batch
+
+
+def test_fit_of_a_replicate_does_not_depend_on_its_batch():
+    # The study's tables do not depend on how replicates are chunked into jobs, so each
+    # replicate's numbers must be those of fitting it alone, to the last bit: both rules,
+    # both priors on σ, multimodal replicates among them.
+    for n, beta in ((20, (7.0, 3.0, 7.0)), (10, BETA), (1000, BETA)):
+        d = draw(Cell(n, 1.0, beta), 2, 0, 150)
+        stats_ = sufficient_stats(d.x, d.y)
+        for prior in (SKEPTICAL, MIXED):
+            for sigma_prior in ("flat", "jeffreys"):
+                batch = fit_bayes(stats_, prior, sigma_prior=sigma_prior)
+                rows = [*np.flatnonzero(batch.multimodal)[:4], 0, 1, 2]
+                for r in rows:
+                    single = fit_bayes(alone(stats_, r), prior, sigma_prior=sigma_prior)
+                    for name in ("estimate", "se", "lower", "upper", "converged", "multimodal"):
+                        np.testing.assert_array_equal(
+                            getattr(single, name)[0], getattr(batch, name)[r], err_msg=name
+                        )
+
+
+def test_bayes_is_in_the_registry_and_takes_its_prior_on_sigma():
+    d = draw(Cell(15, 2.0, BETA), 4, 0, 10)
+    stats_ = sufficient_stats(d.x, d.y)
+    fits = fit_methods(
+        stats_, [WEAK, MIXED], ["ols", "bayes"], 0.05, {"bayes": {"sigma_prior": "jeffreys"}}
+    )
+    assert [(prior, fit.method) for prior, fit in fits] == [
+        ("", "ols"),
+        ("weak", "bayes"),
+        ("mixed", "bayes"),
+    ]
+    expected = fit_bayes(stats_, MIXED, sigma_prior="jeffreys")
+    np.testing.assert_array_equal(fits[2][1].estimate, expected.estimate)
+    with pytest.raises(ValueError, match="unknown sigma_prior"):
+        fit_bayes(stats_, WEAK, sigma_prior="uniform")
+    with pytest.raises(ValueError, match="expected 3"):
+        fit_bayes(stats_, Prior("short", (0.0, 0.0), (1.0, 1.0)))
