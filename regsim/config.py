@@ -719,6 +719,7 @@ _FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "coverage": ("parameters", "ylim"),
     "rejection": ("parameters", "ylim"),
     "efficiency": ("parameters", "ylim"),
+    "laplace": ("parameter", "ylim"),
     "modelse": ("parameters", "ylim"),
     "sigma": ("measures", "ylim"),
     "nested_loop": ("measure", "parameter", "loops", "log_y", "ylim"),

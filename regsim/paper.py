@@ -31,7 +31,7 @@ logger = logging.getLogger("regsim.paper")
 
 #: Figure families with many panels, drawn first: run the longest tasks first and the
 #: workers finish close together (tables, theory and the small figures fill in last).
-_LARGE_FIGURES = ("efficiency", "bias", "coverage", "rejection", "modelse")
+_LARGE_FIGURES = ("efficiency", "bias", "coverage", "rejection", "laplace", "modelse")
 
 
 def write_paper(

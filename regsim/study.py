@@ -39,6 +39,7 @@ FIGURE_FAMILIES: tuple[str, ...] = (
     "coverage",
     "rejection",
     "efficiency",
+    "laplace",
     "modelse",
     "sigma",
     "nested_loop",
@@ -365,8 +366,13 @@ class Study:
     @property
     def families(self) -> tuple[str, ...]:
         """The figure families the study draws: the efficiency figure needs a reference
-        and another series to set against it."""
-        return tuple(f for f in FIGURE_FAMILIES if f != "efficiency" or self.compared)
+        and another series to set against it, the Laplace figure both MAP and Bayes."""
+        both = {"map", "bayes"} <= set(self.methods) and bool(self.priors)
+        return tuple(
+            f
+            for f in FIGURE_FAMILIES
+            if (f != "efficiency" or self.compared) and (f != "laplace" or both)
+        )
 
     @cached_property
     def figure_files(self) -> dict[str, tuple[str, dict[str, str]]]:
@@ -386,9 +392,11 @@ class Study:
     def figure_options(self, family: str) -> dict[str, Any]:
         """Keyword arguments of ``regsim.figures.FIGURES[family]`` from the ``figures`` key."""
         options = dict((self.config.get("figures") or {}).get(family, {}))
-        if family in ("coverage", "rejection"):
+        if family in ("coverage", "rejection", "laplace"):
             options.setdefault("alpha", self.alpha)
             options.setdefault("replications", self.replications)
+        if family == "laplace" and self.p == 1:
+            options.setdefault("parameter", "beta0")
         if family == "efficiency" and self.reference != "ols":
             options.setdefault("reference", self.reference)
         if family == "nested_loop" and self.p == 1:

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from regsim.errors import InputDataError
-from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, beta_index
+from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, beta_index, prior_rank
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
 
 from .collector import gc_paused
@@ -544,6 +544,129 @@ def efficiency_figure(
             width=width,
         ),
         what="efficiency figure",
+        on_missing=on_missing,
+    )
+
+
+#: Series of the Laplace figure: MAP's Laplace interval and the exact credible interval.
+_LAPLACE_SERIES: tuple[tuple[str, str], ...] = (("map", ""), ("bayes", ""))
+_LAPLACE_LABELS: dict[str, str] = {"map": "MAP (Laplace)", "bayes": "Bayes (exact)"}
+_BIMODAL_COLOUR = "0.45"
+
+
+@gc_paused
+def laplace_figure(
+    metrics: pd.DataFrame,
+    parameter: str = "beta1",
+    *,
+    alpha: float = 0.05,
+    replications: int | None = None,
+    ylim: tuple[float, float] | None = None,
+    expected: Expected | None = None,
+    on_missing: OnMissing = "annotate",
+    width: float = FIGURE_WIDTH,
+) -> Figure:
+    """Coverage of MAP's Laplace interval and of the exact credible interval, per prior.
+
+    Rows are the priors, columns σ; in each panel the coverage of MAP's interval (the mode
+    ± z × the Laplace SE, built on one mode's curvature) and of Bayes's equal-tailed
+    credible interval (the exact posterior's quantiles) of ``parameter`` against ``n``,
+    ±1.96 MCSE, with the nominal 1 − α and its Monte Carlo band
+    ``1 − α ± 1.96 √(α (1 − α) / R)``. The grey dotted line (right axis, 0 to 1) is the
+    share of datasets whose σ-posterior had two modes (Bayes's ``n_multimodal`` over its
+    replicates), where a single mode's curvature can mislead.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table of one slice, with ``map`` and ``bayes`` rows.
+    parameter : str, default "beta1"
+        The parameter whose intervals are compared.
+    alpha : float, default 0.05
+        Nominal level.
+    replications : int, optional
+        ``R`` for the band; default the largest ``n_reps`` in the table.
+    ylim : (float, float), optional
+        Range of the coverage axes.
+    expected : mapping, optional
+        The study design (keys ``n``, ``sigma``, ``methods``, ``priors``).
+    on_missing : {"annotate", "raise"}, default "annotate"
+        What to do about expected cells without an estimate.
+    width : float, default 7.0
+        Figure width in inches.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If the table lacks MAP or Bayes rows, the coverage measure or the parameter.
+    """
+    if not 0.0 < float(alpha) < 1.0:
+        raise InputDataError(f"alpha must be in (0, 1), got {alpha!r}")
+    table, levels = prepare_metrics(metrics)
+    check_measure(table, "coverage")
+    select_parameters(table, [parameter])
+    for method in ("map", "bayes"):
+        if not (table["method"] == method).any():
+            raise InputDataError(f"metrics table: no {method} rows to compare")
+    grid = grid_levels(table, expected)
+    priors = sorted({p for m, p in grid.series if m in ("map", "bayes") and p}, key=prior_rank)
+    if not priors:
+        raise InputDataError("metrics table: no prior of map and bayes")
+    if replications is None:
+        reps = table.loc[table["measure"] == "n_reps", "estimate"]
+        if not np.isfinite(reps).any() or reps.max() <= 0:
+            raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
+        replications = int(reps.max())
+    # one grid row per prior, its MAP and Bayes series as the two lines of the row
+    values = cell_values(table, "coverage", [parameter], grid)
+    values = values.loc[values["method"].isin(["map", "bayes"]) & values["prior"].isin(priors)]
+    values = values.assign(row=values["prior"], prior="")
+    bayes = table.loc[(table["method"] == "bayes") & (table["parameter"] == parameter)]
+    counts = bayes.pivot_table(
+        index=["prior", "sigma", "n"], columns="measure", values="estimate", aggfunc="first"
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawn = counts.get("n_reps", np.nan) + counts.get("n_failed", 0.0)
+        bimodal = (counts.get("n_multimodal", np.nan) / drawn).rename("share")
+    nominal = 1.0 - float(alpha)
+    half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
+
+    def decorate(ax: Axes, row: str, sigma: float) -> None:
+        ax.axhspan(nominal - half, nominal + half, color="0.85", linewidth=0, zorder=0)
+        ax.axhline(nominal, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
+        share = bimodal.xs((row, sigma), level=("prior", "sigma"), drop_level=True)
+        if share.notna().any():
+            right = ax.twinx()
+            right.plot(share.index, share.to_numpy(), color=_BIMODAL_COLOUR, linestyle=":")
+            right.set_ylim(0.0, 1.0)
+            right.tick_params(axis="y", labelsize=7, colors=_BIMODAL_COLOUR)
+            right.spines["right"].set_visible(True)
+            right.set_xscale("log")
+
+    extra = (
+        Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal {nominal:g}"),
+        Patch(color="0.85", label=f"MC band (R = {replications})"),
+        Line2D(
+            [], [], color=_BIMODAL_COLOUR, linestyle=":", label="bimodal σ-posterior (right axis)"
+        ),
+    )
+
+    def ylabel(prior: str) -> str:
+        return f"Coverage of {parameter_symbol(parameter, hat=False)}\nprior {prior}"
+
+    return grid_figure(
+        values,
+        GridContent(tuple(priors), "row", replace(grid, series=_LAPLACE_SERIES), levels),
+        GridLook(
+            ylabel=ylabel,
+            labels=lambda method, _prior: _LAPLACE_LABELS[method],
+            row_label=lambda prior: f"prior {prior}",
+            decorate=decorate,
+            extra_handles=extra,
+            ylim=ylim,
+            width=width,
+        ),
+        what="Laplace figure",
         on_missing=on_missing,
     )
 

@@ -43,6 +43,7 @@ METHOD_COLOURS: dict[str, str] = {
     "ols_hc3": OKABE_ITO["reddish_purple"],
     "mle": OKABE_ITO["vermillion"],
     "map": OKABE_ITO["bluish_green"],
+    "bayes": OKABE_ITO["orange"],
 }
 
 #: Marker and whether it is filled, per method without a prior.
@@ -67,9 +68,9 @@ _EXTRA_PRIOR_STYLES: tuple[tuple[Any, str], ...] = (
     ((0, (2, 3)), "h"),
 )
 _EXTRA_COLOURS: tuple[str, ...] = (
-    OKABE_ITO["orange"],
     OKABE_ITO["sky_blue"],
     OKABE_ITO["black"],
+    OKABE_ITO["yellow"],
 )
 
 #: Colour of reference lines (zero, nominal level).

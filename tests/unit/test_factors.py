@@ -301,3 +301,44 @@ def test_the_nested_loop_plot_loops_over_every_factor_the_table_varies() -> None
         figures.nested_loop_figure(metrics, loops=["sigma", "n"])
     ordered = figures.nested_loop_figure(metrics, loops=["n", "design", "truth", "sigma"])
     assert [t.get_text() for t in ordered.axes[1].texts][0] == "$n$"
+
+
+# --------------------------------------------------------------------------------------
+# Bayes beside MAP: the Laplace figure
+# --------------------------------------------------------------------------------------
+
+
+def test_the_laplace_figure_sets_map_beside_the_exact_interval_per_prior() -> None:
+    from regsim.design import Prior
+
+    priors = (
+        Prior("weak", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0)),
+        Prior("skeptical", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    )
+    spec = FitSpec(("ols", "map", "bayes"), priors, 0.05)
+    parts = []
+    for n in (12, 40):
+        for sigma in (1.0, 5.0):
+            fits = fit_table(draw(Cell(n, sigma, BETA), 3, 0, 60), spec)
+            parts.append(summarize_cell(fits, 0.05, reference="ols"))
+    metrics = pd.concat(parts, ignore_index=True)
+    figure = figures.laplace_figure(metrics, "beta1", alpha=0.05)
+    labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel().startswith("Coverage")]
+    assert labels == [
+        "Coverage of $\\beta_{1}$\nprior weak",
+        "Coverage of $\\beta_{1}$\nprior skeptical",
+    ]
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend[:2] == ["MAP (Laplace)", "Bayes (exact)"]
+    # the plotted coverages are the table's, MAP's and Bayes's of each prior
+    main = [ax for ax in figure.axes if ax.get_ylabel() or ax.get_title()][:4]
+    rows = metrics.loc[(metrics["measure"] == "coverage") & (metrics["parameter"] == "beta1")]
+    weak_map = rows.loc[
+        (rows["method"] == "map") & (rows["prior"] == "weak") & (rows["sigma"] == 1.0)
+    ]
+    line = next(a for a in main[0].lines if len(a.get_ydata()) == 2 and a.get_color() == "#009E73")
+    np.testing.assert_allclose(line.get_ydata(), weak_map.sort_values("n")["estimate"])
+    with pytest.raises(Exception, match="no bayes rows"):
+        figures.laplace_figure(metrics.loc[metrics["method"] != "bayes"])
+    assert "laplace" in study({"methods": ["ols", "mle", "map", "bayes"]}).families
+    assert "laplace" not in study({}).families

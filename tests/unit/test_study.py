@@ -59,7 +59,7 @@ def test_a_study_that_never_varies_an_optional_factor_has_one_file_per_family() 
     s = study()
     assert s.varied == ()
     assert s.slices == [DEFAULT_LEVELS]
-    assert sorted(s.figure_files) == sorted(FIGURE_FAMILIES)
+    assert sorted(s.figure_files) == sorted(set(FIGURE_FAMILIES) - {"laplace"})  # no bayes
 
 
 def test_priors_are_not_fitted_without_a_method_that_takes_one() -> None:
@@ -173,13 +173,13 @@ def test_figure_files_and_paper_tables_per_slice() -> None:
     assert s.figure_files["bias_hetero"] == ("bias", {**DEFAULT_LEVELS, "errors": "hetero"})
     # one nested-loop plot loops over the error models; the others are one per slice
     assert s.figure_files["nested_loop"] == ("nested_loop", {})
-    assert len(s.figure_files) == 2 * (len(FIGURE_FAMILIES) - 1) + 1
+    assert len(s.figure_files) == 2 * (len(FIGURE_FAMILIES) - 2) + 1  # no laplace
     assert "bias_beta1.tex" in s.paper_tables and "rmse_sigma_hetero.md" in s.paper_tables
     assert len(s.paper_tables) == 3 * 4 * 2 * 2
     paper = s.paper_job
-    assert [levels for _, levels in paper.figures][: len(FIGURE_FAMILIES) - 1] == [
+    assert [levels for _, levels in paper.figures][: len(FIGURE_FAMILIES) - 2] == [
         DEFAULT_LEVELS
-    ] * (len(FIGURE_FAMILIES) - 1)
+    ] * (len(FIGURE_FAMILIES) - 2)
     assert paper.figure_options["coverage"] == {"alpha": 0.05, "replications": 1000}
     assert paper.figure_options["rejection"] == {"alpha": 0.05, "replications": 1000}
     assert paper.expected["errors"] == ["normal", "hetero"]
