@@ -35,6 +35,7 @@ wildcard_constraints:
 
 localrules:
     all,
+    protocol,
     provenance,
 
 
@@ -66,6 +67,7 @@ rule all:
         "results/tables/failures.md",
         "results/tables/theory.csv",
         "results/tables/failures_sensitivity.md",
+        "results/protocol.md",
         "results/provenance.json",
 
 

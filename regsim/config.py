@@ -86,6 +86,11 @@ _NAME_RULE = "use a letter followed by letters, digits or underscores (names lab
 #: study's largest sample size, 3 cells × 1000 replicates × n = 1000, fits in one job.
 DEFAULT_OBSERVATIONS_PER_JOB = 10_000_000
 
+#: Whether simulate jobs write the datasets by default: no. Any replicate is redrawn bit
+#: for bit from the seed (``python -m regsim dataset``); the dataset files were most of a
+#: study's disk (the default study: 130 of 175 MB) and of its large-n jobs' writing.
+DEFAULT_KEEP_DATASETS = False
+
 #: Default Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
 DEFAULT_MAP_MAX_ITER = 60
 
@@ -188,8 +193,23 @@ def load_layers(
         if layer is not None and not isinstance(layer, Mapping):
             raise ConfigError(f"{shown}: a config file must hold a mapping of keys")
         layers.append(layer)
-    layers.append(overrides)
+    layers.append(_command_line(overrides))
     return layers
+
+
+def _command_line(overrides: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``--config`` values with ``true`` and ``false`` read as YAML 1.2 reads them.
+
+    Snakemake passes ``--config keep_datasets=false`` on as the text ``"false"``; a config
+    file's ``false`` is a boolean, and so is the command line's here.
+    """
+    if not overrides:
+        return overrides
+    booleans = {"true": True, "false": False}
+    return {
+        key: booleans.get(value, value) if isinstance(value, str) else value
+        for key, value in overrides.items()
+    }
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
@@ -545,7 +565,7 @@ def check(
     per_job = config.get("observations_per_job", DEFAULT_OBSERVATIONS_PER_JOB)
     if not _is_int(per_job) or per_job < 1:
         raise ConfigError(f"observations_per_job: must be an integer >= 1, got {_fmt(per_job)}")
-    keep = config.get("keep_datasets", True)
+    keep = config.get("keep_datasets", DEFAULT_KEEP_DATASETS)
     if not isinstance(keep, bool):
         raise ConfigError(f"keep_datasets: must be true or false, got {_fmt(keep)}")
     max_iter = config.get("map_max_iter", DEFAULT_MAP_MAX_ITER)
@@ -828,13 +848,13 @@ def _check_size(
     fits = sum(priors if m in PRIOR_METHODS else 1 for m in methods)
     rows = cells * replications * fits * (p + 1)
     need = rows * _FIT_ROW_BYTES
-    if config.get("keep_datasets", True):
+    if config.get("keep_datasets", DEFAULT_KEEP_DATASETS):
         need += replications * per_n * sum(8 * n * p for n in ns)
     if capacity is not None and need > capacity:
         raise ConfigError(
             f"replications: {replications} replicates of {cells} cells need about {_size(need)} "
             f"of results ({rows:.3g} fit rows"
-            + (", and the datasets" if config.get("keep_datasets", True) else "")
+            + (", and the datasets" if config.get("keep_datasets", DEFAULT_KEEP_DATASETS) else "")
             + f"), more than this disk holds ({_size(capacity)})"
         )
 

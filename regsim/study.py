@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from regsim.config import (
+    DEFAULT_KEEP_DATASETS,
     DEFAULT_MAP_MAX_ITER,
     DEFAULT_OBSERVATIONS_PER_JOB,
     designs,
@@ -176,7 +177,7 @@ class Study:
     @property
     def keep_datasets(self) -> bool:
         """Whether simulate jobs write the datasets."""
-        return bool(self.config.get("keep_datasets", True))
+        return bool(self.config.get("keep_datasets", DEFAULT_KEEP_DATASETS))
 
     @property
     def fit(self) -> FitSpec:

@@ -104,12 +104,21 @@ def consistency(results: str | os.PathLike[str], record: Mapping[str, Any]) -> l
         study.cells  # noqa: B018 - a record of another layout fails here
     except (RegsimError, KeyError, TypeError, ValueError):
         return []
-    findings: list[Finding] = []
+    findings: list[Finding] = list(_protocol(root, study))
     with tempfile.TemporaryDirectory(prefix="regsim-verify-") as scratch:
         findings += _cells(root, study, Path(scratch))
         findings += _metrics_table(root, study, Path(scratch))
         findings += _paper(root, study, Path(scratch))
     return findings
+
+
+def _protocol(root: Path, study: Any) -> Iterator[Finding]:
+    """``protocol.md`` against the protocol of the recorded configuration."""
+    from regsim.protocol import protocol_markdown
+
+    path = root / "protocol.md"
+    if path.is_file() and path.read_text(encoding="utf-8") != protocol_markdown(study):
+        yield Finding("DISAGREES", "protocol.md", "not the protocol of the recorded configuration")
 
 
 def _same(a: Path, b: Path) -> bool:

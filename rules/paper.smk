@@ -138,8 +138,31 @@ rule paper:
         "../scripts/paper.py"
 
 
+rule protocol:
+    output:
+        report(
+            "results/protocol.md",
+            caption="../report/protocol.rst",
+            category="Protocol",
+        ),
+    log:
+        "results/logs/protocol.log",
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=300,
+        runtime=2,
+    params:
+        # the protocol is a function of the resolved configuration alone
+        config=STUDY.config,
+    script:
+        "../scripts/protocol.py"
+
+
 rule provenance:
     input:
+        "results/protocol.md",
         # every result of the study, so that `regsim verify` can tell it from stale files
         expand("results/chunks/{job}.parquet", job=STUDY.plan),
         # nothing reads a dataset file back: one touched (or damaged) reruns nothing

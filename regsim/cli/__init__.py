@@ -16,7 +16,7 @@ from typing import NoReturn
 
 from regsim.errors import RegsimError
 
-COMMANDS = ("fit", "summarize", "verify", "plan", "export")
+COMMANDS = ("fit", "summarize", "verify", "plan", "export", "protocol", "replicate")
 
 
 class OneLineParser(argparse.ArgumentParser):

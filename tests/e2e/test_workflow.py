@@ -8,6 +8,7 @@ subprocess, so the checkout's results/ is never touched.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import shutil
@@ -492,6 +493,35 @@ def recorded_bytes_differ(results: Path, expected: dict[str, str]) -> list[str]:
 def test_smoke_study_tables_are_the_recorded_bytes(runs: dict[str, Path]) -> None:
     for run in ("cores2", "percell", "together"):
         assert recorded_bytes_differ(runs[run] / "results", REFERENCE["smoke"]) == [], run
+
+
+def test_a_study_without_its_dataset_files_writes_the_same_tables(tmp_path: Path) -> None:
+    """keep_datasets false (the default): no dataset file, every table the recorded bytes,
+    and any replicate drawn again from the seed alone (python -m regsim dataset)."""
+    workdir = copy_workflow(tmp_path / "lean")
+    snakemake(
+        workdir, "--cores=2", "--configfile=tests/smoke.yaml", "--config", "keep_datasets=false"
+    )
+    results = workdir / "results"
+    assert not (results / "datasets").exists()
+    assert recorded_bytes_differ(results, REFERENCE["smoke"]) == []
+    drawn = subprocess.run(
+        [sys.executable, "-m", "regsim", "dataset", "--cell", "n40_sigma5", "--replicate", "17"]
+        + ["--configfile", "tests/smoke.yaml"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+    )
+    from regsim.design import Cell
+    from regsim.simulate import draw
+
+    data = draw(Cell(40, 5.0, tuple(SMOKE["beta"])), SMOKE["seed"], 17, 18)
+    table = pd.read_csv(io.StringIO(drawn.stdout))
+    assert list(table.columns) == ["x1", "x2", "y"]
+    np.testing.assert_array_equal(table[["x1", "x2"]].to_numpy(), data.x[0])
+    np.testing.assert_array_equal(table["y"].to_numpy(), data.y[0])
 
 
 @pytest.mark.slow

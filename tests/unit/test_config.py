@@ -141,7 +141,7 @@ def test_schema_fills_defaults() -> None:
     assert study["alpha"] == 0.05
     assert study["methods"] == ["ols", "mle", "map"]
     assert study["observations_per_job"] == cfg.DEFAULT_OBSERVATIONS_PER_JOB
-    assert study["keep_datasets"] is True
+    assert study["keep_datasets"] is False  # any replicate is redrawn from the seed
 
 
 def test_sigma_prior_defaults_to_flat_and_takes_jeffreys() -> None:

@@ -1,0 +1,150 @@
+"""``python -m regsim dataset`` and ``refit``: any replicate of a study, from the seed alone.
+
+A replicate is a pure function of (seed, cell, r) (:mod:`regsim.simulate`), so it can be
+drawn again without any file under ``results/``: ``dataset`` writes its data as CSV
+(columns ``x1 … xk, y``), ``refit`` fits it with the study's methods and priors and prints
+every number of its rows of ``results/fits/<cell>.parquet``, to the bit. The study is that
+of the workflow's config layers (``config.yaml``, then each ``--configfile``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regsim.cli.studyconfig import add_config_options, load_cli_study
+from regsim.errors import InputDataError
+from regsim.study import Study
+
+
+def register(subparsers: Any) -> list[argparse.ArgumentParser]:
+    """Add the ``dataset`` and ``refit`` commands to the dispatcher's subparsers."""
+    dataset = subparsers.add_parser(
+        "dataset",
+        help="write one replicate's data (x1 … xk, y) as CSV, drawn again from the seed",
+        description=(
+            "Draw replicate R of cell LABEL (its name in results/fits/LABEL.parquet) again "
+            "from the study's seed and write it as CSV: columns x1 … xk, y, exact to the bit."
+        ),
+    )
+    _common(dataset)
+    dataset.add_argument(
+        "--out", type=Path, metavar="FILE", help="CSV file to write (default: standard output)"
+    )
+    dataset.add_argument("--force", action="store_true", help="replace an existing --out file")
+    dataset.set_defaults(func=run_dataset)
+    refit = subparsers.add_parser(
+        "refit",
+        help="fit one replicate again and print every method's numbers",
+        description=(
+            "Draw replicate R of cell LABEL again and fit it with the study's methods and "
+            "priors: the numbers of its rows of results/fits/LABEL.parquet, to the bit."
+        ),
+    )
+    _common(refit)
+    refit.add_argument(
+        "--method", action="append", metavar="M", help="only this method (repeatable)"
+    )
+    refit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    refit.set_defaults(func=run_refit)
+    return [dataset, refit]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cell", required=True, metavar="LABEL", help="the cell's label")
+    parser.add_argument(
+        "--replicate", required=True, type=int, metavar="R", help="the replicate index"
+    )
+    add_config_options(parser)
+
+
+def chosen_replicate(study: Study, label: str, replicate: int) -> Any:
+    """The cell ``label`` of ``study`` and its replicate ``replicate``, drawn again.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        If the label is not a cell of the study, or the replicate is out of range; the
+        message lists what exists.
+    """
+    from regsim.simulate import draw
+
+    cell = study.labels.get(label)
+    if cell is None:
+        labels = list(study.labels)
+        shown = ", ".join(labels[:12]) + (f", … ({len(labels)} cells)" if len(labels) > 12 else "")
+        raise InputDataError(f"--cell: no cell {label!r} in this study; cells: {shown}")
+    if not 0 <= replicate < study.replications:
+        raise InputDataError(
+            f"--replicate: {replicate} is out of range; cell {label} has replicates 0 to "
+            f"{study.replications - 1}"
+        )
+    return draw(cell, study.seed, replicate, replicate + 1)
+
+
+def run_dataset(args: argparse.Namespace) -> int:
+    """Write the replicate's data as CSV; return 0."""
+    import pandas as pd
+
+    from regsim.atomic import write_text_atomic
+
+    data = chosen_replicate(load_cli_study(args), args.cell, args.replicate)
+    x, y = data.x[0], data.y[0]
+    table = pd.DataFrame({f"x{j + 1}": x[:, j] for j in range(x.shape[1])})
+    table["y"] = y
+    text = table.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    if args.out.exists() and not args.force:
+        raise InputDataError(f"--out: {args.out} exists; refusing to replace it (use --force)")
+    write_text_atomic(args.out, text)
+    return 0
+
+
+def refit_rows(study: Study, label: str, replicate: int, methods: list[str] | None = None) -> Any:
+    """The replicate's rows of the table of fits, fitted again (failures marked)."""
+    from dataclasses import replace
+
+    from regsim.fits import fit_table
+
+    spec = study.fit
+    if methods:
+        unknown = [m for m in methods if m not in spec.methods]
+        if unknown:
+            raise InputDataError(
+                f"--method: {unknown[0]!r} is not a method of this study "
+                f"({', '.join(spec.methods)})"
+            )
+        spec = replace(spec, methods=tuple(m for m in spec.methods if m in methods))
+    return fit_table(chosen_replicate(study, label, replicate), spec)
+
+
+def run_refit(args: argparse.Namespace) -> int:
+    """Print the replicate's fits; return 0."""
+    rows = refit_rows(load_cli_study(args), args.cell, args.replicate, args.method)
+    if args.json:
+        out: dict[str, Any] = {}
+        for r in rows.to_dict("records"):
+            series = r["method"] if not r["prior"] else f"{r['method']}:{r['prior']}"
+            out.setdefault(series, {})[r["parameter"]] = {
+                key: _number(r[key]) for key in ("estimate", "se", "lower", "upper")
+            } | {"converged": bool(r["converged"]), "multimodal": bool(r["multimodal"])}
+        sys.stdout.write(json.dumps(out, indent=1, allow_nan=False) + "\n")
+        return 0
+    columns = ["prior", "method", "parameter", "estimate", "se", "lower", "upper", "converged"]
+    text = rows[columns].to_string(index=False, float_format=lambda v: repr(float(v)))
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def _number(value: float) -> float | None:
+    """A float for JSON: exact (repr round trip), null when not finite."""
+    value = float(np.float64(value))
+    return value if math.isfinite(value) else None

@@ -1,0 +1,63 @@
+"""The study a command runs on: the workflow's config layers, read as the workflow reads them.
+
+``config.yaml`` of the working directory (skipped with ``--replace-workflow-config``, or
+when absent), then each ``--configfile`` in order, each replacing the top-level keys it
+names; validated against ``schemas/config.schema.yaml`` (which fills the defaults) and
+checked as before any job (:func:`regsim.workflow.load_study`). A problem is one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from regsim.errors import ConfigError, InputDataError
+from regsim.study import Study
+
+#: The config schema, beside the package in the repository.
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--configfile`` (repeatable) and ``--replace-workflow-config`` to ``parser``."""
+    parser.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a config layer over config.yaml, as for snakemake (repeatable, in order)",
+    )
+    parser.add_argument(
+        "--replace-workflow-config",
+        action="store_true",
+        help="leave config.yaml out: the --configfile layers alone",
+    )
+
+
+def load_cli_study(args: argparse.Namespace) -> Study:
+    """The study of the config layers named in ``args``.
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        With ``config error: <key>: <problem>`` on any problem.
+    """
+    from regsim.workflow import load_study
+
+    def validate(config: dict[str, Any]) -> None:
+        from snakemake.utils import validate as snakemake_validate
+
+        snakemake_validate(config, str(SCHEMA))
+
+    try:
+        return load_study(
+            args.configfile,
+            None,
+            replace_defaults=args.replace_workflow_config,
+            validate=validate,
+        )
+    except SystemExit as stop:  # load_study's one line for the workflow
+        raise InputDataError(str(stop.code).removeprefix("error: ")) from None
+    except ConfigError as error:
+        raise InputDataError(f"config error: {error}") from None

@@ -1,0 +1,193 @@
+"""The protocol, and any replicate on demand: regsim protocol, dataset and refit."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_config import schema_validate
+
+from regsim import config as cfg
+from regsim.jobs import run_collect, run_simulate
+from regsim.protocol import protocol_markdown
+from regsim.simulate import draw
+from regsim.study import Study
+from regsim.tableio import read_parquet
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+#: A small study of two truths, two designs and every kind of method, MAP failures forced.
+STUDY = {
+    "seed": 99,
+    "replications": 30,
+    "aims": "How the Laplace interval fares against the exact posterior under conflict.",
+    "truths": {"seed": [10.0, 3.8987, 10.1777], "null": [10.0, 0.0, 10.1777]},
+    "designs": {"collinear": {"covariates": "normal", "rho": 0.8}},
+    "grid": {"n": [12, 30], "sigma": [1, 5], "design": ["uniform", "collinear"]},
+    "priors": {
+        "weak": {"mean": [0, 0, 0], "sd": [100, 100, 100]},
+        "skeptical": {"mean": [0, 0, 0], "sd": [1, 1, 1]},
+    },
+    "methods": ["ols", "ols_hc3", "mle", "map", "bayes"],
+    "map_max_iter": 3,
+}
+
+
+def study(layer: dict) -> Study:
+    config = cfg.resolve([copy.deepcopy(DEFAULTS), copy.deepcopy(layer)], validate=schema_validate)
+    return Study.from_config(config)
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "regsim", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small study's config.yaml, and its fits tables as the workflow writes them."""
+    root = tmp_path_factory.mktemp("study")
+    (root / "config.yaml").write_text(yaml.safe_dump(STUDY))
+    s = study(STUDY)
+    chunks = []
+    for name in s.plan:
+        chunk = root / "results" / "chunks" / f"{name}.parquet"
+        run_simulate(s.simulate_job(name), fits=chunk)
+        chunks.append(chunk)
+    labels = list(s.labels)
+    run_collect(
+        s.collect_job,
+        chunks=chunks,
+        fits=[root / "results" / "fits" / f"{label}.parquet" for label in labels],
+        metrics=[root / "results" / "metrics" / f"{label}.parquet" for label in labels],
+        table=root / "results" / "tables" / "metrics.csv",
+    )
+    return root
+
+
+# --------------------------------------------------------------------------------------
+# The protocol
+# --------------------------------------------------------------------------------------
+
+
+def test_the_protocol_states_every_part_of_ademp() -> None:
+    text = protocol_markdown(study(STUDY))
+    for heading in (
+        "## Aims",
+        "## Data-generating mechanisms",
+        "## Estimands",
+        "## Methods",
+        "## Performance measures",
+        "## Replications and Monte Carlo error",
+        "## Failed replicates",
+    ):
+        assert heading in text
+    assert STUDY["aims"] in text
+    assert "16 data cells" in text  # 2 n × 2 σ × 2 truths × 2 designs
+    assert "`null`: β = (10, 0, 10.1777)" in text
+    assert "`collinear`: x_i ~ N(0, R), R equicorrelated with ρ = 0.8" in text
+    assert "**Bayes** (`bayes`)" in text and "| `skeptical` | (0, 0, 0) | (1, 1, 1) |" in text
+    # R = 30: coverage MCSE √(0.05 · 0.95 / 30), bias MCSE EmpSE / √30
+    assert "= 0.0398 (at worst, p = ½: 0.0913)" in text and "0.1826 × EmpSE" in text
+    assert "mad_empse" in text and "coverage_diff" in text  # the measures' table
+    assert "failure rule `own`" in text
+
+
+def test_the_protocol_is_a_function_of_the_configuration_alone() -> None:
+    text = protocol_markdown(study(STUDY))
+    assert protocol_markdown(study(STUDY)) == text
+    reordered = copy.deepcopy(STUDY)
+    reordered["truths"] = dict(reversed(list(STUDY["truths"].items())))
+    reordered["priors"] = dict(reversed(list(STUDY["priors"].items())))
+    assert protocol_markdown(study(reordered)) == text  # provenance.json sorts mappings
+    assert protocol_markdown(study({**STUDY, "failures": "common"})) != text
+    assert "Not stated (config key `aims`)." in protocol_markdown(study({}))
+
+
+def test_the_protocol_command_prints_what_the_workflow_writes(results: Path) -> None:
+    shown = cli("protocol", cwd=results)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == protocol_markdown(study(STUDY))
+    (results / "bad.yaml").write_text("replications: 1\n")
+    bad = cli("protocol", "--configfile", "bad.yaml", cwd=results)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "error: config error: replications: 1 is less than the minimum of 2"
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Any replicate on demand
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "replicate"), [("n12_sigma1_null_collinear", 7), ("n30_sigma5_seed", 29)]
+)
+def test_refit_prints_the_fits_tables_numbers_to_the_bit(
+    results: Path, label: str, replicate: int
+) -> None:
+    shown = cli("refit", "--cell", label, "--replicate", str(replicate), "--json", cwd=results)
+    assert shown.returncode == 0, shown.stderr
+    printed = json.loads(shown.stdout)
+    fits = read_parquet(results / "results" / "fits" / f"{label}.parquet")
+    rows = fits.loc[fits["replicate"] == replicate]
+    assert len(rows) == sum(len(v) for v in printed.values())
+    for r in rows.to_dict("records"):
+        series = r["method"] if not r["prior"] else f"{r['method']}:{r['prior']}"
+        got = printed[series][r["parameter"]]
+        for key in ("estimate", "se", "lower", "upper"):
+            expected = None if not np.isfinite(r[key]) else r[key]
+            assert got[key] == expected, (series, r["parameter"], key)
+        assert got["converged"] == bool(r["converged"])
+    assert set(printed) >= {"ols", "ols_hc3", "mle", "map:weak", "bayes:skeptical"}
+
+
+def test_the_dataset_is_drawn_again_from_the_seed(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "replicate.csv"
+    label = "n30_sigma1_null_collinear"
+    shown = cli("dataset", "--cell", label, "--replicate", "3", "--out", str(out), cwd=results)
+    assert shown.returncode == 0, shown.stderr
+    table = pd.read_csv(out)
+    cell = study(STUDY).labels[label]
+    data = draw(cell, STUDY["seed"], 3, 4)
+    assert list(table.columns) == ["x1", "x2", "y"] and len(table) == 30
+    np.testing.assert_array_equal(table[["x1", "x2"]].to_numpy(), data.x[0])
+    np.testing.assert_array_equal(table["y"].to_numpy(), data.y[0])
+    again = cli("dataset", "--cell", label, "--replicate", "3", "--out", str(out), cwd=results)
+    assert again.returncode == 1 and "exists; refusing to replace it" in again.stderr
+    assert not (results / "results" / "datasets").exists()  # nothing read from results/
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--cell", "n13_sigma1", "--replicate", "0"],
+            "--cell: no cell 'n13_sigma1' in this study; cells: n12_sigma1",
+        ),
+        (
+            ["--cell", "n12_sigma1_seed", "--replicate", "30"],
+            "--replicate: 30 is out of range; cell n12_sigma1_seed has replicates 0 to 29",
+        ),
+        (["--cell", "n12_sigma1_seed", "--replicate", "-1"], "--replicate: -1 is out of range"),
+        (
+            ["--cell", "n12_sigma1_seed", "--replicate", "0", "--method", "lasso"],
+            "--method: 'lasso' is not a method of this study",
+        ),
+    ],
+)
+def test_a_replicate_that_does_not_exist_is_one_line(results: Path, args, message) -> None:
+    shown = cli("refit", *args, cwd=results)
+    assert shown.returncode == 1
+    lines = shown.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
