@@ -270,6 +270,8 @@ def run_study(
         "jobs": job_counts(clean.output),
         "largest_process_rss_mb": clean.max_rss_mb,
         "rules": read_benchmark_files(workdir),
+        "results_mb": folder_mb(workdir / "results"),
+        "datasets_mb": folder_mb(workdir / "results" / "datasets"),
     }
     if noop:
         again = run_snakemake(
@@ -280,6 +282,13 @@ def run_study(
     job_seconds = sum(entry["total_s"] for entry in out["rules"].values())
     out["sum_of_job_seconds"] = job_seconds
     return out
+
+
+def folder_mb(folder: Path) -> float:
+    """Megabytes (10^6 bytes) of the files under ``folder`` (0 if it does not exist)."""
+    if not folder.is_dir():
+        return 0.0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
 
 def git(*args: str) -> str:
@@ -493,6 +502,23 @@ def e2e_section(setup: Setup, with_10k: bool, baseline: str | None) -> dict[str,
         )
         runs["large"]["cells"] = len(large.cells)
         runs["large"]["replications"] = large.replications
+        # the same two studies keeping their dataset files (keep_datasets is off by default)
+        keep = ("--config", "keep_datasets=true")
+        runs["default_keep"] = run_study(
+            copy_workflow(tmp / "default_keep"), *keep, what="the default study, datasets kept"
+        )
+        large_keep = copy_workflow(tmp / "large_keep")
+        (large_keep / "large_grid.yaml").write_text(yaml.safe_dump(LARGE_GRID, sort_keys=False))
+        runs["large_keep"] = run_study(
+            large_keep,
+            "--configfile",
+            "large_grid.yaml",
+            *keep,
+            what="the large grid, datasets kept",
+        )
+        for key, source in (("default_keep", "default"), ("large_keep", "large")):
+            runs[key]["cells"] = runs[source]["cells"]
+            runs[key]["replications"] = runs[source]["replications"]
         if with_10k:
             big_dir = copy_workflow(tmp / "study10k")
             runs["10k"] = run_study(
@@ -518,6 +544,8 @@ RUN_NAMES = {
     "default": "default study",
     "baseline": "baseline: default study",
     "large": "large grid",
+    "default_keep": "default study, datasets kept",
+    "large_keep": "large grid, datasets kept",
     "10k": "replications=10000",
 }
 
@@ -561,6 +589,19 @@ def print_e2e(out: dict[str, Any]) -> None:
         ["run", "cells x replicates", "jobs", "wall", "load average at start", "target", ""], rows
     )
     print(f"  (load average: of the machine's {os.cpu_count()} cores, over the last minute)")
+
+    storage = [
+        (
+            RUN_NAMES[key],
+            f"{run['results_mb']:.1f}",
+            f"{run['datasets_mb']:.1f}",
+            fmt_seconds(run["clean_s"]),
+        )
+        for key, run in runs.items()
+        if key in ("default", "default_keep", "large", "large_keep")
+    ]
+    print("\n  disk: results/ after the clean run, MB (10^6 bytes)")
+    print_table(["run", "results/", "of which datasets/", "wall, clean"], storage)
 
     ratio = runs["large"]["clean_s"] / default["clean_s"]
     out["large_over_default"] = ratio

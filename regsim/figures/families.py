@@ -97,6 +97,16 @@ def _exact_grid(ns: Sequence[int], p: int | None) -> np.ndarray | None:
     return np.unique(np.rint(np.geomspace(low, high, _EXACT_POINTS)).astype(int))
 
 
+def _replications(table: pd.DataFrame, replications: int | None) -> int:
+    """``R`` of a Monte Carlo band: as given, or the largest ``n_reps`` in the table."""
+    if replications is not None:
+        return replications
+    reps = table.loc[table["measure"] == "n_reps", "estimate"]
+    if not np.isfinite(reps).any() or reps.max() <= 0:
+        raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
+    return int(reps.max())
+
+
 def _is_coefficient(parameter: str) -> bool:
     return beta_index(parameter) is not None
 
@@ -252,11 +262,7 @@ def coverage_figure(
     check_measure(table, "coverage")
     rows = select_parameters(table, parameters)
     grid = grid_levels(table, expected)
-    if replications is None:
-        reps = table.loc[table["measure"] == "n_reps", "estimate"]
-        if not np.isfinite(reps).any() or reps.max() <= 0:
-            raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
-        replications = int(reps.max())
+    replications = _replications(table, replications)
     nominal = 1.0 - float(alpha)
     half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
     exact_n = None
@@ -374,11 +380,7 @@ def rejection_figure(
             raise InputDataError("metrics table: no coefficient to test")
     rows = select_parameters(table, parameters)
     grid = grid_levels(table, expected)
-    if replications is None:
-        reps = table.loc[table["measure"] == "n_reps", "estimate"]
-        if not np.isfinite(reps).any() or reps.max() <= 0:
-            raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
-        replications = int(reps.max())
+    replications = _replications(table, replications)
     alpha = float(alpha)
     half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
     truth = _true_values(table, rows)
@@ -612,11 +614,7 @@ def laplace_figure(
     priors = sorted({p for m, p in grid.series if m in ("map", "bayes") and p}, key=prior_rank)
     if not priors:
         raise InputDataError("metrics table: no prior of map and bayes")
-    if replications is None:
-        reps = table.loc[table["measure"] == "n_reps", "estimate"]
-        if not np.isfinite(reps).any() or reps.max() <= 0:
-            raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
-        replications = int(reps.max())
+    replications = _replications(table, replications)
     # one grid row per prior, its MAP and Bayes series as the two lines of the row
     values = cell_values(table, "coverage", [parameter], grid)
     values = values.loc[values["method"].isin(["map", "bayes"]) & values["prior"].isin(priors)]
