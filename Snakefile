@@ -67,6 +67,7 @@ rule all:
         "results/tables/theory.csv",
         "results/tables/failures_sensitivity.md",
         "results/provenance.json",
+        expand("results/report/{page}.html", page=STUDY.report_pages),
 
 
 include: "rules/simulate.smk"
