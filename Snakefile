@@ -67,6 +67,7 @@ rule all:
         "results/tables/theory.csv",
         "results/tables/failures_sensitivity.md",
         "results/provenance.json",
+        "results/explorer.html",
         expand("results/report/{page}.html", page=STUDY.report_pages),
 
 

@@ -142,11 +142,12 @@ rule provenance:
 
 
 # Views of the results, drawn from recorded files and recording nothing themselves (so
-# `regsim verify` does not list them): the report's pages.
+# `regsim verify` does not list them): the report's pages and the results explorer.
 
 
 localrules:
     report_pages,
+    explorer,
 
 
 def figure_caption(family):
@@ -219,3 +220,35 @@ rule report_pages:
         groups=list(STUDY.table_groups.values()),
     script:
         "../scripts/report_pages.py"
+
+
+rule explorer:
+    input:
+        metrics="results/tables/metrics.csv",
+        tables=[
+            *(
+                f"results/tables/{table}"
+                for table in STUDY.paper_tables
+                if table.endswith(".md")
+            ),
+            "results/tables/failures.md",
+            "results/tables/failures_sensitivity.md",
+            "results/tables/theory.md",
+        ],
+        zip_fits=f"results/fits/{STUDY.zip['cell']}.parquet",
+        # the explorer shows the record: configuration, versions and every file's hash
+        provenance="results/provenance.json",
+    output:
+        "results/explorer.html",
+    log:
+        "results/logs/explorer.log",
+    benchmark:
+        "results/benchmarks/explorer.tsv"
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/explorer.py"
