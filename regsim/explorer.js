@@ -521,13 +521,14 @@
         option(select, "", f.name === state.x ? "all (x axis)" : "all (panels)", true);
         select.disabled = true;
       } else {
+        // each level's exact text as the value, so no value is another option's label
         f.text.forEach(function (text, i) {
-          option(select, String(i), text, i === state.filters[f.name]);
+          option(select, f.keys[i], text, i === state.filters[f.name]);
         });
         select.disabled = f.levels.length < 2;
       }
       select.addEventListener("change", function () {
-        state.filters[f.name] = Number(select.value);
+        state.filters[f.name] = f.keys.indexOf(select.value);
         draw();
       });
       label.appendChild(select);

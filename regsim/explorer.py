@@ -318,7 +318,8 @@ def explorer_data(
     Returns
     -------
     dict
-        ``factors`` (name, label, levels and their text, ``numeric``), ``cells`` (each
+        ``factors`` (name, label, levels, their printed ``text`` and exact ``keys``,
+        ``numeric``), ``cells`` (each
         cell's label and level index per factor), ``series`` (method, prior, label,
         colour, dash, marker), ``parameters``, ``measures`` (name, label, target),
         ``groups`` (cell, series and parameter index and the true value of every
@@ -391,6 +392,9 @@ def explorer_data(
                 "levels": [_number(v) if name in ("n", "sigma") else v for v in levels[name]],
                 "text": [
                     short_number(v) if name in ("n", "sigma") else str(v) for v in levels[name]
+                ],
+                "keys": [
+                    format_number(v) if name in ("n", "sigma") else str(v) for v in levels[name]
                 ],
                 "numeric": name in ("n", "sigma"),
             }
@@ -669,6 +673,7 @@ nominal level (dotted).</p>
 
 def write_explorer(
     path: str | os.PathLike[str],
+    config: Mapping[str, Any],
     *,
     metrics: str | os.PathLike[str],
     provenance: str | os.PathLike[str],
@@ -681,10 +686,13 @@ def write_explorer(
     ----------
     path : path-like
         The page to write (``results/explorer.html``), atomically.
+    config : mapping
+        The study's resolved configuration (the workflow's; the record's copy has its keys
+        sorted, which would lose the grid order of named truths and designs).
     metrics : path-like
         ``results/tables/metrics.csv``.
     provenance : path-like
-        ``results/provenance.json``: its configuration is the study's.
+        ``results/provenance.json``, shown in the page.
     tables : sequence of path-like
         The Markdown tables to show (paper tables, failures, theory).
     zip_fits : path-like, optional
@@ -700,10 +708,9 @@ def write_explorer(
     regsim.errors.DataFileError
         If a file is missing or damaged.
     regsim.errors.RegsimError
-        If the record's configuration is not a study's, or Plotly is not installed.
+        If the configuration is not a study's, or Plotly is not installed.
     """
     from regsim.tableio import read_metrics, read_parquet
-    from regsim.verify import recorded_config
 
     try:
         record = json.loads(Path(provenance).read_text(encoding="utf-8"))
@@ -713,7 +720,7 @@ def write_explorer(
         raise DataFileError(f"{provenance}: not a provenance record ({error})") from None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise DataFileError(f"{provenance}: not a provenance record (no config)")
-    study = Study.from_config(recorded_config(record))
+    study = Study.from_config(config)
     texts = {}
     for table in tables:
         try:

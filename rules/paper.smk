@@ -250,5 +250,7 @@ rule explorer:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        config=STUDY.config,
     script:
         "../scripts/explorer.py"

@@ -7,6 +7,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
     write_explorer(
         sm.output[0],
+        sm.params.config,
         metrics=sm.input.metrics,
         provenance=sm.input.provenance,
         tables=list(sm.input.tables),
