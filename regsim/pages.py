@@ -7,11 +7,12 @@ own that fits the image to its frame (:func:`figure_page`; a click shows it at f
 size), and the Markdown tables the study writes get pages that render them as HTML
 tables (:func:`markdown_html`, :func:`tables_page`). The report embeds each page as a
 ``data:`` URL, which Chromium loads into a frame only up to 2 MB: a page is kept under
-:data:`PAGE_LIMIT` bytes (a figure's image is scaled down, a long table cut short with a
-note naming its file). The pages read the study's files and record nothing themselves.
+:data:`PAGE_LIMIT` bytes (a figure's image is reduced to a palette of 256 colours, and
+scaled down if need be; a long table is cut short with a note naming its file). The pages
+read the study's files and record nothing themselves.
 
 Pure functions from text and bytes to HTML, and :func:`write_report_pages`, which writes
-them; the standard library only (Pillow, which matplotlib brings, scales an image that
+them; the standard library only (Pillow, which matplotlib brings, lightens an image that
 would not fit).
 """
 
@@ -227,23 +228,30 @@ def _page(title: str, body: str, css: str, script: str = "") -> str:
 
 
 def _png_within(png: bytes, budget: int) -> bytes:
-    """The PNG, or a copy scaled down (by steps of 0.8) until it takes at most ``budget``
-    bytes as base64."""
+    """The PNG, or a lighter copy that takes at most ``budget`` bytes as base64.
+
+    A figure has few colours: first its colours are reduced to a palette of 256 at full
+    resolution (no visible change for a plot, a third of the bytes); if that is still too
+    large, the image is also scaled down, by steps of 0.8. (Scaling alone does not help:
+    smoothing adds colours, and the PNG of a smaller image can take more bytes.)
+    """
     if len(base64.b64encode(png)) <= budget:
         return png
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        scale = 0.8
-        while True:
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            buffer = io.BytesIO()
-            image.resize(size, Image.Resampling.LANCZOS).save(buffer, format="PNG", optimize=True)
-            smaller = buffer.getvalue()
-            if len(base64.b64encode(smaller)) <= budget or min(size) <= 64:
-                return smaller
-            scale *= 0.8
+    with Image.open(io.BytesIO(png)) as opened:
+        image = opened.convert("RGB")  # figures are drawn on white
+    scale = 1.0
+    while True:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        scaled = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
+        palette = scaled.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        buffer = io.BytesIO()
+        palette.save(buffer, format="PNG")
+        smaller = buffer.getvalue()
+        if len(base64.b64encode(smaller)) <= budget or min(size) <= 64:
+            return smaller
+        scale *= 0.8
 
 
 def figure_page(png: bytes, title: str, *, limit: int = PAGE_LIMIT) -> str:
@@ -256,7 +264,8 @@ def figure_page(png: bytes, title: str, *, limit: int = PAGE_LIMIT) -> str:
     title : str
         The page title and the image's alternative text.
     limit : int
-        Largest page in bytes; a larger image is embedded scaled down to fit.
+        Largest page in bytes; a larger image is embedded with a palette of 256 colours,
+        scaled down if need be, to fit.
 
     Returns
     -------
