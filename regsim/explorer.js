@@ -171,7 +171,7 @@
     const layout = {
       grid: { rows: rows, columns: columns, pattern: "independent", roworder: "top to bottom",
         xgap: 0.12, ygap: rows > 1 ? 0.22 : 0.1 },
-      height: 120 + 22 * Math.ceil(S / 5) + 290 * rows,
+      height: 120 + 22 * Math.ceil(S / 5) + rows * Math.max(290, Math.min(440, 620 / rows)),
       margin: { l: 70, r: 20, t: 60 + 22 * Math.ceil(S / 5), b: 60 },
       hovermode: "closest",
       // above the panels' titles, at the top of the page's drawing

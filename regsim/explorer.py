@@ -606,7 +606,7 @@ def explorer_html(
     paper, documents = _tables_view(study, tables or {})
     zip_cell = data["study"]["zip"]
     summary = (
-        f"{len(data['cells'])} cells × {len(data['series'])} methods and priors, "
+        f"{len(data['cells'])} cells × {len(data['series'])} estimators (methods and priors), "
         f"{study.replications} replicates per cell, seed {study.seed}, "
         f"intervals {100 * (1 - study.alpha):g}%"
     )
