@@ -69,6 +69,8 @@ rule all:
         "results/tables/failures_sensitivity.md",
         "results/protocol.md",
         "results/provenance.json",
+        "results/explorer.html",
+        expand("results/report/{page}.html", page=STUDY.report_pages),
 
 
 include: "rules/simulate.smk"

@@ -6,7 +6,8 @@
   flat prior's ``sd: .inf`` become the strings ``"inf"``, ``"-inf"``, ``"nan"``);
 * ``seed``: the base seed (``config["seed"]``);
 * ``packages``: versions of Python and of regsim, numpy, scipy, statsmodels, pandas,
-  pyarrow, matplotlib and snakemake (``"not installed"`` when absent);
+  pyarrow, matplotlib, plotly (the explorer's drawing) and snakemake (``"not installed"``
+  when absent);
 * ``platform``: operating system, release, machine, Python implementation;
 * ``git``: the commit (``git rev-parse HEAD``) and whether tracked files differ from it,
   both ``None`` outside a repository or without git;
@@ -63,6 +64,7 @@ PACKAGES: tuple[str, ...] = (
     "pandas",
     "pyarrow",
     "matplotlib",
+    "plotly",
     "snakemake",
 )
 

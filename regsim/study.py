@@ -443,6 +443,34 @@ class Study:
             for ext in ("tex", "md")
         ]
 
+    @cached_property
+    def table_groups(self) -> dict[str, dict[str, Any]]:
+        """The paper tables by page of the report, one page per measure and slice (``bias``,
+        ``coverage_t3``, …): each its ``measure``, slice ``levels`` and ``parameters``."""
+        return {
+            f"{measure}{slice_suffix(levels)}": {
+                "measure": measure,
+                "levels": dict(levels),
+                "parameters": list(self.parameters),
+            }
+            for measure in self.table_measures
+            for levels in self.slices
+        }
+
+    @property
+    def report_pages(self) -> list[str]:
+        """The pages the report shows, ``results/report/<page>.html``: ``figures/<stem>``
+        for every figure of :attr:`figures`, ``tables/<group>`` for every group of
+        :attr:`table_groups`, and the failure reports and theory comparison under the
+        names of their Markdown files."""
+        return [
+            *(f"figures/{stem}" for stem in self.figures),
+            *(f"tables/{group}" for group in self.table_groups),
+            "failures",
+            "failures_sensitivity",
+            "theory",
+        ]
+
     def _cell_of(self, where: str, chosen: Mapping[str, Any]) -> Cell:
         """The cell of the grid at ``chosen``'s levels (the first level of each factor it
         leaves out).
@@ -496,8 +524,25 @@ class Study:
     def estimate_figures(self) -> list[str]:
         """The estimate-level figure stems: ``estimates_<cell>`` for each chosen cell and
         ``bland_altman_<cell>`` when the study has a reference to pair with."""
+        return list(self._estimate_figures)
+
+    @property
+    def _estimate_figures(self) -> dict[str, str]:
+        """The estimate-level figure stems, each mapped to its family."""
         families = ["estimates"] + (["bland_altman"] if self.compared else [])
-        return [f"{family}_{cell}" for cell in self.estimate_plots["cells"] for family in families]
+        return {
+            f"{family}_{cell}": family
+            for cell in self.estimate_plots["cells"]
+            for family in families
+        }
+
+    @property
+    def figures(self) -> dict[str, str]:
+        """Every figure stem the study draws, mapped to its family: those of
+        :attr:`figure_files`, the zip plot and the estimate-level figures."""
+        stems = {stem: family for stem, (family, _) in self.figure_files.items()}
+        stems["zip"] = "zip"
+        return stems | self._estimate_figures
 
     @cached_property
     def zip(self) -> dict[str, Any]:

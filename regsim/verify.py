@@ -14,7 +14,8 @@
    outputs of an earlier configuration: cells removed, fewer coefficients) is ``STALE``,
    so a reader can tell which files belong to the current study.
 
-Figures are checked by hash only. Logs, benchmark files and reports are not results.
+Figures are checked by hash only. Logs, benchmark files, the report and the explorer are not
+results (:data:`NOT_RESULTS`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,19 @@ from typing import Any
 from regsim.errors import RegsimError
 from regsim.provenance import PROVENANCE_NAME, read_provenance
 
-#: Folders and files under results/ that are records of a run, not results.
-NOT_RESULTS: tuple[str, ...] = ("logs/", "benchmarks/", "README.md", "report", PROVENANCE_NAME)
+#: Folders and files under results/ that are records of a run or views of the results,
+#: not results: logs and benchmarks; the report (``report.html``, and its pages under
+#: ``report/``) and the results explorer (``explorer.html``), which are drawn from the
+#: recorded files, show their hashes and record nothing themselves, so they are written
+#: after the record and are not in it.
+NOT_RESULTS: tuple[str, ...] = (
+    "logs/",
+    "benchmarks/",
+    "README.md",
+    "report",
+    "explorer.html",
+    PROVENANCE_NAME,
+)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,7 @@ rule zip_plot:
         [f"results/chunks/{job}.parquet" for job in STUDY.jobs_of(STUDY.zip["cell"])],
     output:
         pdf="results/figures/zip.pdf",
-        png=report(
-            "results/figures/zip.png",
-            caption="../report/zip.rst",
-            category="Figures",
-            labels={"figure": "zip"},
-        ),
+        png="results/figures/zip.png",
     log:
         "results/logs/zip_plot.log",
     benchmark:
@@ -41,23 +36,13 @@ rule estimate_plots:
         **(
             {
                 "bland_altman_pdf": "results/figures/bland_altman_{cell}.pdf",
-                "bland_altman_png": report(
-                    "results/figures/bland_altman_{cell}.png",
-                    caption="../report/bland_altman.rst",
-                    category="Figures",
-                    labels={"figure": "bland_altman_{cell}"},
-                ),
+                "bland_altman_png": "results/figures/bland_altman_{cell}.png",
             }
             if STUDY.compared
             else {}
         ),
         estimates_pdf="results/figures/estimates_{cell}.pdf",
-        estimates_png=report(
-            "results/figures/estimates_{cell}.png",
-            caption="../report/estimates_se.rst",
-            category="Figures",
-            labels={"figure": "estimates_{cell}"},
-        ),
+        estimates_png="results/figures/estimates_{cell}.png",
     log:
         "results/logs/estimate_plots/{cell}.log",
     benchmark:
@@ -84,40 +69,13 @@ rule paper:
         fits=expand("results/fits/{cell}.parquet", cell=STUDY.labels),
     output:
         pdf=[f"results/figures/{figure}.pdf" for figure in STUDY.figure_files],
-        png=[
-            report(
-                f"results/figures/{figure}.png",
-                caption=f"../report/figures/{family}.rst",
-                category="Figures",
-                labels={"figure": figure},
-            )
-            for figure, (family, _) in STUDY.figure_files.items()
-        ],
-        tables=[
-            report(
-                f"results/tables/{table}",
-                caption="../report/tables.rst",
-                category="Tables",
-            )
-            for table in STUDY.paper_tables
-        ],
-        failures=report(
-            "results/tables/failures.md",
-            caption="../report/failures.rst",
-            category="Diagnostics",
-        ),
+        png=[f"results/figures/{figure}.png" for figure in STUDY.figure_files],
+        tables=[f"results/tables/{table}" for table in STUDY.paper_tables],
+        failures="results/tables/failures.md",
         theory_csv="results/tables/theory.csv",
-        theory_md=report(
-            "results/tables/theory.md",
-            caption="../report/theory.rst",
-            category="Validation",
-        ),
+        theory_md="results/tables/theory.md",
         sensitivity_csv="results/tables/failures_sensitivity.csv",
-        sensitivity_md=report(
-            "results/tables/failures_sensitivity.md",
-            caption="../report/failures_sensitivity.rst",
-            category="Diagnostics",
-        ),
+        sensitivity_md="results/tables/failures_sensitivity.md",
     log:
         "results/logs/paper.log",
     benchmark:
@@ -207,3 +165,117 @@ rule provenance:
         commit=git_state(workflow.basedir)["commit"],
     script:
         "../scripts/provenance.py"
+
+
+# Views of the results, drawn from recorded files and recording nothing themselves (so
+# `regsim verify` does not list them): the report's pages and the results explorer.
+
+
+localrules:
+    report_pages,
+    explorer,
+
+
+# The report caption of each figure family not drawn from the metrics table (those are
+# report/figures/<family>.rst).
+FIGURE_CAPTIONS = {
+    "zip": "../report/zip.rst",
+    "estimates": "../report/estimates_se.rst",
+    "bland_altman": "../report/bland_altman.rst",
+}
+
+
+# The report shows a PNG at its natural aspect in a panel as tall as the window (a tall
+# figure is cut off) and an HTML output in a frame that fills the panel: each figure gets
+# a page that fits it to the frame, each group of tables a page of HTML tables.
+rule report_pages:
+    input:
+        figures=[f"results/figures/{figure}.png" for figure in STUDY.figures],
+        tables=[f"results/tables/{table}" for table in STUDY.paper_tables],
+        documents=[
+            "results/tables/failures.md",
+            "results/tables/failures_sensitivity.md",
+            "results/tables/theory.md",
+        ],
+    output:
+        figures=[
+            report(
+                f"results/report/figures/{figure}.html",
+                caption=FIGURE_CAPTIONS.get(family, f"../report/figures/{family}.rst"),
+                category="Figures",
+                labels={"figure": figure},
+            )
+            for figure, family in STUDY.figures.items()
+        ],
+        tables=[
+            report(
+                f"results/report/tables/{group}.html",
+                caption="../report/tables.rst",
+                category="Tables",
+                labels={"table": group},
+            )
+            for group in STUDY.table_groups
+        ],
+        failures=report(
+            "results/report/failures.html",
+            caption="../report/failures.rst",
+            category="Diagnostics",
+        ),
+        sensitivity=report(
+            "results/report/failures_sensitivity.html",
+            caption="../report/failures_sensitivity.rst",
+            category="Diagnostics",
+        ),
+        theory=report(
+            "results/report/theory.html",
+            caption="../report/theory.rst",
+            category="Validation",
+        ),
+    log:
+        "results/logs/report_pages.log",
+    benchmark:
+        "results/benchmarks/report_pages.tsv"
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        groups=list(STUDY.table_groups.values()),
+    script:
+        "../scripts/report_pages.py"
+
+
+rule explorer:
+    input:
+        metrics="results/tables/metrics.csv",
+        tables=[
+            *(
+                f"results/tables/{table}"
+                for table in STUDY.paper_tables
+                if table.endswith(".md")
+            ),
+            "results/tables/failures.md",
+            "results/tables/failures_sensitivity.md",
+            "results/tables/theory.md",
+        ],
+        zip_fits=f"results/fits/{STUDY.zip['cell']}.parquet",
+        # the explorer shows the record: configuration, versions and every file's hash
+        provenance="results/provenance.json",
+    output:
+        "results/explorer.html",
+    log:
+        "results/logs/explorer.log",
+    benchmark:
+        "results/benchmarks/explorer.tsv"
+    conda:
+        "../envs/regsim.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        config=STUDY.config,
+    script:
+        "../scripts/explorer.py"

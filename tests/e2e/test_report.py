@@ -1,99 +1,80 @@
 """End-to-end test of the Snakemake HTML report, opened as a web page in headless Chromium.
 
 A smoke study is run in a temporary folder (see test_workflow.py), the report is built
-with ``snakemake --report`` and then browsed: the landing page, every figure of the
-"Figures" category and the list of paper tables.
+with ``snakemake --report`` and then browsed: the landing page and its link to the
+results explorer, every figure of the study (each shown whole in a 1400 × 900 window),
+every group of paper tables and the diagnostics (HTML tables, not Markdown or LaTeX
+files).
 """
 
 from __future__ import annotations
 
-import base64
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import VIEWPORT, WAIT, View, launch, open_page, sync_api
 from matplotlib.image import imread
 from PIL import Image
-from test_workflow import SMOKE, copy_workflow, snakemake
+from snakemake.utils import validate
+from test_workflow import ROOT, SMOKE, copy_workflow, snakemake
+
+from regsim.workflow import load_study
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-if CHROMIUM is None:
-    pytest.skip("Chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-VIEWPORT = {"width": 1400, "height": 900}
-# figure -> words its caption starts with (report/figures/<family>.rst and report/zip.rst)
-FIGURES = {
+#: The smoke study as the workflow resolves it: its figures and tables are the report's.
+STUDY = load_study(
+    [ROOT / "tests" / "smoke.yaml"],
+    None,
+    defaults=str(ROOT / "config.yaml"),
+    validate=lambda config: validate(config, str(ROOT / "schemas" / "config.schema.yaml")),
+)
+#: figure family -> words its caption starts with (report/figures/<family>.rst and
+#: report/{zip,estimates_se,bland_altman}.rst)
+CAPTIONS = {
     "bias": "Bias of each estimator",
     "coverage": "Coverage of the nominal 95.0% intervals",
+    "rejection": "Rejection rate of the level-0.05 test",
     "efficiency": "Efficiency: RMSE of MLE and MAP",
     "modelse": "Model SE against empirical SE",
     "nested_loop": "Nested-loop plot",
     "sigma": "Estimators of σ",
     "zip": "Zip plot",
+    "estimates": "Estimate against model SE",
+    "bland_altman": "Bland–Altman plots",
 }
-TABLES = sorted(
-    f"results/tables/{measure}_{parameter}.{ext}"
-    for measure in ("bias", "coverage", "rmse")
-    for parameter in ("beta0", "beta1", "beta2", "sigma")
-    for ext in ("tex", "md")
-)
+#: The report lists the entries of a category by label, alphabetically.
+FIGURES = sorted(STUDY.figures)
+TABLE_GROUPS = sorted(STUDY.table_groups)
 EYE = 'a[iconname="eye"]'
 INFO = 'a[iconname="information-circle"]'
 
 
-@dataclass
-class View:
-    """An open report page with what it reported while it was open."""
-
-    page: sync_api.Page
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def assert_clean(self) -> None:
-        assert self.errors == [], "JavaScript errors on the report page"
-        remote = [url for url in self.requests if not url.startswith(("file:", "data:", "blob:"))]
-        assert remote == [], "the report fetched something from outside the file"
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report of a smoke run: its workflow folder's results/report.html."""
+    """The report of a smoke run: its workflow folder's results/report.html (what building
+    it printed: report.log beside the workflow)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("report"))
     snakemake(workdir, "--cores", "2", "--configfile", "tests/smoke.yaml")
-    snakemake(workdir, "--configfile", "tests/smoke.yaml", "--report", "results/report.html")
+    built = snakemake(
+        workdir, "--configfile", "tests/smoke.yaml", "--report", "results/report.html"
+    )
+    (workdir / "report.log").write_text(built.stdout + built.stderr)
     return workdir / "results" / "report.html"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-def open_report(browser: sync_api.Browser, report: Path) -> View:
-    page = browser.new_page(viewport=VIEWPORT)
-    page.set_default_timeout(20_000)
-    opened = View(page)
-    page.on("pageerror", lambda error: opened.errors.append(str(error)))
-    page.on("request", lambda request: opened.requests.append(request.url))
-    page.goto(report.as_uri(), wait_until="load")
-    return opened
+    yield from launch()
 
 
 @pytest.fixture
 def view(chromium: sync_api.Browser, report: Path) -> Iterator[View]:
     """The report freshly opened on its landing page."""
-    opened = open_report(chromium, report)
+    opened = open_page(chromium, report)
     yield opened
     opened.page.close()
 
@@ -102,7 +83,7 @@ def view(chromium: sync_api.Browser, report: Path) -> Iterator[View]:
 def figures_view(chromium: sync_api.Browser, report: Path) -> Iterator[View]:
     """One page for all the figure tests (loading the report takes a while); each test
     starts by opening the Figures category, from wherever the previous one left it."""
-    opened = open_report(chromium, report)
+    opened = open_page(chromium, report)
     yield opened
     opened.page.close()
 
@@ -118,9 +99,14 @@ def screenshot(page: sync_api.Page, path: Path) -> None:
 
 
 def category(view: View, name: str) -> sync_api.Locator:
-    """Open a Results category from the menu or the breadcrumb; return its rows."""
-    view.page.get_by_role("link", name=name, exact=True).click()
-    rows = view.page.locator("tbody tr")
+    """Open a Results category from the menu, or from the breadcrumb's Results; return
+    its rows."""
+    page = view.page
+    link = page.get_by_role("link", name=name, exact=True)
+    if not link.count():
+        page.get_by_role("link", name="Results", exact=True).click()
+    link.click()
+    rows = page.locator("tbody tr")
     rows.first.wait_for()
     return rows
 
@@ -132,7 +118,29 @@ def row(view: View, label: str) -> sync_api.Locator:
 
 def assert_listed(rows: sync_api.Locator, names: list[str]) -> None:
     """The first column of ``rows`` reads ``names``, in order (retried while rendering)."""
-    sync_api.expect(rows.locator("td:first-child")).to_have_text(names)
+    sync_api.expect(rows.locator("td:first-child")).to_have_text(names, timeout=WAIT)
+
+
+def shown_page(view: View, name: str) -> sync_api.Frame:
+    """The page of report entry ``name`` (``<name>.html``), shown in the report's frame."""
+    frame = view.page.locator(f'iframe[src*="filename={name}.html;"]')
+    frame.wait_for()
+    content = frame.element_handle().content_frame()
+    assert content is not None
+    content.wait_for_load_state("load", timeout=WAIT)
+    return content
+
+
+def markdown_rows(path: Path) -> list[list[str]]:
+    """The body rows of the pipe tables of a Markdown file, cell by cell."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith("|")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def table_rows(table: sync_api.Locator) -> list[list[str]]:
+    return table.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -145,7 +153,15 @@ def test_report_is_one_self_contained_file(report: Path) -> None:
     assert report.stat().st_size > 100_000  # the figures are embedded
     assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", html), "external src="
     assert not re.search(r"""<link[^>]+href\s*=\s*["']?(https?:)?//""", html), "external <link>"
-    assert sorted(p.name for p in report.parent.glob("report*")) == ["report.html"]
+    files = sorted(p.name for p in report.parent.glob("report*") if p.is_file())
+    assert files == ["report.html"]
+
+
+def test_report_builds_without_an_rst_error(report: Path) -> None:
+    log = (report.parents[1] / "report.log").read_text()
+    assert "Report created." in log
+    assert not re.search(r"\((ERROR|SEVERE|WARNING)/\d\)", log), log
+    assert "Undefined substitution" not in log
 
 
 def test_landing_page_shows_the_study(view: View, tmp_path: Path) -> None:
@@ -163,29 +179,46 @@ def test_landing_page_shows_the_study(view: View, tmp_path: Path) -> None:
     for prior in SMOKE["priors"]:
         assert f"prior {prior}: mean" in text
     assert "{{" not in text and "{%" not in text
-    for name in ("Workflow", "Statistics", "Figures", "Tables"):
+    for name in ("Workflow", "Statistics", "Figures", "Tables", "Diagnostics", "Validation"):
         assert page.get_by_role("link", name=name, exact=True).is_visible()
     screenshot(page, tmp_path / "landing.png")
     view.assert_clean()
 
 
-@pytest.mark.parametrize("figure", list(FIGURES))
-def test_figure_is_listed_and_shown(
+def test_the_explorer_is_reachable_from_the_report(view: View, report: Path) -> None:
+    page = view.page
+    link = page.get_by_role("link", name="open explorer.html")
+    assert link.get_attribute("href") == "explorer.html"
+    link.click()
+    page.wait_for_url(report.with_name("explorer.html").as_uri(), timeout=WAIT)
+    page.wait_for_function("window.explorer && explorer.draws >= 1", timeout=WAIT)
+    assert page.title() == "regsim results explorer"
+    view.assert_clean()
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_figure_is_listed_and_shown_whole(
     figures_view: View, report: Path, tmp_path: Path, figure: str
 ) -> None:
     view = figures_view
     page = view.page
     rows = category(view, "Figures")
-    assert_listed(rows, list(FIGURES))
+    assert_listed(rows, FIGURES)
 
     row(view, figure).locator(EYE).click()
-    image = page.locator(f'img[src^="data:image/png"][src*="filename={figure}.png;"]')
+    frame = shown_page(view, figure)
+    image = frame.locator('img[src^="data:image/png"]')
     image.wait_for()
     width, height = image.evaluate("i => i.decode().then(() => [i.naturalWidth, i.naturalHeight])")
-    assert width > 100 and height > 100
     with Image.open(report.parent / "figures" / f"{figure}.png") as on_disk:
-        assert (width, height) == on_disk.size
-    assert image.is_visible()
+        assert (width, height) == on_disk.size  # the figure itself, not a copy
+    # the whole image inside the 1400 × 900 window, at a readable size
+    frame.wait_for_function("() => document.querySelector('img').getBoundingClientRect().width > 0")
+    box = image.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 300, box
+    assert box["x"] >= -0.5 and box["y"] >= -0.5, box
+    assert box["x"] + box["width"] <= VIEWPORT["width"] + 0.5, box
+    assert box["y"] + box["height"] <= VIEWPORT["height"] + 0.5, box
     screenshot(page, tmp_path / f"{figure}.png")
 
     row(view, figure).locator(INFO).click()
@@ -193,28 +226,50 @@ def test_figure_is_listed_and_shown(
     caption = sidebar.locator(".prose")
     caption.wait_for()
     text = " ".join(caption.inner_text().split())
-    assert text.startswith(FIGURES[figure]), text
+    assert text.startswith(CAPTIONS[STUDY.figures[figure]]), text
     assert "{{" not in text and "{%" not in text
-    assert f"results/figures/{figure}.png" in sidebar.inner_text()
+    assert f"results/report/figures/{figure}.html" in sidebar.inner_text()
 
     rows = category(view, "Figures")  # back via the breadcrumb
-    assert_listed(rows, list(FIGURES))
+    assert_listed(rows, FIGURES)
     view.assert_clean()
 
 
-def test_tables_are_listed(view: View, report: Path) -> None:
+def test_tables_are_shown_as_html_tables(view: View, report: Path) -> None:
     page = view.page
     rows = category(view, "Tables")
-    assert_listed(rows, TABLES)
-    # each row's eye link is the table itself, as a data: URL
-    for name in TABLES:
-        href = row(view, name).locator(EYE).get_attribute("href")
-        header, _, payload = href.partition(";base64,")
-        assert header.startswith("data:") and f"filename={Path(name).name}" in header
-        assert base64.b64decode(payload) == (report.parents[1] / name).read_bytes(), name
-
-    row(view, TABLES[0]).locator(INFO).click()
+    assert_listed(rows, TABLE_GROUPS)
+    tables = report.parent / "tables"
+    for group in TABLE_GROUPS:
+        row(view, group).locator(EYE).click()
+        frame = shown_page(view, group)
+        shown = frame.locator("table.md")
+        sync_api.expect(shown).to_have_count(len(STUDY.parameters), timeout=WAIT)
+        for parameter, table in zip(STUDY.parameters, shown.all(), strict=True):
+            assert table_rows(table) == markdown_rows(tables / f"{group}_{parameter}.md")
+        assert frame.locator("details summary").first.inner_text() == "LaTeX"
+    row(view, TABLE_GROUPS[0]).locator(INFO).click()
     caption = page.locator("nav .prose").first
     caption.wait_for()
-    assert caption.inner_text().startswith("Paper table of one performance measure")
+    assert caption.inner_text().startswith("Paper tables of one performance measure")
+    view.assert_clean()
+
+
+def test_diagnostics_and_validation_are_shown_as_html(view: View, report: Path) -> None:
+    rows = category(view, "Diagnostics")
+    names = ["results/report/failures.html", "results/report/failures_sensitivity.html"]
+    sync_api.expect(rows).to_have_count(len(names), timeout=WAIT)
+    assert sorted(rows.locator("td:first-child").all_inner_texts()) == names
+    for name in names:
+        row(view, name).locator(EYE).click()
+        frame = shown_page(view, Path(name).stem)
+        sync_api.expect(frame.locator("h1")).to_have_count(1, timeout=WAIT)
+        assert "No replicate failed." in frame.locator("body").inner_text()
+    rows = category(view, "Validation")
+    assert_listed(rows, ["results/report/theory.html"])
+    row(view, "results/report/theory.html").locator(EYE).click()
+    frame = shown_page(view, "theory")
+    table = frame.locator("table.md")
+    sync_api.expect(table).to_have_count(1, timeout=WAIT)
+    assert table_rows(table) == markdown_rows(report.parent / "tables" / "theory.md")
     view.assert_clean()

@@ -224,14 +224,17 @@ def test_every_run_follows_its_plan(runs: dict[str, Path], run: str) -> None:
     assert names(results / "logs" / "simulate") == sorted(f"{job}.log" for job in jobs)
 
 
-# Jobs of a fresh run of tests/smoke.yaml besides the simulate jobs: the collection and
-# what is drawn from the whole table.
+# Jobs of a fresh run of tests/smoke.yaml besides the simulate jobs: the collection, what
+# is drawn from the whole table, and the views of the results (the estimate-level plots of
+# the zip plot's cell, the report's pages and the explorer).
 AFTER_THE_STUDY = {
     "collect": 1,
     "zip_plot": 1,
     "estimate_plots": 1,
     "paper": 1,
     "provenance": 1,
+    "report_pages": 1,
+    "explorer": 1,
     "all": 1,
 }
 
@@ -307,9 +310,17 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
     config = ["--config", f"observations_per_job={CUT}"]
     plan = snakemake(workdir, "-n", *args, *config)
     # only the new cells' jobs (n = 25: 1250 observations a cell, two ranges each), the
-    # collection and what is drawn from the whole table; not the zip plot, whose cell
-    # (n = 10) and its job are unchanged
-    expected = {"simulate": 4, "collect": 1, "paper": 1, "provenance": 1, "all": 1}
+    # collection, what is drawn from the whole table and the views of it; not the zip plot
+    # or the estimate-level plots, whose cell (n = 10) and its job are unchanged
+    expected = {
+        "simulate": 4,
+        "collect": 1,
+        "paper": 1,
+        "provenance": 1,
+        "report_pages": 1,
+        "explorer": 1,
+        "all": 1,
+    }
     assert job_counts(plan.stdout + plan.stderr) == expected
     snakemake(workdir, "--cores=2", *args, *config)
     new = snapshot(workdir / "results")

@@ -1,0 +1,394 @@
+"""The results explorer's page and the report's pages, without a browser.
+
+A small study (two error models and two truths, one of them with a null slope) is
+simulated and collected in-process as the workflow does; its paper tables, failure
+reports, theory comparison and provenance record are written; then the explorer page is
+written from them and taken apart: one self-contained file, its data the numbers of
+``metrics.csv`` exactly, its tables those of the Markdown files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+from test_config import schema_validate
+
+from regsim import config as cfg
+from regsim import explorer, pages
+from regsim.exact import write_theory
+from regsim.jobs import run_collect, run_simulate
+from regsim.provenance import PROVENANCE_NAME, write_provenance
+from regsim.schema import cell_label
+from regsim.sensitivity import fits_reader, write_failure_sensitivity
+from regsim.study import Study, slice_suffix
+from regsim.tableio import read_metrics, read_parquet
+from regsim.tables import write_failure_report, write_paper_tables
+from regsim.verify import stale_files
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = yaml.safe_load((ROOT / "config.yaml").read_text())
+LAYER = {
+    "seed": 11,
+    "replications": 20,
+    "truths": {"seed": [10.0, 3.8987, 10.1777], "null_slope": [10.0, 0.0, 10.1777]},
+    "grid": {"n": [12, 30], "sigma": [1], "errors": ["normal", "t3"]},
+    "priors": {"weak": {"mean": [0, 0, 0], "sd": [100, 100, 100]}},
+    "methods": ["ols", "mle", "map"],
+}
+
+
+def make_study(**layer) -> Study:
+    config = cfg.resolve([copy.deepcopy(DEFAULTS), {**LAYER, **layer}], validate=schema_validate)
+    return Study.from_config(config)
+
+
+def build_results(root: Path, study: Study) -> Path:
+    """Simulate, collect and tabulate ``study`` under ``root`` as the workflow does."""
+    chunks = []
+    for name in study.plan:
+        chunk = root / "chunks" / f"{name}.parquet"
+        run_simulate(study.simulate_job(name), fits=chunk)
+        chunks.append(chunk)
+    fits = [root / "fits" / f"{label}.parquet" for label in study.labels]
+    cells = [root / "metrics" / f"{label}.parquet" for label in study.labels]
+    table = root / "tables" / "metrics.csv"
+    run_collect(study.collect_job, chunks=chunks, fits=fits, metrics=cells, table=table)
+    metrics = read_metrics(table)
+    job = study.paper_job
+    tables = root / "tables"
+    written = write_paper_tables(
+        metrics, tables, job.measures, job.parameters, job.expected, list(job.slices)
+    )
+    written.append(write_failure_report(metrics, tables / "failures.md"))
+    write_theory(
+        metrics, job.alpha, job.p, tables / "theory.csv", tables / "theory.md", job.designs, 11
+    )
+    write_failure_sensitivity(
+        metrics,
+        fits_reader(dict(zip(study.labels, fits, strict=True))),
+        job.alpha,
+        tables / "failures_sensitivity.csv",
+        tables / "failures_sensitivity.md",
+        study.reference,
+    )
+    recorded = [*chunks, *fits, *cells, table, *written, *tables.glob("theory.*")]
+    recorded += [*tables.glob("failures_sensitivity.*")]
+    write_provenance(root / PROVENANCE_NAME, study.config, recorded, repo=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def study() -> Study:
+    return make_study()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Path:
+    root = build_results(tmp_path_factory.mktemp("explorer") / "results", study)
+    tables = sorted((root / "tables").glob("*.md"))
+    explorer.write_explorer(
+        root / "explorer.html",
+        study.config,
+        metrics=root / "tables" / "metrics.csv",
+        provenance=root / PROVENANCE_NAME,
+        tables=tables,
+        zip_fits=root / "fits" / f"{study.zip['cell']}.parquet",
+    )
+    return root
+
+
+def scripts(page: str) -> list[tuple[str, str]]:
+    """Every ``<script>`` element of a page: its attributes and its text."""
+    return re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
+
+
+def page_data(page: str) -> dict:
+    (text,) = [body for attrs, body in scripts(page) if 'id="explorer-data"' in attrs]
+    return json.loads(text)
+
+
+# --------------------------------------------------------------------------------------
+# The explorer page
+# --------------------------------------------------------------------------------------
+
+
+def test_the_page_is_one_self_contained_file(results: Path) -> None:
+    page = (results / "explorer.html").read_text(encoding="utf-8")
+    bundle, _ = explorer.plotly_bundle()
+    assert page.startswith("<!DOCTYPE html>")
+    assert len(bundle) < len(page.encode()) < 10_000_000
+    # the page outside Plotly's bundle (whose map attributions hold links it never follows
+    # in a scatter plot; the browser test checks that no request is made)
+    ours = page.replace(bundle, "")
+    assert "<link" not in ours and "<iframe" not in ours
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours), "a remote reference"
+    found = scripts(page)
+    assert [attrs.strip() for attrs, _ in found] == [
+        "",
+        'type="application/json" id="explorer-data"',
+        "",
+    ]
+    assert all("src=" not in attrs for attrs, _ in found)
+    plotly, data, app = (body for _, body in found)
+    assert plotly == bundle  # the library as shipped, inline
+    for ours in (data, app):
+        assert "http://" not in ours and "https://" not in ours
+        assert "fetch(" not in ours and "XMLHttpRequest" not in ours and "import(" not in ours
+    assert "</" not in data and "<!--" not in data
+
+
+def test_the_page_is_the_same_bytes_for_the_same_files(results: Path, study: Study) -> None:
+    again = results.parent / "again.html"
+    explorer.write_explorer(
+        again,
+        study.config,
+        metrics=results / "tables" / "metrics.csv",
+        provenance=results / PROVENANCE_NAME,
+        tables=sorted((results / "tables").glob("*.md")),
+        zip_fits=results / "fits" / f"{study.zip['cell']}.parquet",
+    )
+    assert again.read_bytes() == (results / "explorer.html").read_bytes()
+
+
+def test_every_number_of_the_metrics_table_round_trips(results: Path) -> None:
+    data = page_data((results / "explorer.html").read_text(encoding="utf-8"))
+    metrics = read_metrics(results / "tables" / "metrics.csv")
+    factors = [f["name"] for f in data["factors"]]
+    cells = {c["label"]: i for i, c in enumerate(data["cells"])}
+    series = {(s["method"], s["prior"]): i for i, s in enumerate(data["series"])}
+    parameters = {p["name"]: i for i, p in enumerate(data["parameters"])}
+    groups = data["groups"]
+    where = {
+        (c, s, p): g
+        for g, (c, s, p) in enumerate(
+            zip(groups["cell"], groups["series"], groups["parameter"], strict=True)
+        )
+    }
+    assert len(where) == len(metrics.groupby([*factors, "prior", "method", "parameter"]))
+    for row in metrics.to_dict("records"):
+        label = cell_label({name: row[name] for name in factors})
+        g = where[cells[label], series[row["method"], row["prior"]], parameters[row["parameter"]]]
+        shown = data["values"][row["measure"]]
+        for column in ("estimate", "mcse"):
+            if math.isnan(row[column]):
+                assert shown[column][g] is None
+            else:
+                assert shown[column][g] == row[column], (label, row["measure"], column)
+        assert groups["true"][g] == row["true"]
+    # each cell's levels index the factors' levels
+    for cell in data["cells"]:
+        levels = {
+            f["name"]: f["levels"][i] for f, i in zip(data["factors"], cell["levels"], strict=True)
+        }
+        assert cell_label(levels) == cell["label"]
+
+
+def test_data_name_the_grid_its_targets_and_styles(results: Path, study: Study) -> None:
+    data = page_data((results / "explorer.html").read_text(encoding="utf-8"))
+    levels = {f["name"]: f["levels"] for f in data["factors"]}
+    assert levels == {
+        "n": [12, 30],
+        "sigma": [1],
+        "errors": ["normal", "t3"],
+        "truth": ["seed", "null_slope"],
+        "design": ["uniform"],
+    }
+    assert data["study"]["loops"] == ["errors", "truth", "sigma", "n"]
+    assert data["study"]["alpha"] == 0.05 and data["study"]["replications"] == 20
+    targets = {m["name"]: m["target"] for m in data["measures"]}
+    assert targets["coverage"] == "coverage" and targets["rejection"] == "rejection"
+    assert targets["bias"] == "zero" and targets["rmse"] is None
+    labels = [s["label"] for s in data["series"]]
+    assert labels == ["OLS", "MLE", "MAP (weak)"]
+    # the figures' Okabe-Ito colours; open markers where the figures' are
+    assert [s["color"] for s in data["series"]] == ["#0072B2", "#D55E00", "#009E73"]
+    assert [s["symbol"] for s in data["series"]] == ["circle", "square-open", "triangle-up-open"]
+    assert data["series"][2]["dash"] != "solid"
+    # β1 is 0 under the null truth: the explorer draws the α band there
+    null = [
+        g
+        for g, (c, p) in enumerate(
+            zip(data["groups"]["cell"], data["groups"]["parameter"], strict=True)
+        )
+        if data["groups"]["true"][g] == 0
+    ]
+    assert null and {data["parameters"][data["groups"]["parameter"][g]]["name"] for g in null} == {
+        "beta1"
+    }
+
+
+def test_the_zip_plot_is_the_cells_intervals(results: Path, study: Study) -> None:
+    data = page_data((results / "explorer.html").read_text(encoding="utf-8"))
+    zip_data = data["zip"]
+    assert data["study"]["zip"]["cell"] == study.zip["cell"] == "n12_sigma1_seed"
+    assert zip_data["parameters"] == ["beta0", "beta1", "beta2", "sigma"]
+    metrics = read_metrics(results / "tables" / "metrics.csv")
+    cell = metrics[(metrics["n"] == 12) & (metrics["errors"] == "normal")]
+    cell = cell[(cell["truth"] == "seed") & (cell["measure"] == "coverage")]
+    for parameter in zip_data["parameters"]:
+        for panel in zip_data["panels"][parameter]:
+            series = data["series"][panel["series"]]
+            row = cell[
+                (cell["method"] == series["method"])
+                & (cell["prior"] == series["prior"])
+                & (cell["parameter"] == parameter)
+            ]
+            assert panel["coverage"] == pytest.approx(float(row["estimate"].iloc[0]))
+            assert panel["count"] + panel["failed"] == 20
+            assert sum(panel["covers"]) == round(panel["coverage"] * panel["count"])
+            assert panel["centile"] == sorted(panel["centile"])
+            assert len(panel["lower"]) == len(panel["upper"]) == panel["count"]
+
+
+def test_a_large_zip_cell_is_thinned(results: Path, study: Study, monkeypatch) -> None:
+    fits = read_parquet(results / "fits" / f"{study.zip['cell']}.parquet")
+    monkeypatch.setattr(explorer, "ZIP_INTERVALS", 25)
+    series = sorted(set(zip(fits["method"], fits["prior"], strict=True)))
+    thinned = explorer._zip_data(fits, "beta1", series)
+    assert thinned["parameters"] == ["beta1"]
+    assert thinned["stride"] == 3  # 3 series × 20 replicates, at most 25 drawn
+    for panel in thinned["panels"]["beta1"]:
+        assert panel["count"] == 20 and len(panel["lower"]) == 6  # every third of 20
+
+
+def test_tables_are_html_tables_of_the_markdown(results: Path, study: Study) -> None:
+    page = (results / "explorer.html").read_text(encoding="utf-8")
+    stems = [
+        f"{group['measure']}_{parameter}{slice_suffix(group['levels'])}"
+        for group in study.table_groups.values()
+        for parameter in group["parameters"]
+    ]
+    assert len(stems) == 3 * 4 * 4  # measures × parameters × slices
+    for stem in stems:
+        section = re.search(
+            rf'<section class="paper-table" data-table="{stem}"[^>]*>(.*?)</section>', page, re.S
+        )
+        assert section, stem
+        rows = re.findall(r"<tr>(.*?)</tr>", section.group(1), re.S)
+        body = (results / "tables" / f"{stem}.md").read_text().splitlines()
+        md_rows = [line for line in body if line.startswith("|")]
+        assert len(rows) == len(md_rows) - 1  # the alignment row is not a row
+        cells = [
+            re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", rows[1])
+        ]
+        assert cells == [c.strip() for c in md_rows[2].strip("|").split("|")]
+    for name in explorer.DOCUMENTS:
+        assert f'data-document="{name}"' in page
+    theory = re.search(r'data-document="theory.md">(.*?)</section>', page, re.S).group(1)
+    rows = [
+        line
+        for line in (results / "tables" / "theory.md").read_text().splitlines()
+        if line.startswith("|")
+    ]
+    assert theory.count("<tr>") == len(rows) - 1
+
+
+def test_the_study_view_shows_the_record(results: Path) -> None:
+    page = (results / "explorer.html").read_text(encoding="utf-8")
+    record = json.loads((results / PROVENANCE_NAME).read_text())
+    hashes = re.search(r'<table class="md" id="study-hashes">(.*?)</table>', page, re.S).group(1)
+    assert hashes.count("<tr>") == len(record["tables"]) + 1
+    for path, digest in record["tables"].items():
+        assert f"<td>{path}</td><td>{digest}</td>" in hashes
+    assert "<td>seed</td><td>11</td>" in page
+    assert f"<td>plotly</td><td>{record['packages']['plotly']}</td>" in page
+
+
+def test_json_in_a_script_cannot_end_it() -> None:
+    text = explorer._json_script({"a": "</script><!-- <b>", "b": [1.5, None]})
+    assert "<" not in text
+    assert json.loads(text) == {"a": "</script><!-- <b>", "b": [1.5, None]}
+
+
+def test_results_views_are_not_stale(results: Path) -> None:
+    (results / "report" / "figures").mkdir(parents=True, exist_ok=True)
+    (results / "report" / "figures" / "bias.html").write_text("<!DOCTYPE html>")
+    (results / "report.html").write_text("<!DOCTYPE html>")
+    record = json.loads((results / PROVENANCE_NAME).read_text())
+    assert stale_files(results, record) == []
+    (results / "tables" / "old_table.md").write_text("|a|\n")
+    assert [f.path for f in stale_files(results, record)] == ["tables/old_table.md"]
+    (results / "tables" / "old_table.md").unlink()
+
+
+def test_a_missing_plotly_is_one_line(monkeypatch) -> None:
+    monkeypatch.setattr(explorer.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(explorer.RegsimError, match="needs the plotly package") as info:
+        explorer.plotly_bundle()
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# The report's pages
+# --------------------------------------------------------------------------------------
+
+
+def test_markdown_tables_become_html_tables() -> None:
+    text = (
+        "# Title with `code`\n\nA paragraph\non two lines, **strong** and |z| kept.\n\n"
+        "| σ | n | OLS |\n|---:|---:|---|\n| 1 | 10 | 0.95 (0.01) |\n| 5 | 40 | <b> |\n"
+    )
+    out = pages.markdown_html(text)
+    assert "<h1>Title with <code>code</code></h1>" in out
+    assert "<p>A paragraph on two lines, <strong>strong</strong> and |z| kept.</p>" in out
+    assert out.count("<tr>") == 3 and '<th style="text-align:right">σ</th>' in out
+    assert '<td style="text-align:left">&lt;b&gt;</td>' in out
+    short = pages.markdown_html(text, max_rows=1, source="x.md")
+    assert short.count("<tr>") == 3 and "1 more rows in x.md" in short
+
+
+def test_a_figure_page_fits_its_image_and_stays_under_the_limit(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    noise = (rng.random((400, 300, 3)) * 255).astype(np.uint8)  # does not compress
+    path = tmp_path / "noise.png"
+    Image.fromarray(noise).save(path)
+    png = path.read_bytes()
+    page = pages.figure_page(png, "noise")
+    assert "max-height: 100vh" in page and "max-width: 100vw" in page
+    assert png == __import__("base64").b64decode(re.search(r"base64,([^\"]+)", page).group(1))
+    small = pages.figure_page(png, "noise", limit=len(png) // 2)
+    assert len(small.encode()) <= len(png) // 2
+    assert "<img" in small and len(small) < len(page)
+
+
+def test_report_pages_cover_every_figure_and_table(study: Study, results: Path) -> None:
+    assert study.report_pages[: len(study.figures)] == [f"figures/{f}" for f in study.figures]
+    assert set(study.figures.values()) >= {"bias", "coverage", "rejection", "zip", "estimates"}
+    assert list(study.table_groups)[:2] == ["bias_seed", "bias_null_slope"]
+    figures = results / "figures"
+    figures.mkdir(exist_ok=True)
+    Image.new("RGB", (40, 80), "white").save(figures / "bias.png")
+    out = results / "report"
+    groups = {out / f"tables/{g}.html": group for g, group in study.table_groups.items()}
+    written = pages.write_report_pages(
+        figures=[(figures / "bias.png", out / "figures" / "bias.html")],
+        table_groups=groups,
+        tables=results / "tables",
+        documents=[(results / "tables" / "theory.md", out / "theory.html")],
+    )
+    assert len(written) == 1 + len(groups) + 1
+    coverage = (out / "tables" / "coverage_t3_null_slope.html").read_text()
+    assert "<h1>Coverage (errors t3, truth null_slope)</h1>" in coverage
+    assert coverage.count('<table class="md">') == 4 and coverage.count("<details>") == 4
+    assert "Coverage of the estimators of β1 (errors t3, truth null_slope)" in coverage
+    theory = (out / "theory.html").read_text()
+    assert "<title>Simulation against exact theory (normal errors)</title>" in theory
+    assert all(len(path.read_bytes()) < pages.PAGE_LIMIT for path in written)
+
+
+def test_a_long_table_page_is_cut_short_with_a_note() -> None:
+    rows = "\n".join(f"| {i} | {'x' * 50} |" for i in range(2000))
+    markdown = f"# Long\n\n| i | text |\n|---:|---|\n{rows}\n"
+    page = pages.document_page(markdown, "tables/long.md", limit=50_000)
+    assert len(page.encode()) <= 50_000
+    assert re.search(r"… \d+ more rows in tables/long.md", page)
+    assert pd.Series(re.findall(r"<tr>", page)).size > 10
