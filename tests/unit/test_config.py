@@ -174,7 +174,7 @@ def test_schema_default_methods_need_a_prior() -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        ({"colour": "red"}, r"^colour: unknown key \(allowed here: alpha, beta, "),
+        ({"colour": "red"}, r"^colour: unknown key \(allowed here: aims, alpha, beta, "),
         ({"grid": {"n": [10], "sigma": [1], "m": [2]}}, r"^grid\.m: unknown key"),
         (
             {"priors": {"weak": {"mean": [0, 0, 0], "sd": [1, 1, 1], "df": 3}}},
