@@ -40,6 +40,7 @@ TARGETS = {
     "floor_ratio_n1000": 0.5,
     "floor_ratio_n100": 0.25,
     "notebook_ratio": 1000.0,
+    "bayes_over_map": 4.0,
     "default_study_s": 15.0,
     "noop_s": 3.0,
     "large_over_default": 3.0,

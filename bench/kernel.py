@@ -41,7 +41,15 @@ from bench.common import (
 )
 from regsim.cells import cell_sources, read_source, write_cell
 from regsim.design import Cell, Prior, Unit
-from regsim.estimators import concat_stats, fit_map, fit_methods, fit_mle, fit_ols, sufficient_stats
+from regsim.estimators import (
+    concat_stats,
+    fit_bayes,
+    fit_map,
+    fit_methods,
+    fit_mle,
+    fit_ols,
+    sufficient_stats,
+)
 from regsim.fits import fit_batches
 from regsim.jobs import run_simulate
 from regsim.simulate import batch_replicates, draw, draw_batches, draw_numbers, load_datasets
@@ -229,6 +237,82 @@ def kernel_section(setup: Setup, replications: int) -> dict[str, Any]:
     return {"rows": rows}
 
 
+#: Cells of the Bayes-against-MAP timing: the sizes the target names, and the bimodal cell.
+BAYES_CELLS = ((20, KERNEL_SIGMA), (1000, KERNEL_SIGMA), BIMODAL_CELL)
+
+
+def bayes_section(setup: Setup, replications: int) -> dict[str, Any]:
+    """Section 2b: the exact posterior (``fit_bayes``) against MAP, per prior, same statistics.
+
+    Both fit the same sufficient statistics of the job's batches; each fit is timed alone
+    (best of ``Setup.repeats`` after a warm-up). The target compares the sums over the
+    default priors: Bayes for 4 priors at most 4 times MAP for 4 priors, per dataset.
+    """
+    heading("2b. Exact posterior (bayes) against MAP: 4 priors, the same statistics")
+    rows = []
+    for n, sigma in BAYES_CELLS:
+        cell = Cell(n=n, sigma=sigma, beta=setup.beta)
+        replicates = batch_size(n, replications)
+        batches = draw_batches(cell, setup.seed, 0, replicates, batch_replicates(n))
+        stats = concat_stats([sufficient_stats(b.x, b.y) for b in batches])
+        t_map, t_bayes, bimodal = {}, {}, {}
+        for prior in setup.priors:
+            fit_map(stats, prior, setup.alpha)
+            t_map[prior.name], _ = best_of(
+                lambda pr=prior, s=stats: fit_map(s, pr, setup.alpha), setup.repeats
+            )
+            fit_bayes(stats, prior, setup.alpha)
+            t_bayes[prior.name], fit = best_of(
+                lambda pr=prior, s=stats: fit_bayes(s, pr, setup.alpha), setup.repeats
+            )
+            bimodal[prior.name] = float(fit.multimodal.mean())
+        map_s, bayes_s = sum(t_map.values()), sum(t_bayes.values())
+        rows.append(
+            {
+                "n": n,
+                "sigma": sigma,
+                "cell": f"n={n}, sigma={sigma:g}",
+                "replicates": replicates,
+                "map_s": t_map,
+                "bayes_s": t_bayes,
+                "bayes_bimodal_fraction": bimodal,
+                "map_us_per_dataset": map_s / replicates * 1e6,
+                "bayes_us_per_dataset": bayes_s / replicates * 1e6,
+                "ratio": bayes_s / map_s,
+            }
+        )
+    print(
+        f"  µs per dataset for the {len(setup.priors)} priors together; per prior, "
+        "bayes/MAP and the share of sigma-posteriors with two modes"
+    )
+    print_table(
+        [
+            "cell",
+            "R",
+            "MAP µs",
+            "bayes µs",
+            "bayes/MAP",
+            *(f"{p.name}: ratio, bimodal" for p in setup.priors),
+        ],
+        [
+            (
+                r["cell"],
+                r["replicates"],
+                f"{r['map_us_per_dataset']:.1f}",
+                f"{r['bayes_us_per_dataset']:.1f}",
+                f"{r['ratio']:.1f}",
+                *(
+                    f"{r['bayes_s'][p.name] / r['map_s'][p.name]:.1f}, "
+                    f"{100 * r['bayes_bimodal_fraction'][p.name]:.0f}%"
+                    for p in setup.priors
+                ),
+            )
+            for r in rows
+        ],
+    )
+    return {"rows": rows}
+
+
 def floor_target(row: dict[str, Any]) -> tuple[str, str]:
     target = {1000: TARGETS["floor_ratio_n1000"], 100: TARGETS["floor_ratio_n100"]}.get(row["n"])
     if target is None:
@@ -364,7 +448,7 @@ def io_section(setup: Setup, replicates: int | None) -> dict[str, Any]:
                     cell = unit.cell
                     size = batch_replicates(cell.n)
                     batches = draw_batches(cell, job.seed, unit.start, unit.stop, size)
-                    for _ in fit_batches(batches, job.fit, {"n": cell.n, "sigma": cell.sigma}):
+                    for _ in fit_batches(batches, job.fit):
                         pass
 
             in_memory()

@@ -74,6 +74,16 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
                 value >= TARGETS[key],
             )
         )
+    for row in report["bayes"]["rows"]:
+        if row["sigma"] == KERNEL_SIGMA:
+            rows.append(
+                (
+                    f"bayes / MAP, 4 priors, n = {row['n']}",
+                    f"{row['ratio']:.1f}x",
+                    f"<= {TARGETS['bayes_over_map']:g}x",
+                    row["ratio"] <= TARGETS["bayes_over_map"],
+                )
+            )
     nb = report["notebook"]
     rows.append(
         (
@@ -261,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     report["kernel"] = kernel.kernel_section(setup, args.replications)
+    report["bayes"] = kernel.bayes_section(setup, args.replications)
     report["notebook"] = kernel.notebook_section(setup, report["kernel"], args.notebook_datasets)
     report["io"] = kernel.io_section(setup, 250 if args.quick else None)
     report["scaling"] = kernel.scaling_section(setup)
