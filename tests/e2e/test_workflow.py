@@ -228,6 +228,7 @@ def test_every_run_follows_its_plan(runs: dict[str, Path], run: str) -> None:
 # is drawn from the whole table, and the views of the results (the estimate-level plots of
 # the zip plot's cell, the report's pages and the explorer).
 AFTER_THE_STUDY = {
+    "protocol": 1,
     "collect": 1,
     "zip_plot": 1,
     "estimate_plots": 1,
@@ -311,8 +312,10 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
     plan = snakemake(workdir, "-n", *args, *config)
     # only the new cells' jobs (n = 25: 1250 observations a cell, two ranges each), the
     # collection, what is drawn from the whole table and the views of it; not the zip plot
-    # or the estimate-level plots, whose cell (n = 10) and its job are unchanged
+    # or the estimate-level plots, whose cell (n = 10) and its job are unchanged; the
+    # protocol, which states the grid, is written again
     expected = {
+        "protocol": 1,
         "simulate": 4,
         "collect": 1,
         "paper": 1,
