@@ -233,7 +233,9 @@ def _png_within(png: bytes, budget: int) -> bytes:
     A figure has few colours: first its colours are reduced to a palette of 256 at full
     resolution (no visible change for a plot, a third of the bytes); if that is still too
     large, the image is also scaled down, by steps of 0.8. (Scaling alone does not help:
-    smoothing adds colours, and the PNG of a smaller image can take more bytes.)
+    smoothing adds colours, and the PNG of a smaller image can take more bytes.) The
+    palette is Pillow's fast octree: on a 2100 × 9570 figure of a 378-cell grid it took a
+    quarter of median cut's time, and its PNG was smaller, with no difference to the eye.
     """
     if len(base64.b64encode(png)) <= budget:
         return png
@@ -245,7 +247,7 @@ def _png_within(png: bytes, budget: int) -> bytes:
     while True:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         scaled = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
-        palette = scaled.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette = scaled.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         buffer = io.BytesIO()
         palette.save(buffer, format="PNG")
         smaller = buffer.getvalue()

@@ -49,6 +49,7 @@ rule estimate_plots:
         "results/benchmarks/estimate_plots/{cell}.tsv"
     wildcard_constraints:
         cell="|".join(map(re.escape, STUDY.estimate_plots["cells"])),
+    priority: STUDY.zip_priority
     conda:
         "../envs/regsim.yaml"
     threads: 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,22 @@ _NO_DEFAULT_LAYOUT: dict[str, Any] = {
 #: Formats whose ``dpi`` only sets the resolution of rasterized artists.
 _VECTOR_FORMATS = frozenset({"pdf", "svg", "eps", "ps"})
 
+#: Most pixels of a raster file: an A4 or US-letter page at 300 dpi fits (8.7 and 8.4
+#: million). A taller figure (a grid of many σ panels) is rastered at a lower dpi, so
+#: that its PNG has at most this many pixels; its PDF keeps every detail. At 300 dpi a
+#: 378-cell grid's figures were 2100 × 9570 pixels, 80 MB of canvas and as much again
+#: for the PNG encoder in each process drawing one, and the slowest part of the figure
+#: and of its report page.
+MAX_RASTER_PIXELS = 9_000_000
+
+
+def raster_dpi(figure: Figure, dpi: int, max_pixels: int = MAX_RASTER_PIXELS) -> int:
+    """``dpi``, or the lower whole dpi at which the figure has at most ``max_pixels``."""
+    width, height = figure.get_size_inches()
+    if width * height * dpi * dpi <= max_pixels:
+        return dpi
+    return max(1, math.floor(math.sqrt(max_pixels / (width * height))))
+
 
 @gc_paused
 def save_figure(
@@ -47,7 +64,8 @@ def save_figure(
     formats : sequence of str, default ("pdf", "png")
         File formats, one file each.
     dpi : int, default 300
-        Resolution of raster formats.
+        Resolution of raster formats, lowered for a figure that would have more than
+        :data:`MAX_RASTER_PIXELS` pixels (:func:`raster_dpi`).
     vector_raster_dpi : int, optional
         Resolution of the rasterized artists of vector formats (the zip plot's thousands
         of intervals); default ``dpi``. Lower saves memory: the PDF backend draws each
@@ -64,6 +82,8 @@ def save_figure(
     run. Each file is written to a temporary file beside it and renamed, so a reader never
     sees a partial file. The figure's layout engine runs once, measuring text at ``dpi``,
     and every format is drawn with that layout; the engine is put back afterwards.
+    The layout is in inches, so a figure rastered at a lower dpi is the same figure,
+    with fewer pixels.
     """
     path = Path(path)
     if path.suffix.lstrip(".").lower() in formats:
@@ -95,6 +115,7 @@ def _save_all(
     draw that writes), so it is run once here and switched off while the files are
     written, then put back: every format gets the same layout at a third of the cost.
     """
+    raster = raster_dpi(figure, dpi)
     with mpl.rc_context({**RC, **_NO_DEFAULT_LAYOUT}):
         engine = figure.get_layout_engine()
         if engine is not None:
@@ -110,7 +131,7 @@ def _save_all(
             for fmt in formats:
                 target = path.with_name(f"{path.name}.{fmt}")
                 metadata = {"CreationDate": None} if fmt == "pdf" else None
-                resolution = vector_raster_dpi if fmt in _VECTOR_FORMATS else dpi
+                resolution = vector_raster_dpi if fmt in _VECTOR_FORMATS else raster
                 write_atomic(
                     target,
                     lambda tmp, fmt=fmt, metadata=metadata, resolution=resolution: figure.savefig(

@@ -606,6 +606,24 @@ def test_figures_leave_the_garbage_collector_as_they_found_it(metrics: pd.DataFr
     assert gc.isenabled()
 
 
+def test_a_figure_taller_than_a_page_is_rastered_at_a_lower_dpi(tmp_path) -> None:
+    from regsim.figures.save import MAX_RASTER_PIXELS, raster_dpi
+
+    figure = Figure(figsize=(7.0, 32.0))  # a grid of many sigma panels
+    figure.add_subplot().plot([0, 1], [0, 1])
+    dpi = raster_dpi(figure, 300)
+    assert dpi < 300
+    pdf, png = figures.save_figure(figure, tmp_path / "tall")
+    width, height = (int.from_bytes(png.read_bytes()[i : i + 4], "big") for i in (16, 20))
+    assert (width, height) == (7 * dpi, 32 * dpi)
+    assert width * height <= MAX_RASTER_PIXELS < 7 * (dpi + 1) * 32 * (dpi + 1)
+    # the PDF keeps the figure's size in points
+    assert b"/MediaBox [ 0 0 504 2304 ]" in pdf.read_bytes()
+    # an A4 page and a US-letter page fit at 300 dpi
+    assert raster_dpi(Figure(figsize=(8.27, 11.69)), 300) == 300
+    assert raster_dpi(Figure(figsize=(8.5, 11.0)), 300) == 300
+
+
 def test_vector_raster_dpi_sets_the_resolution_of_the_zip_plots_pdf(tmp_path) -> None:
     import re
 
