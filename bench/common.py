@@ -48,6 +48,8 @@ TARGETS = {
     "baseline_ratio": 1.0,
     "job_uss_mb": 300.0,
     "dry_run_1000_cells_s": 10.0,
+    "explorer_redraw_ms": 1000.0,
+    "explorer_mb": 10.0,
 }
 
 

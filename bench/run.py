@@ -18,6 +18,8 @@ Sections, in order (see bench/README.md):
    clean and rerun, optionally 10 000 replicates and an older commit's default study; per
    rule, time and memory from the benchmark files;
 8. dry runs of 10-, 100- and 1000-cell grids;
+9. the results explorer of a 378-cell grid in headless Chromium (bench/explorer.py):
+   page size and the redraw time of each control change;
 
 then the targets, each beside its measure (never asserted).
 
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from bench import kernel, verify, workflow  # noqa: E402
+from bench import explorer, kernel, verify, workflow  # noqa: E402
 from bench.common import (  # noqa: E402
     KERNEL_SIGMA,
     TARGETS,
@@ -163,6 +165,20 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
                 fmt_seconds(dry["seconds"]),
                 " s",
             )
+    shown = report["explorer"]
+    if "skipped" in shown:
+        rows.append(("explorer redraw, 378 cells", f"skipped ({shown['skipped']})", "", None))
+    else:
+        median = shown["median_ms"]
+        at_most(
+            "explorer redraw, 378 cells (median)",
+            median,
+            "explorer_redraw_ms",
+            f"{median:.0f} ms",
+            " ms",
+        )
+        size = shown["page_mb"]
+        at_most("explorer page, 378 cells", size, "explorer_mb", f"{size:.1f} MB", " MB")
     heading("Targets (printed, never asserted)")
     print_table(["target", "measured", "goal", ""], [(a, b, c, status(d)) for a, b, c, d in rows])
     return [{"target": a, "measured": b, "goal": c, "met": d} for a, b, c, d in rows]
@@ -171,7 +187,7 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Verify, then benchmark regsim (kernel, RNG floor, notebook way, I/O, "
-        "scaling, workflow end to end, dry runs).",
+        "scaling, workflow end to end, dry runs, the results explorer).",
     )
     parser.add_argument(
         "--quick",
@@ -281,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         report["e2e"] = workflow.e2e_section(setup, args.with_10k, args.baseline)
     report["dry_runs"] = workflow.dry_runs_section()
+    report["explorer"] = explorer.explorer_section()
     report["summary"] = summary(report)
     report["machine"]["load_average_at_end"] = list(os.getloadavg())
     report["seconds"] = time.perf_counter() - started

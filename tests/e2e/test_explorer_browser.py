@@ -14,22 +14,23 @@ from __future__ import annotations
 import copy
 import json
 import math
-import statistics
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from browser import WAIT, View, launch, open_page, sync_api
 from snakemake.utils import validate
 from test_workflow import ROOT, SMOKE, TOGETHER
 
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.explorer import write_page  # the benchmark's page of a study, made-up numbers
 from regsim import config as cfg
-from regsim.explorer import explorer_html
-from regsim.schema import MEASURES, PRIOR_METHODS, cell_label, metrics_columns, parameter_names
+from regsim.schema import cell_label
 from regsim.study import Study
 from regsim.tableio import read_metrics
 
@@ -46,46 +47,6 @@ def make_study(**layer: Any) -> Study:
         validate=lambda c: validate(c, str(ROOT / "schemas" / "config.schema.yaml")),
     )
     return Study.from_config(config)
-
-
-def synthetic_metrics(study: Study, seed: int = 1) -> pd.DataFrame:
-    """A metrics table of the study's shape with made-up numbers (the browser tests of
-    controls and speed need the layout, not a simulation)."""
-    rng = np.random.default_rng(seed)
-    series = [(m, "") for m in study.methods if m not in PRIOR_METHODS]
-    series += [(m, p.name) for m in study.methods if m in PRIOR_METHODS for p in study.priors]
-    rows = []
-    for cell in study.cells:
-        beta = study.truths[cell.truth]
-        for method, prior in series:
-            for j, parameter in enumerate(parameter_names(study.p)):
-                true = cell.sigma if parameter == "sigma" else beta[j]
-                for measure in MEASURES:
-                    if measure == "n_multimodal" and method not in PRIOR_METHODS:
-                        continue
-                    counts = measure.startswith("n_")
-                    estimate = {"n_reps": study.replications, "n_failed": 0}.get(
-                        measure, rng.normal() if not counts else 0
-                    )
-                    rows.append(
-                        {
-                            **cell.levels,
-                            "prior": prior,
-                            "method": method,
-                            "parameter": parameter,
-                            "true": true,
-                            "measure": measure,
-                            "estimate": float(estimate),
-                            "mcse": math.nan if counts else abs(rng.normal()) / 10,
-                        }
-                    )
-    return pd.DataFrame(rows)[list(metrics_columns())]
-
-
-def write_page(path: Path, study: Study) -> Path:
-    record = {"seed": study.seed, "tables": {}, "packages": {}, "config": dict(study.config)}
-    path.write_text(explorer_html(synthetic_metrics(study), study, record), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -387,13 +348,12 @@ def test_the_alpha_band_is_drawn_where_the_truth_is_zero(
     view.page.close()
 
 
-def test_a_400_cell_grid_redraws_quickly(
+def test_a_400_cell_grid_redraws_on_every_control(
     chromium: sync_api.Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """7 n × 18 σ × 3 error models (378 cells), OLS and MLE: each control change redraws
-    (data and Plotly's drawing, timed in the page) in under a second. The cap asserted is
-    looser, so that a machine loaded by other work does not fail the test; the times are
-    printed."""
+    """7 n × 18 σ × 3 error models (378 cells), OLS and MLE: the page stays under 10 MB
+    and every control change redraws it. How long a redraw takes is the benchmark's to
+    measure (bench/explorer.py, section 9), not a test's."""
     sigmas = [0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 50]
     study = make_study(
         grid={
@@ -423,7 +383,6 @@ def test_a_400_cell_grid_redraws_quickly(
     ):
         act(view, change)
         times.append(page.evaluate("explorer.lastDrawMs"))
-    print(f"redraw times of a 378-cell grid (ms): {[round(t) for t in times]}")
-    assert statistics.median(times) < 3000, times
+    assert all(math.isfinite(t) and t > 0 for t in times), times
     view.assert_clean()
     view.page.close()

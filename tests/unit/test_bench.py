@@ -32,3 +32,8 @@ def test_quick_benchmark_runs_and_reports_every_target(tmp_path, capsys):
         assert set(row["bayes_s"]) == set(row["map_s"]) == set(row["bayes_bimodal_fraction"])
     assert [row["n"] for row in report["io"]["rows"]] == [10, 100, 1000]
     assert report["e2e"] is None
+    shown = report["explorer"]  # measured where Chromium and Playwright are installed
+    if "skipped" not in shown:
+        assert shown["cells"] == 378 and len(shown["changes"]) == 7
+        assert all(change["ms"] > 0 for change in shown["changes"])
+    assert any(row["target"].startswith("explorer") for row in report["summary"])
