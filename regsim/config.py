@@ -88,7 +88,7 @@ DEFAULT_OBSERVATIONS_PER_JOB = 10_000_000
 
 #: Whether simulate jobs write the datasets by default: no. Any replicate is redrawn bit
 #: for bit from the seed (``python -m regsim dataset``); the dataset files were most of a
-#: study's disk (the default study: 130 of 175 MB) and of its large-n jobs' writing.
+#: study's disk (the default study: 136 of 192 MB) and of its large-n jobs' writing.
 DEFAULT_KEEP_DATASETS = False
 
 #: Default Newton iteration cap of the MAP fits (the diagnostic setting ``map_max_iter``).
