@@ -52,8 +52,34 @@ class _Values:
     r_slope: np.ndarray | None = None
 
 
+class _Counts:
+    """What the quadrature counts of a posterior with prior means ``mean`` and precisions
+    ``precision`` (0: flat), ``n`` observations and p(σ) ∝ σ^{−a}: shared by the study's
+    batched posterior (:class:`_Posterior`) and one dataset's
+    (``regsim.estimators.single``)."""
+
+    @property
+    def p(self) -> int:
+        return len(self.mean)  # type: ignore[attr-defined]
+
+    @property
+    def flat(self) -> int:
+        """|F|, the number of coefficients with a flat prior."""
+        return sum(1 for prec in self.precision if not prec)  # type: ignore[attr-defined]
+
+    @property
+    def level(self) -> int:
+        """e = n − 1 + a: the stationarity equation is R(s) = e·s."""
+        return self.n - 1 + self.a  # type: ignore[attr-defined]
+
+    @property
+    def nu(self) -> int:
+        """ν = n − |F| − 1 + a: p(σ | y) falls as σ^{−(ν + 1)}."""
+        return self.level - self.flat
+
+
 @dataclass(frozen=True)
-class _Posterior:
+class _Posterior(_Counts):
     """The marginal posterior of log σ of R datasets and one prior, along the MAP path.
 
     Attributes
@@ -85,27 +111,12 @@ class _Posterior:
         return cls(path, beta_hat, tuple(mean), n, a, matvec(path.gram, path.d))
 
     @property
-    def p(self) -> int:
-        return len(self.mean)
+    def precision(self) -> tuple[float, ...]:
+        return self.path.precision
 
     @property
     def replicates(self) -> int:
         return len(self.path.rss0)
-
-    @property
-    def flat(self) -> int:
-        """|F|, the number of coefficients with a flat prior."""
-        return sum(1 for prec in self.path.precision if not prec)
-
-    @property
-    def level(self) -> int:
-        """e = n − 1 + a: the stationarity equation is R(s) = e·s."""
-        return self.n - 1 + self.a
-
-    @property
-    def nu(self) -> int:
-        """ν = n − |F| − 1 + a: p(σ | y) falls as σ^{−(ν + 1)}."""
-        return self.level - self.flat
 
     def take(self, index: Any) -> _Posterior:
         """The posterior of the replicates ``index`` (an index array or a slice)."""
@@ -474,16 +485,10 @@ class _Mixture:
             value = _node_sum(weight * ndtr(x)) - level
             slope = norm * _node_sum(density)
             bend = -norm * _node_sum(density * x * inv_sd)
-            below = value < 0
-            low = np.where(below, qa, lo[active])
-            high = np.where(below, hi[active], qa)
+            q[active], low, high, step, taken = _halley_step(
+                qa, value, slope, bend, lo[active], hi[active]
+            )
             lo[active], hi[active] = low, high
-            newton = value / slope
-            step = newton / (1.0 - 0.5 * newton * bend / slope)
-            step = np.where(np.isfinite(step), step, newton)
-            trial = qa - step
-            taken = (slope > 0) & (trial >= low) & (trial <= high)
-            q[active] = np.where(taken, trial, 0.5 * (low + high))
             small = scale[active]
             done[active] = (taken & (np.abs(step) <= 1e-3 * small)) | (high - low <= 1e-12 * small)
             if done.all():
@@ -491,6 +496,35 @@ class _Mixture:
             active = np.flatnonzero(~done)
             weight, m, inv_sd = self.weight[:, active], self.m[:, active], self.inv_sd[:, active]
         return q, done
+
+
+def _halley_step(
+    x: np.ndarray,
+    value: np.ndarray,
+    slope: np.ndarray,
+    bend: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One safeguarded Halley step towards a root of an increasing F, a CDF minus its level.
+
+    ``value``, ``slope`` and ``bend`` are F(x), F'(x) and F''(x). The bracket [lo, hi]
+    closes on x from the side of F(x)'s sign; the step x − δ, δ = N/(1 − ½ N F''/F'),
+    N = F/F' (Newton's where that is not finite), is taken where F' > 0 and it lands in
+    the bracket, else the bracket is bisected (the quantile iterations of the mixture
+    and of the Hermite series share it).
+
+    Returns the next x, the bracket (low, high), δ and where the step was taken.
+    """
+    below = value < 0
+    low = np.where(below, x, lo)
+    high = np.where(below, hi, x)
+    newton = value / slope
+    step = newton / (1.0 - 0.5 * newton * bend / slope)
+    step = np.where(np.isfinite(step), step, newton)
+    trial = x - step
+    taken = (slope > 0) & (trial >= low) & (trial <= high)
+    return np.where(taken, trial, 0.5 * (low + high)), low, high, step, taken
 
 
 def _t_quantile(z: np.ndarray, kurtosis: np.ndarray) -> np.ndarray:
@@ -680,16 +714,10 @@ def _hermite_quantile(
         za = z[active]
         value, slope, bend = _hermite_cdf(coef_a, za)
         value = value - level_a
-        below = value < 0
-        low = np.where(below, za, lo[active])
-        high = np.where(below, hi[active], za)
+        z[active], low, high, step, taken = _halley_step(
+            za, value, slope, bend, lo[active], hi[active]
+        )
         lo[active], hi[active] = low, high
-        newton = value / slope
-        step = newton / (1.0 - 0.5 * newton * bend / slope)
-        step = np.where(np.isfinite(step), step, newton)
-        trial = za - step
-        taken = (slope > 0) & (trial >= low) & (trial <= high)
-        z[active] = np.where(taken, trial, 0.5 * (low + high))
         done[active] = (taken & (np.abs(step) <= 1e-3)) | (high - low <= 1e-13)
         if done.all():
             break

@@ -325,7 +325,7 @@ def _fit_map(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str = "
     )
 
 
-class _QRPosterior:
+class _QRPosterior(bayes._Counts):
     """The posterior of log σ of one dataset, with every quantity from the stacked QR.
 
     It offers what the kernel's quadrature asks of :class:`regsim.estimators.bayes.
@@ -349,22 +349,6 @@ class _QRPosterior:
         self.mean = tuple(prior.mean)
         self.n, self.a = d.n, a
         self.log_norms = 2.0 * float(np.sum(np.log(d.norms)))
-
-    @property
-    def p(self) -> int:
-        return len(self.mean)
-
-    @property
-    def flat(self) -> int:
-        return sum(1 for prec in self.precision if not prec)
-
-    @property
-    def level(self) -> int:
-        return self.n - 1 + self.a
-
-    @property
-    def nu(self) -> int:
-        return self.level - self.flat
 
     def take(self, index: object) -> _QRPosterior:
         """Itself: it is one replicate."""
