@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,32 @@ def _replications(table: pd.DataFrame, replications: int | None) -> int:
     if not np.isfinite(reps).any() or reps.max() <= 0:
         raise InputDataError("metrics table: no n_reps rows to size the Monte Carlo band")
     return int(reps.max())
+
+
+@dataclass(frozen=True)
+class _Band:
+    """The Monte Carlo band of a proportion whose nominal value is α (or 1 − α):
+    ``centre`` ± 1.96 √(α(1 − α)/R), shaded behind a panel's estimates."""
+
+    centre: float
+    half: float
+    replications: int
+
+    @classmethod
+    def of(
+        cls, table: pd.DataFrame, alpha: float, replications: int | None, centre: float
+    ) -> _Band:
+        """The band about ``centre``, R as given or from the table (:func:`_replications`)."""
+        count = _replications(table, replications)
+        return cls(centre, 1.96 * math.sqrt(alpha * (1.0 - alpha) / count), count)
+
+    def draw(self, ax: Axes) -> None:
+        ax.axhspan(
+            self.centre - self.half, self.centre + self.half, color="0.85", linewidth=0, zorder=0
+        )
+
+    def handle(self) -> Patch:
+        return Patch(color="0.85", label=f"MC band (R = {self.replications})")
 
 
 def _is_coefficient(parameter: str) -> bool:
@@ -262,9 +288,8 @@ def coverage_figure(
     check_measure(table, "coverage")
     rows = select_parameters(table, parameters)
     grid = grid_levels(table, expected)
-    replications = _replications(table, replications)
     nominal = 1.0 - float(alpha)
-    half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
+    band = _Band.of(table, alpha, replications, nominal)
     exact_n = None
     if exact_theory_holds(levels) and ("mle", "") in grid.series:
         exact_n = _exact_grid(grid.ns, p)
@@ -273,14 +298,14 @@ def coverage_figure(
         exact = np.array([mle_wald_coverage(int(n), int(p), float(alpha)) for n in exact_n])
 
     def decorate(ax: Axes, row: str, _sigma: float) -> None:
-        ax.axhspan(nominal - half, nominal + half, color="0.85", linewidth=0, zorder=0)
+        band.draw(ax)
         ax.axhline(nominal, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
         if exact is not None and _is_coefficient(row):
             _exact_curve(ax, exact_n, exact, METHOD_COLOURS["mle"])
 
     extra = [
         Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal {nominal:g}"),
-        Patch(color="0.85", label=f"MC band (R = {replications})"),
+        band.handle(),
     ]
     if exact is not None:
         extra.append(_exact_handle(METHOD_COLOURS["mle"], "MLE exact (normal errors)"))
@@ -380,9 +405,8 @@ def rejection_figure(
             raise InputDataError("metrics table: no coefficient to test")
     rows = select_parameters(table, parameters)
     grid = grid_levels(table, expected)
-    replications = _replications(table, replications)
     alpha = float(alpha)
-    half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
+    band = _Band.of(table, alpha, replications, alpha)
     truth = _true_values(table, rows)
     null = {row for row in rows if truth[row] == 0.0}
     exact_n = None
@@ -394,7 +418,7 @@ def rejection_figure(
 
     def decorate(ax: Axes, row: str, _sigma: float) -> None:
         if row in null:
-            ax.axhspan(alpha - half, alpha + half, color="0.85", linewidth=0, zorder=0)
+            band.draw(ax)
             if exact is not None and _is_coefficient(row):
                 _exact_curve(ax, exact_n, exact, METHOD_COLOURS["mle"])
         ax.axhline(alpha, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
@@ -410,7 +434,7 @@ def rejection_figure(
 
     extra = [Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal α = {alpha:g}")]
     if null:
-        extra.append(Patch(color="0.85", label=f"MC band (R = {replications})"))
+        extra.append(band.handle())
     if exact is not None:
         extra.append(_exact_handle(METHOD_COLOURS["mle"], "MLE exact size (normal errors)"))
     return grid_figure(
@@ -614,7 +638,8 @@ def laplace_figure(
     priors = sorted({p for m, p in grid.series if m in ("map", "bayes") and p}, key=prior_rank)
     if not priors:
         raise InputDataError("metrics table: no prior of map and bayes")
-    replications = _replications(table, replications)
+    nominal = 1.0 - float(alpha)
+    band = _Band.of(table, alpha, replications, nominal)
     # one grid row per prior, its MAP and Bayes series as the two lines of the row
     values = cell_values(table, "coverage", [parameter], grid)
     values = values.loc[values["method"].isin(["map", "bayes"]) & values["prior"].isin(priors)]
@@ -626,11 +651,9 @@ def laplace_figure(
     with np.errstate(divide="ignore", invalid="ignore"):
         drawn = counts.get("n_reps", np.nan) + counts.get("n_failed", 0.0)
         bimodal = (counts.get("n_multimodal", np.nan) / drawn).rename("share")
-    nominal = 1.0 - float(alpha)
-    half = 1.96 * math.sqrt(alpha * (1.0 - alpha) / replications)
 
     def decorate(ax: Axes, row: str, sigma: float) -> None:
-        ax.axhspan(nominal - half, nominal + half, color="0.85", linewidth=0, zorder=0)
+        band.draw(ax)
         ax.axhline(nominal, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
         share = bimodal.xs((row, sigma), level=("prior", "sigma"), drop_level=True)
         if share.notna().any():
@@ -643,7 +666,7 @@ def laplace_figure(
 
     extra = (
         Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal {nominal:g}"),
-        Patch(color="0.85", label=f"MC band (R = {replications})"),
+        band.handle(),
         Line2D(
             [], [], color=_BIMODAL_COLOUR, linestyle=":", label="bimodal σ-posterior (right axis)"
         ),
