@@ -53,7 +53,7 @@ import pandas as pd
 from regsim.atomic import replacing
 from regsim.errors import DataFileError, InputDataError, OutputError
 from regsim.provenance import PROVENANCE_NAME, read_provenance
-from regsim.schema import FACTOR_NAMES, FACTORS, cell_label, format_number
+from regsim.schema import FACTOR_NAMES, FACTORS, FIT_FIELDS, cell_label, format_number
 from regsim.tableio import REGENERATE, read_parquet, row_group_rows
 
 __all__ = [
@@ -102,19 +102,10 @@ DTA_MAX_ROWS = 2_000_000
 #: Stata's largest double; larger magnitudes, and non-finite values, are missing in a .dta.
 _STATA_DOUBLE_MAX = 8.988465674311579e307
 
-#: Columns of a table of fits that the export reads.
+#: Columns of a table of fits that the export reads: all but the multimodal flag.
 _FIT_COLUMNS: tuple[str, ...] = (
     *FACTOR_NAMES,
-    "prior",
-    "method",
-    "parameter",
-    "replicate",
-    "estimate",
-    "se",
-    "lower",
-    "upper",
-    "true",
-    "converged",
+    *(field for field in FIT_FIELDS if field != "multimodal"),
 )
 
 _COEFFICIENT = re.compile(r"^beta\d+$")
