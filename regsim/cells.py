@@ -14,6 +14,10 @@ many, and writes the cell's two tables:
 A cell of at most :data:`WHOLE_CELL_ROWS` rows is combined in memory; a larger one a fit
 (method and prior) at a time, so memory stays bounded whatever the replicate count. Both
 give the same bytes, and neither depends on how the replicates were packed into jobs.
+:func:`write_cells` writes many cells and summarizes the small ones together, up to
+:data:`SUMMARY_BATCH_ROWS` rows a call: each call has a fixed cost of tens of
+milliseconds, as much as a small cell's own work, and a cell's measures depend on its own
+rows alone, so the bytes are those of one cell at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from regsim.schema import (
     GROUP_FIELDS,
     METRIC_FIELDS,
     MULTIMODAL_METHODS,
+    factor_columns,
     metrics_columns,
     with_factors,
 )
@@ -59,6 +64,9 @@ logger = logging.getLogger("regsim.cells")
 #: Fit rows (replicates × fits × parameters) of a cell combined and summarized in memory,
 #: in one call; a cell with more is combined a fit at a time. Same outputs either way.
 WHOLE_CELL_ROWS = 50_000
+
+#: Fit rows of several small cells summarized in one call by :func:`write_cells`.
+SUMMARY_BATCH_ROWS = 2 * WHOLE_CELL_ROWS
 
 #: Key of the chunk files' own metadata (a JSON document).
 CHUNK_METADATA = b"regsim"
@@ -193,8 +201,8 @@ def summarize_cell(
     Parameters
     ----------
     fits : pandas.DataFrame
-        A table of fits (``regsim.fits``) of one cell, with the reference method's fits
-        when ``reference`` is given.
+        A table of fits (``regsim.fits``) of one cell or several (told apart by their
+        factor columns), with the reference method's fits when ``reference`` is given.
     alpha : float
         Nominal level; the intervals themselves come from the ``lower``/``upper`` columns.
     reference : str, optional
@@ -206,7 +214,8 @@ def summarize_cell(
         every fit's (every method and prior of the cell).
     failed : ndarray of int, optional
         Under ``common``, the replicates on which any fit of the cell failed, when
-        ``fits`` holds only some of the cell's fits; default: found in ``fits``.
+        ``fits`` holds only some of one cell's fits; default: found in ``fits``, cell by
+        cell.
 
     Returns
     -------
@@ -222,8 +231,9 @@ def summarize_cell(
     table = fits
     if failures == "common":
         if failed is None:
-            failed = failed_replicates(fits)
-        left_out = np.isin(fits["replicate"].to_numpy(), failed)
+            left_out = _failed_in_cell(fits)
+        else:
+            left_out = np.isin(fits["replicate"].to_numpy(), failed)
         if left_out.any():
             table = fits.assign(converged=fits["converged"].to_numpy(bool) & ~left_out)
     options: dict[str, Any] = {}
@@ -264,6 +274,15 @@ def _series(fits: pd.DataFrame) -> np.ndarray:
     return np.where(prior == "", method, method + ":" + prior)
 
 
+def _failed_in_cell(fits: pd.DataFrame) -> np.ndarray:
+    """Per row: whether any fit of its cell failed on its replicate (the common rule)."""
+    key = [*factor_columns(fits.columns), "replicate"]
+    converged = pd.Series(fits["converged"].to_numpy(bool), index=fits.index)
+    return ~converged.groupby([fits[name] for name in key], sort=False).transform("all").to_numpy(
+        bool
+    )
+
+
 def failed_replicates(fits: pd.DataFrame) -> np.ndarray:
     """The replicates on which any fit (any method and prior) failed."""
     converged = fits["converged"].to_numpy(bool)
@@ -279,6 +298,15 @@ def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     table = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     parts.clear()
     return sort_table(table, [*with_factors(GROUP_FIELDS, table.columns), "replicate"])
+
+
+@dataclass(frozen=True)
+class CellFiles:
+    """One cell's fits (:func:`cell_sources`) and the two tables written from them."""
+
+    sources: Sequence[Source]
+    fits: str | os.PathLike[str]
+    metrics: str | os.PathLike[str]
 
 
 def write_cell(
@@ -309,20 +337,104 @@ def write_cell(
     int
         Rows of the table of fits.
     """
-    if not sources:
-        raise ValueError("no fits to combine")
-    if sum(source.rows for source in sources) <= WHOLE_CELL_ROWS:
-        fits = _combined([read_source(source) for source in sources])
+    (rows,) = write_cells(
+        [CellFiles(sources, fits_output, metrics_output)],
+        alpha,
+        reference=reference,
+        failures=failures,
+    )
+    return rows
 
-        def write(tmp: Path) -> None:
+
+def write_cells(
+    cells: Sequence[CellFiles],
+    alpha: float,
+    *,
+    reference: str | None = None,
+    failures: str = "own",
+    batch_rows: int = SUMMARY_BATCH_ROWS,
+) -> list[int]:
+    """Write each cell's table of fits and its metrics, the same bytes as :func:`write_cell`.
+
+    Cells of at most :data:`WHOLE_CELL_ROWS` rows are summarized together, in calls of up
+    to ``batch_rows`` rows; larger ones one at a time, a fit at a time.
+
+    Parameters
+    ----------
+    cells : sequence of CellFiles
+        Each cell's fits, every replicate exactly once, and its two output files.
+    alpha : float
+        Nominal level.
+    reference, failures
+        The reference method of the paired measures and the failure rule
+        (:func:`summarize_cell`).
+    batch_rows : int
+        Most fit rows summarized in one call.
+
+    Returns
+    -------
+    list of int
+        Rows of each cell's table of fits, in the order of ``cells``.
+    """
+    rows: list[int] = []
+    pending: list[tuple[pd.DataFrame, str | os.PathLike[str]]] = []  # fits not yet summarized
+
+    def summarize_pending() -> None:
+        if not pending:
+            return
+        tables = [fits for fits, _ in pending]
+        table = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
+        summary = summarize_cell(table, alpha, reference=reference, failures=failures)
+        for part, (_, path) in zip(_by_cell(summary, tables), pending, strict=True):
+            write_parquet(part, path)
+        pending.clear()
+
+    for cell in cells:
+        if not cell.sources:
+            raise ValueError("no fits to combine")
+        if sum(source.rows for source in cell.sources) > WHOLE_CELL_ROWS:
+            summarize_pending()
+            rows.append(_write_large_cell(cell, alpha, reference=reference, failures=failures))
+            continue
+        fits = _combined([read_source(source) for source in cell.sources])
+
+        def write(tmp: Path, fits: pd.DataFrame = fits) -> None:
             with ParquetParts(tmp) as writer:
                 writer.write(fits, FIT_KEY)
 
-        write_atomic(fits_output, write)
-        summary = summarize_cell(fits, alpha, reference=reference, failures=failures)
-        write_parquet(summary, metrics_output)
-        return len(fits)
+        write_atomic(cell.fits, write)
+        batched = sum(len(table) for table, _ in pending)
+        if pending and (
+            batched + len(fits) > batch_rows or list(fits.columns) != list(pending[0][0].columns)
+        ):
+            summarize_pending()
+        pending.append((fits, cell.metrics))
+        rows.append(len(fits))
+    summarize_pending()
+    return rows
 
+
+def _by_cell(summary: pd.DataFrame, tables: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
+    """The rows of ``summary`` of each table's cell (its factor levels), in table order."""
+    if len(tables) == 1:
+        return [summary]
+    factors = list(factor_columns(summary.columns))
+    positions = summary.groupby(factors, sort=False).indices
+    return [
+        summary.iloc[positions[tuple(table[name].iat[0] for name in factors)]] for table in tables
+    ]
+
+
+def _write_large_cell(
+    cell: CellFiles,
+    alpha: float,
+    *,
+    reference: str | None,
+    failures: str,
+) -> int:
+    """:func:`write_cell` for a cell of more than :data:`WHOLE_CELL_ROWS` rows, a fit at a
+    time; returns the rows of its table of fits."""
+    sources = cell.sources
     # A fit at a time. What a fit's measures need from the others is kept aside: the
     # reference's rows (one fit's) to pair with, and under the common rule the replicates
     # any fit failed on (two columns of the cell).
@@ -383,10 +495,10 @@ def write_cell(
                 _give_back_memory()
             summarize_pending()
 
-    write_atomic(fits_output, write_by_fit)
+    write_atomic(cell.fits, write_by_fit)
     table = pd.concat(metrics, ignore_index=True)
     groups = with_factors(GROUP_FIELDS, table.columns)
-    write_parquet(sort_table(table, (*groups, "measure")), metrics_output)
+    write_parquet(sort_table(table, (*groups, "measure")), cell.metrics)
     return rows
 
 

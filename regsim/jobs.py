@@ -5,7 +5,7 @@
   the fits to the job's chunk (``regsim.cells.ChunkWriter``) and, if asked, the datasets
   (``regsim.simulate.DatasetFile``).
 * :func:`run_collect`: every cell's two tables from the chunks
-  (``regsim.cells.write_cell``, in forked workers), then ``metrics.csv``.
+  (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``.
 
 A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
 by name. Nothing here reads the config or imports Snakemake.
@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from regsim.atomic import replacing
-from regsim.cells import ChunkWriter, cell_sources, collect_metrics, write_cell
+from regsim.cells import CellFiles, ChunkWriter, cell_sources, collect_metrics, write_cells
 from regsim.errors import DataFileError
 from regsim.fits import failed_replicates, fit_batches, log_failures
 from regsim.parallel import run_tasks
@@ -117,16 +117,17 @@ def run_collect(
     groups = [outputs[i : i + per_task] for i in range(0, len(outputs), per_task)]
 
     def write(group: list[tuple[str, Any, Any]]) -> None:
-        for label, fits_path, metrics_path in group:
-            rows = write_cell(
-                sources[label],
-                job.alpha,
-                fits_path,
-                metrics_path,
-                reference=job.reference,
-                failures=job.failures,
-            )
-            logger.info("%s: %d fit rows", label, rows)
+        rows = write_cells(
+            [
+                CellFiles(sources[label], fits_path, metrics_path)
+                for label, fits_path, metrics_path in group
+            ],
+            job.alpha,
+            reference=job.reference,
+            failures=job.failures,
+        )
+        for (label, _, _), count in zip(group, rows, strict=True):
+            logger.info("%s: %d fit rows", label, count)
 
     run_tasks([functools.partial(write, group) for group in groups], workers)
     combined = collect_metrics(metrics)

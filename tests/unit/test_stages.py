@@ -243,6 +243,41 @@ def test_paired_measures_and_failure_rules_are_the_same_a_fit_at_a_time(
         assert (by_fit / relative).read_bytes() == (whole / relative).read_bytes(), relative
 
 
+@pytest.mark.parametrize("failures", ["own", "common"])
+def test_cells_summarized_together_give_the_files_of_each_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: str
+) -> None:
+    """Both cells in one summary call give the bytes of each cell written alone, under
+    either failure rule (replicates fail in one cell only, so a rule applied across cells
+    would change the other's measures)."""
+    options = {"fit": FAILING_FIT, "reference": "ols", "failures": failures}
+    alone = run_study(tmp_path / "alone", PLANS["sevens"], **options)
+    sources = cell_tables.cell_sources(sorted((alone / "chunks").glob("*.parquet")))
+    calls = []
+    summarize = cell_tables.summarize_cell
+    monkeypatch.setattr(
+        cell_tables,
+        "summarize_cell",
+        lambda fits, *a, **k: calls.append(1) or summarize(fits, *a, **k),
+    )
+    together = tmp_path / "together"
+    cells = [
+        cell_tables.CellFiles(
+            sources[cell.label],
+            together / f"{cell.label}.fits",
+            together / f"{cell.label}.metrics",
+        )
+        for cell in CELLS
+    ]
+    rows = cell_tables.write_cells(cells, 0.05, reference="ols", failures=failures)
+    assert len(calls) == 1
+    assert rows == [REPLICATIONS * 4 * (FITS_PER_REPLICATE + 1)] * len(CELLS)
+    for cell in CELLS:
+        for kind in ("fits", "metrics"):
+            mine = (together / f"{cell.label}.{kind}").read_bytes()
+            assert mine == (alone / kind / f"{cell.label}.parquet").read_bytes(), (cell, kind)
+
+
 def test_chunks_list_their_units_with_a_row_group_per_fit(studies: dict[str, Path]) -> None:
     for path in sorted((studies["sevens"] / "chunks").glob("*.parquet")):
         meta = cell_tables.chunk_units(path)
