@@ -137,14 +137,17 @@ class WrappedLayout(LayoutEngine):
             box = ax.get_position(original=True)
             _place(ax, box.x0 * width, y_top[row] - panel_height, box.width * width, panel_height)
 
-        # The y tick labels follow the panel's height, set above; measured now. What the n
-        # tick labels reach past the right edge shrinks as the panel widens: measured
-        # again at the widths of the first pass, from the same start every time.
+        # The y tick labels follow the panel's height, set above, and not its width:
+        # measured once, now. What the n tick labels reach past the right edge shrinks as
+        # the panel widens: measured again at the widths of the first pass, from the same
+        # start every time.
+        left = [0.0] * columns
+        for ax, (_, column) in cells.items():
+            left[column] = max(left[column], _left(ax, renderer))
         panel_width = 0.0
         for _ in range(2):
-            left, right = [0.0] * columns, [0.0] * columns
+            right = [0.0] * columns
             for ax, (_, column) in cells.items():
-                left[column] = max(left[column], _left(ax, renderer))
                 right[column] = max(right[column], _right(ax, renderer))
             panel_width = (width - sum(left) - sum(right) - 2 * pad * columns) / (
                 columns + (columns - 1) * self._space
