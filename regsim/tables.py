@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -242,7 +243,12 @@ def pairing_note(
     base = CONTRAST_OF.get(measure)
     if base is None or reference is None:
         return None
-    table = check_metrics(metrics)
+    return _pairing_note(check_metrics(metrics), measure, parameter, reference)
+
+
+def _pairing_note(table: pd.DataFrame, measure: str, parameter: str, reference: str) -> str | None:
+    """:func:`pairing_note` of a checked metrics table (:func:`check_metrics`)."""
+    base = CONTRAST_OF[measure]
     rows = table.loc[table["parameter"] == parameter]
     keys = ["sigma", "n", "method", "prior"]
     paired = rows.loc[rows["measure"] == measure].set_index(keys)["mcse"]
@@ -275,19 +281,55 @@ def _failure_text(failed: int, total: int | None) -> str:
     return f"{failed} of {total}" if total is not None else str(failed)
 
 
+@dataclass(frozen=True)
+class _Contents:
+    """What one paper table shows, whatever its format."""
+
+    measure: str
+    parameter: str
+    sigmas: list[float]
+    ns: list[int]
+    series: list[tuple[str, str]]
+    cells: dict[tuple, str | None]
+    failures: Failures
+    note: str | None
+
+    def render(self, fmt: Format, caption: str | None = None, label: str | None = None) -> str:
+        """The table as LaTeX or Markdown (:func:`paper_table`)."""
+        grid = (self.measure, self.parameter, self.sigmas, self.ns, self.series, self.cells)
+        if fmt == "latex":
+            return _latex(*grid, caption, label, self.failures, self.note)
+        return _markdown(*grid, caption, self.failures, self.note)
+
+
+def _contents(
+    table: pd.DataFrame,
+    measure: str,
+    parameter: str,
+    expected: Mapping[str, Sequence[Any]] | None,
+    reference: str | None,
+) -> _Contents:
+    """The contents of a paper table from a prepared slice (:func:`_prepare`)."""
+    sigmas, ns, series, cells, failures = _grid(table, measure, parameter, expected)
+    note = None
+    if measure in CONTRAST_OF and reference is not None:
+        note = _pairing_note(table, measure, parameter, reference)
+    return _Contents(measure, parameter, sigmas, ns, series, cells, failures, note)
+
+
 def _grid(
-    metrics: pd.DataFrame,
+    table: pd.DataFrame,
     measure: str,
     parameter: str,
     expected: Mapping[str, Sequence[Any]] | None = None,
 ) -> tuple[list[float], list[int], list[tuple[str, str]], dict[tuple, str | None], Failures]:
-    """Rows, columns, cell texts and failed-replicate counts of one table."""
+    """Rows, columns, cell texts and failed-replicate counts of one table, from a
+    prepared slice (:func:`_prepare`)."""
     expected = expected or {}
     known = {"n", "sigma", "methods", "priors", *(item.name for item in OPTIONAL_FACTORS)}
     unknown = sorted(set(expected) - known)
     if unknown:
         raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
-    table = _prepare(metrics)
     if not (table["measure"] == measure).any():
         present = ", ".join(sorted(table["measure"].unique()))
         raise InputDataError(f"metrics table: no measure {measure!r}; measures: {present}")
@@ -527,11 +569,8 @@ def paper_table(
     """
     if fmt not in ("latex", "markdown"):
         raise ValueError(f"fmt must be 'latex' or 'markdown', got {fmt!r}")
-    sigmas, ns, series, cells, failures = _grid(metrics, measure, parameter, expected)
-    note = pairing_note(metrics, measure, parameter, reference)
-    if fmt == "latex":
-        return _latex(measure, parameter, sigmas, ns, series, cells, caption, label, failures, note)
-    return _markdown(measure, parameter, sigmas, ns, series, cells, caption, failures, note)
+    contents = _contents(_prepare(metrics), measure, parameter, expected, reference)
+    return contents.render(fmt, caption, label)
 
 
 def table_name(measure: str, parameter: str, levels: dict[str, str] | None = None) -> str:
@@ -591,16 +630,16 @@ def write_paper_tables(
         parameters = sorted(table["parameter"].unique(), key=parameter_rank)
     written = []
     for chosen in levels:
-        subset = select_levels(table, chosen)
+        # A slice checked once, each table's contents built once for both formats: the
+        # same text as paper_table gives.
+        subset = _prepare(select_levels(table, chosen))
         for measure in measures:
             for parameter in parameters:
                 stem = table_name(measure, parameter, chosen)
+                contents = _contents(subset, measure, parameter, expected, reference)
                 for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
                     path = directory / f"{stem}{suffix}"
-                    text = paper_table(
-                        subset, measure, parameter, fmt, expected=expected, reference=reference
-                    )
-                    _write_text(path, text)
+                    _write_text(path, contents.render(fmt))
                     written.append(path)
     return written
 
