@@ -39,7 +39,7 @@ from bench.common import (
     rel_error,
     status,
 )
-from regsim.cells import cell_sources, read_source, write_cell
+from regsim.cells import CellFiles, cell_sources, read_source, write_cells
 from regsim.design import Cell, Prior, Unit
 from regsim.estimators import (
     concat_stats,
@@ -464,8 +464,11 @@ def io_section(setup: Setup, replicates: int | None) -> dict[str, Any]:
             out = Path(tmp) / f"cells{n}"
 
             def collect(sources=sources, out=out) -> None:
-                for label, parts in sources.items():
-                    write_cell(parts, setup.alpha, out / f"{label}.fits", out / f"{label}.metrics")
+                cells = [
+                    CellFiles(parts, out / f"{label}.fits", out / f"{label}.metrics")
+                    for label, parts in sources.items()
+                ]
+                write_cells(cells, setup.alpha)
 
             t_collect, _ = best_of(collect, setup.repeats)
             rows.append(
@@ -516,7 +519,7 @@ def io_section(setup: Setup, replicates: int | None) -> dict[str, Any]:
     )
     print()
     print_table(
-        ["job", "load_datasets", "MB/s", "read chunk", "write_cell, every cell"],
+        ["job", "load_datasets", "MB/s", "read chunk", "write_cells, its cells"],
         [
             (
                 r["job"],
@@ -530,8 +533,8 @@ def io_section(setup: Setup, replicates: int | None) -> dict[str, Any]:
     )
     print(
         "  files' share = (run_simulate with both files - in memory) / run_simulate with both;"
-        "\n  outputs are fsynced, so the writes depend on the disk; write_cell is what the"
-        "\n  collect job does per cell (read its chunks, sort, metrics, two parquet files)"
+        "\n  outputs are fsynced, so the writes depend on the disk; write_cells is what the"
+        "\n  collect job does for them (read the chunks, sort, metrics, two parquet files a cell)"
     )
     return {"rows": rows}
 
