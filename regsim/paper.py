@@ -1,8 +1,7 @@
 """Everything drawn from the metrics table, written by one job: figures, tables, theory.
 
 The figures, the paper tables with the failure report, and the comparison with exact
-theory all read ``results/tables/metrics.csv`` and nothing else; the failure rules side
-by side also read the tables of fits of the cells where a replicate failed. One job writes them all:
+theory all read ``results/tables/metrics.csv`` and nothing else. One job writes them all:
 it imports matplotlib and pandas and reads the table once, then runs each piece as a
 task of :func:`regsim.parallel.run_tasks`, in forked processes, as many at once as the
 job has threads. Each piece alone would pay about a second of imports for a second or
@@ -21,7 +20,6 @@ import pandas as pd
 from regsim.exact import write_theory
 from regsim.figures import figure_tasks
 from regsim.parallel import run_tasks
-from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.specs import PaperJob
 from regsim.tables import write_failure_report, write_paper_tables
 
@@ -43,9 +41,6 @@ def write_paper(
     failures: str | os.PathLike[str],
     theory_csv: str | os.PathLike[str],
     theory_md: str | os.PathLike[str],
-    sensitivity_csv: str | os.PathLike[str] | None = None,
-    sensitivity_md: str | os.PathLike[str] | None = None,
-    fits: Sequence[str | os.PathLike[str]] = (),
     workers: int = 1,
 ) -> None:
     """Write every output drawn from the metrics table, up to ``workers`` pieces at once.
@@ -64,11 +59,6 @@ def write_paper(
         The failure report (``regsim.tables.write_failure_report``).
     theory_csv, theory_md : path-like
         The comparison with exact theory (``regsim.exact.write_theory``).
-    sensitivity_csv, sensitivity_md : path-like, optional
-        The failure rules side by side (``regsim.sensitivity``), from the failing cells'
-        tables of fits among ``fits`` (``<cell>.parquet`` each); not written without them.
-    fits : sequence of path-like
-        Every cell's table of fits, named by its cell's label.
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
@@ -105,15 +95,5 @@ def write_paper(
         )
         logger.info("%d rows compared with exact theory", len(table))
 
-    def compare_failure_rules() -> None:
-        assert sensitivity_csv is not None and sensitivity_md is not None
-        reader = fits_reader({Path(path).stem: path for path in fits})
-        table = write_failure_sensitivity(
-            metrics, reader, job.alpha, sensitivity_csv, sensitivity_md, job.reference
-        )
-        logger.info("%d rows under both failure rules", len(table))
-
     tasks: list[Callable[[], None]] = [*large, write_tables, *small, compare_with_theory]
-    if sensitivity_csv is not None and sensitivity_md is not None:
-        tasks.append(compare_failure_rules)
     run_tasks(tasks, workers)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -167,6 +168,35 @@ def write_failure_sensitivity(
     return table
 
 
+def write_failure_rules(
+    metrics: pd.DataFrame,
+    fits: Sequence[str | os.PathLike[str]],
+    alpha: float,
+    csv: str | os.PathLike[str],
+    markdown: str | os.PathLike[str],
+    reference: str | None = None,
+) -> pd.DataFrame:
+    """Rule ``failure_rules``: :func:`write_failure_sensitivity` from the cells' files.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table (``regsim.tableio.read_metrics``).
+    fits : sequence of path-like
+        Every cell's table of fits, ``<cell label>.parquet``; only the failing cells' are
+        read.
+    alpha, csv, markdown, reference
+        As for :func:`write_failure_sensitivity`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table written.
+    """
+    reader = fits_reader({Path(path).stem: path for path in fits})
+    return write_failure_sensitivity(metrics, reader, alpha, csv, markdown, reference)
+
+
 def fits_reader(paths: Mapping[str, str | os.PathLike[str]]) -> Callable[[str], pd.DataFrame]:
     """Cell label -> its table of fits, read from ``paths`` (label -> file)."""
     from regsim.tableio import read_parquet
@@ -184,5 +214,6 @@ __all__ = [
     "failing_cells",
     "fits_reader",
     "sensitivity_markdown",
+    "write_failure_rules",
     "write_failure_sensitivity",
 ]

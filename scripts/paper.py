@@ -18,8 +18,5 @@ with log_to(sm.log[0]):
         failures=out.failures,
         theory_csv=out.theory_csv,
         theory_md=out.theory_md,
-        sensitivity_csv=out.sensitivity_csv,
-        sensitivity_md=out.sensitivity_md,
-        fits=list(sm.input.fits),
         workers=sm.threads,
     )
