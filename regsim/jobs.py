@@ -5,7 +5,8 @@
   the fits to the job's chunk (``regsim.cells.ChunkWriter``) and, if asked, the datasets
   (``regsim.simulate.DatasetFile``).
 * :func:`run_collect`: every cell's two tables from the chunks
-  (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``.
+  (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``, then the
+  failure rules side by side (``regsim.sensitivity.write_failure_rules``).
 
 A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
 by name. Nothing here reads the config or imports Snakemake.
@@ -27,6 +28,7 @@ from regsim.cells import CellFiles, ChunkWriter, cell_sources, collect_metrics, 
 from regsim.errors import DataFileError
 from regsim.fits import failed_replicates, fit_batches, log_failures
 from regsim.parallel import run_tasks
+from regsim.sensitivity import write_failure_rules
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
 from regsim.specs import CollectJob, SimulateJob
 from regsim.tableio import REGENERATE, write_metrics_csv
@@ -79,9 +81,11 @@ def run_collect(
     fits: Sequence[str | os.PathLike[str]],
     metrics: Sequence[str | os.PathLike[str]],
     table: str | os.PathLike[str],
+    sensitivity: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
     workers: int = 1,
 ) -> None:
-    """Rule ``collect``: every cell's table of fits and metrics, then ``metrics.csv``.
+    """Rule ``collect``: every cell's table of fits and metrics, then ``metrics.csv``, then
+    the failure rules side by side.
 
     Parameters
     ----------
@@ -93,6 +97,9 @@ def run_collect(
         Each cell's two tables, in the order of ``job.cells``.
     table : path-like
         ``metrics.csv``.
+    sensitivity : (path-like, path-like), optional
+        ``failures_sensitivity.csv`` and ``.md``
+        (:func:`regsim.sensitivity.write_failure_rules`); not written without them.
     workers : int
         Cells written at once, each group in a process forked from this one.
 
@@ -133,3 +140,8 @@ def run_collect(
     combined = collect_metrics(metrics)
     logger.info("%d metrics rows from %d cells", len(combined), len(metrics))
     write_metrics_csv(combined, table)
+    if sensitivity is not None:
+        compared = write_failure_rules(
+            combined, fits, job.alpha, *sensitivity, reference=job.reference
+        )
+        logger.info("%d rows under both failure rules", len(compared))

@@ -176,7 +176,7 @@ def write_failure_rules(
     markdown: str | os.PathLike[str],
     reference: str | None = None,
 ) -> pd.DataFrame:
-    """Rule ``failure_rules``: :func:`write_failure_sensitivity` from the cells' files.
+    """:func:`write_failure_sensitivity` from the cells' files (the collect job's last step).
 
     Parameters
     ----------

@@ -93,34 +93,6 @@ rule paper:
         "../scripts/paper.py"
 
 
-# Apart from the paper job, which then has one input: Snakemake records the checksum of
-# every input under 1 MB for each output of a job, and the paper job has hundreds of
-# outputs where a study has hundreds of cells (on a 378-cell grid that took longer than
-# drawing its figures).
-rule failure_rules:
-    input:
-        metrics="results/tables/metrics.csv",
-        # read for the cells with a failed replicate only
-        fits=expand("results/fits/{cell}.parquet", cell=STUDY.labels),
-    output:
-        csv="results/tables/failures_sensitivity.csv",
-        md="results/tables/failures_sensitivity.md",
-    log:
-        "results/logs/failure_rules.log",
-    benchmark:
-        "results/benchmarks/failure_rules.tsv"
-    conda:
-        "../envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        alpha=STUDY.alpha,
-        reference=STUDY.reference,
-    script:
-        "../scripts/failure_rules.py"
-
 
 rule protocol:
     output:

@@ -31,6 +31,13 @@ rule collect:
         fits=expand("results/fits/{cell}.parquet", cell=STUDY.labels),
         metrics=expand("results/metrics/{cell}.parquet", cell=STUDY.labels),
         table="results/tables/metrics.csv",
+        # The failure rules side by side, from the tables of fits of the cells with a
+        # failed replicate. Written here, not by the paper job: Snakemake checksums every
+        # input under 1 MB of a job for each of its outputs, and the paper job has an
+        # output per figure and table (on a 378-cell grid, with every cell's table of fits
+        # as its inputs, that took longer than drawing the figures).
+        sensitivity_csv="results/tables/failures_sensitivity.csv",
+        sensitivity_md="results/tables/failures_sensitivity.md",
     log:
         "results/logs/collect.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Rule collect: every cell's table of fits and metrics, then results/tables/metrics.csv."""
+"""Rule collect: every cell's table of fits and metrics, metrics.csv, the failure rules."""
 
 from regsim.jobs import run_collect
 from regsim.specs import CollectJob
@@ -12,5 +12,6 @@ with log_to(sm.log[0]):
         fits=list(sm.output.fits),
         metrics=list(sm.output.metrics),
         table=sm.output.table,
+        sensitivity=(sm.output.sensitivity_csv, sm.output.sensitivity_md),
         workers=sm.threads,
     )

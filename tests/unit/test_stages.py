@@ -30,6 +30,7 @@ from regsim.schema import (
     format_number,
     metrics_columns,
 )
+from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.simulate import draw, load_datasets
 from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob
 from regsim.tableio import (
@@ -141,6 +142,10 @@ def run_study(
         fits=[root / "fits" / f"{label}.parquet" for label in labels],
         metrics=[root / "metrics" / f"{label}.parquet" for label in labels],
         table=root / "tables" / "metrics.csv",
+        sensitivity=(
+            root / "tables" / "failures_sensitivity.csv",
+            root / "tables" / "failures_sensitivity.md",
+        ),
         workers=2,
     )
     return root
@@ -155,6 +160,8 @@ OUTPUTS = (
     "metrics/n12_sigma1.parquet",
     "metrics/n30_sigma0.5.parquet",
     "tables/metrics.csv",
+    "tables/failures_sensitivity.csv",
+    "tables/failures_sensitivity.md",
 )
 
 
@@ -276,6 +283,29 @@ def test_cells_summarized_together_give_the_files_of_each_alone(
         for kind in ("fits", "metrics"):
             mine = (together / f"{cell.label}.{kind}").read_bytes()
             assert mine == (alone / kind / f"{cell.label}.parquet").read_bytes(), (cell, kind)
+
+
+def test_collect_sets_the_failure_rules_side_by_side(tmp_path: Path) -> None:
+    """The collect job's table of both failure rules is the one recomputed from
+    metrics.csv and the failing cell's table of fits, as `regsim verify` does."""
+    root = run_study(tmp_path / "run", PLANS["sevens"], fit=FAILING_FIT, reference="ols")
+    written = pd.read_csv(root / "tables" / "failures_sensitivity.csv")
+    assert set(written["n"]) == {30}  # the cell with failed MAP fits, and only it
+    assert (written["own_replicates"] >= written["common_replicates"]).all()
+    assert (written["own_replicates"] > written["common_replicates"]).any()
+    again = tmp_path / "again"
+    again.mkdir()
+    labels = [cell.label for cell in CELLS]
+    write_failure_sensitivity(
+        read_metrics(root / "tables" / "metrics.csv"),
+        fits_reader({label: root / "fits" / f"{label}.parquet" for label in labels}),
+        0.05,
+        again / "failures_sensitivity.csv",
+        again / "failures_sensitivity.md",
+        "ols",
+    )
+    for name in ("failures_sensitivity.csv", "failures_sensitivity.md"):
+        assert (again / name).read_bytes() == (root / "tables" / name).read_bytes()
 
 
 def test_chunks_list_their_units_with_a_row_group_per_fit(studies: dict[str, Path]) -> None:
