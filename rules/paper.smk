@@ -93,7 +93,6 @@ rule paper:
         "../scripts/paper.py"
 
 
-
 rule protocol:
     output:
         report(
