@@ -37,3 +37,31 @@ def test_quick_benchmark_runs_and_reports_every_target(tmp_path, capsys):
         assert shown["cells"] == 378 and len(shown["changes"]) == 7
         assert all(change["ms"] > 0 for change in shown["changes"])
     assert any(row["target"].startswith("explorer") for row in report["summary"])
+
+
+#: Two jobs as Snakemake logs them: started, then finished, each after a time stamp.
+SNAKEMAKE_LOG = """\
+[Sun Dec  6 09:11:33 2026]
+localrule collect:
+    input: results/chunks/n10-1.parquet
+    jobid: 1
+    threads: 2
+[Sun Dec  6 09:11:48 2026]
+Finished jobid: 1 (Rule: collect)
+[Sun Dec  6 09:11:48 2026]
+rule paper:
+    input: results/tables/metrics.csv
+    jobid: 12
+[Sun Dec  6 09:12:51 2026]
+Finished jobid: 12 (Rule: paper)
+"""
+
+
+def test_job_spans_read_start_and_finish_from_the_log():
+    from bench.workflow import job_spans
+
+    spans = job_spans(SNAKEMAKE_LOG)
+    assert spans == {
+        "collect": {"jobs": 1, "total_s": 15.0, "max_s": 15.0},
+        "paper": {"jobs": 1, "total_s": 63.0, "max_s": 63.0},
+    }
