@@ -109,7 +109,8 @@ def _save_all(
     written: list[Path],
     vector_raster_dpi: int,
 ) -> None:
-    """Write each format of :func:`save_figure`, appending each path when written.
+    """Write each format of :func:`save_figure`; append the paths written to ``written``,
+    in the order of ``formats``.
 
     A layout engine lays the figure out twice in every ``savefig`` (a trial draw, then the
     draw that writes), so it is run once here and switched off while the files are
@@ -128,7 +129,12 @@ def _save_all(
                 figure.dpi = screen_dpi
             figure.set_layout_engine(None)
         try:
-            for fmt in formats:
+            # Raster formats first: each text keeps the renderer it was last drawn with,
+            # so a PNG drawn last would hold its canvas (36 MB for a 9-megapixel figure) on
+            # top of the PDF renderer's memory, and one drawn first lets it go while the
+            # PDF is drawn (a drawing process peaks about 5 MB lower; same bytes).
+            by_format: dict[str, Path] = {}
+            for fmt in sorted(formats, key=lambda name: name in _VECTOR_FORMATS):
                 target = path.with_name(f"{path.name}.{fmt}")
                 metadata = {"CreationDate": None} if fmt == "pdf" else None
                 resolution = vector_raster_dpi if fmt in _VECTOR_FORMATS else raster
@@ -138,7 +144,8 @@ def _save_all(
                         tmp, format=fmt, dpi=resolution, metadata=metadata
                     ),
                 )
-                written.append(target)
+                by_format[fmt] = target
         finally:
+            written.extend(by_format[fmt] for fmt in formats if fmt in by_format)
             if engine is not None:
                 figure.set_layout_engine(engine)
