@@ -181,7 +181,8 @@ def write_failure_rules(
     Parameters
     ----------
     metrics : pandas.DataFrame
-        The metrics table (``regsim.tableio.read_metrics``).
+        The metrics table of every cell (``metrics.csv``, or the cells' tables it is
+        made of); its ``n_failed`` rows say which cells had failures.
     fits : sequence of path-like
         Every cell's table of fits, ``<cell label>.parquet``; only the failing cells' are
         read.
