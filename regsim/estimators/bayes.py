@@ -310,8 +310,19 @@ def _brackets(
         s_high = np.minimum(s_high, rss_inf / (e - p))
     s_high = np.maximum(s_high, s_low)
     certified = bounds.unimodal(e - p, rss0, rss0, s_low, s_high)
+    lo, hi = s_low, s_high
+    if not certified.all():
+        # The bounds fail over the whole bracket; enclosing the roots first narrows it to
+        # where a local bound suffices.
+        rows = np.flatnonzero(~certified)
+        proven, enclosed_lo, enclosed_hi = _enclose(
+            post.take(rows), bounds.take(rows), lo[rows], hi[rows]
+        )
+        lo, hi = lo.copy(), hi.copy()
+        lo[rows[proven]], hi[rows[proven]] = enclosed_lo[proven], enclosed_hi[proven]
+        certified[rows[proven]] = True
     if certified.all():
-        rep, lo, hi = np.arange(len(rss0)), s_low, s_high
+        rep = np.arange(len(rss0))
     else:
         uncertified = np.flatnonzero(~certified)
         r_high = rss_inf + np.minimum(p * s_high, flat * s_high + extra)
@@ -328,8 +339,8 @@ def _brackets(
         )
         single = np.flatnonzero(certified)
         rep = np.concatenate([single, scan_rep])
-        lo = np.concatenate([s_low[single], scan_lo])
-        hi = np.concatenate([s_high[single], scan_hi])
+        lo = np.concatenate([lo[single], scan_lo])
+        hi = np.concatenate([hi[single], scan_hi])
         order = np.lexsort((lo, rep))
         rep, lo, hi = rep[order], lo[order], hi[order]
     # Start where p_data = p (a weak prior), else in the middle of the bracket.
@@ -337,6 +348,70 @@ def _brackets(
     if e > p:
         start = np.clip(rss0[rep] / (e - p), lo, hi)
     return rep, lo, hi, start, certified
+
+
+#: Rounds of the iteration that encloses the roots (:func:`_enclose`).
+_ENCLOSE_ITER = 30
+
+#: Relative margin of the enclosure's steps and of its concavity test, far above the
+#: rounding of R and R'.
+_ENCLOSE_MARGIN = 1e-9
+
+
+def _enclose(
+    post: _Posterior, bounds: Any, s_low: np.ndarray, s_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where iterating s ← R(s)/e from both ends of the bracket proves a single mode.
+
+    Every stationary point solves e s = R(s) with R increasing, and lies in [s_low,
+    s_high]. If L ≤ every root then R(L) ≤ R(root) = e·root, so R(L)/e is again below
+    every root; likewise U ≥ every root gives R(U)/e ≥ every root. From L = s_low and
+    U = s_high the two iterations close in on the smallest and the largest root (at the
+    rate R'/e = 1 − κ/(2e) near a mode of curvature κ), and every root stays in [L, U].
+    There d²/dt² log p(t | y) = 2 (R'(s) − R(s)/s) is negative if
+
+        R'(L) + K (U − L) < R(L)/U,
+
+    since R(s)/s ≥ R(L)/U, s p_data(s) has a decreasing derivative and |RSS''| ≤ K over
+    [L, ∞) (:meth:`regsim.estimators.map._Bounds.curvature`): a concave log density has
+    one mode, in [L, U]. Where the iteration stalls (several modes) or does not get
+    there in ``_ENCLOSE_ITER`` rounds, nothing is proven.
+
+    Returns
+    -------
+    proven : ndarray of bool
+        Where a single mode is proven.
+    lo, hi : ndarray
+        [L, U] (where proven, the bracket of the mode).
+    """
+    e = post.level
+    lo, hi = s_low.copy(), s_high.copy()
+    proven = np.zeros(len(lo), dtype=bool)
+    active = np.arange(len(lo))
+    shrink, grow = 1.0 - _ENCLOSE_MARGIN, 1.0 + _ENCLOSE_MARGIN
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_ENCLOSE_ITER):
+            if not len(active):
+                break
+            s = np.stack([lo[active], hi[active]])
+            values = post.take(active).evaluate(
+                s, 0.5 * np.log(s), slope=True, moments=False, density=False
+            )
+            assert values.r_slope is not None
+            low, high = s[0], s[1]
+            r_low, r_high = values.r[0], values.r[1]
+            bend = bounds.take(active).curvature(low)
+            top = r_low / high
+            concave = values.r_slope[0] + bend * (high - low) < top * shrink
+            proven[active] = concave
+            # Rounding may only move L down and U up, never past a root.
+            new_low = np.maximum(low, r_low / e * shrink)
+            new_high = np.minimum(high, r_high / e * grow)
+            moved = (new_low > low * grow) | (new_high < high * shrink)
+            lo[active], hi[active] = new_low, new_high
+            keep = ~concave & moved & (new_low <= new_high)
+            active = active[keep]
+    return proven, lo, hi
 
 
 def _newton(
@@ -627,7 +702,13 @@ def _summaries(
 #: freedom the tail and the curvature show): (at least, nodes). Where the rule's own
 #: check fails the next number of nodes is tried; below the last ν, or where the check
 #: fails with the most nodes, the trapezoidal rule is used.
-_HERMITE_NODES: tuple[tuple[float, int], ...] = ((160, 8), (32, 10), (24, 12), (16, 16))
+_HERMITE_NODES: tuple[tuple[float, int], ...] = (
+    (160, 8),
+    (32, 10),
+    (24, 12),
+    (16, 16),
+    (12, 20),
+)
 
 #: Largest ‖c_{K−1} He_{K−1}‖ (and ten times the largest ‖c_{K−2} He_{K−2}‖) of the
 #: Hermite coefficients of the density's ratio to the Gaussian the Gauss–Hermite rule
@@ -635,16 +716,50 @@ _HERMITE_NODES: tuple[tuple[float, int], ...] = ((160, 8), (32, 10), (24, 12), (
 #: posterior sds; a shoulder or a second mode leaves them near 1e-3.
 _HERMITE_TOL = 2e-5
 
+#: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
+#: the gamma-like posteriors it suits have about −0.13; beyond 0.015 the Hermite series
+#: of priors in strong conflict with the data failed its check nearly always.
+_HERMITE_FLAT = 0.015
 
-def _hermite_power(nu: np.ndarray) -> np.ndarray:
+
+def _hermite_power(nu: np.ndarray, skew: np.ndarray) -> np.ndarray:
     """The power q of the precision, v = σ^{−2q}, in which the rule integrates.
 
-    The cube root (q = 1/3, Wilson and Hilferty's) makes a gamma variable nearly normal
-    for large shape; for ν of a few tens a slightly smaller power leaves a smaller
-    remainder for the Hermite series of σ's CDF (measured on the all-flat posterior,
-    whose precision is a gamma variable).
+    In u = log v = −2q t the log density of v is ℓ(t) − u (ℓ = log p(t | y)), and its
+    third derivative in v vanishes at the mode for q = −ℓ'''/(6ℓ'') (``skew``, from
+    :func:`_shape`): the power that makes the density of v most nearly symmetric.
+    For the all-flat posterior, whose precision is a gamma variable, that is Wilson and
+    Hilferty's cube root, q = 1/3; there a slightly smaller power, q − 0.13/√ν for ν of
+    a few tens, leaves a smaller remainder for the Hermite series of σ's CDF, and the
+    same shift serves priors in conflict with the data (both measured against adaptive
+    quadrature). The clip keeps the power away from 0, where v loses t's scale.
     """
-    return np.clip(1.0 / 3.0 - 0.13 / np.sqrt(nu), 0.28, 1.0 / 3.0)
+    return np.clip(skew - 0.13 / np.sqrt(nu), 0.05, 0.5)
+
+
+def _shape(
+    post: _Posterior, t_mode: np.ndarray, curvature: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The skewness and the flatness of p(t | y) about its mode, from ℓ'' one sd either
+    side (ℓ'' = 2 (R'(s) − R(s)/s), ℓ = log p(t | y), κ = −ℓ'' at the mode).
+
+    The skewness is −ℓ'''/(6ℓ'') = ℓ'''/(6κ), ℓ''' from the central difference over
+    ±1/√κ: an average over the body of the posterior, where the nodes lie, rather than
+    the value at the mode alone (where it fails, the gamma posterior's 1/3). The
+    flatness is ℓ''''/κ² from the second difference, (ℓ''₋ + ℓ''₊ + 2κ)/κ: negative for
+    the gamma-like posteriors the rule suits, positive where the density flattens on
+    both sides of the mode, a shoulder the Hermite series resolves only slowly.
+    """
+    step = 1.0 / np.sqrt(curvature)
+    t = np.stack([t_mode - step, t_mode + step])
+    s = np.exp(2.0 * t)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        values = post.evaluate(s, t, slope=True, moments=False, density=False)
+        assert values.r_slope is not None
+        second = 2.0 * (values.r_slope - values.r / s)
+        skew = (second[1] - second[0]) / (12.0 * step * curvature)
+        flatness = (second[0] + second[1] + 2.0 * curvature) / curvature
+    return np.where(np.isfinite(skew), skew, 1.0 / 3.0), flatness
 
 
 @functools.cache
@@ -772,7 +887,7 @@ def _hermite_fit(
             # log g_i up to a constant: log p(t_i | y) − log v_i + z_i²/2.
             weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
             coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
-            check = np.maximum(np.abs(coef[-1]) * norms[-1], 0.1 * np.abs(coef[-2]) * norms[-2])
+            check = (np.abs(coef[-2:]) * norms[-2:, None]).max(axis=0)
             est, sd, low, up, done = _summaries(weight, values.m, values.v, np.exp(t), alpha)
             # σ ≤ x ⇔ v ≥ x^{−2q}: σ's lower limit is v's upper quantile, and back.
             z_q, ok_q = _hermite_quantile(coef, np.array([1.0 - alpha / 2.0, alpha / 2.0]))
@@ -1238,7 +1353,13 @@ def _fit_modes(
     if hermite is not None:
         allowed &= hermite
     nodes = np.where(allowed, _hermite_count(nu_m), 0)
-    power = _hermite_power(np.where(nodes > 0, nu_m, 1.0))
+    power = np.ones(replicates)
+    tried = np.flatnonzero(nodes > 0)
+    if len(tried):
+        skew, flatness = _shape(post.take(tried), t_mode[tried], curvature[tried])
+        power[tried] = _hermite_power(nu_m[tried], skew)
+        # A shoulder: the Hermite series would not converge, so not worth trying.
+        nodes[tried[~(flatness <= _HERMITE_FLAT)]] = 0
     rule_b = [np.flatnonzero(newton_ok & (nodes == 0))]
     # From the fewest nodes up: a replicate whose check fails is tried with the next
     # number of nodes, and beyond the most with the trapezoidal rule.
