@@ -526,13 +526,13 @@ class _Mixture:
     spread: np.ndarray
 
     @classmethod
-    def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray) -> _Mixture:
+    def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray, spread: np.ndarray) -> _Mixture:
+        """The mixture of weights, means and variances (nodes, R); ``spread`` as above."""
         sd = np.sqrt(v)
         reach = 8.5 * sd
         heavy = weight > 1e-12
         lo = np.where(heavy, m - reach, np.inf).min(axis=0)
         hi = np.where(heavy, m + reach, -np.inf).max(axis=0)
-        spread = sd[np.argmax(weight, axis=0), np.arange(sd.shape[1])]
         return cls(weight, m, 1.0 / sd, lo, hi, spread)
 
     def quantile(
@@ -655,6 +655,8 @@ def _summaries(
     levels = (alpha / 2.0, 1.0 - alpha / 2.0)
     means, sds, lower, upper = [], [], [], []
     ok = np.ones(weight.shape[1], dtype=bool)
+    # The heaviest node, the same for every coefficient.
+    heaviest, columns = np.argmax(weight, axis=0), np.arange(weight.shape[1])
     for j in range(len(m)):
         mean = _node_sum(weight * m[j])
         d = m[j] - mean
@@ -668,12 +670,12 @@ def _summaries(
             kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
         )
         guess = mean + sd * (start + skewed)
-        mixture = _Mixture.of(weight, m[j], v[j])
+        spread = np.sqrt(v[j][heaviest, columns])
+        mixture = _Mixture.of(weight, m[j], v[j], spread)
         # Where the tails are too heavy for the moments to mean much (or the moments do
         # not exist and the nodes' are finite only by truncation), start from the
         # heaviest component's quantiles instead.
-        heaviest = np.argmax(weight, axis=0)
-        centre = m[j][heaviest, np.arange(len(heaviest))] + zs * mixture.spread
+        centre = m[j][heaviest, columns] + zs * spread
         guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
         for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
             q, done = mixture.quantile(level, first, sd)
