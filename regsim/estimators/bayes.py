@@ -287,8 +287,10 @@ def _brackets(
     when e > p). Compared with MAP's profile h, d²/dt² log p(t | y) = −h''(t) −
     2 Σ_k x_k/(1 + x_k)² (x_k = sλ_k), so MAP's curvature bounds (:class:`_Bounds`) that
     prove h'' > 0 also prove log p(t | y) concave; its third condition, on
-    (e − p) s − RSS(s), proves e s − R(s) increasing. Elsewhere MAP's scan finds every sign
-    change of e s − R(s) on the grid (:func:`regsim.estimators.map._scan_brackets`).
+    (e − p) s − RSS(s), proves e s − R(s) increasing. Where they fail over the whole
+    bracket, :func:`_enclose` narrows it to where a local bound proves concavity.
+    Elsewhere MAP's scan finds every sign change of e s − R(s) on the grid
+    (:func:`regsim.estimators.map._scan_brackets`).
 
     Returns
     -------
@@ -298,7 +300,7 @@ def _brackets(
         close to it for weak ones), clipped to the bracket; the bracket's geometric mean
         when e ≤ p.
     certified : ndarray of bool, shape (R,)
-        Where the bounds prove a single mode (its bracket is [s_low, s_high]).
+        Where the bounds or the enclosure prove a single mode.
     """
     path, e, p, nu = post.path, post.level, post.p, post.nu
     rss0 = path.rss0
@@ -712,10 +714,11 @@ _HERMITE_NODES: tuple[tuple[float, int], ...] = (
     (12, 20),
 )
 
-#: Largest ‖c_{K−1} He_{K−1}‖ (and ten times the largest ‖c_{K−2} He_{K−2}‖) of the
-#: Hermite coefficients of the density's ratio to the Gaussian the Gauss–Hermite rule
-#: accepts: below it on every posterior tried, σ's interval limits were within 1e-6
-#: posterior sds; a shoulder or a second mode leaves them near 1e-3.
+#: Largest ‖c_{K−1} He_{K−1}‖ and ‖c_{K−2} He_{K−2}‖ of the Hermite coefficients of the
+#: density's ratio to the Gaussian the Gauss–Hermite rule accepts: below it on every
+#: posterior tried, σ's interval limits were within 2e-6 posterior sds; a shoulder or a
+#: second mode leaves them near 1e-3. Both count, since a series can alternate between
+#: small odd and large even terms.
 _HERMITE_TOL = 2e-5
 
 #: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
@@ -862,8 +865,9 @@ def _hermite_fit(
     Gauss–Hermite weight times g_i = p(t_i | y)/(2q v_i)/φ(z_i), normalised. The Hermite
     coefficients c_m = Σ_i w_i g_i He_m(z_i)/m! of g (c_0 = 1) give σ's CDF,
     P(σ ≤ x) = 1 − F(z_x) with F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z), and check the
-    rule: where the highest is not small (``_HERMITE_TOL``) the series has not converged
-    and the replicate is tried with more nodes, or left to the trapezoidal rule.
+    rule: where the two highest are not small (``_HERMITE_TOL``) the series has not
+    converged and the replicate is tried with more nodes, or left to the trapezoidal
+    rule.
 
     Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
     """
@@ -1177,11 +1181,13 @@ def fit_bayes(
     The local modes of p(t | y) are found as MAP's (:func:`_brackets`, :func:`_newton`):
     d/dt log p = R(s)/s − e with R(s) = RSS(s) + s p_data(s), p_data = p − Σ_j V_jj/η_j²
     the coefficients the data determine, so every mode has s in
-    [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))], and MAP's curvature bounds prove most
-    replicates unimodal. The integrals are then taken by Gauss–Hermite quadrature in a
-    power of the precision about a single mode (:func:`_hermite_fit`, few nodes, checked
-    by the decay of the Hermite series), or, for several modes that matter, few degrees
-    of freedom, an uncertified mode or a failed check, by the trapezoidal rule in a
+    [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))]; MAP's curvature bounds, or else an
+    enclosure of the roots (:func:`_enclose`), prove most replicates unimodal. The
+    integrals are then taken by Gauss–Hermite quadrature in the power of the precision
+    that cancels the skewness about a single mode (:func:`_hermite_fit`, few nodes,
+    checked by the decay of the Hermite series), or, for several modes that matter, few
+    degrees of freedom, a shoulder, an uncertified mode or a failed check, by the
+    trapezoidal rule in a
     stretched log σ over every mode (:func:`_trapezoid_fit`, checked by its halves and its
     end weights, extended or refined until both pass). See docs/bayes.md.
 
@@ -1317,8 +1323,10 @@ def _fit_modes(
     where its check fails, the trapezoidal rule over every mode that matters
     (:func:`_trapezoid_fit`).
     Gauss–Hermite quadrature is tried only where ``hermite`` (default: everywhere): on
-    replicates whose single mode the bounds certify. Elsewhere one mode found by the scan
-    can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal grid looks.
+    replicates whose single mode is proven (:func:`_brackets`). Elsewhere one mode found
+    by the scan can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal
+    grid looks. Nor is it tried where ℓ'' about the mode shows a shoulder
+    (:func:`_shape`).
 
     Returns estimate, se, lower, upper, ok and multimodal.
     """
