@@ -705,13 +705,15 @@ def _summaries(
 #: Gauss–Hermite nodes by ν_m, the smaller of ν and −ℓ''/2 at the mode (the degrees of
 #: freedom the tail and the curvature show): (at least, nodes). Where the rule's own
 #: check fails the next number of nodes is tried; below the last ν, or where the check
-#: fails with the most nodes, the trapezoidal rule is used.
+#: fails with the most nodes, the trapezoidal rule is used. (With 20 nodes at ν_m near
+#: 12, σ's limits erred by up to 3.5e-6 posterior sds against adaptive quadrature; from
+#: 13 on, by at most 2e-6. Sixteen nodes below ν_m = 16 erred by up to 1e-5.)
 _HERMITE_NODES: tuple[tuple[float, int], ...] = (
     (160, 8),
     (32, 10),
     (24, 12),
     (16, 16),
-    (12, 20),
+    (13, 20),
 )
 
 #: Largest ‖c_{K−1} He_{K−1}‖ and ‖c_{K−2} He_{K−2}‖ of the Hermite coefficients of the
