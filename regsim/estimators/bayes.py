@@ -723,6 +723,12 @@ _HERMITE_NODES: tuple[tuple[float, int], ...] = (
 #: small odd and large even terms.
 _HERMITE_TOL = 2e-5
 
+#: Below this ν_m the power of the precision follows the posterior's skewness
+#: (:func:`_shape`); above it (ten nodes or fewer) the posterior is close to normal in
+#: any power near the gamma's, which the Hermite check confirms, and the two evaluations
+#: that measure the skewness would cost a fifth of the rule.
+_SHAPED = 32
+
 #: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
 #: the gamma-like posteriors it suits have about −0.13; beyond 0.015 the Hermite series
 #: of priors in strong conflict with the data failed its check nearly always.
@@ -1365,13 +1371,15 @@ def _fit_modes(
     if hermite is not None:
         allowed &= hermite
     nodes = np.where(allowed, _hermite_count(nu_m), 0)
-    power = np.ones(replicates)
-    tried = np.flatnonzero(nodes > 0)
-    if len(tried):
-        skew, flatness = _shape(post.take(tried), t_mode[tried], curvature[tried])
-        power[tried] = _hermite_power(nu_m[tried], skew)
+    # The gamma posterior's power, and where the rule needs many nodes, the one that
+    # cancels the skewness.
+    power = _hermite_power(np.where(nodes > 0, nu_m, 1.0), np.full(replicates, 1.0 / 3.0))
+    shaped = np.flatnonzero((nodes > 0) & (nu_m < _SHAPED))
+    if len(shaped):
+        skew, flatness = _shape(post.take(shaped), t_mode[shaped], curvature[shaped])
+        power[shaped] = _hermite_power(nu_m[shaped], skew)
         # A shoulder: the Hermite series would not converge, so not worth trying.
-        nodes[tried[~(flatness <= _HERMITE_FLAT)]] = 0
+        nodes[shaped[~(flatness <= _HERMITE_FLAT)]] = 0
     rule_b = [np.flatnonzero(newton_ok & (nodes == 0))]
     # From the fewest nodes up: a replicate whose check fails is tried with the next
     # number of nodes, and beyond the most with the trapezoidal rule.
