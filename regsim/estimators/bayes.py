@@ -513,29 +513,31 @@ def _weights(log_density: np.ndarray) -> np.ndarray:
 class _Mixture:
     """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (nodes, R).
 
-    ``lo`` and ``hi`` bracket every quantile between 1e-9 and 1 − 1e-9: eight and a half
-    component sds beyond the mean of every component weighing more than 1e-12 (each
-    component's tail there is below 1e-16, and the lighter ones weigh less than 1e-10
-    together). ``spread`` is the sd of the heaviest component, a scale that exists even
-    where the mixture's sd does not.
+    ``spread`` is the sd of the heaviest component, a scale that exists even where the
+    mixture's sd does not.
     """
 
     weight: np.ndarray
     m: np.ndarray
     inv_sd: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
     spread: np.ndarray
 
     @classmethod
     def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray, spread: np.ndarray) -> _Mixture:
         """The mixture of weights, means and variances (nodes, R); ``spread`` as above."""
-        sd = np.sqrt(v)
-        reach = 8.5 * sd
+        return cls(weight, m, 1.0 / np.sqrt(v), spread)
+
+    def bracket(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds on every quantile between 1e-9 and 1 − 1e-9 of the mixtures ``columns``:
+        eight and a half component sds beyond the mean of every component weighing more
+        than 1e-12 (each component's tail there is below 1e-16, and the lighter ones weigh
+        less than 1e-10 together)."""
+        weight, m = self.weight[:, columns], self.m[:, columns]
+        reach = 8.5 / self.inv_sd[:, columns]
         heavy = weight > 1e-12
         lo = np.where(heavy, m - reach, np.inf).min(axis=0)
         hi = np.where(heavy, m + reach, -np.inf).max(axis=0)
-        return cls(weight, m, 1.0 / sd, lo, hi, spread)
+        return lo, hi
 
     def quantile(
         self, level: float, start: np.ndarray, scale: np.ndarray, max_iter: int = 60
@@ -543,25 +545,32 @@ class _Mixture:
         """q with F(q) = Σ_i w_i Φ((q − m_i)/sd_i) = ``level``, per replicate.
 
         Halley's iteration (F'' = −Σ_i w_i x_i φ(x_i)/sd_i², x_i = (q − m_i)/sd_i) from
-        ``start``, safeguarded by bisection on the bracket. Its convergence is cubic, the
+        ``start``, safeguarded by bisection on a bracket. Its convergence is cubic, the
         error after a step δ about δ³/2 (in sds) for a distribution near normal: a step
         below 1e-3 ``scale`` leaves an error below 1e-9 ``scale``, so the iteration stops
         after taking it. ``scale`` is at most the heaviest component's sd.
+
+        The start is usually that close, so the first step is taken unguarded (only in
+        the direction F's sign gives) and ends most iterations; the bracket of the
+        components (:meth:`bracket`) is built only for the others, narrowed by that sign.
         """
         scale = np.minimum(scale, self.spread)
-        lo, hi = self.lo.copy(), self.hi.copy()
-        q = np.clip(start, lo, hi)
-        done = np.zeros(q.shape, dtype=bool)
-        norm = 1.0 / math.sqrt(2.0 * math.pi)
-        active: Any = slice(None)
-        weight, m, inv_sd = self.weight, self.m, self.inv_sd
-        for _ in range(max_iter):
+        value, slope, bend = self._cdf(start, level, slice(None))
+        unbounded = np.full(start.shape, np.inf)
+        q, lo, hi, step, taken = _halley_step(start, value, slope, bend, -unbounded, unbounded)
+        done = taken & (np.abs(step) <= 1e-3 * scale)
+        if done.all():
+            return q, done
+        active = np.flatnonzero(~done)
+        low, high = self.bracket(active)
+        lo[active] = np.maximum(lo[active], low)
+        hi[active] = np.minimum(hi[active], high)
+        q[active] = np.clip(
+            np.where(taken[active], q[active], start[active]), lo[active], hi[active]
+        )
+        for _ in range(max_iter - 1):
             qa = q[active]
-            x = (qa - m) * inv_sd
-            density = weight * np.exp(-0.5 * x * x) * inv_sd
-            value = _node_sum(weight * ndtr(x)) - level
-            slope = norm * _node_sum(density)
-            bend = -norm * _node_sum(density * x * inv_sd)
+            value, slope, bend = self._cdf(qa, level, active)
             q[active], low, high, step, taken = _halley_step(
                 qa, value, slope, bend, lo[active], hi[active]
             )
@@ -571,8 +580,18 @@ class _Mixture:
             if done.all():
                 break
             active = np.flatnonzero(~done)
-            weight, m, inv_sd = self.weight[:, active], self.m[:, active], self.inv_sd[:, active]
         return q, done
+
+    def _cdf(
+        self, q: np.ndarray, level: float, columns: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """F(q) − ``level``, F'(q) and F''(q) of the mixtures ``columns``."""
+        weight, m, inv_sd = self.weight[:, columns], self.m[:, columns], self.inv_sd[:, columns]
+        norm = 1.0 / math.sqrt(2.0 * math.pi)
+        x = (q - m) * inv_sd
+        density = weight * np.exp(-0.5 * x * x) * inv_sd
+        value = _node_sum(weight * ndtr(x)) - level
+        return value, norm * _node_sum(density), -norm * _node_sum(density * x * inv_sd)
 
 
 def _halley_step(
