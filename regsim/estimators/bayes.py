@@ -395,16 +395,15 @@ def _enclose(
         for _ in range(_ENCLOSE_ITER):
             if not len(active):
                 break
-            s = np.stack([lo[active], hi[active]])
-            values = post.take(active).evaluate(
-                s, 0.5 * np.log(s), slope=True, moments=False, density=False
-            )
+            low, high = lo[active], hi[active]
+            part = post.take(active)
+            # R' only at L, where the test needs it.
+            values = part.evaluate(low, 0.5 * np.log(low), slope=True, moments=False, density=False)
             assert values.r_slope is not None
-            low, high = s[0], s[1]
-            r_low, r_high = values.r[0], values.r[1]
+            r_low, r_high = values.r, part.stationarity(part.path, high)[0]
             bend = bounds.take(active).curvature(low)
             top = r_low / high
-            concave = values.r_slope[0] + bend * (high - low) < top * shrink
+            concave = values.r_slope + bend * (high - low) < top * shrink
             proven[active] = concave
             # Rounding may only move L down and U up, never past a root.
             new_low = np.maximum(low, r_low / e * shrink)
