@@ -287,8 +287,10 @@ def _brackets(
     when e > p). Compared with MAP's profile h, d²/dt² log p(t | y) = −h''(t) −
     2 Σ_k x_k/(1 + x_k)² (x_k = sλ_k), so MAP's curvature bounds (:class:`_Bounds`) that
     prove h'' > 0 also prove log p(t | y) concave; its third condition, on
-    (e − p) s − RSS(s), proves e s − R(s) increasing. Elsewhere MAP's scan finds every sign
-    change of e s − R(s) on the grid (:func:`regsim.estimators.map._scan_brackets`).
+    (e − p) s − RSS(s), proves e s − R(s) increasing. Where they fail over the whole
+    bracket, :func:`_enclose` narrows it to where a local bound proves concavity.
+    Elsewhere MAP's scan finds every sign change of e s − R(s) on the grid
+    (:func:`regsim.estimators.map._scan_brackets`).
 
     Returns
     -------
@@ -298,7 +300,7 @@ def _brackets(
         close to it for weak ones), clipped to the bracket; the bracket's geometric mean
         when e ≤ p.
     certified : ndarray of bool, shape (R,)
-        Where the bounds prove a single mode (its bracket is [s_low, s_high]).
+        Where the bounds or the enclosure prove a single mode.
     """
     path, e, p, nu = post.path, post.level, post.p, post.nu
     rss0 = path.rss0
@@ -310,8 +312,19 @@ def _brackets(
         s_high = np.minimum(s_high, rss_inf / (e - p))
     s_high = np.maximum(s_high, s_low)
     certified = bounds.unimodal(e - p, rss0, rss0, s_low, s_high)
+    lo, hi = s_low, s_high
+    if not certified.all():
+        # The bounds fail over the whole bracket; enclosing the roots first narrows it to
+        # where a local bound suffices.
+        rows = np.flatnonzero(~certified)
+        proven, enclosed_lo, enclosed_hi = _enclose(
+            post.take(rows), bounds.take(rows), lo[rows], hi[rows]
+        )
+        lo, hi = lo.copy(), hi.copy()
+        lo[rows[proven]], hi[rows[proven]] = enclosed_lo[proven], enclosed_hi[proven]
+        certified[rows[proven]] = True
     if certified.all():
-        rep, lo, hi = np.arange(len(rss0)), s_low, s_high
+        rep = np.arange(len(rss0))
     else:
         uncertified = np.flatnonzero(~certified)
         r_high = rss_inf + np.minimum(p * s_high, flat * s_high + extra)
@@ -328,8 +341,8 @@ def _brackets(
         )
         single = np.flatnonzero(certified)
         rep = np.concatenate([single, scan_rep])
-        lo = np.concatenate([s_low[single], scan_lo])
-        hi = np.concatenate([s_high[single], scan_hi])
+        lo = np.concatenate([lo[single], scan_lo])
+        hi = np.concatenate([hi[single], scan_hi])
         order = np.lexsort((lo, rep))
         rep, lo, hi = rep[order], lo[order], hi[order]
     # Start where p_data = p (a weak prior), else in the middle of the bracket.
@@ -337,6 +350,69 @@ def _brackets(
     if e > p:
         start = np.clip(rss0[rep] / (e - p), lo, hi)
     return rep, lo, hi, start, certified
+
+
+#: Rounds of the iteration that encloses the roots (:func:`_enclose`).
+_ENCLOSE_ITER = 30
+
+#: Relative margin of the enclosure's steps and of its concavity test, far above the
+#: rounding of R and R'.
+_ENCLOSE_MARGIN = 1e-9
+
+
+def _enclose(
+    post: _Posterior, bounds: Any, s_low: np.ndarray, s_high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where iterating s ← R(s)/e from both ends of the bracket proves a single mode.
+
+    Every stationary point solves e s = R(s) with R increasing, and lies in [s_low,
+    s_high]. If L ≤ every root then R(L) ≤ R(root) = e·root, so R(L)/e is again below
+    every root; likewise U ≥ every root gives R(U)/e ≥ every root. From L = s_low and
+    U = s_high the two iterations close in on the smallest and the largest root (at the
+    rate R'/e = 1 − κ/(2e) near a mode of curvature κ), and every root stays in [L, U].
+    There d²/dt² log p(t | y) = 2 (R'(s) − R(s)/s) is negative if
+
+        R'(L) + K (U − L) < R(L)/U,
+
+    since R(s)/s ≥ R(L)/U, s p_data(s) has a decreasing derivative and |RSS''| ≤ K over
+    [L, ∞) (:meth:`regsim.estimators.map._Bounds.curvature`): a concave log density has
+    one mode, in [L, U]. Where the iteration stalls (several modes) or does not get
+    there in ``_ENCLOSE_ITER`` rounds, nothing is proven.
+
+    Returns
+    -------
+    proven : ndarray of bool
+        Where a single mode is proven.
+    lo, hi : ndarray
+        [L, U] (where proven, the bracket of the mode).
+    """
+    e = post.level
+    lo, hi = s_low.copy(), s_high.copy()
+    proven = np.zeros(len(lo), dtype=bool)
+    active = np.arange(len(lo))
+    shrink, grow = 1.0 - _ENCLOSE_MARGIN, 1.0 + _ENCLOSE_MARGIN
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_ENCLOSE_ITER):
+            if not len(active):
+                break
+            low, high = lo[active], hi[active]
+            part = post.take(active)
+            # R' only at L, where the test needs it.
+            values = part.evaluate(low, 0.5 * np.log(low), slope=True, moments=False, density=False)
+            assert values.r_slope is not None
+            r_low, r_high = values.r, part.stationarity(part.path, high)[0]
+            bend = bounds.take(active).curvature(low)
+            top = r_low / high
+            concave = values.r_slope + bend * (high - low) < top * shrink
+            proven[active] = concave
+            # Rounding may only move L down and U up, never past a root.
+            new_low = np.maximum(low, r_low / e * shrink)
+            new_high = np.minimum(high, r_high / e * grow)
+            moved = (new_low > low * grow) | (new_high < high * shrink)
+            lo[active], hi[active] = new_low, new_high
+            keep = ~concave & moved & (new_low <= new_high)
+            active = active[keep]
+    return proven, lo, hi
 
 
 def _newton(
@@ -436,29 +512,31 @@ def _weights(log_density: np.ndarray) -> np.ndarray:
 class _Mixture:
     """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (nodes, R).
 
-    ``lo`` and ``hi`` bracket every quantile between 1e-9 and 1 − 1e-9: eight and a half
-    component sds beyond the mean of every component weighing more than 1e-12 (each
-    component's tail there is below 1e-16, and the lighter ones weigh less than 1e-10
-    together). ``spread`` is the sd of the heaviest component, a scale that exists even
-    where the mixture's sd does not.
+    ``spread`` is the sd of the heaviest component, a scale that exists even where the
+    mixture's sd does not.
     """
 
     weight: np.ndarray
     m: np.ndarray
     inv_sd: np.ndarray
-    lo: np.ndarray
-    hi: np.ndarray
     spread: np.ndarray
 
     @classmethod
-    def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray) -> _Mixture:
-        sd = np.sqrt(v)
-        reach = 8.5 * sd
+    def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray, spread: np.ndarray) -> _Mixture:
+        """The mixture of weights, means and variances (nodes, R); ``spread`` as above."""
+        return cls(weight, m, 1.0 / np.sqrt(v), spread)
+
+    def bracket(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds on every quantile between 1e-9 and 1 − 1e-9 of the mixtures ``columns``:
+        eight and a half component sds beyond the mean of every component weighing more
+        than 1e-12 (each component's tail there is below 1e-16, and the lighter ones weigh
+        less than 1e-10 together)."""
+        weight, m = self.weight[:, columns], self.m[:, columns]
+        reach = 8.5 / self.inv_sd[:, columns]
         heavy = weight > 1e-12
         lo = np.where(heavy, m - reach, np.inf).min(axis=0)
         hi = np.where(heavy, m + reach, -np.inf).max(axis=0)
-        spread = sd[np.argmax(weight, axis=0), np.arange(sd.shape[1])]
-        return cls(weight, m, 1.0 / sd, lo, hi, spread)
+        return lo, hi
 
     def quantile(
         self, level: float, start: np.ndarray, scale: np.ndarray, max_iter: int = 60
@@ -466,25 +544,32 @@ class _Mixture:
         """q with F(q) = Σ_i w_i Φ((q − m_i)/sd_i) = ``level``, per replicate.
 
         Halley's iteration (F'' = −Σ_i w_i x_i φ(x_i)/sd_i², x_i = (q − m_i)/sd_i) from
-        ``start``, safeguarded by bisection on the bracket. Its convergence is cubic, the
+        ``start``, safeguarded by bisection on a bracket. Its convergence is cubic, the
         error after a step δ about δ³/2 (in sds) for a distribution near normal: a step
         below 1e-3 ``scale`` leaves an error below 1e-9 ``scale``, so the iteration stops
         after taking it. ``scale`` is at most the heaviest component's sd.
+
+        The start is usually that close, so the first step is taken unguarded (only in
+        the direction F's sign gives) and ends most iterations; the bracket of the
+        components (:meth:`bracket`) is built only for the others, narrowed by that sign.
         """
         scale = np.minimum(scale, self.spread)
-        lo, hi = self.lo.copy(), self.hi.copy()
-        q = np.clip(start, lo, hi)
-        done = np.zeros(q.shape, dtype=bool)
-        norm = 1.0 / math.sqrt(2.0 * math.pi)
-        active: Any = slice(None)
-        weight, m, inv_sd = self.weight, self.m, self.inv_sd
-        for _ in range(max_iter):
+        value, slope, bend = self._cdf(start, level, slice(None))
+        unbounded = np.full(start.shape, np.inf)
+        q, lo, hi, step, taken = _halley_step(start, value, slope, bend, -unbounded, unbounded)
+        done = taken & (np.abs(step) <= 1e-3 * scale)
+        if done.all():
+            return q, done
+        active = np.flatnonzero(~done)
+        low, high = self.bracket(active)
+        lo[active] = np.maximum(lo[active], low)
+        hi[active] = np.minimum(hi[active], high)
+        q[active] = np.clip(
+            np.where(taken[active], q[active], start[active]), lo[active], hi[active]
+        )
+        for _ in range(max_iter - 1):
             qa = q[active]
-            x = (qa - m) * inv_sd
-            density = weight * np.exp(-0.5 * x * x) * inv_sd
-            value = _node_sum(weight * ndtr(x)) - level
-            slope = norm * _node_sum(density)
-            bend = -norm * _node_sum(density * x * inv_sd)
+            value, slope, bend = self._cdf(qa, level, active)
             q[active], low, high, step, taken = _halley_step(
                 qa, value, slope, bend, lo[active], hi[active]
             )
@@ -494,8 +579,18 @@ class _Mixture:
             if done.all():
                 break
             active = np.flatnonzero(~done)
-            weight, m, inv_sd = self.weight[:, active], self.m[:, active], self.inv_sd[:, active]
         return q, done
+
+    def _cdf(
+        self, q: np.ndarray, level: float, columns: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """F(q) − ``level``, F'(q) and F''(q) of the mixtures ``columns``."""
+        weight, m, inv_sd = self.weight[:, columns], self.m[:, columns], self.inv_sd[:, columns]
+        norm = 1.0 / math.sqrt(2.0 * math.pi)
+        x = (q - m) * inv_sd
+        density = weight * np.exp(-0.5 * x * x) * inv_sd
+        value = _node_sum(weight * ndtr(x)) - level
+        return value, norm * _node_sum(density), -norm * _node_sum(density * x * inv_sd)
 
 
 def _halley_step(
@@ -580,6 +675,8 @@ def _summaries(
     levels = (alpha / 2.0, 1.0 - alpha / 2.0)
     means, sds, lower, upper = [], [], [], []
     ok = np.ones(weight.shape[1], dtype=bool)
+    # The heaviest node, the same for every coefficient.
+    heaviest, columns = np.argmax(weight, axis=0), np.arange(weight.shape[1])
     for j in range(len(m)):
         mean = _node_sum(weight * m[j])
         d = m[j] - mean
@@ -593,12 +690,12 @@ def _summaries(
             kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
         )
         guess = mean + sd * (start + skewed)
-        mixture = _Mixture.of(weight, m[j], v[j])
+        spread = np.sqrt(v[j][heaviest, columns])
+        mixture = _Mixture.of(weight, m[j], v[j], spread)
         # Where the tails are too heavy for the moments to mean much (or the moments do
         # not exist and the nodes' are finite only by truncation), start from the
         # heaviest component's quantiles instead.
-        heaviest = np.argmax(weight, axis=0)
-        centre = m[j][heaviest, np.arange(len(heaviest))] + zs * mixture.spread
+        centre = m[j][heaviest, columns] + zs * spread
         guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
         for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
             q, done = mixture.quantile(level, first, sd)
@@ -626,25 +723,74 @@ def _summaries(
 #: Gauss–Hermite nodes by ν_m, the smaller of ν and −ℓ''/2 at the mode (the degrees of
 #: freedom the tail and the curvature show): (at least, nodes). Where the rule's own
 #: check fails the next number of nodes is tried; below the last ν, or where the check
-#: fails with the most nodes, the trapezoidal rule is used.
-_HERMITE_NODES: tuple[tuple[float, int], ...] = ((160, 8), (32, 10), (24, 12), (16, 16))
+#: fails with the most nodes, the trapezoidal rule is used. (With 20 nodes at ν_m near
+#: 12, σ's limits erred by up to 3.5e-6 posterior sds against adaptive quadrature; from
+#: 13 on, by at most 2e-6. Sixteen nodes below ν_m = 16 erred by up to 1e-5.)
+_HERMITE_NODES: tuple[tuple[float, int], ...] = (
+    (160, 8),
+    (32, 10),
+    (24, 12),
+    (16, 16),
+    (13, 20),
+)
 
-#: Largest ‖c_{K−1} He_{K−1}‖ (and ten times the largest ‖c_{K−2} He_{K−2}‖) of the
-#: Hermite coefficients of the density's ratio to the Gaussian the Gauss–Hermite rule
-#: accepts: below it on every posterior tried, σ's interval limits were within 1e-6
-#: posterior sds; a shoulder or a second mode leaves them near 1e-3.
+#: Largest ‖c_{K−1} He_{K−1}‖ and ‖c_{K−2} He_{K−2}‖ of the Hermite coefficients of the
+#: density's ratio to the Gaussian the Gauss–Hermite rule accepts: below it on every
+#: posterior tried, σ's interval limits were within 2e-6 posterior sds; a shoulder or a
+#: second mode leaves them near 1e-3. Both count, since a series can alternate between
+#: small odd and large even terms.
 _HERMITE_TOL = 2e-5
 
+#: Below this ν_m the power of the precision follows the posterior's skewness
+#: (:func:`_shape`); above it (ten nodes or fewer) the posterior is close to normal in
+#: any power near the gamma's, which the Hermite check confirms, and the two evaluations
+#: that measure the skewness would cost a fifth of the rule.
+_SHAPED = 32
 
-def _hermite_power(nu: np.ndarray) -> np.ndarray:
+#: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
+#: the gamma-like posteriors it suits have about −0.13; beyond 0.015 the Hermite series
+#: of priors in strong conflict with the data failed its check nearly always.
+_HERMITE_FLAT = 0.015
+
+
+def _hermite_power(nu: np.ndarray, skew: np.ndarray) -> np.ndarray:
     """The power q of the precision, v = σ^{−2q}, in which the rule integrates.
 
-    The cube root (q = 1/3, Wilson and Hilferty's) makes a gamma variable nearly normal
-    for large shape; for ν of a few tens a slightly smaller power leaves a smaller
-    remainder for the Hermite series of σ's CDF (measured on the all-flat posterior,
-    whose precision is a gamma variable).
+    In u = log v = −2q t the log density of v is ℓ(t) − u (ℓ = log p(t | y)), and its
+    third derivative in v vanishes at the mode for q = −ℓ'''/(6ℓ'') (``skew``, from
+    :func:`_shape`): the power that makes the density of v most nearly symmetric.
+    For the all-flat posterior, whose precision is a gamma variable, that is Wilson and
+    Hilferty's cube root, q = 1/3; there a slightly smaller power, q − 0.13/√ν for ν of
+    a few tens, leaves a smaller remainder for the Hermite series of σ's CDF, and the
+    same shift serves priors in conflict with the data (both measured against adaptive
+    quadrature). The clip keeps the power away from 0, where v loses t's scale.
     """
-    return np.clip(1.0 / 3.0 - 0.13 / np.sqrt(nu), 0.28, 1.0 / 3.0)
+    return np.clip(skew - 0.13 / np.sqrt(nu), 0.05, 0.5)
+
+
+def _shape(
+    post: _Posterior, t_mode: np.ndarray, curvature: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The skewness and the flatness of p(t | y) about its mode, from ℓ'' one sd either
+    side (ℓ'' = 2 (R'(s) − R(s)/s), ℓ = log p(t | y), κ = −ℓ'' at the mode).
+
+    The skewness is −ℓ'''/(6ℓ'') = ℓ'''/(6κ), ℓ''' from the central difference over
+    ±1/√κ: an average over the body of the posterior, where the nodes lie, rather than
+    the value at the mode alone (where it fails, the gamma posterior's 1/3). The
+    flatness is ℓ''''/κ² from the second difference, (ℓ''₋ + ℓ''₊ + 2κ)/κ: negative for
+    the gamma-like posteriors the rule suits, positive where the density flattens on
+    both sides of the mode, a shoulder the Hermite series resolves only slowly.
+    """
+    step = 1.0 / np.sqrt(curvature)
+    t = np.stack([t_mode - step, t_mode + step])
+    s = np.exp(2.0 * t)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        values = post.evaluate(s, t, slope=True, moments=False, density=False)
+        assert values.r_slope is not None
+        second = 2.0 * (values.r_slope - values.r / s)
+        skew = (second[1] - second[0]) / (12.0 * step * curvature)
+        flatness = (second[0] + second[1] + 2.0 * curvature) / curvature
+    return np.where(np.isfinite(skew), skew, 1.0 / 3.0), flatness
 
 
 @functools.cache
@@ -745,8 +891,9 @@ def _hermite_fit(
     Gauss–Hermite weight times g_i = p(t_i | y)/(2q v_i)/φ(z_i), normalised. The Hermite
     coefficients c_m = Σ_i w_i g_i He_m(z_i)/m! of g (c_0 = 1) give σ's CDF,
     P(σ ≤ x) = 1 − F(z_x) with F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z), and check the
-    rule: where the highest is not small (``_HERMITE_TOL``) the series has not converged
-    and the replicate is tried with more nodes, or left to the trapezoidal rule.
+    rule: where the two highest are not small (``_HERMITE_TOL``) the series has not
+    converged and the replicate is tried with more nodes, or left to the trapezoidal
+    rule.
 
     Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
     """
@@ -772,7 +919,7 @@ def _hermite_fit(
             # log g_i up to a constant: log p(t_i | y) − log v_i + z_i²/2.
             weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
             coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
-            check = np.maximum(np.abs(coef[-1]) * norms[-1], 0.1 * np.abs(coef[-2]) * norms[-2])
+            check = (np.abs(coef[-2:]) * norms[-2:, None]).max(axis=0)
             est, sd, low, up, done = _summaries(weight, values.m, values.v, np.exp(t), alpha)
             # σ ≤ x ⇔ v ≥ x^{−2q}: σ's lower limit is v's upper quantile, and back.
             z_q, ok_q = _hermite_quantile(coef, np.array([1.0 - alpha / 2.0, alpha / 2.0]))
@@ -1060,11 +1207,13 @@ def fit_bayes(
     The local modes of p(t | y) are found as MAP's (:func:`_brackets`, :func:`_newton`):
     d/dt log p = R(s)/s − e with R(s) = RSS(s) + s p_data(s), p_data = p − Σ_j V_jj/η_j²
     the coefficients the data determine, so every mode has s in
-    [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))], and MAP's curvature bounds prove most
-    replicates unimodal. The integrals are then taken by Gauss–Hermite quadrature in a
-    power of the precision about a single mode (:func:`_hermite_fit`, few nodes, checked
-    by the decay of the Hermite series), or, for several modes that matter, few degrees
-    of freedom, an uncertified mode or a failed check, by the trapezoidal rule in a
+    [RSS₀/ν, min((RSS∞ + C)/ν, RSS∞/(e − p))]; MAP's curvature bounds, or else an
+    enclosure of the roots (:func:`_enclose`), prove most replicates unimodal. The
+    integrals are then taken by Gauss–Hermite quadrature in the power of the precision
+    that cancels the skewness about a single mode (:func:`_hermite_fit`, few nodes,
+    checked by the decay of the Hermite series), or, for several modes that matter, few
+    degrees of freedom, a shoulder, an uncertified mode or a failed check, by the
+    trapezoidal rule in a
     stretched log σ over every mode (:func:`_trapezoid_fit`, checked by its halves and its
     end weights, extended or refined until both pass). See docs/bayes.md.
 
@@ -1200,8 +1349,10 @@ def _fit_modes(
     where its check fails, the trapezoidal rule over every mode that matters
     (:func:`_trapezoid_fit`).
     Gauss–Hermite quadrature is tried only where ``hermite`` (default: everywhere): on
-    replicates whose single mode the bounds certify. Elsewhere one mode found by the scan
-    can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal grid looks.
+    replicates whose single mode is proven (:func:`_brackets`). Elsewhere one mode found
+    by the scan can hide a shoulder beyond the Gauss–Hermite nodes, where the trapezoidal
+    grid looks. Nor is it tried where ℓ'' about the mode shows a shoulder
+    (:func:`_shape`).
 
     Returns estimate, se, lower, upper, ok and multimodal.
     """
@@ -1238,7 +1389,15 @@ def _fit_modes(
     if hermite is not None:
         allowed &= hermite
     nodes = np.where(allowed, _hermite_count(nu_m), 0)
-    power = _hermite_power(np.where(nodes > 0, nu_m, 1.0))
+    # The gamma posterior's power, and where the rule needs many nodes, the one that
+    # cancels the skewness.
+    power = _hermite_power(np.where(nodes > 0, nu_m, 1.0), np.full(replicates, 1.0 / 3.0))
+    shaped = np.flatnonzero((nodes > 0) & (nu_m < _SHAPED))
+    if len(shaped):
+        skew, flatness = _shape(post.take(shaped), t_mode[shaped], curvature[shaped])
+        power[shaped] = _hermite_power(nu_m[shaped], skew)
+        # A shoulder: the Hermite series would not converge, so not worth trying.
+        nodes[shaped[~(flatness <= _HERMITE_FLAT)]] = 0
     rule_b = [np.flatnonzero(newton_ok & (nodes == 0))]
     # From the fewest nodes up: a replicate whose check fails is tried with the next
     # number of nodes, and beyond the most with the trapezoidal rule.
