@@ -19,7 +19,8 @@ import pandas as pd
 
 from regsim.exact import write_theory
 from regsim.figures import figure_tasks
-from regsim.parallel import run_tasks
+from regsim.figures.save import warm_up
+from regsim.parallel import CAN_FORK, run_tasks
 from regsim.specs import PaperJob
 from regsim.tables import write_failure_report, write_paper_tables
 
@@ -96,4 +97,6 @@ def write_paper(
         logger.info("%d rows compared with exact theory", len(table))
 
     tasks: list[Callable[[], None]] = [*large, write_tables, *small, compare_with_theory]
+    if workers > 1 and CAN_FORK and drawings:
+        warm_up()  # once here rather than in every worker (regsim.figures.save.warm_up)
     run_tasks(tasks, workers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -42,6 +43,29 @@ def raster_dpi(figure: Figure, dpi: int, max_pixels: int = MAX_RASTER_PIXELS) ->
     if width * height * dpi * dpi <= max_pixels:
         return dpi
     return max(1, math.floor(math.sqrt(max_pixels / (width * height))))
+
+
+def warm_up() -> None:
+    """Draw a small figure of the house style to PNG and PDF in memory, and forget it.
+
+    Matplotlib loads fonts, builds its mathtext parser and fills its caches on a process's
+    first drawing. Done once in a job that then forks a worker per figure
+    (:func:`regsim.parallel.run_tasks`), that memory is the parent's and shared by every
+    worker, instead of built again in each.
+    """
+    from matplotlib.ticker import FixedLocator
+
+    with mpl.rc_context({**RC, **_NO_DEFAULT_LAYOUT}):
+        figure = Figure(figsize=(2.0, 1.5))
+        ax = figure.add_subplot()
+        ax.plot([10.0, 100.0], [0.0, 1.0], marker="o", label="a")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([10.0, 100.0]))
+        ax.set_title(r"$\sigma$ = 1")
+        ax.set_ylabel(r"Bias of $\hat\beta_1$")
+        figure.legend()
+        for fmt in ("png", "pdf"):
+            figure.savefig(io.BytesIO(), format=fmt, dpi=72, metadata=None)
 
 
 @gc_paused

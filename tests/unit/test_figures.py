@@ -893,3 +893,26 @@ def test_unlabelled_n_ticks_look_exactly_like_matplotlibs_ticks() -> None:
             pixels.append(np.asarray(canvas.buffer_rgba()).copy())
             assert ax.get_xlim() == pytest.approx((10 / 10**0.09, 1000 * 10**0.09))
     np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
+def test_a_figure_drawn_after_the_warm_up_is_the_same_bytes(tmp_path) -> None:
+    """The paper job draws a small figure before it forks its workers
+    (``save.warm_up``): a figure then drawn is the one a fresh process draws."""
+    table = tmp_path / "metrics.csv"
+    synthetic_metrics(sigmas=(1.0, 2.0, 3.0, 4.0, 5.0)).to_csv(table, index=False)
+    code = (
+        "import sys, pandas as pd\n"
+        "from regsim import figures\n"
+        "from regsim.figures.save import warm_up\n"
+        "if sys.argv[3] == 'warm':\n"
+        "    warm_up()\n"
+        "figures.save_figure(figures.bias_figure(pd.read_csv(sys.argv[1])), sys.argv[2])\n"
+    )
+    for how in ("cold", "warm"):
+        subprocess.run(
+            [sys.executable, "-c", code, str(table), str(tmp_path / how / "bias"), how],
+            check=True,
+        )
+    for suffix in (".pdf", ".png"):
+        cold, warm = (tmp_path / how / f"bias{suffix}" for how in ("cold", "warm"))
+        assert cold.read_bytes() == warm.read_bytes(), suffix
