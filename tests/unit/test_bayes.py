@@ -87,9 +87,9 @@ def test_matches_adaptive_quadrature(n, sigma, prior, sigma_prior):
     assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (moments, limits)
 
 
-def grid_modes(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000):
-    """Local modes of log p(t | y) on a fine grid of t, per replicate, and the share of
-    the posterior mass (the grid's Riemann sums) of each one's basin."""
+def grid_log_density(stats_: SufficientStats, prior: Prior, a: int, points: int):
+    """s = σ², log p(t | y) (up to a constant) on a fine grid of t = log σ, per replicate,
+    and where the grid has a local maximum (interior points)."""
     n, p = stats_.n, stats_.p
     precision, mean = np.diag(prior.precision), np.asarray(prior.mean)
     t = 0.5 * np.log(stats_.rss / n)[:, None] + np.linspace(-4.0, 6.0, points)[None, :]
@@ -102,6 +102,13 @@ def grid_modes(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000
     prior_term = np.einsum("rki,ij,rkj->rk", m - mean, precision, m - mean)
     logp = (p - (n - 1 + a)) * t - 0.5 * (rss / s + prior_term) - 0.5 * np.linalg.slogdet(system)[1]
     peaks = (logp[:, 1:-1] > logp[:, :-2]) & (logp[:, 1:-1] >= logp[:, 2:])
+    return s, logp, peaks
+
+
+def grid_modes(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000):
+    """Local modes of log p(t | y) on a fine grid of t, per replicate, and the share of
+    the posterior mass (the grid's Riemann sums) of each one's basin."""
+    _, logp, peaks = grid_log_density(stats_, prior, a, points)
     density = np.exp(logp - logp.max(axis=1, keepdims=True))
     shares = []
     for r in range(len(logp)):
@@ -155,18 +162,7 @@ def posterior_of(stats_: SufficientStats, prior: Prior, a: int):
 
 def grid_peaks(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000):
     """s = σ² at every local maximum of log p(t | y) on a fine grid of t, per replicate."""
-    n, p = stats_.n, stats_.p
-    precision, mean = np.diag(prior.precision), np.asarray(prior.mean)
-    t = 0.5 * np.log(stats_.rss / n)[:, None] + np.linspace(-4.0, 6.0, points)[None, :]
-    s = np.exp(2.0 * t)
-    system = stats_.gram[:, None] + s[:, :, None, None] * precision
-    rhs = np.einsum("rij,rj->ri", stats_.gram, stats_.beta_hat)[:, None, :]
-    m = np.linalg.solve(system, (rhs + s[:, :, None] * (precision @ mean))[..., None])[..., 0]
-    shift = m - stats_.beta_hat[:, None, :]
-    rss = stats_.rss[:, None] + np.einsum("rki,rij,rkj->rk", shift, stats_.gram, shift)
-    prior_term = np.einsum("rki,ij,rkj->rk", m - mean, precision, m - mean)
-    logp = (p - (n - 1 + a)) * t - 0.5 * (rss / s + prior_term) - 0.5 * np.linalg.slogdet(system)[1]
-    peaks = (logp[:, 1:-1] > logp[:, :-2]) & (logp[:, 1:-1] >= logp[:, 2:])
+    s, _, peaks = grid_log_density(stats_, prior, a, points)
     return [s[r, 1:-1][peaks[r]] for r in range(len(s))]
 
 
