@@ -24,17 +24,18 @@ import numpy as np
 import pandas as pd
 
 from bench.common import fmt_mb, heading, load_study, print_table
+from bench.workflow import LARGE_GRID
 from regsim.explorer import explorer_html
 from regsim.schema import MEASURES, PRIOR_METHODS, metrics_columns, parameter_names
 from regsim.study import Study
 
-#: The grid of the timing: the benchmark's large grid, OLS and MLE, 100 replicates.
+#: The grid of the timing (and of the browser test's large page): the large grid's sample
+#: sizes and error models with 18 σ of its own, OLS and MLE, 100 replicates.
 GRID = {
     "replications": 100,
     "grid": {
-        "n": [10, 20, 50, 100, 200, 500, 1000],
+        **LARGE_GRID["grid"],
         "sigma": [0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 20, 25, 30, 50],
-        "errors": ["normal", "t3", "hetero"],
     },
     "priors": {},
     "methods": ["ols", "mle"],
