@@ -57,6 +57,7 @@ from regsim.schema import (
     short_number,
 )
 from regsim.study import Study, slice_suffix
+from regsim.styles import series_styles
 
 __all__ = [
     "DOCUMENTS",
@@ -93,7 +94,7 @@ _ZERO_TARGET = frozenset(
     }
 )
 
-#: Plotly's names of the matplotlib markers of regsim.figures.style.
+#: Plotly's names of the matplotlib markers of regsim.styles.
 _SYMBOLS: dict[str, str] = {
     "o": "circle",
     "s": "square",
@@ -178,10 +179,8 @@ def _dash(linestyle: Any) -> str:
 
 def _series_styles(series: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Colour, dash and marker of each series in Plotly's terms, from the figures' styles
-    (``regsim.figures.style.series_styles``): the same Okabe–Ito colour per method and
+    (:func:`regsim.styles.series_styles`): the same Okabe–Ito colour per method and
     line style per prior as every figure."""
-    from regsim.figures.style import series_styles
-
     styles = series_styles(list(series))
     out = []
     for method, prior in series:
@@ -348,13 +347,14 @@ def explorer_data(
         level_values = {name: levels[name][i] for name, i in zip(factor_names, key, strict=True)}
         cells.append({"label": cell_label(level_values), "levels": key})
 
-    series = sorted(set(zip(table["method"], table["prior"], strict=True)), key=series_rank)
+    # Python lists of the label columns: iterating a column of Arrow strings directly
+    # converts one element at a time (half a second over a 378-cell grid's table).
+    row_series = list(zip(table["method"].tolist(), table["prior"].tolist(), strict=True))
+    series = sorted(set(row_series), key=series_rank)
     series_index = {s: i for i, s in enumerate(series)}
-    parameters = sorted(set(table["parameter"]), key=parameter_rank)
+    parameters = sorted(set(table["parameter"].tolist()), key=parameter_rank)
     parameter_index = {p: i for i, p in enumerate(parameters)}
-    series_of_row = np.array(
-        [series_index[s] for s in zip(table["method"], table["prior"], strict=True)]
-    )
+    series_of_row = np.array([series_index[s] for s in row_series])
     parameter_of_row = table["parameter"].map(parameter_index).to_numpy()
     group_key = (cell_of_row * len(series) + series_of_row) * len(parameters) + parameter_of_row
     group_keys, group_of_row = np.unique(group_key, return_inverse=True)
@@ -363,12 +363,14 @@ def explorer_data(
     first[group_of_row[::-1]] = np.arange(len(table))[::-1]
     true_values = table["true"].to_numpy(float)[first]
 
-    measures = sorted(set(table["measure"]), key=measure_rank)
+    measure_codes, measure_names = pd.factorize(table["measure"])
+    measure_code = dict(zip(measure_names.tolist(), range(len(measure_names)), strict=True))
+    measures = sorted(measure_code, key=measure_rank)
     values: dict[str, dict[str, list[float | None]]] = {}
     estimate = table["estimate"].to_numpy(float)
     mcse = table["mcse"].to_numpy(float)
     for measure in measures:
-        rows = np.flatnonzero(table["measure"].to_numpy() == measure)
+        rows = np.flatnonzero(measure_codes == measure_code[measure])
         est = np.full(len(group_keys), np.nan)
         err = np.full(len(group_keys), np.nan)
         est[group_of_row[rows]] = estimate[rows]

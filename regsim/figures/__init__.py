@@ -11,7 +11,8 @@ and saves several figures of a whole metrics table, each of one slice.
 
 Modules
 -------
-* :mod:`~regsim.figures.style`: palette, series styles, labels, legend titles, rcParams.
+* :mod:`~regsim.figures.style`: sizes, labels, legend titles, rcParams (the series'
+  colours, line styles and markers are :mod:`regsim.styles`').
 * :mod:`~regsim.figures.data`: from a metrics table to the plotted values and gaps.
 * :mod:`~regsim.figures.panels`: the log ``n`` axis, error bars, marks, notes of gaps.
 * :mod:`~regsim.figures.grid`: the panels of rows × σ shared by the grid families.
@@ -78,6 +79,7 @@ from matplotlib.figure import Figure
 
 from regsim.errors import InputDataError
 from regsim.schema import OPTIONAL_FACTORS, metrics_columns
+from regsim.styles import METHOD_COLOURS, OKABE_ITO, PRIOR_STYLES
 from regsim.tableio import select_levels
 
 from .data import missing_cells
@@ -95,16 +97,7 @@ from .families import (
 from .nested_loop import nested_loop_figure
 from .replicates import REPLICATE_COLUMNS
 from .save import save_figure
-from .style import (
-    ERROR_TITLES,
-    FIGURE_WIDTH,
-    MEASURE_LABELS,
-    METHOD_COLOURS,
-    OKABE_ITO,
-    PRIOR_STYLES,
-    parameter_symbol,
-    series_label,
-)
+from .style import ERROR_TITLES, FIGURE_WIDTH, MEASURE_LABELS, parameter_symbol, series_label
 
 # Importing the submodule binds the name ``zip`` in this namespace: the builtin is not
 # used below.

@@ -19,9 +19,10 @@ import pandas as pd
 
 from regsim.errors import InputDataError
 from regsim.schema import OPTIONAL_FACTORS, PRIOR_METHODS, parameter_rank
+from regsim.styles import Series
 from regsim.tableio import check_metrics, levels_of
 
-from .style import Series, ordered_series
+from .style import ordered_series
 
 OnMissing = Literal["annotate", "raise"]
 

@@ -28,20 +28,12 @@ from matplotlib.lines import Line2D
 
 from regsim.errors import InputDataError
 from regsim.schema import short_number
+from regsim.styles import Series, series_styles
 
 from .collector import gc_paused
 from .panels import new_figure
 from .replicates import CellFits, cell_fits
-from .style import (
-    FIGURE_WIDTH,
-    RC,
-    REFERENCE_COLOUR,
-    Series,
-    legend_title,
-    parameter_symbol,
-    series_label,
-    series_styles,
-)
+from .style import FIGURE_WIDTH, RC, REFERENCE_COLOUR, legend_title, parameter_symbol, series_label
 
 #: Resolution of the rasterized points in the PDF of these figures: sharp at print size.
 ESTIMATE_PDF_RASTER_DPI = 150

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 
 from regsim.errors import InputDataError
 from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, beta_index, prior_rank
+from regsim.styles import METHOD_COLOURS
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
 
 from .collector import gc_paused
@@ -34,14 +35,7 @@ from .data import (
     select_parameters,
 )
 from .grid import GridContent, GridLook, grid_figure, measure_ylabel, zero_line
-from .style import (
-    FIGURE_WIDTH,
-    MEASURE_LABELS,
-    METHOD_COLOURS,
-    REFERENCE_COLOUR,
-    parameter_symbol,
-    series_label,
-)
+from .style import FIGURE_WIDTH, MEASURE_LABELS, REFERENCE_COLOUR, parameter_symbol, series_label
 
 # --------------------------------------------------------------------------------------
 # Exact finite-sample curves

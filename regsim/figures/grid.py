@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from regsim.schema import short_number
+from regsim.styles import series_styles
 
 from .data import Grid, OnMissing, check_on_missing, check_ylim
 from .layout import PanelWrap, WrappedLayout, panel_axes
@@ -46,7 +47,6 @@ from .style import (
     off_scale_handle,
     parameter_symbol,
     series_label,
-    series_styles,
 )
 
 #: Height of a row of panels, and of the legend and axis labels around them, in inches.

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from regsim.errors import InputDataError
 from regsim.schema import OPTIONAL_FACTORS, short_number
+from regsim.styles import series_styles
 from regsim.tableio import check_metrics, select_levels
 
 from .collector import gc_paused
@@ -46,7 +47,6 @@ from .style import (
     off_scale_handle,
     parameter_symbol,
     series_label,
-    series_styles,
 )
 
 #: Measures that are positive, so a log scale is the default.

@@ -16,8 +16,9 @@ import pandas as pd
 
 from regsim.errors import InputDataError
 from regsim.schema import FIT_FIELDS, OPTIONAL_FACTORS, short_number
+from regsim.styles import Series
 
-from .style import Series, ordered_series
+from .style import ordered_series
 
 #: Columns the per-replicate table of the zip plot and the estimate-level figures must
 #: have (the other factors are optional: a missing one is at its default level).

@@ -14,18 +14,12 @@ from matplotlib.lines import Line2D
 
 from regsim.errors import InputDataError
 from regsim.schema import short_number
+from regsim.styles import OKABE_ITO
 
 from .collector import gc_paused
 from .panels import new_figure
 from .replicates import cell_fits
-from .style import (
-    FIGURE_WIDTH,
-    OKABE_ITO,
-    RC,
-    legend_title,
-    parameter_symbol,
-    series_label,
-)
+from .style import FIGURE_WIDTH, RC, legend_title, parameter_symbol, series_label
 
 #: Resolution of the zip plot's rasterized intervals in its PDF: sharp at print size, and
 #: a third of the memory of 300 dpi for a plot of 10 000 replicates.

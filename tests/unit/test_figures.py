@@ -23,8 +23,9 @@ from matplotlib.figure import Figure
 from regsim import figures, theory
 from regsim.errors import InputDataError
 from regsim.figures import panels
-from regsim.figures.style import RC, series_styles
+from regsim.figures.style import RC
 from regsim.parallel import run_tasks
+from regsim.styles import series_styles
 
 MEASURES = (
     "bias",
