@@ -392,3 +392,16 @@ def test_a_long_table_page_is_cut_short_with_a_note() -> None:
     assert len(page.encode()) <= 50_000
     assert re.search(r"… \d+ more rows in tables/long.md", page)
     assert pd.Series(re.findall(r"<tr>", page)).size > 10
+
+
+def test_the_explorer_does_not_import_matplotlib() -> None:
+    # The explorer job ends the study's run: matplotlib's import (most of a second) would
+    # add to every run's wall time for a page drawn by Plotly.
+    import subprocess
+    import sys
+
+    code = "import sys, regsim.explorer; print('matplotlib' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
