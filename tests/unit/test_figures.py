@@ -470,6 +470,38 @@ def test_save_figure_lays_out_once_and_keeps_the_layout_engine(tmp_path) -> None
     np.testing.assert_allclose([ax.get_position().bounds for ax in figure.axes], placed, atol=1e-4)
 
 
+def test_fixing_the_y_ticks_while_saving_changes_no_byte_and_is_undone(
+    tmp_path, monkeypatch
+) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import ScalarFormatter
+
+    from regsim.figures import save
+
+    def draw() -> Figure:
+        figure = Figure(figsize=(4.0, 3.0), layout="constrained")
+        left, right = figure.subplots(1, 2, sharey=True)
+        left.plot([1, 2, 3], [0.0, 2.5, -1.2])
+        right.plot([1, 2, 3], [1e-3, 7.0, 3.0])
+        third = figure.add_subplot(3, 3, 9)
+        third.plot([0, 1], [1000.0, 1000.001])  # an offset: left as it is
+        return figure
+
+    figure = draw()
+    locators = [ax.yaxis.get_major_locator() for ax in figure.axes]
+    formatters = [ax.yaxis.get_major_formatter() for ax in figure.axes]
+    assert all(type(f) is ScalarFormatter for f in formatters)
+    fixed = save.save_figure(figure, tmp_path / "fixed")
+    # the shared ticker and the others are the figure's own again
+    assert [ax.yaxis.get_major_locator() for ax in figure.axes] == locators
+    assert [ax.yaxis.get_major_formatter() for ax in figure.axes] == formatters
+
+    monkeypatch.setattr(save, "_freeze_y_ticks", lambda figure: [])
+    free = save.save_figure(draw(), tmp_path / "free")
+    for a, b in zip(fixed, free, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 # --------------------------------------------------------------------------------------
 # Exact finite-sample curves (normal errors)
 # --------------------------------------------------------------------------------------
