@@ -24,7 +24,14 @@ from typing import Any
 import pandas as pd
 
 from regsim.atomic import replacing
-from regsim.cells import CellFiles, ChunkWriter, cell_sources, collect_metrics, write_cells
+from regsim.cells import (
+    SUMMARY_BATCH_ROWS,
+    CellFiles,
+    ChunkWriter,
+    cell_sources,
+    collect_metrics,
+    write_cells,
+)
 from regsim.errors import DataFileError
 from regsim.fits import failed_replicates, fit_batches, log_failures
 from regsim.parallel import run_tasks
@@ -119,8 +126,12 @@ def run_collect(
                 f"0-{job.replications - 1} once each; {REGENERATE}"
             )
     outputs = list(zip(job.cells, fits, metrics, strict=True))
-    # A few cells per task: a fork costs milliseconds, a small cell about as much.
-    per_task = max(1, len(outputs) // (4 * max(workers, 1)))
+    # About a dozen tasks per worker, so that the workers end close together (with four,
+    # one could run a whole task alone at the end), and at least one summary call's worth
+    # of cells per task (write_cells summarizes small cells together).
+    rows = max(1, sum(source.rows for source in sources[job.cells[0]]))
+    per_call = max(1, SUMMARY_BATCH_ROWS // rows)
+    per_task = max(per_call, len(outputs) // (12 * max(workers, 1)))
     groups = [outputs[i : i + per_task] for i in range(0, len(outputs), per_task)]
 
     def write(group: list[tuple[str, Any, Any]]) -> None:
