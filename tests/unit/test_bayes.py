@@ -237,6 +237,38 @@ def test_priors_in_conflict_take_either_rule_accurately(
         assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
 
 
+@pytest.mark.parametrize(
+    ("n", "prior", "sigma_prior", "nodes"),
+    [
+        (325, WEAK, "flat", {0: 7, 1: 7}),
+        (350, SKEPTICAL, "jeffreys", {0: 8, 1: 7}),
+    ],
+)
+def test_seven_nodes_at_the_edge_of_their_rule(monkeypatch, n, prior, sigma_prior, nodes):
+    # Seven Gauss–Hermite nodes from ν_m = 320 on: replicates whose ν_m is just above
+    # (321 with the weak prior, 326.5 with N(0, 1) priors against the truth) take seven,
+    # one just below (315.6) eight, and all are within the tolerances of the adaptive
+    # reference.
+    taken: list[int] = []
+    hermite = bayes._hermite_fit
+
+    def record_hermite(*args, **kwargs):
+        result = hermite(*args, **kwargs)
+        taken.extend(args[3] for _ in np.flatnonzero(result[4]))
+        return result
+
+    monkeypatch.setattr(bayes, "_hermite_fit", record_hermite)
+    d = draw(Cell(n, 5.0, BETA), 23, 0, 6)
+    stats_ = sufficient_stats(d.x, d.y)
+    for r, count in nodes.items():
+        taken.clear()
+        fit = fit_bayes(alone(stats_, r), prior, sigma_prior=sigma_prior)
+        assert fit.converged.all() and taken == [count], (r, taken)
+        reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, sigma_prior)
+        moments, limits = errors(fit, 0, reference)
+        assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
+
+
 # --------------------------------------------------------------------- closed forms
 
 
