@@ -170,7 +170,8 @@ class _Posterior(_Counts):
             for pivot in pivots[1:]:
                 log_det = log_det + np.log(pivot)
             logp = (p - self.level) * t - 0.5 * (rss / s + prior_term) - 0.5 * log_det
-        inverse = lower_inverse(lower, inv_diag)
+        # L⁻¹ only for V and R' (the density alone needs neither).
+        inverse = lower_inverse(lower, inv_diag) if moments or slope else []
         diagonal: list[Any] = []
         for j in range(p):
             if moments or (slope and precision[j]):
@@ -198,14 +199,15 @@ class _Posterior(_Counts):
             rss_slope = 2.0 * dot(gram_delta, solve(lower, inv_diag, rhs))
             informative = [j for j in range(p) if precision[j]]
             square = 0.0
-            for i in informative:
-                for j in informative:
-                    # (A⁻¹)_ij = Σ_{k ≥ max(i, j)} (L⁻¹)_ki (L⁻¹)_kj
-                    top = max(i, j)
-                    entry = inverse[top][i] * inverse[top][j]
-                    for k in range(top + 1, p):
+            for a, i in enumerate(informative):
+                for j in informative[a:]:
+                    # (A⁻¹)_ij = Σ_{k ≥ j} (L⁻¹)_ki (L⁻¹)_kj (j ≥ i); A⁻¹ is symmetric,
+                    # so each pair off the diagonal counts twice.
+                    entry = inverse[j][i] * inverse[j][j]
+                    for k in range(j + 1, p):
                         entry = entry + inverse[k][i] * inverse[k][j]
-                    square = square + precision[i] * precision[j] * entry * entry
+                    weight = precision[i] * precision[j] * (1.0 if i == j else 2.0)
+                    square = square + weight * entry * entry
             values.r_slope = rss_slope + p - 2.0 * s * trace + s * s * square
         return values
 
@@ -815,19 +817,30 @@ def _hermite_table(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 def _hermite_cdf(coef: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z) and its first two derivatives,
-    F'(z) = φ(z) Σ_m c_m He_m(z) and F''(z) = −φ(z) Σ_m c_m He_{m+1}(z)."""
+    F'(z) = φ(z) Σ_m c_m He_m(z) and F''(z) = −φ(z) Σ_m c_m He_{m+1}(z).
+
+    The polynomials He_0 … He_K come first, then the three sums over them: each numpy
+    call then works on all the terms at once (z holds only two values per replicate, so
+    the calls, not the arithmetic, cost). The sums run over the terms in order, as
+    :func:`_node_sum` does over nodes, so that the result does not depend on the batch.
+    """
     count = coef.shape[0]
     phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    previous, current = np.zeros_like(z), np.ones_like(z)
-    tail = np.zeros_like(z)
-    density = coef[0] * current
-    bend = coef[0] * z
+    basis = np.empty((count + 1, *z.shape))
+    basis[0] = 1.0
+    basis[1] = z
     for m in range(1, count):
-        tail = tail + coef[m] * current  # He_{m-1}
-        previous, current = current, z * current - (m - 1) * previous  # He_m
-        density = density + coef[m] * current
-        bend = bend + coef[m] * (z * current - m * previous)  # He_{m+1}
-    return ndtr(z) - phi * tail, phi * density, -phi * bend
+        np.multiply(z, basis[m], out=basis[m + 1])
+        basis[m + 1] -= m * basis[m - 1]
+    tail = _node_sum((coef[1:] * basis[: count - 1]).reshape(count - 1, -1))
+    density = _node_sum((coef * basis[:count]).reshape(count, -1))
+    bend = _node_sum((coef * basis[1:]).reshape(count, -1))
+    shape = z.shape
+    return (
+        ndtr(z) - phi * tail.reshape(shape),
+        phi * density.reshape(shape),
+        -phi * bend.reshape(shape),
+    )
 
 
 def _hermite_quantile(
@@ -1334,8 +1347,9 @@ def _finish(
         & np.isfinite(upper).all(axis=1)
     )
     converged = converged & finite
-    for values in (estimate, se, lower, upper):
-        values[~converged] = np.nan
+    if not converged.all():
+        for values in (estimate, se, lower, upper):
+            values[~converged] = np.nan
     converged &= bool(has_sd.all())
     return Fit("bayes", estimate, se, lower, upper, converged, multimodal)
 
@@ -1400,7 +1414,8 @@ def _fit_modes(
     power = _hermite_power(np.where(nodes > 0, nu_m, 1.0), np.full(replicates, 1.0 / 3.0))
     shaped = np.flatnonzero((nodes > 0) & (nu_m < _SHAPED))
     if len(shaped):
-        skew, flatness = _shape(post.take(shaped), t_mode[shaped], curvature[shaped])
+        part = post if len(shaped) == replicates else post.take(shaped)
+        skew, flatness = _shape(part, t_mode[shaped], curvature[shaped])
         power[shaped] = _hermite_power(nu_m[shaped], skew)
         # A shoulder: the Hermite series would not converge, so not worth trying.
         nodes[shaped[~(flatness <= _HERMITE_FLAT)]] = 0
@@ -1412,10 +1427,21 @@ def _fit_modes(
         rows = np.flatnonzero(nodes == k)
         if not len(rows):
             continue
+        # Usually every replicate takes the same rule and passes: no copies then.
+        whole = len(rows) == replicates
         result = _hermite_fit(
-            post.take(rows), t_mode[rows], curvature[rows], int(k), power[rows], alpha
+            post if whole else post.take(rows),
+            t_mode[rows],
+            curvature[rows],
+            int(k),
+            power[rows],
+            alpha,
         )
         accepted = result[4]
+        if whole and accepted.all():
+            estimate, se, lower, upper = result[:4]
+            ok[:] = True
+            continue
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[rows[accepted]] = value[accepted]
         ok[rows[accepted]] = True
