@@ -432,13 +432,13 @@ def _newton(
     ≤ 0 at its upper end. A step that leaves the shrinking bracket, or where the second
     derivative 2 (R'(s) − R(s)/s) is not negative, is replaced by bisection in t. An
     iteration is done when the error left is at most ``tol`` sds of the mode,
-    1/√(−ℓ''(t)): where a Newton step of h sds is taken, or where the bracket is
-    narrower than ``tol`` sds. Newton's error after the step is (ℓ'''/(2ℓ'')) h² in t,
-    (|ℓ'''|/(2κ^{3/2})) h² in sds (κ = −ℓ''); for the gamma posterior of the flat
-    priors ℓ''' = 2κ, so the factor is 1/√κ, and with the skewness of priors in
-    conflict with the data (ℓ''' up to about 3κ, :func:`_shape`) still below 1 wherever
-    κ > 2.25; so a step h ≤ √tol leaves an error below ``tol``. The quadrature needs
-    the mode only roughly, to place its nodes.
+    1/√(−ℓ''(t)): where a Newton step of h is taken that is itself at most ``tol`` sds,
+    where the bracket is narrower than that, or where the error the step leaves,
+    |ℓ'''| h²/(2|ℓ''|) by Newton's rule, is at most half of it, with ℓ''' the slope of
+    ℓ'' between the last two points (so from the second evaluation on). The last is
+    what usually ends the iteration, one evaluation before the step itself is that
+    small; the factor of two covers the change of ℓ''' over the last step. The
+    quadrature needs the mode only roughly, to place its nodes.
     """
     e = post.level
     t = 0.5 * np.log(start)
@@ -446,6 +446,9 @@ def _newton(
     count = len(rep)
     curvature = np.full(count, np.nan)
     done = np.zeros(count, dtype=bool)
+    # The previous point and ℓ'' there, for ℓ''' (none before the first evaluation).
+    t_prev = np.full(count, np.nan)
+    second_prev = np.full(count, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(max_iter):
             active = np.flatnonzero(~done)
@@ -468,10 +471,15 @@ def _newton(
             taken = (second < 0) & (newton >= lower) & (newton <= upper)
             t_next = np.where(taken, newton, 0.5 * (lower + upper))
             t_next = np.where(first == 0, ta, t_next)
-            # tol is in sds of the mode: a Newton step leaves an error of the order of
-            # its square, a bracket at most its width.
-            sd = 1.0 / np.sqrt(np.abs(second))
-            finished = (taken & (np.abs(step) <= math.sqrt(tol) * sd)) | (upper - lower <= tol * sd)
+            # tol is in sds of the mode; the error a Newton step leaves is of the order
+            # of its square, with ℓ''' measured between the last two points.
+            small = tol / np.sqrt(np.abs(second))
+            third = (second - second_prev[active]) / (ta - t_prev[active])
+            left = np.abs(third) * step * step / (2.0 * np.abs(second))
+            finished = (taken & ((np.abs(step) <= small) | (2.0 * left <= small))) | (
+                upper - lower <= small
+            )
+            t_prev[active], second_prev[active] = ta, second
             t[active] = t_next
             done[active] = finished
     # The height of each mode where a replicate has several, to compare them.
@@ -1272,8 +1280,7 @@ def fit_bayes(
     scan_points : int
         Points of the mode scan over log σ (as MAP's).
     tol : float
-        Newton's iteration polishes the modes to ``tol`` sds of the mode (it stops at a
-        step below √tol sds, whose square bounds the error left).
+        Newton's iteration polishes the modes to ``tol`` sds of the mode.
 
     Returns
     -------
