@@ -686,48 +686,50 @@ def _summaries(
     Returns estimate, se (R, p + 1), lower, upper (R, p) and whether every quantile
     iteration converged.
     """
+    count, replicates = weight.shape
+    p = len(m)
     z = float(ndtri(1.0 - alpha / 2.0))
     zs = np.array([[-z], [z]])
-    levels = (alpha / 2.0, 1.0 - alpha / 2.0)
-    means, sds, lower, upper = [], [], [], []
-    ok = np.ones(weight.shape[1], dtype=bool)
+    # Every coefficient at once, side by side along the replicate axis (column j·R + r):
+    # one numpy call per step instead of p. The node sums still run down each column, so
+    # a replicate's numbers do not depend on its batch.
+    wide = np.tile(weight, p)
+    mm = np.stack(m, axis=1).reshape(count, p * replicates)
+    vv = np.stack(v, axis=1).reshape(count, p * replicates)
+    mean = _node_sum(wide * mm)
+    d = mm - mean
+    d2 = d * d
+    var = _node_sum(wide * (vv + d2))
+    sd = np.sqrt(var)
+    skew = _node_sum(wide * d * (d2 + 3.0 * vv)) / (var * sd)
+    kurt = _node_sum(wide * (d2 * (d2 + 6.0 * vv) + 3.0 * vv * vv)) / (var * var) - 3.0
+    skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
+    start = np.where(kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0)
+    guess = mean + sd * (start + skewed)
     # The heaviest node, the same for every coefficient.
-    heaviest, columns = np.argmax(weight, axis=0), np.arange(weight.shape[1])
-    for j in range(len(m)):
-        mean = _node_sum(weight * m[j])
-        d = m[j] - mean
-        d2 = d * d
-        var = _node_sum(weight * (v[j] + d2))
-        sd = np.sqrt(var)
-        skew = _node_sum(weight * d * (d2 + 3.0 * v[j])) / (var * sd)
-        kurt = _node_sum(weight * (d2 * (d2 + 6.0 * v[j]) + 3.0 * v[j] * v[j])) / (var * var) - 3.0
-        skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
-        start = np.where(
-            kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0
-        )
-        guess = mean + sd * (start + skewed)
-        spread = np.sqrt(v[j][heaviest, columns])
-        mixture = _Mixture.of(weight, m[j], v[j], spread)
-        # Where the tails are too heavy for the moments to mean much (or the moments do
-        # not exist and the nodes' are finite only by truncation), start from the
-        # heaviest component's quantiles instead.
-        centre = m[j][heaviest, columns] + zs * spread
-        guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
-        for level, first, out in ((levels[0], guess[0], lower), (levels[1], guess[1], upper)):
-            q, done = mixture.quantile(level, first, sd)
-            out.append(q)
-            ok &= done
-        means.append(mean)
-        sds.append(sd)
-    mean = _node_sum(weight * sigma)
-    d = sigma - mean
-    means.append(mean)
-    sds.append(np.sqrt(_node_sum(weight * d * d)))
+    heaviest = np.tile(np.argmax(weight, axis=0), p)
+    columns = np.arange(p * replicates)
+    spread = np.sqrt(vv[heaviest, columns])
+    # Where the tails are too heavy for the moments to mean much (or the moments do not
+    # exist and the nodes' are finite only by truncation), start from the heaviest
+    # component's quantiles instead.
+    centre = mm[heaviest, columns] + zs * spread
+    guess = np.where(np.isfinite(kurt) & (kurt < 12.0), guess, centre)
+    mixture = _Mixture.of(wide, mm, vv, spread)
+    ok = np.ones(replicates, dtype=bool)
+    limits = []
+    for level, first in zip((alpha / 2.0, 1.0 - alpha / 2.0), guess, strict=True):
+        q, done = mixture.quantile(level, first, sd)
+        limits.append(q.reshape(p, replicates).T)
+        ok &= done.reshape(p, replicates).all(axis=0)
+    sigma_mean = _node_sum(weight * sigma)
+    d = sigma - sigma_mean
+    sigma_sd = np.sqrt(_node_sum(weight * d * d))
     return (
-        np.column_stack(means),
-        np.column_stack(sds),
-        np.column_stack(lower),
-        np.column_stack(upper),
+        np.column_stack([*mean.reshape(p, replicates), sigma_mean]),
+        np.column_stack([*sd.reshape(p, replicates), sigma_sd]),
+        limits[0],
+        limits[1],
         ok,
     )
 
