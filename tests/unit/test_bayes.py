@@ -195,6 +195,33 @@ def test_enclosure_proves_single_modes_and_never_a_second_one(sigma_prior):
 
 
 @pytest.mark.parametrize(
+    ("n", "sigma", "beta", "prior", "a"),
+    [
+        (20, 5.0, BETA, WEAK, 0),
+        (20, 5.0, BETA, SKEPTICAL, 0),
+        (20, 1.0, (7.0, 3.0, 7.0), SKEPTICAL, 1),
+        (10, 1.0, BETA, MIXED, 0),
+        (1000, 5.0, BETA, SKEPTICAL, 1),
+    ],
+)
+def test_newton_polishes_every_mode_to_its_tolerance(n, sigma, beta, prior, a):
+    # Newton's iteration stops after a step below √tol sds, whose square bounds the
+    # error left: every mode is within tol sds of the one polished to 1e-12, with
+    # weak priors, priors in conflict (the most skewed densities, two modes among them)
+    # and partly flat ones.
+    d = draw(Cell(n, sigma, beta), 7, 0, 60)
+    post, bounds, rss_inf = posterior_of(sufficient_stats(d.x, d.y), prior, a)
+    rep, lo, hi, start, _ = bayes._brackets(post, bounds, rss_inf, 64)
+    exact = bayes._newton(post, rep, lo, hi, start, 1e-12)
+    assert exact.ok.all()
+    for tol in (1e-3, 1e-6):
+        modes = bayes._newton(post, rep, lo, hi, start, tol)
+        assert modes.ok.all()
+        error = np.abs(modes.t - exact.t) * np.sqrt(exact.curvature)
+        assert error.max() <= tol, (tol, error.max())
+
+
+@pytest.mark.parametrize(
     ("sigma", "sigma_prior", "replicates", "rule"),
     [
         (5.0, "flat", (0, 2, 3), "hermite"),
@@ -233,6 +260,38 @@ def test_priors_in_conflict_take_either_rule_accurately(
         reference = ref.PosteriorReference(
             d.x[r], d.y[r], SKEPTICAL.mean, SKEPTICAL.sd, sigma_prior
         )
+        moments, limits = errors(fit, 0, reference)
+        assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
+
+
+@pytest.mark.parametrize(
+    ("n", "prior", "sigma_prior", "nodes"),
+    [
+        (325, WEAK, "flat", {0: 7, 1: 7}),
+        (350, SKEPTICAL, "jeffreys", {0: 8, 1: 7}),
+    ],
+)
+def test_seven_nodes_at_the_edge_of_their_rule(monkeypatch, n, prior, sigma_prior, nodes):
+    # Seven Gauss–Hermite nodes from ν_m = 320 on: replicates whose ν_m is just above
+    # (321 with the weak prior, 326.5 with N(0, 1) priors against the truth) take seven,
+    # one just below (315.6) eight, and all are within the tolerances of the adaptive
+    # reference.
+    taken: list[int] = []
+    hermite = bayes._hermite_fit
+
+    def record_hermite(*args, **kwargs):
+        result = hermite(*args, **kwargs)
+        taken.extend(args[3] for _ in np.flatnonzero(result[4]))
+        return result
+
+    monkeypatch.setattr(bayes, "_hermite_fit", record_hermite)
+    d = draw(Cell(n, 5.0, BETA), 23, 0, 6)
+    stats_ = sufficient_stats(d.x, d.y)
+    for r, count in nodes.items():
+        taken.clear()
+        fit = fit_bayes(alone(stats_, r), prior, sigma_prior=sigma_prior)
+        assert fit.converged.all() and taken == [count], (r, taken)
+        reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, sigma_prior)
         moments, limits = errors(fit, 0, reference)
         assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
 
