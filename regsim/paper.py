@@ -5,11 +5,13 @@ theory all read ``results/tables/metrics.csv`` and nothing else. One job writes 
 it imports matplotlib and pandas and reads the table once, then runs each piece as a
 task of :func:`regsim.parallel.run_tasks`, in forked processes, as many at once as the
 job has threads. Each piece alone would pay about a second of imports for a second or
-less of work.
+less of work. A figure is two tasks: its PDF, drawn by matplotlib, and then its PNG,
+rastered from the PDF by PDFium in a worker that does not hold the figure.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -18,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from regsim.exact import write_theory
-from regsim.figures import figure_tasks
+from regsim.figures import figure_tasks, png_from_pdf
 from regsim.figures.save import warm_up
 from regsim.parallel import CAN_FORK, run_tasks
 from regsim.specs import PaperJob
@@ -64,6 +66,8 @@ def write_paper(
         Pieces run at once, each in a process forked from this one.
     """
     planned = dict(zip(figures, job.figures, strict=True))
+    # Each figure's PDF, then its PNG rastered from it in another worker, which does not
+    # hold the figure (regsim.figures.png_from_pdf).
     drawings = figure_tasks(
         metrics,
         planned,
@@ -71,11 +75,13 @@ def write_paper(
         options=job.figure_options,
         p=job.p,
         alpha=job.alpha,
+        formats=("pdf",),
     )
-    large: list[Callable[[], None]] = []
-    small: list[Callable[[], None]] = []
-    for task, (family, _) in zip(drawings, job.figures, strict=True):
-        (large if family in _LARGE_FIGURES else small).append(task)
+    large: list[tuple[Callable[[], None], Callable[[], None]]] = []
+    small: list[tuple[Callable[[], None], Callable[[], None]]] = []
+    for task, path, (family, _) in zip(drawings, figures, job.figures, strict=True):
+        png = functools.partial(png_from_pdf, _pdf_of(path))
+        (large if family in _LARGE_FIGURES else small).append((task, png))
 
     def write_tables() -> None:
         written = write_paper_tables(
@@ -96,7 +102,14 @@ def write_paper(
         )
         logger.info("%d rows compared with exact theory", len(table))
 
-    tasks: list[Callable[[], None]] = [*large, write_tables, *small, compare_with_theory]
+    pairs = [*large, (write_tables, None), *small, (compare_with_theory, None)]
     if workers > 1 and CAN_FORK and drawings:
         warm_up()  # once here rather than in every worker (regsim.figures.save.warm_up)
-    run_tasks(tasks, workers)
+    run_tasks([task for task, _ in pairs], workers, then=[after for _, after in pairs])
+
+
+def _pdf_of(figure: str | os.PathLike[str]) -> Path:
+    """The PDF of a figure given by either of its files or its stem."""
+    path = Path(figure)
+    stem = path.with_suffix("") if path.suffix.lower() in (".pdf", ".png") else path
+    return stem.with_name(f"{stem.name}.pdf")

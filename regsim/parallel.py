@@ -35,7 +35,11 @@ CAN_FORK = sys.platform.startswith("linux") and hasattr(os, "fork")
 logger = logging.getLogger("regsim.parallel")
 
 
-def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
+def run_tasks(
+    tasks: Sequence[Callable[[], None]],
+    workers: int,
+    then: Sequence[Callable[[], None] | None] | None = None,
+) -> None:
     """Run every task, each in a forked child process, at most ``workers`` at a time.
 
     Parameters
@@ -46,58 +50,80 @@ def run_tasks(tasks: Sequence[Callable[[], None]], workers: int) -> None:
     workers : int
         Children running at once (at least 1). With 1, a single task, or where
         :data:`CAN_FORK` is false, the tasks run in this process, in order.
+    then : sequence of callables or None, optional
+        A task to run after each of ``tasks`` has succeeded (None for none), in a child
+        forked from this process (not from the one that ran the first), before the tasks
+        not yet started: e.g. the PNG of a figure whose PDF the first wrote, drawn without
+        the memory the figure took.
 
     Raises
     ------
     Exception
-        The exception of the first task (in the order of ``tasks``) that failed, raised
-        again here once every started child has finished; tasks not yet started when a
-        task fails are not started. A child's exception comes back as its class and
-        message: Python's built-in exceptions and ``regsim.errors`` as themselves,
-        others as a :class:`RuntimeError` naming the class (the child logs their
-        traceback); a child that dies without one (e.g. killed) as a RuntimeError.
+        The exception of the first task (in the order of ``tasks``, a task before the one
+        it follows) that failed, raised again here once every started child has
+        finished; tasks not yet started when a task fails are not started. A child's
+        exception comes back as its class and message: Python's built-in exceptions and
+        ``regsim.errors`` as themselves, others as a :class:`RuntimeError` naming the
+        class (the child logs their traceback); a child that dies without one (e.g.
+        killed) as a RuntimeError.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers == 1 or len(tasks) <= 1 or not CAN_FORK:
-        for task in tasks:
+    follow = list(then) if then is not None else [None] * len(tasks)
+    if len(follow) != len(tasks):
+        raise ValueError(f"then has {len(follow)} tasks for {len(tasks)}")
+    if workers == 1 or len(tasks) + sum(f is not None for f in follow) <= 1 or not CAN_FORK:
+        for task, after in zip(tasks, follow, strict=True):
             task()
+            if after is not None:
+                after()
         return
-    _run_forked(tasks, workers)
+    _run_forked(tasks, follow, workers)
 
 
-def _run_forked(tasks: Sequence[Callable[[], None]], workers: int) -> None:
+def _run_forked(
+    tasks: Sequence[Callable[[], None]],
+    then: Sequence[Callable[[], None] | None],
+    workers: int,
+) -> None:
     # Each child's pipe reaches end of file when the child exits; only then is that child
     # waited for, by its pid, so that other children of this process are left alone.
+    # A task is known by (index, 0), the task it is followed by as (index, 1).
     selector = selectors.DefaultSelector()
-    running: dict[int, tuple[int, int, bytearray]] = {}  # fd -> (task index, pid, report)
-    failures: dict[int, BaseException] = {}
+    running: dict[int, tuple[tuple[int, int], int, bytearray]] = {}  # fd -> (key, pid, report)
+    failures: dict[tuple[int, int], BaseException] = {}
+    ready: list[tuple[tuple[int, int], Callable[[], None]]] = []  # follow-ups, first out first
     pending = iter(enumerate(tasks))
     try:
         while True:
             while len(running) < workers and not failures:
-                started = next(pending, None)
-                if started is None:
-                    break
-                index, task = started
+                if ready:
+                    key, task = ready.pop(0)
+                else:
+                    started = next(pending, None)
+                    if started is None:
+                        break
+                    key, task = (started[0], 0), started[1]
                 pid, reader = _fork(task)
-                running[reader] = (index, pid, bytearray())
+                running[reader] = (key, pid, bytearray())
                 selector.register(reader, selectors.EVENT_READ)
             if not running:
                 break
-            for key, _ in selector.select():
-                index, pid, report = running[key.fd]
-                chunk = os.read(key.fd, 65536)
+            for selected, _ in selector.select():
+                key, pid, report = running[selected.fd]
+                chunk = os.read(selected.fd, 65536)
                 if chunk:
                     report += chunk
                     continue
-                selector.unregister(key.fd)
-                os.close(key.fd)
-                del running[key.fd]
+                selector.unregister(selected.fd)
+                os.close(selected.fd)
+                del running[selected.fd]
                 _, status = os.waitpid(pid, 0)
                 error = _outcome(bytes(report), status)
                 if error is not None:
-                    failures[index] = error
+                    failures[key] = error
+                elif key[1] == 0 and then[key[0]] is not None:
+                    ready.append(((key[0], 1), then[key[0]]))
     finally:
         # Only reached with children left if this process is interrupted (e.g. Ctrl-C):
         # stop them rather than leave them writing after the job has ended.

@@ -11,6 +11,7 @@ import gc
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
@@ -657,6 +658,45 @@ def test_a_figure_taller_than_a_page_is_rastered_at_a_lower_dpi(tmp_path) -> Non
     assert raster_dpi(Figure(figsize=(8.5, 11.0)), 300) == 300
 
 
+def test_the_png_rastered_from_the_pdf_is_agg_s_size_and_picture(tmp_path) -> None:
+    from PIL import Image
+
+    short = Figure(figsize=(7.0, 2.45))  # 176.4 pt: PDFium reads 176.39999...
+    short.add_subplot().plot([0, 1], [0, 1])
+    tall = Figure(figsize=(7.0, 32.0))  # rastered below 300 dpi
+    tall.add_subplot().plot([0, 1], [0, 1])
+    bias = figures.bias_figure(synthetic_metrics(ns=(10, 100), sigmas=(1.0, 5.0)))
+    for name, figure in {"short": short, "tall": tall, "bias": bias}.items():
+        pdf, agg = figures.save_figure(figure, tmp_path / name)
+        png = tmp_path / f"{name}.png"
+        agg.rename(tmp_path / f"{name}_agg.png")
+        assert figures.png_from_pdf(pdf) == png
+        with Image.open(png) as ours, Image.open(tmp_path / f"{name}_agg.png") as theirs:
+            assert ours.size == theirs.size, name
+            assert ours.mode == "RGBA" and ours.getextrema()[3] == (255, 255)  # opaque
+            np.testing.assert_allclose(ours.info["dpi"], theirs.info["dpi"])
+            a = np.asarray(ours.convert("RGB"), dtype=float)
+            b = np.asarray(theirs.convert("RGB"), dtype=float)
+        # The same picture, drawn by another renderer: edges are smoothed differently
+        # (a figure's mean difference is a few levels of 255; a missing line or label,
+        # or a black page, would be many more).
+        difference = np.abs(a - b).max(axis=2)
+        assert difference.mean() < 6.0, name
+        assert (difference > 128).mean() < 0.01, name
+    # the same bytes every time
+    first = png.read_bytes()
+    figures.png_from_pdf(pdf)
+    assert png.read_bytes() == first
+
+
+def test_a_figure_s_pdf_is_found_from_either_of_its_files_or_its_stem() -> None:
+    from regsim.paper import _pdf_of
+
+    assert _pdf_of("results/figures/bias.png") == Path("results/figures/bias.pdf")
+    assert _pdf_of("results/figures/bias_t3") == Path("results/figures/bias_t3.pdf")
+    assert _pdf_of("figures/coverage_design1.5.pdf") == Path("figures/coverage_design1.5.pdf")
+
+
 def test_vector_raster_dpi_sets_the_resolution_of_the_zip_plots_pdf(tmp_path) -> None:
     import re
 
@@ -766,7 +806,9 @@ def test_the_legend_title_names_each_non_default_level(monkeypatch) -> None:
 def drawn_by_tasks(monkeypatch, metrics: pd.DataFrame, wanted: dict, **keywords) -> dict:
     """The figures figure_tasks would save, by path, drawn in this process."""
     drawn = {}
-    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.update({path: figure}))
+    monkeypatch.setattr(
+        figures, "save_figure", lambda figure, path, formats: drawn.update({path: figure})
+    )
     for task in figures.figure_tasks(metrics, wanted, **keywords):
         task()
     return drawn

@@ -9,7 +9,7 @@ from test_figures import synthetic_metrics
 
 from regsim.errors import InputDataError
 from regsim.exact import write_theory
-from regsim.figures import bias_figure, save_figure
+from regsim.figures import bias_figure, png_from_pdf, save_figure
 from regsim.paper import write_paper
 from regsim.specs import PaperJob
 from regsim.tables import write_failure_report, write_paper_tables
@@ -62,7 +62,8 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
 
     # each piece as the functions it runs write it alone
     alone = tmp_path / "alone"
-    save_figure(bias_figure(metrics, expected=EXPECTED), alone / "bias")
+    save_figure(bias_figure(metrics, expected=EXPECTED), alone / "bias", ("pdf",))
+    png_from_pdf(alone / "bias.pdf")  # the PNG: the PDF rastered, in a worker of its own
     write_paper_tables(metrics, alone, ["bias", "coverage"], ["beta1", "sigma"], EXPECTED)
     write_failure_report(metrics, alone / "failures.md")
     write_theory(metrics, 0.05, 2, alone / "theory.csv", alone / "theory.md")

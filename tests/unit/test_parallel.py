@@ -164,3 +164,60 @@ def test_other_children_of_the_process_are_left_to_their_owner(tmp_path: Path) -
     other = subprocess.Popen(["sh", "-c", "exit 7"])  # ends while the tasks run
     run_tasks([lambda: time.sleep(0.5), lambda: time.sleep(0.5)], 2)
     assert other.wait(timeout=10) == 7  # not reaped by run_tasks
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_task_that_follows_runs_after_its_own_in_a_child_of_this_process(
+    tmp_path: Path, workers: int
+) -> None:
+    def first(i: int):
+        def task() -> None:
+            time.sleep(0.01 * (3 - i))  # finish out of order
+            (tmp_path / f"first{i}").write_text(f"{os.getpid()} {os.getppid()}")
+
+        return task
+
+    def after(i: int):
+        def task() -> None:
+            # its own task has finished: its file is there
+            assert (tmp_path / f"first{i}").exists()
+            (tmp_path / f"then{i}").write_text(f"{os.getpid()} {os.getppid()}")
+
+        return task
+
+    run_tasks([first(i) for i in range(3)], workers, then=[after(0), None, after(2)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first0", "first1", "first2"] + [
+        "then0",
+        "then2",
+    ]
+    for i in (0, 2):
+        task_pid, task_parent = map(int, (tmp_path / f"first{i}").read_text().split())
+        then_pid, then_parent = map(int, (tmp_path / f"then{i}").read_text().split())
+        if workers > 1 and CAN_FORK:
+            # forked from this process, not from the process that ran its task
+            assert then_parent == task_parent == os.getpid() != then_pid != task_pid
+        else:
+            assert then_pid == task_pid == os.getpid()
+
+
+@forks
+def test_a_failed_task_is_not_followed_and_its_error_comes_first(tmp_path: Path) -> None:
+    def fail() -> None:
+        raise InputDataError("the first went wrong")
+
+    def late_failure() -> None:
+        time.sleep(0.05)
+        raise InputDataError("the second went wrong")
+
+    with pytest.raises(InputDataError, match="the first went wrong"):
+        run_tasks(
+            [fail, late_failure],
+            2,
+            then=[writer(tmp_path / "then0", "x"), writer(tmp_path / "then1", "y")],
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_then_has_a_task_or_none_for_each_task() -> None:
+    with pytest.raises(ValueError, match="then has 1 tasks for 2"):
+        run_tasks([lambda: None, lambda: None], 2, then=[None])
