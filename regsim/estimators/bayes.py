@@ -431,14 +431,9 @@ def _newton(
     The bracket [lo, hi] (in s) holds one mode; the derivative is ≥ 0 at its lower end and
     ≤ 0 at its upper end. A step that leaves the shrinking bracket, or where the second
     derivative 2 (R'(s) − R(s)/s) is not negative, is replaced by bisection in t. An
-    iteration is done when the error left is at most ``tol`` sds of the mode,
-    1/√(−ℓ''(t)): where a Newton step of h is taken that is itself at most ``tol`` sds,
-    where the bracket is narrower than that, or where the error the step leaves,
-    |ℓ'''| h²/(2|ℓ''|) by Newton's rule, is at most half of it, with ℓ''' the slope of
-    ℓ'' between the last two points (so from the second evaluation on). The last is
-    what usually ends the iteration, one evaluation before the step itself is that
-    small; the factor of two covers the change of ℓ''' over the last step. The
-    quadrature needs the mode only roughly, to place its nodes.
+    iteration is done when its Newton step is at most ``tol`` sds of the mode,
+    1/√(−ℓ''(t)) (after taking it): the quadrature only needs the mode roughly, and
+    the error left is of the order of the step squared.
     """
     e = post.level
     t = 0.5 * np.log(start)
@@ -446,9 +441,6 @@ def _newton(
     count = len(rep)
     curvature = np.full(count, np.nan)
     done = np.zeros(count, dtype=bool)
-    # The previous point and ℓ'' there, for ℓ''' (none before the first evaluation).
-    t_prev = np.full(count, np.nan)
-    second_prev = np.full(count, np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(max_iter):
             active = np.flatnonzero(~done)
@@ -471,15 +463,9 @@ def _newton(
             taken = (second < 0) & (newton >= lower) & (newton <= upper)
             t_next = np.where(taken, newton, 0.5 * (lower + upper))
             t_next = np.where(first == 0, ta, t_next)
-            # tol is in sds of the mode; the error a Newton step leaves is of the order
-            # of its square, with ℓ''' measured between the last two points.
+            # tol is in sds of the mode: the quadrature needs the mode only roughly.
             small = tol / np.sqrt(np.abs(second))
-            third = (second - second_prev[active]) / (ta - t_prev[active])
-            left = np.abs(third) * step * step / (2.0 * np.abs(second))
-            finished = (taken & ((np.abs(step) <= small) | (2.0 * left <= small))) | (
-                upper - lower <= small
-            )
-            t_prev[active], second_prev[active] = ta, second
+            finished = (taken & (np.abs(step) <= small)) | (upper - lower <= small)
             t[active] = t_next
             done[active] = finished
     # The height of each mode where a replicate has several, to compare them.
@@ -1282,7 +1268,7 @@ def fit_bayes(
     scan_points : int
         Points of the mode scan over log σ (as MAP's).
     tol : float
-        Newton's iteration polishes the modes to ``tol`` sds of the mode.
+        Newton's iteration for the modes stops at steps below ``tol`` sds of the mode.
 
     Returns
     -------

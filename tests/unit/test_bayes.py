@@ -195,33 +195,6 @@ def test_enclosure_proves_single_modes_and_never_a_second_one(sigma_prior):
 
 
 @pytest.mark.parametrize(
-    ("n", "sigma", "beta", "prior", "a"),
-    [
-        (20, 5.0, BETA, WEAK, 0),
-        (20, 5.0, BETA, SKEPTICAL, 0),
-        (20, 1.0, (7.0, 3.0, 7.0), SKEPTICAL, 1),
-        (10, 1.0, BETA, MIXED, 0),
-        (1000, 5.0, BETA, SKEPTICAL, 1),
-    ],
-)
-def test_newton_polishes_every_mode_to_its_tolerance(n, sigma, beta, prior, a):
-    # Newton's iteration stops after a step below √tol sds, whose square bounds the
-    # error left: every mode is within tol sds of the one polished to 1e-12, with
-    # weak priors, priors in conflict (the most skewed densities, two modes among them)
-    # and partly flat ones.
-    d = draw(Cell(n, sigma, beta), 7, 0, 60)
-    post, bounds, rss_inf = posterior_of(sufficient_stats(d.x, d.y), prior, a)
-    rep, lo, hi, start, _ = bayes._brackets(post, bounds, rss_inf, 64)
-    exact = bayes._newton(post, rep, lo, hi, start, 1e-12)
-    assert exact.ok.all()
-    for tol in (1e-3, 1e-6):
-        modes = bayes._newton(post, rep, lo, hi, start, tol)
-        assert modes.ok.all()
-        error = np.abs(modes.t - exact.t) * np.sqrt(exact.curvature)
-        assert error.max() <= tol, (tol, error.max())
-
-
-@pytest.mark.parametrize(
     ("sigma", "sigma_prior", "replicates", "rule"),
     [
         (5.0, "flat", (0, 2, 3), "hermite"),
