@@ -730,13 +730,13 @@ def _summaries(
 #: fails with the most nodes, the trapezoidal rule is used. (With 20 nodes at ν_m near
 #: 12, σ's limits erred by up to 3.5e-6 posterior sds against adaptive quadrature; from
 #: 13 on, by at most 2e-6. Sixteen nodes below ν_m = 16 erred by up to 1e-5. Seven
-#: nodes pass the check from ν_m ≈ 250 on, where the series' sixth and fifth terms fall
-#: below its tolerance as ν_m^{−3/2}; from 320 on, on every posterior tried, with the
-#: limits as close to adaptive quadrature as eight nodes' and the means and sds within
-#: 1e-10 sds. Six nodes never pass it below ν_m of several thousand: their fourth term,
-#: the kurtosis, falls only as 1/ν_m.)
+#: nodes pass the check on the coefficients from ν_m ≈ 250 on, where the series' sixth
+#: and fifth terms fall below its tolerance as ν_m^{−3/2}, but the check at σ's limits
+#: (:func:`_hermite_tail_shift`) only from about 700 (priors in conflict) or 800 (weak
+#: priors) on: below that they would be tried and fail. Six nodes never pass below ν_m
+#: of several thousand: their fourth term, the kurtosis, falls only as 1/ν_m.)
 _HERMITE_NODES: tuple[tuple[float, int], ...] = (
-    (320, 7),
+    (800, 7),
     (160, 8),
     (32, 10),
     (24, 12),
@@ -750,6 +750,13 @@ _HERMITE_NODES: tuple[tuple[float, int], ...] = (
 #: second mode leaves them near 1e-3. Both count, since a series can alternate between
 #: small odd and large even terms.
 _HERMITE_TOL = 2e-5
+
+#: Largest shift of σ's interval limits, in posterior sds of σ, that the two highest
+#: terms of the series make (:func:`_hermite_tail_shift`): the coefficients' check
+#: above bounds the series over the whole line, and passed two replicates whose upper
+#: limit erred by 1.1e-5 and 1.2e-5 sds (n = 100, σ = 5, a prior in conflict, 12 nodes):
+#: at the limits a term can weigh more than its norm.
+_HERMITE_LIMIT_TOL = 2e-6
 
 #: Below this ν_m the power of the precision follows the posterior's skewness
 #: (:func:`_shape`); above it (ten nodes or fewer) the posterior is close to normal in
@@ -843,6 +850,31 @@ def _hermite_cdf(coef: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarra
         phi * density.reshape(shape),
         -phi * bend.reshape(shape),
     )
+
+
+def _hermite_tail_shift(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """How far the two highest terms of the series move its quantiles at ``z``, in z.
+
+    F(z) = Φ(z) − φ(z) Σ_m c_m He_{m−1}(z): the terms m = K−1 and K−2 move F at z by
+    φ(z) |c_m He_{m−1}(z)|, and its quantile by that over the density F'(z). The larger
+    of the two bounds the error of a converging series' quantile (the terms left out are
+    smaller still), as the coefficients' own check does over the whole line, but where
+    the limits are: in a tail a term can matter more than its norm says. ``z`` has shape
+    (levels, R).
+    """
+    count = coef.shape[0]
+    previous, current = np.ones_like(z), z.copy()  # He_0, He_1
+    polynomials = [previous, current]
+    for m in range(1, count - 2):
+        previous, current = current, z * current - m * previous
+        polynomials.append(current)
+    phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    moved = np.maximum(
+        np.abs(coef[count - 1] * polynomials[count - 2]),
+        np.abs(coef[count - 2] * polynomials[count - 3]),
+    )
+    _, slope, _ = _hermite_cdf(coef[:, None, :], z)
+    return phi * moved / slope
 
 
 def _hermite_quantile(
@@ -948,7 +980,13 @@ def _hermite_fit(
             estimate[part], se[part] = est, sd
             lower[part] = np.column_stack([low, sigma_low])
             upper[part] = np.column_stack([up, sigma_up])
-            ok[part] = valid & (check <= _HERMITE_TOL) & done & ok_q.all(axis=0)
+            # The limits themselves: what the two highest terms move σ's CDF by at each
+            # limit, as a shift of the limit in posterior sds of σ.
+            shift = _hermite_tail_shift(coef, z_q) * np.abs(
+                np.stack([sigma_low, sigma_up]) * ratio / (2.0 * q * (1.0 + ratio * z_q))
+            )
+            close = (shift <= _HERMITE_LIMIT_TOL * sd[:, -1]).all(axis=0)
+            ok[part] = valid & (check <= _HERMITE_TOL) & close & done & ok_q.all(axis=0)
     return estimate, se, lower, upper, ok
 
 
