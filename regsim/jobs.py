@@ -129,8 +129,8 @@ def run_collect(
     # About a dozen tasks per worker, so that the workers end close together (with four,
     # one could run a whole task alone at the end), and at least one summary call's worth
     # of cells per task (write_cells summarizes small cells together).
-    rows = max(1, sum(source.rows for source in sources[job.cells[0]]))
-    per_call = max(1, SUMMARY_BATCH_ROWS // rows)
+    rows = max((sum(source.rows for source in sources[label]) for label in job.cells), default=1)
+    per_call = max(1, SUMMARY_BATCH_ROWS // max(rows, 1))
     per_task = max(per_call, len(outputs) // (12 * max(workers, 1)))
     groups = [outputs[i : i + per_task] for i in range(0, len(outputs), per_task)]
 

@@ -65,7 +65,8 @@ def write_paper(
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
-    planned = dict(zip(figures, job.figures, strict=True))
+    pdfs = [_pdf_of(path) for path in figures]
+    planned = dict(zip(pdfs, job.figures, strict=True))
     # Each figure's PDF, then its PNG rastered from it in another worker, which does not
     # hold the figure (regsim.figures.png_from_pdf).
     drawings = figure_tasks(
@@ -79,8 +80,8 @@ def write_paper(
     )
     large: list[tuple[Callable[[], None], Callable[[], None]]] = []
     small: list[tuple[Callable[[], None], Callable[[], None]]] = []
-    for task, path, (family, _) in zip(drawings, figures, job.figures, strict=True):
-        png = functools.partial(png_from_pdf, _pdf_of(path))
+    for task, pdf, (family, _) in zip(drawings, pdfs, job.figures, strict=True):
+        png = functools.partial(png_from_pdf, pdf)
         (large if family in _LARGE_FIGURES else small).append((task, png))
 
     def write_tables() -> None:

@@ -48,13 +48,14 @@ def run_tasks(
         Independent tasks taking no arguments; what they return is ignored, so each writes
         its own output. In a child a task sees the parent's memory as it was at the fork.
     workers : int
-        Children running at once (at least 1). With 1, a single task, or where
-        :data:`CAN_FORK` is false, the tasks run in this process, in order.
+        Children running at once (at least 1). With 1, a single task and nothing to
+        follow it, or where :data:`CAN_FORK` is false, the tasks run in this process, in
+        order, each followed by its task of ``then``.
     then : sequence of callables or None, optional
-        A task to run after each of ``tasks`` has succeeded (None for none), in a child
-        forked from this process (not from the one that ran the first), before the tasks
-        not yet started: e.g. the PNG of a figure whose PDF the first wrote, drawn without
-        the memory the figure took.
+        A task to run after each of ``tasks`` has succeeded (None for none), before the
+        tasks not yet started: in a child forked from this process (not from the one that
+        ran the first), e.g. the PNG of a figure whose PDF the first wrote, drawn without
+        the memory the figure took; or in this process where the tasks run here.
 
     Raises
     ------

@@ -64,6 +64,7 @@ PACKAGES: tuple[str, ...] = (
     "pandas",
     "pyarrow",
     "matplotlib",
+    "pypdfium2",
     "plotly",
     "snakemake",
 )

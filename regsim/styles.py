@@ -80,6 +80,17 @@ def series_styles(series: Sequence[Series]) -> dict[Series, dict[str, Any]]:
 
     Known methods and priors have fixed styles; unknown ones take the spare styles in
     alphabetical order, so one table always gives the same styles.
+
+    Parameters
+    ----------
+    series : sequence of (str, str)
+        The (method, prior) pairs, the prior ``""`` for a method without one.
+
+    Returns
+    -------
+    dict
+        (method, prior) -> matplotlib keyword arguments: ``color``, ``linestyle``,
+        ``marker``, ``markerfacecolor``, ``markeredgecolor``, ``markeredgewidth``.
     """
     unknown_methods = sorted({m for m, _ in series if m not in METHOD_COLOURS})
     unknown_priors = sorted({p for _, p in series if p and p not in PRIOR_STYLES})

@@ -163,13 +163,18 @@ def png_from_pdf(
         The figure's PDF, e.g. written by :func:`save_figure`.
     dpi : int, default 300
         Resolution, lowered as by :func:`raster_dpi`.
-    max_pixels : int
+    max_pixels : int, default MAX_RASTER_PIXELS
         Most pixels of the PNG.
 
     Returns
     -------
     pathlib.Path
         The PNG written.
+
+    Raises
+    ------
+    ValueError
+        If the PDF has more or fewer than one page (a figure is one page).
     """
     import pypdfium2
     import pypdfium2.raw as pdfium_c
@@ -177,6 +182,8 @@ def png_from_pdf(
     pdf = Path(pdf)
     document = pypdfium2.PdfDocument(pdf.read_bytes())
     try:
+        if len(document) != 1:
+            raise ValueError(f"{pdf}: a figure's PDF has one page, this one {len(document)}")
         page = document[0]
         try:
             # PDFium gives the page size in single precision (176.4 pt as 176.39999389...):
@@ -194,10 +201,15 @@ def png_from_pdf(
             flags = pdfium_c.FPDF_REVERSE_BYTE_ORDER
             pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, flags)
             png = pdf.with_suffix(".png")
-            write_atomic(
-                png,
-                lambda tmp: bitmap.to_pil().save(tmp, format="PNG", dpi=(resolution, resolution)),
-            )
+            try:
+                write_atomic(
+                    png,
+                    lambda tmp: bitmap.to_pil().save(
+                        tmp, format="PNG", dpi=(resolution, resolution)
+                    ),
+                )
+            finally:
+                bitmap.close()
         finally:
             page.close()
     finally:

@@ -400,7 +400,11 @@ def test_the_explorer_does_not_import_matplotlib() -> None:
     import subprocess
     import sys
 
-    code = "import sys, regsim.explorer; print('matplotlib' in sys.modules)"
+    code = (
+        "import sys, regsim.explorer as e; "
+        "e._series_styles([('ols', ''), ('map', 'weak')]); "
+        "print('matplotlib' in sys.modules)"
+    )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert done.returncode == 0, done.stderr

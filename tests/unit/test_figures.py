@@ -689,6 +689,19 @@ def test_the_png_rastered_from_the_pdf_is_agg_s_size_and_picture(tmp_path) -> No
     assert png.read_bytes() == first
 
 
+def test_png_from_pdf_takes_a_figure_of_one_page(tmp_path) -> None:
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with PdfPages(tmp_path / "two.pdf") as pages:
+        for _ in range(2):
+            figure = Figure(figsize=(2.0, 2.0))
+            figure.add_subplot().plot([0, 1], [0, 1])
+            pages.savefig(figure)
+    with pytest.raises(ValueError, match="one page, this one 2"):
+        figures.png_from_pdf(tmp_path / "two.pdf")
+    assert not (tmp_path / "two.png").exists()
+
+
 def test_a_figure_s_pdf_is_found_from_either_of_its_files_or_its_stem() -> None:
     from regsim.paper import _pdf_of
 

@@ -73,6 +73,14 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
         assert (alone / name).read_bytes() == one[f"tables/{name}"], name
 
 
+def test_figures_may_be_named_by_either_file(metrics, tmp_path: Path) -> None:
+    named = outputs(tmp_path)
+    named["figures"] = [tmp_path / "figures" / "bias.png", tmp_path / "figures" / "nested_loop"]
+    write_paper(metrics, JOB, **named, workers=2)
+    written = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert written == ["bias.pdf", "bias.png", "nested_loop.pdf", "nested_loop.png"]
+
+
 def test_a_bad_table_is_one_error_from_the_pieces(metrics, tmp_path: Path) -> None:
     with pytest.raises(InputDataError):
         write_paper(metrics.drop(columns="mcse"), JOB, **outputs(tmp_path), workers=2)

@@ -201,21 +201,41 @@ def test_a_task_that_follows_runs_after_its_own_in_a_child_of_this_process(
 
 
 @forks
-def test_a_failed_task_is_not_followed_and_its_error_comes_first(tmp_path: Path) -> None:
-    def fail() -> None:
+def test_a_failed_task_is_not_followed_and_the_first_in_order_is_raised(tmp_path: Path) -> None:
+    def late_failure() -> None:
+        time.sleep(0.2)
         raise InputDataError("the first went wrong")
 
-    def late_failure() -> None:
-        time.sleep(0.05)
-        raise InputDataError("the second went wrong")
+    def fail() -> None:
+        raise InputDataError("the second went wrong")  # first in time
 
     with pytest.raises(InputDataError, match="the first went wrong"):
         run_tasks(
-            [fail, late_failure],
+            [late_failure, fail],
             2,
             then=[writer(tmp_path / "then0", "x"), writer(tmp_path / "then1", "y")],
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@forks
+def test_a_failing_follow_up_is_raised_after_its_own_task_s_failure(tmp_path: Path) -> None:
+    def follow_up_fails() -> None:
+        raise InputDataError("the follow-up of the first went wrong")
+
+    def second_fails() -> None:
+        time.sleep(0.2)
+        raise InputDataError("the second went wrong")
+
+    # the first task succeeds, its follow-up fails first in time: that failure comes
+    # before the second task's in the order of the tasks
+    with pytest.raises(InputDataError, match="follow-up of the first"):
+        run_tasks(
+            [writer(tmp_path / "first", "x"), second_fails],
+            2,
+            then=[follow_up_fails, None],
+        )
+    assert (tmp_path / "first").exists()
 
 
 def test_then_has_a_task_or_none_for_each_task() -> None:
