@@ -751,10 +751,10 @@ _HERMITE_NODES: tuple[tuple[float, int], ...] = (
 )
 
 #: Largest ‖c_{K−1} He_{K−1}‖ and ‖c_{K−2} He_{K−2}‖ of the Hermite coefficients of the
-#: density's ratio to the Gaussian the Gauss–Hermite rule accepts: below it on every
-#: posterior tried, σ's interval limits were within 2e-6 posterior sds; a shoulder or a
-#: second mode leaves them near 1e-3. Both count, since a series can alternate between
-#: small odd and large even terms.
+#: density's ratio to the Gaussian the Gauss–Hermite rule accepts: a bound on the series
+#: over the whole line, which a shoulder or a second mode (σ's limits near 1e-3 off)
+#: fails; the limits themselves are checked apart (:data:`_HERMITE_LIMIT_TOL`). Both
+#: count, since a series can alternate between small odd and large even terms.
 _HERMITE_TOL = 2e-5
 
 #: Largest shift of σ's interval limits, in posterior sds of σ, that the two highest
@@ -816,16 +816,24 @@ def _shape(
     return np.where(np.isfinite(skew), skew, 1.0 / 3.0), flatness
 
 
+def _hermite_polynomials(z: np.ndarray, top: int) -> np.ndarray:
+    """He_0(z) … He_top(z), stacked along a new first axis: the probabilists' Hermite
+    polynomials, by He_{m+1} = z He_m − m He_{m−1}."""
+    basis = np.empty((top + 1, *np.shape(z)))
+    basis[0] = 1.0
+    if top >= 1:
+        basis[1] = z
+    for m in range(1, top):
+        np.multiply(z, basis[m], out=basis[m + 1])
+        basis[m + 1] -= m * basis[m - 1]
+    return basis
+
+
 @functools.cache
 def _hermite_table(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nodes z, weights (sum 1), the matrix He_m(z_i)/m! and the norms √(m!)."""
     z, w = hermegauss(count)
-    basis = np.empty((count, count))
-    basis[0] = 1.0
-    if count > 1:
-        basis[1] = z
-    for m in range(1, count - 1):
-        basis[m + 1] = z * basis[m] - m * basis[m - 1]
+    basis = _hermite_polynomials(z, count - 1)
     factorial = np.array([math.factorial(m) for m in range(count)], dtype=float)
     return z, w / w.sum(), basis / factorial[:, None], np.sqrt(factorial)
 
@@ -841,12 +849,7 @@ def _hermite_cdf(coef: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """
     count = coef.shape[0]
     phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    basis = np.empty((count + 1, *z.shape))
-    basis[0] = 1.0
-    basis[1] = z
-    for m in range(1, count):
-        np.multiply(z, basis[m], out=basis[m + 1])
-        basis[m + 1] -= m * basis[m - 1]
+    basis = _hermite_polynomials(z, count)
     tail = _node_sum((coef[1:] * basis[: count - 1]).reshape(count - 1, -1))
     density = _node_sum((coef * basis[:count]).reshape(count, -1))
     bend = _node_sum((coef * basis[1:]).reshape(count, -1))
@@ -869,11 +872,7 @@ def _hermite_tail_shift(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
     (levels, R).
     """
     count = coef.shape[0]
-    previous, current = np.ones_like(z), z.copy()  # He_0, He_1
-    polynomials = [previous, current]
-    for m in range(1, count - 2):
-        previous, current = current, z * current - m * previous
-        polynomials.append(current)
+    polynomials = _hermite_polynomials(z, count - 2)
     phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     moved = np.maximum(
         np.abs(coef[count - 1] * polynomials[count - 2]),
