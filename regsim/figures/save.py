@@ -71,8 +71,6 @@ def warm_up() -> None:
     a job that then forks a worker per figure (:func:`regsim.parallel.run_tasks`), that
     memory is the parent's and shared by every worker, instead of built again in each.
     """
-    from matplotlib.ticker import FixedLocator
-
     with mpl.rc_context({**RC, **_NO_DEFAULT_LAYOUT}):
         figure = Figure(figsize=(2.0, 1.5))
         ax = figure.add_subplot()
