@@ -650,14 +650,23 @@ def _t_quantile(z: np.ndarray, kurtosis: np.ndarray) -> np.ndarray:
         return series * np.sqrt((nu - 2.0) / nu)
 
 
+def _sigma_moments(weight: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """σ's posterior mean and sd from weighted nodes, arrays (nodes, R)."""
+    mean = _node_sum(weight * sigma)
+    d = sigma - mean
+    return mean, np.sqrt(_node_sum(weight * d * d))
+
+
 def _summaries(
     weight: np.ndarray,
     m: list[np.ndarray],
     v: list[np.ndarray],
-    sigma: np.ndarray,
     alpha: float,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Means, sds and β's equal-tailed intervals from weighted nodes (σ's interval apart).
+    """β's means, sds and equal-tailed intervals from weighted nodes, of the replicates
+    ``keep`` (a mask; default all): the others, whose rule has already failed its check,
+    do not pay for the quantiles, and are NaN and not done.
 
     Arrays are (nodes, R). The marginal of β_j is the mixture Σ_i w_i N(m_ij, v_ij), a
     scale mixture close to Student's t. From its central moments μ₃ = Σ w (d³ + 3dv),
@@ -669,9 +678,21 @@ def _summaries(
     Cornish–Fisher expansion to the same order. Halley's iteration on the mixture's CDF
     then solves to rounding (:meth:`_Mixture.quantile`), usually in one step.
 
-    Returns estimate, se (R, p + 1), lower, upper (R, p) and whether every quantile
-    iteration converged.
+    Returns estimate, se, lower, upper (R, p) and whether every quantile iteration
+    converged.
     """
+    if keep is not None and not keep.all():
+        rows = np.flatnonzero(keep)
+        out = [np.full((len(keep), len(m)), np.nan) for _ in range(4)]
+        done = np.zeros(len(keep), dtype=bool)
+        if len(rows):
+            part = _summaries(
+                weight[:, rows], [x[:, rows] for x in m], [x[:, rows] for x in v], alpha
+            )
+            for whole, value in zip(out, part[:4], strict=True):
+                whole[rows] = value
+            done[rows] = part[4]
+        return out[0], out[1], out[2], out[3], done
     count, replicates = weight.shape
     p = len(m)
     z = float(ndtri(1.0 - alpha / 2.0))
@@ -708,16 +729,7 @@ def _summaries(
         q, done = mixture.quantile(level, first, sd)
         limits.append(q.reshape(p, replicates).T)
         ok &= done.reshape(p, replicates).all(axis=0)
-    sigma_mean = _node_sum(weight * sigma)
-    d = sigma - sigma_mean
-    sigma_sd = np.sqrt(_node_sum(weight * d * d))
-    return (
-        np.column_stack([*mean.reshape(p, replicates), sigma_mean]),
-        np.column_stack([*sd.reshape(p, replicates), sigma_sd]),
-        limits[0],
-        limits[1],
-        ok,
-    )
+    return mean.reshape(p, replicates).T, sd.reshape(p, replicates).T, limits[0], limits[1], ok
 
 
 # --------------------------------------------------------------------------------------
@@ -978,20 +990,25 @@ def _hermite_fit(
             weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
             coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
             check = (np.abs(coef[-2:]) * norms[-2:, None]).max(axis=0)
-            est, sd, low, up, done = _summaries(weight, values.m, values.v, np.exp(t), alpha)
+            sigma_mean, sigma_sd = _sigma_moments(weight, np.exp(t))
             # σ ≤ x ⇔ v ≥ x^{−2q}: σ's lower limit is v's upper quantile, and back.
             z_q, ok_q = _hermite_quantile(coef, np.array([1.0 - alpha / 2.0, alpha / 2.0]))
             sigma_low, sigma_up = np.exp(t_c - np.log(1.0 + ratio * z_q) / (2.0 * q))
-            estimate[part], se[part] = est, sd
-            lower[part] = np.column_stack([low, sigma_low])
-            upper[part] = np.column_stack([up, sigma_up])
             # The limits themselves: what the two highest terms move σ's CDF by at each
             # limit, as a shift of the limit in posterior sds of σ.
             shift = _hermite_tail_shift(coef, z_q) * np.abs(
                 np.stack([sigma_low, sigma_up]) * ratio / (2.0 * q * (1.0 + ratio * z_q))
             )
-            close = (shift <= _HERMITE_LIMIT_TOL * sd[:, -1]).all(axis=0)
-            ok[part] = valid & (check <= _HERMITE_TOL) & close & done & ok_q.all(axis=0)
+            close = (shift <= _HERMITE_LIMIT_TOL * sigma_sd).all(axis=0)
+            passed = valid & (check <= _HERMITE_TOL) & close & ok_q.all(axis=0)
+            # β's quantiles, the costliest part, only where σ's checks passed: a
+            # replicate that fails goes on to more nodes without paying for them.
+            mean, sd, low, up, done = _summaries(weight, values.m, values.v, alpha, passed)
+            estimate[part] = np.column_stack([mean, sigma_mean])
+            se[part] = np.column_stack([sd, sigma_sd])
+            lower[part] = np.column_stack([low, sigma_low])
+            upper[part] = np.column_stack([up, sigma_up])
+            ok[part] = passed & done
     return estimate, se, lower, upper, ok
 
 
@@ -1205,20 +1222,17 @@ def _trapezoid_once(
                     np.abs(2.0 * _node_sum(weight[1::2]) - 1.0),
                 )
                 sigma = np.exp(t)
-                m, v = values.m, values.v
-                est, sd, low, up, done = _summaries(weight, m, v, sigma, alpha)
+                sigma_mean, sigma_sd = _sigma_moments(weight, sigma)
                 sigma_limits = []
+                converged = np.ones(len(rows), dtype=bool)
                 for level in (alpha / 2.0, 1.0 - alpha / 2.0):
-                    u, converged = _sinc_quantile(weight, level, tables)
+                    u, found = _sinc_quantile(weight, level, tables)
                     xi_q = u * step
                     t_q = t_low[rows] + width[rows] * (
                         xi_q + _RHO * _GROWTH * np.exp((xi_q - span[rows]) / _RHO)
                     )
                     sigma_limits.append(np.exp(t_q))
-                    done &= converged
-                estimate[rows], se[rows] = est, sd
-                lower[rows] = np.column_stack([low, sigma_limits[0]])
-                upper[rows] = np.column_stack([up, sigma_limits[1]])
+                    converged &= found
                 heavy_left[rows] = ~(weight[0] <= _END)
                 # At the right end, weighted by σ^k (k = ν − κ, the highest moment of σ
                 # that exists, up to 2) relative to the heaviest node's.
@@ -1226,7 +1240,14 @@ def _trapezoid_once(
                 end_sigma = (sigma[-1] / heaviest) ** power
                 heavy_right[rows] = ~(weight[-1] * end_sigma <= _END)
                 coarse[rows] = ~(halves <= _TRAPEZOID_TOL)
-                ok[rows] = done & ~heavy_left[rows] & ~heavy_right[rows] & ~coarse[rows]
+                passed = converged & ~heavy_left[rows] & ~heavy_right[rows] & ~coarse[rows]
+                # β's quantiles only where the grid passed (as in the Hermite rule).
+                mean, sd, low, up, done = _summaries(weight, values.m, values.v, alpha, passed)
+                estimate[rows] = np.column_stack([mean, sigma_mean])
+                se[rows] = np.column_stack([sd, sigma_sd])
+                lower[rows] = np.column_stack([low, sigma_limits[0]])
+                upper[rows] = np.column_stack([up, sigma_limits[1]])
+                ok[rows] = passed & done
     return estimate, se, lower, upper, ok, heavy_left, heavy_right, coarse
 
 

@@ -485,3 +485,25 @@ def test_bayes_is_in_the_registry_and_takes_its_prior_on_sigma():
         fit_bayes(stats_, WEAK, sigma_prior="uniform")
     with pytest.raises(ValueError, match="expected 3"):
         fit_bayes(stats_, Prior("short", (0.0, 0.0), (1.0, 1.0)))
+
+
+def test_summaries_of_kept_replicates_are_those_of_all():
+    # The rules ask for β's summaries only where σ's checks passed: the kept replicates
+    # get exactly the numbers of the whole batch, the others NaN and not done.
+    rng = np.random.default_rng(5)
+    nodes, replicates = 12, 40
+    weight = rng.random((nodes, replicates))
+    weight /= weight.sum(axis=0)
+    m = [rng.normal(size=(nodes, replicates)) for _ in range(3)]
+    v = [rng.random((nodes, replicates)) + 0.1 for _ in range(3)]
+    keep = rng.random(replicates) < 0.5
+    whole = bayes._summaries(weight, m, v, 0.05)
+    some = bayes._summaries(weight, m, v, 0.05, keep)
+    assert whole[4].all()
+    for full, part in zip(whole[:4], some[:4], strict=True):
+        assert part.shape == (replicates, 3)
+        np.testing.assert_array_equal(part[keep], full[keep])
+        assert np.isnan(part[~keep]).all()
+    np.testing.assert_array_equal(some[4], keep)
+    none = bayes._summaries(weight, m, v, 0.05, np.zeros(replicates, dtype=bool))
+    assert np.isnan(none[0]).all() and not none[4].any()
