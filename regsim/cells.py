@@ -285,7 +285,7 @@ def _failed_in_cell(fits: pd.DataFrame) -> np.ndarray:
     )
 
 
-def failed_replicates(fits: pd.DataFrame) -> np.ndarray:
+def failed_replicate_ids(fits: pd.DataFrame) -> np.ndarray:
     """The replicates on which any fit (any method and prior) failed."""
     converged = fits["converged"].to_numpy(bool)
     return np.unique(fits["replicate"].to_numpy()[~converged])
@@ -443,7 +443,7 @@ def _write_large_cell(
     failed = None
     if failures == "common":
         flags = [read_source(source, columns=["replicate", "converged"]) for source in sources]
-        failed = failed_replicates(pd.concat(flags, ignore_index=True))
+        failed = failed_replicate_ids(pd.concat(flags, ignore_index=True))
     reference_rows = None
     if reference is not None:
         where = {"prior": "", "method": reference}

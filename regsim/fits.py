@@ -185,7 +185,7 @@ def _row_labels(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return labels
 
 
-def failed_replicates(fits: pd.DataFrame) -> pd.DataFrame:
+def failed_fits(fits: pd.DataFrame) -> pd.DataFrame:
     """One row per failed replicate fit: ``prior, method, replicate``."""
     failed = fits.loc[~fits["converged"].to_numpy(dtype=bool), list(REPLICATE_FIELDS)]
     return failed.drop_duplicates().reset_index(drop=True)
@@ -199,7 +199,7 @@ def log_failures(label: str, failed: pd.DataFrame, replicates: int) -> None:
     label : str
         The cell's label, naming it in the message.
     failed : pandas.DataFrame
-        Rows of :func:`failed_replicates`.
+        Rows of :func:`failed_fits`.
     replicates : int
         Replicates the failures are out of.
     """

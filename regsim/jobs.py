@@ -33,7 +33,7 @@ from regsim.cells import (
     write_cells,
 )
 from regsim.errors import DataFileError
-from regsim.fits import failed_replicates, fit_batches, log_failures
+from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parallel import run_tasks
 from regsim.sensitivity import write_failure_rules
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
@@ -78,7 +78,7 @@ def run_simulate(
             failed = []
             for table in fit_batches(batches, job.fit):
                 chunk.write(unit, table)
-                failed.append(failed_replicates(table))
+                failed.append(failed_fits(table))
             log_failures(cell.label, pd.concat(failed, ignore_index=True), unit.replicates)
 
 
