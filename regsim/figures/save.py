@@ -7,11 +7,12 @@ does in a process of its own once the PDF is written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,9 @@ def warm_up() -> None:
         ax.set_title(r"$\sigma$ = 1")
         ax.set_ylabel(r"Bias of $\hat\beta_1$")
         figure.legend()
-        for fmt in ("png", "pdf"):
-            figure.savefig(io.BytesIO(), format=fmt, dpi=72, metadata=None)
+        with _quiet_font_subsetting():
+            for fmt in ("png", "pdf"):
+                figure.savefig(io.BytesIO(), format=fmt, dpi=72, metadata=None)
     import pypdfium2  # noqa: F401 - loaded here, shared by the workers of png_from_pdf
 
 
@@ -131,15 +133,22 @@ def save_figure(
         path = path.with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    # The PDF backend subsets fonts with fontTools, which logs every step at INFO level.
+    with _quiet_font_subsetting():
+        _save_all(figure, path, formats, dpi, written, vector_raster_dpi or dpi)
+    return written
+
+
+@contextlib.contextmanager
+def _quiet_font_subsetting() -> Iterator[None]:
+    """The PDF backend subsets fonts with fontTools, which logs every step at INFO level
+    (a hundred lines per PDF in a job's log): only its warnings, for the duration."""
     font_logger = logging.getLogger("fontTools")
     level = font_logger.level
     font_logger.setLevel(max(level, logging.WARNING))
     try:
-        _save_all(figure, path, formats, dpi, written, vector_raster_dpi or dpi)
+        yield
     finally:
         font_logger.setLevel(level)
-    return written
 
 
 def png_from_pdf(

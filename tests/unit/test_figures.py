@@ -8,6 +8,7 @@ the former.
 from __future__ import annotations
 
 import gc
+import logging
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -981,6 +982,20 @@ def test_unlabelled_n_ticks_look_exactly_like_matplotlibs_ticks() -> None:
             pixels.append(np.asarray(canvas.buffer_rgba()).copy())
             assert ax.get_xlim() == pytest.approx((10 / 10**0.09, 1000 * 10**0.09))
     np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
+def test_font_subsetting_does_not_fill_the_jobs_logs(tmp_path, caplog) -> None:
+    """fontTools logs each step of a PDF's font subsetting at INFO level, a hundred lines
+    a PDF: the warm-up and every saved figure keep it to its warnings."""
+    from regsim.figures.save import warm_up
+
+    table = synthetic_metrics(sigmas=(1.0, 2.0))
+    with caplog.at_level(logging.INFO):
+        warm_up()
+        figures.save_figure(figures.bias_figure(table), tmp_path / "bias", formats=("pdf",))
+    assert (tmp_path / "bias.pdf").exists()
+    assert not [r for r in caplog.records if r.name.startswith("fontTools")]
+    assert logging.getLogger("fontTools").level == logging.NOTSET
 
 
 def test_a_figure_drawn_after_the_warm_up_is_the_same_bytes(tmp_path) -> None:
