@@ -850,18 +850,22 @@ def _hermite_table(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return z, w / w.sum(), basis / factorial[:, None], np.sqrt(factorial)
 
 
-def _hermite_cdf(coef: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _hermite_cdf(
+    coef: np.ndarray, z: np.ndarray, basis: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """F(z) = Φ(z) − φ(z) Σ_{m≥1} c_m He_{m−1}(z) and its first two derivatives,
     F'(z) = φ(z) Σ_m c_m He_m(z) and F''(z) = −φ(z) Σ_m c_m He_{m+1}(z).
 
-    The polynomials He_0 … He_K come first, then the three sums over them: each numpy
-    call then works on all the terms at once (z holds only two values per replicate, so
-    the calls, not the arithmetic, cost). The sums run over the terms in order, as
-    :func:`_node_sum` does over nodes, so that the result does not depend on the batch.
+    The polynomials He_0 … He_K come first (``basis``, if the caller has them already),
+    then the three sums over them: each numpy call then works on all the terms at once
+    (z holds only two values per replicate, so the calls, not the arithmetic, cost). The
+    sums run over the terms in order, as :func:`_node_sum` does over nodes, so that the
+    result does not depend on the batch.
     """
     count = coef.shape[0]
     phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    basis = _hermite_polynomials(z, count)
+    if basis is None:
+        basis = _hermite_polynomials(z, count)
     tail = _node_sum((coef[1:] * basis[: count - 1]).reshape(count - 1, -1))
     density = _node_sum((coef * basis[:count]).reshape(count, -1))
     bend = _node_sum((coef * basis[1:]).reshape(count, -1))
@@ -884,13 +888,14 @@ def _hermite_tail_shift(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
     (levels, R).
     """
     count = coef.shape[0]
-    polynomials = _hermite_polynomials(z, count - 2)
+    # He_0 … He_K once: the two terms' polynomials and the density's sum share them.
+    polynomials = _hermite_polynomials(z, count)
     phi = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     moved = np.maximum(
         np.abs(coef[count - 1] * polynomials[count - 2]),
         np.abs(coef[count - 2] * polynomials[count - 3]),
     )
-    _, slope, _ = _hermite_cdf(coef[:, None, :], z)
+    _, slope, _ = _hermite_cdf(coef[:, None, :], z, polynomials)
     return phi * moved / slope
 
 
