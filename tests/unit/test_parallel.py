@@ -220,15 +220,21 @@ def test_a_failed_task_is_not_followed_and_the_first_in_order_is_raised(tmp_path
 
 @forks
 def test_a_failing_follow_up_is_raised_after_its_own_task_s_failure(tmp_path: Path) -> None:
+    started = tmp_path / "follow-up started"
+
     def follow_up_fails() -> None:
+        started.write_text("x")
         raise InputDataError("the follow-up of the first went wrong")
 
     def second_fails() -> None:
-        time.sleep(0.2)
+        # A failure stops tasks not yet started: the second fails only once the
+        # follow-up has started, however slowly the children are forked.
+        while not started.exists():
+            time.sleep(0.005)
         raise InputDataError("the second went wrong")
 
-    # the first task succeeds, its follow-up fails first in time: that failure comes
-    # before the second task's in the order of the tasks
+    # the first task succeeds, its follow-up fails: that failure comes before the
+    # second task's in the order of the tasks
     with pytest.raises(InputDataError, match="follow-up of the first"):
         run_tasks(
             [writer(tmp_path / "first", "x"), second_fails],
