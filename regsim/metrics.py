@@ -31,7 +31,7 @@ becoverage    p = mean(l ≤ b̄ ≤ u)                          sqrt(p (1 - p) 
 width         mean(u - l)                                  sd(u - l) / sqrt(n)
 rejection     p = mean(|b| ≥ z se), or mean(0 ∉ [l, u])    sqrt(p (1 - p) / n)
 relprec       100 ((EmpSE_ref / EmpSE)² - 1)               200 (EmpSE_ref / EmpSE)² sqrt((1 - ρ²) /
-                                                           (n_pairs - 1))
+                                                           (n_pairs - 1)); NaN for n_pairs < 3
 bias_diff     mean(b - b_ref)  (paired)                    sd(b - b_ref) / sqrt(n_pairs)
 mse_diff      mean((b - θ)² - (b_ref - θ)²)  (paired)      sd((b - θ)² - (b_ref - θ)²) /
                                                            sqrt(n_pairs)
@@ -46,8 +46,10 @@ n_multimodal  replicates flagged multimodal                (none)
 
 The robust measures' MCSEs are asymptotic: a sample median of n values has standard error
 ``1 / (2 f(m) sqrt(n))``, with ``1 / f(m)`` (the *sparsity*) estimated from the order
-statistics as ``ŝ = (b_(⌈n(½ + h)⌉) - b_(⌈n(½ - h)⌉)) / (2h)``, Hall and Sheather's
-bandwidth ``h = 0.9719 n^(-1/3)`` (Koenker 2005, §3.4; clipped to the sample). ``ŝ_a`` is
+statistics as the difference quotient of the sample quantile function over ``½ ± h``,
+``ŝ = (b_(j) - b_(i)) / ((j - i) / n)`` with ``i = ⌈n(½ - h)⌉`` and ``j = ⌈n(½ + h)⌉``
+clipped to ``1 … n`` (the levels the two order statistics stand for, rather than ``2h``),
+Hall and Sheather's bandwidth ``h = 0.9716 n^(-1/3)`` (Koenker 2005, §3.4). ``ŝ_a`` is
 the same estimate from the absolute deviations ``|b - median(b)|``, whose median is the
 MAD; the effect of estimating the centre vanishes for a symmetric distribution of ``b``
 (tests/unit/test_metrics.py checks both against repeated simulations).
@@ -57,7 +59,8 @@ need a reference method: each method's replicate is paired with the reference's 
 replicate, over the ``n_pairs`` replicates where both succeeded, so their MCSE is that of
 a mean of paired differences and smaller than ``sqrt(MCSE_m² + MCSE_ref²)`` when the two
 methods' errors are positively correlated (as on common datasets). The reference's own
-rows are exactly 0 with MCSE 0.
+rows are exactly 0 with MCSE 0; with a single successful replicate their MCSEs are NaN, as
+every MCSE from a sample variance is, and its ``relprec`` is NaN, as its EmpSE is.
 
 *Failure rules* (``failures``): ``own`` (default) leaves a failed replicate out of the
 measures of that method (and prior) only; ``common`` leaves out, from every method of a
@@ -153,9 +156,12 @@ def _mad_empse(s: pd.DataFrame) -> Pair:
     Estimate ``1.4826 median|b - median(b)|`` (equal to the SD for normal estimates); MCSE
     ``1.4826 ŝ_a / (2 sqrt(n))``, with ``ŝ_a`` the sparsity of the absolute deviations at
     their median (asymptotic, exact in the limit for a symmetric distribution of ``b``).
+    NaN for a single replicate, as EmpSE: its deviation from itself is no spread.
     """
     n = _f(s["n"])
-    return _MAD_SCALE * _f(s["mad"]), _MAD_SCALE * _f(s["mad_sparsity"]) / (2.0 * np.sqrt(n))
+    estimate = _MAD_SCALE * _f(s["mad"])
+    estimate[~(n >= 2)] = np.nan
+    return estimate, _MAD_SCALE * _f(s["mad_sparsity"]) / (2.0 * np.sqrt(n))
 
 
 def _empse(s: pd.DataFrame) -> Pair:
@@ -263,15 +269,22 @@ def _relprec(s: pd.DataFrame) -> Pair:
     correlation between the method's and the reference's estimates over the ``n_pairs``
     replicates that neither failed. Each EmpSE is that method's own (over its own non-failed
     replicates, as rsimsum does). rsimsum's ``n - 1``; Stata's ``simsum`` uses ``n - 2``.
-    The reference method's own row is exactly 0 with MCSE 0.
+    The MCSE is NaN for fewer than three pairs: two pairs are perfectly correlated whatever
+    the methods, so ``ρ² = 1`` would give a spurious 0. The reference method's own row is
+    exactly 0 with MCSE 0 where its EmpSE exists (two or more successful replicates), NaN
+    where it does not.
     """
-    ratio2 = (_f(s["empse_ref"]) / _f(s["empse"])) ** 2
+    empse = _f(s["empse"])
+    ratio2 = (_f(s["empse_ref"]) / empse) ** 2
+    n_pairs = _f(s["n_pairs"])
     with np.errstate(invalid="ignore"):
-        mcse = 200.0 * ratio2 * np.sqrt(_f(s["one_minus_rho2"]) / (_f(s["n_pairs"]) - 1))
+        mcse = 200.0 * ratio2 * np.sqrt(_f(s["one_minus_rho2"]) / (n_pairs - 1))
+    mcse[~(n_pairs >= 3)] = np.nan
     estimate = 100.0 * (ratio2 - 1.0)
     is_ref = s["is_ref"].to_numpy(bool)
-    estimate[is_ref] = 0.0
-    mcse[is_ref] = 0.0
+    own = np.where(np.isfinite(empse[is_ref]), 0.0, np.nan)
+    estimate[is_ref] = own
+    mcse[is_ref] = own
     return estimate, mcse
 
 
@@ -782,7 +795,7 @@ def _medians(gid: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.nda
     """Each group's median and the sparsity 1/f at it, from the order statistics.
 
     The sparsity is the difference quotient of the sample quantile function over
-    ``½ ± h``, ``h = 0.9719 n^(-1/3)`` (Hall and Sheather): ``(x_(j) - x_(i)) / ((j - i)/n)``
+    ``½ ± h``, ``h = 0.9716 n^(-1/3)`` (Hall and Sheather): ``(x_(j) - x_(i)) / ((j - i)/n)``
     with ``i = ⌈n(½ - h)⌉`` and ``j = ⌈n(½ + h)⌉`` clipped to ``1 … n``. NaN for groups of
     fewer than two values, or whose quantiles coincide.
     """

@@ -561,3 +561,69 @@ def test_robust_mcses_agree_with_repeated_simulations(distribution):
         spread = rows["estimate"].std(ddof=1)
         typical = rows["mcse"].mean()
         assert typical / spread == pytest.approx(1.0, abs=0.12), (measure, typical, spread)
+
+
+def test_the_sparsity_is_the_quantile_functions_difference_quotient():
+    """median_bias's MCSE is ŝ/(2√n) with ŝ = (b_(j) − b_(i))/((j − i)/n), i and j the
+    order statistics at ½ ∓ h, h = 0.97156 n^(−1/3): the module docstring's formula."""
+    b = np.random.default_rng(11).standard_t(4, 37)
+    n = len(b)
+    h = NormalDist().inv_cdf(0.975) ** (2 / 3) * (1.5 / (2 * np.pi)) ** (1 / 3) * n ** (-1 / 3)
+    assert h * n ** (1 / 3) == pytest.approx(0.97156, abs=1e-5)
+    i, j = int(np.ceil(n * (0.5 - h))), int(np.ceil(n * (0.5 + h)))
+    ordered = np.sort(b)
+    sparsity = (ordered[j - 1] - ordered[i - 1]) / ((j - i) / n)
+    out = summarize(pd.DataFrame({"b": b, "se": 1.0}), estimate="b", true=0.0)
+    _, mcse = lookup(out.assign(method="all"), "median_bias", "all")
+    assert mcse == pytest.approx(sparsity / (2 * np.sqrt(n)), rel=1e-12)
+
+
+def _two_methods(ok_a: int, ok_b: int) -> pd.DataFrame:
+    """Methods A (the reference) and B on six replicates, the first ``ok_*`` successful."""
+    rng = np.random.default_rng(3)
+    replicate = np.arange(6)
+    tables = []
+    for name, ok in (("A", ok_a), ("B", ok_b)):
+        b = rng.normal(size=6)
+        tables.append(
+            pd.DataFrame({"m": name, "rep": replicate, "b": b, "se": 1.0, "ok": replicate < ok})
+        )
+    return pd.concat(tables)
+
+
+PAIRED = dict(
+    estimate="b", true=0.0, by=["m"], ref="A", method_col="m", replicate_col="rep",
+    converged_col="ok",
+)  # fmt: skip
+
+
+def test_a_reference_with_one_success_has_no_relprec():
+    """Its EmpSE does not exist, so neither does a gain in precision over it (not 0 ± 0);
+    its paired contrasts with itself are 0, with the MCSE of one value: NaN."""
+    out = summarize(_two_methods(1, 6), **PAIRED).rename(columns={"m": "method"})
+    assert np.isnan(lookup(out, "empse", "A")[0])
+    assert all(np.isnan(lookup(out, "relprec", "A")))
+    for measure in ("bias_diff", "mse_diff", "coverage_diff"):
+        estimate, mcse = lookup(out, measure, "A")
+        assert estimate == 0.0 and np.isnan(mcse)
+    full = summarize(_two_methods(6, 6), **PAIRED).rename(columns={"m": "method"})
+    assert lookup(full, "relprec", "A") == (0.0, 0.0)
+
+
+def test_relprec_from_two_pairs_has_no_mcse():
+    """Two pairs are perfectly correlated whatever the methods: ρ² = 1 would make the
+    MCSE 0. From three pairs on it is a number."""
+    two = summarize(_two_methods(6, 2), **PAIRED).rename(columns={"m": "method"})
+    estimate, mcse = lookup(two, "relprec", "B")
+    assert np.isfinite(estimate) and np.isnan(mcse)
+    three = summarize(_two_methods(6, 3), **PAIRED).rename(columns={"m": "method"})
+    assert np.isfinite(lookup(three, "relprec", "B")[1])
+    assert lookup(three, "relprec", "B")[1] > 0
+
+
+def test_a_single_replicate_has_no_spread():
+    """One replicate: EmpSE and the scaled MAD both NaN (a MAD of 0 is no estimate)."""
+    out = summarize(pd.DataFrame({"b": [1.2], "se": [0.5]}), estimate="b", true=1.0)
+    out = out.assign(method="all")
+    assert np.isnan(lookup(out, "empse", "all")[0])
+    assert np.isnan(lookup(out, "mad_empse", "all")[0])
