@@ -1,14 +1,17 @@
 """One line, not a traceback, for a ``--configfile`` Snakemake cannot even open.
 
 Snakemake reads every ``--configfile`` itself, before the workflow (and so regsim's own
-reader, ``regsim.config.read_config_file``) runs. For a file that is not UTF-8 text, or a
-path that is a folder, it stops with a page of Python traceback. ``tools/setup.sh`` puts a
-``.pth`` file into the environment that calls :func:`install` when Python starts: when
-Snakemake's ``snakemake.common.configfile`` module is imported, its reader is wrapped so
-that these two cases end the run with ``config error: <file>: <problem>`` and exit status 1,
-as regsim's own checks do. Nothing else changes, nothing is imported before Snakemake
-itself imports that module, and a Snakemake without it is left alone (a unit test fails
-then, naming the module, so an upgrade does not lose the message silently).
+reader, ``regsim.config.read_config_file``) runs. For a path that does not exist or is a
+folder, or a file that is not UTF-8 text, it stops with a page of Python traceback; for a
+file that is empty, holds a list or is not YAML, with a message that names neither the
+file nor the line. ``tools/setup.sh`` puts a ``.pth`` file into the environment that calls
+:func:`install` when Python starts: when Snakemake's ``snakemake.common.configfile``
+module is imported, its reader and its loader are wrapped so that these cases end the run
+with ``config error: <file>: <problem>`` and exit status 1, as regsim's own checks do.
+Nothing else changes, nothing is imported before Snakemake itself imports that module
+(regsim's reader only once a file has failed), and a Snakemake without it is left alone (a
+unit test fails then, naming the module, so an upgrade does not lose the message
+silently).
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-#: The Snakemake module that reads config files, and its reader.
+#: The Snakemake module that reads config files, its reader (path to content) and its
+#: loader (the reader, then a check that the content is a mapping).
 TARGET = "snakemake.common.configfile"
 READER = "_load_configfile"
+LOADER = "load_configfile"
 
 
 def problem(path: Any, error: BaseException) -> str | None:
     """The one-line message for an error opening or decoding a config file, or None."""
     shown = str(path)
+    if isinstance(error, FileNotFoundError):
+        return f"config error: {shown}: no such file"
     if isinstance(error, IsADirectoryError):
         return f"config error: {shown}: is a folder, not a config file"
     if isinstance(error, UnicodeDecodeError):
@@ -37,8 +44,19 @@ def problem(path: Any, error: BaseException) -> str | None:
     return None
 
 
+def not_a_mapping(path: Any, content: Any) -> str:
+    """The one-line message for a config file whose content is not keys with values."""
+    if content is None:
+        return f"config error: {path}: empty; a config file sets keys (key: value)"
+    kinds = {list: "a list", str: "text", int: "a number", float: "a number", bool: "a boolean"}
+    kind = kinds.get(type(content), type(content).__name__)
+    return f"config error: {path}: holds {kind}, not keys with values (key: value)"
+
+
 def wrap(module: ModuleType) -> None:
-    """Wrap ``module``'s config reader so that :func:`problem` cases exit with one line."""
+    """Wrap ``module``'s config reader so that :func:`problem` cases exit with one line,
+    and its loader so that content other than a mapping does (:func:`not_a_mapping`)."""
+    _wrap_loader(module)
     reader = getattr(module, READER, None)
     if reader is None or getattr(reader, "__regsim__", False):
         return
@@ -54,6 +72,46 @@ def wrap(module: ModuleType) -> None:
 
     read.__regsim__ = True  # type: ignore[attr-defined]
     setattr(module, READER, read)
+
+
+def _wrap_loader(module: ModuleType) -> None:
+    loader = getattr(module, LOADER, None)
+    if loader is None or getattr(loader, "__regsim__", False):
+        return
+
+    def load(path: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return loader(path, *args, **kwargs)
+        except Exception:
+            message = _what_is_wrong(module, path)
+            if message is None:
+                raise
+            raise SystemExit(message) from None
+
+    load.__regsim__ = True  # type: ignore[attr-defined]
+    setattr(module, LOADER, load)
+
+
+def _what_is_wrong(module: ModuleType, path: Any) -> str | None:
+    """One line for a config file Snakemake's loader refused, read again only to say
+    what is wrong; None where that is another problem, which stays Snakemake's."""
+    if not isinstance(path, str | Path):
+        return None
+    try:
+        content = getattr(module, READER)(path)
+    except Exception:
+        # Neither JSON nor YAML: regsim's own reader says where (line and column).
+        from regsim.config import read_config_file
+        from regsim.errors import ConfigError
+
+        try:
+            read_config_file(path)
+        except ConfigError as error:
+            return f"config error: {error}"
+        except Exception:
+            return None
+        return None
+    return None if isinstance(content, dict) else not_a_mapping(path, content)
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -63,7 +63,86 @@ def test_installed_in_a_fresh_interpreter(tmp_path: Path) -> None:
     code = (
         "import regsim.startup as s; s.install();"
         f"import {startup.TARGET} as m;"
-        f"print(getattr(m.{startup.READER}, '__regsim__', False))"
+        f"print(getattr(m.{startup.READER}, '__regsim__', False),"
+        f" getattr(m.{startup.LOADER}, '__regsim__', False))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stdout.strip() == "True", result.stderr
+    assert result.stdout.strip() == "True True", result.stderr
+
+
+def test_a_missing_config_file_is_one_line() -> None:
+    module = fake_module(FileNotFoundError(2, "No such file or directory"))
+    startup.wrap(module)
+    with pytest.raises(SystemExit) as info:
+        getattr(module, startup.READER)("x.yaml")
+    assert str(info.value) == "config error: x.yaml: no such file"
+
+
+def loading_module(content: object) -> types.ModuleType:
+    """A config module whose reader gives ``content`` and whose loader refuses all but a
+    mapping, as Snakemake's does (with a message that does not name the file)."""
+    module = types.ModuleType("fake_configfile")
+    setattr(module, startup.READER, lambda path, filetype="Config": content)
+
+    def loader(path):
+        config = getattr(module, startup.READER)(path)
+        if not isinstance(config, dict):
+            raise RuntimeError("Config file must be given as JSON or YAML with keys at top level.")
+        return config
+
+    setattr(module, startup.LOADER, loader)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (None, "config error: x.yaml: empty; a config file sets keys (key: value)"),
+        ([1, 2], "config error: x.yaml: holds a list, not keys with values (key: value)"),
+        ("seed", "config error: x.yaml: holds text, not keys with values (key: value)"),
+    ],
+)
+def test_a_config_file_without_keys_is_one_line(content: object, line: str) -> None:
+    module = loading_module(content)
+    startup.wrap(module)
+    with pytest.raises(SystemExit) as info:
+        getattr(module, startup.LOADER)("x.yaml")
+    assert str(info.value) == line
+
+
+def test_a_mapping_and_other_loader_errors_are_left_to_snakemake() -> None:
+    module = loading_module({"seed": 1})
+    startup.wrap(module)
+    assert getattr(module, startup.LOADER)("x.yaml") == {"seed": 1}
+
+    def broken(path):
+        raise RuntimeError("something else")
+
+    setattr(module, startup.LOADER, broken)
+    startup.wrap(module)
+    with pytest.raises(RuntimeError, match="something else"):
+        getattr(module, startup.LOADER)("x.yaml")
+
+
+def test_the_wrapped_loader_is_the_installed_snakemakes() -> None:
+    """As the reader: fails on a Snakemake that checks the content elsewhere."""
+    module = importlib.import_module(startup.TARGET)
+    assert callable(getattr(module, startup.LOADER))
+
+
+def test_a_yaml_mistake_says_where(tmp_path: Path) -> None:
+    """Snakemake's loader says only that the file is not JSON or YAML; regsim's reader
+    then gives the file, line and column."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("seed: 1\nreplications: [\n")
+    module = types.ModuleType("fake_configfile")
+
+    def reader(path, filetype="Config"):
+        raise RuntimeError("Config file is not valid JSON or YAML.")
+
+    setattr(module, startup.READER, reader)
+    setattr(module, startup.LOADER, lambda path: getattr(module, startup.READER)(path))
+    startup.wrap(module)
+    with pytest.raises(SystemExit) as info:
+        getattr(module, startup.LOADER)(str(path))
+    assert str(info.value).startswith(f"config error: {path}: line 3, column 1: YAML syntax error")
