@@ -656,21 +656,35 @@ def check(
 
 
 def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str) -> None:
-    """The posterior of method bayes must be proper for every sample size and prior.
+    """The posterior of method bayes must be proper, with a mean and an sd, for every
+    sample size and prior.
 
     With flat priors on |F| coefficients and p(σ) ∝ σ^{−a} (a = 0 for ``flat``, 1 for
-    ``jeffreys``) the density of σ falls as σ^{−(n − |F| + a)}: the posterior is improper
-    for n ≤ |F| + 1 − a (see ``regsim.estimators.bayes``).
+    ``jeffreys``) the density of σ falls as σ^{−(ν + 1)}, ν = n − |F| − 1 + a: the
+    posterior is improper for ν ≤ 0, and the means of σ and of the flat coefficients
+    exist only for ν > 1, their sds for ν > 2 (see ``regsim.estimators.bayes``). The study
+    reports both on every replicate, so a size where they do not exist would leave the
+    cell without a single Bayes fit: it is refused here, before any job.
     """
     a = SIGMA_PRIORS.index(sigma_prior)
     for name, prior in priors.items():
         flat = sum(1 for sd in prior["sd"] if math.isinf(sd))
+        setting = f"with sigma_prior {sigma_prior} and prior {name!r} flat on {flat} coefficients"
+        other = "; or use sigma_prior jeffreys" if a == 0 else ""
         for i, n in enumerate(sizes):
-            if n <= flat + 1 - a:
+            nu = n - flat - 1 + a
+            if nu <= 0:
                 raise ConfigError(
-                    f"grid.n[{i}]: with sigma_prior {sigma_prior} and prior {name!r} flat on "
-                    f"{flat} coefficients, method bayes has an improper posterior at n = {n} "
-                    f"(needs n > {flat + 1 - a}; or use sigma_prior jeffreys)"
+                    f"grid.n[{i}]: {setting}, method bayes has an improper posterior at n = {n} "
+                    f"(needs n > {flat + 1 - a}{other})"
+                )
+            if nu <= 2:
+                summary = "sd" if nu > 1 else "mean and sd"
+                of = "σ and the flat coefficients" if flat else "σ"
+                raise ConfigError(
+                    f"grid.n[{i}]: {setting}, the posterior {summary} of {of} do not exist at "
+                    f"n = {n}, so method bayes would fail on every replicate (needs n > "
+                    f"{flat + 3 - a}{other})"
                 )
 
 

@@ -151,18 +151,39 @@ def test_sigma_prior_defaults_to_flat_and_takes_jeffreys() -> None:
         cfg.check({**copy.deepcopy(DEFAULTS), "sigma_prior": "uniform"})
 
 
-def test_bayes_posterior_must_be_proper_for_every_n_and_prior() -> None:
-    # Flat on all three coefficients: with p(σ) ∝ 1 the posterior is proper for n > 4;
-    # with Jeffreys' prior for n > 3, which the grid's n > len(beta) already ensures.
+def test_bayes_posterior_must_be_proper_with_a_mean_and_sd_for_every_n_and_prior() -> None:
+    # Flat on all three coefficients, ν = n − 4 + a (a = 1 for Jeffreys' prior): the
+    # posterior is improper for ν ≤ 0, σ has no mean for ν ≤ 1 and no sd for ν ≤ 2.
     flat = {"flat": {"mean": [0, 0, 0], "sd": [math.inf] * 3}}
-    layer = {"methods": ["ols", "bayes"], "priors": flat, "grid": {"n": [5, 4], "sigma": [1]}}
-    with pytest.raises(ConfigError, match=r"^grid\.n\[1\]: with sigma_prior flat and prior "):
+    layer = {"methods": ["ols", "bayes"], "priors": flat, "grid": {"n": [7, 4], "sigma": [1]}}
+    with pytest.raises(
+        ConfigError, match=r"^grid\.n\[1\]: with sigma_prior flat and prior 'flat' flat on 3 "
+    ) as info:
         resolve(layer)
-    resolve({**layer, "sigma_prior": "jeffreys"})
-    resolve({**layer, "grid": {"n": [5], "sigma": [1]}})
-    # MAP's mode exists there (it is the MLE); a partly flat prior is proper.
+    assert "improper posterior at n = 4 (needs n > 4; or use sigma_prior jeffreys)" in str(
+        info.value
+    )
+    for sigma_prior, n, summary in (("flat", 5, "mean and sd"), ("flat", 6, "sd")) + (
+        ("jeffreys", 4, "mean and sd"),
+        ("jeffreys", 5, "sd"),
+    ):
+        changed = {**layer, "sigma_prior": sigma_prior, "grid": {"n": [7, n], "sigma": [1]}}
+        with pytest.raises(ConfigError) as info:
+            resolve(changed)
+        assert str(info.value).startswith(
+            f"grid.n[1]: with sigma_prior {sigma_prior} and prior 'flat' flat on 3 coefficients,"
+            f" the posterior {summary} of σ and the flat coefficients do not exist at n = {n}"
+        )
+    resolve({**layer, "grid": {"n": [7], "sigma": [1]}})
+    resolve({**layer, "sigma_prior": "jeffreys", "grid": {"n": [6], "sigma": [1]}})
+    # MAP's mode exists there (it is the MLE); two flat coefficients need n > 5; none, n > 3.
     resolve({**layer, "methods": ["ols", "map"]})
-    resolve({**layer, "priors": {"f2": {"mean": [0, 0, 0], "sd": [math.inf, math.inf, 1]}}})
+    two_flat = {"f2": {"mean": [0, 0, 0], "sd": [math.inf, math.inf, 1]}}
+    resolve({**layer, "priors": two_flat, "grid": {"n": [6], "sigma": [1]}})
+    with pytest.raises(ConfigError, match=r"posterior sd of σ and the flat coefficients"):
+        resolve({**layer, "priors": two_flat, "grid": {"n": [5], "sigma": [1]}})
+    proper = {"proper": {"mean": [0, 0, 0], "sd": [1, 1, 1]}}
+    resolve({**layer, "priors": proper, "grid": {"n": [4], "sigma": [1]}})
 
 
 def test_schema_default_methods_need_a_prior() -> None:
