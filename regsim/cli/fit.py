@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regsim.cli.csvfile import csv_header
+from regsim.cli.csvfile import csv_header, read_csv_table
 from regsim.design import Prior
 from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
@@ -100,7 +100,7 @@ def read_regression_data(
     """
     try:
         csv_header(path)
-        frame = pd.read_csv(path)
+        frame = read_csv_table(path)
     except FileNotFoundError as error:
         raise InputDataError(f"{path}: file not found") from error
     except pd.errors.EmptyDataError as error:

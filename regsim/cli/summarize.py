@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from regsim.cli.csvfile import csv_header
+from regsim.cli.csvfile import csv_header, read_csv_table
 from regsim.errors import InputDataError, RegsimError
 from regsim.metrics import MEASURES, summarize
 from regsim.schema import FAILURE_RULES
@@ -178,7 +178,7 @@ def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:
                 raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
         header = csv_header(path)
         text = [c for c in dict.fromkeys(labels) if c in header]
-        table = pd.read_csv(path, dtype={c: str for c in text})
+        table = read_csv_table(path, dtype={c: str for c in text})
         for column in text:
             table[column] = _labels(table[column])
         return table

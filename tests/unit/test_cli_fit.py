@@ -170,6 +170,11 @@ BAD_FILES = {
     "infinite_value": ("x1,y\n1,2\n2,inf\n3,5\n4,4\n", "infinite value inf (line 3)"),
     "nan_text": ("x1,y\n1,2\n2,NaN\n3,5\n4,4\n", "missing value (line 3)"),
     "ragged_row": ("x1,y\n1,2\n2,3,4\n3,5\n4,4\n", "cannot parse as CSV"),
+    # pandas would read its first column as an index and shift the rest to the left
+    "ragged_first_row": (
+        "x1,y\n1,2,3\n2,3\n3,5\n4,4\n",
+        "cannot parse as CSV (the first data row has 3 fields, the header 2)",
+    ),
     "same_name_twice": ("x1,x1,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "appears twice"),
     "constant_response": ("x1,y\n1,2\n2,2\n3,2\n4,2\n", "'y' (the response) is constant"),
     "exact_fit": ("x1,y\n1,2\n2,4\n3,6\n4,8\n", "the covariates fit 'y' exactly"),

@@ -143,6 +143,7 @@ def test_output_replaced_and_deterministic(tmp_path):
         ("absent.csv", None, "absent.csv.*not found"),
         ("empty.csv", "", "empty.csv.*empty"),
         ("bad.parquet", "not parquet", "cannot read input file .*bad.parquet"),
+        ("ragged.csv", "method,b\nCC,1,2\nCC,2\n", "the first data row has 3 fields, the header 2"),
     ],
 )
 def test_unreadable_input_is_input_data_error(tmp_path, name, content, match):
