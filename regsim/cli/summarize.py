@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     regsim.errors.RegsimError
         If the output cannot be written.
     """
+    _check_options(args)
     input_path, output_path = Path(args.input), Path(args.output)
     if _same_file(input_path, output_path):
         raise InputDataError(f"output {output_path} is the input file; refusing to overwrite it")
@@ -142,6 +143,19 @@ def run(args: argparse.Namespace) -> int:
     )
     write_csv_atomic(result, output_path)
     return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """The options that only work together, named as the command line names them (the
+    library would name its parameters)."""
+    if args.failures == "common" and args.method_col is None:
+        raise InputDataError("--failures common needs --method-col (the column naming the method)")
+    if args.method_col is not None and args.method_col not in args.by:
+        raise InputDataError(
+            f"--method-col {args.method_col!r} must also be one of the --by columns"
+        )
+    if args.ref is not None and args.method_col is None:
+        raise InputDataError("--ref needs --method-col (the column naming the method)")
 
 
 def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:

@@ -171,3 +171,27 @@ def test_interval_and_flag_options_reach_the_library(tmp_path):
     assert result.loc[("CC", "n_failed"), "estimate"] == 1
     assert result.loc[("CC", "n_multimodal"), "estimate"] == 3
     assert result.loc[("CC", "n_reps"), "estimate"] == 999
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--estimate", "b", "--true", "0.5", "--by", "dataset", "--method-col", "method"],
+            "--method-col 'method' must also be one of the --by columns",
+        ),
+        (
+            ["--estimate", "b", "--true", "0.5", "--ref", "CC"],
+            "--ref needs --method-col (the column naming the method)",
+        ),
+        (
+            ["--estimate", "b", "--true", "0.5", "--failures", "common"],
+            "--failures common needs --method-col (the column naming the method)",
+        ),
+    ],
+)
+def test_options_that_only_work_together_are_named_as_options(tmp_path, options, message):
+    with pytest.raises(InputDataError) as info:
+        run_in_process(MISIM, tmp_path / "out.csv", *options)
+    assert str(info.value) == message
+    assert not (tmp_path / "out.csv").exists()
