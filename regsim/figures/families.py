@@ -594,7 +594,9 @@ def laplace_figure(
     ±1.96 MCSE, with the nominal 1 − α and its Monte Carlo band
     ``1 − α ± 1.96 √(α (1 − α) / R)``. The grey dotted line (right axis, 0 to 1) is the
     share of datasets whose σ-posterior had two modes (Bayes's ``n_multimodal`` over its
-    replicates), where a single mode's curvature can mislead.
+    replicates), where a single mode's curvature can mislead; it is drawn only in the
+    panels where some dataset's had (a right axis of zeros beside every panel would crowd
+    the coverage axes), and named in the legend only if some panel has it.
 
     Parameters
     ----------
@@ -650,7 +652,7 @@ def laplace_figure(
         band.draw(ax)
         ax.axhline(nominal, color=REFERENCE_COLOUR, linewidth=0.8, zorder=0.5)
         share = bimodal.xs((row, sigma), level=("prior", "sigma"), drop_level=True)
-        if share.notna().any():
+        if (share > 0).any():
             right = ax.twinx()
             right.plot(share.index, share.to_numpy(), color=_BIMODAL_COLOUR, linestyle=":")
             right.set_ylim(0.0, 1.0)
@@ -658,13 +660,20 @@ def laplace_figure(
             right.spines["right"].set_visible(True)
             right.set_xscale("log")
 
-    extra = (
+    extra: tuple[Any, ...] = (
         Line2D([], [], color=REFERENCE_COLOUR, linewidth=0.8, label=f"nominal {nominal:g}"),
         band.handle(),
-        Line2D(
-            [], [], color=_BIMODAL_COLOUR, linestyle=":", label="bimodal σ-posterior (right axis)"
-        ),
     )
+    if (bimodal > 0).any():
+        extra += (
+            Line2D(
+                [],
+                [],
+                color=_BIMODAL_COLOUR,
+                linestyle=":",
+                label="bimodal σ-posterior (right axis)",
+            ),
+        )
 
     def ylabel(prior: str) -> str:
         return f"Coverage of {parameter_symbol(parameter, hat=False)}\nprior {prior}"

@@ -308,7 +308,8 @@ def test_the_nested_loop_plot_loops_over_every_factor_the_table_varies() -> None
 # --------------------------------------------------------------------------------------
 
 
-def test_the_laplace_figure_sets_map_beside_the_exact_interval_per_prior() -> None:
+@pytest.fixture(scope="module")
+def laplace_metrics() -> pd.DataFrame:
     from regsim.design import Prior
 
     priors = (
@@ -321,7 +322,13 @@ def test_the_laplace_figure_sets_map_beside_the_exact_interval_per_prior() -> No
         for sigma in (1.0, 5.0):
             fits = fit_table(draw(Cell(n, sigma, BETA), 3, 0, 60), spec)
             parts.append(summarize_cell(fits, 0.05, reference="ols"))
-    metrics = pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_the_laplace_figure_sets_map_beside_the_exact_interval_per_prior(
+    laplace_metrics: pd.DataFrame,
+) -> None:
+    metrics = laplace_metrics
     figure = figures.laplace_figure(metrics, "beta1", alpha=0.05)
     labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel().startswith("Coverage")]
     assert labels == [
@@ -342,3 +349,37 @@ def test_the_laplace_figure_sets_map_beside_the_exact_interval_per_prior() -> No
         figures.laplace_figure(metrics.loc[metrics["method"] != "bayes"])
     assert "laplace" in study({"methods": ["ols", "mle", "map", "bayes"]}).families
     assert "laplace" not in study({}).families
+
+
+def test_the_bimodal_share_is_drawn_only_where_a_posterior_had_two_modes(
+    laplace_metrics: pd.DataFrame,
+) -> None:
+    """A right axis of zeros beside every panel would crowd the coverage axes."""
+    counts = laplace_metrics["measure"] == "n_multimodal"
+    one = (
+        counts
+        & (laplace_metrics["method"] == "bayes")
+        & (laplace_metrics["prior"] == "skeptical")
+        & (laplace_metrics["sigma"] == 1.0)
+        & (laplace_metrics["n"] == 12)
+    )
+    for shown, table in (
+        (
+            1,
+            laplace_metrics.assign(
+                estimate=np.where(counts, np.where(one, 7.0, 0.0), laplace_metrics["estimate"])
+            ),
+        ),
+        (0, laplace_metrics.assign(estimate=np.where(counts, 0.0, laplace_metrics["estimate"]))),
+    ):
+        figure = figures.laplace_figure(table, "beta1", alpha=0.05)
+        right = [
+            ax
+            for ax in figure.axes
+            if ax.get_ylim() == (0.0, 1.0) and ax.lines and ax.get_lines()[0].get_linestyle() == ":"
+        ]
+        assert len(right) == shown
+        legend = [t.get_text() for t in figure.legends[0].get_texts()]
+        assert ("bimodal σ-posterior (right axis)" in legend) == bool(shown)
+        if shown:
+            np.testing.assert_allclose(right[0].get_lines()[0].get_ydata(), [7.0 / 60.0, 0.0])
