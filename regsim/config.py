@@ -198,18 +198,36 @@ def load_layers(
 
 
 def _command_line(overrides: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """``--config`` values with ``true`` and ``false`` read as YAML 1.2 reads them.
+    """``--config`` values read as a config file's are.
 
-    Snakemake passes ``--config keep_datasets=false`` on as the text ``"false"``; a config
-    file's ``false`` is a boolean, and so is the command line's here.
+    Snakemake reads a ``--config`` value as a number or a boolean where it can, and else as
+    YAML whose every scalar is text: ``keep_datasets=false`` arrives as ``"false"`` and
+    ``beta=[10, 0, 10]`` as ``["10", "0", "10"]``. Each text scalar is resolved here by
+    YAML 1.2's core schema, as in a config file (:func:`_scalar`).
     """
     if not overrides:
         return overrides
-    booleans = {"true": True, "false": False}
-    return {
-        key: booleans.get(value, value) if isinstance(value, str) else value
-        for key, value in overrides.items()
-    }
+    return {key: _typed(value) for key, value in overrides.items()}
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, str):
+        return _scalar(value)
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    return value
+
+
+def _scalar(text: str) -> Any:
+    """A plain scalar as YAML 1.2's core schema reads it: a number, boolean or null where
+    it is written as one (``1e-3``, ``.inf``, ``false``, ``~``), else the text itself."""
+    import re as _re
+
+    if any(_re.match(pattern, text) for _, pattern, _ in _YAML_12_SCALARS):
+        return _load_yaml(text, "--config")
+    return text
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:

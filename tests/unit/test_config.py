@@ -478,3 +478,29 @@ def test_read_config_file_problems_are_one_line(tmp_path: Path) -> None:
     bad.write_text("grid:\n  n: [10]\n  n: [20]\n")
     with pytest.raises(ConfigError, match=r"line 3, column 3: duplicate key 'n'$"):
         cfg.read_config_file(bad)
+
+
+def test_command_line_lists_and_mappings_are_read_as_in_a_config_file() -> None:
+    """Snakemake's --config reads `beta=[10, 0, 10]` with every scalar as text; the
+    layer built from it resolves them as YAML 1.2 does in a config file."""
+    from snakemake.cli import parse_config
+
+    entries = [
+        "beta=[10, 0, 10.5]",
+        "keep_datasets=false",
+        "priors={w: {mean: [0, 0, 0], sd: [1, .inf, 1e-3]}, no: {mean: [1, 2, 3], sd: [1, 1, 1]}}",
+        "seed=7",
+    ]
+    (layer,) = cfg.load_layers([], overrides=parse_config(entries))
+    assert layer == {
+        "beta": [10, 0, 10.5],
+        "keep_datasets": False,
+        "priors": {
+            "w": {"mean": [0, 0, 0], "sd": [1, math.inf, 0.001]},
+            "no": {"mean": [1, 2, 3], "sd": [1, 1, 1]},
+        },
+        "seed": 7,
+    }
+    assert type(layer["beta"][0]) is int and type(layer["keep_datasets"]) is bool
+    (beta_only,) = cfg.load_layers([], overrides=parse_config(["beta=[10, 0, 10.5]"]))
+    assert resolve({"grid": {"n": [20], "sigma": [1]}}, beta_only)["beta"] == [10, 0, 10.5]
