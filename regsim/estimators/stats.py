@@ -237,26 +237,20 @@ def _hc3_covariance(
 ) -> np.ndarray:
     """HC3 covariance (XᵀX)⁻¹ Xᵀ diag(e_i²/(1 − h_ii)²) X (XᵀX)⁻¹ of β̂, shape (R, p, p).
 
-    Computed in the centred parametrisation (α, b) with α = β₀ + x̄ᵀb, where XᵀX is
-    block diagonal diag(n, Sxx), then mapped back to (β₀, b); ``x_rows`` holds the centred
-    covariates as (R, k, n). A leverage of 1 (possible when n = p + 1) gives inf.
+    As Σ_i w_i c_i c_iᵀ, w_i = e_i²/(1 − h_ii)², over the columns c_i of (XᵀX)⁻¹Xᵀ, from
+    the centred parametrisation (``x_rows`` holds the centred covariates as (R, k, n)):
+    the slopes' entries are Sxx⁻¹ x_ci and the intercept's 1/n − x̄ᵀ Sxx⁻¹ x_ci. Each
+    variance is then a sum of squares. (The centred covariance mapped back through
+    β₀ = α − x̄ᵀb would subtract the slopes' variances, which grow as Σ VIF, from one
+    another: on nearly collinear covariates the intercept's SE lost digits as Σ VIF².) A
+    leverage of 1 (possible when n = p + 1) gives inf.
     """
-    n = x_rows.shape[2]
-    projected = np.matmul(sxx_inv, x_rows)  # Sxx⁻¹ x_ci, (R, k, n)
-    leverage = 1.0 / n + np.einsum("rkn,rkn->rn", x_rows, projected)
+    replicates, k, n = x_rows.shape
+    columns = np.empty((replicates, k + 1, n))
+    np.matmul(sxx_inv, x_rows, out=columns[:, 1:])  # Sxx⁻¹ x_ci
+    columns[:, 0] = 1.0 / n - np.einsum("rk,rkn->rn", x_mean, columns[:, 1:])
+    leverage = 1.0 / n + np.einsum("rkn,rkn->rn", x_rows, columns[:, 1:])
     with np.errstate(divide="ignore"):
         weights = np.square(residuals / (1.0 - leverage))
-    weighted = x_rows * weights[:, None, :]
-    replicates, k = x_mean.shape
-    bread_meat = np.empty((replicates, k + 1, k + 1))
-    # G_c⁻¹ M_c G_c⁻¹ with G_c = diag(n, Sxx) and M_c the weighted centred Gram matrix.
-    bread_meat[:, 0, 0] = weights.sum(axis=1) / n**2
-    cross = np.einsum("rij,rj->ri", sxx_inv, weighted.sum(axis=2)) / n
-    bread_meat[:, 0, 1:] = bread_meat[:, 1:, 0] = cross
-    bread_meat[:, 1:, 1:] = sxx_inv @ np.matmul(weighted, np.swapaxes(x_rows, 1, 2)) @ sxx_inv
-    # β₀ = α − x̄ᵀb: β = A (α, b) with A = [[1, −x̄ᵀ], [0, I]].
-    transform = np.zeros((replicates, k + 1, k + 1))
-    transform[:, 0, 0] = 1.0
-    transform[:, 0, 1:] = -x_mean
-    transform[:, 1:, 1:] = np.eye(k)
-    return transform @ bread_meat @ np.swapaxes(transform, 1, 2)
+    with np.errstate(invalid="ignore"):
+        return np.matmul(columns * weights[:, None, :], np.swapaxes(columns, 1, 2))
