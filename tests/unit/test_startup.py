@@ -34,6 +34,7 @@ def fake_module(error: BaseException) -> types.ModuleType:
             UnicodeDecodeError("utf-8", b"caf\xe9", 3, 4, "invalid continuation byte"),
             "config error: x.yaml: not UTF-8 text (byte 3); save the file as UTF-8",
         ),
+        (FileNotFoundError(2, "No such file or directory"), "config error: x.yaml: no such file"),
     ],
 )
 def test_a_file_snakemake_cannot_open_is_one_line(error: BaseException, line: str) -> None:
@@ -68,14 +69,6 @@ def test_installed_in_a_fresh_interpreter(tmp_path: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "True True", result.stderr
-
-
-def test_a_missing_config_file_is_one_line() -> None:
-    module = fake_module(FileNotFoundError(2, "No such file or directory"))
-    startup.wrap(module)
-    with pytest.raises(SystemExit) as info:
-        getattr(module, startup.READER)("x.yaml")
-    assert str(info.value) == "config error: x.yaml: no such file"
 
 
 def loading_module(content: object) -> types.ModuleType:
