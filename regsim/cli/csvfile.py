@@ -21,19 +21,14 @@ def csv_header(path: str | os.PathLike[str]) -> list[str]:
     InputDataError
         If a column name appears twice; the message names it and the file.
     """
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        names = next(csv.reader(handle), [])
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise InputDataError(f"{path}: column {name!r} appears twice in the header")
-        seen.add(name)
+    names, _ = _leading_rows(path)
+    _check_names(path, names)
     return names
 
 
 def read_csv_table(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame:
-    """``pandas.read_csv(path, **options)``, refusing a first data row longer than the
-    header.
+    """``pandas.read_csv(path, **options)``, its header checked as :func:`csv_header`
+    does, refusing a first data row longer than the header.
 
     pandas reads such a file as if its first columns were an unnamed index, shifting every
     value one column to the left (and reporting, at best, a missing value in the last
@@ -42,15 +37,30 @@ def read_csv_table(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame
     Raises
     ------
     InputDataError
-        If the first data row has more fields than the header.
+        If a column name appears twice, or the first data row has more fields than the
+        header.
     """
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        rows = csv.reader(handle)
-        header = next(rows, [])
-        first = next((row for row in rows if row), [])
+    header, first = _leading_rows(path)
+    _check_names(path, header)
     if len(first) > len(header):
         raise InputDataError(
             f"{path}: cannot parse as CSV (the first data row has {len(first)} fields, "
             f"the header {len(header)})"
         )
     return pd.read_csv(path, **options)
+
+
+def _leading_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """The header of a CSV file and its first data row (blank lines skipped, as pandas
+    skips them)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        rows = csv.reader(handle)
+        return next(rows, []), next((row for row in rows if row), [])
+
+
+def _check_names(path: str | os.PathLike[str], names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputDataError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)

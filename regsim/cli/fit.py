@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regsim.cli.csvfile import csv_header, read_csv_table
+from regsim.cli.csvfile import read_csv_table
 from regsim.design import Prior
 from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
@@ -99,7 +99,6 @@ def read_regression_data(
         too few rows, or a constant or collinear covariate.
     """
     try:
-        csv_header(path)
         frame = read_csv_table(path)
     except FileNotFoundError as error:
         raise InputDataError(f"{path}: file not found") from error
