@@ -4,7 +4,10 @@ A replicate is a pure function of (seed, cell, r) (:mod:`regsim.simulate`), so i
 drawn again without any file under ``results/``: ``dataset`` writes its data as CSV
 (columns ``x1 … xk, y``), ``refit`` fits it with the study's methods and priors and prints
 every number of its rows of ``results/fits/<cell>.parquet``, to the bit. The study is that
-of the workflow's config layers (``config.yaml``, then each ``--configfile``).
+of the workflow's config layers (``config.yaml``, each ``--configfile``, ``--config``), as
+for the run. Where ``results/provenance.json`` records a run of that cell drawn or fitted
+otherwise (another seed, truth or prior), the command stops with one line rather than
+print a replicate that is not the one in ``results/``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,9 @@ import numpy as np
 from regsim.cli.studyconfig import add_config_options, load_cli_study
 from regsim.errors import InputDataError
 from regsim.study import Study
+
+#: The results folder of the workflow, relative to the folder the command runs in.
+RESULTS = "results"
 
 
 def register(subparsers: Any) -> list[argparse.ArgumentParser]:
@@ -88,13 +95,65 @@ def chosen_replicate(study: Study, label: str, replicate: int) -> Any:
     return draw(cell, study.seed, replicate, replicate + 1)
 
 
+def check_against_run(
+    study: Study, label: str, results: str | os.PathLike[str], *, fits: bool
+) -> None:
+    """Stop if ``results`` holds a recorded run whose cell ``label`` is another one.
+
+    The record's configuration (``provenance.json``, written at the end of a run) gives the
+    cell its seed and data-generating parameters, and, with ``fits``, its methods and
+    priors; where they differ from ``study``'s, the replicate drawn here is not the one
+    whose rows are in ``results/fits/``. No record, an unreadable one or a record without
+    that cell: nothing to check (``regsim verify`` checks a record).
+
+    Raises
+    ------
+    regsim.errors.InputDataError
+        Naming what differs and how to get the run's study.
+    """
+    from regsim.errors import RegsimError
+    from regsim.provenance import PROVENANCE_NAME, read_provenance
+    from regsim.verify import recorded_config
+
+    record_path = Path(results) / PROVENANCE_NAME
+    if not record_path.is_file():
+        return
+    try:
+        recorded = Study.from_config(recorded_config(read_provenance(results)))
+        run_cell = recorded.labels.get(label)
+    except (RegsimError, KeyError, TypeError, ValueError):
+        return
+    cell = study.labels.get(label)
+    if run_cell is None or cell is None:
+        return
+    if recorded.seed != study.seed:
+        differs = f"used seed {recorded.seed}; these config layers give seed {study.seed}"
+    elif run_cell.key != cell.key:
+        differs = (
+            f"drew cell {label} with other data-generating parameters (truth, design or "
+            "error model) than these config layers"
+        )
+    elif fits and recorded.fit != study.fit:
+        differs = (
+            f"fitted cell {label} with other methods, priors or settings than these config layers"
+        )
+    else:
+        return
+    raise InputDataError(
+        f"{record_path}: the run recorded there {differs}; pass the --configfile and --config "
+        "that run was given"
+    )
+
+
 def run_dataset(args: argparse.Namespace) -> int:
     """Write the replicate's data as CSV; return 0."""
     import pandas as pd
 
     from regsim.atomic import write_text_atomic
 
-    data = chosen_replicate(load_cli_study(args), args.cell, args.replicate)
+    study = load_cli_study(args)
+    check_against_run(study, args.cell, RESULTS, fits=False)
+    data = chosen_replicate(study, args.cell, args.replicate)
     x, y = data.x[0], data.y[0]
     table = pd.DataFrame({f"x{j + 1}": x[:, j] for j in range(x.shape[1])})
     table["y"] = y
@@ -128,7 +187,9 @@ def refit_rows(study: Study, label: str, replicate: int, methods: list[str] | No
 
 def run_refit(args: argparse.Namespace) -> int:
     """Print the replicate's fits; return 0."""
-    rows = refit_rows(load_cli_study(args), args.cell, args.replicate, args.method)
+    study = load_cli_study(args)
+    check_against_run(study, args.cell, RESULTS, fits=True)
+    rows = refit_rows(study, args.cell, args.replicate, args.method)
     if args.json:
         out: dict[str, Any] = {}
         for r in rows.to_dict("records"):

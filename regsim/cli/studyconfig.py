@@ -1,9 +1,10 @@
 """The study a command runs on: the workflow's config layers, read as the workflow reads them.
 
 ``config.yaml`` of the working directory (skipped with ``--replace-workflow-config``, or
-when absent), then each ``--configfile`` in order, each replacing the top-level keys it
-names; validated against ``schemas/config.schema.yaml`` (which fills the defaults) and
-checked as before any job (:func:`regsim.workflow.load_study`). A problem is one line.
+when absent), then each ``--configfile`` in order, then ``--config KEY=VALUE`` (read as
+Snakemake reads it), each replacing the top-level keys it names; validated against
+``schemas/config.schema.yaml`` (which fills the defaults) and checked as before any job
+(:func:`regsim.workflow.load_study`). A problem is one line.
 """
 
 from __future__ import annotations
@@ -20,13 +21,21 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--configfile`` (repeatable) and ``--replace-workflow-config`` to ``parser``."""
+    """Add ``--configfile`` (repeatable), ``--config`` and ``--replace-workflow-config``."""
     parser.add_argument(
         "--configfile",
         action="append",
         default=[],
         metavar="FILE",
         help="a config layer over config.yaml, as for snakemake (repeatable, in order)",
+    )
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="top-level keys over the config files, as for snakemake (e.g. seed=7)",
     )
     parser.add_argument(
         "--replace-workflow-config",
@@ -53,7 +62,7 @@ def load_cli_study(args: argparse.Namespace) -> Study:
     try:
         return load_study(
             args.configfile,
-            None,
+            _overrides(args.config),
             replace_defaults=args.replace_workflow_config,
             validate=validate,
         )
@@ -61,3 +70,17 @@ def load_cli_study(args: argparse.Namespace) -> Study:
         raise InputDataError(str(stop.code).removeprefix("error: ")) from None
     except ConfigError as error:
         raise InputDataError(f"config error: {error}") from None
+
+
+def _overrides(entries: list[str]) -> dict[str, Any] | None:
+    """``--config`` entries as Snakemake parses them (``regsim.config`` then types them as a
+    config file's values), so that a command sees the study the workflow ran."""
+    if not entries:
+        return None
+    from snakemake.cli import parse_config
+
+    try:
+        return parse_config(entries)
+    except Exception as error:  # noqa: BLE001 - Snakemake's parser raises several kinds
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise InputDataError(f"--config: {message} (got {' '.join(entries)!r})") from None

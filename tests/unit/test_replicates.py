@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import subprocess
 import sys
@@ -191,3 +192,89 @@ def test_a_replicate_that_does_not_exist_is_one_line(results: Path, args, messag
     assert shown.returncode == 1
     lines = shown.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
+
+
+@pytest.fixture()
+def recorded(results: Path, tmp_path: Path) -> Path:
+    """A folder whose config.yaml is the small study with seed 7, and whose results/ holds
+    the fixture's fits (drawn with seed 99) and a run record saying seed 99."""
+    from regsim.provenance import write_provenance
+
+    root = tmp_path / "study"
+    (root / "results" / "fits").mkdir(parents=True)
+    for fits in (results / "results" / "fits").iterdir():
+        (root / "results" / "fits" / fits.name).write_bytes(fits.read_bytes())
+    (root / "config.yaml").write_text(yaml.safe_dump({**STUDY, "seed": 7}))
+    write_provenance(root / "results" / "provenance.json", study(STUDY).config, [], repo=root)
+    return root
+
+
+@pytest.mark.parametrize("command", ["refit", "dataset"])
+def test_a_replicate_of_another_seed_than_the_recorded_runs_is_refused(
+    recorded: Path, command: str
+) -> None:
+    where = ["--cell", "n12_sigma1_seed", "--replicate", "4"]
+    shown = cli(command, *where, cwd=recorded)
+    assert shown.returncode == 1 and shown.stdout == ""
+    assert shown.stderr.strip().splitlines() == [
+        "error: results/provenance.json: the run recorded there used seed 99; these config "
+        "layers give seed 7; pass the --configfile and --config that run was given"
+    ]
+    # With the run's own --config, the replicate is the one in results/: to the bit.
+    extra = ["--json"] if command == "refit" else []
+    again = cli(command, *where, "--config", "seed=99", *extra, cwd=recorded)
+    assert again.returncode == 0, again.stderr
+    if command == "dataset":
+        data = draw(study(STUDY).labels["n12_sigma1_seed"], 99, 4, 5)
+        table = pd.read_csv(io.StringIO(again.stdout))
+        np.testing.assert_array_equal(table["y"].to_numpy(), data.y[0])
+    else:
+        fits = read_parquet(recorded / "results" / "fits" / "n12_sigma1_seed.parquet")
+        row = fits.loc[(fits["replicate"] == 4) & (fits["method"] == "ols")]
+        printed = json.loads(again.stdout)["ols"]
+        for r in row.to_dict("records"):
+            assert printed[r["parameter"]]["estimate"] == r["estimate"]
+
+
+@pytest.mark.parametrize(
+    ("config", "command", "message"),
+    [
+        (
+            ["truths={seed: [10.0, 3.8987, 10.1777], null: [10, 1, 10]}"],
+            "dataset",
+            "drew cell n12_sigma1_null with other data-generating parameters",
+        ),
+        (
+            ["priors={weak: {mean: [0, 0, 0], sd: [10, 10, 10]}}"],
+            "refit",
+            "fitted cell n12_sigma1_null with other methods, priors or settings",
+        ),
+    ],
+)
+def test_a_replicate_drawn_or_fitted_otherwise_than_the_recorded_runs_is_refused(
+    recorded: Path, config: list[str], command: str, message: str
+) -> None:
+    where = ["--cell", "n12_sigma1_null", "--replicate", "0", "--config", "seed=99", *config]
+    shown = cli(command, *where, cwd=recorded)
+    assert shown.returncode == 1
+    lines = shown.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    # Other priors change no dataset: dataset draws it.
+    if command == "refit":
+        assert cli("dataset", *where, cwd=recorded).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("seed", "error: --config: Invalid config definition: Config entries have to be"),
+        ("replications=1", "error: config error: replications: 1 is less than the minimum"),
+    ],
+)
+def test_a_bad_config_entry_is_one_line(results: Path, entry: str, message: str) -> None:
+    shown = cli(
+        "dataset", "--cell", "n12_sigma1_seed", "--replicate", "0", "--config", entry, cwd=results
+    )
+    assert shown.returncode == 1
+    lines = shown.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
