@@ -114,9 +114,14 @@ def block_streams(cell: Cell, base_seed: int, block: int) -> tuple[Generator, Ge
     )
 
 
-#: Added to a uniform of [0, 1 − 2⁻⁵³] before Φ⁻¹, so that it lies in (0, 1): the
-#: uniforms k·2⁻⁵³ become the midpoints (k + ½)·2⁻⁵³, symmetric about ½.
+#: Added to a uniform k·2⁻⁵³ of [0, 1 − 2⁻⁵³] before Φ⁻¹, so that it is above 0: below
+#: ½ it becomes the midpoint (k + ½)·2⁻⁵³; from ½ on, where doubles are 2⁻⁵³ apart, the
+#: sum rounds to the even one of k·2⁻⁵³ and (k + 1)·2⁻⁵³, and at the top to 1.
 _HALF_ULP = 2.0**-54
+
+#: The largest double below 1: where the sum rounded to 1 (k = 2⁵³ − 1, one uniform in
+#: 2⁵³), Φ⁻¹ would be +∞ and the covariate infinite.
+_BELOW_ONE = 1.0 - 2.0**-53
 
 
 def equicorrelation_factor(k: int, rho: float) -> np.ndarray:
@@ -141,6 +146,7 @@ def make_covariates(design: Design, uniforms: np.ndarray) -> np.ndarray:
         from scipy.special import ndtri
 
         uniforms += _HALF_ULP
+        np.minimum(uniforms, _BELOW_ONE, out=uniforms)
         ndtri(uniforms, out=uniforms)
         k = uniforms.shape[-1]
         if k > 1 and design.rho != 0.0:

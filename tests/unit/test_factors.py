@@ -151,6 +151,24 @@ def test_random_designs_keep_the_seeding_invariants(design: Design) -> None:
     np.testing.assert_array_equal(whole.x[:1], expected)
 
 
+def test_normal_covariates_are_finite_for_every_uniform_the_generator_gives() -> None:
+    from scipy.special import ndtri
+
+    # Generator.random gives k·2⁻⁵³ for k = 0 … 2⁵³ − 1: the ends, both sides of ½, and
+    # random ones, which keep the values they always had (ndtri of u + 2⁻⁵⁴).
+    ends = np.array([0.0, 2.0**-53, 0.5 - 2.0**-53, 0.5, 0.5 + 2.0**-53, 1 - 2 * 2.0**-53])
+    top = 1 - 2.0**-53
+    inner = np.concatenate([ends, np.random.default_rng(5).random(994)])
+    uniforms = np.concatenate([inner, [top]]).reshape(1, -1, 1)
+    x = make_covariates(Design(covariates="normal"), uniforms.copy())
+    assert np.isfinite(x).all()
+    np.testing.assert_array_equal(x.ravel()[:-1], ndtri(inner + 2.0**-54))
+    assert x.ravel()[-1] == ndtri(top) and 8.2 < x.ravel()[-1] < 8.3
+    assert x.ravel()[0] == ndtri(2.0**-54) and -8.3 < x.ravel()[0] < -8.2
+    correlated = make_covariates(Design(covariates="normal", rho=0.5), np.array([[[top, 0.3]]]))
+    assert np.isfinite(correlated).all()
+
+
 def test_a_fixed_design_has_one_x_per_sample_size() -> None:
     cells = [
         Cell(20, 1.0, BETA, design=FIXED),
