@@ -19,6 +19,7 @@ would not fit).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import os
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regsim.atomic import write_text_atomic
+from regsim.parallel import run_tasks
 from regsim.schema import MEASURE_NAMES, OPTIONAL_FACTORS, beta_index
 from regsim.study import slice_suffix
 
@@ -281,6 +283,10 @@ def figure_page(png: bytes, title: str, *, limit: int = PAGE_LIMIT) -> str:
     return _page(title, image, _FIGURE_CSS, _FIGURE_JS)
 
 
+def _write_figure_page(png: Path, page: Path) -> None:
+    write_text_atomic(page, figure_page(png.read_bytes(), png.stem))
+
+
 @dataclass(frozen=True)
 class TableSection:
     """One table of a tables page.
@@ -365,6 +371,7 @@ def write_report_pages(
     table_groups: Mapping[str | os.PathLike[str], Mapping[str, object]],
     tables: str | os.PathLike[str],
     documents: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    workers: int = 1,
 ) -> list[Path]:
     """Write the report's pages: a page per figure, per group of paper tables, per document.
 
@@ -380,6 +387,10 @@ def write_report_pages(
         The folder of the paper tables.
     documents : iterable of (path-like, path-like)
         Each Markdown document (failures, theory) and its page.
+    workers : int, default 1
+        Pages written at once, each figure's in a process forked from this one
+        (:func:`regsim.parallel.run_tasks`): reducing a large figure's colours takes a
+        few tenths of a second, and a grid of many σ has dozens of them.
 
     Returns
     -------
@@ -393,11 +404,11 @@ def write_report_pages(
     regsim.errors.OutputError
         If a page cannot be written.
     """
-    written = []
-    for png, page in figures:
-        text = figure_page(Path(png).read_bytes(), Path(png).stem)
-        write_text_atomic(page, text)
-        written.append(Path(page))
+    figures = [(Path(png), Path(page)) for png, page in figures]
+    # The largest images first, so that the workers end close together.
+    by_size = sorted(figures, key=lambda pair: pair[0].stat().st_size, reverse=True)
+    run_tasks([functools.partial(_write_figure_page, *pair) for pair in by_size], workers)
+    written = [page for _, page in figures]
     folder = Path(tables)
     for page, group in table_groups.items():
         measure = str(group["measure"])

@@ -234,9 +234,10 @@ rule report_pages:
         "results/benchmarks/report_pages.tsv"
     conda:
         "../envs/regsim.yaml"
-    threads: 1
+    # Figure pages are written in processes forked from the job, as many as it has threads.
+    threads: min(len(STUDY.figures), 8)
     resources:
-        mem_mb=500,
+        mem_mb=lambda wc, threads: 200 + 150 * threads,
         runtime=5,
     params:
         groups=list(STUDY.table_groups.values()),

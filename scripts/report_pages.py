@@ -13,4 +13,5 @@ with log_to(sm.log[0]):
         table_groups=dict(zip(out.tables, sm.params.groups, strict=True)),
         tables=Path(inp.tables[0]).parent,
         documents=zip(inp.documents, [out.failures, out.sensitivity, out.theory], strict=True),
+        workers=sm.threads,
     )
