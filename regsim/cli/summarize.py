@@ -80,7 +80,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--method-col", metavar="COL", help="method column (one of --by)")
     parser.add_argument(
-        "--replicate-col", metavar="COL", help="replicate id column, to pair methods for relprec"
+        "--replicate-col",
+        metavar="COL",
+        help="replicate id column, to pair methods (needed with --ref and --failures common)",
     )
     parser.add_argument(
         "--converged-col", metavar="COL", help="convergence flag column; false rows are failed"
@@ -156,6 +158,18 @@ def _check_options(args: argparse.Namespace) -> None:
         )
     if args.ref is not None and args.method_col is None:
         raise InputDataError("--ref needs --method-col (the column naming the method)")
+    # The library pairs by row order without it (as rsimsum does); a file's rows are rarely
+    # known to be in the same replicate order for every method, and a shuffled file would
+    # give wrong paired numbers with no error.
+    for option, needed in (
+        ("--ref", args.ref is not None),
+        ("--failures common", args.failures == "common"),
+    ):
+        if needed and args.replicate_col is None:
+            raise InputDataError(
+                f"{option} needs --replicate-col (the column naming the replicate, "
+                "to pair each method's fits of the same dataset)"
+            )
 
 
 def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:

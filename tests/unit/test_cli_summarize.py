@@ -188,6 +188,18 @@ def test_interval_and_flag_options_reach_the_library(tmp_path):
             ["--estimate", "b", "--true", "0.5", "--failures", "common"],
             "--failures common needs --method-col (the column naming the method)",
         ),
+        (
+            ["--estimate", "b", "--true", "0.5", "--by", "method"]
+            + ["--method-col", "method", "--ref", "CC"],
+            "--ref needs --replicate-col (the column naming the replicate, to pair each "
+            "method's fits of the same dataset)",
+        ),
+        (
+            ["--estimate", "b", "--true", "0.5", "--by", "method"]
+            + ["--method-col", "method", "--failures", "common"],
+            "--failures common needs --replicate-col (the column naming the replicate, to "
+            "pair each method's fits of the same dataset)",
+        ),
     ],
 )
 def test_options_that_only_work_together_are_named_as_options(tmp_path, options, message):
@@ -195,3 +207,17 @@ def test_options_that_only_work_together_are_named_as_options(tmp_path, options,
         run_in_process(MISIM, tmp_path / "out.csv", *options)
     assert str(info.value) == message
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_paired_measures_do_not_depend_on_the_order_of_the_rows(tmp_path: Path) -> None:
+    # Pairs are found by replicate, which the command asks for: shuffled rows give the
+    # same numbers (paired by row order, they would pair unrelated datasets).
+    shuffled = tmp_path / "shuffled.csv"
+    pd.read_csv(MISIM).sample(frac=1.0, random_state=1).to_csv(shuffled, index=False)
+    options = [*ARGS, "--failures", "common"]
+    run_in_process(MISIM, tmp_path / "in_order.csv", *options)
+    run_in_process(shuffled, tmp_path / "shuffled_out.csv", *options)
+    in_order = pd.read_csv(tmp_path / "in_order.csv")
+    again = pd.read_csv(tmp_path / "shuffled_out.csv")
+    pd.testing.assert_frame_equal(in_order, again, check_exact=False, rtol=1e-12)
+    assert {"relprec", "bias_diff"} <= set(in_order["measure"])
