@@ -93,9 +93,10 @@ def write_paper(
             job.expected,
             levels=list(job.slices),
             reference=job.reference,
+            failures=job.failures,
         )
         logger.info("%d table files in %s", len(written), Path(tables))
-        write_failure_report(metrics, failures)
+        write_failure_report(metrics, failures, job.failures)
 
     def compare_with_theory() -> None:
         table = write_theory(

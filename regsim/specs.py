@@ -195,6 +195,9 @@ class PaperJob:
     reference : str or None
         The reference method of the paired contrasts (tables' pairing notes, the
         efficiency figure).
+    failures : {"own", "common"}
+        The failure rule of the metrics, which the tables' notes and the failure report
+        name.
     """
 
     figures: tuple[tuple[str, dict[str, str]], ...]
@@ -208,6 +211,7 @@ class PaperJob:
     designs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int | None = None
     reference: str | None = None
+    failures: str = "own"
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -223,6 +227,7 @@ class PaperJob:
             "designs": {name: dict(spec) for name, spec in self.designs.items()},
             "seed": self.seed,
             "reference": self.reference,
+            "failures": self.failures,
         }
 
     @classmethod
@@ -240,4 +245,5 @@ class PaperJob:
             designs={k: dict(v) for k, v in params.get("designs", {}).items()},
             seed=None if params.get("seed") is None else int(params["seed"]),
             reference=params.get("reference"),
+            failures=str(params.get("failures", "own")),
         )

@@ -424,6 +424,7 @@ class Study:
             designs=designs(self.config),
             seed=self.seed,
             reference=self.reference,
+            failures=self.failures,
         )
 
     @property

@@ -32,7 +32,10 @@ of every measure of its method and prior and counted in the ``n_failed`` rows of
 metrics table. A cell where some replicates failed is marked with a dagger (``†``; LaTeX
 ``$^\\dagger$``) and a note under the table gives, per such cell, how many of its
 replicates failed. :func:`failure_report` lists every method, prior and cell with failed
-replicates across the whole study (``results/tables/failures.md`` in the workflow).
+replicates across the whole study (``results/tables/failures.md`` in the workflow). Under
+the ``common`` failure rule ``n_failed`` counts the replicates left out of an estimator,
+those another estimator of the cell failed on included, and the notes and the report say
+"left out", not "failed".
 
 The LaTeX output is a ``tabular`` needing only the ``booktabs`` package (``\\toprule``,
 ``\\midrule``, ``\\cmidrule``, ``\\addlinespace``, ``\\bottomrule``), or a ``table`` float
@@ -281,6 +284,25 @@ def _failure_text(failed: int, total: int | None) -> str:
     return f"{failed} of {total}" if total is not None else str(failed)
 
 
+#: What the † notes call the replicates counted in ``n_failed``, by failure rule: under
+#: ``common`` they include those another estimator of the cell failed on.
+_LEFT_OUT = {
+    "own": (
+        "replicates failed (not converged or not finite), left out",
+        "replicates failed, left out",
+    ),
+    "common": (
+        "replicates left out under the common failure rule (a fit of the cell failed on them)",
+        "replicates left out (common failure rule)",
+    ),
+}
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in _LEFT_OUT:
+        raise ValueError(f"failures must be one of {', '.join(_LEFT_OUT)}, got {rule!r}")
+
+
 @dataclass(frozen=True)
 class _Contents:
     """What one paper table shows, whatever its format."""
@@ -293,13 +315,14 @@ class _Contents:
     cells: dict[tuple, str | None]
     failures: Failures
     note: str | None
+    rule: str = "own"
 
     def render(self, fmt: Format, caption: str | None = None, label: str | None = None) -> str:
         """The table as LaTeX or Markdown (:func:`paper_table`)."""
         grid = (self.measure, self.parameter, self.sigmas, self.ns, self.series, self.cells)
         if fmt == "latex":
-            return _latex(*grid, caption, label, self.failures, self.note)
-        return _markdown(*grid, caption, self.failures, self.note)
+            return _latex(*grid, caption, label, self.failures, self.note, self.rule)
+        return _markdown(*grid, caption, self.failures, self.note, self.rule)
 
 
 def _contents(
@@ -308,13 +331,14 @@ def _contents(
     parameter: str,
     expected: Mapping[str, Sequence[Any]] | None,
     reference: str | None,
+    rule: str = "own",
 ) -> _Contents:
     """The contents of a paper table from a prepared slice (:func:`_prepare`)."""
     sigmas, ns, series, cells, failures = _grid(table, measure, parameter, expected)
     note = None
     if measure in CONTRAST_OF and reference is not None:
         note = _pairing_note(table, measure, parameter, reference)
-    return _Contents(measure, parameter, sigmas, ns, series, cells, failures, note)
+    return _Contents(measure, parameter, sigmas, ns, series, cells, failures, note, rule)
 
 
 def _grid(
@@ -402,6 +426,7 @@ def _latex(
     label: str | None,
     failures: Failures | None = None,
     pairing: str | None = None,
+    rule: str = "own",
 ) -> str:
     dash = "--"
     failures = failures or {}
@@ -449,7 +474,7 @@ def _latex(
         name = _latex_escape(method_label(method, prior))
         note = (
             rf"$^\dagger${name}, $\sigma = {short_number(sigma)}$, $n = {n}$: "
-            f"{_failure_text(failed, total)} replicates failed, left out"
+            f"{_failure_text(failed, total)} {_LEFT_OUT[rule][1]}"
         )
         lines.append(rf"\multicolumn{{{2 + len(series)}}}{{l}}{{\footnotesize {note}}} \\")
     if pairing is not None:
@@ -480,6 +505,7 @@ def _markdown(
     caption: str | None,
     failures: Failures | None = None,
     pairing: str | None = None,
+    rule: str = "own",
 ) -> str:
     dash = "—"
     failures = failures or {}
@@ -508,7 +534,7 @@ def _markdown(
             f"{_failure_text(failed, total)}"
             for (sigma, n, method, prior), (failed, total) in _in_table_order(failures)
         )
-        lines += ["", f"†: replicates failed (not converged or not finite), left out: {listed}."]
+        lines += ["", f"†: {_LEFT_OUT[rule][0]}: {listed}."]
     if pairing is not None:
         lines += ["", pairing]
     if empty:
@@ -526,6 +552,7 @@ def paper_table(
     label: str | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,
     reference: str | None = None,
+    failures: str = "own",
 ) -> str:
     """One measure of one parameter as a paper table: rows ``sigma`` × ``n``, columns series.
 
@@ -553,6 +580,10 @@ def paper_table(
         The reference method of a paired contrast (``bias_diff`` …): a note under the
         table says how much larger its MCSEs would be without pairing
         (:func:`pairing_note`).
+    failures : {"own", "common"}, default "own"
+        The failure rule the metrics were computed under, which the † notes name: under
+        ``common`` the replicates counted in ``n_failed`` include those another estimator
+        of the cell failed on.
 
     Returns
     -------
@@ -569,7 +600,8 @@ def paper_table(
     """
     if fmt not in ("latex", "markdown"):
         raise ValueError(f"fmt must be 'latex' or 'markdown', got {fmt!r}")
-    contents = _contents(_prepare(metrics), measure, parameter, expected, reference)
+    _check_rule(failures)
+    contents = _contents(_prepare(metrics), measure, parameter, expected, reference, failures)
     return contents.render(fmt, caption, label)
 
 
@@ -587,6 +619,7 @@ def write_paper_tables(
     expected: Mapping[str, Sequence[Any]] | None = None,
     levels: Sequence[dict[str, str]] | None = None,
     reference: str | None = None,
+    failures: str = "own",
 ) -> list[Path]:
     """Write ``{measure}_{parameter}.tex`` and ``.md`` for every measure, parameter and slice.
 
@@ -609,6 +642,8 @@ def write_paper_tables(
         The slices to tabulate (``regsim.tableio.slices``); default the table's own.
     reference : str, optional
         The reference method of the paired contrasts, as for :func:`paper_table`.
+    failures : {"own", "common"}, default "own"
+        The failure rule, as for :func:`paper_table`.
 
     Returns
     -------
@@ -623,6 +658,7 @@ def write_paper_tables(
         If a file cannot be written.
     """
     directory = Path(directory)
+    _check_rule(failures)
     table = check_metrics(metrics)
     if levels is None:
         levels = slices(table)
@@ -636,7 +672,7 @@ def write_paper_tables(
         for measure in measures:
             for parameter in parameters:
                 stem = table_name(measure, parameter, chosen)
-                contents = _contents(subset, measure, parameter, expected, reference)
+                contents = _contents(subset, measure, parameter, expected, reference, failures)
                 for fmt, suffix in (("latex", ".tex"), ("markdown", ".md")):
                     path = directory / f"{stem}{suffix}"
                     _write_text(path, contents.render(fmt))
@@ -691,45 +727,69 @@ def failure_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=keys + ["failed", "replicates"])
 
 
-def failure_report(metrics: pd.DataFrame) -> str:
+def failure_report(metrics: pd.DataFrame, failures: str = "own") -> str:
     """Markdown report of the failed replicates of a study (``failures.md``).
 
     Parameters
     ----------
     metrics : pandas.DataFrame
         The long metrics table.
+    failures : {"own", "common"}, default "own"
+        The failure rule the metrics were computed under. Under ``common`` the
+        ``n_failed`` rows count every replicate left out of an estimator's measures,
+        those another estimator of the cell failed on included, and the report says so
+        (which fits failed: ``failures_sensitivity.md`` and the simulate logs).
 
     Returns
     -------
     str
         A heading, what a failed replicate is and how it is handled, then either "No
         replicate failed." or a table with one row per method, prior and cell with failed
-        replicates (σ, n, the optional factors the study varies, estimator, failed, of).
+        (or left-out) replicates (σ, n, the optional factors the study varies,
+        estimator, failed or left out, of), and a line with the totals.
     """
-    failures = failure_table(metrics)
-    lines = [
-        "# Failed replicates",
-        "",
-        "A replicate whose fit failed (the MAP iteration did not converge, the Hessian was",
-        "not positive definite, or an estimate, SE or interval bound was not finite) is",
-        "left out of every performance measure of that estimator in that cell, and counted",
-        "in the `n_failed` rows of `metrics.csv`; the paper tables mark such cells with †.",
-        "The simulate logs (`results/logs/simulate/`) name the replicates.",
-        "",
-    ]
-    if failures.empty:
+    _check_rule(failures)
+    table = failure_table(metrics)
+    if failures == "own":
+        lines = [
+            "# Failed replicates",
+            "",
+            "A replicate whose fit failed (the MAP iteration did not converge, the Hessian was",
+            "not positive definite, or an estimate, SE or interval bound was not finite) is",
+            "left out of every performance measure of that estimator in that cell, and counted",
+            "in the `n_failed` rows of `metrics.csv`; the paper tables mark such cells with †.",
+            "The simulate logs (`results/logs/simulate/`) name the replicates.",
+            "",
+        ]
+        counted, total_text = "failed", "failed replicate fits"
+    else:
+        lines = [
+            "# Failed replicates (failure rule: common)",
+            "",
+            "A replicate on which any fit of a cell failed (the MAP iteration did not",
+            "converge, the Hessian was not positive definite, or an estimate, SE or interval",
+            "bound was not finite) is left out of every estimator's performance measures in",
+            "that cell, so that all are measured on the same replicates (`failures: common`).",
+            "Each row counts the replicates left out of one estimator in one cell (the",
+            "`n_failed` rows of `metrics.csv`): those it failed on and those another estimator",
+            "failed on. Which fits failed: `failures_sensitivity.md`, which sets both rules",
+            "side by side, and the simulate logs (`results/logs/simulate/`).",
+            "",
+        ]
+        counted, total_text = "left out", "replicate fits left out"
+    if table.empty:
         return "\n".join([*lines, "No replicate failed.", ""])
     # the factors the study sets off their default, as its file names do
     factors = [
         f.name
         for f in OPTIONAL_FACTORS
-        if f.name in failures.columns
+        if f.name in table.columns
         and (metrics[f.name].fillna(f.default).astype(str) != f.default).any()
     ]
-    header = ["σ", "n", *factors, "estimator", "failed", "of"]
+    header = ["σ", "n", *factors, "estimator", counted, "of"]
     align = ["---:", "---:", *(["---"] * len(factors)), "---", "---:", "---:"]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    for r in failures.to_dict("records"):
+    for r in table.to_dict("records"):
         total = (
             "" if r["replicates"] is None or pd.isna(r["replicates"]) else str(int(r["replicates"]))
         )
@@ -742,15 +802,24 @@ def failure_report(metrics: pd.DataFrame) -> str:
             total,
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    total_failed = int(failures["failed"].sum())
-    lines += ["", f"{total_failed} failed replicate fits in {len(failures)} cells.", ""]
+    grid_cells = table[["sigma", "n", *(f.name for f in OPTIONAL_FACTORS if f.name in table)]]
+    count = len(grid_cells.drop_duplicates())
+    rows = "the row above" if len(table) == 1 else f"the {len(table)} rows above"
+    lines += [
+        "",
+        f"{int(table['failed'].sum())} {total_text} over {rows}, in {count} "
+        f"{'cell' if count == 1 else 'cells'} of the grid.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def write_failure_report(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_failure_report(
+    metrics: pd.DataFrame, path: str | os.PathLike[str], failures: str = "own"
+) -> Path:
     """Write :func:`failure_report` to ``path`` atomically; return the path."""
     path = Path(path)
-    _write_text(path, failure_report(metrics))
+    _write_text(path, failure_report(metrics, failures))
     return path
 
 

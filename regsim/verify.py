@@ -209,8 +209,10 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         job.expected,
         list(job.slices),
         reference=job.reference,
+        failures=job.failures,
     )
-    written.append(write_failure_report(metrics, scratch / "tables" / "failures.md"))
+    failures = scratch / "tables" / "failures.md"
+    written.append(write_failure_report(metrics, failures, job.failures))
     write_theory(
         metrics,
         job.alpha,

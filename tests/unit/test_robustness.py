@@ -230,6 +230,42 @@ def test_failure_report_lists_every_failing_cell(failing_metrics: pd.DataFrame) 
     assert "†" not in tables.paper_table(clean, "bias", "beta1", "markdown")
 
 
+def test_the_failure_report_counts_cells_of_the_grid(failing_metrics: pd.DataFrame) -> None:
+    # the same cell's measures again at another σ: two cells, a failing fit in each
+    two = pd.concat([failing_metrics, failing_metrics.assign(sigma=2.0)], ignore_index=True)
+    table = tables.failure_table(two)
+    assert len(table) == 2
+    total = int(table["failed"].sum())
+    report = tables.failure_report(two)
+    assert f"{total} failed replicate fits over the 2 rows above, in 2 cells of the grid." in report
+
+
+def test_under_the_common_rule_left_out_replicates_are_not_called_failed(data: Datasets) -> None:
+    fits = fit_table(data, spec([WEAK, SHIFTED], ["ols", "mle", "map"], FEW))
+    common = summarize_cell(fits, 0.05, failures="common")
+    failed_anywhere = fits.loc[~fits["converged"], "replicate"].nunique()
+    assert 0 < failed_anywhere < 120
+    report = tables.failure_report(common, "common")
+    assert report.startswith("# Failed replicates (failure rule: common)\n")
+    # OLS failed on none of them: its row counts replicates left out, and says so
+    assert f"| 1 | 10 | OLS | {failed_anywhere} | 120 |" in report
+    assert "| estimator | left out | of |" in report
+    assert "replicate fits left out over the 4 rows above, in 1 cell of the grid." in report
+    markdown = tables.paper_table(common, "bias", "beta1", "markdown", failures="common")
+    note = markdown.split("†: ", 1)[1]
+    assert note.startswith("replicates left out under the common failure rule")
+    assert f"OLS at σ = 1, n = 10: {failed_anywhere} of 120" in note
+    assert "not converged" not in note
+    latex = tables.paper_table(common, "bias", "beta1", "latex", failures="common")
+    assert "replicates left out (common failure rule)" in latex
+    # under the own rule the same fits name failures, and OLS has none
+    own = tables.paper_table(summarize_cell(fits, 0.05), "bias", "beta1", "markdown")
+    assert "replicates failed (not converged or not finite), left out" in own
+    assert "OLS at" not in own
+    with pytest.raises(ValueError, match="failures must be one of own, common"):
+        tables.failure_report(common, "shared")
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_latex_with_failure_notes_compiles(failing_metrics: pd.DataFrame, tmp_path: Path) -> None:
     body = tables.paper_table(failing_metrics, "bias", "beta1")
