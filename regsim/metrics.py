@@ -20,7 +20,7 @@ bias          mean(b - θ)                                  sqrt(var(b) / n)
 relbias       mean((b - θ) / θ)  (NaN when θ = 0)           sd((b - θ) / θ) / sqrt(n)
 median_bias   median(b) - θ                                ŝ / (2 sqrt(n))  (asymptotic; ŝ below)
 empse         EmpSE = sd(b)                                EmpSE / sqrt(2 (n - 1))
-mad_empse     1.4826 median|b - median(b)|                 1.4826 ŝ_a / (2 sqrt(n))
+mad_empse     c median|b - median(b)|                      c ŝ_a / (2 sqrt(n))
 modelse       ModSE = sqrt(mean(se²))                      sqrt(var(se²) / (4 n ModSE²))
 relerror      100 (ModSE / EmpSE - 1)                      100 (ModSE / EmpSE) sqrt(var(se²) /
                                                            (4 n ModSE⁴) + 1 / (2 (n - 1)))
@@ -53,6 +53,7 @@ Hall and Sheather's bandwidth ``h = 0.9716 n^(-1/3)`` (Koenker 2005, §3.4). ``�
 the same estimate from the absolute deviations ``|b - median(b)|``, whose median is the
 MAD; the effect of estimating the centre vanishes for a symmetric distribution of ``b``
 (tests/unit/test_metrics.py checks both against repeated simulations).
+``c = 1 / Φ⁻¹(3/4) = 1.482602218505602`` makes ``mad_empse`` the SD for normal estimates.
 
 The paired contrasts (``bias_diff``, ``mse_diff``, ``coverage_diff``, with ``relprec``)
 need a reference method: each method's replicate is paired with the reference's on the same
@@ -153,9 +154,10 @@ def _median_bias(s: pd.DataFrame) -> Pair:
 def _mad_empse(s: pd.DataFrame) -> Pair:
     """Robust empirical SE: the scaled median absolute deviation.
 
-    Estimate ``1.4826 median|b - median(b)|`` (equal to the SD for normal estimates); MCSE
-    ``1.4826 ŝ_a / (2 sqrt(n))``, with ``ŝ_a`` the sparsity of the absolute deviations at
-    their median (asymptotic, exact in the limit for a symmetric distribution of ``b``).
+    Estimate ``c median|b - median(b)|`` with ``c = 1 / Φ⁻¹(3/4) = 1.482602218505602``
+    (equal to the SD for normal estimates); MCSE ``c ŝ_a / (2 sqrt(n))``, with ``ŝ_a`` the
+    sparsity of the absolute deviations at their median (asymptotic, exact in the limit
+    for a symmetric distribution of ``b``).
     NaN for a single replicate, as EmpSE: its deviation from itself is no spread.
     """
     n = _f(s["n"])
