@@ -335,8 +335,10 @@ def _scatter(
     """One point per replicate in the series' colour and marker, smaller and fainter for many.
 
     The points within the limits are one collection, drawn first; those beyond are
-    triangles at the edge pointing out (beyond in y, else in x), one collection per edge;
-    returns how many. Rasterized: in a PDF the points are one image, whatever their number.
+    hollow triangles at the edge pointing out (beyond in y, else in x), one collection per
+    edge, hollow so that they differ from the filled triangles of a series drawn with
+    them; returns how many. Rasterized: in a PDF the points are one image, whatever their
+    number.
     """
     count = len(x)
     if count <= 300:
@@ -354,21 +356,31 @@ def _scatter(
         "right": in_y & (x > xlim[1]),
     }
     inside = in_y & (x >= xlim[0]) & (x <= xlim[1])
-    common = {"color": style["color"], "linewidths": 0.0, "rasterized": True}
     ax.scatter(
-        x[inside], y[inside], s=size, marker=style["marker"], alpha=alpha, zorder=2, **common
+        x[inside],
+        y[inside],
+        s=size,
+        marker=style["marker"],
+        alpha=alpha,
+        zorder=2,
+        color=style["color"],
+        linewidths=0.0,
+        rasterized=True,
     )
     for edge, mask in edges.items():
         if mask.any():
             ax.scatter(
                 np.clip(x[mask], *xlim),
                 np.clip(y[mask], *ylim),
-                s=12.0,
+                s=14.0,
                 marker=_EDGE_MARKERS[edge],
                 clip_on=False,
                 zorder=5,
                 gid="regsim-off-scale",
-                **common,
+                facecolors="white",
+                edgecolors=style["color"],
+                linewidths=0.8,
+                rasterized=True,
             )
     return int(count - inside.sum())
 
@@ -514,7 +526,15 @@ def _point_handle() -> Line2D:
 def _legend(figure: Figure, handles: list[Line2D], cell: CellFits, beyond: int) -> None:
     """The figure's legend on top, titled with the cell's non-default levels."""
     if beyond:
-        edge = Line2D([], [], linestyle="none", marker="^", color="0.4", label="beyond the range")
+        edge = Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="^",
+            markerfacecolor="white",
+            markeredgecolor="0.4",
+            label="beyond the range",
+        )
         handles = [*handles, edge]
     figure.legend(
         handles=handles,

@@ -147,6 +147,10 @@ def test_estimate_se_marks_a_point_beyond_the_range_at_the_edge(fits: pd.DataFra
     assert len(points(ols)) == 99 and edge_points(ols) == 1
     (edge,) = [c for c in ols.collections if c.get_gid() == "regsim-off-scale"]
     assert edge.get_offsets()[0][1] == pytest.approx(ols.get_ylim()[1])  # at the top edge
+    # hollow, unlike the filled points of a series whose marker is a triangle too
+    assert tuple(edge.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)
+    inside = [c for c in ols.collections if c.get_gid() != "regsim-off-scale"]
+    assert all(tuple(c.get_facecolor()[0][:3]) != (1.0, 1.0, 1.0) for c in inside)
     assert ols.get_ylim()[1] < 100  # the bulk keeps its scale
     assert "beyond the range" in legend_text(figure)
     assert "beyond the range" not in legend_text(figures.estimate_se_figure(fits))
