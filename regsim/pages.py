@@ -243,13 +243,19 @@ def _png_within(png: bytes, budget: int) -> bytes:
         return png
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as opened:
-        image = opened.convert("RGB")  # figures are drawn on white
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    # Opaque RGBA (the paper figures) is quantized as it is: a copy in RGB would take as
+    # much memory again, in each of the job's workers. Figures are drawn on white.
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
     scale = 1.0
     while True:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         scaled = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
         palette = scaled.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        # An opaque figure's palette, in RGB: no transparency is recorded.
+        palette.putpalette(palette.getpalette(rawmode="RGB"), rawmode="RGB")
         buffer = io.BytesIO()
         palette.save(buffer, format="PNG")
         smaller = buffer.getvalue()

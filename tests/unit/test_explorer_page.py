@@ -10,6 +10,7 @@ written from them and taken apart: one self-contained file, its data the numbers
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import re
@@ -383,6 +384,27 @@ def test_report_pages_cover_every_figure_and_table(study: Study, results: Path) 
     theory = (out / "theory.html").read_text()
     assert "<title>Simulation against exact theory (normal errors)</title>" in theory
     assert all(len(path.read_bytes()) < pages.PAGE_LIMIT for path in written)
+
+
+def test_an_opaque_rgba_figure_is_reduced_to_an_opaque_palette(tmp_path: Path) -> None:
+    # The paper figures' PNGs are opaque RGBA: reduced without an RGB copy, their palette
+    # records no transparency and keeps their colours.
+    rng = np.random.default_rng(3)
+    colours = np.array([[255, 255, 255], [0, 114, 178], [213, 94, 0], [0, 0, 0]], np.uint8)
+    rgb = colours[rng.integers(0, 4, size=(600, 500))]
+    noise = (rng.random((600, 500, 3)) * 40).astype(np.uint8)  # does not compress
+    rgb = np.clip(rgb.astype(int) - noise, 0, 255).astype(np.uint8)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    path = tmp_path / "figure.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    png = path.read_bytes()
+    page = pages.figure_page(png, "figure", limit=len(png) // 2)
+    reduced = __import__("base64").b64decode(re.search(r"base64,([^\"]+)", page).group(1))
+    with Image.open(io.BytesIO(reduced)) as image:
+        assert image.mode == "P" and "transparency" not in image.info
+        shown = np.asarray(image.convert("RGBA"))
+    assert (shown[..., 3] == 255).all()
+    assert np.abs(shown[..., :3].astype(int) - rgb).mean() < 4
 
 
 def test_figure_pages_written_by_workers_are_those_written_in_turn(tmp_path: Path) -> None:
