@@ -58,6 +58,7 @@ import pandas as pd
 from regsim.atomic import write_text_atomic
 from regsim.errors import InputDataError, RegsimError
 from regsim.schema import (
+    FAILURE_RULES,
     MEASURE_NAMES,
     OPTIONAL_FACTORS,
     PRIOR_METHODS,
@@ -299,8 +300,8 @@ _LEFT_OUT = {
 
 
 def _check_rule(rule: str) -> None:
-    if rule not in _LEFT_OUT:
-        raise ValueError(f"failures must be one of {', '.join(_LEFT_OUT)}, got {rule!r}")
+    if rule not in FAILURE_RULES:
+        raise ValueError(f"failures must be one of {', '.join(FAILURE_RULES)}, got {rule!r}")
 
 
 @dataclass(frozen=True)
