@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,40 +57,39 @@ def not_a_mapping(path: Any, content: Any) -> str:
 def wrap(module: ModuleType) -> None:
     """Wrap ``module``'s config reader so that :func:`problem` cases exit with one line,
     and its loader so that content other than a mapping does (:func:`not_a_mapping`)."""
-    _wrap_loader(module)
-    reader = getattr(module, READER, None)
-    if reader is None or getattr(reader, "__regsim__", False):
+    _replace(module, LOADER, Exception, lambda path, _: _what_is_wrong(module, path))
+    _replace(
+        module,
+        READER,
+        (OSError, UnicodeDecodeError),
+        lambda path, error: problem(path if isinstance(path, str | Path) else "config file", error),
+    )
+
+
+def _replace(
+    module: ModuleType,
+    name: str,
+    errors: type[BaseException] | tuple[type[BaseException], ...],
+    message: Callable[[Any, BaseException], str | None],
+) -> None:
+    """Replace ``module.name`` (called with a config file's path first) by a function that
+    turns its ``errors`` into an exit with ``message(path, error)``, where that is not None;
+    once only, and not where the module has no such function."""
+    original = getattr(module, name, None)
+    if original is None or getattr(original, "__regsim__", False):
         return
 
-    def read(path: Any, *args: Any, **kwargs: Any) -> Any:
+    def replaced(path: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return reader(path, *args, **kwargs)
-        except (OSError, UnicodeDecodeError) as error:
-            message = problem(path if isinstance(path, str | Path) else "config file", error)
-            if message is None:
+            return original(path, *args, **kwargs)
+        except errors as error:
+            line = message(path, error)
+            if line is None:
                 raise
-            raise SystemExit(message) from None
+            raise SystemExit(line) from None
 
-    read.__regsim__ = True  # type: ignore[attr-defined]
-    setattr(module, READER, read)
-
-
-def _wrap_loader(module: ModuleType) -> None:
-    loader = getattr(module, LOADER, None)
-    if loader is None or getattr(loader, "__regsim__", False):
-        return
-
-    def load(path: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return loader(path, *args, **kwargs)
-        except Exception:
-            message = _what_is_wrong(module, path)
-            if message is None:
-                raise
-            raise SystemExit(message) from None
-
-    load.__regsim__ = True  # type: ignore[attr-defined]
-    setattr(module, LOADER, load)
+    replaced.__regsim__ = True  # type: ignore[attr-defined]
+    setattr(module, name, replaced)
 
 
 def _what_is_wrong(module: ModuleType, path: Any) -> str | None:
