@@ -1,9 +1,10 @@
-"""Reading a user's CSV file: its header, and its rows as a table."""
+"""Reading a user's CSV file as a table, its header checked first."""
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -11,34 +12,22 @@ import pandas as pd
 from regsim.errors import InputDataError
 
 
-def csv_header(path: str | os.PathLike[str]) -> list[str]:
-    """The column names of a CSV file, refusing a name given twice.
+def read_csv_table(
+    path: str | os.PathLike[str], text_columns: Sequence[str] = (), **options: Any
+) -> pd.DataFrame:
+    """``pandas.read_csv(path, **options)``, the ``text_columns`` its header has read as
+    text, refusing a header that names a column twice or a first data row longer than it.
 
-    pandas would read a second ``x`` as ``x.1`` and go on as if the file had said so.
-
-    Raises
-    ------
-    InputDataError
-        If a column name appears twice; the message names it and the file.
-    """
-    names, _ = _leading_rows(path)
-    _check_names(path, names)
-    return names
-
-
-def read_csv_table(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame:
-    """``pandas.read_csv(path, **options)``, its header checked as :func:`csv_header`
-    does, refusing a first data row longer than the header.
-
-    pandas reads such a file as if its first columns were an unnamed index, shifting every
-    value one column to the left (and reporting, at best, a missing value in the last
-    column); a longer row further down it refuses itself, naming the line.
+    pandas reads a file with a longer first row as if its first columns were an unnamed
+    index, shifting every value one column to the left (and reporting, at best, a missing
+    value in the last column); a longer row further down it refuses itself, naming the
+    line.
 
     Raises
     ------
     InputDataError
-        If a column name appears twice, or the first data row has more fields than the
-        header.
+        If a column name appears twice in the header (the message names it and the file),
+        or the first data row has more fields than the header.
     """
     header, first = _leading_rows(path)
     _check_names(path, header)
@@ -47,6 +36,9 @@ def read_csv_table(path: str | os.PathLike[str], **options: Any) -> pd.DataFrame
             f"{path}: cannot parse as CSV (the first data row has {len(first)} fields, "
             f"the header {len(header)})"
         )
+    text = [c for c in dict.fromkeys(text_columns) if c in header]
+    if text:
+        options = {**options, "dtype": dict.fromkeys(text, str)}
     return pd.read_csv(path, **options)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from regsim.cli.csvfile import csv_header, read_csv_table
+from regsim.cli.csvfile import read_csv_table
 from regsim.errors import InputDataError, RegsimError
 from regsim.metrics import MEASURES, summarize
 from regsim.schema import FAILURE_RULES
@@ -204,11 +204,10 @@ def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:
                 return pd.read_parquet(path)
             except pyarrow.ArrowException as error:
                 raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
-        header = csv_header(path)
-        text = [c for c in dict.fromkeys(labels) if c in header]
-        table = read_csv_table(path, dtype={c: str for c in text})
-        for column in text:
-            table[column] = _labels(table[column])
+        table = read_csv_table(path, text_columns=labels)
+        for column in dict.fromkeys(labels):
+            if column in table.columns:
+                table[column] = _labels(table[column])
         return table
     except pd.errors.EmptyDataError:
         raise InputDataError(f"input file {path} is empty") from None
