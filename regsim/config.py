@@ -223,9 +223,7 @@ def _typed(value: Any) -> Any:
 def _scalar(text: str) -> Any:
     """A plain scalar as YAML 1.2's core schema reads it: a number, boolean or null where
     it is written as one (``1e-3``, ``.inf``, ``false``, ``~``), else the text itself."""
-    import re as _re
-
-    if any(_re.match(pattern, text) for _, pattern, _ in _YAML_12_SCALARS):
+    if any(re.match(pattern, text) for _, pattern, _ in _YAML_12_SCALARS):
         return _load_yaml(text, "--config")
     return text
 
@@ -343,8 +341,6 @@ def _yaml_loader(path: str) -> Any:
     would become ``False``. This loader resolves plain scalars by the 1.2 core schema
     instead (:data:`_YAML_12_SCALARS`); anything else is text.
     """
-    import re as _re
-
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -352,9 +348,9 @@ def _yaml_loader(path: str) -> Any:
 
     Loader.yaml_implicit_resolvers = {}
     for tag, pattern, first in _YAML_12_SCALARS:
-        Loader.add_implicit_resolver(tag, _re.compile(pattern), list(first))
+        Loader.add_implicit_resolver(tag, re.compile(pattern), list(first))
     # The empty plain scalar (a key with no value) resolves to null, as in 1.1.
-    Loader.add_implicit_resolver("tag:yaml.org,2002:null", _re.compile(r"^$"), [""])
+    Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
     Loader.add_constructor("tag:yaml.org,2002:int", _yaml_12_int)
     Loader.add_constructor("tag:yaml.org,2002:float", _yaml_12_float)
     Loader.add_constructor("tag:yaml.org,2002:bool", _yaml_12_bool)
@@ -379,7 +375,7 @@ def _yaml_loader(path: str) -> Any:
 
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     # The merge key itself is resolved by the 1.1 rule, which the 1.2 resolvers dropped.
-    Loader.add_implicit_resolver("tag:yaml.org,2002:merge", _re.compile(r"^(?:<<)$"), ["<"])
+    Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
     return Loader
 
 
