@@ -174,7 +174,7 @@ def job_tables_match(cell: Cell, setup: Setup, replicates: int) -> bool:
     here several) hold exactly the ``fit_methods`` numbers of the same datasets."""
     size = max(1, min(batch_replicates(cell.n), replicates // 3))
     tables = list(fit_batches(draw_batches(cell, setup.seed, 0, replicates, size), setup.fit))
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
     data = draw(cell, setup.seed, 0, replicates)
     names = parameter_names(cell.p)
     same = True

@@ -91,7 +91,7 @@ class ChunkWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], job: str) -> None:
-        self.parts = ParquetParts(Path(path))
+        self.parts = ParquetParts(Path(path), text_dictionaries_only=True)
         self.job = job
         self.units: list[dict[str, Any]] = []
         self.row_groups = 0
@@ -100,8 +100,9 @@ class ChunkWriter:
         self.parts.__enter__()
         return self
 
-    def write(self, unit: Unit, table: pd.DataFrame) -> None:
-        """Append ``table``, fits of ``unit``, as row groups of one fit each."""
+    def write(self, unit: Unit, table: Any) -> None:
+        """Append ``table`` (a pyarrow Table of ``regsim.fits.fits_table``), fits of
+        ``unit``, as row groups of one fit each."""
         if not self.units or self.units[-1]["_unit"] is not unit:
             self.units.append(
                 {

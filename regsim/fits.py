@@ -9,7 +9,7 @@ methods without one), ``method``, ``parameter`` (``beta0`` … ``sigma``), ``rep
 A replicate's fit by one method and prior *fails* when the estimator says it did not
 converge, or when any of its parameters' estimate, SE or interval bound is not finite:
 then ``converged`` is False on every parameter row of that fit
-(:func:`mark_failures`), so the replicate is left out of every measure of that method and
+(:func:`fits_table`), so the replicate is left out of every measure of that method and
 prior alike.
 """
 
@@ -21,12 +21,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from regsim.design import Cell
 from regsim.estimators import SufficientStats, concat_stats, fit_methods, sufficient_stats
-from regsim.schema import FIT_FIELDS, REPLICATE_FIELDS, fit_columns, parameter_names
+from regsim.estimators.base import finite_rows
+from regsim.schema import REPLICATE_FIELDS, fit_columns, parameter_names
 from regsim.simulate import Datasets
 from regsim.specs import FitSpec
+from regsim.tableio import _pyarrow
 
 logger = logging.getLogger("regsim.fits")
 
@@ -36,15 +40,20 @@ logger = logging.getLogger("regsim.fits")
 FIT_BATCH_REPLICATES = 2_000
 
 
-def stats_table(
+def fits_table(
     cell: Cell, replicates: np.ndarray, stats: SufficientStats, spec: FitSpec
-) -> pd.DataFrame:
+) -> pa.Table:
     """The table of fits of replicates ``replicates`` of ``cell`` from their statistics.
+
+    Built column by column from the fits' arrays: one block of rows per fit (method and
+    prior, in the order of ``regsim.estimators.fit_methods``), replicate by replicate,
+    parameter by parameter within a replicate. A replicate's fit that failed is marked on
+    every one of its parameter rows (``converged`` False; see the module's notes).
 
     Parameters
     ----------
     cell : Cell
-        The data cell (its true values fill ``true``).
+        The data cell (its levels fill the factor columns, its true values ``true``).
     replicates : ndarray of int
         The replicate indices, in the order of the statistics.
     stats : SufficientStats
@@ -54,42 +63,57 @@ def stats_table(
 
     Returns
     -------
-    pandas.DataFrame
+    pyarrow.Table
         :func:`~regsim.schema.fit_columns`: the cell's level of every factor, then
-        :data:`~regsim.schema.FIT_FIELDS`; failures not yet marked (:func:`mark_failures`).
+        :data:`~regsim.schema.FIT_FIELDS`; ``to_pandas()`` gives the DataFrame every
+        reader of a table of fits gets.
     """
-    factors = cell.levels
+    _pyarrow()
+    fits = fit_methods(stats, list(spec.priors), spec.methods, spec.alpha, spec.options)
     names = parameter_names(cell.p)
-    truth = np.array(cell.true_values())
-    count = len(replicates)
-    parts = []
-    for prior_name, fit in fit_methods(
-        stats, list(spec.priors), spec.methods, spec.alpha, spec.options
-    ):
-        size = fit.estimate.size
-        columns: dict[str, Any] = {}
-        for name, value in factors.items():
-            if name == "n":
-                columns[name] = np.full(size, int(value), dtype=np.int64)
-            elif name == "sigma":
-                columns[name] = np.full(size, float(value))
-            else:
-                columns[name] = value
-        columns |= {
-            "prior": prior_name,
-            "method": fit.method,
-            "parameter": np.tile(names, count),
-            "replicate": np.repeat(replicates, len(names)),
-            "estimate": fit.estimate.ravel(),
-            "se": fit.se.ravel(),
-            "lower": fit.lower.ravel(),
-            "upper": fit.upper.ravel(),
-            "true": np.tile(truth, count),
-            "converged": np.repeat(fit.converged, len(names)),
-            "multimodal": np.repeat(fit.multimodal, len(names)),
-        }
-        parts.append(pd.DataFrame(columns))
-    return pd.concat(parts, ignore_index=True)[list(fit_columns())]
+    per_fit = len(replicates) * len(names)
+    rows = per_fit * len(fits)
+    columns: dict[str, Any] = {}
+    for name, value in cell.levels.items():
+        if name == "n":
+            columns[name] = np.full(rows, int(value), dtype=np.int64)
+        elif name == "sigma":
+            columns[name] = np.full(rows, float(value))
+        else:
+            columns[name] = _repeated([str(value)], np.zeros(rows, dtype=np.int32))
+    fit_index = np.repeat(np.arange(len(fits), dtype=np.int32), per_fit)
+    columns["prior"] = _repeated([prior for prior, _ in fits], fit_index)
+    columns["method"] = _repeated([fit.method for _, fit in fits], fit_index)
+    parameter_index = np.arange(len(names), dtype=np.int32)
+    columns["parameter"] = _repeated(names, np.tile(parameter_index, rows // len(names)))
+    columns["replicate"] = np.tile(
+        np.repeat(np.asarray(replicates, np.int64), len(names)), len(fits)
+    )
+    for field in ("estimate", "se", "lower", "upper"):
+        columns[field] = _stacked([getattr(fit, field).ravel() for _, fit in fits], float)
+    columns["true"] = np.tile(np.asarray(cell.true_values(), dtype=float), rows // len(names))
+    usable = [
+        fit.converged & finite_rows(fit.estimate, fit.se, fit.lower, fit.upper) for _, fit in fits
+    ]
+    columns["converged"] = _stacked([np.repeat(u, len(names)) for u in usable], bool)
+    columns["multimodal"] = _stacked(
+        [np.repeat(fit.multimodal, len(names)) for _, fit in fits], bool
+    )
+    order = fit_columns()
+    return pa.Table.from_arrays([_arrow(columns[c]) for c in order], names=list(order))
+
+
+def _repeated(values: Sequence[str], codes: np.ndarray) -> Any:
+    """A large-string column: ``values[codes[i]]`` in row ``i``."""
+    return pa.array(list(values), type=pa.large_string()).take(pa.array(codes))
+
+
+def _stacked(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+
+
+def _arrow(column: Any) -> Any:
+    return pa.array(column) if isinstance(column, np.ndarray) else column
 
 
 def fit_table(datasets: Datasets, spec: FitSpec) -> pd.DataFrame:
@@ -101,18 +125,22 @@ def fit_table(datasets: Datasets, spec: FitSpec) -> pd.DataFrame:
         Replicate datasets of one cell.
     spec : FitSpec
         What to fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`fits_table` of the datasets' statistics.
     """
     stats = sufficient_stats(datasets.x, datasets.y, sandwich=spec.sandwich)
-    table = stats_table(datasets.cell, datasets.replicates, stats, spec)
-    return mark_failures(table)
+    return fits_table(datasets.cell, datasets.replicates, stats, spec).to_pandas()
 
 
-def fit_batches(batches: Iterable[Datasets], spec: FitSpec) -> Iterator[pd.DataFrame]:
+def fit_batches(batches: Iterable[Datasets], spec: FitSpec) -> Iterator[pa.Table]:
     """Fit batches of one cell's datasets as they come; yield tables of fits.
 
     Each batch is reduced to its sufficient statistics as it arrives, while its data are
     still in cache; the statistics of up to :data:`FIT_BATCH_REPLICATES` replicates are
-    fitted at once. Yields each table with failures marked (:func:`mark_failures`).
+    fitted at once. Yields each :func:`fits_table`, failures marked.
 
     Parameters
     ----------
@@ -140,54 +168,18 @@ def _fitted(
     replicates: list[np.ndarray],
     stats: list[SufficientStats],
     spec: FitSpec,
-) -> pd.DataFrame:
+) -> pa.Table:
     assert cell is not None
-    table = stats_table(cell, np.concatenate(replicates), concat_stats(stats), spec)
-    return mark_failures(table)
+    return fits_table(cell, np.concatenate(replicates), concat_stats(stats), spec)
 
 
-def mark_failures(fits: pd.DataFrame) -> pd.DataFrame:
-    """Flag a whole replicate fit as failed if any of its parameters is not usable.
-
-    Parameters
-    ----------
-    fits : pandas.DataFrame
-        A table of fits.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``fits`` with ``converged`` updated (a new table; row order kept).
-    """
-    values = fits[["estimate", "se", "lower", "upper"]].to_numpy(dtype=float)
-    failed = ~(fits["converged"].to_numpy(dtype=bool) & np.isfinite(values).all(axis=1))
-    if failed.any():
-        replicate_fit = _row_labels(fits, _replicate_columns(fits))
-        failed = np.isin(replicate_fit, replicate_fit[failed])
-    out = fits.copy()
-    out["converged"] = ~failed
-    return out
-
-
-def _replicate_columns(fits: pd.DataFrame) -> list[str]:
-    """Columns identifying one fit of one replicate: the factor columns, then the fit's."""
-    fields = set(FIT_FIELDS)
-    return [c for c in fits.columns if c not in fields] + list(REPLICATE_FIELDS)
-
-
-def _row_labels(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """An integer per row, equal for rows with equal ``columns`` (missing equals missing)."""
-    labels = np.zeros(len(table), dtype=np.int64)
-    for column in columns:
-        codes, distinct = pd.factorize(table[column], use_na_sentinel=False)
-        # Renumbered after each column, so labels stay below the row count (no overflow).
-        labels = pd.factorize(labels * len(distinct) + codes)[0]
-    return labels
-
-
-def failed_fits(fits: pd.DataFrame) -> pd.DataFrame:
-    """One row per failed replicate fit: ``prior, method, replicate``."""
-    failed = fits.loc[~fits["converged"].to_numpy(dtype=bool), list(REPLICATE_FIELDS)]
+def failed_fits(fits: pa.Table) -> pd.DataFrame:
+    """One row per failed replicate fit of a :func:`fits_table`: ``prior, method,
+    replicate``."""
+    converged = fits.column("converged")
+    if pc.all(converged).as_py() is not False:
+        return pd.DataFrame({name: [] for name in REPLICATE_FIELDS})
+    failed = fits.filter(pc.invert(converged)).select(list(REPLICATE_FIELDS)).to_pandas()
     return failed.drop_duplicates().reset_index(drop=True)
 
 

@@ -55,28 +55,44 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     write_atomic(path, write)
 
 
-def _runs(table: pd.DataFrame, by: Sequence[str]) -> list[tuple[int, int]]:
-    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same."""
+def _runs(table: pd.DataFrame | Any, by: Sequence[str]) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same.
+
+    ``table`` is a DataFrame or a pyarrow Table.
+    """
     if not by or len(table) == 0:
         return [(0, len(table))]
     changes = np.zeros(len(table) - 1, dtype=bool)
     for column in by:
-        values = table[column].to_numpy()
-        changes |= values[1:] != values[:-1]
+        if isinstance(table, pd.DataFrame):
+            values = table[column].to_numpy()
+            changes |= values[1:] != values[:-1]
+        else:
+            import pyarrow.compute as pc
+
+            values = table.column(column)
+            after, before = values.slice(1), values.slice(0, len(table) - 1)
+            changes |= pc.not_equal(after, before).to_numpy(zero_copy_only=False)
     edges = np.flatnonzero(changes) + 1
     bounds = [0, *edges.tolist(), len(table)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 class ParquetParts:
-    """A parquet file written one table (row group) at a time, with page checksums."""
+    """A parquet file written one table (row group) at a time, with page checksums.
 
-    def __init__(self, path: Path) -> None:
+    With ``text_dictionaries_only``, only text columns are dictionary-encoded (the files
+    written are smaller and sooner; a reader gets the same table either way).
+    """
+
+    def __init__(self, path: Path, text_dictionaries_only: bool = False) -> None:
         self.path = path
+        self.text_dictionaries_only = text_dictionaries_only
         self.writer: Any = None
 
-    def write(self, part: pd.DataFrame, by: Sequence[str] = ()) -> int:
-        """Append ``part``: one row group, or one per run of equal values of ``by``.
+    def write(self, part: pd.DataFrame | Any, by: Sequence[str] = ()) -> int:
+        """Append ``part`` (a DataFrame or a pyarrow Table): one row group, or one per run
+        of equal values of ``by``.
 
         Returns the number of row groups written.
 
@@ -86,9 +102,19 @@ class ParquetParts:
         pa = _pyarrow()
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(part, preserve_index=False)
+        if isinstance(part, pd.DataFrame):
+            table = pa.Table.from_pandas(part, preserve_index=False)
+        else:
+            table = part
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, table.schema, write_page_checksum=True)
+            dictionaries: bool | list[str] = True
+            if self.text_dictionaries_only:
+                # Text columns repeat a few labels; numbers hardly repeat a value, and
+                # trying dictionaries on them first took a third of a chunk's writing.
+                dictionaries = [f.name for f in table.schema if _is_text(f.type)]
+            self.writer = pq.ParquetWriter(
+                self.path, table.schema, write_page_checksum=True, use_dictionary=dictionaries
+            )
         runs = _runs(part, by)
         for start, stop in runs:
             self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
@@ -481,3 +507,8 @@ __all__ = [
     "write_metrics_csv",
     "write_parquet",
 ]
+
+
+def _is_text(data_type: Any) -> bool:
+    pa = _pyarrow()
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type))

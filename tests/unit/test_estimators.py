@@ -26,7 +26,7 @@ from regsim.estimators import (
 )
 from regsim.estimators import map as estimator_map
 from regsim.estimators import stats as estimator_stats
-from regsim.fits import fit_table, mark_failures, stats_table
+from regsim.fits import fit_table, fits_table
 from regsim.schema import fit_columns
 from regsim.simulate import draw
 from regsim.specs import FitSpec
@@ -717,7 +717,7 @@ def test_statistics_of_batches_fit_as_the_whole():
     for name in ("beta_hat", "rss", "gram", "gram_inv", "hc3_cov"):
         np.testing.assert_array_equal(getattr(joined, name), getattr(whole, name), err_msg=name)
     pd.testing.assert_frame_equal(
-        mark_failures(stats_table(cell, d.replicates, joined, spec(PRIORS, methods, 0.05))),
+        fits_table(cell, d.replicates, joined, spec(PRIORS, methods, 0.05)).to_pandas(),
         fit_table(d, spec(PRIORS, methods, 0.05)),
     )
     with pytest.raises(ValueError, match="same n"):

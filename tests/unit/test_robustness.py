@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,9 @@ from regsim.cells import summarize_cell
 from regsim.design import Cell, Prior, Unit
 from regsim.errors import DataFileError
 from regsim.estimators import SufficientStats, fit_map, sufficient_stats
-from regsim.fits import fit_table, mark_failures
+from regsim.fits import fit_table
 from regsim.jobs import run_collect, run_simulate
+from regsim.schema import fit_columns
 from regsim.simulate import Datasets, draw, load_datasets, save_datasets
 from regsim.specs import CollectJob, FitSpec, SimulateJob
 from regsim.tableio import read_metrics, read_parquet, sort_table, write_parquet
@@ -107,19 +109,49 @@ def test_fit_table_passes_estimator_options(data: Datasets) -> None:
     assert fit_table(data, spec([SHIFTED], ["map"]))["converged"].all()
 
 
-def test_mark_failures_fails_the_whole_replicate_fit() -> None:
-    fits = fit_table(draw(CELL, 1, 0, 4), spec([WEAK], ["ols", "map"]))
+def test_a_fit_with_one_unusable_parameter_fails_on_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = fitting.fit_methods
+
+    def sigma_se_lost(*args, **kwargs):
+        fits = real(*args, **kwargs)
+        prior, fit = fits[-1]
+        assert fit.method == "map"
+        se = fit.se.copy()
+        se[2, -1] = np.nan  # only sigma's SE of one replicate is not finite
+        return [*fits[:-1], (prior, replace(fit, se=se))]
+
+    data = draw(CELL, 1, 0, 4)
+    fits = fit_table(data, spec([WEAK], ["ols", "map"]))
     assert fits["converged"].all()
-    broken = fits.copy()
-    row = broken.index[(broken["method"] == "map") & (broken["replicate"] == 2)][-1]
-    broken.loc[row, "se"] = np.nan  # only sigma's SE of one replicate is not finite
-    marked = mark_failures(broken)
+    monkeypatch.setattr(fitting, "fit_methods", sigma_se_lost)
+    marked = fit_table(data, spec([WEAK], ["ols", "map"]))
     failed = marked.loc[~marked["converged"], ["method", "replicate"]].drop_duplicates()
     assert failed.to_dict("records") == [{"method": "map", "replicate": 2}]
     assert (~marked["converged"]).sum() == 4  # beta0, beta1, beta2 and sigma
+    assert np.isnan(marked["se"]).sum() == 1
     pd.testing.assert_frame_equal(
-        marked.drop(columns="converged"), broken.drop(columns="converged")
+        marked.drop(columns=["converged", "se"]), fits.drop(columns=["converged", "se"])
     )
+
+
+def test_tables_of_fits_have_the_columns_and_types_of_the_pandas_ones(data: Datasets) -> None:
+    table = fit_table(data, spec([WEAK, SHIFTED], ["ols", "mle", "map"]))
+    assert list(table.columns) == list(fit_columns())
+    assert len(table) == 120 * 4 * 4
+    text = ["errors", "truth", "design", "prior", "method", "parameter"]
+    assert all(pd.api.types.is_string_dtype(table[c]) for c in text)
+    assert table[["n", "replicate"]].dtypes.eq(np.int64).all()
+    assert table[["sigma", "estimate", "se", "lower", "upper", "true"]].dtypes.eq(float).all()
+    assert table[["converged", "multimodal"]].dtypes.eq(bool).all()
+    # one block per fit, replicates in order, parameters within a replicate
+    first = table.iloc[:8]
+    assert first["parameter"].tolist() == ["beta0", "beta1", "beta2", "sigma"] * 2
+    assert first["replicate"].tolist() == [0] * 4 + [1] * 4
+    assert table["method"].drop_duplicates().tolist() == ["ols", "mle", "map"]
+    assert table["prior"].drop_duplicates().tolist() == ["", "weak", "shifted"]
+    assert (table["true"].to_numpy()[:4] == [*BETA, 1.0]).all()
 
 
 def write_chunk(tmp_path: Path, data: Datasets) -> Path:
