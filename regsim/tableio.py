@@ -159,35 +159,20 @@ def read_parquet(
         If the file is missing, truncated, corrupt or lacks a column; the one-line
         message names the file and says how to regenerate it.
     """
-    pa = _pyarrow()
+    _pyarrow()
     with _reading(path):
         if only is None and not where and row_groups is None:
             table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
         else:
-            import pyarrow.compute as pc
-            import pyarrow.parquet as pq
-
-            source = pq.ParquetFile(path, page_checksum_verification=True)
+            source = _opened(path)
             names = source.schema_arrow.names
             if only is not None:
                 only = [c for c in dict.fromkeys([*only, *(where or {})]) if c in names]
-            parts = []
-            # Row group by row group, skipping those whose statistics rule them out, so
-            # memory holds the rows asked for, not the file.
             indices = range(source.num_row_groups) if row_groups is None else row_groups
-            for index in indices:
-                group = source.metadata.row_group(index)
-                if not _may_hold(group, names, where or {}):
-                    continue
-                part = source.read_row_group(index, columns=only)
-                for column, value in (where or {}).items():
-                    if not _holds_only(group, names, column, value):
-                        part = part.filter(pc.equal(part[column], value))
-                parts.append(part)
-            if not parts:
-                parts.append(source.schema_arrow.empty_table().select(only or names))
-            joined = pa.concat_tables(parts)
-            del parts
+            if where:
+                joined = _rows_where(source, indices, only, where)
+            else:
+                joined = source.read_row_groups(list(indices), columns=only)
             # Column by column, each freed once converted: memory holds the rows once.
             table = joined.to_pandas(split_blocks=True, self_destruct=True)
             del joined
@@ -197,6 +182,59 @@ def read_parquet(
             f"{path}: not a table of this workflow (no column {', '.join(missing)}); {REGENERATE}"
         )
     return table
+
+
+def _rows_where(
+    source: Any, indices: Sequence[int], only: Sequence[str] | None, where: Mapping[str, Any]
+) -> Any:
+    """The rows of row groups ``indices`` of ``source`` that hold the ``where`` values.
+
+    Row group by row group, skipping those whose statistics rule them out, so memory
+    holds the rows asked for, not the file.
+    """
+    import pyarrow.compute as pc
+
+    pa = _pyarrow()
+    names = source.schema_arrow.names
+    parts = []
+    for index in indices:
+        group = source.metadata.row_group(index)
+        if not _may_hold(group, names, where):
+            continue
+        part = source.read_row_group(index, columns=only)
+        for column, value in where.items():
+            if not _holds_only(group, names, column, value):
+                part = part.filter(pc.equal(part[column], value))
+        parts.append(part)
+    if not parts:
+        return source.schema_arrow.empty_table().select(only or names)
+    return pa.concat_tables(parts)
+
+
+def _opened(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for reading with page checksums verified, its footer parsed.
+
+    The collect job reads each cell's row groups from a chunk whose footer describes
+    hundreds of row groups: parsing it again for every cell took a third of the reading.
+    An opened file is kept for the process that opened it while the file is the same
+    (same inode, size and modification time); a replaced file is opened anew.
+    """
+    import pyarrow.parquet as pq
+
+    status = os.stat(path)
+    key = (os.fspath(path), os.getpid(), status.st_ino, status.st_size, status.st_mtime_ns)
+    opened = _OPENED.get(key)
+    if opened is None:
+        opened = pq.ParquetFile(path, page_checksum_verification=True)
+        if len(_OPENED) >= _MAX_OPENED:
+            _OPENED.pop(next(iter(_OPENED)))
+        _OPENED[key] = opened
+    return opened
+
+
+#: Files kept open by :func:`_opened`, oldest first, at most :data:`_MAX_OPENED`.
+_OPENED: dict[tuple[str, int, int, int, int], Any] = {}
+_MAX_OPENED = 4
 
 
 def row_group_rows(path: str | os.PathLike[str]) -> list[int]:

@@ -450,6 +450,23 @@ def test_read_parquet_names_a_bad_file(tmp_path: Path) -> None:
         read_parquet(bad)
 
 
+def test_reading_row_groups_again_sees_a_replaced_or_damaged_file(tmp_path: Path) -> None:
+    """The footer of a file read once is kept, but never for another file at that path."""
+    path = tmp_path / "t.parquet"
+    first = metrics_rows()
+    write_parquet(first, path)
+    pd.testing.assert_frame_equal(read_parquet(path, row_groups=[0]), first, check_dtype=False)
+    second = first.assign(estimate=[7.0, 8.0, 9.0])
+    write_parquet(second, path)  # a new file renamed over the old one
+    pd.testing.assert_frame_equal(read_parquet(path, row_groups=[0]), second, check_dtype=False)
+    path.write_bytes(path.read_bytes()[:-20])  # the same file, cut short
+    with pytest.raises(DataFileError, match="t.parquet: unreadable table file"):
+        read_parquet(path, row_groups=[0])
+    path.unlink()
+    with pytest.raises(DataFileError, match="t.parquet: table file not found"):
+        read_parquet(path, row_groups=[0])
+
+
 def test_write_metrics_csv_format(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     write_metrics_csv(metrics_rows(), path)
