@@ -68,7 +68,7 @@ def fits_table(
         :data:`~regsim.schema.FIT_FIELDS`; ``to_pandas()`` gives the DataFrame every
         reader of a table of fits gets.
     """
-    _pyarrow()
+    _pyarrow()  # its memory from the C library's heap, as every table of the workflow
     fits = fit_methods(stats, list(spec.priors), spec.methods, spec.alpha, spec.options)
     names = parameter_names(cell.p)
     per_fit = len(replicates) * len(names)
