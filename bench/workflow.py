@@ -436,14 +436,12 @@ def representative_jobs(workdir: Path, setup: Setup, scratch: Path) -> dict[str,
                 "from regsim.tableio import read_metrics\n"
                 "write_paper(read_metrics(args['metrics']), PaperJob.from_params(args['job']), "
                 "figures=args['figures'], tables=args['tables'], failures=args['failures'], "
-                "theory_csv=args['theory_csv'], theory_md=args['theory_md'], workers=2)",
+                "workers=2)",
                 metrics=str(results / "tables" / "metrics.csv"),
                 job=study.paper_job.to_params(),
                 figures=figures,
                 tables=str(scratch / "tables"),
                 failures=str(scratch / "tables" / "failures.md"),
-                theory_csv=str(scratch / "tables" / "theory.csv"),
-                theory_md=str(scratch / "tables" / "theory.md"),
             ),
         ),
         "zip_plot": (

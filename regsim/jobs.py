@@ -6,7 +6,8 @@
   (``regsim.simulate.DatasetFile``).
 * :func:`run_collect`: every cell's two tables from the chunks
   (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``, then the
-  failure rules side by side (``regsim.sensitivity.write_failure_rules``).
+  failure rules side by side (``regsim.sensitivity.write_failure_rules``) and the
+  comparison with exact theory (``regsim.exact.write_theory``).
 
 A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
 by name. Nothing here reads the config or imports Snakemake.
@@ -19,6 +20,7 @@ import logging
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,9 +35,10 @@ from regsim.cells import (
     write_cells,
 )
 from regsim.errors import DataFileError
+from regsim.exact import THEORY_METHODS, write_theory
 from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parallel import run_tasks
-from regsim.sensitivity import write_failure_rules
+from regsim.sensitivity import fits_reader, own_rule_metrics, write_failure_rules
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
 from regsim.specs import CollectJob, SimulateJob
 from regsim.tableio import REGENERATE, write_metrics_csv
@@ -90,9 +93,10 @@ def run_collect(
     table: str | os.PathLike[str],
     sensitivity: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
     workers: int = 1,
+    theory: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
 ) -> None:
     """Rule ``collect``: every cell's table of fits and metrics, then ``metrics.csv``, then
-    the failure rules side by side.
+    the failure rules side by side and the comparison with exact theory.
 
     Parameters
     ----------
@@ -109,6 +113,10 @@ def run_collect(
         (:func:`regsim.sensitivity.write_failure_rules`); not written without them.
     workers : int
         Cells written at once, each group in a process forked from this one.
+    theory : (path-like, path-like), optional
+        ``theory.csv`` and ``.md`` (:func:`regsim.exact.write_theory`), OLS and MLE over
+        their own replicates whatever the failure rule (a cell with a failure is
+        summarized again from its fits under ``common``); not written without them.
 
     Raises
     ------
@@ -156,3 +164,8 @@ def run_collect(
             combined, fits, job.alpha, *sensitivity, reference=job.reference
         )
         logger.info("%d rows under both failure rules", len(compared))
+    if theory is not None:
+        reader = fits_reader({Path(path).stem: path for path in fits})
+        own = own_rule_metrics(combined, reader, job.alpha, job.failures, THEORY_METHODS)
+        exact = write_theory(own, job.alpha, job.p, *theory, job.designs, job.seed)
+        logger.info("%d rows compared with exact theory", len(exact))

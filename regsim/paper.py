@@ -1,7 +1,7 @@
-"""Everything drawn from the metrics table, written by one job: figures, tables, theory.
+"""Everything drawn from the metrics table, written by one job: figures and tables.
 
-The figures, the paper tables with the failure report, and the comparison with exact
-theory all read ``results/tables/metrics.csv`` and nothing else. One job writes them all:
+The figures and the paper tables with the failure report all read
+``results/tables/metrics.csv`` and nothing else. One job writes them all:
 it imports matplotlib and pandas and reads the table once, then runs each piece as a
 task of :func:`regsim.parallel.run_tasks`, in forked processes, as many at once as the
 job has threads. Each piece alone would pay about a second of imports for a second or
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from regsim.exact import write_theory
 from regsim.figures import figure_tasks, png_from_pdf
 from regsim.figures.save import warm_up
 from regsim.parallel import CAN_FORK, run_tasks
@@ -31,7 +30,7 @@ __all__ = ["write_paper"]
 logger = logging.getLogger("regsim.paper")
 
 #: Figure families with many panels, drawn first: run the longest tasks first and the
-#: workers finish close together (tables, theory and the small figures fill in last).
+#: workers finish close together (the tables and the small figures fill in last).
 _LARGE_FIGURES = ("efficiency", "bias", "coverage", "rejection", "laplace", "modelse")
 
 
@@ -42,8 +41,6 @@ def write_paper(
     figures: Sequence[str | os.PathLike[str]],
     tables: str | os.PathLike[str],
     failures: str | os.PathLike[str],
-    theory_csv: str | os.PathLike[str],
-    theory_md: str | os.PathLike[str],
     workers: int = 1,
 ) -> None:
     """Write every output drawn from the metrics table, up to ``workers`` pieces at once.
@@ -60,8 +57,6 @@ def write_paper(
         Folder of the paper tables (``regsim.tables.write_paper_tables``).
     failures : path-like
         The failure report (``regsim.tables.write_failure_report``).
-    theory_csv, theory_md : path-like
-        The comparison with exact theory (``regsim.exact.write_theory``).
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
@@ -98,13 +93,7 @@ def write_paper(
         logger.info("%d table files in %s", len(written), Path(tables))
         write_failure_report(metrics, failures, job.failures)
 
-    def compare_with_theory() -> None:
-        table = write_theory(
-            metrics, job.alpha, job.p, theory_csv, theory_md, job.designs, job.seed
-        )
-        logger.info("%d rows compared with exact theory", len(table))
-
-    pairs = [*large, (write_tables, None), *small, (compare_with_theory, None)]
+    pairs = [*large, (write_tables, None), *small]
     if workers > 1 and CAN_FORK and drawings:
         warm_up()  # once here rather than in every worker (regsim.figures.save.warm_up)
     run_tasks([task for task, _ in pairs], workers, then=[after for _, after in pairs])

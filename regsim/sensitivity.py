@@ -111,6 +111,60 @@ def failure_sensitivity(
     return sort_table(table, [*FACTOR_NAMES, "prior", "method", "parameter", "measure"])
 
 
+def own_rule_metrics(
+    metrics: pd.DataFrame,
+    read_fits: Callable[[str], pd.DataFrame] | None,
+    alpha: float,
+    failures: str,
+    methods: Sequence[str],
+) -> pd.DataFrame:
+    """The measures of ``methods`` (without a prior) under the ``own`` failure rule.
+
+    Under ``own`` that is ``metrics`` itself. Under ``common`` the rows of every cell
+    with a failed replicate are summarized again from the cell's fits, each method over
+    the replicates it fitted itself; other cells' rows are the same under both rules.
+    What a method's own fits say of it (its comparison with exact theory,
+    ``regsim.exact``) then does not depend on which replicates another method failed on.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The metrics table (``metrics.csv``) under the rule ``failures``.
+    read_fits : callable or None
+        Cell label -> that cell's table of fits; not called under ``own`` (None will do).
+    alpha : float
+        Nominal level of the intervals.
+    failures : {"own", "common"}
+        The rule ``metrics`` was computed under.
+    methods : sequence of str
+        The methods whose rows are recomputed; the rows of other methods of a failing
+        cell are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``metrics`` under ``own``; otherwise its rows of the cells without a failure and
+        the recomputed rows of ``methods`` (not in table order).
+    """
+    if failures == "own":
+        return metrics
+    cells = failing_cells(metrics)
+    if not cells:
+        return metrics
+    if read_fits is None:
+        raise ValueError("the common rule's failing cells need their tables of fits")
+    factors = [name for name in FACTOR_NAMES if name in metrics.columns]
+    failing = {tuple(levels[name] for name in factors) for levels in cells}
+    in_failing = [row in failing for row in metrics[factors].itertuples(index=False, name=None)]
+    again = []
+    for levels in cells:
+        fits = read_fits(cell_label(levels))
+        prior = fits["prior"].astype(object).where(fits["prior"].notna(), "")
+        fits = fits.loc[fits["method"].isin(list(methods)) & (prior == "")]
+        again.append(summarize_cell(fits, alpha, failures="own"))
+    return pd.concat([metrics.loc[~pd.Series(in_failing, index=metrics.index)], *again])
+
+
 def sensitivity_markdown(table: pd.DataFrame) -> str:
     """The sensitivity table as Markdown, with how to read it."""
     lines = [
@@ -213,6 +267,7 @@ __all__ = [
     "SENSITIVITY_MEASURES",
     "failure_sensitivity",
     "failing_cells",
+    "own_rule_metrics",
     "fits_reader",
     "sensitivity_markdown",
     "write_failure_rules",

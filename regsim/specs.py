@@ -136,6 +136,13 @@ class CollectJob:
         The method every fit is paired with for the paired measures; None: none.
     failures : {"own", "common"}
         The failure rule of the measures.
+    p : int
+        Number of coefficients (the comparison with exact theory).
+    designs : dict
+        The covariate designs by name (``covariates``, ``rho``, ``fixed``), for the exact
+        variance of the OLS coefficients (``regsim.exact``).
+    seed : int or None
+        The study's base seed, which a fixed design's X is drawn from.
     """
 
     cells: tuple[str, ...]
@@ -143,6 +150,9 @@ class CollectJob:
     alpha: float
     reference: str | None = None
     failures: str = "own"
+    p: int = 3
+    designs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int | None = None
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -152,6 +162,9 @@ class CollectJob:
             "alpha": self.alpha,
             "reference": self.reference,
             "failures": self.failures,
+            "p": self.p,
+            "designs": {name: dict(spec) for name, spec in self.designs.items()},
+            "seed": self.seed,
         }
 
     @classmethod
@@ -163,6 +176,9 @@ class CollectJob:
             float(params["alpha"]),
             params.get("reference"),
             str(params.get("failures", "own")),
+            int(params.get("p", 3)),
+            {k: dict(v) for k, v in params.get("designs", {}).items()},
+            None if params.get("seed") is None else int(params["seed"]),
         )
 
 
@@ -182,16 +198,11 @@ class PaperJob:
     alpha : float
         Nominal level of the intervals.
     p : int
-        Number of coefficients (exact-theory curves and comparison).
+        Number of coefficients (the figures' exact-theory curves).
     measures, parameters : tuple of str
         The paper tables' measures and parameters.
     slices : tuple of dict
         The slices of the optional factors tabulated, one set of tables each.
-    designs : dict
-        The covariate designs by name (``covariates``, ``rho``, ``fixed``), for the exact
-        variance of the OLS coefficients (``regsim.exact``).
-    seed : int or None
-        The study's base seed, which a fixed design's X is drawn from.
     reference : str or None
         The reference method of the paired contrasts (tables' pairing notes, the
         efficiency figure).
@@ -208,8 +219,6 @@ class PaperJob:
     measures: tuple[str, ...]
     parameters: tuple[str, ...]
     slices: tuple[dict[str, str], ...]
-    designs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seed: int | None = None
     reference: str | None = None
     failures: str = "own"
 
@@ -224,8 +233,6 @@ class PaperJob:
             "measures": list(self.measures),
             "parameters": list(self.parameters),
             "slices": [dict(levels) for levels in self.slices],
-            "designs": {name: dict(spec) for name, spec in self.designs.items()},
-            "seed": self.seed,
             "reference": self.reference,
             "failures": self.failures,
         }
@@ -242,8 +249,6 @@ class PaperJob:
             measures=tuple(params["measures"]),
             parameters=tuple(params["parameters"]),
             slices=tuple(dict(levels) for levels in params["slices"]),
-            designs={k: dict(v) for k, v in params.get("designs", {}).items()},
-            seed=None if params.get("seed") is None else int(params["seed"]),
             reference=params.get("reference"),
             failures=str(params.get("failures", "own")),
         )

@@ -298,7 +298,14 @@ class Study:
     def collect_job(self) -> CollectJob:
         """The spec of the collect job."""
         return CollectJob(
-            tuple(self.labels), self.replications, self.alpha, self.reference, self.failures
+            tuple(self.labels),
+            self.replications,
+            self.alpha,
+            self.reference,
+            self.failures,
+            p=self.p,
+            designs=designs(self.config),
+            seed=self.seed,
         )
 
     def jobs_of(self, label: str) -> list[str]:
@@ -421,8 +428,6 @@ class Study:
             measures=self.table_measures,
             parameters=tuple(self.parameters),
             slices=tuple(self.slices),
-            designs=designs(self.config),
-            seed=self.seed,
             reference=self.reference,
             failures=self.failures,
         )

@@ -187,8 +187,10 @@ def _metrics_table(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
 
 
 def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
-    """The paper tables, failure report and theory comparison against ``metrics.csv``."""
-    from regsim.exact import write_theory
+    """The paper tables, failure report, failure rules and theory comparison against
+    ``metrics.csv`` (and, for the last two, the cells' tables of fits)."""
+    from regsim.exact import THEORY_METHODS, write_theory
+    from regsim.sensitivity import fits_reader, own_rule_metrics, write_failure_sensitivity
     from regsim.tableio import read_metrics
     from regsim.tables import write_failure_report, write_paper_tables
 
@@ -213,30 +215,31 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     )
     failures = scratch / "tables" / "failures.md"
     written.append(write_failure_report(metrics, failures, job.failures))
-    write_theory(
-        metrics,
-        job.alpha,
-        job.p,
-        scratch / "tables" / "theory.csv",
-        scratch / "tables" / "theory.md",
-        job.designs,
-        job.seed,
-    )
-    written += [scratch / "tables" / "theory.csv", scratch / "tables" / "theory.md"]
+    collect = study.collect_job
     fits = {label: root / "fits" / f"{label}.parquet" for label in study.labels}
-    if all(path.is_file() for path in fits.values()):
-        from regsim.sensitivity import fits_reader, write_failure_sensitivity
-
+    reader = fits_reader(fits) if all(path.is_file() for path in fits.values()) else None
+    if reader is not None:
         sensitivity = scratch / "tables" / "failures_sensitivity"
         write_failure_sensitivity(
             metrics,
-            fits_reader(fits),
+            reader,
             job.alpha,
             sensitivity.with_suffix(".csv"),
             sensitivity.with_suffix(".md"),
             job.reference,
         )
         written += [sensitivity.with_suffix(".csv"), sensitivity.with_suffix(".md")]
+    if reader is not None or collect.failures == "own":  # own: the fits are not read
+        write_theory(
+            own_rule_metrics(metrics, reader, job.alpha, collect.failures, THEORY_METHODS),
+            collect.alpha,
+            collect.p,
+            scratch / "tables" / "theory.csv",
+            scratch / "tables" / "theory.md",
+            collect.designs,
+            collect.seed,
+        )
+        written += [scratch / "tables" / "theory.csv", scratch / "tables" / "theory.md"]
     for again in written:
         mine = root / "tables" / again.name
         if mine.is_file() and not _same(mine, again):

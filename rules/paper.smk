@@ -1,5 +1,5 @@
 # What goes into a paper, drawn from the fits and metrics.csv: figures, LaTeX/Markdown
-# tables, the failure report, the exact-theory comparison; and the record of every result.
+# tables, the failure report; and the record of every result.
 
 
 rule zip_plot:
@@ -71,16 +71,14 @@ rule paper:
         png=[f"results/figures/{figure}.png" for figure in STUDY.figure_files],
         tables=[f"results/tables/{table}" for table in STUDY.paper_tables],
         failures="results/tables/failures.md",
-        theory_csv="results/tables/theory.csv",
-        theory_md="results/tables/theory.md",
     log:
         "results/logs/paper.log",
     benchmark:
         "results/benchmarks/paper.tsv"
     conda:
         "../envs/regsim.yaml"
-    # One job writes everything drawn from metrics.csv, each figure, the tables and the
-    # theory comparison in a process forked from it (a figure per thread at most):
+    # One job writes everything drawn from metrics.csv, each figure and the tables in a
+    # process forked from it (a figure per thread at most):
     # matplotlib and pandas are imported once rather than once per output.
     threads: min(len(STUDY.figure_files), 8)
     resources:

@@ -1,5 +1,6 @@
 # config -> simulate jobs (each draws and fits its units: ranges of cells' replicates) ->
-# collect (each cell's tables from the jobs' chunks of fits, then metrics.csv). The plan
+# collect (each cell's tables from the jobs' chunks of fits, then metrics.csv, the failure
+# rules side by side and the comparison with exact theory). The plan
 # (regsim.design.plan_jobs) packs units into jobs by observations_per_job.
 
 
@@ -38,6 +39,11 @@ rule collect:
         # as its inputs, that took longer than drawing the figures).
         sensitivity_csv="results/tables/failures_sensitivity.csv",
         sensitivity_md="results/tables/failures_sensitivity.md",
+        # OLS and MLE against exact theory, each over the replicates it fitted itself:
+        # under the common failure rule, the cells with a failure are summarized again
+        # from their tables of fits, which this job has.
+        theory_csv="results/tables/theory.csv",
+        theory_md="results/tables/theory.md",
     log:
         "results/logs/collect.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""Rule collect: every cell's table of fits and metrics, metrics.csv, the failure rules."""
+"""Rule collect: every cell's table of fits and metrics, metrics.csv, the failure rules, the
+comparison with exact theory."""
 
 from regsim.jobs import run_collect
 from regsim.specs import CollectJob
@@ -14,4 +15,5 @@ with log_to(sm.log[0]):
         table=sm.output.table,
         sensitivity=(sm.output.sensitivity_csv, sm.output.sensitivity_md),
         workers=sm.threads,
+        theory=(sm.output.theory_csv, sm.output.theory_md),
     )

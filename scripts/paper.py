@@ -1,4 +1,4 @@
-"""Rule paper: the figures, paper tables, failure report and exact-theory comparison."""
+"""Rule paper: the figures, paper tables and failure report."""
 
 from pathlib import Path
 
@@ -16,7 +16,5 @@ with log_to(sm.log[0]):
         figures=list(out.pdf),
         tables=Path(out.tables[0]).parent,
         failures=out.failures,
-        theory_csv=out.theory_csv,
-        theory_md=out.theory_md,
         workers=sm.threads,
     )

@@ -25,7 +25,6 @@ from test_config import schema_validate
 
 from regsim import config as cfg
 from regsim import explorer, pages
-from regsim.exact import write_theory
 from regsim.jobs import run_collect, run_simulate
 from regsim.provenance import PROVENANCE_NAME, write_provenance
 from regsim.schema import cell_label
@@ -61,18 +60,18 @@ def build_results(root: Path, study: Study) -> Path:
         chunks.append(chunk)
     fits = [root / "fits" / f"{label}.parquet" for label in study.labels]
     cells = [root / "metrics" / f"{label}.parquet" for label in study.labels]
-    table = root / "tables" / "metrics.csv"
-    run_collect(study.collect_job, chunks=chunks, fits=fits, metrics=cells, table=table)
+    tables = root / "tables"
+    table = tables / "metrics.csv"
+    theory = (tables / "theory.csv", tables / "theory.md")
+    run_collect(
+        study.collect_job, chunks=chunks, fits=fits, metrics=cells, table=table, theory=theory
+    )
     metrics = read_metrics(table)
     job = study.paper_job
-    tables = root / "tables"
     written = write_paper_tables(
         metrics, tables, job.measures, job.parameters, job.expected, list(job.slices)
     )
     written.append(write_failure_report(metrics, tables / "failures.md"))
-    write_theory(
-        metrics, job.alpha, job.p, tables / "theory.csv", tables / "theory.md", job.designs, 11
-    )
     write_failure_sensitivity(
         metrics,
         fits_reader(dict(zip(study.labels, fits, strict=True))),

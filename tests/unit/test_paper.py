@@ -8,7 +8,6 @@ import pytest
 from test_figures import synthetic_metrics
 
 from regsim.errors import InputDataError
-from regsim.exact import write_theory
 from regsim.figures import bias_figure, png_from_pdf, save_figure
 from regsim.paper import write_paper
 from regsim.specs import PaperJob
@@ -34,8 +33,6 @@ def outputs(root: Path) -> dict:
         "figures": [root / "figures" / "bias.pdf", root / "figures" / "nested_loop.pdf"],
         "tables": root / "tables",
         "failures": root / "tables" / "failures.md",
-        "theory_csv": root / "tables" / "theory.csv",
-        "theory_md": root / "tables" / "theory.md",
     }
 
 
@@ -58,7 +55,7 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
     names = set(one)
     assert {"figures/bias.pdf", "figures/bias.png", "figures/nested_loop.png"} <= names
     assert {"tables/bias_beta1.tex", "tables/coverage_sigma.md", "tables/failures.md"} <= names
-    assert {"tables/theory.csv", "tables/theory.md"} <= names
+    assert not any("theory" in name for name in names)  # the collect job's (regsim.jobs)
 
     # each piece as the functions it runs write it alone
     alone = tmp_path / "alone"
@@ -66,10 +63,9 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
     png_from_pdf(alone / "bias.pdf")  # the PNG: the PDF rastered, in a worker of its own
     write_paper_tables(metrics, alone, ["bias", "coverage"], ["beta1", "sigma"], EXPECTED)
     write_failure_report(metrics, alone / "failures.md")
-    write_theory(metrics, 0.05, 2, alone / "theory.csv", alone / "theory.md")
     for name in ("bias.pdf", "bias.png"):
         assert (alone / name).read_bytes() == one[f"figures/{name}"]
-    for name in ("bias_beta1.tex", "coverage_sigma.md", "failures.md", "theory.csv", "theory.md"):
+    for name in ("bias_beta1.tex", "coverage_sigma.md", "failures.md"):
         assert (alone / name).read_bytes() == one[f"tables/{name}"], name
 
 

@@ -92,6 +92,9 @@ def test_specs_round_trip_through_params() -> None:
     assert SimulateJob.from_params(spec.to_params()) == spec
     collect = CollectJob(("n12_sigma1",), REPLICATIONS, 0.05)
     assert CollectJob.from_params(collect.to_params()) == collect
+    designs = {"fixed": {"covariates": "normal", "rho": 0.5, "fixed": True}}
+    collect = CollectJob(("n12_sigma1",), REPLICATIONS, 0.05, "ols", "common", 4, designs, 11)
+    assert CollectJob.from_params(collect.to_params()) == collect
     paper = PaperJob(
         figures=(("bias", {"errors": "normal"}),),
         figure_options={"bias": {}},
