@@ -24,7 +24,7 @@ import pandas as pd
 from regsim.cells import chunk_units
 from regsim.errors import DataFileError, InputDataError
 from regsim.limits import MAX_REPLICATIONS, alpha_problem
-from regsim.schema import cell_label, factor_columns
+from regsim.schema import MEASURES, cell_label, factor_columns
 from regsim.tableio import read_metrics
 
 #: Measures whose MCSE is √(p(1 − p)/R).
@@ -191,6 +191,8 @@ def plan(
     problem = alpha_problem(alpha)
     if problem:
         raise InputDataError(f"--alpha: {problem}")
+    if measure not in MEASURES:
+        raise InputDataError(f"--measure {measure}: not a measure; known: {', '.join(MEASURES)}")
     if pilot is None:
         if measure not in PROPORTIONS:
             raise InputDataError(
@@ -225,11 +227,25 @@ def _check_target(target_mcse: float) -> None:
 
 
 def format_plan(table: pd.DataFrame, seconds: float | None) -> str:
-    """The plan as aligned text, with the estimated time when known."""
-    text = table.to_string(index=False)
+    """The plan as aligned text, how it was reckoned, and the estimated time when known."""
+    text = table.to_string(index=False) + "\n"
+    if "assumption" in table.columns:
+        text += "\nR = p (1 - p) / target^2 at each p above, rounded up (at least 2)\n"
+        return text
+    text += (
+        "\nR = R_pilot (MCSE_pilot / target)^2 for each method, prior and parameter, with "
+        "R_pilot its\nsuccessful replicates in the pilot (n_reps); a cell's R is the largest "
+        "(binding),\nrounded up (at least 2)\n"
+    )
+    total = int(table["replications"].sum())
     if seconds is not None:
         text += (
-            f"\n\ntotal: {int(table['replications'].sum())} datasets; estimated simulate "
-            f"time {seconds:.0f} s of one core (from the pilot's benchmark files)"
+            f"total: {total} datasets; estimated simulate time {seconds:.0f} s of one core "
+            "(from the pilot's benchmark files)\n"
         )
-    return text + "\n"
+    else:
+        text += (
+            f"total: {total} datasets; no time estimate: the pilot's benchmark files do not "
+            "cover every cell\n"
+        )
+    return text

@@ -160,7 +160,10 @@ def test_plan_without_benchmarks_has_no_time(tmp_path):
     # No simulate benchmark files (e.g. not kept): the table alone, no time estimate.
     table, seconds = plan(0.01, "bias", write_pilot(tmp_path, ({}, {})))
     assert seconds is None
-    assert "estimated" not in format_plan(table, seconds)
+    text = format_plan(table, seconds)
+    assert "estimated" not in text
+    assert "no time estimate: the pilot's benchmark files do not cover every cell" in text
+    assert "R = R_pilot (MCSE_pilot / target)^2" in text and "(n_reps)" in text
 
 
 def test_plan_command(tmp_path, capsys):
@@ -172,12 +175,17 @@ def test_plan_command(tmp_path, capsys):
     # 0.055 s · 1600 + 0.045 s · 200 = 97 s.
     assert "1600" in out and "estimated simulate time 97 s" in out
     assert main(["plan", "--target-mcse", "0.005"]) == 0
-    assert "10000" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "10000" in out and "R = p (1 - p) / target^2" in out and "at least 2" in out
 
 
 def test_plan_errors(tmp_path):
     with pytest.raises(InputDataError, match="without --pilot"):
         plan(0.01, "bias")
+    with pytest.raises(InputDataError, match="--measure foo: not a measure; known: bias"):
+        plan(0.01, "foo")
+    with pytest.raises(InputDataError, match="--measure foo: not a measure"):
+        plan(0.01, "foo", tmp_path)
     with pytest.raises(InputDataError, match="target-mcse"):
         plan(-1.0, "coverage")
     with pytest.raises(DataFileError, match="no metrics table"):
