@@ -109,7 +109,7 @@ def _repeated(values: Sequence[str], codes: np.ndarray) -> Any:
 
 
 def _stacked(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)
 
 
 def _arrow(column: Any) -> Any:

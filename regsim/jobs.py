@@ -6,8 +6,9 @@
   (``regsim.simulate.DatasetFile``).
 * :func:`run_collect`: every cell's two tables from the chunks
   (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``, then the
-  failure rules side by side (``regsim.sensitivity.write_failure_rules``) and the
-  comparison with exact theory (``regsim.exact.write_theory``).
+  failure rules side by side (``regsim.sensitivity.sensitivity_table``) and the
+  comparison with exact theory (``regsim.exact.write_theory``), both from the cells with
+  a failure summarized again under each rule (``regsim.sensitivity.summaries_by_rule``).
 
 A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
 by name. Nothing here reads the config or imports Snakemake.
@@ -38,7 +39,13 @@ from regsim.errors import DataFileError
 from regsim.exact import THEORY_METHODS, write_theory
 from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parallel import run_tasks
-from regsim.sensitivity import fits_reader, own_rule_metrics, write_failure_rules
+from regsim.sensitivity import (
+    fits_reader,
+    own_rule_metrics,
+    sensitivity_table,
+    summaries_by_rule,
+    write_sensitivity,
+)
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
 from regsim.specs import CollectJob, SimulateJob
 from regsim.tableio import REGENERATE, write_metrics_csv
@@ -110,7 +117,7 @@ def run_collect(
         ``metrics.csv``.
     sensitivity : (path-like, path-like), optional
         ``failures_sensitivity.csv`` and ``.md``
-        (:func:`regsim.sensitivity.write_failure_rules`); not written without them.
+        (:func:`regsim.sensitivity.sensitivity_table`); not written without them.
     workers : int
         Cells written at once, each group in a process forked from this one.
     theory : (path-like, path-like), optional
@@ -159,13 +166,18 @@ def run_collect(
     combined = collect_metrics(metrics)
     logger.info("%d metrics rows from %d cells", len(combined), len(metrics))
     write_metrics_csv(combined, table)
+    if sensitivity is None and theory is None:
+        return
+    # The cells with a failed replicate, summarized again under each rule from their fits
+    # (read once): side by side for the sensitivity table, and each method over its own
+    # replicates for the comparison with exact theory.
+    reader = fits_reader({Path(path).stem: path for path in fits})
+    by_rule = summaries_by_rule(combined, reader, job.alpha, job.reference)
     if sensitivity is not None:
-        compared = write_failure_rules(
-            combined, fits, job.alpha, *sensitivity, reference=job.reference
-        )
+        compared = sensitivity_table(by_rule)
+        write_sensitivity(compared, *sensitivity)
         logger.info("%d rows under both failure rules", len(compared))
     if theory is not None:
-        reader = fits_reader({Path(path).stem: path for path in fits})
-        own = own_rule_metrics(combined, reader, job.alpha, job.failures, THEORY_METHODS)
+        own = own_rule_metrics(combined, by_rule["own"], job.failures, THEORY_METHODS)
         exact = write_theory(own, job.alpha, job.p, *theory, job.designs, job.seed)
         logger.info("%d rows compared with exact theory", len(exact))

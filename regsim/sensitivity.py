@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -58,13 +57,13 @@ def failing_cells(metrics: pd.DataFrame) -> list[dict[str, Any]]:
     return failed[factors].drop_duplicates().to_dict("records")
 
 
-def failure_sensitivity(
+def summaries_by_rule(
     metrics: pd.DataFrame,
     read_fits: Callable[[str], pd.DataFrame],
     alpha: float,
     reference: str | None = None,
-) -> pd.DataFrame:
-    """The main measures of every cell with a failure, under both failure rules.
+) -> dict[str, pd.DataFrame]:
+    """Every cell with a failed replicate summarized again under each failure rule.
 
     Parameters
     ----------
@@ -75,8 +74,30 @@ def failure_sensitivity(
     alpha : float
         Nominal level of the intervals.
     reference : str, optional
-        The reference method of the paired measures (does not change these measures;
+        The reference method of the paired measures (does not change the other measures;
         passed so the recomputation is the workflow's).
+
+    Returns
+    -------
+    dict
+        ``{"own": ..., "common": ...}``: each the failing cells' rows of a metrics table
+        (:func:`regsim.cells.summarize_cell`) under that rule; empty when no replicate
+        failed. Each cell's fits are read once for both.
+    """
+    by_rule: dict[str, list[pd.DataFrame]] = {rule: [] for rule in ("own", "common")}
+    for levels in failing_cells(metrics):
+        fits = read_fits(cell_label(levels))
+        for rule, parts in by_rule.items():
+            parts.append(summarize_cell(fits, alpha, reference=reference, failures=rule))
+    columns = list(metrics.columns)
+    return {
+        rule: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+        for rule, parts in by_rule.items()
+    }
+
+
+def sensitivity_table(summaries: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The main measures of :func:`summaries_by_rule` under both rules, side by side.
 
     Returns
     -------
@@ -85,84 +106,78 @@ def failure_sensitivity(
         :data:`SENSITIVITY_MEASURES` the estimate and MCSE under ``own`` and ``common``
         and the replicates each used (``n_reps``). Empty when no replicate failed.
     """
-    rows = []
-    for levels in failing_cells(metrics):
-        fits = read_fits(cell_label(levels))
-        by_rule = {
-            rule: summarize_cell(fits, alpha, reference=reference, failures=rule)
-            for rule in ("own", "common")
-        }
-        keys = [*FACTOR_NAMES, "prior", "method", "parameter"]
-        parts = []
-        for rule, summary in by_rule.items():
-            used = summary.loc[summary["measure"] == "n_reps", [*keys, "estimate"]]
-            used = used.rename(columns={"estimate": f"{rule}_replicates"})
-            main = summary.loc[summary["measure"].isin(SENSITIVITY_MEASURES)]
-            main = main[[*keys, "measure", "estimate", "mcse"]].rename(
-                columns={"estimate": rule, "mcse": f"{rule}_mcse"}
-            )
-            parts.append(main.merge(used, on=keys))
-        rows.append(parts[0].merge(parts[1], on=[*keys, "measure"]))
-    if not rows:
+    if summaries["own"].empty:
         return pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
-    table = pd.concat(rows, ignore_index=True)[list(SENSITIVITY_COLUMNS)]
+    keys = [*FACTOR_NAMES, "prior", "method", "parameter"]
+    parts = []
+    for rule in ("own", "common"):
+        summary = summaries[rule]
+        used = summary.loc[summary["measure"] == "n_reps", [*keys, "estimate"]]
+        used = used.rename(columns={"estimate": f"{rule}_replicates"})
+        main = summary.loc[summary["measure"].isin(SENSITIVITY_MEASURES)]
+        main = main[[*keys, "measure", "estimate", "mcse"]].rename(
+            columns={"estimate": rule, "mcse": f"{rule}_mcse"}
+        )
+        parts.append(main.merge(used, on=keys))
+    table = parts[0].merge(parts[1], on=[*keys, "measure"])[list(SENSITIVITY_COLUMNS)]
     for rule in ("own", "common"):
         table[f"{rule}_replicates"] = table[f"{rule}_replicates"].astype("int64")
     return sort_table(table, [*FACTOR_NAMES, "prior", "method", "parameter", "measure"])
 
 
+def failure_sensitivity(
+    metrics: pd.DataFrame,
+    read_fits: Callable[[str], pd.DataFrame],
+    alpha: float,
+    reference: str | None = None,
+) -> pd.DataFrame:
+    """The main measures of every cell with a failure, under both failure rules.
+
+    :func:`sensitivity_table` of :func:`summaries_by_rule` (the same parameters).
+    """
+    return sensitivity_table(summaries_by_rule(metrics, read_fits, alpha, reference))
+
+
 def own_rule_metrics(
     metrics: pd.DataFrame,
-    read_fits: Callable[[str], pd.DataFrame] | None,
-    alpha: float,
+    own: pd.DataFrame,
     failures: str,
     methods: Sequence[str],
 ) -> pd.DataFrame:
     """The measures of ``methods`` (without a prior) under the ``own`` failure rule.
 
     Under ``own`` that is ``metrics`` itself. Under ``common`` the rows of every cell
-    with a failed replicate are summarized again from the cell's fits, each method over
-    the replicates it fitted itself; other cells' rows are the same under both rules.
-    What a method's own fits say of it (its comparison with exact theory,
-    ``regsim.exact``) then does not depend on which replicates another method failed on.
+    with a failed replicate are replaced by those of ``own``, each method over the
+    replicates it fitted itself; other cells' rows are the same under both rules. What a
+    method's own fits say of it (its comparison with exact theory, ``regsim.exact``) then
+    does not depend on which replicates another method failed on.
 
     Parameters
     ----------
     metrics : pandas.DataFrame
         The metrics table (``metrics.csv``) under the rule ``failures``.
-    read_fits : callable or None
-        Cell label -> that cell's table of fits; not called under ``own`` (None will do).
-    alpha : float
-        Nominal level of the intervals.
+    own : pandas.DataFrame
+        The failing cells' rows under the own rule (``summaries_by_rule(...)["own"]``).
     failures : {"own", "common"}
         The rule ``metrics`` was computed under.
     methods : sequence of str
-        The methods whose rows are recomputed; the rows of other methods of a failing
-        cell are left out.
+        The methods whose rows are taken from ``own``; the rows of other methods of a
+        failing cell are left out.
 
     Returns
     -------
     pandas.DataFrame
         ``metrics`` under ``own``; otherwise its rows of the cells without a failure and
-        the recomputed rows of ``methods`` (not in table order).
+        the failing cells' own-rule rows of ``methods`` (not in table order).
     """
-    if failures == "own":
+    if failures == "own" or own.empty:
         return metrics
-    cells = failing_cells(metrics)
-    if not cells:
-        return metrics
-    if read_fits is None:
-        raise ValueError("the common rule's failing cells need their tables of fits")
     factors = [name for name in FACTOR_NAMES if name in metrics.columns]
-    failing = {tuple(levels[name] for name in factors) for levels in cells}
+    failing = set(own[factors].itertuples(index=False, name=None))
     in_failing = [row in failing for row in metrics[factors].itertuples(index=False, name=None)]
-    again = []
-    for levels in cells:
-        fits = read_fits(cell_label(levels))
-        prior = fits["prior"].astype(object).where(fits["prior"].notna(), "")
-        fits = fits.loc[fits["method"].isin(list(methods)) & (prior == "")]
-        again.append(summarize_cell(fits, alpha, failures="own"))
-    return pd.concat([metrics.loc[~pd.Series(in_failing, index=metrics.index)], *again])
+    prior = own["prior"].astype(object).where(own["prior"].notna(), "")
+    chosen = own.loc[own["method"].isin(list(methods)) & (prior == "")]
+    return pd.concat([metrics.loc[~pd.Series(in_failing, index=metrics.index)], chosen])
 
 
 def sensitivity_markdown(table: pd.DataFrame) -> str:
@@ -211,6 +226,14 @@ def write_failure_sensitivity(
 ) -> pd.DataFrame:
     """Write :func:`failure_sensitivity` as CSV (``%.17g``) and Markdown, atomically."""
     table = failure_sensitivity(metrics, read_fits, alpha, reference)
+    write_sensitivity(table, csv, markdown)
+    return table
+
+
+def write_sensitivity(
+    table: pd.DataFrame, csv: str | os.PathLike[str], markdown: str | os.PathLike[str]
+) -> None:
+    """Write a :func:`sensitivity_table` as CSV (``%.17g``) and Markdown, atomically."""
     shown = table.assign(sigma=[format_number(s) for s in table["sigma"]])
     write_atomic(
         csv,
@@ -219,37 +242,6 @@ def write_failure_sensitivity(
         ),
     )
     write_text_atomic(markdown, sensitivity_markdown(table))
-    return table
-
-
-def write_failure_rules(
-    metrics: pd.DataFrame,
-    fits: Sequence[str | os.PathLike[str]],
-    alpha: float,
-    csv: str | os.PathLike[str],
-    markdown: str | os.PathLike[str],
-    reference: str | None = None,
-) -> pd.DataFrame:
-    """:func:`write_failure_sensitivity` from the cells' files (the collect job's last step).
-
-    Parameters
-    ----------
-    metrics : pandas.DataFrame
-        The metrics table of every cell (``metrics.csv``, or the cells' tables it is
-        made of); its ``n_failed`` rows say which cells had failures.
-    fits : sequence of path-like
-        Every cell's table of fits, ``<cell label>.parquet``; only the failing cells' are
-        read.
-    alpha, csv, markdown, reference
-        As for :func:`write_failure_sensitivity`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table written.
-    """
-    reader = fits_reader({Path(path).stem: path for path in fits})
-    return write_failure_sensitivity(metrics, reader, alpha, csv, markdown, reference)
 
 
 def fits_reader(paths: Mapping[str, str | os.PathLike[str]]) -> Callable[[str], pd.DataFrame]:
@@ -270,6 +262,8 @@ __all__ = [
     "own_rule_metrics",
     "fits_reader",
     "sensitivity_markdown",
-    "write_failure_rules",
+    "sensitivity_table",
+    "summaries_by_rule",
     "write_failure_sensitivity",
+    "write_sensitivity",
 ]

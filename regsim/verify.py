@@ -190,7 +190,13 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     """The paper tables, failure report, failure rules and theory comparison against
     ``metrics.csv`` (and, for the last two, the cells' tables of fits)."""
     from regsim.exact import THEORY_METHODS, write_theory
-    from regsim.sensitivity import fits_reader, own_rule_metrics, write_failure_sensitivity
+    from regsim.sensitivity import (
+        fits_reader,
+        own_rule_metrics,
+        sensitivity_table,
+        summaries_by_rule,
+        write_sensitivity,
+    )
     from regsim.tableio import read_metrics
     from regsim.tables import write_failure_report, write_paper_tables
 
@@ -218,20 +224,20 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     collect = study.collect_job
     fits = {label: root / "fits" / f"{label}.parquet" for label in study.labels}
     reader = fits_reader(fits) if all(path.is_file() for path in fits.values()) else None
+    by_rule = None
     if reader is not None:
+        by_rule = summaries_by_rule(metrics, reader, job.alpha, job.reference)
         sensitivity = scratch / "tables" / "failures_sensitivity"
-        write_failure_sensitivity(
-            metrics,
-            reader,
-            job.alpha,
+        write_sensitivity(
+            sensitivity_table(by_rule),
             sensitivity.with_suffix(".csv"),
             sensitivity.with_suffix(".md"),
-            job.reference,
         )
         written += [sensitivity.with_suffix(".csv"), sensitivity.with_suffix(".md")]
-    if reader is not None or collect.failures == "own":  # own: the fits are not read
+    if by_rule is not None or collect.failures == "own":  # own: the fits are not needed
+        own = metrics.iloc[:0] if by_rule is None else by_rule["own"]
         write_theory(
-            own_rule_metrics(metrics, reader, job.alpha, collect.failures, THEORY_METHODS),
+            own_rule_metrics(metrics, own, collect.failures, THEORY_METHODS),
             collect.alpha,
             collect.p,
             scratch / "tables" / "theory.csv",

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from regsim.cli.studyconfig import add_config_options, load_cli_study
-from regsim.errors import InputDataError
+from regsim.errors import InputDataError, RegsimError
 from regsim.study import Study
 
 #: The results folder of the workflow, relative to the folder the command runs in.
@@ -111,7 +111,6 @@ def check_against_run(
     regsim.errors.InputDataError
         Naming what differs and how to get the run's study.
     """
-    from regsim.errors import RegsimError
     from regsim.provenance import PROVENANCE_NAME, read_provenance
     from regsim.verify import recorded_config
 
