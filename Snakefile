@@ -60,7 +60,7 @@ rule all:
         ),
         expand(
             "results/figures/{figure}.{ext}",
-            figure=["zip", *STUDY.estimate_figures],
+            figure=STUDY.cell_figures,
             ext=("pdf", "png"),
         ),
         expand("results/tables/{table}", table=STUDY.paper_tables),

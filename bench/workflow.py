@@ -390,8 +390,8 @@ def _job(code: str, **arguments: Any) -> list[str]:
 def representative_jobs(workdir: Path, setup: Setup, scratch: Path) -> dict[str, Any]:
     """Rerun one job of each heavy rule in a subprocess on a finished run's files.
 
-    The largest simulate job (most observations), and the study's collect, paper (two
-    workers, as on 2 cores) and zip plot jobs, each writing under ``scratch``. Returns per
+    The largest simulate job (most observations), and the study's collect and paper (two
+    workers, as on 2 cores) jobs, each writing under ``scratch``. Returns per
     rule the job, its wall time and the peak resident set of its largest process.
     """
     study = setup.study
@@ -400,7 +400,7 @@ def representative_jobs(workdir: Path, setup: Setup, scratch: Path) -> dict[str,
     largest = max(study.plan.values(), key=lambda job: (job.work, job.name))
     cells = list(study.labels)
     figures = [str(scratch / "figures" / f"{stem}.pdf") for stem in study.figure_files]
-    zip_spec = study.zip
+    cell_figures = [str(scratch / "figures" / f"{stem}.pdf") for stem in study.cell_figures]
     jobs = {
         "simulate": (
             largest.name,
@@ -429,44 +429,24 @@ def representative_jobs(workdir: Path, setup: Setup, scratch: Path) -> dict[str,
             ),
         ),
         "paper": (
-            f"{len(figures)} figures",
+            f"{len(figures) + len(cell_figures)} figures",
             _job(
                 "from regsim.paper import write_paper\n"
                 "from regsim.specs import PaperJob\n"
                 "from regsim.tableio import read_metrics\n"
                 "write_paper(read_metrics(args['metrics']), PaperJob.from_params(args['job']), "
                 "figures=args['figures'], tables=args['tables'], failures=args['failures'], "
-                "workers=2)",
+                "cell_figures=args['cell_figures'], cell_fits=args['cell_fits'], workers=2)",
                 metrics=str(results / "tables" / "metrics.csv"),
                 job=study.paper_job.to_params(),
                 figures=figures,
                 tables=str(scratch / "tables"),
                 failures=str(scratch / "tables" / "failures.md"),
-            ),
-        ),
-        "zip_plot": (
-            zip_spec["cell"],
-            _job(
-                "from regsim.cells import cell_rows\n"
-                "from regsim.figures import REPLICATE_COLUMNS, ZIP_PDF_RASTER_DPI, save_figure, "
-                "zip_plot\n"
-                "from regsim.schema import OPTIONAL_FACTORS\n"
-                "columns = [*REPLICATE_COLUMNS, *(f.name for f in OPTIONAL_FACTORS)]\n"
-                "fits = cell_rows(args['chunks'], args['cell'], columns=columns, "
-                "where={'parameter': args['parameter']})\n"
-                "figure = zip_plot(fits, n=args['n'], sigma=args['sigma'], "
-                "parameter=args['parameter'], alpha=args['alpha'])\n"
-                "save_figure(figure, args['output'], vector_raster_dpi=ZIP_PDF_RASTER_DPI)",
-                chunks=[
-                    str(results / "chunks" / f"{name}.parquet")
-                    for name in study.jobs_of(zip_spec["cell"])
-                ],
-                cell=zip_spec["cell"],
-                n=zip_spec["n"],
-                sigma=zip_spec["sigma"],
-                parameter=zip_spec["parameter"],
-                alpha=study.alpha,
-                output=str(scratch / "zip.pdf"),
+                cell_figures=cell_figures,
+                cell_fits={
+                    cell: str(results / "fits" / f"{cell}.parquet")
+                    for cell in study.cell_figure_cells
+                },
             ),
         ),
     }

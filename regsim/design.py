@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,12 +391,3 @@ def plan_jobs(cells: Iterable[Cell], replications: int, budget: int) -> list[Job
             packs.append(open_pack)
         jobs += [Job(f"n{n}-{i}", tuple(units)) for i, units in enumerate(packs, start=1)]
     return jobs
-
-
-def job_of_cells(jobs: Sequence[Job]) -> dict[str, list[str]]:
-    """Cell label -> names of the jobs holding its replicates, in replicate order."""
-    found: dict[str, list[tuple[int, str]]] = {}
-    for job in jobs:
-        for unit in job.units:
-            found.setdefault(unit.cell.label, []).append((unit.start, job.name))
-    return {label: [name for _, name in sorted(pairs)] for label, pairs in found.items()}

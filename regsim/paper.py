@@ -1,12 +1,16 @@
-"""Everything drawn from the metrics table, written by one job: figures and tables.
+"""Every figure and paper table of the study, written by one job.
 
-The figures and the paper tables with the failure report all read
-``results/tables/metrics.csv`` and nothing else. One job writes them all:
-it imports matplotlib and pandas and reads the table once, then runs each piece as a
-task of :func:`regsim.parallel.run_tasks`, in forked processes, as many at once as the
-job has threads. Each piece alone would pay about a second of imports for a second or
-less of work. A figure is two tasks: its PDF, drawn by matplotlib, and then its PNG,
-rastered from the PDF by PDFium in a worker that does not hold the figure.
+The figures of the metrics table and the paper tables with the failure report read
+``results/tables/metrics.csv``; the zip plot and the estimate-level figures read their
+cell's table of fits (``results/fits/<cell>.parquet``), one parameter's rows. One job
+writes them all: it imports matplotlib and pandas and reads the metrics once, then runs
+each piece as a task of :func:`regsim.parallel.run_tasks`, in forked processes, as many
+at once as the job has threads. Each piece alone would pay about a second of imports and
+matplotlib's warm-up for a second or less of work. A figure of the metrics table is two
+tasks: its PDF, drawn by matplotlib, and then its PNG, rastered from the PDF by PDFium in
+a worker that does not hold the figure. A figure of one cell's fits is one task that
+writes both files with matplotlib (its PDF holds its thousands of intervals or points as
+an image, which PDFium would only raster again).
 """
 
 from __future__ import annotations
@@ -14,15 +18,27 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from regsim.figures import figure_tasks, png_from_pdf
+from regsim.figures import (
+    ESTIMATE_PDF_RASTER_DPI,
+    REPLICATE_COLUMNS,
+    ZIP_PDF_RASTER_DPI,
+    bland_altman_figure,
+    estimate_se_figure,
+    figure_tasks,
+    png_from_pdf,
+    save_figure,
+    zip_plot,
+)
 from regsim.figures.save import warm_up
 from regsim.parallel import CAN_FORK, run_tasks
+from regsim.schema import OPTIONAL_FACTORS
 from regsim.specs import PaperJob
+from regsim.tableio import read_parquet
 from regsim.tables import write_failure_report, write_paper_tables
 
 __all__ = ["write_paper"]
@@ -41,9 +57,11 @@ def write_paper(
     figures: Sequence[str | os.PathLike[str]],
     tables: str | os.PathLike[str],
     failures: str | os.PathLike[str],
+    cell_figures: Sequence[str | os.PathLike[str]] = (),
+    cell_fits: Mapping[str, str | os.PathLike[str]] | None = None,
     workers: int = 1,
 ) -> None:
-    """Write every output drawn from the metrics table, up to ``workers`` pieces at once.
+    """Write every figure and paper table, up to ``workers`` pieces at once.
 
     Parameters
     ----------
@@ -57,6 +75,11 @@ def write_paper(
         Folder of the paper tables (``regsim.tables.write_paper_tables``).
     failures : path-like
         The failure report (``regsim.tables.write_failure_report``).
+    cell_figures : sequence of path-like
+        One file per figure of ``job.cell_figures`` (either file of it, e.g. ``zip.pdf``).
+    cell_fits : mapping, optional
+        Cell label -> its table of fits (``results/fits/<cell>.parquet``), for every cell
+        of ``job.cell_figures``.
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
@@ -93,10 +116,58 @@ def write_paper(
         logger.info("%d table files in %s", len(written), Path(tables))
         write_failure_report(metrics, failures, job.failures)
 
-    pairs = [*large, (write_tables, None), *small]
-    if workers > 1 and CAN_FORK and drawings:
+    of_cells = _cell_figure_tasks(
+        dict(zip(cell_figures, job.cell_figures, strict=True)),
+        cell_fits or {},
+        alpha=job.alpha,
+        reference=job.reference,
+    )
+    pairs = [*large, *((task, None) for task in of_cells), (write_tables, None), *small]
+    if workers > 1 and CAN_FORK and (drawings or of_cells):
         warm_up()  # once here rather than in every worker (regsim.figures.save.warm_up)
     run_tasks([task for task, _ in pairs], workers, then=[after for _, after in pairs])
+
+
+def _cell_figure_tasks(
+    figures: Mapping[str | os.PathLike[str], tuple[str, str, str]],
+    fits: Mapping[str, str | os.PathLike[str]],
+    *,
+    alpha: float,
+    reference: str | None,
+) -> list[Callable[[], None]]:
+    """One task per figure of a cell's replicate fits: read the rows of its cell and
+    parameter, draw, and save its PDF and PNG.
+
+    ``figures`` maps an output path to (family, cell label, parameter); ``fits`` a cell
+    label to its table of fits. The rows are read in the task (a cell can hold 10^5
+    replicates), so that the job's parent does not hold them.
+    """
+    missing = sorted({cell for _, cell, _ in figures.values()} - set(fits))
+    if missing:
+        raise ValueError(f"no table of fits given for cell(s) {', '.join(missing)}")
+    columns = [*REPLICATE_COLUMNS, *(factor.name for factor in OPTIONAL_FACTORS)]
+
+    def draw(path: str | os.PathLike[str], family: str, cell: str, parameter: str) -> None:
+        rows = read_parquet(fits[cell], only=columns, where={"parameter": parameter})
+        if family == "zip":
+            figure = zip_plot(rows, parameter=parameter, alpha=alpha)
+            dpi = ZIP_PDF_RASTER_DPI
+        elif family == "estimates":
+            figure = estimate_se_figure(rows, parameter=parameter)
+            dpi = ESTIMATE_PDF_RASTER_DPI
+        elif family == "bland_altman":
+            if reference is None:
+                raise ValueError(f"{path}: a Bland-Altman figure needs a reference method")
+            figure = bland_altman_figure(rows, reference=reference, parameter=parameter)
+            dpi = ESTIMATE_PDF_RASTER_DPI
+        else:
+            raise KeyError(f"{path}: unknown figure family of one cell's fits: {family!r}")
+        save_figure(figure, path, vector_raster_dpi=dpi)
+
+    return [
+        functools.partial(draw, path, family, cell, parameter)
+        for path, (family, cell, parameter) in figures.items()
+    ]
 
 
 def _pdf_of(figure: str | os.PathLike[str]) -> Path:

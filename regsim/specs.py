@@ -209,6 +209,9 @@ class PaperJob:
     failures : {"own", "common"}
         The failure rule of the metrics, which the tables' notes and the failure report
         name.
+    cell_figures : tuple of (str, str, str)
+        (family, cell label, parameter) of each figure of one cell's replicate fits (the
+        zip plot, the estimate-level figures), in the order of the rule's outputs of them.
     """
 
     figures: tuple[tuple[str, dict[str, str]], ...]
@@ -221,6 +224,7 @@ class PaperJob:
     slices: tuple[dict[str, str], ...]
     reference: str | None = None
     failures: str = "own"
+    cell_figures: tuple[tuple[str, str, str], ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -235,6 +239,7 @@ class PaperJob:
             "slices": [dict(levels) for levels in self.slices],
             "reference": self.reference,
             "failures": self.failures,
+            "cell_figures": [list(figure) for figure in self.cell_figures],
         }
 
     @classmethod
@@ -251,4 +256,8 @@ class PaperJob:
             slices=tuple(dict(levels) for levels in params["slices"]),
             reference=params.get("reference"),
             failures=str(params.get("failures", "own")),
+            cell_figures=tuple(
+                (str(family), str(cell), str(parameter))
+                for family, cell, parameter in params.get("cell_figures", ())
+            ),
         )

@@ -23,7 +23,7 @@ from regsim.config import (
     error_models,
     truths,
 )
-from regsim.design import Cell, Design, Job, Prior, job_of_cells, plan_jobs
+from regsim.design import Cell, Design, Job, Prior, plan_jobs
 from regsim.errors import ConfigError
 from regsim.schema import (
     DEFAULT_SIGMA_PRIOR,
@@ -308,26 +308,10 @@ class Study:
             seed=self.seed,
         )
 
-    def jobs_of(self, label: str) -> list[str]:
-        """The simulate jobs holding cell ``label``'s replicates."""
-        return job_of_cells(list(self.plan.values()))[label]
-
     def job_priority(self, name: str) -> int:
-        """Scheduling priority: the zip plot's cell first (its plot then overlaps the other
-        jobs), then larger jobs before smaller ones (the run ends sooner)."""
-        if name in self.jobs_of(self.zip["cell"]):
-            return len(self.plan) + 1
+        """Scheduling priority: larger jobs before smaller ones (the run ends sooner)."""
         by_work = sorted(self.plan, key=lambda job: (self.plan[job].work, job))
         return by_work.index(name)
-
-    @property
-    def zip_priority(self) -> int:
-        """Scheduling priority of the zip plot and the estimate-level plots: above every
-        simulate job, so that each is drawn as soon as its cell's chunks exist, while the
-        other jobs still simulate (left to wait, it would hold a core the collect job then
-        waits for: the estimate-level plots delayed the default study's collect job by
-        their whole 2.5 s that way)."""
-        return len(self.plan) + 2
 
     def simulate_resources(self, name: str) -> dict[str, int]:
         """Memory (MB) and run time (minutes) to request for simulate job ``name``.
@@ -430,6 +414,7 @@ class Study:
             slices=tuple(self.slices),
             reference=self.reference,
             failures=self.failures,
+            cell_figures=tuple(self.cell_figures.values()),
         )
 
     @property
@@ -543,6 +528,21 @@ class Study:
             for cell in self.estimate_plots["cells"]
             for family in families
         }
+
+    @property
+    def cell_figures(self) -> dict[str, tuple[str, str, str]]:
+        """The figures of one cell's replicate fits (the zip plot, then the estimate-level
+        figures), each stem mapped to (family, cell label, parameter)."""
+        figures = {"zip": ("zip", self.zip["cell"], self.zip["parameter"])}
+        for stem, family in self._estimate_figures.items():
+            cell = stem.removeprefix(f"{family}_")
+            figures[stem] = (family, cell, self.estimate_plots["parameter"])
+        return figures
+
+    @property
+    def cell_figure_cells(self) -> list[str]:
+        """The cells whose tables of fits :attr:`cell_figures` draw, each once."""
+        return list(dict.fromkeys(cell for _, cell, _ in self.cell_figures.values()))
 
     @property
     def figures(self) -> dict[str, str]:

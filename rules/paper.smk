@@ -2,73 +2,16 @@
 # tables, the failure report; and the record of every result.
 
 
-rule zip_plot:
-    input:
-        [f"results/chunks/{job}.parquet" for job in STUDY.jobs_of(STUDY.zip["cell"])],
-    output:
-        pdf="results/figures/zip.pdf",
-        png="results/figures/zip.png",
-    log:
-        "results/logs/zip_plot.log",
-    benchmark:
-        "results/benchmarks/zip_plot.tsv"
-    priority: STUDY.zip_priority
-    conda:
-        "../envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
-    params:
-        cell=STUDY.zip["cell"],
-        n=STUDY.zip["n"],
-        sigma=STUDY.zip["sigma"],
-        parameter=STUDY.zip["parameter"],
-        alpha=STUDY.alpha,
-    script:
-        "../scripts/zip_plot.py"
-
-
-rule estimate_plots:
-    input:
-        lambda wc: [f"results/chunks/{job}.parquet" for job in STUDY.jobs_of(wc.cell)],
-    output:
-        **(
-            {
-                "bland_altman_pdf": "results/figures/bland_altman_{cell}.pdf",
-                "bland_altman_png": "results/figures/bland_altman_{cell}.png",
-            }
-            if STUDY.compared
-            else {}
-        ),
-        estimates_pdf="results/figures/estimates_{cell}.pdf",
-        estimates_png="results/figures/estimates_{cell}.png",
-    log:
-        "results/logs/estimate_plots/{cell}.log",
-    benchmark:
-        "results/benchmarks/estimate_plots/{cell}.tsv"
-    wildcard_constraints:
-        cell="|".join(map(re.escape, STUDY.estimate_plots["cells"])),
-    priority: STUDY.zip_priority
-    conda:
-        "../envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=5,
-    params:
-        parameter=STUDY.estimate_plots["parameter"],
-        reference=STUDY.reference if STUDY.compared else None,
-    script:
-        "../scripts/estimate_plots.py"
-
-
 rule paper:
     input:
         metrics="results/tables/metrics.csv",
+        # the cells of the zip plot and the estimate-level figures
+        cell_fits=[f"results/fits/{cell}.parquet" for cell in STUDY.cell_figure_cells],
     output:
         pdf=[f"results/figures/{figure}.pdf" for figure in STUDY.figure_files],
         png=[f"results/figures/{figure}.png" for figure in STUDY.figure_files],
+        cell_pdf=[f"results/figures/{figure}.pdf" for figure in STUDY.cell_figures],
+        cell_png=[f"results/figures/{figure}.png" for figure in STUDY.cell_figures],
         tables=[f"results/tables/{table}" for table in STUDY.paper_tables],
         failures="results/tables/failures.md",
     log:
@@ -77,10 +20,10 @@ rule paper:
         "results/benchmarks/paper.tsv"
     conda:
         "../envs/regsim.yaml"
-    # One job writes everything drawn from metrics.csv, each figure and the tables in a
-    # process forked from it (a figure per thread at most):
-    # matplotlib and pandas are imported once rather than once per output.
-    threads: min(len(STUDY.figure_files), 8)
+    # One job writes every figure and table, each figure and the tables in a process
+    # forked from it (a figure per thread at most): matplotlib and pandas are imported,
+    # and matplotlib warmed up, once rather than once per output.
+    threads: min(len(STUDY.figure_files) + len(STUDY.cell_figures), 8)
     resources:
         # the parent's libraries and table, and one figure's canvas per worker
         mem_mb=lambda wc, threads: 300 + 150 * threads,
@@ -139,7 +82,7 @@ rule provenance:
         "results/tables/failures_sensitivity.md",
         expand(
             "results/figures/{figure}.{ext}",
-            figure=[*STUDY.figure_files, "zip", *STUDY.estimate_figures],
+            figure=[*STUDY.figure_files, *STUDY.cell_figures],
             ext=("pdf", "png"),
         ),
     output:

@@ -16,5 +16,7 @@ with log_to(sm.log[0]):
         figures=list(out.pdf),
         tables=Path(out.tables[0]).parent,
         failures=out.failures,
+        cell_figures=list(out.cell_pdf),
+        cell_fits={Path(path).stem: path for path in sm.input.cell_fits},
         workers=sm.threads,
     )

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
-from test_figures import synthetic_metrics
+from test_figures import synthetic_metrics, synthetic_replicates
 
 from regsim.errors import InputDataError
-from regsim.figures import bias_figure, png_from_pdf, save_figure
+from regsim.figures import (
+    ESTIMATE_PDF_RASTER_DPI,
+    ZIP_PDF_RASTER_DPI,
+    bias_figure,
+    bland_altman_figure,
+    estimate_se_figure,
+    png_from_pdf,
+    save_figure,
+    zip_plot,
+)
 from regsim.paper import write_paper
 from regsim.specs import PaperJob
+from regsim.tableio import write_parquet
 from regsim.tables import write_failure_report, write_paper_tables
 
 EXPECTED = {"n": [10, 100], "sigma": [1.0], "methods": ["ols", "mle", "map"], "priors": ["weak"]}
@@ -80,3 +91,65 @@ def test_figures_may_be_named_by_either_file(metrics, tmp_path: Path) -> None:
 def test_a_bad_table_is_one_error_from_the_pieces(metrics, tmp_path: Path) -> None:
     with pytest.raises(InputDataError):
         write_paper(metrics.drop(columns="mcse"), JOB, **outputs(tmp_path), workers=2)
+
+
+#: The figures of one cell's replicate fits: the zip plot and the estimate-level figures.
+CELL_JOB = dataclasses.replace(
+    JOB,
+    reference="ols",
+    cell_figures=(
+        ("zip", "n20_sigma5", "beta1"),
+        ("estimates", "n20_sigma5", "beta1"),
+        ("bland_altman", "n20_sigma5", "sigma"),
+    ),
+)
+
+
+def cell_outputs(root: Path, fits: Path) -> dict:
+    stems = ("zip", "estimates_n20_sigma5", "bland_altman_n20_sigma5")
+    return {
+        **outputs(root),
+        "cell_figures": [root / "figures" / f"{stem}.pdf" for stem in stems],
+        "cell_fits": {"n20_sigma5": fits},
+    }
+
+
+def test_the_figures_of_a_cells_fits_are_drawn_from_its_table(metrics, tmp_path: Path) -> None:
+    replicates = synthetic_replicates(n=20, sigma=5.0, replications=60)
+    fits = tmp_path / "n20_sigma5.parquet"
+    write_parquet(replicates, fits)
+    for workers in (1, 3):
+        write_paper(
+            metrics, CELL_JOB, **cell_outputs(tmp_path / str(workers), fits), workers=workers
+        )
+    one, three = files(tmp_path / "1"), files(tmp_path / "3")
+    assert one == three
+    assert {"figures/zip.png", "figures/bland_altman_n20_sigma5.pdf"} <= set(one)
+
+    # each as its function draws it from the rows of its parameter, PDF and PNG by matplotlib
+    alone = tmp_path / "alone"
+    beta1 = replicates[replicates["parameter"] == "beta1"].reset_index(drop=True)
+    sigma = replicates[replicates["parameter"] == "sigma"].reset_index(drop=True)
+    drawn = {
+        "zip": (zip_plot(beta1, parameter="beta1", alpha=0.05), ZIP_PDF_RASTER_DPI),
+        "estimates_n20_sigma5": (
+            estimate_se_figure(beta1, parameter="beta1"),
+            ESTIMATE_PDF_RASTER_DPI,
+        ),
+        "bland_altman_n20_sigma5": (
+            bland_altman_figure(sigma, reference="ols", parameter="sigma"),
+            ESTIMATE_PDF_RASTER_DPI,
+        ),
+    }
+    for stem, (figure, dpi) in drawn.items():
+        save_figure(figure, alone / stem, vector_raster_dpi=dpi)
+        for ext in ("pdf", "png"):
+            assert (alone / f"{stem}.{ext}").read_bytes() == one[f"figures/{stem}.{ext}"], stem
+
+
+def test_a_cell_figure_without_its_table_of_fits_is_refused(metrics, tmp_path: Path) -> None:
+    named = cell_outputs(tmp_path, tmp_path / "n20_sigma5.parquet")
+    named["cell_fits"] = {}
+    with pytest.raises(ValueError, match="no table of fits given for cell"):
+        write_paper(metrics, CELL_JOB, **named, workers=2)
+    assert not (tmp_path / "figures").exists()  # refused before anything is drawn
