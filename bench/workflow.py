@@ -464,7 +464,9 @@ def startup_costs(repeats: int = 3) -> dict[str, float]:
     """Fixed cost every job pays before its work: interpreter start and imports."""
     imports = {
         "python": "pass",
-        "simulate/collect imports": "import regsim.jobs",
+        # what scripts/simulate.py imports; the collect job imports its modules too
+        "simulate imports": "import regsim.jobs, regsim.specs, regsim.workflow",
+        "collect imports": "import regsim.jobs, regsim.cells, regsim.exact, regsim.sensitivity",
         "paper imports": "import regsim.paper, regsim.tableio",
     }
     return {
@@ -474,7 +476,7 @@ def startup_costs(repeats: int = 3) -> dict[str, float]:
 
 
 def import_breakdown(
-    statement: str = "import regsim.jobs",
+    statement: str = "import regsim.jobs, regsim.cells, regsim.exact, regsim.sensitivity",
     packages: Sequence[str] = ("numpy", "pandas", "scipy.special", "pyarrow", "regsim.estimators"),
 ) -> dict[str, float]:
     """Cumulative import time (s) of a few packages inside ``statement`` (python -X importtime)."""

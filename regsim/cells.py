@@ -1,7 +1,7 @@
 """From fits to a cell's tables, whatever route they came by: the one writer.
 
-A simulate job writes its fits to one *chunk* file (:class:`ChunkWriter`): every unit of the
-job (a range of one cell's replicates), a row group per run of one fit, the units and
+A simulate job writes its fits to one *chunk* file (``regsim.parquet.ChunkWriter``): every
+unit of the job (a range of one cell's replicates), a row group per run of one fit, the units and
 their row groups recorded in the file's metadata. A cell's replicates may lie in one job
 or be spread over several. :func:`write_cell` reads a cell's rows from its chunks, however
 many, and writes the cell's two tables:
@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from regsim.atomic import write_atomic
-from regsim.design import Unit
 from regsim.errors import DataFileError, InputDataError
 from regsim.metrics import FAILURE_RULES, summarize
+from regsim.parquet import CHUNK_FORMAT, CHUNK_METADATA, ParquetParts, arrow
 from regsim.schema import (
     FACTOR_NAMES,
     FIT_KEY,
@@ -51,8 +51,6 @@ from regsim.schema import (
 )
 from regsim.tableio import (
     REGENERATE,
-    ParquetParts,
-    _pyarrow,
     _reading,
     read_parquet,
     sort_table,
@@ -70,62 +68,10 @@ WHOLE_CELL_ROWS = 50_000
 #: memory of one whole cell.
 SUMMARY_BATCH_ROWS = WHOLE_CELL_ROWS
 
-#: Key of the chunk files' own metadata (a JSON document).
-CHUNK_METADATA = b"regsim"
-
-#: Version of the chunk file layout.
-CHUNK_FORMAT = 1
-
 
 # --------------------------------------------------------------------------------------
-# Chunks: the fits of one simulate job
+# Chunks: the fits of one simulate job (written by regsim.parquet.ChunkWriter)
 # --------------------------------------------------------------------------------------
-
-
-class ChunkWriter:
-    """The fits of one simulate job, a parquet file written a table at a time.
-
-    Every table written for a unit becomes row groups of one fit each; the file's metadata
-    (key :data:`CHUNK_METADATA`) lists the job's units with their row groups, so a reader
-    takes one cell's rows without decoding the others.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], job: str) -> None:
-        self.parts = ParquetParts(Path(path), text_dictionaries_only=True)
-        self.job = job
-        self.units: list[dict[str, Any]] = []
-        self.row_groups = 0
-
-    def __enter__(self) -> ChunkWriter:
-        self.parts.__enter__()
-        return self
-
-    def write(self, unit: Unit, table: Any) -> None:
-        """Append ``table`` (a pyarrow Table of ``regsim.fits.fits_table``), fits of
-        ``unit``, as row groups of one fit each."""
-        if not self.units or self.units[-1]["_unit"] is not unit:
-            self.units.append(
-                {
-                    "_unit": unit,
-                    "label": unit.cell.label,
-                    "cell": unit.cell.canonical(),
-                    "key": unit.cell.key,
-                    "start": unit.start,
-                    "stop": unit.stop,
-                    "row_groups": [self.row_groups, self.row_groups],
-                    "rows": 0,
-                }
-            )
-        self.row_groups += self.parts.write(table, FIT_KEY)
-        self.units[-1]["row_groups"][1] = self.row_groups
-        self.units[-1]["rows"] += len(table)
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None and self.parts.writer is not None:
-            units = [{k: v for k, v in u.items() if k != "_unit"} for u in self.units]
-            meta = {"format": CHUNK_FORMAT, "job": self.job, "units": units}
-            self.parts.writer.add_key_value_metadata({CHUNK_METADATA: json.dumps(meta)})
-        self.parts.__exit__(*exc)
 
 
 @dataclass(frozen=True)
@@ -149,7 +95,7 @@ def chunk_units(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     import pyarrow.parquet as pq
 
-    _pyarrow()
+    arrow()
     with _reading(path):
         metadata = pq.ParquetFile(path).metadata.metadata or {}
     try:

@@ -16,21 +16,23 @@ prior alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from regsim.design import Cell
 from regsim.estimators import SufficientStats, concat_stats, fit_methods, sufficient_stats
 from regsim.estimators.base import finite_rows
+from regsim.parquet import arrow
 from regsim.schema import REPLICATE_FIELDS, fit_columns, parameter_names
 from regsim.simulate import Datasets
 from regsim.specs import FitSpec
-from regsim.tableio import _pyarrow
+
+if TYPE_CHECKING:  # a simulate job imports no pandas (regsim.parquet)
+    import pandas as pd
 
 logger = logging.getLogger("regsim.fits")
 
@@ -68,7 +70,7 @@ def fits_table(
         :data:`~regsim.schema.FIT_FIELDS`; ``to_pandas()`` gives the DataFrame every
         reader of a table of fits gets.
     """
-    _pyarrow()  # its memory from the C library's heap, as every table of the workflow
+    arrow()  # its memory from the C library's heap, as every table of the workflow
     fits = fit_methods(stats, list(spec.priors), spec.methods, spec.alpha, spec.options)
     names = parameter_names(cell.p)
     per_fit = len(replicates) * len(names)
@@ -105,7 +107,14 @@ def fits_table(
 
 def _repeated(values: Sequence[str], codes: np.ndarray) -> Any:
     """A large-string column: ``values[codes[i]]`` in row ``i``."""
-    return pa.array(list(values), type=pa.large_string()).take(pa.array(codes))
+    encoded = [value.encode("utf-8") for value in values]
+    offsets = np.cumsum([0, *map(len, encoded)], dtype=np.int64)
+    labels = pa.Array.from_buffers(
+        pa.large_string(),
+        len(encoded),
+        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
+    )
+    return labels.take(_arrow(np.ascontiguousarray(codes)))
 
 
 def _stacked(parts: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -113,7 +122,21 @@ def _stacked(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 
 def _arrow(column: Any) -> Any:
-    return pa.array(column) if isinstance(column, np.ndarray) else column
+    """A pyarrow array of a one-dimensional numpy array of numbers or booleans (no nulls).
+
+    Built on the array's own memory rather than by ``pa.array``, which asks whether its
+    argument is a pandas object and so imports pandas, a fifth of a simulate job's
+    start-up (``regsim.parquet``).
+    """
+    if not isinstance(column, np.ndarray):
+        return column
+    if column.dtype == bool:
+        bits = np.packbits(column, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(column), [None, pa.py_buffer(bits)])
+    column = np.ascontiguousarray(column)
+    return pa.Array.from_buffers(
+        pa.from_numpy_dtype(column.dtype), len(column), [None, pa.py_buffer(column)]
+    )
 
 
 def fit_table(datasets: Datasets, spec: FitSpec) -> pd.DataFrame:
@@ -173,32 +196,38 @@ def _fitted(
     return fits_table(cell, np.concatenate(replicates), concat_stats(stats), spec)
 
 
-def failed_fits(fits: pa.Table) -> pd.DataFrame:
-    """One row per failed replicate fit of a :func:`fits_table`: ``prior, method,
-    replicate``."""
+def failed_fits(fits: pa.Table) -> dict[tuple[str, str], list[int]]:
+    """The replicates of each failed fit of a :func:`fits_table`, by (prior, method)."""
     converged = fits.column("converged")
     if pc.all(converged).as_py() is not False:
-        return pd.DataFrame({name: [] for name in REPLICATE_FIELDS})
-    failed = fits.filter(pc.invert(converged)).select(list(REPLICATE_FIELDS)).to_pandas()
-    return failed.drop_duplicates().reset_index(drop=True)
+        return {}
+    failed = fits.filter(pc.invert(converged))
+    found: dict[tuple[str, str], set[int]] = {}
+    rows = zip(*(failed.column(name).to_pylist() for name in REPLICATE_FIELDS), strict=True)
+    for prior, method, replicate in rows:
+        found.setdefault((prior, method), set()).add(int(replicate))
+    return {fit: sorted(replicates) for fit, replicates in found.items()}
 
 
-def log_failures(label: str, failed: pd.DataFrame, replicates: int) -> None:
+def log_failures(
+    label: str, failed: Mapping[tuple[str, str], Iterable[int]], replicates: int
+) -> None:
     """Log a warning per method and prior with failed replicates (and which ones).
 
     Parameters
     ----------
     label : str
         The cell's label, naming it in the message.
-    failed : pandas.DataFrame
-        Rows of :func:`failed_fits`.
+    failed : mapping
+        (prior, method) -> its failed replicates (:func:`failed_fits`, merged over
+        batches).
     replicates : int
         Replicates the failures are out of.
     """
-    if failed.empty:
-        return
-    for (prior, method), rows in failed.groupby(["prior", "method"], sort=True, dropna=False):
-        ids = sorted(int(r) for r in rows["replicate"])
+    for prior, method in sorted(failed):
+        ids = sorted(set(failed[prior, method]))
+        if not ids:
+            continue
         shown = ", ".join(map(str, ids[:20])) + (", ..." if len(ids) > 20 else "")
         name = f"{method} ({prior})" if prior else str(method)
         logger.warning(

@@ -2,7 +2,7 @@
 
 * :func:`run_simulate`: draw the job's units (ranges of cells'
   replicates) batch by batch, fit every method and prior as the batches come, and write
-  the fits to the job's chunk (``regsim.cells.ChunkWriter``) and, if asked, the datasets
+  the fits to the job's chunk (``regsim.parquet.ChunkWriter``) and, if asked, the datasets
   (``regsim.simulate.DatasetFile``).
 * :func:`run_collect`: every cell's two tables from the chunks
   (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``, then the
@@ -24,31 +24,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from regsim.atomic import replacing
-from regsim.cells import (
-    SUMMARY_BATCH_ROWS,
-    CellFiles,
-    ChunkWriter,
-    cell_sources,
-    collect_metrics,
-    write_cells,
-)
-from regsim.errors import DataFileError
-from regsim.exact import THEORY_METHODS, write_theory
 from regsim.fits import failed_fits, fit_batches, log_failures
-from regsim.parallel import run_tasks
-from regsim.sensitivity import (
-    fits_reader,
-    own_rule_metrics,
-    sensitivity_table,
-    summaries_by_rule,
-    write_sensitivity,
-)
+from regsim.parquet import ChunkWriter
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
 from regsim.specs import CollectJob, SimulateJob
-from regsim.tableio import REGENERATE, write_metrics_csv
+
+# The collect job's modules (pandas, the measures, the tables) are imported by
+# run_collect itself: a simulate job then imports none of them (regsim.parquet).
 
 logger = logging.getLogger("regsim.jobs")
 
@@ -85,11 +68,12 @@ def run_simulate(
             batches = draw_batches(cell, job.seed, unit.start, unit.stop, batch_replicates(cell.n))
             if data is not None:
                 batches = data.record(unit, batches)
-            failed = []
+            failed: dict[tuple[str, str], list[int]] = {}
             for table in fit_batches(batches, job.fit):
                 chunk.write(unit, table)
-                failed.append(failed_fits(table))
-            log_failures(cell.label, pd.concat(failed, ignore_index=True), unit.replicates)
+                for fit, replicates in failed_fits(table).items():
+                    failed.setdefault(fit, []).extend(replicates)
+            log_failures(cell.label, failed, unit.replicates)
 
 
 def run_collect(
@@ -131,6 +115,25 @@ def run_collect(
         If a chunk is damaged, or the chunks do not hold every replicate of every cell
         exactly once (a chunk of another study, or one missing).
     """
+    from regsim.cells import (
+        SUMMARY_BATCH_ROWS,
+        CellFiles,
+        cell_sources,
+        collect_metrics,
+        write_cells,
+    )
+    from regsim.errors import DataFileError
+    from regsim.exact import THEORY_METHODS, write_theory
+    from regsim.parallel import run_tasks
+    from regsim.sensitivity import (
+        fits_reader,
+        own_rule_metrics,
+        sensitivity_table,
+        summaries_by_rule,
+        write_sensitivity,
+    )
+    from regsim.tableio import REGENERATE, write_metrics_csv
+
     sources = cell_sources(chunks)
     for label in job.cells:
         ranges = [(s.start, s.stop) for s in sources.get(label, [])]

@@ -26,6 +26,7 @@ import pandas as pd
 
 from regsim.atomic import write_atomic
 from regsim.errors import DataFileError, InputDataError
+from regsim.parquet import ParquetParts, arrow
 from regsim.schema import (
     GROUP_FIELDS,
     METRIC_FIELDS,
@@ -53,79 +54,6 @@ def write_parquet(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
             writer.write(table)
 
     write_atomic(path, write)
-
-
-def _runs(table: pd.DataFrame | Any, by: Sequence[str]) -> list[tuple[int, int]]:
-    """Row ranges ``[start, stop)`` over which the ``by`` columns stay the same.
-
-    ``table`` is a DataFrame or a pyarrow Table.
-    """
-    if not by or len(table) == 0:
-        return [(0, len(table))]
-    changes = np.zeros(len(table) - 1, dtype=bool)
-    for column in by:
-        if isinstance(table, pd.DataFrame):
-            values = table[column].to_numpy()
-            changes |= values[1:] != values[:-1]
-        else:
-            import pyarrow.compute as pc
-
-            values = table.column(column)
-            after, before = values.slice(1), values.slice(0, len(table) - 1)
-            changes |= pc.not_equal(after, before).to_numpy(zero_copy_only=False)
-    edges = np.flatnonzero(changes) + 1
-    bounds = [0, *edges.tolist(), len(table)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-class ParquetParts:
-    """A parquet file written one table (row group) at a time, with page checksums.
-
-    With ``text_dictionaries_only``, only text columns are dictionary-encoded (the files
-    written are smaller and sooner; a reader gets the same table either way).
-    """
-
-    def __init__(self, path: Path, text_dictionaries_only: bool = False) -> None:
-        self.path = path
-        self.text_dictionaries_only = text_dictionaries_only
-        self.writer: Any = None
-
-    def write(self, part: pd.DataFrame | Any, by: Sequence[str] = ()) -> int:
-        """Append ``part`` (a DataFrame or a pyarrow Table): one row group, or one per run
-        of equal values of ``by``.
-
-        Returns the number of row groups written.
-
-        Row groups of one fit each (``by=("prior", "method")``) let a reader take one fit
-        without decoding the others (:func:`read_parquet` with ``where``).
-        """
-        pa = _pyarrow()
-        import pyarrow.parquet as pq
-
-        if isinstance(part, pd.DataFrame):
-            table = pa.Table.from_pandas(part, preserve_index=False)
-        else:
-            table = part
-        if self.writer is None:
-            dictionaries: bool | list[str] = True
-            if self.text_dictionaries_only:
-                # Text columns repeat a few labels; numbers hardly repeat a value, and
-                # trying dictionaries on them first took a third of a chunk's writing.
-                dictionaries = [f.name for f in table.schema if _is_text(f.type)]
-            self.writer = pq.ParquetWriter(
-                self.path, table.schema, write_page_checksum=True, use_dictionary=dictionaries
-            )
-        runs = _runs(part, by)
-        for start, stop in runs:
-            self.writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
-        return len(runs)
-
-    def __enter__(self) -> ParquetParts:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def read_parquet(
@@ -159,7 +87,7 @@ def read_parquet(
         If the file is missing, truncated, corrupt or lacks a column; the one-line
         message names the file and says how to regenerate it.
     """
-    _pyarrow()
+    arrow()
     with _reading(path):
         if only is None and not where and row_groups is None:
             table = pd.read_parquet(path, engine="pyarrow", page_checksum_verification=True)
@@ -194,7 +122,7 @@ def _rows_where(
     """
     import pyarrow.compute as pc
 
-    pa = _pyarrow()
+    pa = arrow()
     names = source.schema_arrow.names
     parts = []
     for index in indices:
@@ -249,26 +177,12 @@ def row_group_rows(path: str | os.PathLike[str]) -> list[int]:
         If the file is missing or its footer is damaged; the one-line message names the
         file and says how to regenerate it.
     """
-    _pyarrow()
+    arrow()
     import pyarrow.parquet as pq
 
     with _reading(path):
         metadata = pq.ParquetFile(path).metadata
         return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-
-
-def _pyarrow() -> Any:
-    """pyarrow, allocating from the C library's heap rather than its own pool.
-
-    Its default pool (mimalloc) keeps freed memory for reuse, so a job's resident memory
-    would stay at the sum of every table it has read; the system allocator gives large
-    blocks back, keeping a job that reads a cell one fit at a time small.
-    """
-    import pyarrow as pa
-
-    if pa.default_memory_pool().backend_name != "system":
-        pa.set_memory_pool(pa.system_memory_pool())
-    return pa
 
 
 def _may_hold(row_group: Any, names: Sequence[str], where: Mapping[str, Any]) -> bool:
@@ -545,8 +459,3 @@ __all__ = [
     "write_metrics_csv",
     "write_parquet",
 ]
-
-
-def _is_text(data_type: Any) -> bool:
-    pa = _pyarrow()
-    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from regsim.cells import ChunkWriter
 from regsim.cli import main
 from regsim.design import Cell, Unit
 from regsim.errors import DataFileError, InputDataError
+from regsim.parquet import ChunkWriter
 from regsim.planning import (
     format_plan,
     pilot_replications,
