@@ -57,18 +57,22 @@ def row_runs(table: Any, by: Sequence[str]) -> list[tuple[int, int]]:
     if not by or len(table) == 0:
         return [(0, len(table))]
     pa = arrow()
-    changes = np.zeros(len(table) - 1, dtype=bool)
-    for column in by:
-        if isinstance(table, pa.Table):
-            import pyarrow.compute as pc
+    if isinstance(table, pa.Table):
+        import pyarrow.compute as pc
 
+        changes = None
+        for column in by:
             values = table.column(column)
-            after, before = values.slice(1), values.slice(0, len(table) - 1)
-            changes |= pc.not_equal(after, before).to_numpy(zero_copy_only=False)
-        else:
+            differs = pc.not_equal(values.slice(1), values.slice(0, len(table) - 1))
+            changes = differs if changes is None else pc.or_(changes, differs)
+        # a few positions, as a list: pyarrow's to_numpy would import pandas
+        edges = np.asarray(pc.indices_nonzero(changes).to_pylist(), dtype=np.int64) + 1
+    else:
+        change = np.zeros(len(table) - 1, dtype=bool)
+        for column in by:
             values = table[column].to_numpy()
-            changes |= values[1:] != values[:-1]
-    edges = np.flatnonzero(changes) + 1
+            change |= values[1:] != values[:-1]
+        edges = np.flatnonzero(change) + 1
     bounds = [0, *edges.tolist(), len(table)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
