@@ -441,7 +441,7 @@ def _write_large_cell(
                         summarize_pending()
                     pending.append(part)
                 del part  # before the next fit is read: one fit's rows in memory at a time
-                _give_back_memory()
+                give_back_memory()
             summarize_pending()
 
     write_atomic(cell.fits, write_by_fit)
@@ -451,8 +451,9 @@ def _write_large_cell(
     return rows
 
 
-def _give_back_memory() -> None:
-    """Return freed heap memory to the system (glibc), so a job holds one fit at a time.
+def give_back_memory() -> None:
+    """Return freed heap memory to the system (glibc), so a job holds one fit (or one
+    figure of a cell's fits, ``regsim.paper``) at a time.
 
     glibc raises its mmap threshold as large blocks are freed, so the blocks of the next
     fit come from the heap and the previous fit's freed memory stays with the process;
