@@ -4,8 +4,6 @@ Run the whole study with `snakemake --cores 8`; execution settings come from
 profiles/default/. What each rule writes: results/README.md.
 """
 
-import re
-
 from snakemake.utils import min_version, validate
 
 from regsim.provenance import git_state

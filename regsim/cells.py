@@ -505,30 +505,3 @@ def collect_metrics(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
         raise ValueError("no metrics tables to combine")
     table = pd.concat([read_parquet(p, metrics_columns()) for p in paths], ignore_index=True)
     return sort_table(table, (*FACTOR_NAMES, *GROUP_FIELDS, "measure"))
-
-
-def cell_rows(
-    chunks: Sequence[str | os.PathLike[str]],
-    label: str,
-    *,
-    columns: Sequence[str] | None = None,
-    where: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
-    """One cell's fits read straight from the chunks of its jobs, sorted as its table.
-
-    For a reader that wants a cell before its table is written (the zip plot): the rows of
-    ``fits/<cell>.parquet`` (of ``where``, and ``columns`` if given).
-    """
-    sources = cell_sources(chunks).get(label)
-    if not sources:
-        raise DataFileError(f"no fits of cell {label} in {', '.join(map(str, chunks))}")
-    wanted = None if columns is None else [*columns, *_sort_columns(columns)]
-    parts = [read_source(source, columns=wanted, where=where) for source in sources]
-    table = pd.concat(parts, ignore_index=True)
-    order = [c for c in (*with_factors(GROUP_FIELDS, table.columns), "replicate") if c in table]
-    table = sort_table(table, order)
-    return table if columns is None else table.loc[:, [c for c in columns if c in table]]
-
-
-def _sort_columns(columns: Sequence[str]) -> list[str]:
-    return [c for c in (*GROUP_FIELDS, "replicate") if c not in columns]

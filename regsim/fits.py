@@ -130,6 +130,8 @@ def _arrow(column: Any) -> Any:
     """
     if not isinstance(column, np.ndarray):
         return column
+    if column.ndim != 1 or column.dtype.kind not in "biuf" or not column.dtype.isnative:
+        raise ValueError(f"not a column of numbers or booleans: {column.dtype}, {column.shape}")
     if column.dtype == bool:
         bits = np.packbits(column, bitorder="little")
         return pa.Array.from_buffers(pa.bool_(), len(column), [None, pa.py_buffer(bits)])

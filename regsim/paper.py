@@ -8,9 +8,9 @@ each piece as a task of :func:`regsim.parallel.run_tasks`, in forked processes, 
 at once as the job has threads. Each piece alone would pay about a second of imports and
 matplotlib's warm-up for a second or less of work. A figure of the metrics table is two
 tasks: its PDF, drawn by matplotlib, and then its PNG, rastered from the PDF by PDFium in
-a worker that does not hold the figure. A figure of one cell's fits is one task that
-writes both files with matplotlib (its PDF holds its thousands of intervals or points as
-an image, which PDFium would only raster again).
+a worker that does not hold the figure. The figures of cells' fits are one task, which
+draws them in turn and writes both files of each with matplotlib (their PDFs hold their
+thousands of intervals or points as an image, which PDFium would only raster again).
 """
 
 from __future__ import annotations

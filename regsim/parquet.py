@@ -64,6 +64,8 @@ def row_runs(table: Any, by: Sequence[str]) -> list[tuple[int, int]]:
         for column in by:
             values = table.column(column)
             differs = pc.not_equal(values.slice(1), values.slice(0, len(table) - 1))
+            # a missing value starts a run, as in pandas (fill_null's scalar would import it)
+            differs = pc.or_kleene(differs, pc.is_null(differs))
             changes = differs if changes is None else pc.or_(changes, differs)
         # a few positions, as a list: pyarrow's to_numpy would import pandas
         edges = np.asarray(pc.indices_nonzero(changes).to_pylist(), dtype=np.int64) + 1

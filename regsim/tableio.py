@@ -445,7 +445,6 @@ def group_columns(table: pd.DataFrame) -> tuple[str, ...]:
 
 __all__ = [
     "REGENERATE",
-    "ParquetParts",
     "check_metrics",
     "factor_columns",
     "group_columns",

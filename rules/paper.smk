@@ -20,10 +20,11 @@ rule paper:
         "results/benchmarks/paper.tsv"
     conda:
         "../envs/regsim.yaml"
-    # One job writes every figure and table, each figure and the tables in a process
-    # forked from it (a figure per thread at most): matplotlib and pandas are imported,
-    # and matplotlib warmed up, once rather than once per output.
-    threads: min(len(STUDY.figure_files) + len(STUDY.cell_figures), 8)
+    # One job writes every figure and table, each figure of the metrics, the figures of
+    # cells' fits together and the tables in processes forked from it (one a thread at
+    # most): matplotlib and pandas are imported, and matplotlib warmed up, once rather
+    # than once per output.
+    threads: min(len(STUDY.figure_files) + 1, 8)
     resources:
         # the parent's libraries and table, and one figure's canvas per worker
         mem_mb=lambda wc, threads: 300 + 150 * threads,

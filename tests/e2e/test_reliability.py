@@ -282,10 +282,13 @@ DAMAGE = {
     "chunk-truncated": ("chunks/n40-2.parquet", truncate, {"collect"}),
     "chunk-flipped-byte": ("chunks/n40-3.parquet", flip, {"collect"}),
     "metrics-csv-garbage": ("tables/metrics.csv", garbage, {"paper"}),
+    # the table of fits of the zip plot's cell, which the paper job and the explorer read
+    "cell-fits-garbage": ("fits/n10_sigma1.parquet", garbage, {"paper", "explorer"}),
 }
 ADVICE = "; delete it and rerun the workflow to regenerate it"
 MESSAGES = {
     "chunks": r"unreadable table file \(.+\)" + ADVICE,
+    "fits": r"unreadable table file \(.+\)" + ADVICE,
     "tables": r"not a metrics table \(no column .+\)" + ADVICE,
 }
 

@@ -213,6 +213,52 @@ def test_a_simulate_job_imports_no_pandas(data: Datasets, tmp_path: Path) -> Non
     assert there.read_bytes() == here.read_bytes()
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        np.array([], dtype=float),
+        np.array([1.5, np.nan, -np.inf, 0.0]),
+        np.arange(10, dtype=np.int64)[::3],
+        np.arange(7, dtype=np.int32)[::-1],
+        np.array([True, False] * 9 + [True])[1:],
+        np.zeros(0, dtype=bool),
+    ],
+    ids=["empty", "floats", "strided", "reversed", "bools-offset", "no-bools"],
+)
+def test_columns_built_on_their_memory_equal_pyarrows(column: np.ndarray) -> None:
+    import pyarrow as pa
+
+    built, expected = fitting._arrow(column), pa.array(column)
+    built.validate(full=True)
+    assert built.type == expected.type and built.null_count == expected.null_count == 0
+    values = np.asarray(built.to_pylist(), dtype=column.dtype)
+    assert np.array_equal(values, column, equal_nan=column.dtype.kind == "f")
+
+
+def test_a_column_the_buffers_cannot_hold_is_refused() -> None:
+    for column in (np.ones((2, 2)), np.ones(3, dtype=">f8"), np.array(["a", "b"])):
+        with pytest.raises(ValueError, match="not a column of numbers or booleans"):
+            fitting._arrow(column)
+
+
+def test_runs_of_equal_keys_are_the_same_in_pyarrow_and_pandas() -> None:
+    import pyarrow as pa
+
+    from regsim.parquet import row_runs
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        size = int(rng.integers(1, 30))
+        keys = {
+            "prior": rng.choice(np.array(["", "weak", None], dtype=object), size),
+            "replicate": rng.integers(0, 3, size),
+        }
+        frame = pd.DataFrame(keys)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        for by in (["prior"], ["replicate"], ["prior", "replicate"]):
+            assert row_runs(table, by) == row_runs(frame, by)
+
+
 def test_simulate_in_batches_gives_the_same_chunk(
     data: Datasets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

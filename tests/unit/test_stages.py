@@ -346,19 +346,6 @@ def test_collect_refuses_chunks_that_miss_or_repeat_replicates(
     assert not any(tmp_path.iterdir())
 
 
-def test_cell_rows_from_chunks_equal_the_cells_table(studies: dict[str, Path]) -> None:
-    chunks = sorted((studies["sevens"] / "chunks").glob("*.parquet"))
-    table = read_parquet(studies["whole"] / "fits" / "n30_sigma0.5.parquet")
-    where = {"parameter": "beta1"}
-    rows = cell_tables.cell_rows(chunks, "n30_sigma0.5", where=where)
-    expected = table[table["parameter"] == "beta1"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(rows, expected)
-    some = cell_tables.cell_rows(chunks, "n30_sigma0.5", columns=["estimate", "replicate"])
-    pd.testing.assert_frame_equal(some, table[["estimate", "replicate"]])
-    with pytest.raises(DataFileError, match="no fits of cell n99_sigma1"):
-        cell_tables.cell_rows(chunks, "n99_sigma1")
-
-
 def test_cell_fits_are_sorted_and_complete(studies: dict[str, Path]) -> None:
     fits = read_parquet(studies["sevens"] / "fits" / "n12_sigma1.parquet")
     assert len(fits) == REPLICATIONS * 4 * FITS_PER_REPLICATE
