@@ -8,7 +8,8 @@
   (``regsim.cells.write_cells``, in forked workers), then ``metrics.csv``, then the
   failure rules side by side (``regsim.sensitivity.sensitivity_table``) and the
   comparison with exact theory (``regsim.exact.write_theory``), both from the cells with
-  a failure summarized again under each rule (``regsim.sensitivity.summaries_by_rule``).
+  a failure summarized again under each rule (:func:`write_rule_tables`, which
+  ``regsim verify`` calls too).
 
 A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
 by name. Nothing here reads the config or imports Snakemake.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -123,15 +124,7 @@ def run_collect(
         write_cells,
     )
     from regsim.errors import DataFileError
-    from regsim.exact import THEORY_METHODS, write_theory
     from regsim.parallel import run_tasks
-    from regsim.sensitivity import (
-        fits_reader,
-        own_rule_metrics,
-        sensitivity_table,
-        summaries_by_rule,
-        write_sensitivity,
-    )
     from regsim.tableio import REGENERATE, write_metrics_csv
 
     sources = cell_sources(chunks)
@@ -169,18 +162,78 @@ def run_collect(
     combined = collect_metrics(metrics)
     logger.info("%d metrics rows from %d cells", len(combined), len(metrics))
     write_metrics_csv(combined, table)
-    if sensitivity is None and theory is None:
-        return
-    # The cells with a failed replicate, summarized again under each rule from their fits
-    # (read once): side by side for the sensitivity table, and each method over its own
-    # replicates for the comparison with exact theory.
-    reader = fits_reader({Path(path).stem: path for path in fits})
-    by_rule = summaries_by_rule(combined, reader, job.alpha, job.reference)
-    if sensitivity is not None:
-        compared = sensitivity_table(by_rule)
-        write_sensitivity(compared, *sensitivity)
-        logger.info("%d rows under both failure rules", len(compared))
-    if theory is not None:
-        own = own_rule_metrics(combined, by_rule["own"], job.failures, THEORY_METHODS)
-        exact = write_theory(own, job.alpha, job.p, *theory, job.designs, job.seed)
-        logger.info("%d rows compared with exact theory", len(exact))
+    written = write_rule_tables(
+        job,
+        combined,
+        {Path(path).stem: path for path in fits},
+        sensitivity=sensitivity,
+        theory=theory,
+    )
+    if "sensitivity" in written:
+        logger.info("%d rows under both failure rules", len(written["sensitivity"]))
+    if "theory" in written:
+        logger.info("%d rows compared with exact theory", len(written["theory"]))
+
+
+def write_rule_tables(
+    job: CollectJob,
+    metrics: Any,
+    fits: Mapping[str, str | os.PathLike[str]] | None,
+    *,
+    sensitivity: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+    theory: tuple[str | os.PathLike[str], str | os.PathLike[str]] | None = None,
+) -> dict[str, Any]:
+    """The collect job's last step: the failure rules side by side and the comparison
+    with exact theory, from ``metrics.csv`` and the cells' tables of fits.
+
+    The cells with a failed replicate are summarized again under each rule from their
+    fits, each read once (``regsim.sensitivity.summaries_by_rule``): side by side for
+    the sensitivity table, and each method over its own replicates for the comparison
+    with exact theory (``regsim.sensitivity.own_rule_metrics``). ``regsim verify``
+    rebuilds both the same way.
+
+    Parameters
+    ----------
+    job : CollectJob
+        The level, reference method, failure rule, coefficients and designs.
+    metrics : pandas.DataFrame
+        The metrics table of every cell (``metrics.csv``).
+    fits : mapping or None
+        Cell label -> its table of fits. None: not at hand; then the failure rules are
+        not written, and the theory only under the own rule, which needs no fits.
+    sensitivity, theory : (path-like, path-like), optional
+        The CSV and Markdown files of each; not written without them.
+
+    Returns
+    -------
+    dict
+        The tables written, by name (``"sensitivity"``, ``"theory"``).
+    """
+    from regsim.exact import THEORY_METHODS, write_theory
+    from regsim.sensitivity import (
+        fits_reader,
+        own_rule_metrics,
+        sensitivity_table,
+        summaries_by_rule,
+        write_sensitivity,
+    )
+
+    needed = sensitivity is not None or (theory is not None and job.failures != "own")
+    by_rule = None
+    if fits is not None and needed:
+        by_rule = summaries_by_rule(metrics, fits_reader(fits), job.alpha, job.reference)
+    written: dict[str, Any] = {}
+    if sensitivity is not None and by_rule is not None:
+        written["sensitivity"] = sensitivity_table(by_rule)
+        write_sensitivity(written["sensitivity"], *sensitivity)
+    if theory is not None and (by_rule is not None or job.failures == "own"):
+        own = metrics.iloc[:0] if by_rule is None else by_rule["own"]
+        written["theory"] = write_theory(
+            own_rule_metrics(metrics, own, job.failures, THEORY_METHODS),
+            job.alpha,
+            job.p,
+            *theory,
+            job.designs,
+            job.seed,
+        )
+    return written

@@ -189,14 +189,7 @@ def _metrics_table(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
 def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     """The paper tables, failure report, failure rules and theory comparison against
     ``metrics.csv`` (and, for the last two, the cells' tables of fits)."""
-    from regsim.exact import THEORY_METHODS, write_theory
-    from regsim.sensitivity import (
-        fits_reader,
-        own_rule_metrics,
-        sensitivity_table,
-        summaries_by_rule,
-        write_sensitivity,
-    )
+    from regsim.jobs import write_rule_tables
     from regsim.tableio import read_metrics
     from regsim.tables import write_failure_report, write_paper_tables
 
@@ -221,31 +214,19 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     )
     failures = scratch / "tables" / "failures.md"
     written.append(write_failure_report(metrics, failures, job.failures))
-    collect = study.collect_job
     fits = {label: root / "fits" / f"{label}.parquet" for label in study.labels}
-    reader = fits_reader(fits) if all(path.is_file() for path in fits.values()) else None
-    by_rule = None
-    if reader is not None:
-        by_rule = summaries_by_rule(metrics, reader, job.alpha, job.reference)
-        sensitivity = scratch / "tables" / "failures_sensitivity"
-        write_sensitivity(
-            sensitivity_table(by_rule),
-            sensitivity.with_suffix(".csv"),
-            sensitivity.with_suffix(".md"),
-        )
-        written += [sensitivity.with_suffix(".csv"), sensitivity.with_suffix(".md")]
-    if by_rule is not None or collect.failures == "own":  # own: the fits are not needed
-        own = metrics.iloc[:0] if by_rule is None else by_rule["own"]
-        write_theory(
-            own_rule_metrics(metrics, own, collect.failures, THEORY_METHODS),
-            collect.alpha,
-            collect.p,
-            scratch / "tables" / "theory.csv",
-            scratch / "tables" / "theory.md",
-            collect.designs,
-            collect.seed,
-        )
-        written += [scratch / "tables" / "theory.csv", scratch / "tables" / "theory.md"]
+    outputs = {
+        kind: (scratch / "tables" / f"{name}.csv", scratch / "tables" / f"{name}.md")
+        for kind, name in (("sensitivity", "failures_sensitivity"), ("theory", "theory"))
+    }
+    rebuilt = write_rule_tables(
+        study.collect_job,
+        metrics,
+        fits if all(path.is_file() for path in fits.values()) else None,
+        **outputs,
+    )
+    for kind in rebuilt:
+        written += outputs[kind]
     for again in written:
         mine = root / "tables" / again.name
         if mine.is_file() and not _same(mine, again):
