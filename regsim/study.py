@@ -517,26 +517,17 @@ class Study:
     def estimate_figures(self) -> list[str]:
         """The estimate-level figure stems: ``estimates_<cell>`` for each chosen cell and
         ``bland_altman_<cell>`` when the study has a reference to pair with."""
-        return list(self._estimate_figures)
-
-    @property
-    def _estimate_figures(self) -> dict[str, str]:
-        """The estimate-level figure stems, each mapped to its family."""
-        families = ["estimates"] + (["bland_altman"] if self.compared else [])
-        return {
-            f"{family}_{cell}": family
-            for cell in self.estimate_plots["cells"]
-            for family in families
-        }
+        return [stem for stem in self.cell_figures if stem != "zip"]
 
     @property
     def cell_figures(self) -> dict[str, tuple[str, str, str]]:
         """The figures of one cell's replicate fits (the zip plot, then the estimate-level
         figures), each stem mapped to (family, cell label, parameter)."""
         figures = {"zip": ("zip", self.zip["cell"], self.zip["parameter"])}
-        for stem, family in self._estimate_figures.items():
-            cell = stem.removeprefix(f"{family}_")
-            figures[stem] = (family, cell, self.estimate_plots["parameter"])
+        families = ["estimates"] + (["bland_altman"] if self.compared else [])
+        for cell in self.estimate_plots["cells"]:
+            for family in families:
+                figures[f"{family}_{cell}"] = (family, cell, self.estimate_plots["parameter"])
         return figures
 
     @property
@@ -549,8 +540,7 @@ class Study:
         """Every figure stem the study draws, mapped to its family: those of
         :attr:`figure_files`, the zip plot and the estimate-level figures."""
         stems = {stem: family for stem, (family, _) in self.figure_files.items()}
-        stems["zip"] = "zip"
-        return stems | self._estimate_figures
+        return stems | {stem: family for stem, (family, _, _) in self.cell_figures.items()}
 
     @cached_property
     def zip(self) -> dict[str, Any]:
