@@ -22,11 +22,9 @@ rows alone, so the bytes are those of one cell at a time.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ import pandas as pd
 from regsim.atomic import write_atomic
 from regsim.errors import DataFileError, InputDataError
 from regsim.metrics import FAILURE_RULES, summarize
+from regsim.parallel import give_back_memory
 from regsim.parquet import CHUNK_FORMAT, CHUNK_METADATA, ParquetParts, arrow
 from regsim.schema import (
     FACTOR_NAMES,
@@ -449,29 +448,6 @@ def _write_large_cell(
     groups = with_factors(GROUP_FIELDS, table.columns)
     write_parquet(sort_table(table, (*groups, "measure")), cell.metrics)
     return rows
-
-
-def give_back_memory() -> None:
-    """Return freed heap memory to the system (glibc), so a job holds one fit (or one
-    figure of a cell's fits, ``regsim.paper``) at a time.
-
-    glibc raises its mmap threshold as large blocks are freed, so the blocks of the next
-    fit come from the heap and the previous fit's freed memory stays with the process;
-    ``malloc_trim`` gives it back. Elsewhere nothing is done.
-    """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> Any:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-_LIBC = _load_libc() if sys.platform.startswith("linux") else None
 
 
 def _fits_of(sources: Sequence[Source]) -> list[tuple[str, str]]:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from regsim.cells import give_back_memory
 from regsim.figures import (
     ESTIMATE_PDF_RASTER_DPI,
     REPLICATE_COLUMNS,
@@ -37,7 +36,7 @@ from regsim.figures import (
     zip_plot,
 )
 from regsim.figures.save import warm_up
-from regsim.parallel import CAN_FORK, run_tasks
+from regsim.parallel import CAN_FORK, give_back_memory, run_tasks
 from regsim.schema import OPTIONAL_FACTORS
 from regsim.specs import PaperJob
 from regsim.tableio import read_parquet
