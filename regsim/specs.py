@@ -66,6 +66,25 @@ class FitSpec:
         """Rows of the table of fits of ``replicates`` replicates of ``cell``."""
         return replicates * self.fits * (cell.p + 1)
 
+    def same_fits(self, other: FitSpec) -> bool:
+        """Whether ``other`` fits every replicate as this does: the same methods, priors
+        and settings, in any order.
+
+        The order in which the methods and priors are listed changes no fit (each is
+        fitted on its own, and the tables sort them), and a run record lists the priors
+        by name (``regsim.provenance``), whatever order the config gave them in.
+        """
+        return (
+            sorted(self.methods) == sorted(other.methods)
+            and sorted(self.priors, key=_prior_name) == sorted(other.priors, key=_prior_name)
+            and (self.alpha, self.map_max_iter, self.sigma_prior)
+            == (other.alpha, other.map_max_iter, other.sigma_prior)
+        )
+
+
+def _prior_name(prior: Prior) -> str:
+    return prior.name
+
 
 @dataclass(frozen=True)
 class SimulateJob:

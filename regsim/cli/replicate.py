@@ -132,7 +132,7 @@ def check_against_run(
             f"drew cell {label} with other data-generating parameters (truth, design or "
             "error model) than these config layers"
         )
-    elif fits and recorded.fit != study.fit:
+    elif fits and not recorded.fit.same_fits(study.fit):
         differs = (
             f"fitted cell {label} with other methods, priors or settings than these config layers"
         )

@@ -236,6 +236,45 @@ def test_a_replicate_of_another_seed_than_the_recorded_runs_is_refused(
             assert printed[r["parameter"]]["estimate"] == r["estimate"]
 
 
+def test_the_order_priors_and_methods_are_listed_in_is_not_another_fit(
+    results: Path, tmp_path: Path
+) -> None:
+    # The run record lists the priors by name; a config.yaml listing them otherwise (as the
+    # default one does) is still the run's, and so is one listing the methods otherwise.
+    from regsim.provenance import write_provenance
+
+    listed = copy.deepcopy(STUDY)  # weak before skeptical
+    assert list(listed["priors"]) != sorted(listed["priors"])
+    root = tmp_path / "study"
+    (root / "results" / "fits").mkdir(parents=True)
+    for fits in (results / "results" / "fits").iterdir():
+        (root / "results" / "fits" / fits.name).write_bytes(fits.read_bytes())
+    (root / "config.yaml").write_text(yaml.safe_dump(listed, sort_keys=False))
+    write_provenance(root / "results" / "provenance.json", study(listed).config, [], repo=root)
+    assert list(
+        json.loads((root / "results" / "provenance.json").read_text())["config"]["priors"]
+    ) == sorted(listed["priors"])
+    label, replicate = "n12_sigma1_null", 5
+    for extra in ([], ["--config", f"methods={list(reversed(STUDY['methods']))}"]):
+        shown = cli(
+            "refit", "--cell", label, "--replicate", str(replicate), "--json", *extra, cwd=root
+        )
+        assert shown.returncode == 0, shown.stderr
+        printed = json.loads(shown.stdout)
+        fits = read_parquet(root / "results" / "fits" / f"{label}.parquet")
+        rows = fits.loc[(fits["replicate"] == replicate) & (fits["method"] == "map")]
+        assert len(rows) == 8
+        for r in rows.to_dict("records"):
+            assert printed[f"map:{r['prior']}"][r["parameter"]]["estimate"] == r["estimate"]
+    # A prior of another sd is another fit, whatever the order.
+    other = {**listed["priors"], "weak": {"mean": [0, 0, 0], "sd": [10, 10, 10]}}
+    shown = cli(
+        "refit", "--cell", label, "--replicate", "0", "--config", f"priors={other}", cwd=root
+    )
+    assert shown.returncode == 1
+    assert "with other methods, priors or settings" in shown.stderr
+
+
 @pytest.mark.parametrize(
     ("config", "command", "message"),
     [
