@@ -17,7 +17,12 @@ from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
 from regsim.estimators.base import sigma_exponent
 from regsim.estimators.bayes import existing
-from regsim.estimators.single import TRUSTED_CONDITION, conditioning, fit_dataset
+from regsim.estimators.single import (
+    TRUSTED_CONDITION,
+    conditioning,
+    fit_dataset,
+    residual_sum_of_squares,
+)
 from regsim.limits import alpha_problem, magnitude_problem, prior_sd_problem
 from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS
 
@@ -215,8 +220,9 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
     sigma_prior = getattr(args, "sigma_prior", DEFAULT_SIGMA_PRIOR)
     _check_proper(prior, len(y), sigma_prior)
     with np.errstate(all="ignore"):
-        fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
-        rss = fitted.rss
+        # Before any fit: MAP's and Bayes's searches over sigma need a positive residual
+        # sum of squares.
+        rss = residual_sum_of_squares(x, y)
         spread = float(np.sum((y - y.mean()) ** 2))
         if not rss > EXACT_FIT * spread:
             share = f", {rss / spread:.1g} of its sum of squares about the mean" if rss else ""
@@ -224,6 +230,7 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
                 f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
             )
+        fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
     results: dict[str, dict[str, dict[str, float | None]]] = {}
     for fit in fitted.fits.values():

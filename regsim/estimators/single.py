@@ -40,7 +40,14 @@ from regsim.design import Prior
 from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
 from regsim.estimators.base import sigma_exponent
 
-__all__ = ["TRUSTED_CONDITION", "Conditioning", "DatasetFit", "conditioning", "fit_dataset"]
+__all__ = [
+    "TRUSTED_CONDITION",
+    "Conditioning",
+    "DatasetFit",
+    "conditioning",
+    "fit_dataset",
+    "residual_sum_of_squares",
+]
 
 #: Largest scaled condition number cond(X_s) of a fit that is reported. Rounding moves
 #: the QR estimates by about κ·√n·ε of their standard errors (Higham 2002, ch. 20): at
@@ -121,6 +128,16 @@ def _decompose(x: np.ndarray, y: np.ndarray) -> _Decomposition:
     beta_scaled = solve_triangular(r, qty)
     residuals = y - scaled @ beta_scaled
     return _Decomposition(len(y), norms, r, qty, beta_scaled, float(residuals @ residuals))
+
+
+def residual_sum_of_squares(x: np.ndarray, y: np.ndarray) -> float:
+    """The residual sum of squares of ``y`` on an intercept and ``x`` (shape (n, k)), from
+    the decomposition :func:`fit_dataset` fits by: the same number as its ``rss``.
+
+    Checked before fitting: where it is 0 the covariates fit ``y`` exactly, σ's estimates
+    are 0 and MAP's and Bayes's posteriors in σ degenerate.
+    """
+    return _decompose(np.asarray(x, dtype=float), np.asarray(y, dtype=float)).rss
 
 
 def _statistics(decomposition: _Decomposition) -> SufficientStats:

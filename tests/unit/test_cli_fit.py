@@ -178,6 +178,11 @@ BAD_FILES = {
     "same_name_twice": ("x1,x1,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "appears twice"),
     "constant_response": ("x1,y\n1,2\n2,2\n3,2\n4,2\n", "'y' (the response) is constant"),
     "exact_fit": ("x1,y\n1,2\n2,4\n3,6\n4,8\n", "the covariates fit 'y' exactly"),
+    # residual sum of squares exactly 0: refused before MAP's search over sigma starts
+    "exact_fit_to_the_bit": (
+        "x,y\n1,12\n2,14\n3,16\n4,18\n5,20\n",
+        "the covariates fit 'y' exactly, up to rounding (residual sum of squares 0)",
+    ),
     "not_text": ("\x00\xff\xfe\x81garbage\n", "cannot parse as CSV"),
 }
 
