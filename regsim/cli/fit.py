@@ -118,17 +118,18 @@ def read_regression_data(
         covariates = [c for c in frame.columns if c != response]
     for name in covariates:
         if name not in frame.columns:
-            raise InputDataError(f"{path}: no column {name!r}")
+            raise InputDataError(f"{path}: no column {name!r} (columns: {list(frame.columns)})")
         if name == response:
-            raise InputDataError(f"column {name!r} is both the response and a covariate")
+            raise InputDataError(f"{path}: column {name!r} is both the response and a covariate")
     if len(set(covariates)) != len(covariates):
-        raise InputDataError("a covariate column is listed twice")
+        twice = next(name for name in covariates if covariates.count(name) > 1)
+        raise InputDataError(f"{path}: covariate column {twice!r} is listed twice (--x)")
     if frame.empty:
         raise InputDataError(f"{path}: no data rows")
     for name in [response, *covariates]:
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            raise InputDataError(f"{path}: column {name!r} is not numeric")
+            raise InputDataError(f"{path}: column {name!r} is not numeric{_first_text(column)}")
         values = column.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -146,22 +147,36 @@ def read_regression_data(
     y = frame[response].to_numpy(dtype=float)
     for j, name in enumerate(covariates):
         if np.ptp(x[:, j]) == 0:
-            raise InputDataError(f"column {name!r} is constant (the intercept already fits it)")
+            raise InputDataError(
+                f"{path}: column {name!r} is constant (the intercept already fits it)"
+            )
     if covariates:
         check = conditioning(x)
         if check.singular:
             raise InputDataError(
-                f"covariates {covariates} are collinear (one is a linear combination of others)"
+                f"{path}: covariates {covariates} are collinear (one is a linear combination of "
+                "others)"
             )
         if not check.trusted:
             raise InputDataError(
-                f"covariates {covariates} are nearly collinear (condition number "
+                f"{path}: covariates {covariates} are nearly collinear (condition number "
                 f"{check.condition:.2g}, above {TRUSTED_CONDITION:.0e}): rounding could change "
                 "the printed digits; drop or combine covariates"
             )
     if np.ptp(y) == 0:
         raise InputDataError(f"{path}: column {response!r} (the response) is constant")
     return x, y, covariates
+
+
+def _first_text(column: pd.Series) -> str:
+    """`` ('low', line 2)``: the first value of ``column`` that is not a number, and its
+    line in the file (the header is line 1); empty if every value reads as one."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    text = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
+    if not len(text):
+        return ""
+    first = int(text[0])
+    return f" ({column.iloc[first]!r}, line {first + 2})"
 
 
 def _prior(args: argparse.Namespace, p: int) -> Prior:

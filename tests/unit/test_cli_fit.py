@@ -161,12 +161,26 @@ BAD_FILES = {
     "header_only": ("x1,y\n", "no data rows"),
     "missing_value": ("x1,y\n1,2\n2,\n3,5\n4,4\n", "missing value"),
     "text": ("x1,y\n1,2\nabc,3\n3,5\n4,4\n", "not numeric"),
-    "constant": ("x1,x2,y\n1,1,2\n1,2,3\n1,3,5\n1,5,4\n1,6,7\n", "constant"),
-    "identical": ("x1,x2,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "collinear"),
+    "constant": (
+        "x1,x2,y\n1,1,2\n1,2,3\n1,3,5\n1,5,4\n1,6,7\n",
+        "constant.csv: column 'x1' is constant",
+    ),
+    "identical": (
+        "x1,x2,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n",
+        "identical.csv: covariates ['x1', 'x2'] are collinear",
+    ),
     "too_few_rows": ("x1,x2,y\n1,2,2\n2,1,3\n3,5,5\n", "need at least 4 rows"),
     "blank_lines_only": ("  \n\n", "the file is empty"),
     "no_response_column": ("x1,x2\n1,2\n2,1\n3,5\n4,4\n5,1\n", "no column 'y'"),
-    "text_column": ("x1,y\nlow,2\nhigh,3\nlow,5\nhigh,4\n", "column 'x1' is not numeric"),
+    "text_column": (
+        "x1,y\nlow,2\nhigh,3\nlow,5\nhigh,4\n",
+        "column 'x1' is not numeric ('low', line 2)",
+    ),
+    # the line of the first value that is not a number, not of the first value
+    "text_among_numbers": (
+        "x1,y\n1,2\n2,3\n3,5\n4.5.1,4\n5,6\n",
+        "text_among_numbers.csv: column 'x1' is not numeric ('4.5.1', line 5)",
+    ),
     "infinite_value": ("x1,y\n1,2\n2,inf\n3,5\n4,4\n", "infinite value inf (line 3)"),
     "nan_text": ("x1,y\n1,2\n2,NaN\n3,5\n4,4\n", "missing value (line 3)"),
     "ragged_row": ("x1,y\n1,2\n2,3,4\n3,5\n4,4\n", "cannot parse as CSV"),
@@ -204,7 +218,9 @@ def test_bad_data_gives_one_line_error(run_fit, tmp_path, case):
     ("args", "expected"),
     [
         (["--y", "nope"], "no column 'nope'"),
-        (["--y", "y", "--x", "x9"], "no column 'x9'"),
+        (["--y", "y", "--x", "x9"], "no column 'x9' (columns: ['x1', 'x2', 'y'])"),
+        (["--y", "y", "--x", "x1", "x1"], "notebook.csv: covariate column 'x1' is listed twice"),
+        (["--y", "y", "--x", "y"], "notebook.csv: column 'y' is both the response and a covariate"),
         (["--y", "y", "--prior-sd", "1", "1"], "--prior-sd: 2 values, expected 3"),
         (["--y", "y", "--prior-sd", "1", "0", "1"], "--prior-sd: values must be > 0"),
         (["--y", "y", "--alpha", "1.5"], "--alpha"),

@@ -106,7 +106,8 @@ def test_fit(case: dict[str, Any], tmp_path: Path, capsys) -> None:
     status = main(["fit", str(path), "--y", "y", "--json"])
     out, err = capsys.readouterr()
     if "message" in case:
-        assert (status, out, err.strip().splitlines()) == (1, "", [case["message"]])
+        message = case["message"].format(path=path)
+        assert (status, out, err.strip().splitlines()) == (1, "", [message])
         return
     assert status == 0, err
     fitted = json.loads(out)
