@@ -65,7 +65,8 @@ def load_study(
         With ``config error: <key>: <problem>`` on any problem, before any job.
     """
     files = [str(path) for path in configfiles]
-    if not replace_defaults and (Path(defaults).exists() or not files):
+    without_defaults = not replace_defaults and not Path(defaults).exists() and bool(files)
+    if not replace_defaults and not without_defaults:
         files.insert(0, defaults)
     try:
         resolved = configuration.resolve(
@@ -77,7 +78,14 @@ def load_study(
         _check_fixed_designs(study)
         return study
     except ConfigError as error:
-        sys.exit(f"config error: {error}")
+        hint = ""
+        if without_defaults and "required key is missing" in str(error):
+            # e.g. snakemake --directory elsewhere: the defaults are the working folder's
+            hint = (
+                f" (there is no {defaults} in {Path.cwd()}, so the config files given are "
+                f"the whole config: give the workflow's {defaults} as the first --configfile)"
+            )
+        sys.exit(f"config error: {error}{hint}")
 
 
 def _check_fixed_designs(study: Study) -> None:

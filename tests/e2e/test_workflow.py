@@ -288,6 +288,45 @@ def test_identical_across_plans(runs: dict[str, Path]) -> None:
                 np.testing.assert_array_equal(joined, getattr(drawn, field), err_msg=cell.label)
 
 
+def test_a_study_in_another_folder_is_the_same_study(smoke_runs, tmp_path: Path) -> None:
+    """``--directory`` puts a second study's results/ in a folder of its own, the workflow
+    where it is (docs/configuration.md): with config.yaml given as its first layer, the
+    same tables, byte for byte, and nothing written beside the workflow."""
+    workflow = copy_workflow(tmp_path / "workflow")
+    elsewhere = tmp_path / "studies" / "smoke"
+    before = snapshot(workflow)
+    layers = ["--configfile", "config.yaml", "tests/smoke.yaml"]
+    budget = ["--config", f"observations_per_job={CUT}"]
+    snakemake(workflow, "--cores=2", "--directory", str(elsewhere), *layers, *budget)
+    assert snapshot(workflow) == before
+    same = smoke_runs(2, CUT) / "results"
+    files = ["tables/metrics.csv", "tables/theory.csv"] + [
+        f"{kind}/{label}.parquet" for label in cell_labels() for kind in ("fits", "metrics")
+    ]
+    for name in files:
+        assert (elsewhere / "results" / name).read_bytes() == (same / name).read_bytes(), name
+    # The defaults are read from the working folder: there, without config.yaml as a
+    # layer, a partial config file (the Bayes example names no seed) is refused before
+    # any job, in one line.
+    partial = snakemake(
+        workflow,
+        "-n",
+        "--directory",
+        str(tmp_path / "other"),
+        "--configfile",
+        "examples/bayes.yaml",
+        check=False,
+    )
+    assert partial.returncode == 1
+    lines = [line for line in partial.stderr.splitlines() if line.startswith("config error")]
+    assert lines == [
+        "config error: seed: required key is missing (there is no config.yaml in "
+        f"{tmp_path / 'other'}, so the config files given are the whole config: give the "
+        "workflow's config.yaml as the first --configfile)"
+    ]
+    assert not (tmp_path / "other" / "results").exists()
+
+
 def test_rerun_with_nothing_changed_does_nothing(runs: dict[str, Path]) -> None:
     workdir = runs["cores1"]
     args = ["--configfile=tests/smoke.yaml", "--config", f"observations_per_job={CUT}"]
