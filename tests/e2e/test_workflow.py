@@ -581,3 +581,22 @@ def test_default_study_tables_are_the_recorded_bytes(tmp_path: Path) -> None:
     workdir = copy_workflow(tmp_path / "default")
     snakemake(workdir, "--cores=2")
     assert recorded_bytes_differ(workdir / "results", REFERENCE["default"]) == []
+    # The README's reviewer command, as it stands, on the study it was written for: the
+    # fits of that replicate, to the bit (config.yaml lists the priors otherwise than the
+    # run record does).
+    shown = subprocess.run(
+        [sys.executable, "-m", "regsim", "refit", "--cell", "n20_sigma1", "--replicate", "417"]
+        + ["--json"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert shown.returncode == 0, shown.stderr
+    printed = json.loads(shown.stdout)
+    fits = pd.read_parquet(workdir / "results" / "fits" / "n20_sigma1.parquet")
+    rows = fits.loc[fits["replicate"] == 417].to_dict("records")
+    assert len(rows) == 4 * 6 and sum(len(fit) for fit in printed.values()) == len(rows)
+    for r in rows:
+        series = r["method"] if not r["prior"] else f"{r['method']}:{r['prior']}"
+        assert printed[series][r["parameter"]]["estimate"] == r["estimate"], series
