@@ -65,9 +65,9 @@ every MCSE from a sample variance is, and its ``relprec`` is NaN, as its EmpSE i
 
 *Failure rules* (``failures``): ``own`` (default) leaves a failed replicate out of the
 measures of that method (and prior) only; ``common`` leaves out, from every method of a
-group of the other ``by`` columns, each replicate on which any method failed, so that
-every method is measured on the same replicates (Pawel, Kook & Reeve 2024). ``n_failed``
-counts the replicates a group left out, under the rule used.
+group of the other ``by`` columns, each replicate on which any method failed, or of which
+a method has no row, so that every method is measured on the same replicates (Pawel, Kook
+& Reeve 2024). ``n_failed`` counts the replicates a group left out, under the rule used.
 
 A replicate *fails* when its convergence flag is false or missing, or when its estimate,
 standard error or (when given) confidence limits are missing or not finite. Failed
@@ -925,10 +925,21 @@ def _pairing(
 
 
 def _common_successes(work: pd.DataFrame, pairing: _Pairing) -> np.ndarray:
-    """``ok`` under the common rule: a row stays only if every row of its replicate in its
-    outer group (every method's fit of that replicate) succeeded."""
+    """``ok`` under the common rule: a row stays only if every method of its outer group
+    has a row of its replicate, and every such row (fit) succeeded.
+
+    A method without a row of a replicate (a table of a user's own results may lack one)
+    has not succeeded on it: the others leave it out too, so that every method is still
+    measured on the same replicates. A replicate repeats no method's row (``_pairing``),
+    so a replicate has every method's row where it has as many rows as its outer group
+    has methods.
+    """
+    gid = work["gid"].to_numpy()
     frame = pd.DataFrame({"oid": pairing.oid, "pair": pairing.pair, "ok": work["ok"].to_numpy()})
-    return frame.groupby(["oid", "pair"], sort=False)["ok"].transform("all").to_numpy(bool)
+    grouped = frame.groupby(["oid", "pair"], sort=False)["ok"]
+    every_fit = grouped.transform("all").to_numpy(bool)
+    methods = pd.Series(gid).groupby(pairing.oid).transform("nunique").to_numpy()
+    return every_fit & (grouped.transform("size").to_numpy() == methods)
 
 
 def _add_reference_inputs(

@@ -501,6 +501,35 @@ def test_the_common_rule_measures_every_method_on_the_same_replicates(misim):
     )
 
 
+def test_under_the_common_rule_a_missing_row_is_a_failed_fit(misim):
+    # MI_T's replicate 7 failed; CC simply has no row of replicate 11 (a user's own table
+    # may lack one): under the common rule every method leaves out both.
+    table = misim.assign(ok=True)
+    table.loc[(table["method"] == "MI_T") & (table["dataset"] == 7), "ok"] = False
+    table = table.loc[~((table["method"] == "CC") & (table["dataset"] == 11))]
+    common = summarize(table, **MISIM_OPTIONS, converged_col="ok", failures="common")
+    kept = misim.loc[~misim["dataset"].isin([7, 11])]
+    alone = summarize(kept, **MISIM_OPTIONS)
+    for method in ("CC", "MI_LOGT", "MI_T"):
+        assert lookup(common, "n_reps", method)[0] == 998, method
+        for measure in ("bias", "empse", "coverage", "relprec", "bias_diff"):
+            assert lookup(common, measure, method) == pytest.approx(
+                lookup(alone, measure, method), rel=1e-12, abs=1e-15
+            ), (method, measure)
+    # the rows left out: CC had no row of replicate 11 to leave out
+    assert lookup(common, "n_failed", "CC")[0] == 1
+    assert lookup(common, "n_failed", "MI_T")[0] == lookup(common, "n_failed", "MI_LOGT")[0] == 2
+    # without a replicate column the k-th rows pair: the method with fewer rows leaves
+    # its last pair out of every method's measures
+    rows = summarize(
+        table.drop(columns="dataset"),
+        **{**MISIM_OPTIONS, "replicate_col": None},
+        converged_col="ok",
+        failures="common",
+    )
+    assert {lookup(rows, "n_reps", m)[0] for m in ("CC", "MI_LOGT", "MI_T")} == {998}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
