@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -35,6 +36,12 @@ from regsim.specs import CollectJob, SimulateJob
 # run_collect itself: a simulate job then imports none of them (regsim.parquet).
 
 logger = logging.getLogger("regsim.jobs")
+
+#: The log line of a unit's drawing and fitting (cell, first and last replicate, seconds).
+UNIT_TIME = "%s: replicates %d-%d drawn and fitted in %.3f s"
+
+#: The log line of the collect job's cells' tables (cells, seconds of its workers together).
+CELLS_TIME = "%d cells' tables written in %.3f s of its workers"
 
 
 def run_simulate(
@@ -70,10 +77,20 @@ def run_simulate(
             if data is not None:
                 batches = data.record(unit, batches)
             failed: dict[tuple[str, str], list[int]] = {}
+            started = time.perf_counter()
             for table in fit_batches(batches, job.fit):
                 chunk.write(unit, table)
                 for fit, replicates in failed_fits(table).items():
                     failed.setdefault(fit, []).extend(replicates)
+            # The work that grows with the replicates, apart from the job's start-up: what
+            # regsim plan scales a pilot's time by (regsim.planning.pilot_times).
+            logger.info(
+                UNIT_TIME,
+                cell.label,
+                unit.start,
+                unit.stop - 1,
+                time.perf_counter() - started,
+            )
             log_failures(cell.label, failed, unit.replicates)
 
 
@@ -145,6 +162,8 @@ def run_collect(
     per_task = max(per_call, len(outputs) // (12 * max(workers, 1)))
     groups = [outputs[i : i + per_task] for i in range(0, len(outputs), per_task)]
 
+    started = time.perf_counter()
+
     def write(group: list[tuple[str, Any, Any]]) -> None:
         rows = write_cells(
             [
@@ -159,6 +178,7 @@ def run_collect(
             logger.info("%s: %d fit rows", label, count)
 
     run_tasks([functools.partial(write, group) for group in groups], workers)
+    logger.info(CELLS_TIME, len(outputs), (time.perf_counter() - started) * workers)
     combined = collect_metrics(metrics)
     logger.info("%d metrics rows from %d cells", len(combined), len(metrics))
     write_metrics_csv(combined, table)

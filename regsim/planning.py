@@ -8,15 +8,19 @@ Two sources (Morris, White & Crowther 2019, section 5.3):
 * **From a pilot run** — every measure's MCSE shrinks as 1/√R, so a pilot with R₀
   replications and MCSE m₀ needs R = R₀·(m₀/MCSE)². For bias this is
   EmpSE²/MCSE², for RMSE Var((b − θ)²)/(4·MSE·MCSE²): the pilot's empirical SDs.
-  The run time scales with the replications, so the pilot's Snakemake benchmark files
-  (seconds of each simulate job, shared among its cells by replicates, and of the
-  collect job, shared by the cells' fit rows) give an estimate for the full run.
+  The jobs' work grows with the replications and their start-up does not: the
+  pilot's Snakemake benchmark files (each job's seconds) and its jobs' logs (the seconds
+  of each unit's drawing and fitting, and of the collect job's cells' tables, shared
+  among the cells by their fit rows) give an estimate for the full run
+  (:func:`pilot_times`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -136,37 +140,118 @@ def _benchmark_seconds(path: Path) -> float:
     return float(pd.read_csv(path, sep="\t")["s"].iloc[0])
 
 
-def pilot_seconds_per_replicate(results: Path) -> dict[str, float]:
-    """Wall seconds per replicate of each cell in a pilot run, keyed by cell label.
+@dataclass(frozen=True)
+class PilotTimes:
+    """What a pilot run's jobs took, apart as it grows with the replications or not.
 
-    Each simulate job's time (``results/benchmarks/simulate/<job>.tsv``) is shared among
-    the units of its chunk of fits (``results/chunks/<job>.parquet``, which lists them) in
-    proportion to their replicates (a job's cells share one sample size, so a replicate
-    costs about the same in each); the collect job's time
-    (``results/benchmarks/collect.tsv``) is shared among all cells by their fit rows.
+    Attributes
+    ----------
+    per_replicate : dict of str to float
+        Seconds per replicate of each cell (by label) that grow with its replications:
+        drawing and fitting its replicates, and writing its tables.
+    fixed : float
+        Seconds of the pilot's simulate and collect jobs that do not: each job's start-up
+        (the interpreter, its imports), and the tables of every cell at once.
+    measured : bool
+        Whether the jobs' logs told the two apart. Without them (a pilot run before they
+        did) every second of a job counts as growing with the replications: an upper
+        bound, far above the run's time for a small pilot, whose jobs are mostly start-up.
+    """
+
+    per_replicate: dict[str, float]
+    fixed: float
+    measured: bool
+
+
+_UNIT_LINE = re.compile(
+    r" INFO regsim\.jobs: (?P<label>\S+): replicates (?P<first>\d+)-(?P<last>\d+) drawn and "
+    r"fitted in (?P<seconds>[0-9.]+) s$"
+)
+_CELLS_LINE = re.compile(
+    r" INFO regsim\.jobs: (?P<cells>\d+) cells' tables written in (?P<seconds>[0-9.]+) s of its "
+    r"workers$"
+)
+
+
+def _log_lines(path: Path, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    """The lines of a job's log (none if it is missing) that match ``pattern``."""
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        return [match for line in lines if (match := pattern.search(line.rstrip("\n")))]
+
+
+def pilot_times(results: Path) -> PilotTimes:
+    """The times of a pilot run's jobs, per cell and replicate and apart from start-up.
+
+    Each simulate job's log (``results/logs/simulate/<job>.log``) gives the seconds each
+    unit of its chunk of fits (``results/chunks/<job>.parquet``, which lists them) took to
+    draw and fit; the rest of the job's wall time (its benchmark file,
+    ``results/benchmarks/simulate/<job>.tsv``) is its start-up. The collect job's log gives
+    the seconds its workers took on the cells' tables, shared among the cells by their fit
+    rows; the rest of its time does not grow with the replications. Where a simulate job's
+    log gives no unit's time, its time is shared among its units by their replicates, and
+    counted as growing with them; so is the collect job's without its line.
     """
     seconds: dict[str, float] = {}
     replicates: dict[str, int] = {}
     rows: dict[str, int] = {}
+    fixed, measured = 0.0, True
     for path in sorted((results / "benchmarks" / "simulate").glob("*.tsv")):
         chunk = results / "chunks" / f"{path.stem}.parquet"
         if not chunk.is_file():
             continue
         units = chunk_units(chunk)["units"]
-        total = sum(u["stop"] - u["start"] for u in units)
         job_seconds = _benchmark_seconds(path)
-        for unit in units:
-            count = unit["stop"] - unit["start"]
+        log = results / "logs" / "simulate" / f"{path.stem}.log"
+        timed = {
+            (m["label"], int(m["first"]), int(m["last"]) + 1): float(m["seconds"])
+            for m in _log_lines(log, _UNIT_LINE)
+        }
+        keys = [(unit["label"], unit["start"], unit["stop"]) for unit in units]
+        if all(key in timed for key in keys):
+            work = [timed[key] for key in keys]
+            fixed += max(0.0, job_seconds - sum(work))
+        else:
+            measured = False
+            total = sum(stop - start for _, start, stop in keys)
+            work = [job_seconds * (stop - start) / total for _, start, stop in keys]
+        for unit, unit_seconds in zip(units, work, strict=True):
             label = unit["label"]
-            seconds[label] = seconds.get(label, 0.0) + job_seconds * count / total
-            replicates[label] = replicates.get(label, 0) + count
+            seconds[label] = seconds.get(label, 0.0) + unit_seconds
+            replicates[label] = replicates.get(label, 0) + unit["stop"] - unit["start"]
             rows[label] = rows.get(label, 0) + unit["rows"]
     collect = results / "benchmarks" / "collect.tsv"
     if collect.is_file() and rows:
         collect_seconds, all_rows = _benchmark_seconds(collect), sum(rows.values())
+        lines = _log_lines(results / "logs" / "collect.log", _CELLS_LINE)
+        if lines:
+            cells_seconds = float(lines[-1]["seconds"])
+            fixed += max(0.0, collect_seconds - cells_seconds)
+        else:
+            measured, cells_seconds = False, collect_seconds
         for label, count in rows.items():
-            seconds[label] += collect_seconds * count / all_rows
-    return {label: seconds[label] / count for label, count in replicates.items() if count > 0}
+            seconds[label] += cells_seconds * count / all_rows
+    per_replicate = {
+        label: seconds[label] / count for label, count in replicates.items() if count > 0
+    }
+    return PilotTimes(per_replicate, fixed, measured)
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """The estimated time of a planned run's simulate and collect jobs, in seconds of one
+    core: ``growing`` with the replications, from the pilot's per replicate, and ``fixed``
+    as in the pilot (:class:`PilotTimes`)."""
+
+    growing: float
+    fixed: float
+    measured: bool
+
+    @property
+    def total(self) -> float:
+        """Both together."""
+        return self.growing + self.fixed
 
 
 def read_pilot(results: Path) -> pd.DataFrame:
@@ -182,8 +267,10 @@ def plan(
     measure: str,
     pilot: Path | None = None,
     alpha: float = 0.05,
-) -> tuple[pd.DataFrame, float | None]:
-    """Replications needed per cell, and the estimated simulate time in seconds.
+) -> tuple[pd.DataFrame, TimeEstimate | None]:
+    """Replications needed per cell, and the estimated time of the run's simulate and
+    collect jobs (:class:`TimeEstimate`; None without a pilot, or where the pilot's
+    benchmark files do not cover every cell).
 
     Without a pilot only proportions can be planned (worst case p = ½, and for coverage
     also p = 1 − α); the table then has one row with the cell columns empty.
@@ -211,14 +298,15 @@ def plan(
         return pd.DataFrame(rows), None
     metrics = read_pilot(pilot)
     table = replications_from_pilot(metrics, measure, target_mcse)
-    per_replicate = pilot_seconds_per_replicate(pilot)
+    times = pilot_times(pilot)
     labels = [_label(row) for row in table.to_dict("records")]
-    if not labels or any(label not in per_replicate for label in labels):
+    if not labels or any(label not in times.per_replicate for label in labels):
         return table, None
-    return table, sum(
-        per_replicate[label] * reps
+    growing = sum(
+        times.per_replicate[label] * reps
         for label, reps in zip(labels, table["replications"], strict=True)
     )
+    return table, TimeEstimate(growing, times.fixed, times.measured)
 
 
 def _check_target(target_mcse: float) -> None:
@@ -226,7 +314,7 @@ def _check_target(target_mcse: float) -> None:
         raise InputDataError(f"--target-mcse must be a positive number, got {target_mcse}")
 
 
-def format_plan(table: pd.DataFrame, seconds: float | None) -> str:
+def format_plan(table: pd.DataFrame, seconds: TimeEstimate | None) -> str:
     """The plan as aligned text, how it was reckoned, and the estimated time when known."""
     text = table.to_string(index=False) + "\n"
     if "assumption" in table.columns:
@@ -238,10 +326,20 @@ def format_plan(table: pd.DataFrame, seconds: float | None) -> str:
         "(binding),\nrounded up (at least 2)\n"
     )
     total = int(table["replications"].sum())
-    if seconds is not None:
+    if seconds is not None and seconds.measured:
         text += (
-            f"total: {total} datasets; estimated simulate time {seconds:.0f} s of one core "
-            "(from the pilot's benchmark files)\n"
+            f"total: {total} datasets; estimated time of the simulate and collect jobs "
+            f"{_seconds(seconds.total)} of one core: {_seconds(seconds.growing)} drawing, "
+            f"fitting and summarizing, at the pilot's time per replicate, and "
+            f"{_seconds(seconds.fixed)} the jobs' start-up and the tables of all cells, as "
+            "in the pilot (from its benchmark files and logs)\n"
+        )
+    elif seconds is not None:
+        text += (
+            f"total: {total} datasets; estimated time of the simulate and collect jobs at "
+            f"most {_seconds(seconds.total)} of one core, from the pilot's whole job times "
+            "(its logs do not tell the jobs' start-up, which does not grow with the "
+            "replications, from their work)\n"
         )
     else:
         text += (
@@ -249,3 +347,8 @@ def format_plan(table: pd.DataFrame, seconds: float | None) -> str:
             "cover every cell\n"
         )
     return text
+
+
+def _seconds(value: float) -> str:
+    """Seconds as printed: whole seconds, tenths below 10."""
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"

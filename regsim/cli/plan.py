@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Without --pilot: the worst-case replications for a proportion (coverage, "
             "becoverage, rejection), MCSE = sqrt(p(1-p)/R). With --pilot RESULTS: per cell, "
             "R = R_pilot (MCSE_pilot / target)^2 for the method, prior and parameter that "
-            "needs most, and the run time estimated from the pilot's benchmark files."
+            "needs most, and the time of the run's simulate and collect jobs estimated from the "
+            "pilot's benchmark files and logs."
         ),
     )
     parser.add_argument("--target-mcse", type=float, required=True, help="MCSE wanted")

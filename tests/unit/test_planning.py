@@ -11,11 +11,13 @@ import pytest
 from regsim.cli import main
 from regsim.design import Cell, Unit
 from regsim.errors import DataFileError, InputDataError
+from regsim.jobs import CELLS_TIME, UNIT_TIME
 from regsim.parquet import ChunkWriter
 from regsim.planning import (
+    TimeEstimate,
     format_plan,
     pilot_replications,
-    pilot_seconds_per_replicate,
+    pilot_times,
     plan,
     replications_from_pilot,
     worst_case_replications,
@@ -98,7 +100,16 @@ CHUNKED = (
 )
 
 
-def write_pilot(tmp_path, jobs=WHOLE_CELLS, metrics=None):
+def job_log(path: Path, *messages: str) -> None:
+    """A job's log of ``messages``, as regsim.workflow.log_to writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"2026-12-06 12:00:00,000 INFO regsim.jobs: {message}\n" for message in messages]
+    path.write_text("".join(lines))
+
+
+def write_pilot(tmp_path, jobs=WHOLE_CELLS, metrics=None, work=None):
+    """A pilot's results folder; with ``work`` (job -> seconds of each of its units'
+    drawing and fitting, and "collect" -> its cells' tables), the jobs' logs say so."""
     results = tmp_path / "results"
     (results / "tables").mkdir(parents=True)
     write_metrics_csv(
@@ -108,7 +119,15 @@ def write_pilot(tmp_path, jobs=WHOLE_CELLS, metrics=None):
     for job, job_units in units.items():
         chunk(results, job, job_units)
         benchmark(results / "benchmarks" / "simulate" / f"{job}.tsv", seconds[job])
+        if work is not None:
+            lines = [
+                UNIT_TIME % (cell.label, start, stop - 1, took)
+                for (cell, start, stop), took in zip(job_units, work[job], strict=True)
+            ]
+            job_log(results / "logs" / "simulate" / f"{job}.log", "n10_sigma1 (key k)", *lines)
     benchmark(results / "benchmarks" / "collect.tsv", 1.5)
+    if work is not None:
+        job_log(results / "logs" / "collect.log", "2 cells", CELLS_TIME % (2, work["collect"]))
     return results
 
 
@@ -118,14 +137,46 @@ def write_pilot(tmp_path, jobs=WHOLE_CELLS, metrics=None):
     [(WHOLE_CELLS, (0.055, 0.045)), (CHUNKED, (0.045, 0.035))],
     ids=["whole-cells", "chunks"],
 )
-def test_plan_from_a_pilot_estimates_time(tmp_path, jobs, per_replicate):
+def test_without_the_jobs_work_in_their_logs_their_whole_time_grows(tmp_path, jobs, per_replicate):
+    # A pilot whose logs do not give the units' times: every second of a job is taken to
+    # grow with the replications (an upper bound), and said so.
     results = write_pilot(tmp_path, jobs)
-    assert pilot_seconds_per_replicate(results) == pytest.approx(
+    times = pilot_times(results)
+    assert times.per_replicate == pytest.approx(
         dict(zip(("n10_sigma1", "n20_sigma1"), per_replicate, strict=True))
     )
+    assert times.fixed == 0.0 and not times.measured
     table, seconds = plan(0.01, "bias", results)
     assert list(table["replications"]) == [1600, 200]
-    assert seconds == pytest.approx(per_replicate[0] * 1600 + per_replicate[1] * 200)
+    assert seconds.total == pytest.approx(per_replicate[0] * 1600 + per_replicate[1] * 200)
+    assert "at most" in format_plan(table, seconds)
+
+
+def test_a_jobs_start_up_does_not_grow_with_the_replications(tmp_path):
+    # n = 10's job: 5 s, 3 of them drawing and fitting; n = 20's: 8 s, 6 of them; collect:
+    # 1.5 s, 0.9 of them the cells' tables.
+    results = write_pilot(
+        tmp_path, WHOLE_CELLS, work={"n10-1": [3.0], "n20-1": [6.0], "collect": 0.9}
+    )
+    times = pilot_times(results)
+    assert times.measured
+    assert times.fixed == pytest.approx(2.0 + 2.0 + 0.6)
+    # collect's 0.9 s by fit rows: 0.3 s to n = 10 (400 rows), 0.6 s to n = 20 (800)
+    assert times.per_replicate == pytest.approx(
+        {"n10_sigma1": (3.0 + 0.3) / 100, "n20_sigma1": (6.0 + 0.6) / 200}
+    )
+    table, seconds = plan(0.01, "bias", results)
+    assert seconds.growing == pytest.approx(0.033 * 1600 + 0.033 * 200)
+    assert seconds.fixed == pytest.approx(4.6)
+    text = format_plan(table, seconds)
+    assert (
+        "estimated time of the simulate and collect jobs 64 s of one core: 59 s drawing, "
+        "fitting and summarizing, at the pilot's time per replicate, and 4.6 s the jobs' "
+        "start-up and the tables of all cells, as in the pilot" in text
+    )
+    # a job whose log lacks a unit's time: the whole job's time grows, and the plan says so
+    job_log(results / "logs" / "simulate" / "n20-1.log", "n20_sigma1 (key k)")
+    assert not pilot_times(results).measured
 
 
 def test_a_jobs_time_is_shared_among_its_cells(tmp_path):
@@ -135,7 +186,7 @@ def test_a_jobs_time_is_shared_among_its_cells(tmp_path):
     chunk(results, "n10-1", [(cells[0], 0, 100), (cells[1], 0, 200)])
     benchmark(results / "benchmarks" / "simulate" / "n10-1.tsv", 6.0)
     benchmark(results / "benchmarks" / "simulate" / "n99-1.tsv", 6.0)  # no chunk: left out
-    assert pilot_seconds_per_replicate(results) == pytest.approx(
+    assert pilot_times(results).per_replicate == pytest.approx(
         {"n10_sigma1": 0.02, "n10_sigma5": 0.02}
     )
 
@@ -153,7 +204,7 @@ def test_plan_covers_every_factor_of_the_grid(tmp_path):
         "n20_sigma1": 200,
         "n20_sigma1_t3": 200,
     }
-    assert "total: 3600 datasets" in format_plan(table, 1.0)
+    assert "total: 3600 datasets" in format_plan(table, TimeEstimate(1.0, 0.0, True))
 
 
 def test_plan_without_benchmarks_has_no_time(tmp_path):
@@ -172,8 +223,8 @@ def test_plan_command(tmp_path, capsys):
         main(["plan", "--target-mcse", "0.01", "--measure", "bias", "--pilot", str(results)]) == 0
     )
     out = capsys.readouterr().out
-    # 0.055 s · 1600 + 0.045 s · 200 = 97 s.
-    assert "1600" in out and "estimated simulate time 97 s" in out
+    # 0.055 s · 1600 + 0.045 s · 200 = 97 s, from whole job times.
+    assert "1600" in out and "simulate and collect jobs at most 97 s of one core" in out
     assert main(["plan", "--target-mcse", "0.005"]) == 0
     out = capsys.readouterr().out
     assert "10000" in out and "R = p (1 - p) / target^2" in out and "at least 2" in out
