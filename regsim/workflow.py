@@ -127,6 +127,10 @@ def cancel_scheduler_timers() -> int:
     return len(pending)
 
 
+#: Exit status of a job stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
+
 @contextmanager
 def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
     """Send logging, warnings, stdout and stderr to ``path`` for the duration.
@@ -134,7 +138,9 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
     An exception leaving the block is logged with its traceback, then re-raised. A
     :class:`~regsim.errors.RegsimError` (bad input, a damaged file) is a message for the
     user, not a bug: it is logged as one ``ERROR`` line and the job exits with status 1
-    printing ``error: <message>`` as one line, which Snakemake shows on the console.
+    printing ``error: <message>`` as one line, which Snakemake shows on the console. An
+    interrupt (Ctrl-C) is logged as one line and the job exits with status 130, printing
+    no traceback.
 
     Parameters
     ----------
@@ -166,6 +172,11 @@ def log_to(path: str | os.PathLike[str]) -> Iterator[logging.Logger]:
                 except RegsimError as error:
                     log.error("job failed: %s", error)
                     failure = SystemExit(f"error: {error}")
+                except KeyboardInterrupt:
+                    # Ctrl-C reaches every job of the run: one line each, not a traceback
+                    # of wherever the job was (nothing is written half: regsim.atomic).
+                    log.error("job interrupted")
+                    failure = SystemExit(INTERRUPTED)
                 except BaseException:
                     log.exception("job failed")
                     raise

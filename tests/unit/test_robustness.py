@@ -539,6 +539,16 @@ def test_log_to_turns_a_user_error_into_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in text
 
 
+def test_an_interrupted_job_exits_130_with_one_log_line(tmp_path: Path) -> None:
+    # Ctrl-C reaches every job of a run: no traceback on the console, one line in the log.
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit) as info, log_to(log):
+        raise KeyboardInterrupt
+    assert info.value.code == 130
+    assert log.read_text().splitlines()[-1].endswith("ERROR regsim: job interrupted")
+    assert "Traceback" not in log.read_text()
+
+
 @pytest.fixture
 def full_disk(tmp_path: Path):
     """A 64 kB file system (a tmpfs, mounted as root), removed afterwards."""
