@@ -28,7 +28,7 @@ import pandas as pd
 from regsim.cells import chunk_units
 from regsim.errors import DataFileError, InputDataError
 from regsim.limits import MAX_REPLICATIONS, alpha_problem
-from regsim.schema import MEASURES, cell_label, factor_columns
+from regsim.schema import MEASURES, cell_label, factor_columns, format_number
 from regsim.tableio import read_metrics
 
 #: Measures whose MCSE is √(p(1 − p)/R).
@@ -316,7 +316,10 @@ def _check_target(target_mcse: float) -> None:
 
 def format_plan(table: pd.DataFrame, seconds: TimeEstimate | None) -> str:
     """The plan as aligned text, how it was reckoned, and the estimated time when known."""
-    text = table.to_string(index=False) + "\n"
+    shown = table.copy()
+    if "sigma" in shown.columns:  # as in the cells' labels and metrics.csv: 1, not 1.0
+        shown["sigma"] = [format_number(value) for value in shown["sigma"]]
+    text = shown.to_string(index=False) + "\n"
     if "assumption" in table.columns:
         text += "\nR = p (1 - p) / target^2 at each p above, rounded up (at least 2)\n"
         return text

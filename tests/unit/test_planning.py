@@ -225,6 +225,12 @@ def test_plan_command(tmp_path, capsys):
     out = capsys.readouterr().out
     # 0.055 s · 1600 + 0.045 s · 200 = 97 s, from whole job times.
     assert "1600" in out and "simulate and collect jobs at most 97 s of one core" in out
+    # sigma as in the cells' labels and metrics.csv: 1, not 1.0
+    table_lines = out.split("\n\n")[0].splitlines()
+    assert table_lines[0].split()[:2] == ["n", "sigma"] and table_lines[1].split()[:2] == [
+        "10",
+        "1",
+    ]
     assert main(["plan", "--target-mcse", "0.005"]) == 0
     out = capsys.readouterr().out
     assert "10000" in out and "R = p (1 - p) / target^2" in out and "at least 2" in out
