@@ -168,8 +168,8 @@ _UNIT_LINE = re.compile(
     r"fitted in (?P<seconds>[0-9.]+) s$"
 )
 _CELLS_LINE = re.compile(
-    r" INFO regsim\.jobs: (?P<cells>\d+) cells' tables written in (?P<seconds>[0-9.]+) s of its "
-    r"workers$"
+    r" INFO regsim\.jobs: (?P<cells>\d+) cells' tables written in (?P<seconds>[0-9.]+) "
+    r"CPU-seconds$"
 )
 
 
@@ -189,7 +189,8 @@ def pilot_times(results: Path) -> PilotTimes:
     draw and fit; the rest of the job's wall time (its benchmark file,
     ``results/benchmarks/simulate/<job>.tsv``) is its start-up. The collect job's log gives
     the seconds its workers took on the cells' tables, shared among the cells by their fit
-    rows; the rest of its time does not grow with the replications. Where a simulate job's
+    rows (their CPU seconds, in its forked workers); the rest of its time does not grow with
+    the replications. Where a simulate job's
     log gives no unit's time, its time is shared among its units by their replicates, and
     counted as growing with them; so is the collect job's without its line.
     """
