@@ -106,7 +106,10 @@ def consistency(results: str | os.PathLike[str], record: Mapping[str, Any]) -> l
     """Recompute every table the study computes from its inputs; list those that differ.
 
     A check runs when its inputs are in the folder; a table is reported once, at the first
-    step of the chain where it disagrees.
+    step of the chain where it disagrees. Each step is made from what the step before it
+    computes again, not from the folder's file, so a table edited by hand is reported
+    alone, not with every table made from it: an edited ``metrics.csv`` disagrees with the
+    cells' metrics, and the paper tables made from the original are not blamed.
     """
     from regsim.study import Study
 
@@ -171,13 +174,23 @@ def _cells(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
             )
 
 
+def _made_again(root: Path, scratch: Path, name: str, again: str) -> Path:
+    """The file ``again`` in ``scratch`` where a check made it again, else the folder's."""
+    made = scratch / again
+    return made if made.is_file() else root / name
+
+
 def _metrics_table(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
-    """``metrics.csv`` against what the cells' metrics give."""
+    """``metrics.csv`` against what the cells' metrics give (as made again from the
+    chunks, where they were)."""
     from regsim.cells import collect_metrics
     from regsim.tableio import write_metrics_csv
 
     table = root / "tables" / "metrics.csv"
-    cells = [root / "metrics" / f"{label}.parquet" for label in study.labels]
+    cells = [
+        _made_again(root, scratch, f"metrics/{label}.parquet", f"{label}.metrics")
+        for label in study.labels
+    ]
     if not table.is_file() or not all(path.is_file() for path in cells):
         return
     again = scratch / "metrics.csv"
@@ -188,12 +201,13 @@ def _metrics_table(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
 
 def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     """The paper tables, failure report, failure rules and theory comparison against
-    ``metrics.csv`` (and, for the last two, the cells' tables of fits)."""
+    ``metrics.csv`` (and, for the last two, the cells' tables of fits), each as made again
+    where it was."""
     from regsim.jobs import write_rule_tables
     from regsim.tableio import read_metrics
     from regsim.tables import write_failure_report, write_paper_tables
 
-    source = root / "tables" / "metrics.csv"
+    source = _made_again(root, scratch, "tables/metrics.csv", "metrics.csv")
     if not source.is_file():
         return
     try:
@@ -214,7 +228,10 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     )
     failures = scratch / "tables" / "failures.md"
     written.append(write_failure_report(metrics, failures, job.failures))
-    fits = {label: root / "fits" / f"{label}.parquet" for label in study.labels}
+    fits = {
+        label: _made_again(root, scratch, f"fits/{label}.parquet", f"{label}.fits")
+        for label in study.labels
+    }
     outputs = {
         kind: (scratch / "tables" / f"{name}.csv", scratch / "tables" / f"{name}.md")
         for kind, name in (("sensitivity", "failures_sensitivity"), ("theory", "theory"))

@@ -493,6 +493,8 @@ def test_verify_tells_which_results_lie(finished: Path, tmp_path: Path, case: di
     for line in case["lines"]:
         assert line in lines, check.stdout
     problems = [line for line in lines if not line.startswith("ok ")]
+    if case.get("exactly"):
+        assert sorted(problems) == sorted(case["lines"]), check.stdout
     assert all(
         line in case["lines"] or line.startswith(("STALE ", "MISMATCH ", "DISAGREES "))
         for line in problems
