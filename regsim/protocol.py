@@ -37,8 +37,10 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "normal": "ε_i ~ N(0, σ²) i.i.d., the model every estimator assumes",
     "t3": "ε_i = σ·T_i/√3, T_i ~ Student t with 3 degrees of freedom (heavy tails, sd σ)",
     "hetero": (
-        "ε_i ~ N(0, σ²·s(x_i1)²), the sd growing with the first covariate, average "
-        "variance σ² (heteroskedastic)"
+        "ε_i ~ N(0, σ²·s(x_i1)²), the sd growing with the first covariate: "
+        "s = (0.5 + F(x_i1))/√(13/12), F the covariate's CDF (x itself for uniform "
+        "covariates, Φ for normal ones), and s = (0.5 + x_i1)/√(5/4) for binary ones, so "
+        "that the average variance is σ² (heteroskedastic)"
     ),
 }
 

@@ -38,7 +38,7 @@ CAPTIONS = {
     "bias": "Bias of each estimator",
     "coverage": "Coverage of the nominal 95.0% intervals",
     "rejection": "Rejection rate of the level-0.05 test",
-    "efficiency": "Efficiency: RMSE of MLE and MAP",
+    "efficiency": "Efficiency: RMSE of each method divided by the RMSE of the reference",
     "modelse": "Model SE against empirical SE",
     "nested_loop": "Nested-loop plot",
     "sigma": "Estimators of σ",
