@@ -39,7 +39,7 @@ from typing import Any
 from regsim.design import COVARIATES
 from regsim.errors import ConfigError
 from regsim.limits import (
-    MAX_MAGNITUDE,
+    MAX_SIGMA,
     alpha_problem,
     finite,
     magnitude_problem,
@@ -729,9 +729,10 @@ def _check_sigma(values: list[Any], truths: Sequence[Sequence[Any]]) -> None:
             raise ConfigError(
                 f"grid.sigma[{i}]: must be a positive finite number, got {shown(sigma)}"
             )
-        if sigma > MAX_MAGNITUDE:
+        if sigma > MAX_SIGMA:
             raise ConfigError(
-                f"grid.sigma[{i}]: {shown(sigma)} is too large (at most {MAX_MAGNITUDE:g})"
+                f"grid.sigma[{i}]: {shown(sigma)} is too large (at most {MAX_SIGMA:g}: the "
+                "fourth powers in the measures' MCSEs would overflow)"
             )
         if sigma < floor:
             raise ConfigError(
@@ -802,6 +803,13 @@ def _check_figures(figures: Mapping[str, Any], p: int) -> None:
             known(f"{where}.measures[{i}]", measure, _TABLE_MEASURES, "measure")
         if "measure" in options:
             known(f"{where}.measure", options["measure"], _TABLE_MEASURES, "measure")
+        measure = options.get("measure", "rmse")
+        if family == "nested_loop" and options.get("log_y") and measure not in _POSITIVE_MEASURES:
+            # its zeros and negative values would fall off a log axis unmarked
+            raise ConfigError(
+                f"{where}.log_y: {measure} can be 0 or negative, which a log axis cannot show; "
+                f"a log axis takes {', '.join(sorted(_POSITIVE_MEASURES))}"
+            )
         if "ylim" in options:
             log_y = options.get("log_y")
             if family == "nested_loop" and log_y is None:

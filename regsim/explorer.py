@@ -165,8 +165,10 @@ def _number(value: Any) -> float | int | None:
 
 
 def _numbers(values: np.ndarray) -> list[float | None]:
-    """Floats as JSON numbers, NaN as None; each reads back as the same double."""
-    return [None if math.isnan(v) else v for v in values.tolist()]
+    """Floats as JSON numbers, NaN and ±inf as None (JSON has neither); each reads back as
+    the same double. A measure can be infinite (e.g. ``relprec`` where a method's
+    estimates did not vary: its EmpSE is 0), and the page shows it as missing."""
+    return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
 def _dash(linestyle: Any) -> str:

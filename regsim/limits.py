@@ -19,8 +19,13 @@ MIN_ALPHA = 1e-12
 MIN_PRIOR_SD = 1e-50
 MAX_PRIOR_SD = 1e50
 
-#: Largest |β_j|, |μ_j| and σ accepted: sums of squares of the data stay far from overflow.
+#: Largest |β_j| and |μ_j| accepted: sums of squares of the data stay far from overflow.
 MAX_MAGNITUDE = 1e100
+
+#: Largest σ accepted: the MCSEs of relerror and of the paired MSE difference take the
+#: fourth power of the SEs and errors, which overflows a double from σ ≈ 1e77 (a study at
+#: σ = 1e100 ran, then wrote infinite MCSEs).
+MAX_SIGMA = 1e60
 
 #: Most replications a target MCSE may ask for.
 MAX_REPLICATIONS = 10**15

@@ -377,6 +377,7 @@ def format_number(value: float) -> str:
 
 
 def short_number(value: float) -> str:
-    """A grid value as printed in figures and tables: ``5`` for 5.0, ``0.5``, ``1e-05``."""
+    """A grid value as printed in figures and tables: ``5`` for 5.0, ``0.5``, ``1e-05``,
+    ``1e+60`` (not its 61 digits)."""
     value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else f"{value:g}"

@@ -19,8 +19,11 @@ digit is 1 or 2, otherwise to one** (so its rounding error is at most about 25% 
 value); the estimate is rounded **to the same decimal place**. Rounding is half away from
 zero on the shortest decimal representation of each float (``0.125`` → ``0.13``). Examples:
 ``(0.04567, 0.0123)`` → ``0.046 (0.012)``; ``(0.9512, 0.0068)`` → ``0.951 (0.007)``;
-``(12.345, 0.25)`` → ``12.35 (0.25)``; ``(1234.5, 340)`` → ``1200 (300)``. An MCSE of
-exactly 0 (e.g. a coverage of 1) shows the estimate to 3 decimals with ``(0.000)``; a
+``(12.345, 0.25)`` → ``12.35 (0.25)``; ``(1234.5, 340)`` → ``1200 (300)``. Where the
+place is beyond 10^15 the numbers are written with an exponent at that place:
+``(2.04e27, 6.1e26)`` → ``2.0e+27 (6e+26)``. An MCSE of
+exactly 0 (e.g. a coverage of 1) shows the estimate to 3 decimals with ``(0.000)``
+(beyond 10^15, to 4 significant figures with ``(0)``); a
 missing MCSE (the count measures) shows the estimate alone, an integer if it is one.
 A cell with no estimate (the row is missing, or all its replicates failed) is never
 dropped: it shows a dash and a note under the table says so.
@@ -48,7 +51,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +91,9 @@ __all__ = [
 PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
 _ZERO_MCSE_DECIMALS = 3
+
+#: Places before the point up to which a rounded number is written out in full.
+_FIXED_POINT_PLACES = 15
 
 Format = Literal["latex", "markdown"]
 
@@ -145,14 +151,22 @@ def round_to(value: float, decimals: int) -> str:
     -------
     str
         Fixed-point text with ``max(decimals, 0)`` decimals and no exponent; never ``-0``.
+        Rounded at a place beyond 10^15 (``decimals < -15``), the digits down to that place
+        with an exponent instead (``2.0e+27``), which a table can show.
     """
-    quantum = Decimal(1).scaleb(-decimals)
-    rounded = _decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
-    if rounded.is_zero():
-        rounded = abs(rounded)
-    if decimals < 0:
-        rounded = rounded.quantize(Decimal(1))
-    return f"{rounded:f}"
+    # Enough digits for any float at any place: a finite double has at most 309 digits
+    # before its point (the default context's 28 made quantize fail beyond 1e28).
+    with localcontext() as context:
+        context.prec = 800
+        quantum = Decimal(1).scaleb(-decimals)
+        rounded = _decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
+        if rounded.is_zero():
+            rounded = abs(rounded)
+        if decimals < -_FIXED_POINT_PLACES:
+            return f"{rounded:e}"
+        if decimals < 0:
+            rounded = rounded.quantize(Decimal(1))
+        return f"{rounded:f}"
 
 
 def format_cell(estimate: float, mcse: float) -> str | None:
@@ -179,6 +193,8 @@ def format_cell(estimate: float, mcse: float) -> str | None:
             return str(int(estimate))
         return f"{estimate:.3g}"
     mcse = float(mcse)
+    if mcse == 0.0 and abs(estimate) >= 10.0**_FIXED_POINT_PLACES:
+        return f"{estimate:.3e} (0)"
     if mcse == 0.0:
         decimals = _ZERO_MCSE_DECIMALS
     else:

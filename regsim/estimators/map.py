@@ -320,7 +320,9 @@ def _newton(
     """
     s = lo.copy()
     done = hi - lo <= 2.0 * tol * lo
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # An error bound that overflows (a large σ, a sharp bend) is inf: it then proves
+    # nothing, and the test on the step decides.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(max_iter):
             if done.all():
                 break

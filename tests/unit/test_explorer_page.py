@@ -30,7 +30,7 @@ from regsim.provenance import PROVENANCE_NAME, write_provenance
 from regsim.schema import cell_label
 from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.study import Study, slice_suffix
-from regsim.tableio import read_metrics, read_parquet
+from regsim.tableio import read_metrics, read_parquet, write_metrics_csv
 from regsim.tables import write_failure_report, write_paper_tables
 from regsim.verify import stale_files
 
@@ -190,6 +190,30 @@ def test_every_number_of_the_metrics_table_round_trips(results: Path) -> None:
             f["name"]: f["levels"][i] for f, i in zip(data["factors"], cell["levels"], strict=True)
         }
         assert cell_label(levels) == cell["label"]
+
+
+def test_an_infinite_measure_is_shown_as_missing(results: Path, study: Study, tmp_path) -> None:
+    # relprec is infinite where a method's estimates do not vary; JSON has no infinity.
+    metrics = read_metrics(results / "tables" / "metrics.csv")
+    metrics.loc[metrics.index[0], "estimate"] = np.inf
+    metrics.loc[metrics.index[1], "mcse"] = -np.inf
+    table = tmp_path / "metrics.csv"
+    write_metrics_csv(metrics, table)
+    page = tmp_path / "explorer.html"
+    explorer.write_explorer(
+        page,
+        study.config,
+        metrics=table,
+        provenance=results / PROVENANCE_NAME,
+        tables=sorted((results / "tables").glob("*.md")),
+        zip_fits=results / "fits" / f"{study.zip['cell']}.parquet",
+    )
+    data = page_data(page.read_text(encoding="utf-8"))
+    before = page_data((results / "explorer.html").read_text(encoding="utf-8"))
+    first, second = metrics.iloc[0], metrics.iloc[1]
+    for row, column in ((first, "estimate"), (second, "mcse")):
+        shown, was = data["values"][row["measure"]], before["values"][row["measure"]]
+        assert shown[column].count(None) == was[column].count(None) + 1, column
 
 
 def test_data_name_the_grid_its_targets_and_styles(results: Path, study: Study) -> None:

@@ -12,6 +12,7 @@ from test_figures import synthetic_metrics
 
 from regsim import tables
 from regsim.errors import InputDataError
+from regsim.schema import short_number
 
 NS = (10, 50, 200)
 SIGMAS = (1.0, 5.0)
@@ -40,11 +41,40 @@ def metrics() -> pd.DataFrame:
         (0.9512, 0.0096, "0.951 (0.010)"),  # MCSE rounding up keeps its decimal place
         (1.0, 0.0, "1.000 (0.000)"),  # zero MCSE (coverage of 1)
         (200.0, np.nan, "200"),  # a count: no MCSE
+        # beyond the 10^15 place, with an exponent at the MCSE's place (quantize had
+        # failed beyond 1e28 in decimal's default 28 digits, stopping the paper job)
+        (2.04e27, 6.1e26, "2.0e+27 (6e+26)"),
+        (-1.2345e200, 2.2e198, "-1.235e+200 (2.2e+198)"),
+        (1.7e308, 1e307, "1.70e+308 (1.0e+307)"),
+        (5e16, 3e15, "50000000000000000 (3000000000000000)"),  # the 10^15 place: in full
+        (1e100, 0.0, "1.000e+100 (0)"),
         (0.5, np.nan, "0.5"),
     ],
 )
 def test_rounding_rule_examples(estimate: float, mcse: float, text: str) -> None:
     assert tables.format_cell(estimate, mcse) == text
+
+
+@pytest.mark.parametrize("exponent", range(0, 308, 7))
+def test_every_magnitude_rounds_to_the_mcses_place(exponent: int) -> None:
+    # Whatever the size (sigma may be up to 1e100, its MSE 1e200): the text reads back
+    # within half a unit of the MCSE's rounding place.
+    estimate, mcse = 1.2345678 * 10.0**exponent, 0.0345 * 10.0**exponent
+    text = tables.format_cell(estimate, mcse)
+    shown, shown_mcse = text.split(" (")
+    place = 10.0 ** (-tables.mcse_decimals(mcse))
+    assert abs(float(shown) - estimate) <= 0.5 * place * (1 + 1e-12)
+    assert float(shown_mcse.rstrip(")")) == pytest.approx(0.03 * 10.0**exponent)
+    assert len(shown) < 30
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(5.0, "5"), (0.5, "0.5"), (1e-05, "1e-05"), (1e15, "1000000000000000"), (1e60, "1e+60")],
+)
+def test_grid_values_are_short(value: float, text: str) -> None:
+    # a large sigma is printed with its exponent, not its 61 digits
+    assert short_number(value) == text
 
 
 def test_missing_estimate_has_no_text() -> None:
