@@ -20,7 +20,7 @@ bias          mean(b - θ)                                  sqrt(var(b) / n)
 relbias       mean((b - θ) / θ)  (NaN when θ = 0)           sd((b - θ) / θ) / sqrt(n)
 median_bias   median(b) - θ                                ŝ / (2 sqrt(n))  (asymptotic; ŝ below)
 empse         EmpSE = sd(b)                                EmpSE / sqrt(2 (n - 1))
-mad_empse     c median|b - median(b)|                      c ŝ_a / (2 sqrt(n))
+mad_empse     c median|b - median(b)|                      c ŝ_a / (2 sqrt(n)); NaN for n < 3
 modelse       ModSE = sqrt(mean(se²))                      sqrt(var(se²) / (4 n ModSE²))
 relerror      100 (ModSE / EmpSE - 1)                      100 (ModSE / EmpSE) sqrt(var(se²) /
                                                            (4 n ModSE⁴) + 1 / (2 (n - 1)))
@@ -158,12 +158,16 @@ def _mad_empse(s: pd.DataFrame) -> Pair:
     (equal to the SD for normal estimates); MCSE ``c ŝ_a / (2 sqrt(n))``, with ``ŝ_a`` the
     sparsity of the absolute deviations at their median (asymptotic, exact in the limit
     for a symmetric distribution of ``b``).
-    NaN for a single replicate, as EmpSE: its deviation from itself is no spread.
+    NaN for a single replicate, as EmpSE: its deviation from itself is no spread. The
+    MCSE is NaN for two: their two absolute deviations from their median are equal, so
+    ``ŝ_a`` is 0 but for rounding (a rounding error had given an MCSE near 1e-16).
     """
     n = _f(s["n"])
     estimate = _MAD_SCALE * _f(s["mad"])
     estimate[~(n >= 2)] = np.nan
-    return estimate, _MAD_SCALE * _f(s["mad_sparsity"]) / (2.0 * np.sqrt(n))
+    mcse = _MAD_SCALE * _f(s["mad_sparsity"]) / (2.0 * np.sqrt(n))
+    mcse[~(n >= 3)] = np.nan
+    return estimate, mcse
 
 
 def _empse(s: pd.DataFrame) -> Pair:

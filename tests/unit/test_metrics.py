@@ -656,3 +656,19 @@ def test_a_single_replicate_has_no_spread():
     out = out.assign(method="all")
     assert np.isnan(lookup(out, "empse", "all")[0])
     assert np.isnan(lookup(out, "mad_empse", "all")[0])
+
+
+@pytest.mark.parametrize("b", [[1.81, 0.3], [0.5, 0.1], [3.25, -7.0], [0.1, 0.2]])
+def test_two_replicates_give_a_mad_but_no_mcse_of_it(b):
+    # Two values' absolute deviations from their median are equal, so the sparsity at the
+    # MAD is 0 but for rounding: the MCSE is NaN, whatever the values (it had been NaN or
+    # about 1e-16 by their last bits), and the MAD itself is half their distance, scaled.
+    out = summarize(pd.DataFrame({"b": b, "se": [0.5, 0.5]}), estimate="b", true=1.0)
+    estimate, mcse = lookup(out.assign(method="all"), "mad_empse", "all")
+    assert estimate == pytest.approx(1.482602218505602 * abs(b[0] - b[1]) / 2)
+    assert np.isnan(mcse)
+    three = pd.DataFrame({"b": [*b, 0.7], "se": [0.5] * 3})
+    mcse = lookup(
+        summarize(three, estimate="b", true=1.0).assign(method="all"), "mad_empse", "all"
+    )[1]
+    assert np.isfinite(mcse) and mcse > 0
