@@ -627,6 +627,8 @@ def check(
     needing = [m for m in methods if m in PRIOR_METHODS]
     if needing and not priors:
         raise ConfigError(f"priors: method {needing[0]} needs at least one prior")
+    if needing:
+        _check_prior_resolution(priors, [named[name] for name in used])
     if "reference" in config:
         reference = config["reference"]
         listed = methods or list(KNOWN_METHODS)
@@ -1036,6 +1038,17 @@ def _check_names(errors: Sequence[str], truths: Sequence[str], designs: Sequence
                     "factors need different names (they label the cells' files)"
                 )
             seen[name] = key
+    # Nor after a level of another factor the grid does not use: `hetero` as a truth in a
+    # study of normal errors names its cells like those of heteroskedastic errors.
+    taken = {**{e: "grid.errors" for e in ERROR_MODELS}, DEFAULT_TRUTH: "grid.truth"}
+    taken[DEFAULT_DESIGN] = "grid.design"
+    for key, names in (("grid.truth", truths), ("grid.design", designs)):
+        for name in names:
+            if name in taken and taken[name] != key:
+                raise ConfigError(
+                    f"{key}: {_fmt(name)} is the name of a level of {taken[name]}; levels of "
+                    "different factors need different names (they label the cells' files)"
+                )
 
 
 def constant_column_share(n: int, k: int) -> float:
@@ -1082,6 +1095,25 @@ def error_models(config: Mapping[str, Any]) -> list[str]:
     """The error models of a checked configuration, in :data:`ERROR_MODELS` order."""
     listed = config["grid"].get("errors") or [DEFAULT_ERRORS]
     return [e for e in ERROR_MODELS if e in listed]
+
+
+def _check_prior_resolution(priors: Mapping[str, Any], truths: Sequence[Sequence[Any]]) -> None:
+    """A prior sd the fits can resolve: at least 1e-8 of the truth's and mean's size.
+
+    MAP's and Bayes's estimates carry rounding errors of about 1e-16 of the coefficients'
+    size; with a prior sd near that, the posterior's spread is the rounding's, and the
+    intervals (mode ± z sd) cover by chance (coverage 0.3 at sd = 1e-50).
+    """
+    scale = max(math.fsum(abs(float(b)) for b in beta) for beta in truths)
+    for name, prior in priors.items():
+        for j, (mean, sd) in enumerate(zip(prior["mean"], prior["sd"], strict=True)):
+            floor = SIGMA_RESOLUTION * (scale + abs(float(mean)))
+            if math.isfinite(sd) and sd < floor:
+                raise ConfigError(
+                    f"priors.{name}.sd[{j}]: {_fmt(sd)} is too small: below {floor:.2g} "
+                    f"({SIGMA_RESOLUTION:g} x (the sum of |beta| + |mean|)) the fits' "
+                    "rounding, not the prior, would set the estimates' spread"
+                )
 
 
 def _check_prior(name: Any, prior: Any, p: int, source: str = "in beta") -> None:
