@@ -221,6 +221,25 @@ def _check_proper(prior: Prior, n: int, sigma_prior: str) -> None:
     )
 
 
+#: A prior sd below this share of the coefficients' size is below what the fits resolve
+#: (as the study's config check, regsim.config).
+PRIOR_RESOLUTION = 1e-8
+
+
+def _check_prior_resolution(prior: Prior, beta_hat: np.ndarray) -> None:
+    """MAP's and Bayes's numbers carry rounding errors of about 1e-16 of the coefficients'
+    size: a prior sd near that would make their spread the rounding's."""
+    scale = math.fsum(abs(float(b)) for b in beta_hat)
+    for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
+        floor = PRIOR_RESOLUTION * (scale + abs(mean))
+        if math.isfinite(sd) and sd < floor:
+            raise InputDataError(
+                f"--prior-sd: {sd!r} (coefficient {j}) is too small: below {floor:.2g} "
+                f"({PRIOR_RESOLUTION:g} x (the sum of |OLS estimates| + |prior mean|)) the "
+                "fits' rounding, not the prior, would set the estimates' spread"
+            )
+
+
 def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | None]]]:
     """Fit every method to the CSV named in ``args``; return the nested results.
 
@@ -245,6 +264,8 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
                 f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
             )
+        ols = fit_dataset(x, y, prior, args.alpha, ("ols",), sigma_prior).fits["ols"]
+        _check_prior_resolution(prior, ols.estimate[0, :-1])  # before MAP's search starts
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
     results: dict[str, dict[str, dict[str, float | None]]] = {}

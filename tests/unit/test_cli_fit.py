@@ -224,6 +224,11 @@ def test_bad_data_gives_one_line_error(run_fit, tmp_path, case):
         (["--y", "y", "--prior-sd", "1", "1"], "--prior-sd: 2 values, expected 3"),
         (["--y", "y", "--prior-sd", "1", "0", "1"], "--prior-sd: values must be > 0"),
         (["--y", "y", "--alpha", "1.5"], "--alpha"),
+        # below what the fits resolve: their spread would be rounding
+        (
+            ["--y", "y", "--prior-mean", "10", "5", "5", "--prior-sd", "1e-40", "1", "1"],
+            "--prior-sd: 1e-40 (coefficient 0) is too small: below",
+        ),
     ],
 )
 def test_bad_options_give_one_line_error(run_fit, notebook_csv, args, expected):
