@@ -43,6 +43,7 @@ from regsim.limits import (
     alpha_problem,
     finite,
     magnitude_problem,
+    prior_resolution_problem,
     prior_sd_problem,
     shown,
 )
@@ -1040,8 +1041,8 @@ def _check_names(errors: Sequence[str], truths: Sequence[str], designs: Sequence
             seen[name] = key
     # Nor after a level of another factor the grid does not use: `hetero` as a truth in a
     # study of normal errors names its cells like those of heteroskedastic errors.
-    taken = {**{e: "grid.errors" for e in ERROR_MODELS}, DEFAULT_TRUTH: "grid.truth"}
-    taken[DEFAULT_DESIGN] = "grid.design"
+    taken = dict.fromkeys(ERROR_MODELS, "grid.errors")
+    taken |= {DEFAULT_TRUTH: "grid.truth", DEFAULT_DESIGN: "grid.design"}
     for key, names in (("grid.truth", truths), ("grid.design", designs)):
         for name in names:
             if name in taken and taken[name] != key:
@@ -1098,22 +1099,14 @@ def error_models(config: Mapping[str, Any]) -> list[str]:
 
 
 def _check_prior_resolution(priors: Mapping[str, Any], truths: Sequence[Sequence[Any]]) -> None:
-    """A prior sd the fits can resolve: at least 1e-8 of the truth's and mean's size.
-
-    MAP's and Bayes's estimates carry rounding errors of about 1e-16 of the coefficients'
-    size; with a prior sd near that, the posterior's spread is the rounding's, and the
-    intervals (mode ± z sd) cover by chance (coverage 0.3 at sd = 1e-50).
-    """
+    """Every finite prior sd at least what the fits resolve (``regsim.limits``)."""
     scale = max(math.fsum(abs(float(b)) for b in beta) for beta in truths)
     for name, prior in priors.items():
         for j, (mean, sd) in enumerate(zip(prior["mean"], prior["sd"], strict=True)):
-            floor = SIGMA_RESOLUTION * (scale + abs(float(mean)))
-            if math.isfinite(sd) and sd < floor:
-                raise ConfigError(
-                    f"priors.{name}.sd[{j}]: {_fmt(sd)} is too small: below {floor:.2g} "
-                    f"({SIGMA_RESOLUTION:g} x (the sum of |beta| + |mean|)) the fits' "
-                    "rounding, not the prior, would set the estimates' spread"
-                )
+            names = (_fmt(sd), "the sum of |beta|", "|mean|")
+            problem = prior_resolution_problem(sd, mean, scale, names)
+            if problem:
+                raise ConfigError(f"priors.{name}.sd[{j}]: {problem}")
 
 
 def _check_prior(name: Any, prior: Any, p: int, source: str = "in beta") -> None:

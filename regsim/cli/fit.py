@@ -21,9 +21,14 @@ from regsim.estimators.single import (
     TRUSTED_CONDITION,
     conditioning,
     fit_dataset,
-    residual_sum_of_squares,
+    least_squares,
 )
-from regsim.limits import alpha_problem, magnitude_problem, prior_sd_problem
+from regsim.limits import (
+    alpha_problem,
+    magnitude_problem,
+    prior_resolution_problem,
+    prior_sd_problem,
+)
 from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS
 
 METHODS = ("ols", "mle", "map", "bayes")
@@ -221,23 +226,15 @@ def _check_proper(prior: Prior, n: int, sigma_prior: str) -> None:
     )
 
 
-#: A prior sd below this share of the coefficients' size is below what the fits resolve
-#: (as the study's config check, regsim.config).
-PRIOR_RESOLUTION = 1e-8
-
-
 def _check_prior_resolution(prior: Prior, beta_hat: np.ndarray) -> None:
-    """MAP's and Bayes's numbers carry rounding errors of about 1e-16 of the coefficients'
-    size: a prior sd near that would make their spread the rounding's."""
+    """Every finite prior sd at least what the fits resolve (``regsim.limits``), against
+    the OLS estimates' size."""
     scale = math.fsum(abs(float(b)) for b in beta_hat)
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
-        floor = PRIOR_RESOLUTION * (scale + abs(mean))
-        if math.isfinite(sd) and sd < floor:
-            raise InputDataError(
-                f"--prior-sd: {sd!r} (coefficient {j}) is too small: below {floor:.2g} "
-                f"({PRIOR_RESOLUTION:g} x (the sum of |OLS estimates| + |prior mean|)) the "
-                "fits' rounding, not the prior, would set the estimates' spread"
-            )
+        names = (f"{sd!r} (coefficient {j})", "the sum of |OLS estimates|", "|prior mean|")
+        problem = prior_resolution_problem(sd, mean, scale, names)
+        if problem:
+            raise InputDataError(f"--prior-sd: {problem}")
 
 
 def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | None]]]:
@@ -256,7 +253,7 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
     with np.errstate(all="ignore"):
         # Before any fit: MAP's and Bayes's searches over sigma need a positive residual
         # sum of squares.
-        rss = residual_sum_of_squares(x, y)
+        beta_hat, rss = least_squares(x, y)
         spread = float(np.sum((y - y.mean()) ** 2))
         if not rss > EXACT_FIT * spread:
             share = f", {rss / spread:.1g} of its sum of squares about the mean" if rss else ""
@@ -264,8 +261,7 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
                 f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
             )
-        ols = fit_dataset(x, y, prior, args.alpha, ("ols",), sigma_prior).fits["ols"]
-        _check_prior_resolution(prior, ols.estimate[0, :-1])  # before MAP's search starts
+        _check_prior_resolution(prior, beta_hat)  # before MAP's search starts
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
     results: dict[str, dict[str, dict[str, float | None]]] = {}

@@ -46,7 +46,7 @@ __all__ = [
     "DatasetFit",
     "conditioning",
     "fit_dataset",
-    "residual_sum_of_squares",
+    "least_squares",
 ]
 
 #: Largest scaled condition number cond(X_s) of a fit that is reported. Rounding moves
@@ -130,14 +130,17 @@ def _decompose(x: np.ndarray, y: np.ndarray) -> _Decomposition:
     return _Decomposition(len(y), norms, r, qty, beta_scaled, float(residuals @ residuals))
 
 
-def residual_sum_of_squares(x: np.ndarray, y: np.ndarray) -> float:
-    """The residual sum of squares of ``y`` on an intercept and ``x`` (shape (n, k)), from
-    the decomposition :func:`fit_dataset` fits by: the same number as its ``rss``.
+def least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """The OLS coefficients (intercept first) and residual sum of squares of ``y`` on an
+    intercept and ``x`` (shape (n, k)), from the decomposition :func:`fit_dataset` fits
+    by: the same numbers as its OLS estimates and ``rss``.
 
-    Checked before fitting: where it is 0 the covariates fit ``y`` exactly, σ's estimates
-    are 0 and MAP's and Bayes's posteriors in σ degenerate.
+    Checked before fitting: where the sum is 0 the covariates fit ``y`` exactly, σ's
+    estimates are 0 and MAP's and Bayes's posteriors in σ degenerate; and the
+    coefficients' size bounds the prior sds the fits resolve.
     """
-    return _decompose(np.asarray(x, dtype=float), np.asarray(y, dtype=float)).rss
+    d = _decompose(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    return d.beta_scaled / d.norms, d.rss
 
 
 def _statistics(decomposition: _Decomposition) -> SufficientStats:
