@@ -4,10 +4,17 @@ Run the whole study with `snakemake --cores 8`; execution settings come from
 profiles/default/. What each rule writes: results/README.md.
 """
 
+import sys
+
 from snakemake.utils import min_version, validate
 
 from regsim.provenance import git_state
-from regsim.workflow import cancel_scheduler_timers, load_study
+from regsim.workflow import (
+    cancel_scheduler_timers,
+    check_report_results,
+    load_study,
+    warn_stale_results,
+)
 
 min_version("9.0")
 
@@ -22,6 +29,8 @@ STUDY = load_study(
 )
 config.clear()
 config.update(STUDY.config)
+# A report shows this study's files from results/: not those another config made.
+check_report_results(STUDY, sys.argv)
 
 
 report: "report/workflow.rst"
@@ -79,6 +88,7 @@ include: "rules/paper.smk"
 # for at exit; once the run has ended there is nothing left to check.
 onsuccess:
     cancel_scheduler_timers()
+    warn_stale_results(STUDY)
 
 
 onerror:

@@ -41,8 +41,10 @@ __all__ = [
     "PACKAGES",
     "PROVENANCE_NAME",
     "TableCheck",
+    "EXECUTION_SETTINGS",
     "build_provenance",
     "check_tables",
+    "config_differences",
     "git_state",
     "package_versions",
     "platform_info",
@@ -127,6 +129,39 @@ def _json_safe(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return _json_safe(value.item())
     return str(value)
+
+
+#: Config keys that decide how a study runs, not what it computes: its results are the
+#: same bytes whatever they are (``keep_datasets`` keeps the dataset files beside them).
+EXECUTION_SETTINGS: frozenset[str] = frozenset({"observations_per_job", "keep_datasets"})
+
+
+def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+    """The top-level config keys in which a run record's configuration is not ``config``.
+
+    The record holds the configuration as :func:`build_provenance` wrote it; ``config`` is
+    compared in the same form. :data:`EXECUTION_SETTINGS` are left out: a study run with
+    other jobs or without its dataset files has the same results. A key only one of the
+    two has counts as a difference.
+
+    Parameters
+    ----------
+    config : mapping
+        A resolved configuration (``regsim.study.Study.config``).
+    record : mapping
+        A run record (``results/provenance.json``, read as JSON).
+
+    Returns
+    -------
+    list of str
+        The differing keys, sorted; empty if the record is of this configuration.
+    """
+    ours = json.loads(json.dumps(_json_safe(dict(config))))
+    recorded = record.get("config")
+    if not isinstance(recorded, Mapping):
+        return ["config"]
+    keys = (ours.keys() | recorded.keys()) - EXECUTION_SETTINGS
+    return sorted(key for key in keys if ours.get(key) != recorded.get(key))
 
 
 def package_versions() -> dict[str, str]:

@@ -6,12 +6,16 @@
   :class:`~regsim.errors.RegsimError` becomes one line and exit status 1.
 * :func:`cancel_scheduler_timers`: Snakemake waits a second after its last job for a
   re-check of its queue; once the run has ended there is nothing left to check.
+* :func:`check_report_results`: a report of the files another configuration made is
+  refused in one line; :func:`warn_stale_results`: after a run, one line if ``results/``
+  holds an earlier configuration's files.
 
 Nothing here imports Snakemake: the Snakefile passes what it needs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -100,6 +104,111 @@ def _check_fixed_designs(study: Study) -> None:
             problem = fixed_design_problem(design, n, study.p - 1, study.seed)
             if problem:
                 raise ConfigError(f"designs.{design.name}: {problem}")
+
+
+#: The folder of the study's results, relative to the working folder (the rules' paths).
+RESULTS = "results"
+
+
+def _record(results: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run record in ``results``, or None where there is none or it cannot be read."""
+    from regsim.provenance import PROVENANCE_NAME
+
+    try:
+        record = json.loads((Path(results) / PROVENANCE_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def asks_for_report(argv: Sequence[str]) -> bool:
+    """Whether a Snakemake command line makes a report of the results as they are.
+
+    ``--report`` (with or without its file) does; ``--report-after-run`` runs the study
+    first, which brings the results up to the config.
+    """
+    arguments = list(argv[1:])
+    if "--report-after-run" in arguments:
+        return False
+    return any(arg == "--report" or arg.startswith("--report=") for arg in arguments)
+
+
+def check_report_results(
+    study: Study, argv: Sequence[str], results: str | os.PathLike[str] = RESULTS
+) -> None:
+    """Refuse, in one line, a report of results another configuration made.
+
+    ``snakemake --report`` describes the study its config layers define, and takes that
+    study's figures and tables from ``results/`` whatever made them: after a run of
+    another config, files of the same names (``coverage.png``, ``metrics`` tables) would
+    be shown under this study's description, with no error. The run record
+    (``results/provenance.json``) says which configuration made the results; where it
+    names another (:func:`regsim.provenance.config_differences`), the report is refused
+    before anything is written. Without a record there is nothing to compare.
+
+    Parameters
+    ----------
+    study : Study
+        The study of the workflow's config layers.
+    argv : sequence of str
+        The command line (``sys.argv``): only a report (:func:`asks_for_report`) is checked.
+    results : path-like
+        The results folder.
+
+    Raises
+    ------
+    SystemExit
+        With ``report error: ...`` naming the differing keys.
+    """
+    if not asks_for_report(argv):
+        return
+    record = _record(results)
+    if record is None:
+        return
+    from regsim.provenance import PROVENANCE_NAME, config_differences
+
+    differing = config_differences(study.config, record)
+    if differing:
+        sys.exit(
+            f"report error: {Path(results) / PROVENANCE_NAME} records another configuration "
+            f"than this one ({', '.join(differing)} differ): give --report the --configfile "
+            "and --config arguments of the run that made the results, or run this study first"
+        )
+
+
+def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) -> int:
+    """After a run, say in one line whether ``results`` holds files this study did not write.
+
+    A config that drops a method, an error model or a figure leaves the files an earlier
+    config wrote for it (``efficiency.png``, ``coverage_t3.png``) beside the new ones, as
+    current-looking as they are: nothing is deleted (``regsim verify`` lists them as
+    ``STALE``). Checked only when the run record is this study's, so after a run of the
+    whole study, not of one target.
+
+    Returns
+    -------
+    int
+        How many such files there are (and a line was printed to stderr if any).
+    """
+    record = _record(results)
+    if record is None:
+        return 0
+    from regsim.provenance import config_differences
+
+    if config_differences(study.config, record):
+        return 0
+    from regsim.verify import stale_files
+
+    stale = stale_files(results, record)
+    if stale:
+        where = Path(results)
+        print(
+            f"regsim: {where}/ holds {len(stale)} file(s) this study did not write, an "
+            f"earlier configuration's (e.g. {where / stale[0].path}): "
+            f"`python -m regsim verify {where}/` lists them",
+            file=sys.stderr,
+        )
+    return len(stale)
 
 
 #: Qualified name of the function Snakemake's scheduler runs on a timer to look at its

@@ -66,6 +66,29 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir / "results" / "report.html"
 
 
+def test_a_report_of_another_configs_results_is_refused(report: Path) -> None:
+    """With a config other than the run's, the report would show the run's figures under
+    this config's description: refused in one line, before anything is written."""
+    workdir = report.parent.parent
+    refused = snakemake(
+        workdir,
+        "--configfile",
+        "tests/smoke.yaml",
+        "--config",
+        "alpha=0.1",
+        "--report",
+        "other.html",
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert [line for line in refused.stderr.splitlines() if "error" in line] == [
+        "report error: results/provenance.json records another configuration than this "
+        "one (alpha differ): give --report the --configfile and --config arguments of the "
+        "run that made the results, or run this study first"
+    ]
+    assert not (workdir / "other.html").exists()
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[sync_api.Browser]:
     yield from launch()

@@ -8,10 +8,11 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from regsim import provenance
+from regsim import provenance, workflow
 from regsim.cli import COMMANDS, main
 from regsim.cli import verify as verify_cli
 from regsim.errors import DataFileError
@@ -208,3 +209,70 @@ def test_verify_lists_files_that_are_not_part_of_the_study(results: Path, tmp_pa
     assert capsys.readouterr().out.splitlines()[-1] == (
         "STALE      fits/n30_sigma2.parquet: not a file of this study (an earlier configuration's?)"
     )
+
+
+def test_config_differences_names_the_keys_a_record_does_not_share(results: Path, tmp_path) -> None:
+    record = provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
+    assert provenance.config_differences(CONFIG, record) == []
+    # how the study ran is not what it computed
+    assert provenance.config_differences({**CONFIG, "observations_per_job": 10}, record) == []
+    assert provenance.config_differences({**CONFIG, "keep_datasets": True}, record) == []
+    changed = {**CONFIG, "alpha": 0.1, "methods": ["ols", "map"], "sigma_prior": "jeffreys"}
+    assert provenance.config_differences(changed, record) == ["alpha", "methods", "sigma_prior"]
+    # a flat prior's sd is recorded as text; the same config still agrees
+    assert CONFIG["priors"]["shifted"]["sd"][2] == float("inf")
+    assert provenance.config_differences(json.loads(json.dumps(CONFIG)), record) == []
+    assert provenance.config_differences(CONFIG, {"tables": {}}) == ["config"]
+
+
+def test_a_report_of_another_configs_results_is_refused(results: Path, tmp_path, capsys) -> None:
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
+    study = SimpleNamespace(config={**CONFIG, "grid": {"n": [10], "sigma": [1, 5]}})
+    report = ["snakemake", "--configfile", "other.yaml", "--report", "r.html"]
+    with pytest.raises(SystemExit) as refused:
+        workflow.check_report_results(study, report, results)
+    assert str(refused.value) == (
+        f"report error: {results / 'provenance.json'} records another configuration than "
+        "this one (grid differ): give --report the --configfile and --config arguments of "
+        "the run that made the results, or run this study first"
+    )
+    # a run, a run that reports after it, and a report of the record's own config pass
+    for argv in (
+        ["snakemake", "--cores", "2"],
+        ["snakemake", "--report", "r.html", "--report-after-run"],
+        ["snakemake", "--reporter", "html"],
+    ):
+        workflow.check_report_results(study, argv, results)
+    for argv in (report, ["snakemake", "--report=r.html"], ["snakemake", "--report"]):
+        workflow.check_report_results(SimpleNamespace(config=CONFIG), argv, results)
+    # without a record there is nothing to compare
+    (results / provenance.PROVENANCE_NAME).unlink()
+    workflow.check_report_results(study, report, results)
+
+
+def test_a_run_says_when_results_hold_an_earlier_configs_files(
+    results: Path, tmp_path, capsys
+) -> None:
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
+    study = SimpleNamespace(config=CONFIG)
+    assert workflow.warn_stale_results(study, results) == 0
+    assert capsys.readouterr().err == ""
+    (results / "figures").mkdir()
+    for name in ("coverage_t3.png", "coverage_t3.pdf"):
+        (results / "figures" / name).write_bytes(b"an earlier study's figure")
+    assert workflow.warn_stale_results(study, results) == 2
+    assert capsys.readouterr().err == (
+        f"regsim: {results}/ holds 2 file(s) this study did not write, an earlier "
+        f"configuration's (e.g. {results / 'figures' / 'coverage_t3.pdf'}): "
+        f"`python -m regsim verify {results}/` lists them\n"
+    )
+    # after a run of one target the record is an earlier config's: no claim is made
+    other = SimpleNamespace(config={**CONFIG, "alpha": 0.1})
+    assert workflow.warn_stale_results(other, results) == 0
+    assert capsys.readouterr().err == ""
