@@ -77,7 +77,8 @@ def replications_from_pilot(
     ----------
     metrics : DataFrame
         A pilot's metrics table (columns n, sigma, prior, method, parameter, measure,
-        estimate, mcse; measure ``n_reps`` gives each group's pilot replications).
+        estimate, mcse; measures ``n_reps`` and ``n_failed`` give the replicates each group
+        used and left out, whose sum is the datasets the pilot drew for it).
     measure : str
         The measure to plan for, e.g. ``bias``, ``rmse`` or ``coverage``.
     target_mcse : float
@@ -89,6 +90,12 @@ def replications_from_pilot(
         One row per cell: its factor columns (``n, sigma`` and any other factor of the
         grid), ``replications`` (the largest need over the cell's methods, priors and
         parameters) and ``binding`` (which of them needs most).
+
+    Notes
+    -----
+    An MCSE falls as 1/√(replicates used); with failures at the pilot's rate, the used
+    replicates are a fixed share of those drawn, so a group needs R = R_drawn ·
+    (MCSE_pilot / target)² datasets drawn, R_drawn = n_reps + n_failed in the pilot.
     """
     _check_target(target_mcse)
     cells = _cells(metrics)
@@ -96,7 +103,11 @@ def replications_from_pilot(
     rows = metrics[metrics["measure"] == measure].set_index(keys)
     if rows.empty:
         raise InputDataError(f"measure {measure!r} is not in the pilot's metrics table")
-    pilot_reps = metrics[metrics["measure"] == "n_reps"].set_index(keys)["estimate"]
+    # Replicates drawn, not only those used: a method that failed on a share of the
+    # pilot's datasets fails on that share of the run's too, so the datasets to draw are
+    # the pilot's drawn ones scaled (a group's rows are n_reps + n_failed, either rule).
+    counts = metrics[metrics["measure"].isin(("n_reps", "n_failed"))]
+    pilot_reps = counts.groupby(keys)["estimate"].sum(min_count=1)
     mcse = rows["mcse"]
     needed = pilot_reps.reindex(mcse.index) * (mcse / target_mcse) ** 2
     needed = needed.dropna()
@@ -326,8 +337,8 @@ def format_plan(table: pd.DataFrame, seconds: TimeEstimate | None) -> str:
         return text
     text += (
         "\nR = R_pilot (MCSE_pilot / target)^2 for each method, prior and parameter, with "
-        "R_pilot its\nsuccessful replicates in the pilot (n_reps); a cell's R is the largest "
-        "(binding),\nrounded up (at least 2)\n"
+        "R_pilot the\nreplicates the pilot drew for it (n_reps + n_failed: failures recur at "
+        "the pilot's rate);\na cell's R is the largest (binding), rounded up (at least 2)\n"
     )
     total = int(table["replications"].sum())
     if seconds is not None and seconds.measured:

@@ -60,6 +60,23 @@ def test_pilot_scaling_takes_the_binding_method_per_cell():
     assert list(table["binding"]) == ["map (weak) beta1", "ols beta1"]
 
 
+def test_pilot_scaling_plans_datasets_drawn_where_fits_fail():
+    """A method that failed on a third of the pilot's datasets fails as often in the run:
+    the plan counts datasets to draw, so it scales the drawn ones, not the used ones."""
+    rows = pilot_metrics()
+    rows = rows[rows["n"] == 10].copy()
+    at = (rows["method"] == "map") & (rows["measure"] == "n_reps")
+    rows.loc[at, "estimate"] = 135.0
+    rows.loc[(rows["method"] == "map") & (rows["measure"] == "n_failed"), "estimate"] = 65.0
+    table = replications_from_pilot(rows, "bias", 0.01)
+    # MAP drew 200 (135 used): 200·4² = 3200 datasets, of which about 2160 are used, and
+    # its MCSE then is 0.04·√(135/2160) = 0.01; scaling the 135 used would give 0.0122.
+    assert list(table["replications"]) == [3200]
+    assert list(table["binding"]) == ["map (weak) beta1"]
+    used = 3200 * 135 / 200
+    assert math.isclose(0.04 * math.sqrt(135 / used), 0.01)
+
+
 def test_pilot_replications_count_failed_replicates():
     # n = 20: MAP used 190 replicates and 10 failed, so the cell drew 200.
     assert pilot_replications(pilot_metrics()) == {"n10_sigma1": 100, "n20_sigma1": 200}
@@ -214,7 +231,7 @@ def test_plan_without_benchmarks_has_no_time(tmp_path):
     text = format_plan(table, seconds)
     assert "estimated" not in text
     assert "no time estimate: the pilot's benchmark files do not cover every cell" in text
-    assert "R = R_pilot (MCSE_pilot / target)^2" in text and "(n_reps)" in text
+    assert "R = R_pilot (MCSE_pilot / target)^2" in text and "(n_reps + n_failed" in text
 
 
 def test_plan_command(tmp_path, capsys):
