@@ -82,6 +82,9 @@ class Source:
     rows: int
     start: int
     stop: int
+    #: What the fits are a function of (``regsim.specs.fits_fingerprint``); None in a
+    #: chunk of an older version.
+    fingerprint: str | None = None
 
 
 def chunk_units(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -115,7 +118,12 @@ def cell_sources(chunks: Sequence[str | os.PathLike[str]]) -> dict[str, list[Sou
         for unit in chunk_units(path)["units"]:
             first, last = unit["row_groups"]
             source = Source(
-                str(path), tuple(range(first, last)), unit["rows"], unit["start"], unit["stop"]
+                str(path),
+                tuple(range(first, last)),
+                unit["rows"],
+                unit["start"],
+                unit["stop"],
+                unit.get("fingerprint"),
             )
             found.setdefault(unit["label"], []).append(source)
     return {label: sorted(sources, key=lambda s: s.start) for label, sources in found.items()}

@@ -66,7 +66,13 @@ def run_simulate(
         The job's dataset file (``.npz``); none is written without it.
     """
     with ExitStack() as stack:
-        chunk = stack.enter_context(ChunkWriter(stack.enter_context(replacing(fits)), job.name))
+        chunk = stack.enter_context(
+            ChunkWriter(
+                stack.enter_context(replacing(fits)),
+                job.name,
+                fingerprint=lambda unit: job.fingerprint(unit.cell),
+            )
+        )
         data = None if datasets is None else stack.enter_context(DatasetFile(datasets, job.seed))
         for unit in job.units:
             cell = unit.cell
@@ -145,13 +151,24 @@ def run_collect(
     from regsim.tableio import REGENERATE, write_metrics_csv
 
     sources = cell_sources(chunks)
+    expected = dict(zip(job.cells, job.fingerprints, strict=True)) if job.fingerprints else {}
     for label in job.cells:
-        ranges = [(s.start, s.stop) for s in sources.get(label, [])]
+        found = sources.get(label, [])
+        # A chunk of an older version carries no fingerprint: only its ranges are checked.
+        foreign = [s.path for s in found if s.fingerprint not in (None, expected.get(label))]
+        if expected and foreign:
+            raise DataFileError(
+                f"{foreign[0]}: its fits of cell {label} are not this study's (another seed, "
+                f"truth, design or fit settings made them); {REGENERATE}"
+            )
+        ranges = [(s.start, s.stop) for s in found]
         edges = [0, *(b for _, b in ranges)]
         if not ranges or [a for a, _ in ranges] != edges[:-1] or edges[-1] != job.replications:
+            files = ", ".join(sorted({s.path for s in found})) or "no chunk"
             raise DataFileError(
-                f"the chunks of fits hold replicates {ranges or 'none'} of cell {label}, not "
-                f"0-{job.replications - 1} once each; {REGENERATE}"
+                f"the chunks of fits ({files}) hold replicates {ranges or 'none'} of cell "
+                f"{label}, not 0-{job.replications - 1} once each; delete them and rerun "
+                "the workflow to regenerate them"
             )
     outputs = list(zip(job.cells, fits, metrics, strict=True))
     # About a dozen tasks per worker, so that the workers end close together (with four,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +137,15 @@ class ChunkWriter:
     takes one cell's rows without decoding the others (``regsim.cells.cell_sources``).
     """
 
-    def __init__(self, path: str | os.PathLike[str], job: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        job: str,
+        fingerprint: Callable[[Unit], str] | None = None,
+    ) -> None:
         self.parts = ParquetParts(Path(path), text_dictionaries_only=True)
         self.job = job
+        self.fingerprint = fingerprint
         self.units: list[dict[str, Any]] = []
         self.row_groups = 0
 
@@ -163,6 +169,8 @@ class ChunkWriter:
                     "rows": 0,
                 }
             )
+            if self.fingerprint is not None:
+                self.units[-1]["fingerprint"] = self.fingerprint(unit)
         self.row_groups += self.parts.write(table, FIT_KEY)
         self.units[-1]["row_groups"][1] = self.row_groups
         self.units[-1]["rows"] += len(table)

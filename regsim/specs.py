@@ -8,6 +8,8 @@ standard library, so that parsing the workflow stays cheap.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +88,29 @@ def _prior_name(prior: Prior) -> str:
     return prior.name
 
 
+def fits_fingerprint(cell: Cell, seed: int, fit: FitSpec) -> str:
+    """What a cell's fits are a function of, as 16 hex digits.
+
+    The cell's data-generating parameters (its key: n, σ, error model, truth, design),
+    the base seed and what is fitted (methods and priors in any order, level, MAP's
+    iteration cap, prior on σ). A simulate job writes it beside each cell's fits in its
+    chunk, and the collect job checks it against the study's, so a chunk another study
+    made (another seed, another truth of the same name, other priors) is refused rather
+    than summarized: Snakemake only sees a file that is newer than its inputs.
+    """
+    what = {
+        "cell": cell.key,
+        "seed": int(seed),
+        "methods": sorted(fit.methods),
+        "priors": sorted((prior.to_plain() for prior in fit.priors), key=lambda p: p["name"]),
+        "alpha": fit.alpha,
+        "map_max_iter": fit.map_max_iter,
+        "sigma_prior": fit.sigma_prior,
+    }
+    text = json.dumps(what, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class SimulateJob:
     """One simulate job of the plan (``regsim.design.plan_jobs``).
@@ -106,6 +131,10 @@ class SimulateJob:
     seed: int
     units: tuple[Unit, ...]
     fit: FitSpec
+
+    def fingerprint(self, cell: Cell) -> str:
+        """What this job's fits of ``cell`` are a function of (:func:`fits_fingerprint`)."""
+        return fits_fingerprint(cell, self.seed, self.fit)
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params`` (compared for reruns)."""
@@ -162,6 +191,9 @@ class CollectJob:
         variance of the OLS coefficients (``regsim.exact``).
     seed : int or None
         The study's base seed, which a fixed design's X is drawn from.
+    fingerprints : tuple of str
+        Each cell's :func:`fits_fingerprint`, in the order of ``cells``: a chunk's fits of
+        the cell must carry it. Empty: not checked.
     """
 
     cells: tuple[str, ...]
@@ -172,6 +204,7 @@ class CollectJob:
     p: int = 3
     designs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int | None = None
+    fingerprints: tuple[str, ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         """The spec as plain values, for Snakemake's ``params``."""
@@ -184,6 +217,7 @@ class CollectJob:
             "p": self.p,
             "designs": {name: dict(spec) for name, spec in self.designs.items()},
             "seed": self.seed,
+            "fingerprints": list(self.fingerprints),
         }
 
     @classmethod
@@ -198,6 +232,7 @@ class CollectJob:
             int(params.get("p", 3)),
             {k: dict(v) for k, v in params.get("designs", {}).items()},
             None if params.get("seed") is None else int(params["seed"]),
+            tuple(params.get("fingerprints", ())),
         )
 
 

@@ -31,7 +31,7 @@ from regsim.schema import (
     PRIOR_METHODS,
     parameter_names,
 )
-from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob
+from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob, fits_fingerprint
 
 #: Figure families drawn from the metrics table (the keys of ``regsim.figures.FIGURES``;
 #: named here so that parsing the workflow does not import matplotlib).
@@ -306,6 +306,7 @@ class Study:
             p=self.p,
             designs=designs(self.config),
             seed=self.seed,
+            fingerprints=tuple(fits_fingerprint(cell, self.seed, self.fit) for cell in self.cells),
         )
 
     def job_priority(self, name: str) -> int:

@@ -32,7 +32,7 @@ from regsim.schema import (
 )
 from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.simulate import draw, load_datasets
-from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob
+from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob, fits_fingerprint
 from regsim.tableio import (
     read_metrics,
     read_parquet,
@@ -139,8 +139,11 @@ def run_study(
         run_simulate(spec, fits=chunk, datasets=datasets)
         chunks.append(chunk)
     labels = [cell.label for cell in CELLS]
+    fingerprints = tuple(fits_fingerprint(cell, 7, fit) for cell in CELLS)
     run_collect(
-        CollectJob(tuple(labels), REPLICATIONS, 0.05, reference, failures),
+        CollectJob(
+            tuple(labels), REPLICATIONS, 0.05, reference, failures, fingerprints=fingerprints
+        ),
         chunks=chunks,
         fits=[root / "fits" / f"{label}.parquet" for label in labels],
         metrics=[root / "metrics" / f"{label}.parquet" for label in labels],
@@ -344,6 +347,51 @@ def test_collect_refuses_chunks_that_miss_or_repeat_replicates(
         with pytest.raises(DataFileError, match="not 0-39 once each"):
             run_collect(job, chunks=wrong, **outputs)
     assert not any(tmp_path.iterdir())
+
+
+def test_collect_refuses_a_chunk_another_study_made(
+    studies: dict[str, Path], tmp_path: Path
+) -> None:
+    """A chunk of the same cells and replicates, drawn with another seed, with another
+    truth of the same name or fitted with other priors, is named and refused: Snakemake
+    only sees a file newer than its inputs."""
+    ours = sorted((studies["whole"] / "chunks").glob("*.parquet"))
+    (job,) = [j for j in plan_jobs(CELLS, REPLICATIONS, PLANS["whole"]) if j.name == ours[0].stem]
+    labels = tuple(cell.label for cell in CELLS)
+    collect = CollectJob(
+        labels,
+        REPLICATIONS,
+        0.05,
+        fingerprints=tuple(fits_fingerprint(cell, 7, FIT) for cell in CELLS),
+    )
+    other_truth = tuple(
+        dataclasses.replace(unit, cell=dataclasses.replace(unit.cell, beta=(10.0, 0.0, 10.1777)))
+        for unit in job.units
+    )
+    assert [u.cell.label for u in other_truth] == [u.cell.label for u in job.units]
+    others = {
+        "seed": SimulateJob(job.name, 8, job.units, FIT),
+        "truth": SimulateJob(job.name, 7, other_truth, FIT),
+        "priors": SimulateJob(job.name, 7, job.units, dataclasses.replace(FIT, priors=PRIORS[:1])),
+    }
+    for what, spec in others.items():
+        foreign = tmp_path / what / ours[0].name
+        run_simulate(spec, fits=foreign)
+        out = tmp_path / what / "out"
+        outputs = {
+            "fits": [out / f"{label}.fits" for label in labels],
+            "metrics": [out / f"{label}.metrics" for label in labels],
+            "table": out / "metrics.csv",
+        }
+        with pytest.raises(DataFileError) as refused:
+            run_collect(collect, chunks=[foreign, *ours[1:]], **outputs)
+        assert str(refused.value).startswith(
+            f"{foreign}: its fits of cell {job.units[0].cell.label} are not this study's"
+        )
+        assert not out.exists()
+    # The same chunk, fitted with the priors listed in another order, is this study's.
+    again = SimulateJob(job.name, 7, job.units, dataclasses.replace(FIT, priors=PRIORS[::-1]))
+    assert again.fingerprint(CELLS[0]) == fits_fingerprint(CELLS[0], 7, FIT)
 
 
 def test_cell_fits_are_sorted_and_complete(studies: dict[str, Path]) -> None:
