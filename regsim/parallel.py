@@ -70,7 +70,8 @@ def run_tasks(
         exception comes back as its class and message: Python's built-in exceptions and
         ``regsim.errors`` as themselves, others as a :class:`RuntimeError` naming the
         class (the child logs their traceback); a child that dies without one (e.g.
-        killed) as a RuntimeError.
+        killed) as a RuntimeError. A child stopped by Ctrl-C logs nothing, and comes
+        back as a KeyboardInterrupt.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -163,6 +164,10 @@ def _fork(task: Callable[[], None]) -> tuple[int, int]:
     code = 0
     try:
         task()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every process of the job, this one too: the parent, interrupted
+        # as well, says so once (regsim.workflow.log_to); a traceback here would be noise.
+        code = _INTERRUPTED
     except BaseException as error:  # noqa: BLE001 - every failure goes to the parent
         code = 1
         if not isinstance(error, RegsimError):  # a bug, not bad input: keep where it was
@@ -177,6 +182,8 @@ def _fork(task: Callable[[], None]) -> tuple[int, int]:
 
 #: Longest message a child sends: it becomes one line of the job's error.
 _MAX_MESSAGE = 800
+#: Exit status of a child stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+_INTERRUPTED = 128 + int(signal.SIGINT)
 
 
 def _send(writer: int, error: BaseException) -> None:
@@ -207,6 +214,8 @@ def _outcome(report: bytes, status: int) -> BaseException | None:
     if report:
         return _rebuild(json.loads(report.decode("utf-8")))
     code = os.waitstatus_to_exitcode(status)
+    if code == _INTERRUPTED:
+        return KeyboardInterrupt()
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         return RuntimeError(f"a worker process {how}")

@@ -109,6 +109,25 @@ def test_other_exceptions_come_back_named_with_their_traceback_logged(tmp_path: 
 
 
 @forks
+def test_ctrl_c_in_a_child_comes_back_as_an_interrupt_with_nothing_logged(
+    tmp_path: Path,
+) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    log = logging.getLogger("regsim")
+    handler = logging.FileHandler(tmp_path / "job.log")
+    log.addHandler(handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tasks([interrupted, lambda: None], 2)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "job.log").read_text() == ""
+
+
+@forks
 def test_a_long_message_is_cut_not_lost() -> None:
     def fail() -> None:
         raise ValueError("x" * 100_000)  # more than a pipe holds
