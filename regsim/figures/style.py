@@ -169,8 +169,23 @@ def ordered_series(pairs: Sequence[Series]) -> list[Series]:
 
 
 def handle(style: dict[str, Any], label: str) -> Line2D:
-    """A legend proxy for a series."""
+    """A legend proxy for a series (its line style as :func:`handle_linestyle` gives)."""
+    if "linestyle" in style:
+        style = {**style, "linestyle": handle_linestyle(style["linestyle"])}
     return Line2D([], [], label=label, **style)
+
+
+def handle_linestyle(linestyle: Any) -> Any:
+    """A series' line style as its legend handle draws it.
+
+    A dash pattern starts half its first dash in, so that a gap never sits under the
+    marker in the middle of the handle: the long dashes of (10, 3) had put their only gap
+    there, and the handle looked like a solid line. Other styles are returned as given.
+    """
+    if isinstance(linestyle, tuple) and len(linestyle) == 2 and linestyle[1]:
+        offset, dashes = linestyle
+        return (offset + dashes[0] / 2, dashes)
+    return linestyle
 
 
 def off_scale_handle() -> Line2D:

@@ -1019,3 +1019,31 @@ def test_a_figure_drawn_after_the_warm_up_is_the_same_bytes(tmp_path) -> None:
     for suffix in (".pdf", ".png"):
         cold, warm = (tmp_path / how / f"bias{suffix}" for how in ("cold", "warm"))
         assert cold.read_bytes() == warm.read_bytes(), suffix
+
+
+def test_every_prior_s_legend_handle_shows_a_gap_on_each_side_of_its_marker() -> None:
+    """A handle is a dash pattern along the legend's handle with the marker in its
+    middle: the skeptical prior's (10, 3) had put its only gap under the marker, and its
+    handle read as a solid line."""
+    from regsim.figures.style import handle_linestyle
+    from regsim.styles import PRIOR_STYLES
+
+    length = RC["legend.handlelength"] * RC["legend.fontsize"]  # points
+    width = RC["lines.linewidth"]  # dashes are in units of the line's width
+    marker = RC["lines.markersize"]
+    priors = [*PRIOR_STYLES, "extra1", "extra2", "extra3", "extra4"]
+    styles = series_styles([("map", prior) for prior in priors])
+    for (_, prior), style in styles.items():
+        offset, dashes = handle_linestyle(style["linestyle"])
+        on_off = np.asarray(dashes, dtype=float) * width
+        gaps = []  # (start, stop) of each gap along the handle, in points
+        start = -offset * width
+        while start < length:
+            for k, part in enumerate(on_off):
+                if k % 2 == 1:
+                    gaps.append((max(start, 0.0), min(start + part, length)))
+                start += part
+        visible = [(a, b) for a, b in gaps if b - a >= 1.0]
+        left = [g for g in visible if g[1] <= length / 2 - marker / 2]
+        right = [g for g in visible if g[0] >= length / 2 + marker / 2]
+        assert left and right, (prior, visible)
