@@ -506,8 +506,16 @@ def _node_sum(values: np.ndarray) -> np.ndarray:
 
 def _weights(log_density: np.ndarray) -> np.ndarray:
     """Normalised weights exp(log_density), shape (nodes, R)."""
-    weight = np.exp(log_density - log_density.max(axis=0))
-    return weight / _node_sum(weight)
+    return _weights_and_total(log_density)[0]
+
+
+def _weights_and_total(log_density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised weights exp(log_density), shape (nodes, R), and the log of their sum
+    before normalising, shape (R,)."""
+    top = log_density.max(axis=0)
+    weight = np.exp(log_density - top)
+    total = _node_sum(weight)
+    return weight / total, top + np.log(total)
 
 
 @dataclass(frozen=True)
@@ -970,7 +978,8 @@ def _hermite_fit(
     converged and the replicate is tried with more nodes, or left to the trapezoidal
     rule.
 
-    Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
+    Returns estimate, se, lower, upper (R, p + 1), whether the rule is accepted and
+    log ∫ p(t | y) dt (R,) in the units of ``_Posterior.evaluate``'s ``logp``.
     """
     z, gh, basis, norms = _hermite_table(count)
     replicates = len(t_mode)
@@ -978,6 +987,7 @@ def _hermite_fit(
     estimate = np.full((replicates, p + 1), np.nan)
     se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
     ok = np.zeros(replicates, dtype=bool)
+    log_norm = np.full(replicates, np.nan)
     chunk = max(1, _CHUNK // count)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for start in range(0, replicates, chunk):
@@ -992,7 +1002,11 @@ def _hermite_fit(
             t = t_c - log_u / (2.0 * q)
             values = post.take(part).evaluate(np.exp(2.0 * t), t, density=True)
             # log g_i up to a constant: log p(t_i | y) − log v_i + z_i²/2.
-            weight = _weights(values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None])
+            weight, total = _weights_and_total(
+                values.logp - log_u + (0.5 * z * z + np.log(gh))[:, None]
+            )
+            # Node i stands for gh_i/φ(z_i)·|dt/dz| of t, |dt/dz| = ratio/(2q u_i).
+            log_norm[part] = total + 0.5 * math.log(2.0 * math.pi) + np.log(ratio / (2.0 * q))
             coef = np.stack([_node_sum(weight * row[:, None]) for row in basis])
             check = (np.abs(coef[-2:]) * norms[-2:, None]).max(axis=0)
             sigma_mean, sigma_sd = _sigma_moments(weight, np.exp(t))
@@ -1014,7 +1028,7 @@ def _hermite_fit(
             lower[part] = np.column_stack([low, sigma_low])
             upper[part] = np.column_stack([up, sigma_up])
             ok[part] = passed & done
-    return estimate, se, lower, upper, ok
+    return estimate, se, lower, upper, ok, log_norm
 
 
 # --------------------------------------------------------------------------------------
@@ -1138,12 +1152,14 @@ def _trapezoid_fit(
     σ's quantiles come from the sinc interpolant of the weights, the trapezoidal rule's
     own interpolant (:func:`_sinc_quantile`).
 
-    Returns estimate, se, lower, upper (R, p + 1) and whether the rule is accepted.
+    Returns estimate, se, lower, upper (R, p + 1), whether the rule is accepted and
+    log ∫ p(t | y) dt (R,), as :func:`_hermite_fit`.
     """
     replicates, p = len(t_low), post.p
     estimate = np.full((replicates, p + 1), np.nan)
     se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
     ok = np.zeros(replicates, dtype=bool)
+    log_norm = np.full(replicates, np.nan)
     t_low, t_high = t_low.copy(), t_high.copy()
     first, last = t_low + _LEFT * width, t_high - _RIGHT * width  # the outer modes
     refine = np.ones(replicates)
@@ -1158,11 +1174,12 @@ def _trapezoid_fit(
             power,
             alpha,
         )
-        accepted, heavy_left, heavy_right, coarse = result[4:]
+        accepted, heavy_left, heavy_right, coarse, norm = result[4:]
         done = pending[accepted]
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[done] = value[accepted]
         ok[done] = True
+        log_norm[done] = norm[accepted]
         retry = ~accepted & (heavy_left | heavy_right | coarse)
         if not retry.any():
             break
@@ -1172,7 +1189,7 @@ def _trapezoid_fit(
         t_high[right] = last[right] + 2.0 * (t_high[right] - last[right])
         refine[again[coarse[retry]]] *= 0.5
         pending = again
-    return estimate, se, lower, upper, ok
+    return estimate, se, lower, upper, ok, log_norm
 
 
 #: Rounds of the trapezoidal rule (the first and up to this many minus one retries).
@@ -1193,8 +1210,8 @@ def _trapezoid_once(
 ) -> tuple[np.ndarray, ...]:
     """One round of :func:`_trapezoid_fit`, the step scaled by ``refine``.
 
-    Returns estimate, se, lower, upper, whether accepted, and where the left end, the
-    right end or the halves failed.
+    Returns estimate, se, lower, upper, whether accepted, where the left end, the
+    right end or the halves failed, and log ∫ p(t | y) dt.
     """
     replicates, p = len(t_low), post.p
     estimate = np.full((replicates, p + 1), np.nan)
@@ -1203,6 +1220,7 @@ def _trapezoid_once(
     heavy_left = np.zeros(replicates, dtype=bool)
     heavy_right = np.zeros(replicates, dtype=bool)
     coarse = np.zeros(replicates, dtype=bool)
+    log_norm = np.full(replicates, np.nan)
     span = (t_high - t_low) / width
     kappa = post.nu - power
     stretch = _RHO * np.log(np.maximum(_TAIL / (kappa * width * _RHO * _GROWTH), 1.0))
@@ -1221,7 +1239,10 @@ def _trapezoid_once(
                 growth = _GROWTH * np.exp((xi - span[rows]) / _RHO)
                 t = t_low[rows] + width[rows] * (xi + _RHO * growth)
                 values = post.take(rows).evaluate(np.exp(2.0 * t), t)
-                weight = _weights(values.logp + np.log(width[rows] * (1.0 + growth)))
+                weight, total = _weights_and_total(
+                    values.logp + np.log(width[rows] * (1.0 + growth))
+                )
+                log_norm[rows] = total + np.log(step)  # node i stands for step·dt/dξ
                 halves = np.maximum(
                     np.abs(2.0 * _node_sum(weight[0::2]) - 1.0),
                     np.abs(2.0 * _node_sum(weight[1::2]) - 1.0),
@@ -1253,7 +1274,129 @@ def _trapezoid_once(
                 lower[rows] = np.column_stack([low, sigma_limits[0]])
                 upper[rows] = np.column_stack([up, sigma_limits[1]])
                 ok[rows] = passed & done
-    return estimate, se, lower, upper, ok, heavy_left, heavy_right, coarse
+    return estimate, se, lower, upper, ok, heavy_left, heavy_right, coarse, log_norm
+
+
+# --------------------------------------------------------------------------------------
+# σ's limits far in a tail
+# --------------------------------------------------------------------------------------
+
+#: Below this α, σ's limits are found again from the tails' own integrals.
+_TAIL_ALPHA = 0.01
+
+#: The tail integral: this many panels of Gauss–Legendre nodes, each as wide as this
+#: many e-folds of the density at the limit (at most the narrowest mode's sd).
+_TAIL_PANELS = 16
+_TAIL_NODES = 8
+_TAIL_EFOLDS = 3.0
+
+#: Newton's iterations for a tail limit, and the step in t = log σ that ends them: the
+#: error after a step is of the order of its square (at most 1e-12 in t then).
+_TAIL_ITERATIONS = 12
+_TAIL_STEP = 1e-6
+
+#: The tail integral must reach where the density has fallen by e^{−40} of its largest.
+_TAIL_DECAY = 40.0
+
+#: Replicates whose tails are integrated at once (the nodes are panels × nodes of each).
+_TAIL_CHUNK = 64
+
+#: Panels are widened (doubled) up to this many times their first width to reach the
+#: tail's end.
+_TAIL_WIDENING = 8.0
+
+
+@functools.cache
+def _tail_table() -> tuple[np.ndarray, np.ndarray]:
+    """Offsets of the tail nodes from the limit, in panels, and their weights."""
+    x, w = np.polynomial.legendre.leggauss(_TAIL_NODES)
+    offsets = (np.arange(_TAIL_PANELS)[:, None] + 0.5 * (x + 1.0)).ravel()
+    return offsets, np.tile(0.5 * w, _TAIL_PANELS)
+
+
+def _sigma_tail_limits(
+    post: _Posterior,
+    limits: np.ndarray,
+    log_norm: np.ndarray,
+    root_curvature: np.ndarray,
+    alpha: float,
+) -> np.ndarray:
+    """σ's limits in t = log σ, (R, 2), from the tails' own integrals.
+
+    A rule's σ-quantile comes from its CDF, accurate to about 1e-9 of the whole mass: far
+    in a tail (small α) that is not accurate relative to α/2, and the limit drifted by up
+    to several sds at α = 1e-9. Here, from the rule's limit t, Newton's iteration on
+
+        log T(t) = log ∫_t^∞ p(u | y) du − log Z = log(α/2)
+
+    (and ∫_{−∞}^t for the lower limit), d log T/dt = −p(t | y)/∫_t^∞ p, with Z the rule's
+    integral of the whole density (accurate relative to itself). Each tail integral is
+    its own Gauss–Legendre rule: ``_TAIL_PANELS`` panels, each three e-folds of the
+    density at t wide (3/|ℓ'(t)|, at most the narrowest mode's sd 1/√κ), outwards from t,
+    so accurate relative to the tail itself. The integral must reach where the density has
+    fallen by e^{−40} of its largest; where it does not (the density flattens into a
+    shoulder or another mode) the panels are widened, up to ``_TAIL_WIDENING`` times
+    their width, and failing that, or where the iteration does not settle, the rule's
+    limit is kept.
+
+    Parameters
+    ----------
+    post : _Posterior
+        The posterior of R replicates (or one dataset's, ``regsim.estimators.single``).
+    limits : ndarray
+        The rule's lower and upper limits of t, (R, 2).
+    log_norm : ndarray
+        log Z, (R,), in the units of ``post.evaluate``'s ``logp``.
+    root_curvature : ndarray
+        √κ of the narrowest mode, (R,): the panels are no wider than its sd.
+    alpha : float
+        The limits are the α/2 and 1 − α/2 quantiles of σ.
+    """
+    offsets, quad = _tail_table()
+    found = limits.copy()
+    replicates = len(limits)
+    target = math.log(alpha / 2.0)
+    with np.errstate(all="ignore"):
+        for start in range(0, replicates, _TAIL_CHUNK):
+            part = slice(start, min(start + _TAIL_CHUNK, replicates))
+            sub = post if (start, part.stop) == (0, replicates) else post.take(part)
+            for column, side in ((0, -1.0), (1, 1.0)):
+                t = limits[part, column].copy()
+                settled = np.zeros(len(t), dtype=bool)
+                good = np.isfinite(t) & np.isfinite(log_norm[part])
+                widen = np.ones(len(t))
+                for _ in range(_TAIL_ITERATIONS):
+                    s = np.exp(2.0 * t)
+                    here = sub.evaluate(s, t, slope=True, moments=False)
+                    rate = np.maximum(
+                        np.abs(here.r / s - sub.level) / _TAIL_EFOLDS, root_curvature[part]
+                    )
+                    while True:
+                        width = widen / rate
+                        nodes = t + side * width * offsets[:, None]
+                        logp = sub.evaluate(np.exp(2.0 * nodes), nodes, moments=False).logp
+                        top = logp.max(axis=0)
+                        short = ~(logp[-1] - top < -_TAIL_DECAY) & (widen < _TAIL_WIDENING)
+                        if not short.any():
+                            break
+                        widen = np.where(short, 2.0 * widen, widen)
+                    total = _node_sum(np.exp(logp - top) * quad[:, None]) * width
+                    log_tail = top + np.log(total)
+                    good &= (logp[-1] - top < -_TAIL_DECAY) & np.isfinite(log_tail)
+                    # Newton on log T: its slope is −side·p(t)/∫ of the tail.
+                    step = (log_tail - log_norm[part] - target) / (
+                        side * np.exp(here.logp - log_tail)
+                    )
+                    step = np.clip(step, -4.0 * width, 4.0 * width)
+                    good &= np.isfinite(step)
+                    moving = good & ~settled
+                    t = np.where(moving, t + step, t)
+                    settled |= moving & (np.abs(step) <= _TAIL_STEP)
+                    if (settled | ~good).all():
+                        break
+                done = good & settled
+                found[part, column] = np.where(done, t, limits[part, column])
+    return found
 
 
 # --------------------------------------------------------------------------------------
@@ -1451,6 +1594,7 @@ def _fit_modes(
     estimate = np.full((replicates, p + 1), np.nan)
     se, lower, upper = estimate.copy(), estimate.copy(), estimate.copy()
     ok = np.zeros(replicates, dtype=bool)
+    log_norm = np.full(replicates, np.nan)
     per_replicate = np.bincount(modes.rep, minlength=replicates)
     multimodal = per_replicate >= 2
     width = 1.0 / np.sqrt(modes.curvature)
@@ -1512,10 +1656,12 @@ def _fit_modes(
         if whole and accepted.all():
             estimate, se, lower, upper = result[:4]
             ok[:] = True
+            log_norm = result[5]
             continue
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[rows[accepted]] = value[accepted]
         ok[rows[accepted]] = True
+        log_norm[rows[accepted]] = result[5][accepted]
         if k == ladder[-1]:
             rule_b.append(rows[~accepted])
         else:
@@ -1539,4 +1685,20 @@ def _fit_modes(
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[pending] = value
         ok[pending] = result[4]
-    return estimate, se, lower, upper, ok & newton_ok, multimodal
+        log_norm[pending] = result[5]
+    ok &= newton_ok
+    if alpha < _TAIL_ALPHA:
+        # Far in a tail the rules' CDF of σ, accurate to about 1e-9 of the whole mass,
+        # is not accurate relative to α/2: there σ's limits are found again from the
+        # tail integrals themselves, in steps no wider than the narrowest mode.
+        tails = np.flatnonzero(ok)
+        if len(tails):
+            narrowest = np.full(replicates, np.inf)
+            np.minimum.at(narrowest, modes.rep[significant], width[significant])
+            part = post if len(tails) == replicates else post.take(tails)
+            sigma_limits = np.log(np.column_stack([lower[tails, p], upper[tails, p]]))
+            found = _sigma_tail_limits(
+                part, sigma_limits, log_norm[tails], 1.0 / narrowest[tails], alpha
+            )
+            lower[tails, p], upper[tails, p] = np.exp(found[:, 0]), np.exp(found[:, 1])
+    return estimate, se, lower, upper, ok, multimodal

@@ -19,6 +19,7 @@ from regsim.estimators import (
     sufficient_stats,
 )
 from regsim.estimators.map import _prior_path
+from regsim.estimators.single import fit_dataset
 from regsim.simulate import draw
 
 INF = math.inf
@@ -362,6 +363,43 @@ def test_flat_priors_give_student_t_and_inverse_chi_marginals(p, sigma_prior):
             assert np.all(np.abs(fit.upper - ols.upper) / sd <= [1e-9] * p + [5e-7])
 
 
+@pytest.mark.parametrize("alpha", [1e-3, 1e-6, 1e-9])
+@pytest.mark.parametrize("sigma_prior", ["flat", "jeffreys"])
+def test_sigma_limits_far_in_a_tail_are_the_inverse_chi_ones(alpha, sigma_prior):
+    # The rules' CDF of σ is accurate to about 1e-9 of the whole mass, not relative to a
+    # tail of α/2: σ's limits had drifted by 1e-5 sds at α = 1e-3, 4e-3 at 1e-6 and 10
+    # sds at 1e-9. Found again from the tails' own integrals, they are the inverse chi
+    # quantiles, by either rule (the trapezoidal one below n = 16 here), and in a single
+    # dataset's fit (regsim fit) too.
+    for n in (8, 12, 16, 20, 30, 100, 1000):
+        df = n - 3 if sigma_prior == "jeffreys" else n - 4
+        d = draw(Cell(n, 2.0, (1.0, 2.0, -1.0)), 31, 0, 50)
+        stats_ = sufficient_stats(d.x, d.y)
+        fit = fit_bayes(stats_, FLAT, alpha, sigma_prior=sigma_prior)
+        assert fit.converged.all()
+        _, sd, lower, upper = closed_form(stats_, df, alpha)
+        for got, want in ((fit.lower, lower), (fit.upper, upper)):
+            error = np.abs(got[:, 3] - want[:, 3]) / sd[:, 3]
+            assert error.max() <= 1e-7, (n, error.max())
+        single = fit_dataset(d.x[0], d.y[0], FLAT, alpha, ("bayes",), sigma_prior).fits["bayes"]
+        for got, want in ((single.lower, lower), (single.upper, upper)):
+            assert abs(got[0, 3] - want[0, 3]) / sd[0, 3] <= 1e-7, n
+
+
+def test_sigma_limits_far_in_a_tail_of_priors_in_conflict_match_adaptive_quadrature():
+    # The skeptical prior against the truth at n = 30: σ-posteriors with two modes
+    # (replicates 0 and 2) and a shoulder (1). At α = 1e-6 σ's limits had erred by up to
+    # 1.3e-4 sds.
+    alpha = 1e-6
+    d = draw(Cell(30, 1.0, BETA), 23, 0, 3)
+    fit = fit_bayes(sufficient_stats(d.x, d.y), SKEPTICAL, alpha, sigma_prior="jeffreys")
+    assert fit.converged.all() and fit.multimodal.tolist() == [True, False, True]
+    for r in range(3):
+        reference = ref.PosteriorReference(d.x[r], d.y[r], SKEPTICAL.mean, SKEPTICAL.sd, "jeffreys")
+        moments, limits = errors(fit, r, reference, alpha)
+        assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
+
+
 @pytest.mark.parametrize("df", [1, 2, 3])
 def test_intervals_of_very_heavy_tails_are_the_t_and_inverse_chi_ones(df):
     # One to three degrees of freedom (Cauchy-like tails): below three the sds do not
@@ -456,12 +494,12 @@ def test_fit_of_a_replicate_does_not_depend_on_its_batch():
     for n, beta in ((20, (7.0, 3.0, 7.0)), (10, BETA), (1000, BETA)):
         d = draw(Cell(n, 1.0, beta), 2, 0, 150)
         stats_ = sufficient_stats(d.x, d.y)
-        for prior in (SKEPTICAL, MIXED):
+        for prior, alpha in ((SKEPTICAL, 0.05), (MIXED, 0.05), (SKEPTICAL, 1e-6)):
             for sigma_prior in ("flat", "jeffreys"):
-                batch = fit_bayes(stats_, prior, sigma_prior=sigma_prior)
-                rows = [*np.flatnonzero(batch.multimodal)[:4], 0, 1, 2]
+                batch = fit_bayes(stats_, prior, alpha, sigma_prior=sigma_prior)
+                rows = [*np.flatnonzero(batch.multimodal)[:4], 0, 1, 2, 149]
                 for r in rows:
-                    single = fit_bayes(alone(stats_, r), prior, sigma_prior=sigma_prior)
+                    single = fit_bayes(alone(stats_, r), prior, alpha, sigma_prior=sigma_prior)
                     for name in ("estimate", "se", "lower", "upper", "converged", "multimodal"):
                         np.testing.assert_array_equal(
                             getattr(single, name)[0], getattr(batch, name)[r], err_msg=name
