@@ -497,6 +497,8 @@ def summarize(
         if failures == "common":
             work["ok"] = _common_successes(work, pairing)
     stats = _group_statistics(work, len(keys))
+    if pairing is not None and failures == "common":
+        stats["n_failed"] = _outer_replicates(work, pairing, len(keys)) - stats["n"].to_numpy()
     if ref is not None and pairing is not None:  # _check_options: ref needs method_col
         stats = _add_reference_inputs(stats, work, table, pairing, by=by, ref=ref)
 
@@ -944,6 +946,20 @@ def _common_successes(work: pd.DataFrame, pairing: _Pairing) -> np.ndarray:
     every_fit = grouped.transform("all").to_numpy(bool)
     methods = pd.Series(gid).groupby(pairing.oid).transform("nunique").to_numpy()
     return every_fit & (grouped.transform("size").to_numpy() == methods)
+
+
+def _outer_replicates(work: pd.DataFrame, pairing: _Pairing, n_groups: int) -> np.ndarray:
+    """Replicates of each group's outer group that any of its methods has a row of.
+
+    Under the common rule a group leaves out every one of them it does not use, one of
+    which it has no row included (:func:`_common_successes`): ``n_failed`` is this count
+    minus the replicates used, not its own rows minus them.
+    """
+    frame = pd.DataFrame({"oid": pairing.oid, "pair": pairing.pair})
+    per_outer = frame.groupby("oid", sort=False)["pair"].nunique()
+    outer = np.zeros(n_groups, dtype=pairing.oid.dtype)
+    outer[work["gid"].to_numpy()] = pairing.oid
+    return per_outer.reindex(outer).to_numpy(dtype=np.int64)
 
 
 def _add_reference_inputs(
