@@ -132,8 +132,19 @@ def _is_coefficient(parameter: str) -> bool:
 
 
 def _exact_curve(ax: Axes, n: np.ndarray, y: np.ndarray, colour: str) -> None:
-    """An exact finite-sample curve (normal errors) over ``n``, under the estimates."""
+    """An exact finite-sample curve (normal errors) over ``n``, under the estimates.
+
+    With one sample size the curve is one point, which a dashed line does not show: its
+    value is drawn as a dashed level across the estimates' place instead.
+    """
+    if len(n) == 1:
+        n = np.array([n[0] / _SINGLE_N_REACH, n[0] * _SINGLE_N_REACH])
+        y = np.repeat(y, 2)
     ax.plot(n, y, color=colour, zorder=1.8, gid=EXACT_GID, **_EXACT_STYLE)
+
+
+#: With one sample size, the exact value spans n / this to n × this (the axis spans 1.5).
+_SINGLE_N_REACH = 1.3
 
 
 def _exact_handle(colour: str, label: str) -> Line2D:

@@ -538,6 +538,31 @@ def test_exact_coverage_starts_above_p() -> None:
         figures.coverage_figure(table, p=0)
 
 
+def test_with_one_sample_size_the_exact_values_are_drawn_as_levels() -> None:
+    # One n: the exact curve is one point, which a dashed line did not show while the
+    # legend listed it; it is a dashed level across the estimates' place.
+    table = synthetic_metrics(ns=(40,), sigmas=(1.0,), priors=())
+    for figure, value in (
+        (
+            figures.coverage_figure(table, parameters=["beta1"], p=3),
+            theory.mle_wald_coverage(40, 3, 0.05),
+        ),
+        (
+            figures.sigma_figure(table, measures=("bias",), p=3),
+            theory.expected_s(40, 3, 1.0) - 1.0,
+        ),
+    ):
+        lines = exact_lines(visible_axes(figure)[0])
+        assert lines
+        for line in lines:
+            n = np.asarray(line.get_xdata(), dtype=float)
+            assert len(n) == 2 and n[0] < 40 < n[1]
+            low, high = visible_axes(figure)[0].get_xlim()
+            assert low < n[0] and n[1] < high  # inside the axis
+            assert line.get_ydata()[0] == line.get_ydata()[1]
+        assert any(line.get_ydata()[0] == pytest.approx(value, rel=1e-12) for line in lines)
+
+
 def test_sigma_figure_draws_the_exact_bias_of_s_and_the_mle(metrics: pd.DataFrame) -> None:
     figure = figures.sigma_figure(metrics, measures=("bias", "relbias", "rmse"), p=3)
     axes = np.array(visible_axes(figure)).reshape(3, 2)
