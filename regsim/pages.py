@@ -87,6 +87,7 @@ _CODE = re.compile(r"`([^`]+)`")
 _STRONG = re.compile(r"\*\*(.+?)\*\*")
 _EM = re.compile(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_ITEM = re.compile(r"^( *)[*-] +(.*)$")
 
 
 # --------------------------------------------------------------------------------------
@@ -140,15 +141,39 @@ def _table(lines: Sequence[str], max_rows: int | None, source: str | None) -> st
     return "\n".join(parts)
 
 
+def _bullets(items: Sequence[tuple[int, list[str]]]) -> str:
+    """Bullet items (depth, lines) as nested ``<ul>`` lists; a deeper item belongs to
+    the item before it."""
+    parts: list[str] = []
+    depth = -1
+    for level, lines in items:
+        level = min(level, depth + 1)  # no level skipped
+        if level > depth:
+            parts.append("<ul>")
+        else:
+            parts.append("</li>")
+            for _ in range(depth - level):
+                parts.append("</ul></li>")
+        parts.append(f"<li>{_inline(' '.join(lines))}")
+        depth = level
+    parts.append("</li>")
+    for _ in range(depth):
+        parts.append("</ul></li>")
+    parts.append("</ul>")
+    return "".join(parts)
+
+
 def markdown_html(text: str, *, max_rows: int | None = None, source: str | None = None) -> str:
     """The Markdown the study writes (headings, paragraphs, pipe tables) as HTML.
 
     Parameters
     ----------
     text : str
-        A table file of the study (``results/tables/*.md``): ``#`` headings, paragraphs
-        with `code`, **strong** and *emphasis*, and pipe tables whose second row gives each
-        column's alignment (``---:`` right). Everything else is text, escaped.
+        A table file of the study (``results/tables/*.md``) or its protocol: ``#``
+        headings, paragraphs with `code`, **strong** and *emphasis*, bullet lists (``*`` or
+        ``-``, nested by two spaces a level; an indented line continues its item), and
+        pipe tables whose second row gives each column's alignment (``---:`` right).
+        Everything else is text, escaped.
     max_rows : int, optional
         Show at most this many body rows of each table, then a note of how many more.
     source : str, optional
@@ -162,8 +187,12 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
     blocks: list[str] = []
     paragraph: list[str] = []
     table: list[str] = []
+    items: list[tuple[int, list[str]]] = []  # (depth, lines) of a bullet list
 
     def flush() -> None:
+        if items:
+            blocks.append(_bullets(items))
+            items.clear()
         if paragraph:
             blocks.append(f"<p>{_inline(' '.join(paragraph))}</p>")
             paragraph.clear()
@@ -177,8 +206,15 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
     for raw in text.splitlines():
         line = raw.rstrip()
         heading = _HEADING.match(line)
+        item = _ITEM.match(line)
         if not line.strip():
             flush()
+        elif item and not table:
+            if paragraph:
+                flush()
+            items.append((len(item.group(1)) // 2, [item.group(2)]))
+        elif items and line.startswith(" "):
+            items[-1][1].append(line.strip())  # an item's text continued
         elif line.lstrip().startswith("|"):
             if paragraph:
                 flush()
@@ -348,8 +384,8 @@ def tables_page(title: str, sections: Sequence[TableSection], *, limit: int = PA
 
 
 def document_page(markdown: str, source: str, *, limit: int = PAGE_LIMIT) -> str:
-    """A page of one Markdown document of the study (failures, theory), under its own
-    heading (:func:`tables_page`)."""
+    """A page of one Markdown document of the study (failures, theory, the protocol),
+    under its own heading (:func:`tables_page`)."""
     title = next((line[2:] for line in markdown.splitlines() if line.startswith("# ")), source)
     return _tables_page(title, "", [TableSection("", markdown, source)], limit)
 
@@ -392,7 +428,7 @@ def write_report_pages(
     tables : path-like
         The folder of the paper tables.
     documents : iterable of (path-like, path-like)
-        Each Markdown document (failures, theory) and its page.
+        Each Markdown document (failures, theory, the protocol) and its page.
     workers : int, default 1
         Pages written at once, each figure's in a process forked from this one
         (:func:`regsim.parallel.run_tasks`): reducing a large figure's colours takes a
@@ -435,8 +471,11 @@ def write_report_pages(
         title = MEASURE_NAMES.get(measure, measure) + (f" ({where})" if where else "")
         write_text_atomic(page, tables_page(title, sections))
         written.append(Path(page))
+    results = folder.parent
     for markdown, page in documents:
-        source = f"tables/{Path(markdown).name}"
-        write_text_atomic(page, document_page(Path(markdown).read_text(encoding="utf-8"), source))
+        path = Path(markdown)
+        # Named as in results/ (tables/failures.md, protocol.md).
+        source = path.relative_to(results).as_posix() if path.is_relative_to(results) else path.name
+        write_text_atomic(page, document_page(path.read_text(encoding="utf-8"), source))
         written.append(Path(page))
     return written

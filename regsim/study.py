@@ -455,14 +455,15 @@ class Study:
     def report_pages(self) -> list[str]:
         """The pages the report shows, ``results/report/<page>.html``: ``figures/<stem>``
         for every figure of :attr:`figures`, ``tables/<group>`` for every group of
-        :attr:`table_groups`, and the failure reports and theory comparison under the
-        names of their Markdown files."""
+        :attr:`table_groups`, and the failure reports, theory comparison and protocol
+        under the names of their Markdown files."""
         return [
             *(f"figures/{stem}" for stem in self.figures),
             *(f"tables/{group}" for group in self.table_groups),
             "failures",
             "failures_sensitivity",
             "theory",
+            "protocol",
         ]
 
     def _cell_of(self, where: str, chosen: Mapping[str, Any]) -> Cell:

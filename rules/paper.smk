@@ -37,11 +37,7 @@ rule paper:
 
 rule protocol:
     output:
-        report(
-            "results/protocol.md",
-            caption="../report/protocol.rst",
-            category="Protocol",
-        ),
+        "results/protocol.md",
     log:
         "results/logs/protocol.log",
     conda:
@@ -135,6 +131,7 @@ rule report_pages:
             "results/tables/failures.md",
             "results/tables/failures_sensitivity.md",
             "results/tables/theory.md",
+            "results/protocol.md",
         ],
     output:
         figures=[
@@ -169,6 +166,12 @@ rule report_pages:
             "results/report/theory.html",
             caption="../report/theory.rst",
             category="Validation",
+        ),
+        # Snakemake offers a Markdown output as a download: the protocol is a page too.
+        protocol=report(
+            "results/report/protocol.html",
+            caption="../report/protocol.rst",
+            category="Protocol",
         ),
     log:
         "results/logs/report_pages.log",

@@ -12,6 +12,8 @@ with log_to(sm.log[0]):
         figures=zip(inp.figures, out.figures, strict=True),
         table_groups=dict(zip(out.tables, sm.params.groups, strict=True)),
         tables=Path(inp.tables[0]).parent,
-        documents=zip(inp.documents, [out.failures, out.sensitivity, out.theory], strict=True),
+        documents=zip(
+            inp.documents, [out.failures, out.sensitivity, out.theory, out.protocol], strict=True
+        ),
         workers=sm.threads,
     )

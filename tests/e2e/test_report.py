@@ -295,4 +295,13 @@ def test_diagnostics_and_validation_are_shown_as_html(view: View, report: Path) 
     table = frame.locator("table.md")
     sync_api.expect(table).to_have_count(1, timeout=WAIT)
     assert table_rows(table) == markdown_rows(report.parent / "tables" / "theory.md")
+    # The protocol is shown as a page (Snakemake offers a Markdown file as a download).
+    rows = category(view, "Protocol")
+    assert_listed(rows, ["results/report/protocol.html"])
+    row(view, "results/report/protocol.html").locator(EYE).click()
+    frame = shown_page(view, "protocol")
+    sync_api.expect(frame.locator("h1")).to_have_text("Study protocol", timeout=WAIT)
+    sync_api.expect(frame.locator("h2", has_text="Aims")).to_have_count(1, timeout=WAIT)
+    bullets = (report.parent / "protocol.md").read_text(encoding="utf-8").count("* ")
+    assert frame.locator("li").count() >= 10 and frame.locator("li").count() <= bullets
     view.assert_clean()

@@ -370,6 +370,37 @@ def test_markdown_tables_become_html_tables() -> None:
     assert short.count("<tr>") == 3 and "1 more rows in x.md" in short
 
 
+def test_bullet_lists_become_nested_html_lists() -> None:
+    text = "Intro.\n\n* one\n  continued\n* two:\n  * two a\n  * two b\n* three\n\nAfter."
+    assert pages.markdown_html(text) == (
+        "<p>Intro.</p>\n<ul><li>one continued</li><li>two:<ul><li>two a</li><li>two b"
+        "</li></ul></li><li>three</li></ul>\n<p>After.</p>"
+    )
+
+
+def test_the_protocol_is_a_report_page_with_its_lists(study: Study, tmp_path: Path) -> None:
+    # Snakemake's report offers a Markdown output only as a download: the protocol is a
+    # page of its own, its bullets lists, not lines of text starting with "*".
+    from regsim.protocol import protocol_markdown
+
+    protocol = tmp_path / "results" / "protocol.md"
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    text = protocol_markdown(study)
+    protocol.write_text(text, encoding="utf-8")
+    page = tmp_path / "results" / "report" / "protocol.html"
+    pages.write_report_pages(
+        figures=[],
+        table_groups={},
+        tables=tmp_path / "results" / "tables",
+        documents=[(protocol, page)],
+    )
+    html_text = page.read_text(encoding="utf-8")
+    assert "<title>Study protocol</title>" in html_text
+    bullets = [line for line in text.splitlines() if line.lstrip().startswith("* ")]
+    assert len(bullets) > 10 and html_text.count("<li>") == len(bullets)
+    assert "<ul><li>" in html_text and "<p>* " not in html_text and "<p>  * " not in html_text
+
+
 def test_a_figure_page_fits_its_image_and_stays_under_the_limit(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     noise = (rng.random((400, 300, 3)) * 255).astype(np.uint8)  # does not compress
