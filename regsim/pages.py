@@ -30,8 +30,8 @@ from pathlib import Path
 
 from regsim.atomic import write_text_atomic
 from regsim.parallel import run_tasks
-from regsim.schema import MEASURE_NAMES, OPTIONAL_FACTORS, beta_index
-from regsim.study import slice_suffix
+from regsim.schema import MEASURE_NAMES, beta_index
+from regsim.study import slice_suffix, slice_text
 
 __all__ = [
     "PAGE_LIMIT",
@@ -229,16 +229,6 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
             paragraph.append(line.strip())
     flush()
     return "\n".join(blocks)
-
-
-def slice_text(levels: Mapping[str, str]) -> str:
-    """The non-default levels of a slice as text, e.g. ``"truth null_slope, design
-    collinear"``; ``""`` at every default."""
-    return ", ".join(
-        f"{f.name} {levels[f.name]}"
-        for f in OPTIONAL_FACTORS
-        if levels.get(f.name, f.default) != f.default
-    )
 
 
 def paper_table_title(measure: str, parameter: str, levels: Mapping[str, str]) -> str:

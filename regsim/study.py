@@ -63,6 +63,16 @@ def slice_suffix(levels: Mapping[str, str]) -> str:
     )
 
 
+def slice_text(levels: Mapping[str, str]) -> str:
+    """The non-default levels of a slice as text, e.g. ``"truth null_slope, design
+    collinear"``; ``""`` at every default."""
+    return ", ".join(
+        f"{f.name} {levels[f.name]}"
+        for f in OPTIONAL_FACTORS
+        if levels.get(f.name, f.default) != f.default
+    )
+
+
 @dataclass(frozen=True)
 class Study:
     """A resolved study configuration (see ``config.yaml`` and docs/configuration.md).

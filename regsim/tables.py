@@ -71,7 +71,7 @@ from regsim.schema import (
     series_rank,
     short_number,
 )
-from regsim.study import slice_suffix
+from regsim.study import slice_suffix, slice_text
 from regsim.tableio import check_metrics, levels_of, select_levels, slices
 
 __all__ = [
@@ -333,12 +333,16 @@ class _Contents:
     failures: Failures
     note: str | None
     rule: str = "own"
+    #: The slice's non-default levels (``regsim.study.slice_text``), named in the header.
+    where: str = ""
 
     def render(self, fmt: Format, caption: str | None = None, label: str | None = None) -> str:
         """The table as LaTeX or Markdown (:func:`paper_table`)."""
         grid = (self.measure, self.parameter, self.sigmas, self.ns, self.series, self.cells)
         if fmt == "latex":
-            return _latex(*grid, caption, label, self.failures, self.note, self.rule)
+            return _latex(
+                *grid, caption, label, self.failures, self.note, self.rule, where=self.where
+            )
         return _markdown(*grid, caption, self.failures, self.note, self.rule)
 
 
@@ -355,7 +359,18 @@ def _contents(
     note = None
     if measure in CONTRAST_OF and reference is not None:
         note = _pairing_note(table, measure, parameter, reference)
-    return _Contents(measure, parameter, sigmas, ns, series, cells, failures, note, rule)
+    return _Contents(
+        measure,
+        parameter,
+        sigmas,
+        ns,
+        series,
+        cells,
+        failures,
+        note,
+        rule,
+        where=slice_text(levels_of(table)),
+    )
 
 
 def _grid(
@@ -444,10 +459,13 @@ def _latex(
     failures: Failures | None = None,
     pairing: str | None = None,
     rule: str = "own",
+    *,
+    where: str = "",
 ) -> str:
     dash = "--"
     failures = failures or {}
-    lines = [f"% {_title(measure, parameter, markdown=True)}. Written by regsim."]
+    of_slice = f" ({where})" if where else ""
+    lines = [f"% {_title(measure, parameter, markdown=True)}{of_slice}. Written by regsim."]
     lines.append(r"\begin{tabular}{" + "r" * (2 + len(series)) + "}")
     lines.append(r"\toprule")
     plain = [s for s in series if not s[1]]

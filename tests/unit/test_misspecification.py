@@ -163,6 +163,12 @@ def test_figures_and_tables_refuse_mixed_error_models(tmp_path: Path) -> None:
         "bias_beta1_t3.tex",
         "bias_beta1_t3.md",
     ]
+    # A slice's LaTeX header names its levels; the default slice's stays as it was.
+    headers = [path.read_text().splitlines()[0] for path in written if path.suffix == ".tex"]
+    assert headers == [
+        "% Bias of the estimators of β1: estimate (Monte Carlo SE). Written by regsim.",
+        "% Bias of the estimators of β1: estimate (Monte Carlo SE) (errors t3). Written by regsim.",
+    ]
     assert "| σ | n | errors |" in tables.failure_report(
         with_errors(synthetic_metrics(ns=(10,), priors=())).assign(estimate=1.0)
     )
