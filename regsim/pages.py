@@ -171,8 +171,9 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
     text : str
         A table file of the study (``results/tables/*.md``) or its protocol: ``#``
         headings, paragraphs with `code`, **strong** and *emphasis*, bullet lists (``*`` or
-        ``-``, nested by two spaces a level; an indented line continues its item), and
-        pipe tables whose second row gives each column's alignment (``---:`` right).
+        ``-``, nested by two spaces a level; an indented line continues its item), fenced
+        code blocks (between lines of three backquotes, kept as they are in ``<pre>``),
+        and pipe tables whose second row gives each column's alignment (``---:`` right).
         Everything else is text, escaped.
     max_rows : int, optional
         Show at most this many body rows of each table, then a note of how many more.
@@ -188,6 +189,7 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
     paragraph: list[str] = []
     table: list[str] = []
     items: list[tuple[int, list[str]]] = []  # (depth, lines) of a bullet list
+    code: list[str] | None = None  # the lines of an open fenced code block
 
     def flush() -> None:
         if items:
@@ -205,6 +207,17 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
 
     for raw in text.splitlines():
         line = raw.rstrip()
+        if code is not None:
+            if line.strip() == "```":
+                blocks.append(f"<pre>{html.escape(chr(10).join(code), quote=False)}</pre>")
+                code = None
+            else:
+                code.append(line)
+            continue
+        if line.strip().startswith("```"):
+            flush()
+            code = []
+            continue
         heading = _HEADING.match(line)
         item = _ITEM.match(line)
         if not line.strip():
@@ -228,6 +241,8 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
                 flush()
             paragraph.append(line.strip())
     flush()
+    if code is not None:  # a block left open runs to the end
+        blocks.append(f"<pre>{html.escape(chr(10).join(code), quote=False)}</pre>")
     return "\n".join(blocks)
 
 

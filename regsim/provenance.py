@@ -140,9 +140,11 @@ def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> 
     """The top-level config keys in which a run record's configuration is not ``config``.
 
     The record holds the configuration as :func:`build_provenance` wrote it; ``config`` is
-    compared in the same form. :data:`EXECUTION_SETTINGS` are left out: a study run with
-    other jobs or without its dataset files has the same results. A key only one of the
-    two has counts as a difference.
+    compared in the same form, with ``beta: [...]`` the truth ``beta`` of ``truths`` and
+    the methods in any order. :data:`EXECUTION_SETTINGS` are left out: a study run with
+    other jobs or without its dataset files has the same results. A key only ``config``
+    has is not compared (an older version wrote the record, before the key existed); one
+    only the record has is a difference.
 
     Parameters
     ----------
@@ -156,12 +158,25 @@ def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> 
     list of str
         The differing keys, sorted; empty if the record is of this configuration.
     """
-    ours = json.loads(json.dumps(_json_safe(dict(config))))
     recorded = record.get("config")
     if not isinstance(recorded, Mapping):
         return ["config"]
-    keys = (ours.keys() | recorded.keys()) - EXECUTION_SETTINGS
-    return sorted(key for key in keys if ours.get(key) != recorded.get(key))
+    ours = _comparable(json.loads(json.dumps(_json_safe(dict(config)))))
+    theirs = _comparable(dict(recorded))
+    # A key the record lacks came after the version that wrote it: not compared.
+    keys = (ours.keys() & theirs.keys()) | (theirs.keys() - ours.keys())
+    return sorted(key for key in keys - EXECUTION_SETTINGS if ours.get(key) != theirs.get(key))
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A JSON config in the form two spellings of one study share: ``beta: [...]`` as the
+    truth ``beta`` of ``truths``, and the methods in any order (they fit the same)."""
+    config = dict(config)
+    if "beta" in config and "truths" not in config:
+        config["truths"] = {"beta": config.pop("beta")}
+    if isinstance(config.get("methods"), list):
+        config["methods"] = sorted(map(str, config["methods"]))
+    return config
 
 
 def package_versions() -> dict[str, str]:

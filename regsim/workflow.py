@@ -124,13 +124,18 @@ def _record(results: str | os.PathLike[str]) -> dict[str, Any] | None:
 def asks_for_report(argv: Sequence[str]) -> bool:
     """Whether a Snakemake command line makes a report of the results as they are.
 
-    ``--report`` (with or without its file) does; ``--report-after-run`` runs the study
-    first, which brings the results up to the config.
+    ``--report`` (with or without its file) does, and so does ``--reporter`` (a report
+    plugin, e.g. ``--reporter html --report-html-path FILE``, which ``--report`` stands
+    for); ``--report-after-run`` runs the study first, which brings the results up to the
+    config.
     """
     arguments = list(argv[1:])
     if "--report-after-run" in arguments:
         return False
-    return any(arg == "--report" or arg.startswith("--report=") for arg in arguments)
+    return any(
+        arg in ("--report", "--reporter") or arg.startswith(("--report=", "--reporter="))
+        for arg in arguments
+    )
 
 
 def check_report_results(

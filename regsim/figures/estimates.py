@@ -72,9 +72,9 @@ def estimate_se_figure(
     ``c`` and the share of replicates whose interval misses θ, counted from the limits
     themselves (``lower > θ`` or ``upper < θ``; for intervals of another form, such as
     OLS's χ² interval for σ or Bayes' equal-tailed credible intervals, whose ``c`` is
-    their median half-width in posterior sds, the wedge is only a guide). Where the model SE tracks the
-    error, the estimates fan out as the SE grows and the share outside the wedge stays
-    near α along it. Replicates that did not converge or lack a finite estimate, a
+    their median half-width in posterior sds, the wedge is only a guide). Where the model
+    SE tracks the error, the estimates fan out as the SE grows and the share outside the
+    wedge stays near α along it. Replicates that did not converge or lack a finite estimate, a
     positive SE or limits are left out and counted in the panel title. The axes are
     shared; points beyond their range are triangles at the edge. A cell at a non-default
     level of an optional factor (e.g. t₃ errors) is named in the legend title.

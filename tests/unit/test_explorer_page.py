@@ -370,6 +370,15 @@ def test_markdown_tables_become_html_tables() -> None:
     assert short.count("<tr>") == 3 and "1 more rows in x.md" in short
 
 
+def test_fenced_code_blocks_are_kept_as_they_are() -> None:
+    # The protocol's table of measures is a fenced block of aligned columns.
+    text = "Before.\n\n```\n====  ===\nbias  mean(b - θ) <x>\n  * not a bullet\n```\n\nAfter."
+    assert pages.markdown_html(text) == (
+        "<p>Before.</p>\n<pre>====  ===\nbias  mean(b - θ) &lt;x&gt;\n  * not a bullet</pre>\n"
+        "<p>After.</p>"
+    )
+
+
 def test_bullet_lists_become_nested_html_lists() -> None:
     text = "Intro.\n\n* one\n  continued\n* two:\n  * two a\n  * two b\n* three\n\nAfter."
     assert pages.markdown_html(text) == (
@@ -399,6 +408,8 @@ def test_the_protocol_is_a_report_page_with_its_lists(study: Study, tmp_path: Pa
     bullets = [line for line in text.splitlines() if line.lstrip().startswith("* ")]
     assert len(bullets) > 10 and html_text.count("<li>") == len(bullets)
     assert "<ul><li>" in html_text and "<p>* " not in html_text and "<p>  * " not in html_text
+    # the measures' table, a fenced block, kept as its aligned lines
+    assert "<pre>============" in html_text and "```" not in html_text
 
 
 def test_a_figure_page_fits_its_image_and_stays_under_the_limit(tmp_path: Path) -> None:

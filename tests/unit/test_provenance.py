@@ -219,12 +219,28 @@ def test_config_differences_names_the_keys_a_record_does_not_share(results: Path
     # how the study ran is not what it computed
     assert provenance.config_differences({**CONFIG, "observations_per_job": 10}, record) == []
     assert provenance.config_differences({**CONFIG, "keep_datasets": True}, record) == []
-    changed = {**CONFIG, "alpha": 0.1, "methods": ["ols", "map"], "sigma_prior": "jeffreys"}
-    assert provenance.config_differences(changed, record) == ["alpha", "methods", "sigma_prior"]
+    changed = {**CONFIG, "alpha": 0.1, "methods": ["ols", "map"]}
+    assert provenance.config_differences(changed, record) == ["alpha", "methods"]
+    flat = {**record, "config": {**record["config"], "sigma_prior": "flat"}}
+    jeffreys = {**CONFIG, "sigma_prior": "jeffreys"}
+    assert provenance.config_differences(jeffreys, flat) == ["sigma_prior"]
     # a flat prior's sd is recorded as text; the same config still agrees
     assert CONFIG["priors"]["shifted"]["sd"][2] == float("inf")
     assert provenance.config_differences(json.loads(json.dumps(CONFIG)), record) == []
     assert provenance.config_differences(CONFIG, {"tables": {}}) == ["config"]
+    # two spellings of one study: beta as the truth named beta, the methods in any order
+    spelled = {k: v for k, v in CONFIG.items() if k != "beta"}
+    spelled |= {"truths": {"beta": CONFIG["beta"]}, "methods": ["map", "ols", "mle"]}
+    assert provenance.config_differences(spelled, record) == []
+    spelled["truths"]["beta"] = [10.0, 0.0, 10.1777]
+    assert provenance.config_differences(spelled, record) == ["truths"]
+    # a record of an older version lacks keys that came after it: not compared; a key
+    # only the record has is a difference
+    older = {**record, "config": {k: v for k, v in record["config"].items() if k != "alpha"}}
+    assert provenance.config_differences({**CONFIG, "failures": "own"}, older) == []
+    assert provenance.config_differences(
+        {k: v for k, v in CONFIG.items() if k != "alpha"}, record
+    ) == ["alpha"]
 
 
 def test_a_report_of_another_configs_results_is_refused(results: Path, tmp_path, capsys) -> None:
@@ -240,11 +256,18 @@ def test_a_report_of_another_configs_results_is_refused(results: Path, tmp_path,
         "this one (grid differ): give --report the --configfile and --config arguments of "
         "the run that made the results, or run this study first"
     )
+    # the report plugin's own spelling, which --report stands for, is a report too
+    for argv in (
+        ["snakemake", "--reporter", "html", "--report-html-path", "r.html"],
+        ["snakemake", "--reporter=html"],
+        ["snakemake", "--report=r.html"],
+    ):
+        with pytest.raises(SystemExit):
+            workflow.check_report_results(study, argv, results)
     # a run, a run that reports after it, and a report of the record's own config pass
     for argv in (
         ["snakemake", "--cores", "2"],
         ["snakemake", "--report", "r.html", "--report-after-run"],
-        ["snakemake", "--reporter", "html"],
     ):
         workflow.check_report_results(study, argv, results)
     for argv in (report, ["snakemake", "--report=r.html"], ["snakemake", "--report"]):
