@@ -209,7 +209,7 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
         line = raw.rstrip()
         if code is not None:
             if line.strip() == "```":
-                blocks.append(f"<pre>{html.escape(chr(10).join(code), quote=False)}</pre>")
+                blocks.append(_preformatted(code))
                 code = None
             else:
                 code.append(line)
@@ -242,8 +242,13 @@ def markdown_html(text: str, *, max_rows: int | None = None, source: str | None 
             paragraph.append(line.strip())
     flush()
     if code is not None:  # a block left open runs to the end
-        blocks.append(f"<pre>{html.escape(chr(10).join(code), quote=False)}</pre>")
+        blocks.append(_preformatted(code))
     return "\n".join(blocks)
+
+
+def _preformatted(lines: Sequence[str]) -> str:
+    """The lines of a fenced code block as they are, escaped, in ``<pre>``."""
+    return f"<pre>{html.escape(chr(10).join(lines), quote=False)}</pre>"
 
 
 def paper_table_title(measure: str, parameter: str, levels: Mapping[str, str]) -> str:

@@ -15,7 +15,6 @@ Nothing here imports Snakemake: the Snakefile passes what it needs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -111,14 +110,15 @@ RESULTS = "results"
 
 
 def _record(results: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The run record in ``results``, or None where there is none or it cannot be read."""
-    from regsim.provenance import PROVENANCE_NAME
+    """The run record in ``results``, or None where there is none or it cannot be read
+    (``regsim.provenance.read_provenance``)."""
+    from regsim.errors import DataFileError
+    from regsim.provenance import read_provenance
 
     try:
-        record = json.loads((Path(results) / PROVENANCE_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        return read_provenance(results)
+    except DataFileError:
         return None
-    return record if isinstance(record, dict) else None
 
 
 def asks_for_report(argv: Sequence[str]) -> bool:

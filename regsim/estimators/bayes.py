@@ -1667,16 +1667,19 @@ def _fit_modes(
         else:
             nodes[rows[~accepted]] = ladder[ladder.index(k) + 1]
     pending = np.sort(np.concatenate(rule_b))
+    sig_rep = modes.rep[significant]
+    if len(pending) or alpha < _TAIL_ALPHA:
+        # The sd of each replicate's narrowest significant mode: the trapezoidal rule's
+        # step, and the widest panel of σ's tail integrals.
+        narrow = np.full(replicates, np.inf)
+        np.minimum.at(narrow, sig_rep, width[significant])
     if len(pending):
         # The grid covers every significant mode: from _LEFT sds below the lowest to
         # _RIGHT sds above the highest, with the step of the narrowest.
-        sig_rep = modes.rep[significant]
         low = np.full(replicates, np.inf)
         high = np.full(replicates, -np.inf)
-        narrow = np.full(replicates, np.inf)
         np.minimum.at(low, sig_rep, modes.t[significant] - _LEFT * width[significant])
         np.maximum.at(high, sig_rep, modes.t[significant] + _RIGHT * width[significant])
-        np.minimum.at(narrow, sig_rep, width[significant])
         # The highest moment of σ that exists: the tail the grid must reach.
         power = 2 if nu > 2 else (1 if nu > 1 else 0)
         result = _trapezoid_fit(
@@ -1693,12 +1696,10 @@ def _fit_modes(
         # tail integrals themselves, in steps no wider than the narrowest mode.
         tails = np.flatnonzero(ok)
         if len(tails):
-            narrowest = np.full(replicates, np.inf)
-            np.minimum.at(narrowest, modes.rep[significant], width[significant])
             part = post if len(tails) == replicates else post.take(tails)
             sigma_limits = np.log(np.column_stack([lower[tails, p], upper[tails, p]]))
             found = _sigma_tail_limits(
-                part, sigma_limits, log_norm[tails], 1.0 / narrowest[tails], alpha
+                part, sigma_limits, log_norm[tails], 1.0 / narrow[tails], alpha
             )
             lower[tails, p], upper[tails, p] = np.exp(found[:, 0]), np.exp(found[:, 1])
     return estimate, se, lower, upper, ok, multimodal
