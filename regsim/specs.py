@@ -2,8 +2,10 @@
 
 A spec travels through Snakemake's ``params`` as plain values (``to_params``), which
 Snakemake compares to decide reruns; a job's script rebuilds it (``from_params``) and
-passes it, with the job's outputs by name, to its body (:mod:`regsim.jobs`). Kept to the
-standard library, so that parsing the workflow stays cheap.
+passes it, with the job's outputs by name, to its body (:mod:`regsim.jobs`). The collect
+job's spec, which lists every cell, travels as a digest (:meth:`CollectJob.digest`) and is
+rebuilt from the study's configuration. Kept to the standard library, so that parsing
+the workflow stays cheap.
 """
 
 from __future__ import annotations
@@ -219,6 +221,19 @@ class CollectJob:
             "seed": self.seed,
             "fingerprints": list(self.fingerprints),
         }
+
+    def digest(self) -> str:
+        """:meth:`to_params` as 16 hex digits: what the collect rule gives Snakemake to
+        compare for reruns.
+
+        The spec itself lists every cell's label and fingerprint, and Snakemake keeps a
+        copy of a job's params in its record of each of the job's outputs, two per cell
+        here: on a 378-cell grid the spec took 11 MB of records, growing as the square of
+        the cells. The job rebuilds the spec from the study's configuration
+        (``regsim.workflow.collect_job``) and checks it against this digest.
+        """
+        text = json.dumps(self.to_params(), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CollectJob:

@@ -6,6 +6,8 @@
   :class:`~regsim.errors.RegsimError` becomes one line and exit status 1.
 * :func:`cancel_scheduler_timers`: Snakemake waits a second after its last job for a
   re-check of its queue; once the run has ended there is nothing left to check.
+* :func:`collect_job`: the collect job's spec, rebuilt in the job from the study's
+  configuration and checked against the digest its rule records.
 * :func:`check_report_results`: a report of the files another configuration made is
   refused in one line; :func:`warn_stale_results`: after a run, one line if ``results/``
   holds an earlier configuration's files.
@@ -28,6 +30,7 @@ from typing import Any
 
 from regsim import config as configuration
 from regsim.errors import ConfigError, RegsimError
+from regsim.specs import CollectJob
 from regsim.study import Study
 
 
@@ -89,6 +92,25 @@ def load_study(
                 f"the whole config: give the workflow's {defaults} as the first --configfile)"
             )
         sys.exit(f"config error: {error}{hint}")
+
+
+def collect_job(config: Mapping[str, Any], digest: str) -> CollectJob:
+    """The collect job's spec: the study of ``config`` (the workflow's resolved
+    configuration, Snakemake's ``config`` in the job) gives it, and its
+    :meth:`~regsim.specs.CollectJob.digest` must be ``digest``, the one the rule recorded.
+
+    Raises
+    ------
+    RuntimeError
+        If the configuration gives another spec than the rule's (the job's configuration
+        is not the one the workflow was parsed with).
+    """
+    job = Study.from_config(config).collect_job
+    if job.digest() != digest:
+        raise RuntimeError(
+            f"the collect job's configuration gives spec {job.digest()}, its rule {digest}"
+        )
+    return job
 
 
 def _check_fixed_designs(study: Study) -> None:

@@ -2,13 +2,12 @@
 comparison with exact theory."""
 
 from regsim.jobs import run_collect
-from regsim.specs import CollectJob
-from regsim.workflow import log_to
+from regsim.workflow import collect_job, log_to
 
 sm = snakemake  # noqa: F821 - injected by Snakemake's script directive
 with log_to(sm.log[0]):
     run_collect(
-        CollectJob.from_params(sm.params.job),
+        collect_job(sm.config, sm.params.job_digest),
         chunks=list(sm.input),
         fits=list(sm.output.fits),
         metrics=list(sm.output.metrics),

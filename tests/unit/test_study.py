@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from test_config import schema_validate
 
 from regsim import config as cfg
+from regsim import workflow
 from regsim.design import Cell, plan_jobs
 from regsim.errors import ConfigError
 from regsim.study import FIGURE_FAMILIES, Study
@@ -159,6 +161,34 @@ def test_job_specs_priorities_and_resources() -> None:
         resources = s.simulate_resources(name)
         assert resources["mem_mb"] >= 500 and resources["runtime"] >= 2
     assert s.collect_resources(2)["mem_mb"] < s.collect_resources(8)["mem_mb"]
+
+
+def test_the_collect_job_travels_as_a_digest_and_is_rebuilt_from_the_config() -> None:
+    s = study(grid={"n": [10, 20], "sigma": [1, 5], "errors": ["normal", "t3"]})
+    job = s.collect_job
+    digest = job.digest()
+    assert len(digest) == 16 and job.digest() == digest
+    # the job rebuilds the spec from the configuration it is given (a copy, as pickled)
+    assert workflow.collect_job(copy.deepcopy(dict(s.config)), digest) == job
+    # every part of the spec moves the digest, the per-cell lists included
+    changes = {
+        "cells": job.cells[:-1],
+        "fingerprints": (*job.fingerprints[:-1], "0" * 16),
+        "replications": job.replications + 1,
+        "alpha": 0.1,
+        "reference": "mle",
+        "failures": "common",
+        "seed": (job.seed or 0) + 1,
+        "designs": {"other": {"covariates": "normal", "rho": 0.5, "fixed": False}},
+    }
+    for field, value in changes.items():
+        assert dataclasses.replace(job, **{field: value}).digest() != digest, field
+    # so does a setting that reaches the fits only (the fingerprints)
+    assert study(grid=s.config["grid"], seed=1).collect_job.digest() != digest
+    # a configuration that is not the rule's is refused
+    other = study(grid=s.config["grid"], replications=7)
+    with pytest.raises(RuntimeError, match="collect job's configuration gives spec"):
+        workflow.collect_job(other.config, digest)
 
 
 # --------------------------------------------------------------------------------------
