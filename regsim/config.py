@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from regsim.design import COVARIATES
+from regsim.design import COVARIATES, jobs_per_cell
 from regsim.errors import ConfigError
 from regsim.limits import (
     MAX_SIGMA,
@@ -876,11 +876,12 @@ def _check_size(
     per_n = len(grid["sigma"]) * len(error_models(config))
     per_n *= len(truths(config)) * len(designs(config))
     cells = per_n * len(ns)
-    # Each cell in ceil(replicates × n / budget) jobs at most (whole cells share jobs).
-    jobs = per_n * sum(-(-replications * n // budget) for n in ns)
+    # The plan's own count for a cell cut into pieces; at most one job per cell packed
+    # whole (whole cells share jobs).
+    jobs = per_n * sum(jobs_per_cell(replications, n, budget) for n in ns)
     if jobs > MAX_JOBS:
         raise ConfigError(
-            f"replications: {replications} replicates of {cells} cells make about {jobs:.3g} "
+            f"replications: {replications} replicates of {cells} cells make up to {jobs:.3g} "
             f"simulate jobs at observations_per_job {budget} (at most {MAX_JOBS}); raise "
             "observations_per_job or lower replications"
         )

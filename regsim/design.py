@@ -339,6 +339,25 @@ class Job:
         return list(dict.fromkeys(unit.cell for unit in self.units))
 
 
+def piece_size(replications: int, n: int, budget: int) -> int:
+    """Replicates per piece of a cell whose replicates × n exceed ``budget``: the fewest
+    near-equal pieces of at most ``budget`` observations each (at least one replicate)."""
+    # The fewest pieces p ≥ ceil(R n / budget) with ceil(R / p) · n ≤ budget, that is
+    # p ≥ R / (budget // n); where even one replicate exceeds the budget, one each.
+    fit = budget // n
+    pieces = -(-replications * n // budget)
+    pieces = max(pieces, -(-replications // fit)) if fit else replications
+    return -(-replications // pieces)
+
+
+def jobs_per_cell(replications: int, n: int, budget: int) -> int:
+    """The simulate jobs of a cell that :func:`plan_jobs` cuts into pieces (more than
+    ``budget`` observations), or 1 for a cell it packs whole (with others of its n)."""
+    if replications * n <= budget:
+        return 1
+    return -(-replications // piece_size(replications, n, budget))
+
+
 def plan_jobs(cells: Iterable[Cell], replications: int, budget: int) -> list[Job]:
     """Pack every cell's replicates into simulate jobs of at most ``budget`` observations.
 
@@ -375,12 +394,7 @@ def plan_jobs(cells: Iterable[Cell], replications: int, budget: int) -> list[Job
         for cell in sorted(by_n[n], key=lambda c: c.key):
             work = replications * n
             if work > budget:
-                pieces = math.ceil(work / budget)
-                size = math.ceil(replications / pieces)
-                # Fewest pieces of at most `budget` each (a piece of `size` replicates fits).
-                while size * n > budget and size > 1:
-                    pieces += 1
-                    size = math.ceil(replications / pieces)
+                size = piece_size(replications, n, budget)
                 packs += [[Unit(cell, a, b)] for a, b in replicate_chunks(replications, size)]
                 continue
             if open_pack and sum(u.work for u in open_pack) + work > budget:

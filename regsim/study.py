@@ -321,8 +321,13 @@ class Study:
 
     def job_priority(self, name: str) -> int:
         """Scheduling priority: larger jobs before smaller ones (the run ends sooner)."""
+        return self._job_ranks[name]
+
+    @cached_property
+    def _job_ranks(self) -> dict[str, int]:
+        # Ranked once: Snakemake asks for every job's priority while it builds the DAG.
         by_work = sorted(self.plan, key=lambda job: (self.plan[job].work, job))
-        return by_work.index(name)
+        return {job: rank for rank, job in enumerate(by_work)}
 
     def simulate_resources(self, name: str) -> dict[str, int]:
         """Memory (MB) and run time (minutes) to request for simulate job ``name``.

@@ -16,7 +16,7 @@ from test_config import schema_validate
 
 from regsim import config as cfg
 from regsim import workflow
-from regsim.design import Cell, plan_jobs
+from regsim.design import Cell, jobs_per_cell, plan_jobs
 from regsim.errors import ConfigError
 from regsim.study import FIGURE_FAMILIES, Study
 
@@ -142,6 +142,10 @@ def test_a_plan_holds_every_replicate_once_within_the_budget(
         assert [a for a, _ in ranges] == edges[:-1] and edges[-1] == replications
     # the order cells are listed in plays no part
     assert plan_jobs(list(reversed(cells)) if reverse else cells, replications, budget) == jobs
+    # the config check counts a cut cell's jobs as the plan cuts it
+    for cell in cells:
+        holding = [job for job in jobs if any(unit.cell == cell for unit in job.units)]
+        assert len(holding) == jobs_per_cell(replications, cell.n, budget)
 
 
 def test_growing_the_grid_keeps_the_jobs_of_other_sample_sizes() -> None:
@@ -157,6 +161,11 @@ def test_job_specs_priorities_and_resources() -> None:
     assert spec.seed == s.seed and spec.fit == s.fit
     # the larger job goes first
     assert s.job_priority("n1000-1") > s.job_priority("n10-1")
+    many = study(grid={"n": [10, 50], "sigma": [1, 5]}, replications=40, observations_per_job=100)
+    ranks = {name: many.job_priority(name) for name in many.plan}
+    assert sorted(ranks.values()) == list(range(len(many.plan))) and len(ranks) > 20
+    by_work = sorted(many.plan, key=lambda name: (many.plan[name].work, name))
+    assert [ranks[name] for name in by_work] == list(range(len(by_work)))
     for name in s.plan:
         resources = s.simulate_resources(name)
         assert resources["mem_mb"] >= 500 and resources["runtime"] >= 2
