@@ -504,3 +504,26 @@ def test_command_line_lists_and_mappings_are_read_as_in_a_config_file() -> None:
     assert type(layer["beta"][0]) is int and type(layer["keep_datasets"]) is bool
     (beta_only,) = cfg.load_layers([], overrides=parse_config(["beta=[10, 0, 10.5]"]))
     assert resolve({"grid": {"n": [20], "sigma": [1]}}, beta_only)["beta"] == [10, 0, 10.5]
+
+
+def _documented_layers() -> list[tuple[str, str]]:
+    """Every YAML block of the README and docs/*.md: (where, text)."""
+    blocks = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for start, line in enumerate(lines):
+            if line.strip() == "```yaml":
+                stop = lines.index("```", start + 1)
+                where = f"{path.relative_to(ROOT)}:{start + 1}"
+                blocks.append((where, "\n".join(lines[start + 1 : stop])))
+    return blocks
+
+
+@pytest.mark.parametrize(
+    ("where", "text"), [pytest.param(*block, id=block[0]) for block in _documented_layers()]
+)
+def test_every_documented_config_runs_as_a_layer_on_the_defaults(where: str, text: str) -> None:
+    layer = yaml.safe_load(text)
+    assert isinstance(layer, dict) and layer, where
+    study = Study.from_config(resolve(layer))
+    assert study.cells and study.plan, where
