@@ -57,6 +57,7 @@ from regsim.schema import (
     MEASURES,
     METHOD_NAMES,
     PRIOR_METHODS,
+    SCALE_MEASURES,
     SIGMA_PRIORS,
 )
 
@@ -780,9 +781,6 @@ _FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
 #: Measures in metrics.csv (those against the reference only in a study that has one).
 _TABLE_MEASURES: tuple[str, ...] = MEASURES
 
-#: Measures that are positive, drawn on a log axis by default (nested-loop plot).
-_POSITIVE_MEASURES = frozenset({"empse", "modelse", "mse", "rmse", "width"})
-
 
 def _check_figures(figures: Mapping[str, Any], p: int) -> None:
     """The ``figures`` options name parameters and measures the study has, sane limits."""
@@ -807,16 +805,16 @@ def _check_figures(figures: Mapping[str, Any], p: int) -> None:
         if "measure" in options:
             known(f"{where}.measure", options["measure"], _TABLE_MEASURES, "measure")
         measure = options.get("measure", "rmse")
-        if family == "nested_loop" and options.get("log_y") and measure not in _POSITIVE_MEASURES:
+        if family == "nested_loop" and options.get("log_y") and measure not in SCALE_MEASURES:
             # its zeros and negative values would fall off a log axis unmarked
             raise ConfigError(
                 f"{where}.log_y: {measure} can be 0 or negative, which a log axis cannot show; "
-                f"a log axis takes {', '.join(sorted(_POSITIVE_MEASURES))}"
+                f"a log axis takes {', '.join(sorted(SCALE_MEASURES))}"
             )
         if "ylim" in options:
             log_y = options.get("log_y")
             if family == "nested_loop" and log_y is None:
-                log_y = options.get("measure", "rmse") in _POSITIVE_MEASURES
+                log_y = options.get("measure", "rmse") in SCALE_MEASURES
             if family == "efficiency" and log_y is None:
                 log_y = True
             _check_ylim(f"{where}.ylim", options["ylim"], bool(log_y))

@@ -38,6 +38,7 @@ from regsim.schema import (
     OPTIONAL_FACTORS,
     beta_index,
     format_number,
+    method_name,
 )
 from regsim.theory import (
     expected_s,
@@ -247,7 +248,7 @@ def theory_markdown(table: pd.DataFrame) -> str:
     for r in table.itertuples(index=False):
         z = "" if not math.isfinite(r.z) else f"{r.z:.2f}"
         levels = [str(getattr(r, name)) for name in factors]
-        cells = [str(r.n), format_number(r.sigma), *levels, r.method.upper(), r.parameter]
+        cells = [str(r.n), format_number(r.sigma), *levels, method_name(r.method), r.parameter]
         cells += [r.quantity, _shown(r.simulated), _shown(r.mcse), _shown(r.exact), z]
         lines.append("| " + " | ".join(cells) + " |")
     finite = np.abs(table["z"].to_numpy(dtype=float))

@@ -26,7 +26,7 @@
   const ALPHA = D.study.alpha;
   const R = D.study.replications;
   const BAND = 1.96 * Math.sqrt(ALPHA * (1 - ALPHA) / R);
-  const POSITIVE = new Set(["empse", "mad_empse", "modelse", "mse", "rmse", "width"]);
+  const POSITIVE = new Set(D.study.scales);
   const REFERENCE = "#595959";
   const COVER = "#56B4E9";
   const NONCOVER = "#E69F00";

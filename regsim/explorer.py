@@ -45,6 +45,8 @@ from regsim.schema import (
     FACTORS,
     MEASURE_NAMES,
     OPTIONAL_FACTORS,
+    SCALE_MEASURES,
+    ZERO_TARGET_MEASURES,
     beta_index,
     cell_label,
     format_number,
@@ -79,20 +81,6 @@ DOCUMENTS: dict[str, str] = {
 #: embedded, and past it again every k-th interval in order of |z| (the coverage and its
 #: band still count them all), so that the page stays small for a cell of 10⁵ replicates.
 ZIP_INTERVALS = 40_000
-
-#: Measures whose target is 0 (a bias, an error, a difference from the reference).
-_ZERO_TARGET = frozenset(
-    {
-        "bias",
-        "relbias",
-        "median_bias",
-        "relerror",
-        "relprec",
-        "bias_diff",
-        "mse_diff",
-        "coverage_diff",
-    }
-)
 
 #: Plotly's names of the matplotlib markers of regsim.styles.
 _SYMBOLS: dict[str, str] = {
@@ -384,7 +372,7 @@ def explorer_data(
             return "coverage"
         if measure == "rejection":
             return "rejection"
-        return "zero" if measure in _ZERO_TARGET else None
+        return "zero" if measure in ZERO_TARGET_MEASURES else None
 
     varied = [name for name in factor_names if len(levels[name]) > 1]
     zip_cell = study.zip
@@ -425,6 +413,7 @@ def explorer_data(
             "alpha": study.alpha,
             "replications": study.replications,
             "reference": study.reference,
+            "scales": sorted(SCALE_MEASURES),
             "loops": _loops(study, varied),
             "varied": varied,
             "zip": {

@@ -313,6 +313,25 @@ MEASURES: tuple[str, ...] = (
     "n_multimodal",
 )
 
+#: Measures that cannot be negative (scales and squared errors): a log axis can show them,
+#: and the nested-loop plot draws them on one by default.
+SCALE_MEASURES = frozenset({"empse", "mad_empse", "modelse", "mse", "rmse", "width"})
+
+#: Measures whose target is 0 (a bias, an error, a difference from the reference): their
+#: figures draw a line at 0.
+ZERO_TARGET_MEASURES = frozenset(
+    {
+        "bias",
+        "relbias",
+        "median_bias",
+        "relerror",
+        "relprec",
+        "bias_diff",
+        "mse_diff",
+        "coverage_diff",
+    }
+)
+
 #: Readable names of the measures (table titles).
 MEASURE_NAMES: dict[str, str] = {
     "bias": "Bias",

@@ -29,7 +29,7 @@ from regsim.limits import (
     prior_resolution_problem,
     prior_sd_problem,
 )
-from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS
+from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS, method_name
 
 METHODS = ("ols", "mle", "map", "bayes")
 
@@ -299,7 +299,7 @@ def format_table(results: dict[str, dict[str, dict[str, float | None]]], labels:
     lines = []
     header = f"{'parameter':<24}{'estimate':>14}{'se':>14}{'lower':>14}{'upper':>14}"
     for method, params in results.items():
-        lines += [method.upper(), header]
+        lines += [method_name(method), header]
         for name, label in zip(params, labels, strict=True):
             row = params[name]
             lines.append(

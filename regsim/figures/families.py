@@ -20,7 +20,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from regsim.errors import InputDataError
-from regsim.schema import DEFAULT_ERRORS, OPTIONAL_FACTORS, beta_index, prior_rank
+from regsim.schema import (
+    DEFAULT_ERRORS,
+    OPTIONAL_FACTORS,
+    ZERO_TARGET_MEASURES,
+    beta_index,
+    method_name,
+    prior_rank,
+)
 from regsim.styles import METHOD_COLOURS
 from regsim.theory import expected_s, expected_sigma_mle, mle_wald_coverage
 
@@ -544,7 +551,7 @@ def efficiency_figure(
     ratio["estimate"] = r
     ratio = ratio.drop(columns="covariance")
     bad_ref = (ratio["reason"] == "") & (ratio["ref_reason"] != "")
-    ratio.loc[bad_ref, "reason"] = f"{reference.upper()} reference: " + ratio.loc[
+    ratio.loc[bad_ref, "reason"] = f"{method_name(reference)} reference: " + ratio.loc[
         bad_ref, "ref_reason"
     ].astype(str)
     zero_ref = (ratio["reason"] == "") & ~np.isfinite(ratio["estimate"])
@@ -556,7 +563,7 @@ def efficiency_figure(
         ax.axhline(1.0, color=colour, linewidth=0.9, zorder=0.5)
 
     # A plain name as a subscript; one with spaces or brackets ("OLS (HC3)") spelled out.
-    name = reference.upper()
+    name = method_name(reference)
     ref_text = f"RMSE$_{{\\rm {name}}}$" if name.isalpha() else f"RMSE of {series_label(reference)}"
 
     def ylabel(parameter: str) -> str:
@@ -854,7 +861,7 @@ def sigma_figure(
         exact = {m: f for m, f in _EXACT_SIGMA.items() if (m, "") in grid.series}
 
     def decorate(ax: Axes, measure: str, sigma: float) -> None:
-        if measure in ("bias", "relbias", "relerror"):
+        if measure in ZERO_TARGET_MEASURES:
             zero_line(ax, measure, sigma)
         if measure in _EXACT_SIGMA_MEASURES:
             for method, expectation in exact.items():

@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from regsim.errors import InputDataError
-from regsim.schema import OPTIONAL_FACTORS, short_number
+from regsim.schema import OPTIONAL_FACTORS, SCALE_MEASURES, ZERO_TARGET_MEASURES, short_number
 from regsim.styles import series_styles
 from regsim.tableio import check_metrics, select_levels
 
@@ -48,9 +48,6 @@ from .style import (
     parameter_symbol,
     series_label,
 )
-
-#: Measures that are positive, so a log scale is the default.
-_POSITIVE_MEASURES = frozenset({"empse", "modelse", "mse", "rmse", "width"})
 
 #: Line widths (no markers here): OLS widest and MLE next, drawn first, so that series
 #: that coincide with them (MLE and weak-prior MAP of the coefficients equal OLS) leave a
@@ -157,7 +154,7 @@ def nested_loop_figure(
     x = np.arange(len(scenarios), dtype=float)
     finite = values.loc[values["reason"] == "", "estimate"]
     if log_y is None:
-        log_y = measure in _POSITIVE_MEASURES and bool((finite > 0).all()) and len(finite) > 0
+        log_y = measure in SCALE_MEASURES and bool((finite > 0).all()) and len(finite) > 0
     ylim = check_ylim(ylim, bool(log_y))
     off_scale = False
     styles = series_styles(series)
@@ -184,7 +181,7 @@ def nested_loop_figure(
                 off_scale |= mark_off_scale(ax, x, y, ylim, style)
         if log_y:
             log_axis(ax)
-        elif measure in ("bias", "relbias", "relerror"):
+        elif measure in ZERO_TARGET_MEASURES:
             ax.axhline(0.0, color=REFERENCE_COLOUR, linewidth=0.7, zorder=0)
         if ylim is not None:
             ax.set_ylim(*ylim)

@@ -99,7 +99,7 @@ def test_table_output_names_columns(run_fit, notebook_csv):
     assert result.returncode == 0, result.stderr
     assert "beta1 (x1)" in result.stdout and "beta2 (x2)" in result.stdout
     assert result.stdout.count("sigma") == 4
-    assert "\nBAYES\n" in result.stdout
+    assert "\nBayes\n" in result.stdout
 
 
 def test_jeffreys_prior_on_sigma(run_fit, notebook_csv):

@@ -527,3 +527,11 @@ def test_every_documented_config_runs_as_a_layer_on_the_defaults(where: str, tex
     assert isinstance(layer, dict) and layer, where
     study = Study.from_config(resolve(layer))
     assert study.cells and study.plan, where
+
+
+def test_every_scale_measure_takes_a_log_axis() -> None:
+    from regsim.schema import SCALE_MEASURES
+
+    assert "mad_empse" in SCALE_MEASURES
+    for measure in SCALE_MEASURES:
+        resolve({"figures": {"nested_loop": {"measure": measure, "log_y": True}}})

@@ -27,7 +27,7 @@ from regsim import config as cfg
 from regsim import explorer, pages
 from regsim.jobs import run_collect, run_simulate
 from regsim.provenance import PROVENANCE_NAME, write_provenance
-from regsim.schema import cell_label
+from regsim.schema import SCALE_MEASURES, cell_label
 from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.study import Study, slice_suffix
 from regsim.tableio import read_metrics, read_parquet, write_metrics_csv
@@ -228,6 +228,8 @@ def test_data_name_the_grid_its_targets_and_styles(results: Path, study: Study) 
     }
     assert data["study"]["loops"] == ["errors", "truth", "sigma", "n"]
     assert data["study"]["alpha"] == 0.05 and data["study"]["replications"] == 20
+    # the measures a log axis takes, as the config check and the nested-loop plot know them
+    assert data["study"]["scales"] == sorted(SCALE_MEASURES)
     targets = {m["name"]: m["target"] for m in data["measures"]}
     assert targets["coverage"] == "coverage" and targets["rejection"] == "rejection"
     assert targets["bias"] == "zero" and targets["rmse"] is None
