@@ -39,7 +39,7 @@ from regsim.figures.save import warm_up
 from regsim.parallel import CAN_FORK, give_back_memory, run_tasks
 from regsim.schema import OPTIONAL_FACTORS
 from regsim.specs import PaperJob
-from regsim.tableio import read_parquet
+from regsim.tableio import check_metrics, read_parquet
 from regsim.tables import write_failure_report, write_paper_tables
 
 __all__ = ["write_paper"]
@@ -84,6 +84,9 @@ def write_paper(
     workers : int, default 1
         Pieces run at once, each in a process forked from this one.
     """
+    # Checked once here: each figure's and table's function takes it as it is
+    # (regsim.tableio.check_metrics).
+    metrics = check_metrics(metrics)
     pdfs = [_pdf_of(path) for path in figures]
     planned = dict(zip(pdfs, job.figures, strict=True))
     # Each figure's PDF, then its PNG rastered from it in another worker, which does not

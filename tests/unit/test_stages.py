@@ -19,7 +19,7 @@ from regsim import cells as cell_tables
 from regsim import fits as fitting
 from regsim import workflow
 from regsim.design import Cell, Prior, Unit, plan_jobs
-from regsim.errors import DataFileError, RegsimError
+from regsim.errors import DataFileError, InputDataError, RegsimError
 from regsim.jobs import run_collect, run_simulate
 from regsim.schema import (
     FIT_KEY,
@@ -34,8 +34,10 @@ from regsim.sensitivity import fits_reader, write_failure_sensitivity
 from regsim.simulate import draw, load_datasets
 from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob, fits_fingerprint
 from regsim.tableio import (
+    check_metrics,
     read_metrics,
     read_parquet,
+    select_levels,
     sort_table,
     write_metrics_csv,
     write_parquet,
@@ -514,6 +516,34 @@ def test_write_metrics_csv_format(tmp_path: Path) -> None:
         "20,1,t3,beta,uniform,weak,map,sigma,0.1,n_multimodal,3,\n"
         "10,5,normal,null,collinear,,mle,beta2,0,coverage,0.33333333333333331,0.5\n"
     )
+
+
+def test_a_checked_metrics_table_is_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from regsim import tableio
+
+    rows = metrics_rows()
+    rows.loc[0, "prior"] = None
+    checked = check_metrics(rows)
+    assert checked["prior"].tolist()[0] == "" and pd.isna(rows["prior"].tolist()[0])
+    conversions = []
+    real = tableio.pd.to_numeric
+    monkeypatch.setattr(
+        tableio.pd, "to_numeric", lambda *a, **k: conversions.append(1) or real(*a, **k)
+    )
+    again = check_metrics(checked)
+    assert not conversions  # neither checked nor copied again
+    pd.testing.assert_frame_equal(again, checked)
+    # a slice of a checked table is checked; a shallow copy: changing it leaves the original
+    piece = check_metrics(select_levels(checked, {"errors": "normal"}))
+    assert not conversions and len(piece) > 0
+    again["estimate"] = 0.0
+    assert (checked["estimate"] != 0.0).any()
+    # a column replaced in place since is checked again
+    checked["n"] = checked["n"].astype(str)
+    assert check_metrics(checked)["n"].dtype == np.int64 and conversions
+    checked["sigma"] = "x"
+    with pytest.raises(InputDataError, match="n and sigma must be numeric"):
+        check_metrics(checked)
 
 
 def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:
