@@ -419,8 +419,8 @@ def representative_jobs(workdir: Path, setup: Setup, scratch: Path) -> dict[str,
             _job(
                 "from regsim.jobs import run_collect\n"
                 "from regsim.specs import CollectJob\n"
-                "run_collect(CollectJob.from_params(args['job']), args['chunks'], args['fits'], "
-                "args['metrics'], args['table'], workers=2)",
+                "run_collect(CollectJob.from_params(args['job']), chunks=args['chunks'], "
+                "fits=args['fits'], metrics=args['metrics'], table=args['table'], workers=2)",
                 job=study.collect_job.to_params(),
                 chunks=chunks,
                 fits=[str(scratch / "fits" / f"{c}.parquet") for c in cells],

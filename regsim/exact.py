@@ -265,6 +265,7 @@ def _shown(value: float) -> str:
 
 def write_theory(
     metrics: pd.DataFrame,
+    *,
     alpha: float,
     p: int,
     csv: str | os.PathLike[str],

@@ -102,6 +102,7 @@ def run_simulate(
 
 def run_collect(
     job: CollectJob,
+    *,
     chunks: Sequence[str | os.PathLike[str]],
     fits: Sequence[str | os.PathLike[str]],
     metrics: Sequence[str | os.PathLike[str]],
@@ -271,12 +272,14 @@ def write_rule_tables(
         write_sensitivity(written["sensitivity"], *sensitivity)
     if theory is not None and (by_rule is not None or job.failures == "own"):
         own = metrics.iloc[:0] if by_rule is None else by_rule["own"]
+        csv, markdown = theory
         written["theory"] = write_theory(
             own_rule_metrics(metrics, own, job.failures, THEORY_METHODS),
-            job.alpha,
-            job.p,
-            *theory,
-            job.designs,
-            job.seed,
+            alpha=job.alpha,
+            p=job.p,
+            csv=csv,
+            markdown=markdown,
+            designs=job.designs,
+            seed=job.seed,
         )
     return written

@@ -110,9 +110,9 @@ def write_paper(
         written = write_paper_tables(
             metrics,
             tables,
-            job.measures,
-            job.parameters,
-            job.expected,
+            measures=job.measures,
+            parameters=job.parameters,
+            expected=job.expected,
             levels=list(job.slices),
             reference=job.reference,
             failures=job.failures,

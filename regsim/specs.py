@@ -239,15 +239,15 @@ class CollectJob:
     def from_params(cls, params: Mapping[str, Any]) -> CollectJob:
         """The spec of :meth:`to_params`."""
         return cls(
-            tuple(params["cells"]),
-            int(params["replications"]),
-            float(params["alpha"]),
-            params.get("reference"),
-            str(params.get("failures", "own")),
-            int(params.get("p", 3)),
-            {k: dict(v) for k, v in params.get("designs", {}).items()},
-            None if params.get("seed") is None else int(params["seed"]),
-            tuple(params.get("fingerprints", ())),
+            cells=tuple(params["cells"]),
+            replications=int(params["replications"]),
+            alpha=float(params["alpha"]),
+            reference=params.get("reference"),
+            failures=str(params.get("failures", "own")),
+            p=int(params.get("p", 3)),
+            designs={k: dict(v) for k, v in params.get("designs", {}).items()},
+            seed=None if params.get("seed") is None else int(params["seed"]),
+            fingerprints=tuple(params.get("fingerprints", ())),
         )
 
 

@@ -308,11 +308,11 @@ class Study:
     def collect_job(self) -> CollectJob:
         """The spec of the collect job."""
         return CollectJob(
-            tuple(self.labels),
-            self.replications,
-            self.alpha,
-            self.reference,
-            self.failures,
+            cells=tuple(self.labels),
+            replications=self.replications,
+            alpha=self.alpha,
+            reference=self.reference,
+            failures=self.failures,
             p=self.p,
             designs=designs(self.config),
             seed=self.seed,

@@ -649,6 +649,7 @@ def table_name(measure: str, parameter: str, levels: dict[str, str] | None = Non
 def write_paper_tables(
     metrics: pd.DataFrame,
     directory: str | os.PathLike[str],
+    *,
     measures: Sequence[str] = PAPER_MEASURES,
     parameters: Sequence[str] | None = None,
     expected: Mapping[str, Sequence[Any]] | None = None,

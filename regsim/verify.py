@@ -219,10 +219,10 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
     written = write_paper_tables(
         metrics,
         scratch / "tables",
-        job.measures,
-        job.parameters,
-        job.expected,
-        list(job.slices),
+        measures=job.measures,
+        parameters=job.parameters,
+        expected=job.expected,
+        levels=list(job.slices),
         reference=job.reference,
         failures=job.failures,
     )

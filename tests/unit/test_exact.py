@@ -95,7 +95,9 @@ def test_only_normal_errors_and_zero_mcse() -> None:
 
 
 def test_write_theory(tmp_path: Path) -> None:
-    table = write_theory(synthetic(), 0.05, 2, tmp_path / "t.csv", tmp_path / "t.md")
+    table = write_theory(
+        synthetic(), alpha=0.05, p=2, csv=tmp_path / "t.csv", markdown=tmp_path / "t.md"
+    )
     text = (tmp_path / "t.csv").read_text()
     assert text.splitlines()[0] == ",".join(THEORY_COLUMNS)
     assert text.splitlines()[1].startswith("20,2,normal,beta,uniform,ols,beta0,coverage,")

@@ -156,7 +156,7 @@ def test_figures_and_tables_refuse_mixed_error_models(tmp_path: Path) -> None:
         figures.FIGURES["bias"](mixed)
     with pytest.raises(InputDataError, match="several errors levels"):
         tables.paper_table(mixed, "bias", "beta1", "markdown")
-    written = tables.write_paper_tables(mixed, tmp_path, ["bias"], ["beta1"])
+    written = tables.write_paper_tables(mixed, tmp_path, measures=["bias"], parameters=["beta1"])
     assert [p.name for p in written] == [
         "bias_beta1.tex",
         "bias_beta1.md",
@@ -193,7 +193,9 @@ def test_ols_hc3_is_drawn_in_every_figure(name: str) -> None:
 
 
 def test_ols_hc3_tables_are_written_in_method_order(tmp_path: Path) -> None:
-    written = tables.write_paper_tables(hc3_metrics(), tmp_path, ["coverage"], ["beta1"])
+    written = tables.write_paper_tables(
+        hc3_metrics(), tmp_path, measures=["coverage"], parameters=["beta1"]
+    )
     header = (tmp_path / "coverage_beta1.md").read_text().splitlines()
     row = next(line for line in header if line.startswith("| σ"))
     assert row.index("| OLS |") < row.index("OLS (HC3)") < row.index("MLE") < row.index("MAP")

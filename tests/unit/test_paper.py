@@ -72,7 +72,13 @@ def test_every_output_is_written_and_the_same_for_any_workers(metrics, tmp_path:
     alone = tmp_path / "alone"
     save_figure(bias_figure(metrics, expected=EXPECTED), alone / "bias", ("pdf",))
     png_from_pdf(alone / "bias.pdf")  # the PNG: the PDF rastered, in a worker of its own
-    write_paper_tables(metrics, alone, ["bias", "coverage"], ["beta1", "sigma"], EXPECTED)
+    write_paper_tables(
+        metrics,
+        alone,
+        measures=["bias", "coverage"],
+        parameters=["beta1", "sigma"],
+        expected=EXPECTED,
+    )
     write_failure_report(metrics, alone / "failures.md")
     for name in ("bias.pdf", "bias.png"):
         assert (alone / name).read_bytes() == one[f"figures/{name}"]
