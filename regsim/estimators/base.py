@@ -57,14 +57,18 @@ def sigma_exponent(sigma_prior: str) -> int:
 # Quantiles from scipy.special and the standard library rather than scipy.stats, whose
 # import alone costs about a second in every job.
 def normal_quantile(q: float) -> float:
+    """Φ⁻¹(q), the standard normal quantile."""
     return NormalDist().inv_cdf(q)
 
 
 def chi2_quantile(q: float, df: int) -> float:
+    """The q quantile of χ² with ``df`` degrees of freedom: 2 P⁻¹(df/2, q), P the
+    regularized lower incomplete gamma function."""
     return 2.0 * float(gammaincinv(df / 2.0, q))
 
 
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    """Rows (replicates) where every entry of every (R, k) array is finite, shape (R,)."""
     # Column by column: numpy's reductions along a short axis are far slower.
     finite = np.ones(len(arrays[0]), dtype=bool)
     for a in arrays:
@@ -74,6 +78,8 @@ def finite_rows(*arrays: np.ndarray) -> np.ndarray:
 
 
 def wald_fit(method: str, estimate: np.ndarray, se: np.ndarray, quantile: float) -> Fit:
+    """The :class:`Fit` of Wald intervals estimate ± ``quantile`` · se, arrays (R, p + 1);
+    a replicate converged where all of them are finite, and none is multimodal."""
     lower, upper = estimate - quantile * se, estimate + quantile * se
     converged = finite_rows(estimate, se, lower, upper)
     return Fit(method, estimate, se, lower, upper, converged, np.zeros(len(estimate), dtype=bool))

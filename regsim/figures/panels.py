@@ -137,6 +137,9 @@ class SampleSizeFormatter(Formatter):
         return short_number(x)
 
     def format_ticks(self, values: Sequence[float]) -> list[str]:
+        """The labels of ticks at ``values``, left to right, each blank where it would
+        come within a gap of the last label kept; the rightmost is always kept (labels
+        before it give way). Only for three or more ticks on an axis of a figure."""
         labels = [self(v) for v in values]
         axis = self.axis
         if axis is None or len(labels) < 3 or axis.axes.get_figure(root=True) is None:
