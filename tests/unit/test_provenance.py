@@ -299,3 +299,30 @@ def test_a_run_says_when_results_hold_an_earlier_configs_files(
     other = SimpleNamespace(config={**CONFIG, "alpha": 0.1})
     assert workflow.warn_stale_results(other, results) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--report"],
+        ["--report", "r.html"],
+        ["--report=r.html"],
+        ["--reporter", "html"],
+        ["--reporter=html"],
+        ["--report", "r.html", "--report-after-run"],
+        ["--cores", "2"],
+        ["-n", "--configfile", "config.yaml"],
+        ["--report-after-run", "--cores", "2"],
+    ],
+)
+def test_asks_for_report_reads_a_command_line_as_snakemakes_parser_does(arguments) -> None:
+    # check_report_results reads sys.argv itself (the Snakefile has no documented way to
+    # know it is building a report); this fails, naming the options, if Snakemake's
+    # parser comes to read them otherwise.
+    from snakemake.cli import get_argument_parser
+
+    parsed, _ = get_argument_parser().parse_known_args(arguments)
+    report = (parsed.report is not None or parsed.reporter is not None) and not (
+        parsed.report_after_run
+    )
+    assert workflow.asks_for_report(["snakemake", *arguments]) == report
