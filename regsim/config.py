@@ -57,8 +57,11 @@ from regsim.schema import (
     MEASURES,
     METHOD_NAMES,
     PRIOR_METHODS,
+    REFERENCE_CANDIDATES,
+    REFERENCE_MEASURES,
     SCALE_MEASURES,
     SIGMA_PRIORS,
+    parameter_names,
 )
 
 #: Estimation methods the workflow knows.
@@ -652,13 +655,13 @@ def check(
     _check_figures(config.get("figures") or {}, p)
     tables = config.get("tables") or {}
     for i, measure in enumerate(tables.get("measures") or []):
-        if measure not in _TABLE_MEASURES:
+        if measure not in MEASURES:
             raise ConfigError(
                 f"tables.measures[{i}]: {_fmt(measure)} is not a measure of this study "
-                f"({', '.join(_TABLE_MEASURES)})"
+                f"({', '.join(MEASURES)})"
             )
-        if measure in ("relprec", "bias_diff", "mse_diff", "coverage_diff") and not (
-            "reference" in config or set(methods or KNOWN_METHODS) & {"ols", "ols_hc3", "mle"}
+        if measure in REFERENCE_MEASURES and not (
+            "reference" in config or set(methods or KNOWN_METHODS) & set(REFERENCE_CANDIDATES)
         ):
             raise ConfigError(
                 f"tables.measures[{i}]: {measure} is against a reference method, and this "
@@ -778,13 +781,10 @@ _FIGURE_OPTIONS: dict[str, tuple[str, ...]] = {
     "nested_loop": ("measure", "parameter", "loops", "log_y", "ylim"),
 }
 
-#: Measures in metrics.csv (those against the reference only in a study that has one).
-_TABLE_MEASURES: tuple[str, ...] = MEASURES
-
 
 def _check_figures(figures: Mapping[str, Any], p: int) -> None:
     """The ``figures`` options name parameters and measures the study has, sane limits."""
-    parameters = [f"beta{j}" for j in range(p)] + ["sigma"]
+    parameters = parameter_names(p)
 
     def known(where: str, value: Any, allowed: Sequence[str], what: str) -> None:
         if value not in allowed:
@@ -801,9 +801,9 @@ def _check_figures(figures: Mapping[str, Any], p: int) -> None:
         if "parameter" in options:
             known(f"{where}.parameter", options["parameter"], parameters, "parameter")
         for i, measure in enumerate(options.get("measures") or []):
-            known(f"{where}.measures[{i}]", measure, _TABLE_MEASURES, "measure")
+            known(f"{where}.measures[{i}]", measure, MEASURES, "measure")
         if "measure" in options:
-            known(f"{where}.measure", options["measure"], _TABLE_MEASURES, "measure")
+            known(f"{where}.measure", options["measure"], MEASURES, "measure")
         measure = options.get("measure", "rmse")
         if family == "nested_loop" and options.get("log_y") and measure not in SCALE_MEASURES:
             # its zeros and negative values would fall off a log axis unmarked

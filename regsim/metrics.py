@@ -90,15 +90,12 @@ import pandas as pd
 
 from regsim.errors import InputDataError
 from regsim.limits import alpha_problem
-from regsim.schema import FAILURE_RULES, MEASURES
+from regsim.schema import FAILURE_RULES, MEASURES, REFERENCE_MEASURES
 
 __all__ = ["MEASURES", "summarize"]
 
 
 _OUTPUT_COLUMNS = ("measure", "estimate", "mcse")
-
-#: Measures that need a reference method (``ref``).
-REFERENCE_MEASURES = frozenset({"relprec", "bias_diff", "mse_diff", "coverage_diff"})
 
 #: 1 / Φ⁻¹(3/4): the MAD of a normal sample times this estimates its SD.
 _MAD_SCALE = 1.482602218505602

@@ -202,6 +202,11 @@ FACTOR_NAMES: tuple[str, ...] = tuple(f.name for f in FACTORS)
 OPTIONAL_FACTORS: tuple[Factor, ...] = tuple(f for f in FACTORS if f.optional)
 _FACTORS_BY_NAME: dict[str, Factor] = {f.name: f for f in FACTORS}
 
+#: The keys of a study design given to the figures and tables (``expected``): the levels
+#: of every factor, the methods and the priors, so that a cell or series missing from the
+#: whole metrics table is reported too.
+EXPECTED_KEYS = frozenset({*(f.name for f in FACTORS), "methods", "priors"})
+
 
 def factor(name: str) -> Factor:
     """The factor called ``name``."""
@@ -312,6 +317,16 @@ MEASURES: tuple[str, ...] = (
     "n_failed",
     "n_multimodal",
 )
+
+#: Measures against the reference method, replicate by replicate (the paired contrasts).
+REFERENCE_MEASURES = frozenset({"relprec", "bias_diff", "mse_diff", "coverage_diff"})
+
+#: The methods that can be the reference, in the order the default takes the first the
+#: study fits (the ``reference`` key names one).
+REFERENCE_CANDIDATES: tuple[str, ...] = ("ols", "ols_hc3", "mle")
+
+#: The measures of the paper tables unless the ``tables`` key names others.
+PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
 #: Measures that cannot be negative (scales and squared errors): a log axis can show them,
 #: and the nested-loop plot draws them on one by default.

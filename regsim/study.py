@@ -28,7 +28,9 @@ from regsim.errors import ConfigError
 from regsim.schema import (
     DEFAULT_SIGMA_PRIOR,
     OPTIONAL_FACTORS,
+    PAPER_MEASURES,
     PRIOR_METHODS,
+    REFERENCE_CANDIDATES,
     parameter_names,
 )
 from regsim.specs import CollectJob, FitSpec, PaperJob, SimulateJob, fits_fingerprint
@@ -45,9 +47,6 @@ FIGURE_FAMILIES: tuple[str, ...] = (
     "sigma",
     "nested_loop",
 )
-
-#: Measures of the paper tables.
-TABLE_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
 
 def _levels_text(levels: Cell | Mapping[str, Any]) -> str:
@@ -362,7 +361,7 @@ class Study:
         chosen = self.config.get("reference")
         if chosen is not None:
             return str(chosen)
-        return next((m for m in ("ols", "ols_hc3", "mle") if m in self.methods), None)
+        return next((m for m in REFERENCE_CANDIDATES if m in self.methods), None)
 
     @property
     def compared(self) -> bool:
@@ -438,7 +437,7 @@ class Study:
         """The measures of the paper tables: ``tables.measures``, default bias, coverage
         and RMSE."""
         chosen = (self.config.get("tables") or {}).get("measures")
-        return tuple(chosen) if chosen else TABLE_MEASURES
+        return tuple(chosen) if chosen else PAPER_MEASURES
 
     @cached_property
     def paper_tables(self) -> list[str]:

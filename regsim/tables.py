@@ -61,9 +61,11 @@ import pandas as pd
 from regsim.atomic import write_text_atomic
 from regsim.errors import InputDataError, RegsimError
 from regsim.schema import (
+    EXPECTED_KEYS,
     FAILURE_RULES,
     MEASURE_NAMES,
     OPTIONAL_FACTORS,
+    PAPER_MEASURES,
     PRIOR_METHODS,
     method_label,
     method_name,
@@ -86,9 +88,6 @@ __all__ = [
     "write_failure_report",
     "write_paper_tables",
 ]
-
-#: The measures tabulated for the paper by default.
-PAPER_MEASURES: tuple[str, ...] = ("bias", "coverage", "rmse")
 
 _ZERO_MCSE_DECIMALS = 3
 
@@ -382,8 +381,7 @@ def _grid(
     """Rows, columns, cell texts and failed-replicate counts of one table, from a
     prepared slice (:func:`_prepare`)."""
     expected = expected or {}
-    known = {"n", "sigma", "methods", "priors", *(item.name for item in OPTIONAL_FACTORS)}
-    unknown = sorted(set(expected) - known)
+    unknown = sorted(set(expected) - EXPECTED_KEYS)
     if unknown:
         raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
     if not (table["measure"] == measure).any():

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
-from regsim.schema import OPTIONAL_FACTORS, PRIOR_METHODS, parameter_rank
+from regsim.schema import EXPECTED_KEYS, PRIOR_METHODS, parameter_rank
 from regsim.styles import Series
 from regsim.tableio import check_metrics, levels_of
 
@@ -75,8 +75,7 @@ def grid_levels(table: pd.DataFrame, expected: Expected | None = None) -> Grid:
     the nested-loop plot, which loops over them.
     """
     expected = expected or {}
-    known = {"n", "sigma", "methods", "priors", *(item.name for item in OPTIONAL_FACTORS)}
-    unknown = sorted(set(expected) - known)
+    unknown = sorted(set(expected) - EXPECTED_KEYS)
     if unknown:
         raise InputDataError(f"expected: unknown key(s) {', '.join(unknown)}")
     try:

@@ -535,3 +535,15 @@ def test_every_scale_measure_takes_a_log_axis() -> None:
     assert "mad_empse" in SCALE_MEASURES
     for measure in SCALE_MEASURES:
         resolve({"figures": {"nested_loop": {"measure": measure, "log_y": True}}})
+
+
+def test_the_schemas_lists_of_levels_are_the_packages() -> None:
+    from regsim.design import COVARIATES
+    from regsim.schema import ERROR_MODELS, FAILURE_RULES, SIGMA_PRIORS
+
+    properties = yaml.safe_load(SCHEMA.read_text())["properties"]
+    design = properties["designs"]["additionalProperties"]["properties"]
+    assert tuple(design["covariates"]["enum"]) == tuple(COVARIATES)
+    assert tuple(properties["grid"]["properties"]["errors"]["items"]["enum"]) == ERROR_MODELS
+    assert tuple(properties["sigma_prior"]["enum"]) == SIGMA_PRIORS
+    assert tuple(properties["failures"]["enum"]) == FAILURE_RULES
