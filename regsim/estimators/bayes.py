@@ -1061,18 +1061,18 @@ _CELL_POINTS = 8
 def _sinc_tables(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tables of the sinc interpolant on ``count`` grid points (unit spacing).
 
-    * ``cumulative[j, i]`` = ½ + Si(π(j − i))/π = ∫_{−∞}^{j} sinc(u − i) du;
+    * ``si[count − 1 + d]`` = Si(πd) for the lags d = −(count − 1) … count − 1, so that
+      ½ + Si(π(j − i))/π = ∫_{−∞}^{j} sinc(u − i) du (the lags, not a count × count
+      table: a grid of many thousand points would need gigabytes);
     * ``theta``: Chebyshev points of [0, 1];
     * ``to_monomial``: values at θ_l -> coefficients of 1, θ, θ², … of their interpolant.
     """
     k = np.arange(-(count - 1), count)
     si = sici(np.pi * k)[0]
-    lag = np.arange(count)[:, None] - np.arange(count)[None, :]
-    cumulative = 0.5 + si[lag + count - 1] / np.pi
     q = _CELL_POINTS
     theta = 0.5 - 0.5 * np.cos(np.pi * (2 * np.arange(q) + 1) / (2 * q))
     to_monomial = np.linalg.inv(theta[:, None] ** np.arange(q)[None, :])
-    return cumulative, theta, to_monomial
+    return si, theta, to_monomial
 
 
 def _sinc_quantile(
@@ -1089,13 +1089,16 @@ def _sinc_quantile(
     solved for by Newton's iteration. Returns u and whether the iteration converged and
     the polynomial's integral over the interval matches the interpolant's (to 1e-9).
     """
-    cumulative, theta, to_monomial = tables
+    si, theta, to_monomial = tables
     count, replicates = weight.shape
     columns = np.arange(replicates)
     partial = np.cumsum(weight, axis=0) - 0.5 * weight
     guess = np.clip((partial <= level).sum(axis=0) - 1, 1, count - 3)
     # The sinc integral at grid points guess − 1 … guess + 2: pick the interval.
-    near = np.stack([_node_sum(weight * cumulative[guess + k].T) for k in (-1, 0, 1, 2)])
+    lags = count - 1 - np.arange(count)[:, None]  # index of Si(π(j − i)) is j + lags[i]
+    near = np.stack(
+        [_node_sum(weight * (0.5 + si[guess + k + lags] / np.pi)) for k in (-1, 0, 1, 2)]
+    )
     offset = np.clip((near <= level).sum(axis=0) - 1, 0, 2)
     j = guess - 1 + offset
     base, end = near[offset, columns], near[offset + 1, columns]
@@ -1198,6 +1201,13 @@ _RETRIES = 4
 #: Largest weight of an end node of the trapezoidal grid.
 _END = 1e-13
 
+#: Most nodes of a trapezoidal grid: a replicate whose grid would need more fails (its
+#: fit is flagged, as an improper one's). Vague priors at n = p + 1 under the flat prior
+#: on σ spread log σ's posterior over a plateau many times the narrowest mode's width:
+#: N(0, 100²) priors there need up to about 3,400 nodes, N(0, 1000²) up to 600,000 (and
+#: about a second a replicate); elsewhere a few hundred at most.
+_TRAPEZOID_MAX_NODES = 1 << 14
+
 
 def _trapezoid_once(
     post: _Posterior,
@@ -1226,9 +1236,12 @@ def _trapezoid_once(
     stretch = _RHO * np.log(np.maximum(_TAIL / (kappa * width * _RHO * _GROWTH), 1.0))
     xi_end = span + stretch
     longest = np.minimum(_STEP, _STEP_T / width) * refine
-    counts = 8 * np.ceil((np.ceil(xi_end / longest) + 1) / 8).astype(int)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for count in np.unique(counts):
+        nodes = 8.0 * np.ceil((np.ceil(xi_end / longest) + 1.0) / 8.0)
+        # A grid beyond the largest is not integrated: the replicate fails (not retried).
+        within = nodes <= _TRAPEZOID_MAX_NODES
+        counts = np.where(within, nodes, 0).astype(int)
+        for count in np.unique(counts[within]):
             group = np.flatnonzero(counts == count)
             tables = _sinc_tables(int(count))
             chunk = max(1, _CHUNK // int(count))

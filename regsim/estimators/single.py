@@ -392,7 +392,9 @@ class _QRPosterior(bayes._Counts):
         precision = np.asarray(self.precision)
         scaled = profile.precision
         for index in np.ndindex(s.shape):
-            si, ti = float(s[index]), float(t[index])
+            # numpy scalars: where σ² underflows to 0 far left on a grid, RSS/σ² is inf
+            # (no density there), not Python's ZeroDivisionError.
+            si, ti = np.float64(s[index]), np.float64(t[index])
             b, r_st = profile.solve(si)
             rss, prior_term = profile.terms(b)
             inverse = solve_triangular(r_st, np.eye(p))

@@ -440,6 +440,25 @@ def test_improper_posterior_gives_no_numbers():
     assert np.isfinite(fit.lower).all() and np.isfinite(fit.upper).all()
 
 
+def test_vague_priors_at_one_residual_degree_of_freedom_stay_within_bounds():
+    # n = p + 1 and p(σ) ∝ 1: log σ's posterior spreads over a plateau many times its
+    # narrowest mode, and the trapezoidal grid grows with the priors' sds. N(0, 100²)
+    # takes a few thousand nodes and is exact; N(0, 10⁶²) would take millions (a dense
+    # table of them had asked for gigabytes): those replicates fail, as NaN.
+    d = draw(Cell(4, 1.0, BETA), 20230406, 0, 12)
+    stats_ = sufficient_stats(d.x, d.y)
+    vague = Prior("vague", (0.0, 0.0, 0.0), (100.0, 100.0, 100.0))
+    fit = fit_bayes(stats_, vague)
+    assert fit.converged.all()
+    reference = ref.PosteriorReference(d.x[3], d.y[3], vague.mean, vague.sd, "flat")
+    moments, limits = errors(fit, 3, reference)
+    assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (moments, limits)
+    hopeless = fit_bayes(stats_, Prior("hopeless", (0.0, 0.0, 0.0), (1e6, 1e6, 1e6)))
+    assert not hopeless.converged.any()
+    for name in ("estimate", "se", "lower", "upper"):
+        assert np.isnan(getattr(hopeless, name)).all()
+
+
 def test_exact_fit_is_improper():
     d = draw(Cell(10, 1.0, BETA), 3, 0, 4)
     stats_ = sufficient_stats(d.x, d.y)
