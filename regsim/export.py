@@ -394,7 +394,7 @@ def export_fits(
     InputDataError
         If the format is unknown or cannot be told from the name.
     OutputError
-        If ``out`` exists (without ``force``), is a folder or one of the study's files, a
+        If ``out`` exists (without ``force``), is a folder or in the results folder, a
         ``.dta`` export would exceed :data:`DTA_MAX_ROWS` rows, or the file cannot be
         written. Nothing is written or replaced.
     DataFileError
@@ -408,8 +408,11 @@ def export_fits(
         raise OutputError(f"{target}: exists; give --force to replace it")
     paths, source = fits_files(results)
     study = [*paths, Path(results) / PROVENANCE_NAME]
-    if any(_same_file(target, path) for path in study):
-        raise OutputError(f"{target}: is a file of the results folder it exports; write elsewhere")
+    # Anywhere in the results folder: its files are the study's (metrics.csv, a chunk,
+    # the explorer), and a new one is a file the study did not write (regsim verify).
+    inside = target.resolve().is_relative_to(Path(results).resolve())
+    if inside or any(_same_file(target, path) for path in study):
+        raise OutputError(f"{target}: is in the results folder it exports; write elsewhere")
     cells = find_cells(paths)
     rows = sum(cell.rows for cell in cells)
     if kind == "dta" and rows > DTA_MAX_ROWS:

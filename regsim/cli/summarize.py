@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from regsim.cli.csvfile import read_csv_table
-from regsim.errors import InputDataError, RegsimError
+from regsim.errors import InputDataError, OutputError, RegsimError
 from regsim.metrics import MEASURES, summarize
 from regsim.schema import FAILURE_RULES
 
@@ -97,6 +97,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="a failed replicate leaves its own method's measures (own, the default) or "
         "every method's of its group (common; needs --method-col)",
     )
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     parser.set_defaults(func=run)
     return parser
 
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     ------
     regsim.errors.InputDataError
         If the input cannot be read or used, or the output path is the input path.
+    regsim.errors.OutputError
+        If the output exists and ``--force`` is not given.
     regsim.errors.RegsimError
         If the output cannot be written.
     """
@@ -125,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     input_path, output_path = Path(args.input), Path(args.output)
     if _same_file(input_path, output_path):
         raise InputDataError(f"output {output_path} is the input file; refusing to overwrite it")
+    if output_path.exists() and not args.force and not output_path.is_dir():
+        raise OutputError(f"{output_path}: exists; give --force to replace it")
     table = read_table(input_path, labels=[*args.by, *filter(None, [args.replicate_col])])
     result = summarize(
         table,
@@ -199,9 +204,12 @@ def read_table(path: Path, labels: Sequence[str] = ()) -> pd.DataFrame:
     try:
         if path.suffix.lower() in _PARQUET_SUFFIXES:
             import pyarrow
+            import pyarrow.parquet as pq
 
             try:
-                return pd.read_parquet(path)
+                # Page checksums verified, as the workflow reads its own files: a damaged
+                # file is refused, not read as other numbers.
+                return pq.read_table(path, page_checksum_verification=True).to_pandas()
             except pyarrow.ArrowException as error:
                 raise InputDataError(f"cannot read input file {path}: {_one_line(error)}") from None
         table = read_csv_table(path, text_columns=labels)

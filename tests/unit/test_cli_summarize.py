@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from regsim.cli import summarize as summarize_cli
-from regsim.errors import InputDataError
+from regsim.errors import InputDataError, OutputError
 from regsim.metrics import summarize
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -125,16 +125,34 @@ def test_parquet_input_gives_same_output(tmp_path):
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
-def test_output_replaced_and_deterministic(tmp_path):
+def test_an_existing_output_is_kept_unless_forced_and_the_output_is_deterministic(tmp_path):
     out = tmp_path / "sub" / "metrics.csv"
     out.parent.mkdir()
-    out.write_text("stale\n")
-    assert run_in_process(MISIM, out, *ARGS) == 0
+    out.write_text("kept\n")
+    with pytest.raises(OutputError, match=r"metrics.csv: exists; give --force to replace it"):
+        run_in_process(MISIM, out, *ARGS)
+    assert out.read_text() == "kept\n"
+    assert run_in_process(MISIM, out, *ARGS, "--force") == 0
     first = out.read_bytes()
-    assert run_in_process(MISIM, out, *ARGS) == 0
+    assert run_in_process(MISIM, out, *ARGS, "--force") == 0
     assert out.read_bytes() == first
     assert first.startswith(b"method,measure,estimate,mcse\nCC,bias,")
     assert sorted(os.listdir(out.parent)) == ["metrics.csv"]
+
+
+def test_a_damaged_parquet_input_is_refused_not_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pd.read_csv(MISIM)
+    path = tmp_path / "fits.parquet"
+    pq.write_table(pa.Table.from_pandas(table), path, write_page_checksum=True)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # a byte of the column pages, not the footer
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputDataError, match="cannot read input file"):
+        run_in_process(path, tmp_path / "out.csv", *ARGS)
+    assert not (tmp_path / "out.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -364,11 +364,19 @@ def test_a_file_of_the_study_is_never_the_output(study: Path, tmp_path: Path) ->
     shutil.copytree(study, results)
     target = results / "fits" / "n12_sigma1.parquet"
     before = target.read_bytes()
-    with pytest.raises(OutputError, match="is a file of the results folder it exports"):
+    with pytest.raises(OutputError, match="is in the results folder it exports"):
         export_fits(results, target, force=True)
-    with pytest.raises(OutputError, match="is a file of the results folder it exports"):
+    with pytest.raises(OutputError, match="is in the results folder it exports"):
         export_fits(results, results / PROVENANCE_NAME, "csv", force=True)
     assert target.read_bytes() == before
+    # any of its files (metrics.csv, a chunk), and a new file there too
+    table = results / "tables" / "metrics.csv"
+    table.parent.mkdir(exist_ok=True)
+    table.write_text("mine")
+    for path in (table, results / "fits.csv"):
+        with pytest.raises(OutputError, match="is in the results folder it exports"):
+            export_fits(results, path, "csv", force=True)
+    assert table.read_text() == "mine" and not (results / "fits.csv").exists()
 
 
 def test_a_dta_larger_than_the_limit_is_refused_before_writing(
