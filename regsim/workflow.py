@@ -160,6 +160,20 @@ def asks_for_report(argv: Sequence[str]) -> bool:
     )
 
 
+def report_path(argv: Sequence[str]) -> Path | None:
+    """The file a report command line writes (``--report FILE``, ``--report=FILE``,
+    ``--report-html-path FILE``), or None where it gives none (Snakemake's default,
+    ``report.html`` in the working folder, is never one of the study's files)."""
+    arguments = list(argv[1:])
+    for option in ("--report", "--report-html-path"):
+        for i, arg in enumerate(arguments):
+            if arg.startswith(option + "="):
+                return Path(arg.split("=", 1)[1])
+            if arg == option and i + 1 < len(arguments) and not arguments[i + 1].startswith("-"):
+                return Path(arguments[i + 1])
+    return None
+
+
 def check_report_results(
     study: Study, argv: Sequence[str], results: str | os.PathLike[str] = RESULTS
 ) -> None:
@@ -182,13 +196,27 @@ def check_report_results(
     results : path-like
         The results folder.
 
+    A report written over one of the study's files (``--report results/explorer.html``)
+    would replace it, and the next run would see nothing to do: a report path that is an
+    existing file in ``results/`` is refused too, but for an earlier report at its top
+    (``results/report.html``).
+
     Raises
     ------
     SystemExit
-        With ``report error: ...`` naming the differing keys.
+        With ``report error: ...`` naming the differing keys or the file.
     """
     if not asks_for_report(argv):
         return
+    target = report_path(argv)
+    folder = Path(results).resolve()
+    if target is not None and target.is_file() and target.resolve().is_relative_to(folder):
+        earlier_report = target.resolve().parent == folder and target.name.startswith("report")
+        if not earlier_report:
+            sys.exit(
+                f"report error: {target} is a file of the study's results, which the report "
+                "would replace; give --report another path (e.g. results/report.html)"
+            )
     record = _record(results)
     if record is None:
         return

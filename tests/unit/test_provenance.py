@@ -277,6 +277,31 @@ def test_a_report_of_another_configs_results_is_refused(results: Path, tmp_path,
     workflow.check_report_results(study, report, results)
 
 
+def test_a_report_over_a_file_of_the_results_is_refused(results: Path, tmp_path) -> None:
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
+    study = SimpleNamespace(config=CONFIG)
+    explorer = results / "explorer.html"
+    explorer.write_text("the explorer")
+    for argv in (
+        ["snakemake", "--report", str(explorer)],
+        ["snakemake", f"--report={explorer}"],
+        ["snakemake", "--reporter", "html", "--report-html-path", str(explorer)],
+    ):
+        with pytest.raises(SystemExit) as refused:
+            workflow.check_report_results(study, argv, results)
+        assert str(refused.value) == (
+            f"report error: {explorer} is a file of the study's results, which the report "
+            "would replace; give --report another path (e.g. results/report.html)"
+        )
+    assert explorer.read_text() == "the explorer"
+    # an earlier report at the top of results/, a new file, or one elsewhere is written
+    (results / "report.html").write_text("an earlier report")
+    for path in (results / "report.html", results / "new.html", tmp_path / "r.html"):
+        workflow.check_report_results(study, ["snakemake", "--report", str(path)], results)
+
+
 def test_a_run_says_when_results_hold_an_earlier_configs_files(
     results: Path, tmp_path, capsys
 ) -> None:
