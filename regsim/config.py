@@ -691,22 +691,25 @@ def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str)
     for name, prior in priors.items():
         flat = sum(1 for sd in prior["sd"] if math.isinf(sd))
         setting = f"with sigma_prior {sigma_prior} and prior {name!r} flat on {flat} coefficients"
-        other = "; or use sigma_prior jeffreys" if a == 0 else ""
+        needed = flat + 3 - a  # ν > 2: every mean and sd exists
         for i, n in enumerate(sizes):
             nu = n - flat - 1 + a
+            if nu > 2:
+                continue
+            # Jeffreys' prior adds one to ν: named where that is enough at this n.
+            other = "; or use sigma_prior jeffreys" if a == 0 and nu + 1 > 2 else ""
             if nu <= 0:
                 raise ConfigError(
                     f"grid.n[{i}]: {setting}, method bayes has an improper posterior at n = {n} "
-                    f"(needs n > {flat + 1 - a}{other})"
+                    f"(needs n > {needed}{other})"
                 )
-            if nu <= 2:
-                summary = "sd" if nu > 1 else "mean and sd"
-                of = "σ and the flat coefficients" if flat else "σ"
-                raise ConfigError(
-                    f"grid.n[{i}]: {setting}, the posterior {summary} of {of} do not exist at "
-                    f"n = {n}, so method bayes would fail on every replicate (needs n > "
-                    f"{flat + 3 - a}{other})"
-                )
+            summary = "sd" if nu > 1 else "mean and sd"
+            of = "σ and the flat coefficients" if flat else "σ"
+            raise ConfigError(
+                f"grid.n[{i}]: {setting}, the posterior {summary} of {of} do not exist at "
+                f"n = {n}, so method bayes would fail on every replicate (needs n > "
+                f"{needed}{other})"
+            )
 
 
 def _check_n(values: list[Any], p: int) -> None:

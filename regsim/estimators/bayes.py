@@ -791,7 +791,8 @@ _HERMITE_LIMIT_TOL = 2e-6
 _SHAPED = 32
 
 #: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
-#: the gamma-like posteriors it suits have about −0.13; beyond 0.015 the Hermite series
+#: the gamma-like posteriors it suits have negative values (about −0.13 at ν ≈ 15, −0.06
+#: at ν = 32); beyond 0.015 the Hermite series
 #: of priors in strong conflict with the data failed its check nearly always.
 _HERMITE_FLAT = 0.015
 

@@ -611,8 +611,9 @@ def laplace_figure(
     credible interval (the exact posterior's quantiles) of ``parameter`` against ``n``,
     ±1.96 MCSE, with the nominal 1 − α and its Monte Carlo band
     ``1 − α ± 1.96 √(α (1 − α) / R)``. The grey dotted line (right axis, 0 to 1) is the
-    share of datasets whose σ-posterior had two modes (Bayes's ``n_multimodal`` over its
-    replicates), where a single mode's curvature can mislead; it is drawn only in the
+    share of datasets whose posterior density of log σ has two or more local modes,
+    however little mass the second holds (Bayes's ``n_multimodal`` over its replicates):
+    prior–data conflict, where a single mode's curvature can mislead; it is drawn only in the
     panels where some dataset's had (a right axis of zeros beside every panel would crowd
     the coverage axes), and named in the legend only if some panel has it.
 
@@ -689,7 +690,7 @@ def laplace_figure(
                 [],
                 color=_BIMODAL_COLOUR,
                 linestyle=":",
-                label="bimodal σ-posterior (right axis)",
+                label="log σ's posterior with 2+ modes (right axis)",
             ),
         )
 

@@ -160,9 +160,13 @@ def test_bayes_posterior_must_be_proper_with_a_mean_and_sd_for_every_n_and_prior
         ConfigError, match=r"^grid\.n\[1\]: with sigma_prior flat and prior 'flat' flat on 3 "
     ) as info:
         resolve(layer)
-    assert "improper posterior at n = 4 (needs n > 4; or use sigma_prior jeffreys)" in str(
-        info.value
-    )
+    # the n the study needs (every mean and sd), and Jeffreys' prior only where it is enough
+    assert str(info.value).endswith("improper posterior at n = 4 (needs n > 6)")
+    for sigma_prior, n, hint in (("flat", 5, ""), ("flat", 6, "; or use sigma_prior jeffreys")):
+        changed = {**layer, "sigma_prior": sigma_prior, "grid": {"n": [7, n], "sigma": [1]}}
+        with pytest.raises(ConfigError) as info:
+            resolve(changed)
+        assert str(info.value).endswith(f"(needs n > 6{hint})")
     for sigma_prior, n, summary in (("flat", 5, "mean and sd"), ("flat", 6, "sd")) + (
         ("jeffreys", 4, "mean and sd"),
         ("jeffreys", 5, "sd"),

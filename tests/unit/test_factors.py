@@ -398,6 +398,6 @@ def test_the_bimodal_share_is_drawn_only_where_a_posterior_had_two_modes(
         ]
         assert len(right) == shown
         legend = [t.get_text() for t in figure.legends[0].get_texts()]
-        assert ("bimodal σ-posterior (right axis)" in legend) == bool(shown)
+        assert ("log σ's posterior with 2+ modes (right axis)" in legend) == bool(shown)
         if shown:
             np.testing.assert_allclose(right[0].get_lines()[0].get_ydata(), [7.0 / 60.0, 0.0])
