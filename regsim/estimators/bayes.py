@@ -20,7 +20,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import ndtr, ndtri, sici
 
 from regsim.design import Prior
-from regsim.estimators.base import Fit, sigma_exponent
+from regsim.estimators.base import SMALL_ALPHA, Fit, sigma_exponent
 from regsim.estimators.linalg import cholesky, dot, lower_inverse, matvec, solve
 from regsim.estimators.map import _Path, _prior_path, _scan_brackets, _Stationarity
 from regsim.estimators.stats import SufficientStats
@@ -549,9 +549,17 @@ class _Mixture:
         return lo, hi
 
     def quantile(
-        self, level: float, start: np.ndarray, scale: np.ndarray, max_iter: int = 60
+        self,
+        level: float,
+        start: np.ndarray,
+        scale: np.ndarray,
+        max_iter: int = 60,
+        *,
+        upper: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """q with F(q) = Σ_i w_i Φ((q − m_i)/sd_i) = ``level``, per replicate.
+        """q with F(q) = Σ_i w_i Φ((q − m_i)/sd_i) = ``level``, per replicate; with
+        ``upper``, q with 1 − F(q) = Σ_i w_i Φ(−(q − m_i)/sd_i) = ``level`` (an upper
+        tail's own probability: 1 − level would be rounded to a multiple of 2⁻⁵³).
 
         Halley's iteration (F'' = −Σ_i w_i x_i φ(x_i)/sd_i², x_i = (q − m_i)/sd_i) from
         ``start``, safeguarded by bisection on a bracket. Its convergence is cubic, the
@@ -564,7 +572,7 @@ class _Mixture:
         components (:meth:`bracket`) is built only for the others, narrowed by that sign.
         """
         scale = np.minimum(scale, self.spread)
-        value, slope, bend = self._cdf(start, level, slice(None))
+        value, slope, bend = self._cdf(start, level, slice(None), upper)
         unbounded = np.full(start.shape, np.inf)
         q, lo, hi, step, taken = _halley_step(start, value, slope, bend, -unbounded, unbounded)
         done = taken & (np.abs(step) <= 1e-3 * scale)
@@ -579,7 +587,7 @@ class _Mixture:
         )
         for _ in range(max_iter - 1):
             qa = q[active]
-            value, slope, bend = self._cdf(qa, level, active)
+            value, slope, bend = self._cdf(qa, level, active, upper)
             q[active], low, high, step, taken = _halley_step(
                 qa, value, slope, bend, lo[active], hi[active]
             )
@@ -592,14 +600,18 @@ class _Mixture:
         return q, done
 
     def _cdf(
-        self, q: np.ndarray, level: float, columns: Any
+        self, q: np.ndarray, level: float, columns: Any, upper: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """F(q) − ``level``, F'(q) and F''(q) of the mixtures ``columns``."""
+        """F(q) − ``level``, F'(q) and F''(q) of the mixtures ``columns``; with ``upper``,
+        ``level`` − (1 − F(q)), the same function of q for an upper tail's level."""
         weight, m, inv_sd = self.weight[:, columns], self.m[:, columns], self.inv_sd[:, columns]
         norm = 1.0 / math.sqrt(2.0 * math.pi)
         x = (q - m) * inv_sd
         density = weight * np.exp(-0.5 * x * x) * inv_sd
-        value = _node_sum(weight * ndtr(x)) - level
+        if upper:
+            value = level - _node_sum(weight * ndtr(-x))
+        else:
+            value = _node_sum(weight * ndtr(x)) - level
         return value, norm * _node_sum(density), -norm * _node_sum(density * x * inv_sd)
 
 
@@ -733,8 +745,11 @@ def _summaries(
     mixture = _Mixture.of(wide, mm, vv, spread)
     ok = np.ones(replicates, dtype=bool)
     limits = []
-    for level, first in zip((alpha / 2.0, 1.0 - alpha / 2.0), guess, strict=True):
-        q, done = mixture.quantile(level, first, sd)
+    # Below SMALL_ALPHA the upper limit solves for its own tail, α/2 (see SMALL_ALPHA).
+    small = alpha < SMALL_ALPHA
+    sides = ((alpha / 2.0, False), (alpha / 2.0 if small else 1.0 - alpha / 2.0, small))
+    for (level, upper), first in zip(sides, guess, strict=True):
+        q, done = mixture.quantile(level, first, sd, upper=upper)
         limits.append(q.reshape(p, replicates).T)
         ok &= done.reshape(p, replicates).all(axis=0)
     return mean.reshape(p, replicates).T, sd.reshape(p, replicates).T, limits[0], limits[1], ok

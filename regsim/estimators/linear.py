@@ -14,9 +14,16 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import stdtrit
 
-from regsim.estimators.base import Fit, chi2_quantile, finite_rows, normal_quantile, wald_fit
+from regsim.estimators.base import (
+    Fit,
+    chi2_quantile,
+    chi2_upper,
+    finite_rows,
+    normal_upper,
+    t_upper,
+    wald_fit,
+)
 from regsim.estimators.stats import SufficientStats
 
 
@@ -38,12 +45,12 @@ def fit_ols(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     df = stats.n - stats.p
     s = np.sqrt(stats.rss / df)
     coef_se = s[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
-    t_quantile = stdtrit(df, 1 - alpha / 2)
+    t_quantile = t_upper(df, alpha)
     estimate = np.column_stack([stats.beta_hat, s])
     se = np.column_stack([coef_se, s / np.sqrt(2 * df)])
     lower = estimate - t_quantile * se
     upper = estimate + t_quantile * se
-    lower[:, -1] = np.sqrt(stats.rss / chi2_quantile(1 - alpha / 2, df))
+    lower[:, -1] = np.sqrt(stats.rss / chi2_upper(alpha, df))
     upper[:, -1] = np.sqrt(stats.rss / chi2_quantile(alpha / 2, df))
     converged = finite_rows(estimate, se, lower, upper)
     return Fit("ols", estimate, se, lower, upper, converged, np.zeros(len(s), dtype=bool))
@@ -69,7 +76,7 @@ def fit_ols_hc3(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     ols = fit_ols(stats, alpha)
     se = ols.se.copy()
     se[:, :-1] = np.sqrt(np.diagonal(stats.hc3_cov, axis1=1, axis2=2))
-    t_quantile = stdtrit(stats.n - stats.p, 1 - alpha / 2)
+    t_quantile = t_upper(stats.n - stats.p, alpha)
     lower, upper = ols.lower.copy(), ols.upper.copy()
     lower[:, :-1] = ols.estimate[:, :-1] - t_quantile * se[:, :-1]
     upper[:, :-1] = ols.estimate[:, :-1] + t_quantile * se[:, :-1]
@@ -98,4 +105,4 @@ def fit_mle(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     coef_se = sigma_hat[:, None] * np.sqrt(np.diagonal(stats.gram_inv, axis1=1, axis2=2))
     estimate = np.column_stack([stats.beta_hat, sigma_hat])
     se = np.column_stack([coef_se, sigma_hat / np.sqrt(2 * n)])
-    return wald_fit("mle", estimate, se, normal_quantile(1 - alpha / 2))
+    return wald_fit("mle", estimate, se, normal_upper(alpha))

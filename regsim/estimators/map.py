@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from regsim.design import Prior
-from regsim.estimators.base import Fit, normal_quantile, sigma_exponent, wald_fit
+from regsim.estimators.base import Fit, normal_upper, sigma_exponent, wald_fit
 from regsim.estimators.linalg import (
     cholesky,
     dot,
@@ -655,6 +655,6 @@ def _map_result(
         )
     estimate = np.column_stack([*beta, sigma])
     estimate[~valid] = np.nan
-    fit = wald_fit("map", estimate, se, normal_quantile(1 - alpha / 2))
+    fit = wald_fit("map", estimate, se, normal_upper(alpha))
     converged = fit.converged & newton_ok & valid & stationary & positive
     return Fit("map", fit.estimate, fit.se, fit.lower, fit.upper, converged, multimodal)

@@ -15,6 +15,7 @@ from regsim.estimators import (
     bayes,
     fit_bayes,
     fit_methods,
+    fit_mle,
     fit_ols,
     sufficient_stats,
 )
@@ -384,6 +385,32 @@ def test_sigma_limits_far_in_a_tail_are_the_inverse_chi_ones(alpha, sigma_prior)
         single = fit_dataset(d.x[0], d.y[0], FLAT, alpha, ("bayes",), sigma_prior).fits["bayes"]
         for got, want in ((single.lower, lower), (single.upper, upper)):
             assert abs(got[0, 3] - want[0, 3]) / sd[0, 3] <= 1e-7, n
+
+
+@pytest.mark.parametrize("alpha", [1e-9, 1e-12])
+def test_upper_limits_at_a_tiny_alpha_are_as_exact_as_the_lower_ones(alpha):
+    # 1 − α/2 is rounded to a multiple of 2⁻⁵³: solved for, an upper limit had been off by
+    # 6e-4 posterior sds at α = 1e-12 (β's, the lower limits exact), OLS's t interval too
+    # narrow by 5e-5 SEs and the Wald intervals' z by 1e-5. Each upper limit now solves
+    # for its own tail, α/2: with all-flat priors and Jeffreys' prior Bayes's interval is
+    # the OLS t interval, and both are the exact quantiles (scipy's isf, the upper tail).
+    n = 30
+    d = draw(Cell(n, 2.0, BETA), 5, 0, 20)
+    stats_ = sufficient_stats(d.x, d.y)
+    bayes = fit_bayes(stats_, FLAT, alpha, sigma_prior="jeffreys")
+    ols = fit_ols(stats_, alpha)
+    mle = fit_mle(stats_, alpha)
+    assert bayes.converged.all() and ols.converged.all()
+    t = stats.t.isf(alpha / 2, n - 3)
+    se = ols.se[:, :3]
+    for fit in (bayes, ols):
+        assert np.abs((fit.upper[:, :3] - (stats_.beta_hat + t * se)) / se).max() <= 1e-9
+        assert np.abs((fit.lower[:, :3] - (stats_.beta_hat - t * se)) / se).max() <= 1e-9
+    z = stats.norm.isf(alpha / 2)
+    np.testing.assert_allclose(mle.upper - mle.estimate, z * mle.se, rtol=1e-14)
+    # OLS's σ interval from the chi-square's own upper tail
+    low_sigma = np.sqrt(stats_.rss / stats.chi2.isf(alpha / 2, n - 3))
+    np.testing.assert_allclose(ols.lower[:, 3], low_sigma, rtol=1e-13)
 
 
 def test_sigma_limits_far_in_a_tail_of_priors_in_conflict_match_adaptive_quadrature():
