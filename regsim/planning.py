@@ -267,10 +267,29 @@ class TimeEstimate:
 
 
 def read_pilot(results: Path) -> pd.DataFrame:
-    """The metrics table of a pilot run's results folder."""
+    """The metrics table of a pilot run's results folder.
+
+    Where the folder holds the run's record (``provenance.json``), the table must have
+    the bytes it records: a table cut short (a copy interrupted, a full disk) can still
+    parse, its last number shortened, and would be planned from silently.
+
+    Raises
+    ------
+    DataFileError
+        If the table is missing, is not the recorded one, or cannot be read.
+    """
+    from regsim.provenance import PROVENANCE_NAME, read_provenance, sha256_file
+
     path = results / "tables" / "metrics.csv"
     if not path.is_file():
         raise DataFileError(f"{path}: no metrics table; run the pilot study first")
+    if (results / PROVENANCE_NAME).is_file():
+        recorded = read_provenance(results)["tables"].get("tables/metrics.csv")
+        if recorded is not None and sha256_file(path) != recorded.lower():
+            raise DataFileError(
+                f"{path}: not the metrics table {results / PROVENANCE_NAME} records (changed "
+                "or cut short since the run); run the pilot study again"
+            )
     return read_metrics(path)
 
 

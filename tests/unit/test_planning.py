@@ -22,7 +22,7 @@ from regsim.planning import (
     replications_from_pilot,
     worst_case_replications,
 )
-from regsim.tableio import write_metrics_csv
+from regsim.tableio import read_metrics, write_metrics_csv
 
 
 def test_worst_case_coverage_formula():
@@ -266,3 +266,22 @@ def test_plan_errors(tmp_path):
         plan(0.01, "bias", tmp_path)
     with pytest.raises(InputDataError, match="'rmse' is not in the pilot"):
         replications_from_pilot(pilot_metrics(), "rmse", 0.01)
+
+
+def test_a_pilot_table_that_is_not_the_recorded_one_is_refused(tmp_path):
+    from regsim.provenance import PROVENANCE_NAME, write_provenance
+
+    results = write_pilot(tmp_path)
+    table = results / "tables" / "metrics.csv"
+    write_provenance(results / PROVENANCE_NAME, {"seed": 1}, [table], repo=tmp_path)
+    plan(0.01, "bias", results)  # the recorded bytes
+    # cut short in its last row, mid-number: the reader still takes every row (that one's
+    # true value shortened, the rest of it missing)
+    text = table.read_text()
+    table.write_text(text[: text.rindex(".") + 2])
+    assert len(read_metrics(table)) == len(text.splitlines()) - 1
+    with pytest.raises(DataFileError, match="not the metrics table .*provenance.json records"):
+        plan(0.01, "bias", results)
+    # without a record there is nothing to compare with: read as it is
+    (results / PROVENANCE_NAME).unlink()
+    plan(0.01, "bias", results)
