@@ -209,6 +209,8 @@ def check_report_results(
     if not asks_for_report(argv):
         return
     target = report_path(argv)
+    if target is not None and not target.parent.is_dir():
+        sys.exit(f"report error: {target}: no folder {target.parent} to write the report in")
     folder = Path(results).resolve()
     if target is not None and target.is_file() and target.resolve().is_relative_to(folder):
         earlier_report = target.resolve().parent == folder and target.name.startswith("report")

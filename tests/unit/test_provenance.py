@@ -296,6 +296,14 @@ def test_a_report_over_a_file_of_the_results_is_refused(results: Path, tmp_path)
             "would replace; give --report another path (e.g. results/report.html)"
         )
     assert explorer.read_text() == "the explorer"
+    with pytest.raises(SystemExit) as refused:
+        workflow.check_report_results(
+            study, ["snakemake", "--report", str(tmp_path / "nodir" / "r.html")], results
+        )
+    assert str(refused.value) == (
+        f"report error: {tmp_path / 'nodir' / 'r.html'}: no folder {tmp_path / 'nodir'} to "
+        "write the report in"
+    )
     # an earlier report at the top of results/, a new file, or one elsewhere is written
     (results / "report.html").write_text("an earlier report")
     for path in (results / "report.html", results / "new.html", tmp_path / "r.html"):
