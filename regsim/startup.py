@@ -1,4 +1,5 @@
-"""One line, not a traceback, for a ``--configfile`` Snakemake cannot even open.
+"""One line, not a traceback, for a ``--configfile`` Snakemake cannot even open, or a
+``--config`` entry it cannot read.
 
 Snakemake reads every ``--configfile`` itself, before the workflow (and so regsim's own
 reader, ``regsim.config.read_config_file``) runs. For a path that does not exist or is a
@@ -7,17 +8,20 @@ file that is empty, holds a list or is not YAML, with a message that names neith
 file nor the line. ``tools/setup.sh`` puts a ``.pth`` file into the environment that calls
 :func:`install` when Python starts: when Snakemake's ``snakemake.common.configfile``
 module is imported, its reader and its loader are wrapped so that these cases end the run
-with ``config error: <file>: <problem>`` and exit status 1, as regsim's own checks do.
-Nothing else changes, nothing is imported before Snakemake itself imports that module
-(regsim's reader only once a file has failed), and a Snakemake without it is left alone (a
-unit test fails then, naming the module, so an upgrade does not lose the message
-silently).
+with ``config error: <file>: <problem>`` and exit status 1, as regsim's own checks do;
+when ``snakemake.cli`` is imported, its reader of ``--config KEY=VALUE`` is wrapped so that
+an entry without ``=`` or with a key it does not take (``grid.n=…``, a one-letter key) is
+``config error: --config <entry>: <problem>``. Nothing else changes, nothing is imported
+before Snakemake itself imports those modules (regsim's reader only once a file has
+failed), and a Snakemake without them is left alone (a unit test fails then, naming the
+module, so an upgrade does not lose the message silently).
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +33,31 @@ from typing import Any
 TARGET = "snakemake.common.configfile"
 READER = "_load_configfile"
 LOADER = "load_configfile"
+
+#: The Snakemake module of the command line, and its reader of ``--config KEY=VALUE``,
+#: which raises a ValueError (a traceback) for an entry without ``=`` or a key it does
+#: not take.
+CLI = "snakemake.cli"
+CLI_CONFIG = "parse_config"
+
+#: The keys ``--config`` takes (Snakemake's own rule): two or more characters.
+_CONFIG_KEY = re.compile(r"[a-zA-Z_][\w-]*\w$")
+
+
+def config_entry_problem(entries: Any, error: BaseException) -> str | None:
+    """The one-line message for the first ``--config`` entry Snakemake cannot read, or
+    None where its error is about something else."""
+    for entry in entries or []:
+        key, equals, _ = str(entry).partition("=")
+        if not equals:
+            return f"config error: --config {entry}: not KEY=VALUE"
+        if not _CONFIG_KEY.match(key):
+            return (
+                f"config error: --config {entry}: Snakemake's --config takes a key of two or "
+                "more letters, digits, _ or -, starting with a letter or _; give this one in "
+                "a --configfile"
+            )
+    return None
 
 
 def problem(path: Any, error: BaseException) -> str | None:
@@ -114,11 +143,22 @@ def _what_is_wrong(module: ModuleType, path: Any) -> str | None:
     return None if isinstance(content, dict) else not_a_mapping(path, content)
 
 
+def wrap_cli(module: ModuleType) -> None:
+    """Wrap ``module``'s ``--config`` reader so that an entry it cannot read exits with one
+    line (:func:`config_entry_problem`)."""
+    _replace(module, CLI_CONFIG, ValueError, config_entry_problem)
+
+
+#: What is wrapped when Snakemake imports each module.
+_WRAPPERS: dict[str, Callable[[ModuleType], None]] = {TARGET: wrap, CLI: wrap_cli}
+
+
 class _Finder(importlib.abc.MetaPathFinder):
-    """Wraps the reader once Snakemake imports its config module."""
+    """Wraps the readers once Snakemake imports their modules."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != TARGET:
+        wrapper = _WRAPPERS.get(name)
+        if wrapper is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
@@ -128,15 +168,18 @@ class _Finder(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             execute(module)
-            wrap(module)
+            wrapper(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
 def install() -> None:
-    """Wrap Snakemake's config reader when it is imported (or now, if it already is)."""
-    if TARGET in sys.modules:
-        wrap(sys.modules[TARGET])
-    elif not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+    """Wrap Snakemake's config readers when they are imported (now, those already are)."""
+    for name, wrapper in _WRAPPERS.items():
+        if name in sys.modules:
+            wrapper(sys.modules[name])
+    if not all(name in sys.modules for name in _WRAPPERS) and not any(
+        isinstance(finder, _Finder) for finder in sys.meta_path
+    ):
         sys.meta_path.insert(0, _Finder())

@@ -139,3 +139,53 @@ def test_a_yaml_mistake_says_where(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         getattr(module, startup.LOADER)(str(path))
     assert str(info.value).startswith(f"config error: {path}: line 3, column 1: YAML syntax error")
+
+
+def test_a_config_entry_snakemake_cannot_read_is_one_line() -> None:
+    module = types.ModuleType("fake_cli")
+
+    def parse_config(entries):
+        raise ValueError(
+            "Invalid config definition: Config entries have to be defined as name=value pairs."
+        )
+
+    setattr(module, startup.CLI_CONFIG, parse_config)
+    startup.wrap_cli(module)
+    reader = getattr(module, startup.CLI_CONFIG)
+    with pytest.raises(SystemExit) as info:
+        reader(["seed=7", "seed"])
+    assert str(info.value) == "config error: --config seed: not KEY=VALUE"
+    for entry in ("grid.n=[10]", "n=5"):
+        with pytest.raises(SystemExit) as info:
+            reader([entry])
+        assert str(info.value).startswith(
+            f"config error: --config {entry}: Snakemake's --config takes a key of two or more"
+        )
+    # another error stays Snakemake's
+    with pytest.raises(ValueError):
+        reader(["seed=7"])
+
+
+def test_the_wrapped_config_entry_reader_is_the_installed_snakemakes(tmp_path: Path) -> None:
+    """Fails on a Snakemake that reads --config elsewhere: the entry would be a traceback
+    again. Run as a user runs it, with the setup's startup hook."""
+    module = importlib.import_module(startup.CLI)
+    assert callable(getattr(module, startup.CLI_CONFIG))
+    code = (
+        "import regsim.startup as s; s.install();"
+        f"import {startup.CLI} as m;"
+        f"print(getattr(m.{startup.CLI_CONFIG}, '__regsim__', False))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr
+    snakemake = Path(sys.executable).with_name("snakemake")
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [str(snakemake), "-n", "--snakefile", str(root / "Snakefile"), "--config", "seed"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == "config error: --config seed: not KEY=VALUE"
+    assert "Traceback" not in run.stderr
