@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regsim.atomic import write_atomic, write_text_atomic
+from regsim.atomic import write_text_atomic
 from regsim.errors import InputDataError
 from regsim.schema import (
     DEFAULT_ERRORS,
@@ -40,6 +40,7 @@ from regsim.schema import (
     format_number,
     method_name,
 )
+from regsim.tableio import write_csv_atomic
 from regsim.theory import (
     expected_s,
     expected_sigma_mle,
@@ -276,12 +277,7 @@ def write_theory(
     """Write :func:`theory_table` as CSV (``%.17g``) and Markdown, atomically; return it."""
     table = theory_table(metrics, alpha, p, designs, seed)
     shown = table.assign(sigma=[format_number(s) for s in table["sigma"]])
-    write_atomic(
-        csv,
-        lambda tmp: shown.to_csv(
-            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
-        ),
-    )
+    write_csv_atomic(shown, csv)
     text = theory_markdown(table)
     write_text_atomic(markdown, text)
     return table

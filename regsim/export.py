@@ -54,7 +54,7 @@ from regsim.atomic import replacing
 from regsim.errors import DataFileError, InputDataError, OutputError
 from regsim.provenance import PROVENANCE_NAME, read_provenance
 from regsim.schema import FACTOR_NAMES, FACTORS, FIT_FIELDS, cell_label, format_number
-from regsim.tableio import REGENERATE, read_parquet, row_group_rows
+from regsim.tableio import CSV_FORMAT, REGENERATE, read_parquet, row_group_rows
 
 __all__ = [
     "COLUMNS",
@@ -444,14 +444,7 @@ def _write_csv(path: Path, parts: Iterable[pd.DataFrame]) -> None:
         handle.write(",".join(COLUMNS) + "\n")
         for part in parts:
             text = part.assign(sigma=_numbers(part["sigma"]), true=_numbers(part["true"]))
-            text.to_csv(
-                handle,
-                header=False,
-                index=False,
-                float_format="%.17g",
-                na_rep="",
-                lineterminator="\n",
-            )
+            text.to_csv(handle, header=False, index=False, **CSV_FORMAT)
 
 
 def _numbers(column: pd.Series) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from regsim.atomic import write_atomic, write_text_atomic
+from regsim.atomic import write_text_atomic
 from regsim.cells import summarize_cell
 from regsim.schema import (
     FACTOR_NAMES,
@@ -28,7 +28,7 @@ from regsim.schema import (
     method_label,
     short_number,
 )
-from regsim.tableio import check_metrics, sort_table
+from regsim.tableio import check_metrics, sort_table, write_csv_atomic
 
 #: The measures compared under both rules.
 SENSITIVITY_MEASURES: tuple[str, ...] = ("bias", "empse", "rmse", "coverage")
@@ -235,12 +235,7 @@ def write_sensitivity(
 ) -> None:
     """Write a :func:`sensitivity_table` as CSV (``%.17g``) and Markdown, atomically."""
     shown = table.assign(sigma=[format_number(s) for s in table["sigma"]])
-    write_atomic(
-        csv,
-        lambda tmp: shown.to_csv(
-            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
-        ),
-    )
+    write_csv_atomic(shown, csv)
     write_text_atomic(markdown, sensitivity_markdown(table))
 
 

@@ -224,6 +224,16 @@ def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
 # --------------------------------------------------------------------------------------
 
 
+#: How the study's CSV tables write their values: floats with 17 significant digits (they
+#: read back to the same double), a missing value as an empty field, lines ending "\n".
+CSV_FORMAT: dict[str, str] = {"float_format": "%.17g", "na_rep": "", "lineterminator": "\n"}
+
+
+def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``table`` (no index) as CSV in :data:`CSV_FORMAT`, atomically."""
+    write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, **CSV_FORMAT))
+
+
 def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write the metrics table as CSV, deterministically and atomically.
 
@@ -237,12 +247,7 @@ def write_metrics_csv(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> No
     table["true"] = [format_number(v) for v in table["true"]]
     table["estimate"] = table["estimate"].astype(float)
     table["mcse"] = table["mcse"].astype(float)
-    write_atomic(
-        path,
-        lambda tmp: table.to_csv(
-            tmp, index=False, float_format="%.17g", na_rep="", lineterminator="\n"
-        ),
-    )
+    write_csv_atomic(table, path)
 
 
 def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:

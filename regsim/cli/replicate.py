@@ -25,6 +25,7 @@ import numpy as np
 from regsim.cli.studyconfig import add_config_options, load_cli_study
 from regsim.errors import InputDataError, RegsimError
 from regsim.study import Study
+from regsim.tableio import CSV_FORMAT
 
 #: The results folder of the workflow, relative to the folder the command runs in.
 RESULTS = "results"
@@ -156,7 +157,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     x, y = data.x[0], data.y[0]
     table = pd.DataFrame({f"x{j + 1}": x[:, j] for j in range(x.shape[1])})
     table["y"] = y
-    text = table.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    text = table.to_csv(index=False, **CSV_FORMAT)
     if args.out is None:
         sys.stdout.write(text)
         return 0

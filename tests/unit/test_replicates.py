@@ -306,7 +306,7 @@ def test_a_replicate_drawn_or_fitted_otherwise_than_the_recorded_runs_is_refused
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("seed", "error: --config: Invalid config definition: Config entries have to be"),
+        ("seed", "error: config error: --config seed: not KEY=VALUE"),
         ("replications=1", "error: config error: replications: 1 is less than the minimum"),
     ],
 )
