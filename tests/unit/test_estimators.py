@@ -287,14 +287,14 @@ def test_map_unknown_sigma_prior_rejected():
 
 
 #: SHA-256 of fit_map's outputs on the datasets of the test below, as the study computed
-#: them before fit_map took a prior on σ (commit 4a746e7's parent; pinned environment of
-#: requirements.txt, x86-64), one per machine it was recorded on: the last bit of numpy's
-#: SIMD functions (exp with AVX-512, for one) depends on the CPU.
+#: them before fit_map took a prior on σ (the parent of commit 4a746e7; the pinned
+#: environment of requirements.txt), by the numpy paths of the CPU it was recorded on
+#: (tests/commits.py; None: not recorded). The first was recorded on an Intel Xeon, the
+#: second is the earlier commit's code run on an AMD EPYC with AVX-512.
+BEFORE_THE_SIGMA_PRIOR = "da0a961c523b130b50ae6cd03d760dae98b1a3fb"
 MAP_FLAT_DIGESTS = {
-    "Intel Xeon, the digest first recorded": (
-        "525c53d88dbc4107da4d12e7f341077e704b5a08157e5708f1320b647e1f5a16"
-    ),
-    "AMD EPYC with AVX-512, the commit's code run on it": (
+    None: "525c53d88dbc4107da4d12e7f341077e704b5a08157e5708f1320b647e1f5a16",
+    "x86_64:X86_V3,X86_V4,AVX512_ICL": (
         "25ff0c4cbe1b453059e2f0af5eb1269aee6a447798623d7d8c389bff3ab75010"
     ),
 }
@@ -305,23 +305,16 @@ def test_map_with_flat_sigma_prior_is_bit_identical_to_before_the_sigma_prior():
     # default) every number of fit_map must stay what it was, to the last bit. The
     # datasets exercise certified replicates, both scans (dense and bisection: 1500
     # replicates of the bimodal cell), flat, tiny and mixed prior sds, and n = 4 to 1000.
-    import platform
+    from commits import cpu_paths, pinned_environment
 
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        name, _, version = line.partition("==")
-        pins[name.strip().lower()] = version.strip()
-    import scipy
-
-    if (
-        platform.machine() != "x86_64"
-        or pins.get("numpy") != np.__version__
-        or pins.get("scipy") != scipy.__version__
-    ):
-        pytest.skip("digest recorded with the pinned numpy and scipy on x86-64")
+    if not pinned_environment():
+        pytest.skip("digests recorded with the numeric packages requirements.txt pins")
     digest = map_flat_digest()
-    if digest not in MAP_FLAT_DIGESTS.values():
-        # A machine none of the digests is from: the code before the σ prior, run here.
+    here = cpu_paths()
+    if here in MAP_FLAT_DIGESTS:
+        assert digest == MAP_FLAT_DIGESTS[here]
+    elif digest not in MAP_FLAT_DIGESTS.values():
+        # A kind of machine none is from: the code before the σ prior, run here.
         assert digest == map_flat_digest_before_the_sigma_prior()
 
 
@@ -373,34 +366,21 @@ def map_flat_digest_before_the_sigma_prior() -> str:
     import sys
     import tempfile
 
-    commit = "4a746e7~1"
-    known = subprocess.run(["git", "cat-file", "-e", commit], cwd=ROOT, capture_output=True)
-    if known.returncode != 0:
-        pytest.fail(f"fit_map's digest is none recorded, and {commit} is not in this clone")
+    from commits import commit_files
+
     with tempfile.TemporaryDirectory(prefix="regsim-before-sigma-prior-") as scratch:
-        checkout = Path(scratch) / "checkout"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(checkout), commit],
-            cwd=ROOT,
-            check=True,
+        checkout = Path(scratch)
+        if not commit_files(BEFORE_THE_SIGMA_PRIOR, checkout):
+            pytest.fail(f"no digest recorded here, and the clone lacks {BEFORE_THE_SIGMA_PRIOR}")
+        code = inspect.getsource(map_flat_digest) + "\nprint(map_flat_digest())\n"
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=checkout,
+            env={**os.environ, "PYTHONPATH": str(checkout)},
             capture_output=True,
+            text=True,
+            check=True,
         )
-        try:
-            code = inspect.getsource(map_flat_digest) + "\nprint(map_flat_digest())\n"
-            run = subprocess.run(
-                [sys.executable, "-c", code],
-                cwd=checkout,
-                env={**os.environ, "PYTHONPATH": str(checkout)},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(checkout)],
-                cwd=ROOT,
-                capture_output=True,
-            )
     return run.stdout.strip()
 
 
