@@ -160,18 +160,49 @@ def asks_for_report(argv: Sequence[str]) -> bool:
     )
 
 
+#: The study's own files at the top of ``results/``, and its folders: a report path there
+#: would replace one of the study's files.
+_STUDY_FILES = ("explorer.html", "provenance.json", "protocol.md", "README.md")
+_STUDY_FOLDERS = (
+    "benchmarks",
+    "chunks",
+    "datasets",
+    "figures",
+    "fits",
+    "logs",
+    "metrics",
+    "report",
+    "tables",
+)
+
+
 def report_path(argv: Sequence[str]) -> Path | None:
-    """The file a report command line writes (``--report FILE``, ``--report=FILE``,
-    ``--report-html-path FILE``), or None where it gives none (Snakemake's default,
-    ``report.html`` in the working folder, is never one of the study's files)."""
+    """The file a report command line writes, or None where it names none (Snakemake's
+    default, ``report.html`` in the working folder, is never one of the study's files).
+
+    ``--report FILE`` (or ``--report=FILE``) wins over the plugin's ``--report-html-path
+    FILE``, as in Snakemake; ``--report`` alone writes the default.
+    """
     arguments = list(argv[1:])
     for option in ("--report", "--report-html-path"):
         for i, arg in enumerate(arguments):
             if arg.startswith(option + "="):
                 return Path(arg.split("=", 1)[1])
-            if arg == option and i + 1 < len(arguments) and not arguments[i + 1].startswith("-"):
-                return Path(arguments[i + 1])
+            if arg == option:
+                given = i + 1 < len(arguments) and not arguments[i + 1].startswith("-")
+                return Path(arguments[i + 1]) if given else None
     return None
+
+
+def _study_file(path: Path, results: Path) -> bool:
+    """Whether ``path`` is (or would be) one of the study's files in ``results``."""
+    try:
+        parts = path.resolve().relative_to(results.resolve()).parts
+    except ValueError:
+        return False
+    if len(parts) > 1:
+        return parts[0] in _STUDY_FOLDERS
+    return len(parts) == 1 and parts[0] in _STUDY_FILES
 
 
 def check_report_results(
@@ -197,28 +228,27 @@ def check_report_results(
         The results folder.
 
     A report written over one of the study's files (``--report results/explorer.html``)
-    would replace it, and the next run would see nothing to do: a report path that is an
-    existing file in ``results/`` is refused too, but for an earlier report at its top
-    (``results/report.html``).
+    would replace it, and the next run would see nothing to do: a report path among them
+    (its folders, ``explorer.html``, ``provenance.json``, ``protocol.md``) is refused too,
+    with ``--report-after-run`` as well; another name at the top of ``results/``
+    (``results/report.html``) is the user's.
 
     Raises
     ------
     SystemExit
         With ``report error: ...`` naming the differing keys or the file.
     """
-    if not asks_for_report(argv):
-        return
+    # Where the report goes, whenever one is written (--report-after-run too).
     target = report_path(argv)
     if target is not None and not target.parent.is_dir():
         sys.exit(f"report error: {target}: no folder {target.parent} to write the report in")
-    folder = Path(results).resolve()
-    if target is not None and target.is_file() and target.resolve().is_relative_to(folder):
-        earlier_report = target.resolve().parent == folder and target.name.startswith("report")
-        if not earlier_report:
-            sys.exit(
-                f"report error: {target} is a file of the study's results, which the report "
-                "would replace; give --report another path (e.g. results/report.html)"
-            )
+    if target is not None and _study_file(target, Path(results)):
+        sys.exit(
+            f"report error: {target} is a file of the study's results, which the report "
+            "would replace; give --report another path (e.g. results/report.html)"
+        )
+    if not asks_for_report(argv):
+        return
     record = _record(results)
     if record is None:
         return

@@ -288,6 +288,7 @@ def test_a_report_over_a_file_of_the_results_is_refused(results: Path, tmp_path)
         ["snakemake", "--report", str(explorer)],
         ["snakemake", f"--report={explorer}"],
         ["snakemake", "--reporter", "html", "--report-html-path", str(explorer)],
+        ["snakemake", "--report", str(explorer), "--report-after-run"],
     ):
         with pytest.raises(SystemExit) as refused:
             workflow.check_report_results(study, argv, results)
@@ -304,10 +305,22 @@ def test_a_report_over_a_file_of_the_results_is_refused(results: Path, tmp_path)
         f"report error: {tmp_path / 'nodir' / 'r.html'}: no folder {tmp_path / 'nodir'} to "
         "write the report in"
     )
-    # an earlier report at the top of results/, a new file, or one elsewhere is written
+    # a page of the study's report, new or not, is one of its files too
+    (results / "report").mkdir()
+    with pytest.raises(SystemExit, match="is a file of the study's results"):
+        workflow.check_report_results(
+            study, ["snakemake", "--report", str(results / "report" / "x.html")], results
+        )
+    # another name at the top of results/ (an earlier report, the user's own), or a file
+    # elsewhere, is written
     (results / "report.html").write_text("an earlier report")
-    for path in (results / "report.html", results / "new.html", tmp_path / "r.html"):
+    (results / "summary.html").write_text("an earlier report of another name")
+    for path in (results / "report.html", results / "summary.html", tmp_path / "r.html"):
         workflow.check_report_results(study, ["snakemake", "--report", str(path)], results)
+    # --report alone writes Snakemake's default, whatever the plugin's path says
+    workflow.check_report_results(
+        study, ["snakemake", "--report", "--report-html-path", str(explorer)], results
+    )
 
 
 def test_a_run_says_when_results_hold_an_earlier_configs_files(
