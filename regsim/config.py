@@ -696,8 +696,9 @@ def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str)
             nu = n - flat - 1 + a
             if nu > 2:
                 continue
-            # Jeffreys' prior adds one to ν: named where that is enough at this n.
-            other = "; or use sigma_prior jeffreys" if a == 0 and nu + 1 > 2 else ""
+            # Jeffreys' prior adds one to ν: named where that is enough at every n.
+            enough = a == 0 and min(sizes) - flat > 2
+            other = "; or use sigma_prior jeffreys" if enough else ""
             if nu <= 0:
                 raise ConfigError(
                     f"grid.n[{i}]: {setting}, method bayes has an improper posterior at n = {n} "

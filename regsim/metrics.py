@@ -82,14 +82,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
-from regsim.limits import alpha_problem
+from regsim.limits import alpha_problem, normal_upper
 from regsim.schema import FAILURE_RULES, MEASURES, REFERENCE_MEASURES
 
 __all__ = ["MEASURES", "summarize"]
@@ -474,7 +473,7 @@ def summarize(
         multimodal_col=multimodal_col,
         failures=failures,
     )
-    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    z = normal_upper(alpha)
     work, keys = _prepare(
         table,
         estimate=estimate,

@@ -287,8 +287,8 @@ def read_pilot(results: Path) -> pd.DataFrame:
         recorded = read_provenance(results)["tables"].get("tables/metrics.csv")
         if recorded is not None and sha256_file(path) != recorded.lower():
             raise DataFileError(
-                f"{path}: not the metrics table {results / PROVENANCE_NAME} records (changed "
-                "or cut short since the run); run the pilot study again"
+                f"{path}: not the metrics table {results / PROVENANCE_NAME} records (cut short, "
+                "or written since without the record); run the pilot study again"
             )
     return read_metrics(path)
 

@@ -230,7 +230,7 @@ class CollectJob:
         copy of a job's params in its record of each of the job's outputs, two per cell
         here: on a 378-cell grid the spec took 11 MB of records, growing as the square of
         the cells. The job rebuilds the spec from the study's configuration
-        (``regsim.workflow.collect_job``) and checks it against this digest.
+        (``regsim.workflow.collect_job``), which must give this digest.
         """
         text = json.dumps(self.to_params(), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

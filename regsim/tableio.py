@@ -305,22 +305,28 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
 #: live: the same object is not checked again.
 _CHECKED: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
 
-#: The types of a checked table's numeric columns.
-_CHECKED_TYPES = {"n": "int64", "sigma": "float64", "true": "float64", "estimate": "float64"}
+
+def _layout(table: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """Each column's name and type."""
+    return tuple((str(name), str(dtype)) for name, dtype in table.dtypes.items())
 
 
 def _stamped(table: pd.DataFrame) -> pd.DataFrame:
     _CHECKED[id(table)] = table
+    table.attrs[_LAYOUT] = _layout(table)
     return table
+
+
+#: The key of ``attrs`` that keeps a checked table's columns and types.
+_LAYOUT = "regsim.checked_layout"
 
 
 def _is_checked(table: pd.DataFrame) -> bool:
     if _CHECKED.get(id(table)) is not table:
         return False
-    # Cheap: a checked table whose columns were replaced in place is checked again.
-    return list(table.columns) == list(with_factors(METRIC_FIELDS, table.columns)) and all(
-        str(table[column].dtype) == dtype for column, dtype in _CHECKED_TYPES.items()
-    )
+    # Cheap: a checked table with a column replaced since, or of another type, is checked
+    # again.
+    return table.attrs.get(_LAYOUT) == _layout(table)
 
 
 def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFrame:
@@ -331,7 +337,7 @@ def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFr
     (``true`` NaN when the table has no such column).
 
     A table this function returned, or a slice of one (:func:`select_levels`), is checked
-    once: given again (the same object, its columns and numeric types as they were), it
+    once: given again (the same object, its columns and their types as they were), it
     comes back as a shallow copy at once, so that the paper job's figures and tables, each
     taking the table it was given, do not check and copy it again (about 40 ms a time for
     a grid of 378 cells).

@@ -18,9 +18,10 @@ coefficients is known as well (:func:`ols_variance_normal_design`).
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 from scipy.special import gammaln, stdtr
+
+from regsim.limits import normal_upper
 
 
 def ols_coverage(alpha: float) -> float:
@@ -44,7 +45,7 @@ def mle_wald_coverage(n: int, p: int, alpha: float) -> float:
         Nominal level: z = z_{1−α/2}.
     """
     df = n - p
-    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    z = normal_upper(alpha)
     return 2.0 * float(stdtr(df, z * math.sqrt(df / n))) - 1.0
 
 

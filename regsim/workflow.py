@@ -99,11 +99,14 @@ def collect_job(config: Mapping[str, Any], digest: str) -> CollectJob:
     configuration, Snakemake's ``config`` in the job) gives it, and its
     :meth:`~regsim.specs.CollectJob.digest` must be ``digest``, the one the rule recorded.
 
+    The digest is a guard that the spec the job builds is the one its rule was given (one
+    parse of the workflow makes both, on a cluster the job's own); it is what Snakemake
+    compares for reruns.
+
     Raises
     ------
     RuntimeError
-        If the configuration gives another spec than the rule's (the job's configuration
-        is not the one the workflow was parsed with).
+        If the configuration gives another spec than the rule's.
     """
     job = Study.from_config(config).collect_job
     if job.digest() != digest:

@@ -79,8 +79,13 @@ def _overrides(entries: list[str]) -> dict[str, Any] | None:
         return None
     from snakemake.cli import parse_config
 
+    from regsim.startup import config_entry_problem
+
     try:
         return parse_config(entries)
     except Exception as error:  # noqa: BLE001 - Snakemake's parser raises several kinds
+        line = config_entry_problem(entries, error)
+        if line is not None:
+            raise InputDataError(line) from None
         message = " ".join(str(error).split()) or type(error).__name__
         raise InputDataError(f"--config: {message} (got {' '.join(entries)!r})") from None

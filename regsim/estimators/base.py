@@ -8,6 +8,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import gammainccinv, gammaincinv, stdtrit
 
+from regsim.limits import SMALL_ALPHA
 from regsim.schema import SIGMA_PRIORS, parameter_names
 
 
@@ -59,21 +60,6 @@ def sigma_exponent(sigma_prior: str) -> int:
 def normal_quantile(q: float) -> float:
     """Φ⁻¹(q), the standard normal quantile."""
     return NormalDist().inv_cdf(q)
-
-
-#: Below this α an interval's upper quantile is computed from its tail probability α/2
-#: itself rather than from 1 − α/2, which is rounded to a multiple of 2⁻⁵³: a relative
-#: error of 2⁻⁵³/(α/2) in the tail (1e-4 at α = 1e-12, limits off by about 1e-5 SEs).
-#: Above it the two forms agree far below any printed digit, and the one the study has
-#: always used keeps its recorded tables to the bit.
-SMALL_ALPHA = 0.01
-
-
-def normal_upper(alpha: float) -> float:
-    """z_{1−α/2}, the upper quantile of a two-sided (1 − α) normal interval."""
-    if alpha < SMALL_ALPHA:
-        return -NormalDist().inv_cdf(alpha / 2.0)
-    return normal_quantile(1 - alpha / 2)
 
 
 def t_upper(df: int | float, alpha: float) -> float:

@@ -20,10 +20,11 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import ndtr, ndtri, sici
 
 from regsim.design import Prior
-from regsim.estimators.base import SMALL_ALPHA, Fit, sigma_exponent
+from regsim.estimators.base import Fit, sigma_exponent
 from regsim.estimators.linalg import cholesky, dot, lower_inverse, matvec, solve
 from regsim.estimators.map import _Path, _prior_path, _scan_brackets, _Stationarity
 from regsim.estimators.stats import SufficientStats
+from regsim.limits import SMALL_ALPHA
 
 #: Largest number of array elements one evaluation of the conditional posterior works
 #: on at once (nodes × replicates): larger temporaries cost a page fault each.

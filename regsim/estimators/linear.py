@@ -20,11 +20,11 @@ from regsim.estimators.base import (
     chi2_quantile,
     chi2_upper,
     finite_rows,
-    normal_upper,
     t_upper,
     wald_fit,
 )
 from regsim.estimators.stats import SufficientStats
+from regsim.limits import normal_upper
 
 
 def fit_ols(stats: SufficientStats, alpha: float = 0.05) -> Fit:

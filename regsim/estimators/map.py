@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from regsim.design import Prior
-from regsim.estimators.base import Fit, normal_upper, sigma_exponent, wald_fit
+from regsim.estimators.base import Fit, sigma_exponent, wald_fit
 from regsim.estimators.linalg import (
     cholesky,
     dot,
@@ -22,6 +22,7 @@ from regsim.estimators.linalg import (
     solve,
 )
 from regsim.estimators.stats import SufficientStats
+from regsim.limits import normal_upper
 
 # The MAP profile, per replicate. For fixed s = σ² the mode in β is
 # β(s) = A⁻¹(XᵀX β̂ + sDμ) with A(s) = XᵀX + sD (D = diag of prior precisions). With

@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -39,6 +38,7 @@ from scipy.optimize import brentq
 from regsim.design import Prior
 from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
 from regsim.estimators.base import sigma_exponent
+from regsim.limits import normal_upper
 
 __all__ = [
     "TRUSTED_CONDITION",
@@ -331,7 +331,7 @@ def _fit_map(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str = "
         variance = np.append(np.diagonal(h_bb_inverse) + solved**2 / schur, 1.0 / schur)
         se = np.sqrt(np.where(schur > 0, variance, np.nan))
     estimate = np.append(beta, sigma)
-    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    z = normal_upper(alpha)
     stationary = abs(n - rss / s) <= 1e-6 * n
     finite = bool(np.isfinite(estimate).all() and np.isfinite(se).all())
     return Fit(

@@ -408,6 +408,9 @@ def test_upper_limits_at_a_tiny_alpha_are_as_exact_as_the_lower_ones(alpha):
         assert np.abs((fit.lower[:, :3] - (stats_.beta_hat - t * se)) / se).max() <= 1e-9
     z = stats.norm.isf(alpha / 2)
     np.testing.assert_allclose(mle.upper - mle.estimate, z * mle.se, rtol=1e-14)
+    # and MAP's Wald interval of one dataset (regsim fit)
+    single = fit_dataset(d.x[0], d.y[0], WEAK, alpha, ("map",), "flat").fits["map"]
+    np.testing.assert_allclose(single.upper - single.estimate, z * single.se, rtol=1e-13)
     # OLS's σ interval from the chi-square's own upper tail
     low_sigma = np.sqrt(stats_.rss / stats.chi2.isf(alpha / 2, n - 3))
     np.testing.assert_allclose(ols.lower[:, 3], low_sigma, rtol=1e-13)

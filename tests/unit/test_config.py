@@ -167,6 +167,10 @@ def test_bayes_posterior_must_be_proper_with_a_mean_and_sd_for_every_n_and_prior
         with pytest.raises(ConfigError) as info:
             resolve(changed)
         assert str(info.value).endswith(f"(needs n > 6{hint})")
+    # not where Jeffreys' prior still falls short at another n of the grid
+    with pytest.raises(ConfigError) as info:
+        resolve({**layer, "grid": {"n": [40, 6, 5], "sigma": [1]}})
+    assert "at n = 6" in str(info.value) and str(info.value).endswith("(needs n > 6)")
     for sigma_prior, n, summary in (("flat", 5, "mean and sd"), ("flat", 6, "sd")) + (
         ("jeffreys", 4, "mean and sd"),
         ("jeffreys", 5, "sd"),

@@ -544,6 +544,14 @@ def test_a_checked_metrics_table_is_not_checked_again(monkeypatch: pytest.Monkey
     checked["sigma"] = "x"
     with pytest.raises(InputDataError, match="n and sigma must be numeric"):
         check_metrics(checked)
+    # any column of another type since: checked (and put right) again
+    for column, value in (("mcse", "0.5"), ("prior", math.nan), ("method", 1)):
+        table = check_metrics(metrics_rows())
+        table[column] = value
+        conversions.clear()
+        again = check_metrics(table)
+        assert conversions, column
+        assert again[column].map(type).eq(float if column == "mcse" else str).all(), column
 
 
 def test_read_metrics_round_trips_exactly(tmp_path: Path) -> None:

@@ -189,3 +189,20 @@ def test_the_wrapped_config_entry_reader_is_the_installed_snakemakes(tmp_path: P
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1] == "config error: --config seed: not KEY=VALUE"
     assert "Traceback" not in run.stderr
+
+
+def test_the_commands_read_a_bad_config_entry_as_one_line_without_the_hook(monkeypatch) -> None:
+    # python -m regsim protocol | dataset | refit --config: the same line where Snakemake's
+    # reader is not wrapped (an environment set up otherwise)
+    import snakemake.cli
+
+    from regsim.cli import studyconfig
+    from regsim.errors import InputDataError
+
+    def unwrapped(entries):
+        raise ValueError("Invalid config definition: Config entries have to be name=value pairs.")
+
+    monkeypatch.setattr(snakemake.cli, "parse_config", unwrapped)
+    with pytest.raises(InputDataError) as info:
+        studyconfig._overrides(["seed"])
+    assert str(info.value) == "config error: --config seed: not KEY=VALUE"
