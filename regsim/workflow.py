@@ -221,20 +221,23 @@ def check_report_results(
     names another (:func:`regsim.provenance.config_differences`), the report is refused
     before anything is written. Without a record there is nothing to compare.
 
+    A report written over one of the study's files (``--report results/explorer.html``)
+    would replace it, and the next run would see nothing to do: a report path among them
+    (its folders, ``explorer.html``, ``provenance.json``, ``protocol.md``, ``README.md``)
+    is refused too, with ``--report-after-run`` as well, and so is one in a folder that
+    does not exist; another name at the top of ``results/`` (``results/report.html``) is
+    the user's.
+
     Parameters
     ----------
     study : Study
         The study of the workflow's config layers.
     argv : sequence of str
-        The command line (``sys.argv``): only a report (:func:`asks_for_report`) is checked.
+        The command line (``sys.argv``): a report's path is checked whenever one is given,
+        the configuration only for a report of the results as they are
+        (:func:`asks_for_report`).
     results : path-like
         The results folder.
-
-    A report written over one of the study's files (``--report results/explorer.html``)
-    would replace it, and the next run would see nothing to do: a report path among them
-    (its folders, ``explorer.html``, ``provenance.json``, ``protocol.md``) is refused too,
-    with ``--report-after-run`` as well; another name at the top of ``results/``
-    (``results/report.html``) is the user's.
 
     Raises
     ------

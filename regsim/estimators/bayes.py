@@ -746,7 +746,7 @@ def _summaries(
     mixture = _Mixture.of(wide, mm, vv, spread)
     ok = np.ones(replicates, dtype=bool)
     limits = []
-    # Below SMALL_ALPHA the upper limit solves for its own tail, α/2 (see SMALL_ALPHA).
+    # Below SMALL_ALPHA the upper limit solves for its own tail, α/2 (regsim.limits).
     small = alpha < SMALL_ALPHA
     sides = ((alpha / 2.0, False), (alpha / 2.0 if small else 1.0 - alpha / 2.0, small))
     for (level, upper), first in zip(sides, guess, strict=True):
@@ -808,8 +808,8 @@ _SHAPED = 32
 
 #: Largest flatness ℓ''''/κ² about the mode (:func:`_shape`) at which the rule is tried:
 #: the gamma-like posteriors it suits have negative values (about −0.13 at ν ≈ 15, −0.06
-#: at ν = 32); beyond 0.015 the Hermite series
-#: of priors in strong conflict with the data failed its check nearly always.
+#: at ν = 32); beyond 0.015 the Hermite series of priors in strong conflict with the data
+#: failed its check nearly always.
 _HERMITE_FLAT = 0.015
 
 
