@@ -302,8 +302,9 @@ def read_metrics(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 #: The frames :func:`check_metrics` returned (and slices of them), by ``id``, while they
-#: live: the same object is not checked again.
-_CHECKED: weakref.WeakValueDictionary[int, pd.DataFrame] = weakref.WeakValueDictionary()
+#: live, with their columns and types then: the same object, as it was, is not checked
+#: again. (Kept here, not in the frame's ``attrs``, which a Parquet file would carry.)
+_CHECKED: dict[int, tuple[weakref.ref[pd.DataFrame], tuple[tuple[str, str], ...]]] = {}
 
 
 def _layout(table: pd.DataFrame) -> tuple[tuple[str, str], ...]:
@@ -312,21 +313,19 @@ def _layout(table: pd.DataFrame) -> tuple[tuple[str, str], ...]:
 
 
 def _stamped(table: pd.DataFrame) -> pd.DataFrame:
-    _CHECKED[id(table)] = table
-    table.attrs[_LAYOUT] = _layout(table)
+    key = id(table)
+    _CHECKED[key] = (weakref.ref(table), _layout(table))
+    weakref.finalize(table, _CHECKED.pop, key, None)
     return table
 
 
-#: The key of ``attrs`` that keeps a checked table's columns and types.
-_LAYOUT = "regsim.checked_layout"
-
-
 def _is_checked(table: pd.DataFrame) -> bool:
-    if _CHECKED.get(id(table)) is not table:
+    entry = _CHECKED.get(id(table))
+    if entry is None or entry[0]() is not table:
         return False
     # Cheap: a checked table with a column replaced since, or of another type, is checked
     # again.
-    return table.attrs.get(_LAYOUT) == _layout(table)
+    return entry[1] == _layout(table)
 
 
 def check_metrics(table: pd.DataFrame, what: str = "metrics table") -> pd.DataFrame:
