@@ -692,13 +692,13 @@ def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str)
         flat = sum(1 for sd in prior["sd"] if math.isinf(sd))
         setting = f"with sigma_prior {sigma_prior} and prior {name!r} flat on {flat} coefficients"
         needed = flat + 3 - a  # ν > 2: every mean and sd exists
+        # Jeffreys' prior adds one to ν: named where that is enough at every n.
+        enough = a == 0 and min(sizes) - flat > 2
+        other = "; or use sigma_prior jeffreys" if enough else ""
         for i, n in enumerate(sizes):
             nu = n - flat - 1 + a
             if nu > 2:
                 continue
-            # Jeffreys' prior adds one to ν: named where that is enough at every n.
-            enough = a == 0 and min(sizes) - flat > 2
-            other = "; or use sigma_prior jeffreys" if enough else ""
             if nu <= 0:
                 raise ConfigError(
                     f"grid.n[{i}]: {setting}, method bayes has an improper posterior at n = {n} "

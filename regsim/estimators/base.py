@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 from scipy.special import gammainccinv, gammaincinv, stdtrit
@@ -55,13 +54,9 @@ def sigma_exponent(sigma_prior: str) -> int:
     return SIGMA_PRIORS.index(sigma_prior)
 
 
-# Quantiles from scipy.special and the standard library rather than scipy.stats, whose
-# import alone costs about a second in every job.
-def normal_quantile(q: float) -> float:
-    """Φ⁻¹(q), the standard normal quantile."""
-    return NormalDist().inv_cdf(q)
-
-
+# Quantiles from scipy.special (and the normal one, regsim.limits.normal_upper, from the
+# standard library) rather than scipy.stats, whose import alone costs about a second in
+# every job.
 def t_upper(df: int | float, alpha: float) -> float:
     """t_{df, 1−α/2}, the upper quantile of a two-sided (1 − α) t interval."""
     if alpha < SMALL_ALPHA:
