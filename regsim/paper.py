@@ -107,16 +107,7 @@ def write_paper(
         (large if family in _LARGE_FIGURES else small).append((task, png))
 
     def write_tables() -> None:
-        written = write_paper_tables(
-            metrics,
-            tables,
-            measures=job.measures,
-            parameters=job.parameters,
-            expected=job.expected,
-            levels=list(job.slices),
-            reference=job.reference,
-            failures=job.failures,
-        )
+        written = write_paper_tables(metrics, tables, **job.table_options())
         logger.info("%d table files in %s", len(written), Path(tables))
         write_failure_report(metrics, failures, job.failures)
 

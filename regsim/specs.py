@@ -311,6 +311,17 @@ class PaperJob:
             "cell_figures": [list(figure) for figure in self.cell_figures],
         }
 
+    def table_options(self) -> dict[str, Any]:
+        """The paper tables' keyword arguments (``regsim.tables.write_paper_tables``)."""
+        return {
+            "measures": self.measures,
+            "parameters": self.parameters,
+            "expected": self.expected,
+            "levels": list(self.slices),
+            "reference": self.reference,
+            "failures": self.failures,
+        }
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> PaperJob:
         """The spec of :meth:`to_params`."""

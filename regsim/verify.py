@@ -216,16 +216,7 @@ def _paper(root: Path, study: Any, scratch: Path) -> Iterator[Finding]:
         yield Finding("DISAGREES", "tables/metrics.csv", f"unreadable ({error})")
         return
     job = study.paper_job
-    written = write_paper_tables(
-        metrics,
-        scratch / "tables",
-        measures=job.measures,
-        parameters=job.parameters,
-        expected=job.expected,
-        levels=list(job.slices),
-        reference=job.reference,
-        failures=job.failures,
-    )
+    written = write_paper_tables(metrics, scratch / "tables", **job.table_options())
     failures = scratch / "tables" / "failures.md"
     written.append(write_failure_report(metrics, failures, job.failures))
     fits = {

@@ -68,14 +68,7 @@ def build_results(root: Path, study: Study) -> Path:
     )
     metrics = read_metrics(table)
     job = study.paper_job
-    written = write_paper_tables(
-        metrics,
-        tables,
-        measures=job.measures,
-        parameters=job.parameters,
-        expected=job.expected,
-        levels=list(job.slices),
-    )
+    written = write_paper_tables(metrics, tables, **job.table_options())
     written.append(write_failure_report(metrics, tables / "failures.md"))
     write_failure_sensitivity(
         metrics,
