@@ -431,15 +431,21 @@ def _newton(
 
     The bracket [lo, hi] (in s) holds one mode; the derivative is ≥ 0 at its lower end and
     ≤ 0 at its upper end. A step that leaves the shrinking bracket, or where the second
-    derivative 2 (R'(s) − R(s)/s) is not negative, is replaced by bisection in t. An
-    iteration is done when its Newton step is at most ``tol`` sds of the mode,
-    1/√(−ℓ''(t)) (after taking it): the quadrature only needs the mode roughly, and
-    the error left is of the order of the step squared.
+    derivative 2 (R'(s) − R(s)/s) is not negative, is replaced by bisection in t. The
+    quadrature only needs the mode roughly: within ``tol`` sds of the mode, 1/√(−ℓ''(t)).
+    After a Newton step of δ sds the error left is about γδ²/2, γ = ℓ'''/(−ℓ'')^{3/2} the
+    standardised third derivative (1.41/√ν for the all-flat posterior, whose log σ is a
+    log chi), so an iteration is done once it has taken a step of at most √tol sds (or
+    its bracket is narrower than ``tol`` sds): one evaluation fewer than waiting for a
+    step of ``tol``, and the rules' own checks (:func:`_hermite_fit`,
+    :func:`_trapezoid_fit`) do not depend on where in that range the centre is.
     """
     e = post.level
+    root_tol = math.sqrt(tol)
     t = 0.5 * np.log(start)
     t_lo, t_hi = 0.5 * np.log(lo), 0.5 * np.log(hi)
     count = len(rep)
+    identity = count == post.replicates and bool((rep == np.arange(count)).all())
     curvature = np.full(count, np.nan)
     done = np.zeros(count, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -449,9 +455,9 @@ def _newton(
                 break
             ta = t[active]
             s = np.exp(2.0 * ta)
-            values = post.take(rep[active]).evaluate(
-                s, ta, slope=True, moments=False, density=False
-            )
+            # A mode per replicate, all still iterating (the first step): no copy.
+            part = post if identity and len(active) == count else post.take(rep[active])
+            values = part.evaluate(s, ta, slope=True, moments=False, density=False)
             assert values.r_slope is not None
             first = values.r / s - e
             second = 2.0 * (values.r_slope - values.r / s)
@@ -464,9 +470,8 @@ def _newton(
             taken = (second < 0) & (newton >= lower) & (newton <= upper)
             t_next = np.where(taken, newton, 0.5 * (lower + upper))
             t_next = np.where(first == 0, ta, t_next)
-            # tol is in sds of the mode: the quadrature needs the mode only roughly.
-            small = tol / np.sqrt(np.abs(second))
-            finished = (taken & (np.abs(step) <= small)) | (upper - lower <= small)
+            sd = 1.0 / np.sqrt(np.abs(second))
+            finished = (taken & (np.abs(step) <= root_tol * sd)) | (upper - lower <= tol * sd)
             t[active] = t_next
             done[active] = finished
     # The height of each mode where a replicate has several, to compare them.
@@ -1510,7 +1515,8 @@ def fit_bayes(
     scan_points : int
         Points of the mode scan over log σ (as MAP's).
     tol : float
-        Newton's iteration for the modes stops at steps below ``tol`` sds of the mode.
+        The modes are found to within about ``tol`` sds (Newton's iteration stops after a
+        step below √tol sds, :func:`_newton`).
 
     Returns
     -------

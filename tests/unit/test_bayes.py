@@ -231,6 +231,36 @@ def test_enclosure_proves_single_modes_and_never_a_second_one(sigma_prior):
 
 
 @pytest.mark.parametrize(
+    ("n", "sigma", "beta", "prior", "sigma_prior"),
+    [
+        (20, 5.0, BETA, WEAK, "flat"),
+        (20, 1.0, (7.0, 3.0, 7.0), SKEPTICAL, "jeffreys"),
+        (100, 1.0, BETA, MIXED, "flat"),
+        (1000, 5.0, BETA, SKEPTICAL, "flat"),
+    ],
+)
+def test_modes_are_within_tol_sds_of_the_reference_ones(n, sigma, beta, prior, sigma_prior):
+    # Newton's iteration stops after a step of at most sqrt(tol) sds, when the error left
+    # (of the order of the step squared) is about tol sds: every mode it returns is
+    # within tol sds of the reference's (a scan of log p(t | y) over t, each maximum
+    # refined to 1e-12), one for one.
+    tol = 1e-3
+    d = draw(Cell(n, sigma, beta), 11, 0, 6)
+    stats_ = sufficient_stats(d.x, d.y)
+    a = 1 if sigma_prior == "jeffreys" else 0
+    post, bounds, rss_inf = posterior_of(stats_, prior, a)
+    modes = bayes._find_modes(post, bounds, rss_inf, 64, tol)
+    assert modes.ok.all()
+    for r in range(len(d.y)):
+        reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, sigma_prior)
+        found = modes.t[modes.rep == r]
+        assert len(found) == len(reference.modes), (r, found, reference.modes)
+        width = 1.0 / np.sqrt(modes.curvature[modes.rep == r])
+        error = np.abs(found - np.array(reference.modes)) / width
+        assert error.max() <= tol, (r, error)
+
+
+@pytest.mark.parametrize(
     ("sigma", "sigma_prior", "replicates", "rule"),
     [
         (5.0, "flat", (0, 2, 3), "hermite"),
