@@ -22,8 +22,12 @@ from regsim.estimators.single import (
     conditioning,
     fit_dataset,
     least_squares,
+    response_exponent,
 )
 from regsim.limits import (
+    MAX_MAGNITUDE,
+    MAX_PRIOR_SD,
+    MIN_PRIOR_SD,
     alpha_problem,
     magnitude_problem,
     prior_resolution_problem,
@@ -184,14 +188,19 @@ def _first_text(column: pd.Series) -> str:
     return f" ({column.iloc[first]!r}, line {first + 2})"
 
 
-def _prior(args: argparse.Namespace, p: int) -> Prior:
+def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
+    """The prior of the options, checked in the units the fits use, y·2^−shift
+    (:func:`regsim.estimators.single.response_exponent`): its bounds scale with y."""
     mean = args.prior_mean if args.prior_mean is not None else [0.0] * p
     sd = args.prior_sd if args.prior_sd is not None else [math.inf] * p
     for option, values in (("--prior-mean", mean), ("--prior-sd", sd)):
         if len(values) != p:
             raise InputDataError(f"{option}: {len(values)} values, expected {p} (intercept first)")
     for value in mean:
-        problem = magnitude_problem(value)
+        problem = magnitude_problem(value if not shift else math.ldexp(value, -shift))
+        if problem and shift and math.isfinite(value):
+            bound = math.ldexp(MAX_MAGNITUDE, shift)
+            problem = f"{value!r} is too large for this response (at most {bound:.3g})"
         if problem:
             raise InputDataError(f"--prior-mean: {problem}")
     for value in sd:
@@ -199,7 +208,13 @@ def _prior(args: argparse.Namespace, p: int) -> Prior:
             raise InputDataError(
                 f"--prior-sd: values must be > 0 (inf for a flat prior), got {value}"
             )
-        problem = prior_sd_problem(value)
+        problem = prior_sd_problem(value if not shift else math.ldexp(value, -shift))
+        if problem and shift:
+            low, high = (math.ldexp(bound, shift) for bound in (MIN_PRIOR_SD, MAX_PRIOR_SD))
+            problem = (
+                f"{value!r} is outside what the fits resolve for this response (from "
+                f"{low:.3g} to {high:.3g}, or inf for a flat prior)"
+            )
         if problem:
             raise InputDataError(f"--prior-sd: {problem}")
     return Prior("user", tuple(mean), tuple(sd))
@@ -247,21 +262,26 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
     if problem:
         raise InputDataError(f"--alpha: {problem}")
     x, y, _ = read_regression_data(args.data, args.y, args.x)
-    prior = _prior(args, x.shape[1] + 1)
+    shift = response_exponent(y)
+    prior = _prior(args, x.shape[1] + 1, shift)
     sigma_prior = getattr(args, "sigma_prior", DEFAULT_SIGMA_PRIOR)
     _check_proper(prior, len(y), sigma_prior)
     with np.errstate(all="ignore"):
         # Before any fit: MAP's and Bayes's searches over sigma need a positive residual
-        # sum of squares.
-        beta_hat, rss = least_squares(x, y)
-        spread = float(np.sum((y - y.mean()) ** 2))
+        # sum of squares. Measured in the units the fits use (fit_dataset), where squares
+        # of a tiny or huge y neither underflow nor overflow.
+        scaled = np.ldexp(y, -shift)
+        beta_hat, rss = least_squares(x, scaled)
+        spread = float(np.sum((scaled - scaled.mean()) ** 2))
         if not rss > EXACT_FIT * spread:
             share = f", {rss / spread:.1g} of its sum of squares about the mean" if rss else ""
             raise InputDataError(
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
-                f"sum of squares {rss:.3g}{share}), so sigma cannot be estimated"
+                f"sum of squares {math.ldexp(rss, 2 * shift):.3g}{share}), so sigma cannot be "
+                "estimated"
             )
-        _check_prior_resolution(prior, beta_hat)  # before MAP's search starts
+        # before MAP's search starts
+        _check_prior_resolution(prior, np.ldexp(beta_hat, shift))
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
     results: dict[str, dict[str, dict[str, float | None]]] = {}

@@ -27,6 +27,7 @@ anything, so :func:`fit_dataset` fits it the way a careful single fit should:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ __all__ = [
     "conditioning",
     "fit_dataset",
     "least_squares",
+    "response_exponent",
 ]
 
 #: Largest scaled condition number cond(X_s) of a fit that is reported. Rounding moves
@@ -56,6 +58,11 @@ __all__ = [
 TRUSTED_CONDITION = 1e10
 
 _EPS = float(np.finfo(float).eps)
+
+#: Responses whose largest |y| lies beyond 2^±64 are fitted in units of a power of two
+#: (:func:`response_exponent`): σ² and its square along the posterior's path over σ
+#: under- or overflow first (at |y| near 1e-100 Bayes did not converge).
+_SAFE_EXPONENT = 64
 
 #: Points of the profile scan over log σ (the kernel uses 64 with certified brackets).
 _SCAN_POINTS = 2048
@@ -214,6 +221,17 @@ def fit_dataset(
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
+    shift = response_exponent(y)
+    if shift:
+        # Every estimator is equivariant under y -> c y with the priors' means and sds
+        # times c (β and σ scale by c), and a power of two scales without rounding.
+        inner = fit_dataset(
+            x, np.ldexp(y, -shift), _scaled_prior(prior, -shift), alpha, methods, sigma_prior
+        )
+        return DatasetFit(
+            {method: _scaled_fit(fit, shift) for method, fit in inner.fits.items()},
+            math.ldexp(inner.rss, 2 * shift),
+        )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)
     makers = {
@@ -226,6 +244,50 @@ def fit_dataset(
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(makers)}")
     return DatasetFit({method: makers[method]() for method in methods}, decomposition.rss)
+
+
+def response_exponent(y: np.ndarray) -> int:
+    """The power of two k in which :func:`fit_dataset` fits the responses, y·2^−k.
+
+    0 (y as it is) while the largest |y| lies within 2^±64; beyond, the exponent of the
+    largest |y| (so that y·2^−k has its largest |y| in [½, 1)). Scaling by a power of two
+    is exact, so the fits are those of y, rounded once more only where a result falls
+    outside the range of doubles.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        Responses (finite).
+
+    Returns
+    -------
+    int
+    """
+    top = float(np.max(np.abs(y))) if len(y) else 0.0
+    if not (top > 0 and math.isfinite(top)):
+        return 0
+    exponent = math.frexp(top)[1]
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _scaled_prior(prior: Prior, shift: int) -> Prior:
+    """The prior of the coefficients of y·2^shift: means and sds times 2^shift."""
+    return Prior(
+        prior.name,
+        tuple(math.ldexp(mean, shift) for mean in prior.mean),
+        tuple(math.ldexp(sd, shift) for sd in prior.sd),
+    )
+
+
+def _scaled_fit(fit: Fit, shift: int) -> Fit:
+    """A fit's estimates, standard errors and limits times 2^shift."""
+    return dataclasses.replace(
+        fit,
+        estimate=np.ldexp(fit.estimate, shift),
+        se=np.ldexp(fit.se, shift),
+        lower=np.ldexp(fit.lower, shift),
+        upper=np.ldexp(fit.upper, shift),
+    )
 
 
 class _Profile:

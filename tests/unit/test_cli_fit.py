@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -136,6 +137,61 @@ def test_improper_posterior_is_one_line(run_fit, tmp_path):
     # Proper with Jeffreys' prior on σ or a proper prior on one coefficient.
     for extra in (["--sigma-prior", "jeffreys"], ["--prior-sd", "inf", "inf", "1"]):
         assert run_fit(str(small_csv(tmp_path, 4)), "--y", "y", *extra).returncode == 0
+
+
+@pytest.mark.parametrize("power", [-400, -300, 300])
+@pytest.mark.parametrize("prior_sd", [None, (float("inf"), 2.0, 0.5)])
+def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
+    run_fit, tmp_path, power, prior_sd
+):
+    # Every estimator is equivariant under y -> c y (priors' means and sds times c). At
+    # |y| near 1e-100 Bayes did not converge (σ² squared underflowed); beyond 2^±64 the
+    # fits now run on y scaled by a power of two, so y·2^power gives exactly 2^power
+    # times the numbers of y, where y's largest |y| lies in [½, 1).
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(40, 2))
+    y = 1.0 + x @ np.array([2.0, -1.0]) + rng.normal(size=40)
+    y = np.ldexp(y, -np.frexp(np.max(np.abs(y)))[1])
+
+    def fit(values: np.ndarray, scale: int) -> dict:
+        path = tmp_path / f"y{scale}.csv"
+        rows = zip(*x.T.tolist(), values.tolist(), strict=True)
+        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
+        path.write_text("\n".join(lines) + "\n")
+        args = [str(path), "--y", "y", "--json"]
+        if prior_sd is not None:
+            args += ["--prior-mean", *(repr(math.ldexp(m, scale)) for m in (0.0, 1.5, -1.0))]
+            args += ["--prior-sd", *(repr(math.ldexp(sd, scale)) for sd in prior_sd)]
+        result = run_fit(*args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    unit = fit(y, 0)
+    far = fit(np.ldexp(y, power), power)
+    assert list(far) == ["ols", "mle", "map", "bayes"]
+    for method, parameters in unit.items():
+        for name, numbers in parameters.items():
+            for key, value in numbers.items():
+                expected = None if value is None else math.ldexp(value, power)
+                assert far[method][name][key] == expected, (method, name, key)
+
+
+def test_prior_bounds_scale_with_a_far_response(run_fit, tmp_path):
+    # Prior sds are bounded (their precisions must not overflow) in the fits' units: for
+    # a response near 1e-100 a prior sd of 1e-101 is fine, 1e-200 is refused in one line
+    # naming the bounds for this response.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=30)
+    y = (1.0 + 2.0 * x + rng.normal(size=30)) * 1e-100
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame({"x": x, "y": y}).to_csv(path, index=False, float_format="%.17g")
+    ok = run_fit(str(path), "--y", "y", "--prior-sd", "inf", "1e-101", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["bayes"]["beta1"]["estimate"] == pytest.approx(2e-100, rel=0.2)
+    bad = run_fit(str(path), "--y", "y", "--prior-sd", "inf", "1e-200")
+    assert bad.returncode == 1 and bad.stdout == ""
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith("error: --prior-sd: 1e-200 is outside what the fits resolve for this")
 
 
 def test_posterior_moments_that_do_not_exist_are_not_numbers(run_fit, tmp_path):
