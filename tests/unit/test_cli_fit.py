@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -292,6 +293,33 @@ def test_bad_options_give_one_line_error(run_fit, notebook_csv, args, expected):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_line(notebook_csv):
+    # A full disk: one line and status 1, no traceback.
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "regsim", "fit", str(notebook_csv), "--y", "y"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["error: cannot write: No space left on device"]
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(notebook_csv):
+    # `regsim fit ... | head -1` once head has gone: status 1 and nothing on stderr.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regsim", "fit", str(notebook_csv), "--y", "y"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait() == 1
+    assert stderr == b""
 
 
 def test_command_line_entry_point(tmp_path):
