@@ -228,6 +228,10 @@ def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
     return inverse
 
 
+#: A leverage h_ii with 1 − h_ii at most this is taken as 1 (:func:`_hc3_covariance`):
+#: the computed 1 − h_ii of a point fitted exactly is rounding, of the order of n·ε.
+LEVERAGE_ONE = 1e-8
+
 #: Largest matrix order for which the batched factorisations work on arrays of entries.
 _COMPONENT_MAX = 6
 
@@ -243,14 +247,18 @@ def _hc3_covariance(
     variance is then a sum of squares. (The centred covariance mapped back through
     β₀ = α − x̄ᵀb would subtract the slopes' variances, which grow as Σ VIF, from one
     another: on nearly collinear covariates the intercept's SE lost digits as Σ VIF².) A
-    leverage of 1 (possible when n = p + 1) gives inf.
+    leverage within :data:`LEVERAGE_ONE` of 1 gives inf: the point is fitted exactly (a
+    binary covariate with one case in a level, or n = p + 1), its residual and 1 − h_ii
+    are both rounding, and their ratio would be any number (SEs of 4 or 2e-16 where the
+    variance is undefined), so the replicate's HC3 fit fails.
     """
     replicates, k, n = x_rows.shape
     columns = np.empty((replicates, k + 1, n))
     np.matmul(sxx_inv, x_rows, out=columns[:, 1:])  # Sxx⁻¹ x_ci
     columns[:, 0] = 1.0 / n - np.einsum("rk,rkn->rn", x_mean, columns[:, 1:])
     leverage = 1.0 / n + np.einsum("rkn,rkn->rn", x_rows, columns[:, 1:])
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         weights = np.square(residuals / (1.0 - leverage))
+    weights[1.0 - leverage <= LEVERAGE_ONE] = np.inf
     with np.errstate(invalid="ignore"):
         return np.matmul(columns * weights[:, None, :], np.swapaxes(columns, 1, 2))

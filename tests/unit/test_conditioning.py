@@ -189,6 +189,29 @@ def test_kernel_hc3_is_accurate_up_to_its_collinearity_limit(n: int, delta: floa
     np.testing.assert_allclose(fit.se[0, :3], hc3_reference(x, y), rtol=1e-7)
 
 
+def test_hc3_fails_where_a_point_has_leverage_one() -> None:
+    """A binary covariate with a single case in one level fits that point exactly
+    (h_ii = 1): its residual and 1 − h_ii are both rounding, and the HC3 variance is
+    undefined. Such a replicate's HC3 fit fails (it gave SEs of 4 or 2e-16, counted as
+    converged); the others in the batch match 60-digit HC3."""
+    rng = np.random.default_rng(21)
+    n = 10
+    x = rng.integers(0, 2, size=(4, n, 2)).astype(float)
+    x[:, :, 0] = [0, 1, 0, 1, 0, 1, 0, 1, 1, 0]
+    x[:, :, 1] = [1, 0, 1, 1, 0, 0, 1, 0, 1, 0]
+    x[1, :, 1] = [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]  # one case: leverage 1
+    x[3, :, 0] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 0]  # one case in the other level
+    y = 10.0 + x @ np.array([2.0, -1.0]) + rng.normal(size=(4, n))
+    stats = sufficient_stats(x, y, sandwich=True)
+    fit = fit_ols_hc3(stats)
+    assert stats.usable.all()
+    assert fit_ols(stats).converged.all()
+    assert fit.converged.tolist() == [True, False, True, False]
+    assert not np.isfinite(fit.se[[1, 3], :3]).any()
+    for r in (0, 2):
+        np.testing.assert_allclose(fit.se[r, :3], hc3_reference(x[r], y[r]), rtol=1e-9)
+
+
 @pytest.mark.parametrize("delta", [1e-5, 1e-6, 1e-8], ids=["1e-5", "1e-6", "1e-8"])
 def test_kernel_fails_replicates_beyond_its_collinearity_limit(delta: float) -> None:
     x, y = collinear_data(100, delta, seed=11)
