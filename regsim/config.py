@@ -81,9 +81,10 @@ PRIOR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: The design every study has without defining it: U(0, 1) covariates redrawn per replicate.
 DEFAULT_DESIGN_SPEC: dict[str, Any] = {"covariates": "uniform"}
 
-#: Largest share of a random binary design's replicates with a constant covariate (whose
-#: coefficient is then not identified): more, and the design is refused at that n.
-MAX_CONSTANT_SHARE = 0.01
+#: Largest share of a random binary design's replicates whose X is singular (a covariate
+#: constant, or collinear with another or with the intercept, so that coefficients are
+#: not identified): more, and the design is refused at that n.
+MAX_SINGULAR_SHARE = 0.01
 
 _NAME_RULE = "use a letter followed by letters, digits or underscores (names label files)"
 
@@ -1055,10 +1056,30 @@ def _check_names(errors: Sequence[str], truths: Sequence[str], designs: Sequence
                 )
 
 
-def constant_column_share(n: int, k: int) -> float:
-    """A lower bound on the share of random binary designs (k Bernoulli(½) covariates, n
-    rows) with a constant covariate: 1 − (1 − 2^(1−n))^k."""
-    return -math.expm1(k * math.log1p(-(2.0 ** (1 - n)))) if k else 0.0
+def singular_share(n: int, k: int) -> float:
+    """The share of random binary designs (k Bernoulli(½) covariates, n rows) whose
+    X = [1, x_1 … x_k] is singular: exact for k ≤ 2, a lower bound beyond.
+
+    * k = 1: x_1 constant, 2^(1−n).
+    * k = 2: X has full rank exactly when its rows take at least three of the four kinds
+      (any three corners of the square are affinely independent), so the share is that of
+      at most two kinds, 6·2^(−n) − 8·4^(−n): a constant covariate, x_1 = x_2, or
+      x_1 = 1 − x_2 (collinear with the intercept).
+    * k ≥ 3: at least the share of the k² events of a constant covariate or two equal or
+      complementary covariates, by Bonferroni's inequality k(k + 1)·2^(−n) − C(k², 2)·4^(1−n)
+      (each pair of events has probability at most 4^(1−n)), and at least the share with
+      a constant covariate, 1 − (1 − 2^(1−n))^k.
+    """
+    if k == 0:
+        return 0.0
+    if k == 1:
+        return 2.0 ** (1 - n)
+    if k == 2:
+        return 6.0 * 2.0**-n - 8.0 * 4.0**-n
+    constant = -math.expm1(k * math.log1p(-(2.0 ** (1 - n))))
+    events = k * k
+    bonferroni = k * (k + 1) * 2.0**-n - events * (events - 1) / 2 * 4.0 ** (1 - n)
+    return max(constant, bonferroni)
 
 
 def _check_design_sizes(name: str, spec: Mapping[str, Any], ns: Sequence[int], p: int) -> None:
@@ -1066,13 +1087,13 @@ def _check_design_sizes(name: str, spec: Mapping[str, Any], ns: Sequence[int], p
     if spec["covariates"] != "binary" or spec["fixed"] or p < 2:
         return
     for n in ns:
-        share = constant_column_share(n, p - 1)
-        if share > MAX_CONSTANT_SHARE:
+        share = singular_share(n, p - 1)
+        if share > MAX_SINGULAR_SHARE:
             raise ConfigError(
                 f"designs.{name}: binary covariates give too few distinct rows at n = {n}: in "
-                f"{share:.2%} of replicates a covariate is constant and its coefficient is not "
-                f"identified (at most {MAX_CONSTANT_SHARE:.0%}); use larger n, or normal or "
-                "uniform covariates"
+                f"{share:.2%} of replicates X is singular (a covariate constant, or equal to "
+                "another or to 1 minus another) and coefficients are not identified (at most "
+                f"{MAX_SINGULAR_SHARE:.0%}); use larger n, or normal or uniform covariates"
             )
 
 

@@ -401,3 +401,20 @@ def test_the_bimodal_share_is_drawn_only_where_a_posterior_had_two_modes(
         assert ("log σ's posterior with 2+ modes (right axis)" in legend) == bool(shown)
         if shown:
             np.testing.assert_allclose(right[0].get_lines()[0].get_ydata(), [7.0 / 60.0, 0.0])
+
+
+@pytest.mark.parametrize(("n", "k"), [(5, 1), (6, 2), (7, 2), (6, 3)])
+def test_singular_share_of_binary_designs_against_enumeration(n: int, k: int) -> None:
+    # Every n × k binary matrix, equally likely: the share whose [1, x] is singular is
+    # exactly singular_share for k ≤ 2 (a constant covariate, x1 = x2 or x1 = 1 − x2),
+    # and at least it for k = 3 (where more dependencies exist).
+    cells = n * k
+    codes = np.arange(2**cells, dtype=np.int64)[:, None] >> np.arange(cells) & 1
+    x = codes.reshape(-1, n, k).astype(float)
+    design = np.concatenate([np.ones((len(x), n, 1)), x], axis=2)
+    singular = np.linalg.matrix_rank(design) < k + 1
+    exact = float(singular.mean())
+    if k <= 2:
+        assert cfg.singular_share(n, k) == pytest.approx(exact, rel=1e-12)
+    else:
+        assert 0 < cfg.singular_share(n, k) <= exact
