@@ -204,14 +204,19 @@ def pilot_times(results: Path) -> PilotTimes:
     the replications. Where a simulate job's
     log gives no unit's time, its time is shared among its units by their replicates, and
     counted as growing with them; so is the collect job's without its line.
+
+    Where the folder holds the run's record (``provenance.json``), only the simulate jobs
+    whose chunks it records count: a job of an earlier configuration left in the folder
+    (``regsim verify`` lists it as stale) ran another study.
     """
+    recorded = _recorded_jobs(results)
     seconds: dict[str, float] = {}
     replicates: dict[str, int] = {}
     rows: dict[str, int] = {}
     fixed, measured = 0.0, True
     for path in sorted((results / "benchmarks" / "simulate").glob("*.tsv")):
         chunk = results / "chunks" / f"{path.stem}.parquet"
-        if not chunk.is_file():
+        if not chunk.is_file() or (recorded is not None and path.stem not in recorded):
             continue
         units = chunk_units(chunk)["units"]
         job_seconds = _benchmark_seconds(path)
@@ -248,6 +253,20 @@ def pilot_times(results: Path) -> PilotTimes:
         label: seconds[label] / count for label, count in replicates.items() if count > 0
     }
     return PilotTimes(per_replicate, fixed, measured)
+
+
+def _recorded_jobs(results: Path) -> set[str] | None:
+    """The simulate jobs whose chunks the run's record lists; None without a record."""
+    from regsim.provenance import PROVENANCE_NAME, read_provenance
+
+    if not (results / PROVENANCE_NAME).is_file():
+        return None
+    tables = read_provenance(results)["tables"]
+    return {
+        Path(name).stem
+        for name in tables
+        if name.startswith("chunks/") and name.endswith(".parquet")
+    }
 
 
 @dataclass(frozen=True)

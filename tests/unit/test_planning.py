@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from regsim.planning import (
     replications_from_pilot,
     worst_case_replications,
 )
+from regsim.provenance import sha256_file
 from regsim.tableio import read_metrics, write_metrics_csv
 
 
@@ -206,6 +208,27 @@ def test_a_jobs_time_is_shared_among_its_cells(tmp_path):
     assert pilot_times(results).per_replicate == pytest.approx(
         {"n10_sigma1": 0.02, "n10_sigma5": 0.02}
     )
+
+
+def test_jobs_the_runs_record_does_not_list_are_not_timed(tmp_path):
+    # A job of an earlier configuration left in the folder (its chunk, benchmark and log
+    # still there; `regsim verify` lists it as stale) ran another study: with the run's
+    # record, only the jobs it lists count, in the per-replicate times and the start-up.
+    results = write_pilot(
+        tmp_path, WHOLE_CELLS, work={"n10-1": [3.0], "n20-1": [6.0], "collect": 0.9}
+    )
+    expected = pilot_times(results)
+    stale = Cell(4, 1.0, (1.0, 2.0))
+    chunk(results, "n4-1", [(stale, 0, 50)])
+    benchmark(results / "benchmarks" / "simulate" / "n4-1.tsv", 9.0)
+    job_log(results / "logs" / "simulate" / "n4-1.log", UNIT_TIME % (stale.label, 0, 49, 1.0))
+    assert pilot_times(results).fixed > expected.fixed  # without a record, it counts
+    digests = {"tables/metrics.csv": sha256_file(results / "tables" / "metrics.csv")}
+    digests |= {f"chunks/{job}.parquet": "0" * 64 for job in ("n10-1", "n20-1")}
+    (results / "provenance.json").write_text(json.dumps({"tables": digests}))
+    times = pilot_times(results)
+    assert times.fixed == pytest.approx(expected.fixed)
+    assert times.per_replicate == pytest.approx(expected.per_replicate)
 
 
 def test_plan_covers_every_factor_of_the_grid(tmp_path):
