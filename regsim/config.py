@@ -691,7 +691,8 @@ def _check_proper(sizes: list[Any], priors: Mapping[str, Any], sigma_prior: str)
     a = SIGMA_PRIORS.index(sigma_prior)
     for name, prior in priors.items():
         flat = sum(1 for sd in prior["sd"] if math.isinf(sd))
-        setting = f"with sigma_prior {sigma_prior} and prior {name!r} flat on {flat} coefficients"
+        coefficients = "coefficient" if flat == 1 else "coefficients"
+        setting = f"with sigma_prior {sigma_prior} and prior {name!r} flat on {flat} {coefficients}"
         needed = flat + 3 - a  # ν > 2: every mean and sd exists
         # Jeffreys' prior adds one to ν: named where that is enough at every n.
         enough = a == 0 and min(sizes) - flat > 2

@@ -631,7 +631,7 @@ bars are ±1.96 MCSE.</p>
 <label class="field" data-views="plot">Panels <select id="panel-factor"></select></label>
 <fieldset data-views="plot"><legend>Filters</legend><div id="filters"></div></fieldset>
 <fieldset data-views="plot nested zip"><legend>Methods</legend><div id="methods"></div></fieldset>
-<fieldset data-views="plot nested zip"><legend>Priors (MAP)</legend><div id="priors"></div>
+<fieldset data-views="plot nested zip"><legend>Priors (MAP, Bayes)</legend><div id="priors"></div>
 </fieldset>
 <p class="note">Hover a point for its estimate (MCSE), replicates used and failures; click a
 legend entry to hide a series.</p>

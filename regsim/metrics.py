@@ -367,6 +367,12 @@ _MEASURE_FUNCTIONS: dict[str, Callable[[pd.DataFrame], Pair]] = {
 # --------------------------------------------------------------------------------------
 
 
+def _flag(option: str) -> str:
+    """The command-line option of a keyword of :func:`summarize` (``true_col``:
+    ``--true-col``), how errors name the columns a user gave."""
+    return "--" + option.replace("_", "-")
+
+
 def summarize(
     table: pd.DataFrame,
     *,
@@ -557,7 +563,7 @@ def _check_options(
         if column not in table.columns:
             available = ", ".join(map(str, table.columns))
             raise InputDataError(
-                f"column {column!r} (option {option}) not found in the input table; "
+                f"column {column!r} ({_flag(option)}) not found in the input table; "
                 f"available columns: {available}"
             )
     if len(table) == 0:
@@ -622,7 +628,7 @@ def _numeric(table: pd.DataFrame, column: str, option: str) -> np.ndarray:
         values = pd.to_numeric(table[column], errors="raise")
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InputDataError(f"column {column!r} (option {option}) must be numeric") from None
+        raise InputDataError(f"column {column!r} ({_flag(option)}) must be numeric") from None
 
 
 def _boolean(table: pd.DataFrame, column: str, option: str, missing: bool) -> np.ndarray:
@@ -639,7 +645,7 @@ def _boolean(table: pd.DataFrame, column: str, option: str, missing: bool) -> np
     if bad.any():
         example = series[bad].iloc[0]
         raise InputDataError(
-            f"column {column!r} (option {option}) must be boolean (true/false or 1/0), "
+            f"column {column!r} ({_flag(option)}) must be boolean (true/false or 1/0), "
             f"got {example!r}"
         )
     result[present] = is_true[present]
@@ -699,16 +705,16 @@ def _prepare(
     if len(negative):
         row = int(negative[0])
         raise InputDataError(
-            f"column {se!r} (option se) has a negative standard error {float(s[row])!r} (data row "
+            f"column {se!r} (--se) has a negative standard error {float(s[row])!r} (data row "
             f"{row + 1}); a standard error is >= 0"
         )
     if true_col is not None:
         theta = _numeric(table, true_col, "true_col")
         if not np.isfinite(theta).all():
-            raise InputDataError(f"column {true_col!r} (option true_col) has missing values")
+            raise InputDataError(f"column {true_col!r} (--true-col) has missing values")
         if (theta != theta[first_row][gid]).any():  # all finite: constant iff all equal
             raise InputDataError(
-                f"column {true_col!r} (option true_col) is not constant within a group of {by}"
+                f"column {true_col!r} (--true-col) is not constant within a group of {by}"
             )
     else:
         theta = np.full(len(table), np.nan if true is None else float(true))
@@ -719,7 +725,7 @@ def _prepare(
         hi = _numeric(table, upper, "upper")
         ok &= np.isfinite(lo) & np.isfinite(hi)
         if (ok & (lo > hi)).any():
-            raise InputDataError(f"column {lower!r} (option lower) exceeds {upper!r} in some rows")
+            raise InputDataError(f"column {lower!r} (--lower) exceeds {upper!r} in some rows")
         reject = (lo > 0) | (hi < 0)
     else:
         with np.errstate(invalid="ignore"):
@@ -912,13 +918,11 @@ def _pairing(
     if replicate_col is not None:
         replicate = table[replicate_col]
         if replicate.isna().any():
-            raise InputDataError(
-                f"column {replicate_col!r} (option replicate_col) has missing values"
-            )
+            raise InputDataError(f"column {replicate_col!r} (--replicate-col) has missing values")
         pair = replicate.to_numpy()
         if pd.DataFrame({"gid": gid, "pair": pair}).duplicated().any():
             raise InputDataError(
-                f"column {replicate_col!r} (option replicate_col) repeats a replicate within a "
+                f"column {replicate_col!r} (--replicate-col) repeats a replicate within a "
                 f"group of {by}"
             )
     else:

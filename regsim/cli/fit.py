@@ -236,7 +236,8 @@ def _check_proper(prior: Prior, n: int, sigma_prior: str) -> None:
     if sigma_prior == "flat":
         fix += ", or use --sigma-prior jeffreys"
     raise InputDataError(
-        f"bayes: the posterior is improper with flat priors on {flat} coefficients, a "
+        f"bayes: the posterior is improper with flat priors on {flat} "
+        f"{'coefficient' if flat == 1 else 'coefficients'}, a "
         f"{sigma_prior} prior on sigma and {n} rows (it needs more than {n - nu} rows); {fix}"
     )
 

@@ -361,7 +361,7 @@ def test_row_permutation_changes_nothing(values, data):
         ({"estimate": "nope"}, "'nope'.*estimate"),
         ({"se": "stderr"}, "'stderr'.*se"),
         ({"by": ["method", "cell"]}, "'cell'.*by"),
-        ({"replicate_col": "rep"}, "'rep'.*replicate_col"),
+        ({"replicate_col": "rep"}, "'rep'.*replicate-col"),
         ({"true": None}, "true"),
         ({"true_col": "theta"}, "'theta'"),
         ({"alpha": 0.0}, "alpha"),
