@@ -162,10 +162,10 @@ def _zip_panel(ax: Axes, rows: pd.DataFrame, truth: float, nominal: float, title
     ax.add_collection(lines)
     p = float(covers.mean())
     half = 1.96 * math.sqrt(p * (1.0 - p) / count)
+    # A proportion's interval stops at 0 and 1 (with few replicates p ± half can pass them).
+    low, high = max(p - half, 0.0), min(p + half, 1.0)
     ax.axhline(100.0 * p, color="black", linewidth=1.0, zorder=4)
-    for edge in (p - half, p + half):
+    for edge in (low, high):
         ax.axhline(100.0 * edge, color="black", linewidth=0.8, linestyle="--", zorder=4)
     note = f", {failed} failed" if failed else ""
-    ax.set_title(
-        f"{title}\ncoverage {100 * p:.1f}% ({100 * (p - half):.1f}–{100 * (p + half):.1f}){note}"
-    )
+    ax.set_title(f"{title}\ncoverage {100 * p:.1f}% ({100 * low:.1f}–{100 * high:.1f}){note}")

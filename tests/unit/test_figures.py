@@ -291,6 +291,21 @@ def test_zip_plot_ranks_intervals_and_marks_non_coverers() -> None:
     np.testing.assert_allclose(centiles, 100 * np.arange(1, 100) / 99)
 
 
+def test_zip_plot_coverage_interval_stays_within_0_and_100() -> None:
+    # 20 replicates, 19 covering: 95% ± 1.96·√(0.95·0.05/20) = 95 ± 9.6 would pass 100.
+    replicates = synthetic_replicates(replications=20)
+    ols = (replicates["method"] == "ols") & (replicates["parameter"] == "beta1")
+    rows = replicates.loc[ols]
+    replicates.loc[ols, "lower"] = rows["true"] - 1.0
+    replicates.loc[ols, "upper"] = rows["true"] + 1.0
+    first = ols & (replicates["replicate"] == 0)
+    replicates.loc[first, "lower"] = replicates.loc[first, "true"] + 0.5
+    replicates.loc[first, "upper"] = replicates.loc[first, "true"] + 1.5
+    figure = figures.zip_plot(replicates, parameter="beta1", alpha=0.05)
+    title = visible_axes(figure)[0].get_title()
+    assert "coverage 95.0% (85.4–100.0)" in title, title
+
+
 def test_zip_plot_needs_one_cell(metrics: pd.DataFrame) -> None:
     two = pd.concat([synthetic_replicates(n=20), synthetic_replicates(n=50)])
     with pytest.raises(InputDataError, match="several values of n"):
