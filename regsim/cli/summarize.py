@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from typing import Any
 import pandas as pd
 
 from regsim.cli.csvfile import read_csv_table
-from regsim.errors import InputDataError, OutputError, RegsimError
+from regsim.errors import InputDataError, OutputError
 from regsim.metrics import MEASURES, summarize
 from regsim.schema import FAILURE_RULES
+from regsim.tableio import write_csv_atomic
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -231,55 +231,11 @@ def _labels(column: pd.Series) -> pd.Series:
     return numbers
 
 
-def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` as CSV to ``path`` atomically, floats at full (round-trip) precision.
-
-    The table goes to a temporary file in the destination directory, which then replaces
-    ``path`` in one rename, so a reader never sees a partial file. Floats are written by
-    pandas as their shortest round-trip representation (``repr``); NaN as an empty field.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The table to write (without its index).
-    path : pathlib.Path
-        Destination; its parent directory is created if needed.
-
-    Raises
-    ------
-    regsim.errors.RegsimError
-        If the file cannot be written.
-    """
-    tmp_name: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            table.to_csv(handle, index=False, lineterminator="\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, path)
-        tmp_name = None
-    except OSError as error:
-        raise RegsimError(f"cannot write output {path}: {_one_line(error)}") from None
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """Whether two paths name the same file (following symlinks)."""
     if a.exists() and b.exists():
         return os.path.samefile(a, b)
     return a.resolve() == b.resolve()
-
-
-def _umask() -> int:
-    """The process's file-creation mask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _one_line(error: BaseException) -> str:
