@@ -284,7 +284,10 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
         # before MAP's search starts
         _check_prior_resolution(prior, np.ldexp(beta_hat, shift))
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
-    has_mean, has_sd = existing(prior.precision, _degrees(prior, len(y), sigma_prior))
+    # Which coefficients are flat, from the sds: a precision 1/sd² can underflow to 0 for
+    # a huge sd (or overflow for a tiny one) that is proper in the response's units.
+    flat = tuple(0.0 if math.isinf(sd) else 1.0 for sd in prior.sd)
+    has_mean, has_sd = existing(flat, _degrees(prior, len(y), sigma_prior))
     results: dict[str, dict[str, dict[str, float | None]]] = {}
     for fit in fitted.fits.values():
         mean_ok = has_mean if fit.method == "bayes" else np.ones(len(has_mean), dtype=bool)

@@ -230,7 +230,8 @@ def fit_dataset(
         )
         return DatasetFit(
             {method: _scaled_fit(fit, shift) for method, fit in inner.fits.items()},
-            math.ldexp(inner.rss, 2 * shift),
+            # In y's units RSS can pass the largest double (y near 1e154): inf then.
+            float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
         )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)

@@ -140,7 +140,7 @@ def test_improper_posterior_is_one_line(run_fit, tmp_path):
         assert run_fit(str(small_csv(tmp_path, 4)), "--y", "y", *extra).returncode == 0
 
 
-@pytest.mark.parametrize("power", [-400, -300, 300])
+@pytest.mark.parametrize("power", [-660, -400, -300, 300, 510])
 @pytest.mark.parametrize("prior_sd", [None, (float("inf"), 2.0, 0.5)])
 def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
     run_fit, tmp_path, power, prior_sd
