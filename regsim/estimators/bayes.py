@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
-from scipy.special import ndtr, ndtri, sici
+from scipy.special import log_ndtr, ndtr, ndtri, sici
 
 from regsim.design import Prior
 from regsim.estimators.base import Fit, sigma_exponent
@@ -483,8 +483,16 @@ def _newton(
             logp[several] = (
                 post.take(rep[several]).evaluate(np.exp(2.0 * at), at, moments=False).logp
             )
-    ok = done & np.isfinite(curvature) & (curvature > 0) & np.isfinite(logp)
+    # On a plateau (vague priors at n = p + 1) ℓ'' is 0 to rounding, of either sign: the
+    # bracket closed on it all the same, and the rules' grids take it as flat.
+    flat = curvature >= -_ROUNDING * e
+    ok = done & np.isfinite(curvature) & flat & np.isfinite(logp)
     return _Modes(rep, t, curvature, logp, ok)
+
+
+#: The size of ℓ'' = 2 (R'(s) − R(s)/s) that rounding leaves where it is 0, relative to
+#: R(s)/s = e at a mode.
+_ROUNDING = 1e-10
 
 
 # --------------------------------------------------------------------------------------
@@ -1217,17 +1225,20 @@ def _trapezoid_fit(
     return estimate, se, lower, upper, ok, log_norm
 
 
-#: Rounds of the trapezoidal rule (the first and up to this many minus one retries).
-_RETRIES = 4
+#: Rounds of the trapezoidal rule (the first and up to this many minus one retries):
+#: six doublings of a side's reach cover the longest plateau the priors allow (about
+#: 115 in t at η = 1e50).
+_RETRIES = 7
 
 #: Largest weight of an end node of the trapezoidal grid.
 _END = 1e-13
 
 #: Most nodes of a trapezoidal grid: a replicate whose grid would need more fails (its
 #: fit is flagged, as an improper one's). Vague priors at n = p + 1 under the flat prior
-#: on σ spread log σ's posterior over a plateau many times the narrowest mode's width:
-#: N(0, 100²) priors there need up to about 3,400 nodes, N(0, 1000²) up to 600,000 (and
-#: about a second a replicate); elsewhere a few hundred at most.
+#: on σ spread log σ's posterior over a plateau up to about σ = η: with a mode's sd
+#: counted as at most ``_WIDEST``, N(0, 100²) priors there took up to 240 nodes,
+#: N(0, 10¹²²) 656 and N(0, 10⁵⁰²) 13,232 (p = 3, 50 replicates); elsewhere a few
+#: hundred at most.
 _TRAPEZOID_MAX_NODES = 1 << 14
 
 
@@ -1355,7 +1366,7 @@ def _sigma_tail_limits(
     log_norm: np.ndarray,
     root_curvature: np.ndarray,
     alpha: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """σ's limits in t = log σ, (R, 2), from the tails' own integrals.
 
     A rule's σ-quantile comes from its CDF, accurate to about 1e-9 of the whole mass: far
@@ -1374,6 +1385,8 @@ def _sigma_tail_limits(
     their width, and failing that, or where the iteration does not settle, the rule's
     limit is kept.
 
+    Returns the limits and where both were solved for.
+
     Parameters
     ----------
     post : _Posterior
@@ -1390,6 +1403,7 @@ def _sigma_tail_limits(
     offsets, quad = _tail_table()
     found = limits.copy()
     replicates = len(limits)
+    solved = np.ones(replicates, dtype=bool)
     target = math.log(alpha / 2.0)
     with np.errstate(all="ignore"):
         for start in range(0, replicates, _TAIL_CHUNK):
@@ -1431,7 +1445,176 @@ def _sigma_tail_limits(
                         break
                 done = good & settled
                 found[part, column] = np.where(done, t, limits[part, column])
-    return found
+                solved[part] &= done
+    return found, solved
+
+
+#: β's tail integrals: rounds of the grid (the first and retries, each extending a side
+#: whose end still weighs or halving a step whose halves disagree), and the largest
+#: relative disagreement of a tail probability with its two halves (step 2h): the rule's
+#: error falls geometrically with the step, so the full step's is about its square.
+_BETA_TAIL_ROUNDS = 8
+_BETA_TAIL_TOL = 1e-6
+
+#: Newton's iterations for a β limit, and the step (relative to the limit's distance from
+#: the interval's centre) that ends them.
+_BETA_TAIL_ITERATIONS = 40
+_BETA_TAIL_STEP = 1e-11
+
+
+def _log_node_sum(log_values: np.ndarray) -> np.ndarray:
+    """log Σ over the nodes (axis 0) of exp(``log_values``), (nodes, R), in node order."""
+    top = log_values.max(axis=0)
+    return top + np.log(_node_sum(np.exp(log_values - top)))
+
+
+def _beta_tail_limits(
+    post: _Posterior,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    width: np.ndarray,
+    alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """β's limits (R, p), each from its own tail integral, and where they were found.
+
+    A rule's β-quantile solves the mixture's CDF over nodes placed for the body of
+    p(t | y): far in a tail (small α) the mass that sets the limit sits where σ is many
+    times its mode (with flat priors β_j's marginal is a Student t with ν degrees of
+    freedom; its 1e-12 quantile is 1e4 sds out at ν = 3), beyond those nodes, and the
+    limit erred by 1.6 sds at α = 1e-12. Here each limit b solves
+
+        log ∫ p(t | y) Φ(−(b − m_j(s))/√V_jj(s)) dt − log Z = log(α/2)
+
+    (Φ((b − m_j)/√V_jj) for the lower limit) by Newton's iteration, d/db of the left side
+    being −∫ p φ/√V_jj dt / ∫ p Φ(−·) dt, from the rule's limit, the integrals by the
+    trapezoidal rule in t, in logs throughout. Its grid runs from ``_LEFT`` sds of the
+    narrowest mode below the first mode to ``_RIGHT`` above the last, with the step of
+    the trapezoidal rule B. Every tail integrand and the density must have fallen by
+    e^{−40} of their largest at both ends of the grid, else that side's reach doubles;
+    the tail probabilities must agree with those of the grid's two halves (step 2h) to
+    ``_BETA_TAIL_TOL``, else the step halves; a replicate that fails after
+    ``_BETA_TAIL_ROUNDS`` rounds is not found (its fit fails, never a limit off).
+
+    Parameters
+    ----------
+    post : _Posterior
+        The posterior of R replicates (or one dataset's, ``regsim.estimators.single``).
+    lower, upper : ndarray
+        The rule's limits, (R, p): where the iteration starts.
+    first, last : ndarray
+        t at the first and last mode that matters, (R,).
+    width : ndarray
+        The sd in t of the narrowest mode that matters, (R,).
+    alpha : float
+        The limits are the α/2 and 1 − α/2 quantiles.
+    """
+    replicates, p = lower.shape
+    found_lower, found_upper = lower.copy(), upper.copy()
+    ok = np.zeros(replicates, dtype=bool)
+    left, right = _LEFT * width, _RIGHT * width
+    refine = np.ones(replicates)
+    target = math.log(alpha / 2.0)
+    pending = np.arange(replicates)
+    with np.errstate(all="ignore"):
+        for _ in range(_BETA_TAIL_ROUNDS):
+            step = np.minimum(_STEP * width, _STEP_T) * refine
+            start = first - left
+            counts = 16 * np.ceil((np.ceil((last + right - start) / step) + 1.0) / 16.0)
+            within = counts[pending] <= _TRAPEZOID_MAX_NODES
+            pending = pending[within]
+            retry = []
+            for count in np.unique(counts[pending]).astype(int):
+                group = pending[counts[pending] == count]
+                chunk = max(1, _CHUNK // count)
+                for begin in range(0, len(group), chunk):
+                    rows = group[begin : begin + chunk]
+                    result = _beta_tail_once(
+                        post.take(rows),
+                        lower[rows],
+                        upper[rows],
+                        start[rows],
+                        (last[rows] + right[rows] - start[rows]) / (count - 1),
+                        count,
+                        target,
+                    )
+                    low, up, done, heavy_left, heavy_right, coarse = result
+                    found_lower[rows[done]], found_upper[rows[done]] = low[done], up[done]
+                    ok[rows[done]] = True
+                    left[rows[heavy_left]] *= 2.0
+                    right[rows[heavy_right]] *= 2.0
+                    refine[rows[coarse]] *= 0.5
+                    retry.append(rows[~done & (heavy_left | heavy_right | coarse)])
+            pending = np.sort(np.concatenate(retry)) if retry else pending[:0]
+            if not len(pending):
+                break
+    return found_lower, found_upper, ok
+
+
+def _beta_tail_once(
+    post: _Posterior,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    start: np.ndarray,
+    step: np.ndarray,
+    count: int,
+    target: float,
+) -> tuple[np.ndarray, ...]:
+    """One round of :func:`_beta_tail_limits` on a grid of ``count`` nodes from ``start``.
+
+    Returns the lower and upper limits, where all were found, and where the left end, the
+    right end or the halves failed.
+    """
+    replicates, p = lower.shape
+    t = start + np.arange(count)[:, None] * step
+    values = post.evaluate(np.exp(2.0 * t), t)
+    logp = values.logp
+    log_norm = _log_node_sum(logp)
+    norm_halves = [_log_node_sum(logp[k::2]) for k in (0, 1)]
+    top = logp.max(axis=0)
+    heavy_left = ~(logp[0] - top < -_TAIL_DECAY)
+    heavy_right = ~(logp[-1] - top < -_TAIL_DECAY)
+    coarse = np.zeros(replicates, dtype=bool)
+    done = np.isfinite(log_norm)
+    found = [lower.copy(), upper.copy()]
+    centre = 0.5 * (lower + upper)
+    log_root = 0.5 * math.log(2.0 * math.pi)
+    for j in range(p):
+        m, log_sd = values.m[j], 0.5 * np.log(values.v[j])
+        inv_sd = np.exp(-log_sd)
+        for column, side in ((0, -1.0), (1, 1.0)):
+            b = found[column][:, j].copy()
+            settled = np.zeros(replicates, dtype=bool)
+            good = np.isfinite(b)
+            for _ in range(_BETA_TAIL_ITERATIONS):
+                x = side * (b - m) * inv_sd
+                tail = logp + log_ndtr(-x)
+                log_tail = _log_node_sum(tail)
+                log_slope = _log_node_sum(logp - 0.5 * x * x - log_sd) - log_root
+                move = (log_tail - log_norm - target) / (side * np.exp(log_slope - log_tail))
+                # Never across the centre, never more than doubling the distance to it.
+                distance = side * (b - centre[:, j])
+                move = side * np.clip(side * move, -0.5 * distance, distance)
+                good &= np.isfinite(move) & (distance > 0)
+                moving = good & ~settled
+                b = np.where(moving, b + move, b)
+                settled |= moving & (np.abs(move) <= _BETA_TAIL_STEP * distance)
+                if (settled | ~good).all():
+                    break
+            x = side * (b - m) * inv_sd
+            tail = logp + log_ndtr(-x)
+            peak = tail.max(axis=0)
+            heavy_left |= ~(tail[0] - peak < -_TAIL_DECAY)
+            heavy_right |= ~(tail[-1] - peak < -_TAIL_DECAY)
+            log_tail = _log_node_sum(tail)
+            for k in (0, 1):
+                half = _log_node_sum(tail[k::2]) - norm_halves[k]
+                coarse |= ~(np.abs(np.expm1(half - log_tail + log_norm)) <= _BETA_TAIL_TOL)
+            done &= good & settled
+            found[column][:, j] = b
+    done &= ~(heavy_left | heavy_right | coarse)
+    return found[0], found[1], done, heavy_left, heavy_right, coarse
 
 
 # --------------------------------------------------------------------------------------
@@ -1440,6 +1623,19 @@ def _sigma_tail_limits(
 
 #: Modes whose mass is below e^{−30} of the largest one's do not shape the quadrature.
 _NEGLIGIBLE = 30.0
+
+#: A mode's sd in t counts as at most this for the grids' reach and step. Vague proper
+#: priors at n = p + 1 or p + 2 (η_j = 7e4 at n = 3) leave log σ's density a plateau
+#: whose curvature at the mode is near 0: its sd of 82 sent the grid to σ = e^{578}.
+_WIDEST = 1.0
+
+#: The curvature a mode counts with at least (its Laplace mass then stays finite).
+_FLATTEST = 1e-300
+
+#: Below :data:`_TAIL_ALPHA` the rules run at α no smaller than this: the mixtures'
+#: brackets hold the quantiles from 1e-9 to 1 − 1e-9 (:meth:`_Mixture.bracket`), and the
+#: tail integrals take the limits the rest of the way.
+_RULE_ALPHA = 1e-8
 
 
 def _hermite_count(nu: np.ndarray) -> np.ndarray:
@@ -1633,7 +1829,14 @@ def _fit_modes(
     log_norm = np.full(replicates, np.nan)
     per_replicate = np.bincount(modes.rep, minlength=replicates)
     multimodal = per_replicate >= 2
-    width = 1.0 / np.sqrt(modes.curvature)
+    # On a plateau the curvature is near 0, of either sign by rounding, and the sd says
+    # nothing of where the mass is (the grids' end checks find that): for the grids'
+    # reach and step it counts as at most _WIDEST.
+    width = 1.0 / np.sqrt(np.maximum(modes.curvature, _FLATTEST))
+    reach = np.minimum(width, _WIDEST)
+    # Far in a tail the rules place no nodes where the limits' mass is: they give the
+    # tail integrals a start, at an α whose quantiles their brackets hold.
+    rule_alpha = max(alpha, _RULE_ALPHA)
     if (per_replicate == 1).all():
         # One mode each, in replicate order.
         newton_ok = modes.ok
@@ -1686,7 +1889,7 @@ def _fit_modes(
             curvature[rows],
             int(k),
             power[rows],
-            alpha,
+            rule_alpha,
         )
         accepted = result[4]
         if whole and accepted.all():
@@ -1706,20 +1909,24 @@ def _fit_modes(
     sig_rep = modes.rep[significant]
     if len(pending) or alpha < _TAIL_ALPHA:
         # The sd of each replicate's narrowest significant mode: the trapezoidal rule's
-        # step, and the widest panel of σ's tail integrals.
+        # step, and the widest panel of the tail integrals.
         narrow = np.full(replicates, np.inf)
-        np.minimum.at(narrow, sig_rep, width[significant])
+        np.minimum.at(narrow, sig_rep, reach[significant])
+        first = np.full(replicates, np.inf)
+        last = np.full(replicates, -np.inf)
+        np.minimum.at(first, sig_rep, modes.t[significant])
+        np.maximum.at(last, sig_rep, modes.t[significant])
     if len(pending):
         # The grid covers every significant mode: from _LEFT sds below the lowest to
         # _RIGHT sds above the highest, with the step of the narrowest.
         low = np.full(replicates, np.inf)
         high = np.full(replicates, -np.inf)
-        np.minimum.at(low, sig_rep, modes.t[significant] - _LEFT * width[significant])
-        np.maximum.at(high, sig_rep, modes.t[significant] + _RIGHT * width[significant])
+        np.minimum.at(low, sig_rep, modes.t[significant] - _LEFT * reach[significant])
+        np.maximum.at(high, sig_rep, modes.t[significant] + _RIGHT * reach[significant])
         # The highest moment of σ that exists: the tail the grid must reach.
         power = 2 if nu > 2 else (1 if nu > 1 else 0)
         result = _trapezoid_fit(
-            post.take(pending), low[pending], high[pending], narrow[pending], power, alpha
+            post.take(pending), low[pending], high[pending], narrow[pending], power, rule_alpha
         )
         for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
             out[pending] = value
@@ -1727,15 +1934,29 @@ def _fit_modes(
         log_norm[pending] = result[5]
     ok &= newton_ok
     if alpha < _TAIL_ALPHA:
-        # Far in a tail the rules' CDF of σ, accurate to about 1e-9 of the whole mass,
-        # is not accurate relative to α/2: there σ's limits are found again from the
-        # tail integrals themselves, in steps no wider than the narrowest mode.
+        # Far in a tail the rules' CDF, accurate to about 1e-9 of the whole mass, is not
+        # accurate relative to α/2, and their nodes do not reach where a coefficient's
+        # limit takes its mass from: there every limit is found again from its tail
+        # integrals. Where σ's cannot be and the rule ran at α itself, its limit stands.
         tails = np.flatnonzero(ok)
         if len(tails):
             part = post if len(tails) == replicates else post.take(tails)
+            beta_lower, beta_upper, found_beta = _beta_tail_limits(
+                part,
+                lower[tails, :p],
+                upper[tails, :p],
+                first[tails],
+                last[tails],
+                narrow[tails],
+                alpha,
+            )
+            lower[tails, :p], upper[tails, :p] = beta_lower, beta_upper
+            ok[tails] = found_beta
             sigma_limits = np.log(np.column_stack([lower[tails, p], upper[tails, p]]))
-            found = _sigma_tail_limits(
+            found, solved = _sigma_tail_limits(
                 part, sigma_limits, log_norm[tails], 1.0 / narrow[tails], alpha
             )
             lower[tails, p], upper[tails, p] = np.exp(found[:, 0]), np.exp(found[:, 1])
+            if rule_alpha != alpha:
+                ok[tails] &= solved
     return estimate, se, lower, upper, ok, multimodal

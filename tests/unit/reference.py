@@ -480,8 +480,13 @@ class PosteriorReference:
         beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
         resid = self.y - self.X @ beta
         centre = 0.5 * np.log(resid @ resid / self.n)
-        # Local modes: a scan of log p over a wide range of t, each maximum refined.
-        grid = np.linspace(centre - 8.0, centre + 12.0, 4001)
+        # Local modes: a scan of log p over a wide range of t, each maximum refined. Vague
+        # proper priors at n = p + 1 leave a plateau up to about σ = η √tr(XᵀX).
+        finite = self.prec[self.prec > 0]
+        reach = 12.0
+        if len(finite):
+            reach += max(0.0, 0.5 * np.log(np.trace(self.gram) / finite.min()))
+        grid = np.linspace(centre - 8.0, centre + reach, int(200 * (8.0 + reach)) + 1)
         values = np.array([self._raw(t)[0] for t in grid])
         peaks = [
             i
@@ -505,7 +510,8 @@ class PosteriorReference:
         for t in modes:
             h = 1e-4
             curv = -(self._raw(t + h)[0] - 2 * self._raw(t)[0] + self._raw(t - h)[0]) / h**2
-            width = 1.0 / np.sqrt(max(curv, 1e-12))
+            # At most 2 in t: a plateau's curvature says nothing of where its mass is.
+            width = min(1.0 / np.sqrt(max(curv, 1e-12)), 2.0)
             points += [t + k * width for k in (-10, -6, -3, -1, 0, 1, 3, 6, 10)]
         points = sorted(points)
         self.points = [points[0] - 30.0 * (points[-1] - points[0] + 1.0)] + points
@@ -546,7 +552,7 @@ class PosteriorReference:
             warnings.simplefilter("ignore", integrate.IntegrationWarning)
             for a, b in zip(ends[:-1], ends[1:], strict=False):
                 total += integrate.quad(
-                    lambda t: g(t) * self.density(t), a, b, epsabs=tol, epsrel=1e-12, limit=400
+                    lambda t: self._weighted(g, t), a, b, epsabs=tol, epsrel=1e-12, limit=400
                 )[0]
             if upper > self.points[-1]:
                 last = self.points[-1]
@@ -554,10 +560,16 @@ class PosteriorReference:
 
                 def tail(u):
                     t = last - np.log(u)
-                    return g(t) * self.density(t) / u if t < 300.0 else 0.0
+                    return self._weighted(g, t) / u if t < 300.0 else 0.0
 
                 total += integrate.quad(tail, low, 1.0, epsabs=tol, epsrel=1e-12, limit=400)[0]
         return total
+
+    def _weighted(self, g, t: float) -> float:
+        """g(t) p(t | y); 0 where the density is (far left σ² underflows to 0, and the
+        conditional variances with it, so g may be NaN there)."""
+        density = self.density(t)
+        return g(t) * density if density > 0.0 else 0.0
 
     def mean_sd(self) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and sds of β_0 … β_{p−1}, σ (central second moments)."""
