@@ -1124,7 +1124,9 @@ def error_models(config: Mapping[str, Any]) -> list[str]:
 
 
 def _check_prior_resolution(priors: Mapping[str, Any], truths: Sequence[Sequence[Any]]) -> None:
-    """Every finite prior sd at least what the fits resolve (``regsim.limits``)."""
+    """Every finite prior sd at least what the fits resolve (``regsim.limits``): the
+    study's covariates (uniform, normal, binary) are all of unit scale, so Σ|β_j| is the
+    coefficients' size in each coefficient's units."""
     scale = max(math.fsum(abs(float(b)) for b in beta) for beta in truths)
     for name, prior in priors.items():
         for j, (mean, sd) in enumerate(zip(prior["mean"], prior["sd"], strict=True)):

@@ -20,10 +20,11 @@ MIN_ALPHA = 1e-12
 MIN_PRIOR_SD = 1e-50
 MAX_PRIOR_SD = 1e50
 
-#: A prior sd below this share of the coefficients' size (Σ|β_j| + |μ_j|) is below what
-#: MAP's and Bayes's fits resolve: their estimates carry rounding errors of about 1e-16 of
-#: that size, so the posterior's spread would be the rounding's (at sd = 1e-50, MAP's
-#: intervals covered 30–50 %).
+#: A prior sd below this share of the coefficients' size in its coefficient's units plus
+#: |μ_j| is below what MAP's and Bayes's fits resolve (the size: Σ|β_j| in a study, whose
+#: covariates are all of unit scale; ‖Xβ̂‖/‖x_j‖ in ``regsim fit``): their estimates carry
+#: rounding errors of about 1e-16 of that size, so the posterior's spread would be the
+#: rounding's (at sd = 1e-50, MAP's intervals covered 30–50 %).
 PRIOR_RESOLUTION = 1e-8
 
 #: Largest |β_j| and |μ_j| accepted: sums of squares of the data stay far from overflow.
@@ -73,8 +74,9 @@ def prior_resolution_problem(
     sd: float, mean: float, scale: float, names: tuple[str, str, str]
 ) -> str | None:
     """What is wrong with a finite prior sd below what the fits resolve
-    (:data:`PRIOR_RESOLUTION`), or None; ``scale`` is Σ|β_j|, ``names`` how the message
-    calls the sd, that sum and the prior mean."""
+    (:data:`PRIOR_RESOLUTION`), or None; ``scale`` is the coefficients' size in the
+    coefficient's units, ``names`` how the message calls the sd, that size and the prior
+    mean."""
     floor = PRIOR_RESOLUTION * (scale + abs(float(mean)))
     if not math.isfinite(sd) or sd >= floor:
         return None

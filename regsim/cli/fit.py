@@ -242,13 +242,29 @@ def _check_proper(prior: Prior, n: int, sigma_prior: str) -> None:
     )
 
 
-def _check_prior_resolution(prior: Prior, beta_hat: np.ndarray) -> None:
-    """Every finite prior sd at least what the fits resolve (``regsim.limits``), against
-    the OLS estimates' size."""
-    scale = math.fsum(abs(float(b)) for b in beta_hat)
+def _norm(values: np.ndarray) -> float:
+    """‖values‖, with no overflow or underflow of the squares."""
+    top = float(np.max(np.abs(values))) if len(values) else 0.0
+    return top * float(np.linalg.norm(values / top)) if top > 0 else 0.0
+
+
+def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -> None:
+    """Every finite prior sd at least what the fits resolve (``regsim.limits``).
+
+    The fits' rounding in coefficient j is of the order of the OLS fit's size in that
+    coefficient's units, ‖X β̂‖/‖x_j‖ (x_0 the intercept's column of ones): a covariate
+    measured in other units scales its coefficient, its prior and this size alike, so the
+    check does not depend on the covariates' units (a sum of |β̂_j| over coefficients in
+    different units did).
+    """
+    design = np.column_stack([np.ones(len(x)), x])
+    fit_size = _norm(design @ beta_hat)
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
-        names = (f"{sd!r} (coefficient {j})", "the sum of |OLS estimates|", "|prior mean|")
-        problem = prior_resolution_problem(sd, mean, scale, names)
+        column = _norm(design[:, j])
+        if not column:
+            continue
+        names = (f"{sd!r} (coefficient {j})", "||X b||/||x_j|| of the OLS fit b", "|prior mean|")
+        problem = prior_resolution_problem(sd, mean, fit_size / column, names)
         if problem:
             raise InputDataError(f"--prior-sd: {problem}")
 
@@ -282,7 +298,7 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
                 "estimated"
             )
         # before MAP's search starts
-        _check_prior_resolution(prior, np.ldexp(beta_hat, shift))
+        _check_prior_resolution(prior, x, np.ldexp(beta_hat, shift))
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     # Which coefficients are flat, from the sds: a precision 1/sd² can underflow to 0 for
     # a huge sd (or overflow for a tiny one) that is proper in the response's units.

@@ -334,3 +334,27 @@ def test_command_line_entry_point(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'absent.csv'}: file not found"
     ]
+
+
+def test_prior_resolution_does_not_depend_on_a_covariates_units(run_fit, notebook_csv, tmp_path):
+    # x1 in units 2^20 times smaller: its coefficient and the prior sd on it scale by
+    # 2^-20, and so does the size the check holds the sd against (||X b||/||x_1||), so the
+    # same prior is accepted and every fit is the same, rescaled. A sum of |OLS
+    # estimates| (22 here) had refused an sd of 1e-3 * 2^-20 below its floor of 2e-7.
+    data = pd.read_csv(notebook_csv)
+    data["x1"] = np.ldexp(data["x1"], 20)
+    scaled_csv = tmp_path / "scaled.csv"
+    data.to_csv(scaled_csv, index=False)
+    sd = 1e-3
+    prior = ["--prior-mean", "0", "0", "0", "--sigma-prior", "jeffreys", "--json"]
+    plain = run_fit(str(notebook_csv), "--y", "y", "--prior-sd", "inf", repr(sd), "inf", *prior)
+    scaled = run_fit(
+        str(scaled_csv), "--y", "y", "--prior-sd", "inf", repr(math.ldexp(sd, -20)), "inf", *prior
+    )
+    assert plain.returncode == 0 and scaled.returncode == 0, scaled.stderr
+    want, got = json.loads(plain.stdout), json.loads(scaled.stdout)
+    for method in ("ols", "mle", "map", "bayes"):
+        for name, factor in (("beta0", 1.0), ("beta1", 2.0**-20), ("beta2", 1.0), ("sigma", 1.0)):
+            for key in ("estimate", "se", "lower", "upper"):
+                expected = want[method][name][key] * factor
+                assert got[method][name][key] == pytest.approx(expected, rel=1e-8, abs=0)
