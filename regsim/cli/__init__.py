@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from regsim.errors import RegsimError
+from regsim.errors import ConfigError, RegsimError
 
 #: Errors of a write that found no room (the only kind a command's output meets).
 _WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Now rather than at exit, where a failed write is only "Exception ignored".
         sys.stdout.flush()
         return status
+    except ConfigError as error:
+        # As the workflow says it (regsim.workflow), not "error: config error: ...".
+        print(f"config error: {error}", file=sys.stderr)
+        return 1
     except RegsimError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from regsim.errors import ConfigError, InputDataError
+from regsim.errors import ConfigError
 from regsim.study import Study
 
 #: The config schema, beside the package in the repository.
@@ -49,8 +49,9 @@ def load_cli_study(args: argparse.Namespace) -> Study:
 
     Raises
     ------
-    regsim.errors.InputDataError
-        With ``config error: <key>: <problem>`` on any problem.
+    regsim.errors.ConfigError
+        Naming the key and the problem (the command prints ``config error: <key>:
+        <problem>``, as the workflow does).
     """
     from regsim.workflow import load_study
 
@@ -67,9 +68,7 @@ def load_cli_study(args: argparse.Namespace) -> Study:
             validate=validate,
         )
     except SystemExit as stop:  # load_study's one line for the workflow
-        raise InputDataError(str(stop.code).removeprefix("error: ")) from None
-    except ConfigError as error:
-        raise InputDataError(f"config error: {error}") from None
+        raise ConfigError(_without_prefix(str(stop.code))) from None
 
 
 def _overrides(entries: list[str]) -> dict[str, Any] | None:
@@ -86,6 +85,11 @@ def _overrides(entries: list[str]) -> dict[str, Any] | None:
     except Exception as error:  # noqa: BLE001 - Snakemake's parser raises several kinds
         line = config_entry_problem(entries, error)
         if line is not None:
-            raise InputDataError(line) from None
+            raise ConfigError(_without_prefix(line)) from None
         message = " ".join(str(error).split()) or type(error).__name__
-        raise InputDataError(f"--config: {message} (got {' '.join(entries)!r})") from None
+        raise ConfigError(f"--config: {message} (got {' '.join(entries)!r})") from None
+
+
+def _without_prefix(line: str) -> str:
+    """A workflow's one line without its ``config error: `` (the command prints it)."""
+    return line.removeprefix("error: ").removeprefix("config error: ")

@@ -122,7 +122,7 @@ def test_the_protocol_command_prints_what_the_workflow_writes(results: Path) -> 
     bad = cli("protocol", "--configfile", "bad.yaml", cwd=results)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
-        "error: config error: replications: 1 is less than the minimum of 2"
+        "config error: replications: 1 is less than the minimum of 2"
     ]
 
 
@@ -306,8 +306,8 @@ def test_a_replicate_drawn_or_fitted_otherwise_than_the_recorded_runs_is_refused
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("seed", "error: config error: --config seed: not KEY=VALUE"),
-        ("replications=1", "error: config error: replications: 1 is less than the minimum"),
+        ("seed", "config error: --config seed: not KEY=VALUE"),
+        ("replications=1", "config error: replications: 1 is less than the minimum"),
     ],
 )
 def test_a_bad_config_entry_is_one_line(results: Path, entry: str, message: str) -> None:

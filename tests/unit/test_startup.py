@@ -197,12 +197,13 @@ def test_the_commands_read_a_bad_config_entry_as_one_line_without_the_hook(monke
     import snakemake.cli
 
     from regsim.cli import studyconfig
-    from regsim.errors import InputDataError
+    from regsim.errors import ConfigError
 
     def unwrapped(entries):
         raise ValueError("Invalid config definition: Config entries have to be name=value pairs.")
 
     monkeypatch.setattr(snakemake.cli, "parse_config", unwrapped)
-    with pytest.raises(InputDataError) as info:
+    with pytest.raises(ConfigError) as info:
         studyconfig._overrides(["seed"])
-    assert str(info.value) == "config error: --config seed: not KEY=VALUE"
+    # printed as "config error: " + this, as the workflow prints it
+    assert str(info.value) == "--config seed: not KEY=VALUE"
