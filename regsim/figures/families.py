@@ -56,6 +56,9 @@ EXACT_GID = "regsim-exact"
 #: errors. A slice at another level of one of these factors gets no exact curve.
 EXACT_LEVELS: dict[str, str] = {"errors": DEFAULT_ERRORS}
 
+#: The range of a proportion (coverage, rejection): their Monte Carlo bars stop there.
+PROPORTION = (0.0, 1.0)
+
 #: Measures of the σ figure with an exact curve under normal errors.
 _EXACT_SIGMA_MEASURES = frozenset({"bias", "relbias"})
 
@@ -330,6 +333,7 @@ def coverage_figure(
             decorate=decorate,
             extra_handles=tuple(extra),
             ylim=ylim,
+            bounds=PROPORTION,
             width=width,
         ),
         what="coverage figure",
@@ -458,6 +462,7 @@ def rejection_figure(
             decorate=decorate,
             extra_handles=tuple(extra),
             ylim=ylim,
+            bounds=PROPORTION,
             width=width,
         ),
         what="rejection figure",

@@ -98,6 +98,8 @@ class GridLook:
         Legend entries after the series (reference lines, bands, exact curves).
     ylim : (float, float), optional
         Range of every y axis; estimates beyond it are triangles at the edge.
+    bounds : (float, float), optional
+        The range the measure takes (a proportion's 0 and 1): error bars stop there.
     log_y : bool
         Log y axes.
     width, panel_height : float
@@ -110,6 +112,7 @@ class GridLook:
     decorate: Decorate | None = None
     extra_handles: tuple[Any, ...] = ()
     ylim: tuple[float, float] | None = None
+    bounds: tuple[float, float] | None = None
     log_y: bool = False
     width: float = FIGURE_WIDTH
     panel_height: float = PANEL_HEIGHT
@@ -181,12 +184,22 @@ def grid_figure(
                     y, ok = y_all[i, j, k], ok_all[i, j, k]
                     style = styles[(method, prior)]
                     if not wrap.wrapped:
-                        errorbar(ax, x, y, err_all[i, j, k], style, look.labels(method, prior))
+                        errorbar(
+                            ax,
+                            x,
+                            y,
+                            err_all[i, j, k],
+                            style,
+                            look.labels(method, prior),
+                            bounds=look.bounds,
+                        )
                     mark_missing(ax, x[~ok], style["color"])
                     if ylim is not None:
                         off_scale |= mark_off_scale(ax, x, y, ylim, style)
                 if wrap.wrapped:
-                    series_errorbars(ax, xs, y_all[i, j], err_all[i, j], panel_styles)
+                    series_errorbars(
+                        ax, xs, y_all[i, j], err_all[i, j], panel_styles, bounds=look.bounds
+                    )
                 # Adding artists directly does not ask for the view limits to be refitted,
                 # and a decoration may already have fitted them to itself.
                 ax.autoscale(axis="y")

@@ -202,9 +202,17 @@ def dodge(index: int, count: int) -> float:
 
 
 def errorbar(
-    ax: Axes, x: np.ndarray, y: np.ndarray, err: np.ndarray, style: dict[str, Any], label: str
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    err: np.ndarray,
+    style: dict[str, Any],
+    label: str,
+    *,
+    bounds: tuple[float, float] | None = None,
 ) -> ErrorbarContainer:
-    """Draw what ``ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)`` draws.
+    """Draw what ``ax.errorbar(x, y, yerr=err, elinewidth=0.7, **style)`` draws; with
+    ``bounds``, the bars stop at the range the measure takes (a proportion's 0 and 1).
 
     The same line, bars and caps in the same drawing order (bars and caps at z-order 2,
     the line at 2.1 above them), but as three artists instead of four and without
@@ -213,7 +221,7 @@ def errorbar(
     the bars, so they alone set the data limits.
     """
     colour = style["color"]
-    low, high = y - err, y + err
+    low, high = _bar_ends(y, err, bounds)
     line = Line2D(x, y, zorder=2.1, label="_nolegend_", **style)
     bars = LineCollection(
         np.stack([np.column_stack([x, low]), np.column_stack([x, high])], axis=1),
@@ -242,8 +250,24 @@ def errorbar(
     return container
 
 
+def _bar_ends(
+    y: np.ndarray, err: np.ndarray, bounds: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """y ∓ err, within ``bounds`` if given (a coverage of 0.99 ± 0.02 is not 1.01)."""
+    low, high = y - err, y + err
+    if bounds is not None:
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
+    return low, high
+
+
 def series_errorbars(
-    ax: Axes, x: np.ndarray, y: np.ndarray, err: np.ndarray, styles: Sequence[dict[str, Any]]
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    err: np.ndarray,
+    styles: Sequence[dict[str, Any]],
+    *,
+    bounds: tuple[float, float] | None = None,
 ) -> None:
     """Draw what :func:`errorbar` draws for every series of a panel, in fewer artists.
 
@@ -254,7 +278,7 @@ def series_errorbars(
     """
     for k, style in enumerate(styles):
         ax.add_line(Line2D(x[k], y[k], zorder=2.1, label="_nolegend_", **style))
-    low, high = y - err, y + err
+    low, high = _bar_ends(y, err, bounds)
     colours = np.repeat([style["color"] for style in styles], x.shape[1])
     usable = (np.isfinite(low) & np.isfinite(high)).ravel()
     x, low, high = x.ravel()[usable], low.ravel()[usable], high.ravel()[usable]

@@ -222,6 +222,29 @@ def test_coverage_figure_draws_nominal_line_and_monte_carlo_band(metrics: pd.Dat
     assert "MC band (R = 200)" in legend_texts(figure)
 
 
+def test_coverage_bars_stop_at_a_proportions_bounds(metrics: pd.DataFrame) -> None:
+    # 0.99 ± 1.96 × 0.02 had drawn a coverage bar up to 1.03: now it stops at 1 (and a
+    # rejection rate's at 0), its other end where it was.
+    changed = metrics.copy()
+    row = (
+        (changed["measure"] == "coverage")
+        & (changed["method"] == "ols")
+        & (changed["parameter"] == "beta1")
+        & (changed["sigma"] == 1)
+    )
+    changed.loc[row, ["estimate", "mcse"]] = [0.99, 0.02]
+    ax = visible_axes(figures.coverage_figure(changed, parameters=["beta1"], alpha=0.05))[0]
+    bars = errorbars(ax)[0].lines[2][0].get_segments()
+    assert [segment[1][1] for segment in bars] == [1.0] * len(bars)
+    assert [segment[0][1] for segment in bars] == pytest.approx([0.99 - 1.96 * 0.02] * len(bars))
+    null = metrics.copy()
+    low = (null["measure"] == "rejection") & (null["method"] == "ols")
+    null.loc[low, ["estimate", "mcse"]] = [0.01, 0.02]
+    ax = visible_axes(figures.rejection_figure(null, parameters=["beta1"], alpha=0.05))[0]
+    bars = errorbars(ax)[0].lines[2][0].get_segments()
+    assert [segment[0][1] for segment in bars] == [0.0] * len(bars)
+
+
 def test_efficiency_figure_is_rmse_relative_to_ols(metrics: pd.DataFrame) -> None:
     figure = figures.efficiency_figure(metrics, parameters=["beta1"])
     ax = visible_axes(figure)[0]
