@@ -33,6 +33,7 @@ from matplotlib.ticker import (
     Formatter,
     FuncFormatter,
     LogLocator,
+    MaxNLocator,
     NullFormatter,
     NullLocator,
 )
@@ -350,13 +351,37 @@ def mark_off_scale(
     return found
 
 
+class _DenseWhenNarrowLocator(LogLocator):
+    """Ticks at 1, 2 and 5 times powers of ten; where fewer than two of those fall in
+    view, at every integer multiple; where still fewer, at linear steps (a panel spanning
+    0.8 to 1.6 had one label, 1)."""
+
+    def __init__(self) -> None:
+        super().__init__(base=10.0, subs=(1.0, 2.0, 5.0))
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        low, high = min(vmin, vmax), max(vmin, vmax)
+
+        def enough(ticks: np.ndarray) -> bool:
+            return np.count_nonzero((ticks >= low) & (ticks <= high)) >= 2
+
+        ticks = super().tick_values(vmin, vmax)
+        if enough(ticks) or not (low > 0 and np.isfinite(high)):
+            return ticks
+        every = LogLocator(base=10.0, subs=tuple(range(1, 10))).tick_values(vmin, vmax)
+        if enough(every):
+            return every
+        return MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+
+
 def log_axis(ax: Axes, minor: bool = True) -> None:
-    """Log y axis with plain-number labels at 1, 2 and 5 times powers of ten.
+    """Log y axis with plain-number labels at 1, 2 and 5 times powers of ten (at every
+    integer multiple where the view holds fewer than two of those).
 
     With ``minor``, unlabelled minor ticks mark every integer multiple in between.
     """
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(_DenseWhenNarrowLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
     if minor:
         ax.yaxis.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10))))

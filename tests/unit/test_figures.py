@@ -1110,3 +1110,30 @@ def test_every_prior_s_legend_handle_shows_a_gap_on_each_side_of_its_marker() ->
         left = [g for g in visible if g[1] <= length / 2 - marker / 2]
         right = [g for g in visible if g[0] >= length / 2 + marker / 2]
         assert left and right, (prior, visible)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "shown"),
+    [
+        (0.05, 20.0, ["0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10", "20"]),
+        (0.8, 1.6, ["0.8", "0.9", "1"]),
+        (0.92, 1.08, ["0.95", "1", "1.05"]),
+    ],
+)
+def test_a_narrow_log_axis_still_has_two_labels(low: float, high: float, shown) -> None:
+    # An efficiency panel spanning 0.8 to 1.6 had a single label, 1: where fewer than two
+    # 1-2-5 ticks are in view every integer multiple is labelled, and failing that linear
+    # steps.
+    with mpl.rc_context(RC):
+        figure = Figure()
+        ax = figure.add_subplot()
+        ax.plot([0, 1], [low, high])
+        panels.log_axis(ax)
+        ax.set_ylim(low, high)
+        figure.canvas.draw()
+    labels = [
+        tick.get_text()
+        for tick in ax.get_yticklabels()
+        if tick.get_text() and low <= tick.get_position()[1] <= high
+    ]
+    assert labels == shown
