@@ -233,9 +233,9 @@ def grid_figure(
         if wrap.wrapped:
             bottom = set(wrap.bottom(len(rows), len(sigmas)))
             for (i, j), ax in np.ndenumerate(axes):
-                format_n_axis(ax, ns, labels=(i, j) in bottom)
+                format_n_axis(ax, ns, labels=(i, j) in bottom, series=len(series))
         else:
-            format_n_axis(axes[0, 0], ns)
+            format_n_axis(axes[0, 0], ns, series=len(series))
     return figure
 
 

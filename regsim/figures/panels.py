@@ -67,15 +67,19 @@ def new_figure(width: float, height: float) -> Figure:
 # --------------------------------------------------------------------------------------
 
 
-def _n_limits(ns: Sequence[int]) -> tuple[float, float]:
-    """Limits of the log ``n`` axis: the grid plus a margin."""
+def _n_limits(ns: Sequence[int], series: int = 1) -> tuple[float, float]:
+    """Limits of the log ``n`` axis: the grid plus a margin, beyond the outermost of
+    ``series`` dodged series (:func:`dodge`; ten series had their outer markers cut in
+    half at the panel's edge)."""
     lo, hi = min(ns), max(ns)
     pad = 10 ** (0.045 * max(math.log10(hi / lo), 1.0)) if hi > lo else 1.5
+    pad *= dodge(series - 1, series)
     return lo / pad, hi * pad
 
 
-def format_n_axis(ax: Axes, ns: Sequence[int], labels: bool = True) -> None:
-    """Log-scaled ``n`` axis with a tick at each sample size of the grid.
+def format_n_axis(ax: Axes, ns: Sequence[int], labels: bool = True, series: int = 1) -> None:
+    """Log-scaled ``n`` axis with a tick at each sample size of the grid, wide enough for
+    ``series`` dodged series.
 
     Axes sharing ``x`` share the scale, locators, formatters and limits, so one call
     formats the whole group. Without ``labels`` the tick marks alone are drawn, as one
@@ -92,7 +96,7 @@ def format_n_axis(ax: Axes, ns: Sequence[int], labels: bool = True) -> None:
         _tick_marks(ax, ns)
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(*_n_limits(ns))
+    ax.set_xlim(*_n_limits(ns, series))
 
 
 def _tick_marks(ax: Axes, ns: Sequence[int]) -> None:

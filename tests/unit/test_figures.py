@@ -1137,3 +1137,19 @@ def test_a_narrow_log_axis_still_has_two_labels(low: float, high: float, shown) 
         if tick.get_text() and low <= tick.get_position()[1] <= high
     ]
     assert labels == shown
+
+
+@pytest.mark.parametrize("series", [1, 4, 10])
+def test_the_n_axis_leaves_its_margin_beyond_the_outermost_dodged_series(series: int) -> None:
+    # Ten series (MAP and Bayes under four priors, OLS, MLE) are dodged 0.072 decades
+    # either side of each n, beyond the axis' margin of 0.045 decades at the outer n:
+    # their markers were cut in half at the panel's edges.
+    ns = [20, 50, 100]
+    with mpl.rc_context(RC):
+        ax = Figure().add_subplot()
+        panels.format_n_axis(ax, ns, series=series)
+    low, high = ax.get_xlim()
+    outer_low = ns[0] * panels.dodge(0, series)
+    outer_high = ns[-1] * panels.dodge(series - 1, series)
+    assert outer_low / low == pytest.approx(10**0.045)
+    assert high / outer_high == pytest.approx(10**0.045)
