@@ -1307,10 +1307,11 @@ def _trapezoid_once(
                     converged &= found
                 heavy_left[rows] = ~(weight[0] <= _END)
                 # At the right end, weighted by σ^k (k = ν − κ, the highest moment of σ
-                # that exists, up to 2) relative to the heaviest node's.
-                heaviest = sigma[np.argmax(weight, axis=0), np.arange(len(rows))]
-                end_sigma = (sigma[-1] / heaviest) ** power
-                heavy_right[rows] = ~(weight[-1] * end_sigma <= _END)
+                # that exists, up to 2) relative to that moment, in logs: on a vague
+                # prior's plateau the moment sits e^{88} in σ from the heaviest node, and
+                # relative to that node's σ^k (or in σ^k itself) the end never passed.
+                log_moment = np.log(weight) + power * t
+                heavy_right[rows] = ~(log_moment[-1] - _log_node_sum(log_moment) <= math.log(_END))
                 coarse[rows] = ~(halves <= _TRAPEZOID_TOL)
                 passed = converged & ~heavy_left[rows] & ~heavy_right[rows] & ~coarse[rows]
                 # β's quantiles only where the grid passed (as in the Hermite rule).
@@ -1494,7 +1495,8 @@ def _beta_tail_limits(
     the trapezoidal rule B. Every tail integrand and the density must have fallen by
     e^{−40} of their largest at both ends of the grid, else that side's reach doubles;
     the tail probabilities must agree with those of the grid's two halves (step 2h) to
-    ``_BETA_TAIL_TOL``, else the step halves; a replicate that fails after
+    ``_BETA_TAIL_TOL``, else (where no end weighs) the step halves; a replicate that
+    fails after
     ``_BETA_TAIL_ROUNDS`` rounds is not found (its fit fails, never a limit off).
 
     Parameters
@@ -1544,7 +1546,8 @@ def _beta_tail_limits(
                     ok[rows[done]] = True
                     left[rows[heavy_left]] *= 2.0
                     right[rows[heavy_right]] *= 2.0
-                    refine[rows[coarse]] *= 0.5
+                    # The halves of a grid that cuts mass off say nothing of its step.
+                    refine[rows[coarse & ~heavy_left & ~heavy_right]] *= 0.5
                     retry.append(rows[~done & (heavy_left | heavy_right | coarse)])
             pending = np.sort(np.concatenate(retry)) if retry else pending[:0]
             if not len(pending):

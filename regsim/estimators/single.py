@@ -458,6 +458,13 @@ class _QRPosterior(bayes._Counts):
             # numpy scalars: where σ² underflows to 0 far left on a grid, RSS/σ² is inf
             # (no density there), not Python's ZeroDivisionError.
             si, ti = np.float64(s[index]), np.float64(t[index])
+            if not np.isfinite(si):
+                # σ² beyond the largest double (t > 354): nothing to evaluate, as the
+                # batched posterior's arithmetic gives NaN there.
+                logp[index] = r[index] = r_slope[index] = np.nan
+                for j in range(p):
+                    m[j][index] = v[j][index] = np.nan
+                continue
             b, r_st = profile.solve(si)
             rss, prior_term = profile.terms(b)
             inverse = solve_triangular(r_st, np.eye(p))

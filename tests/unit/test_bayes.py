@@ -571,6 +571,58 @@ def test_vague_priors_at_one_or_two_residual_degrees_of_freedom(n):
         assert np.abs((got[0] - want) / fit.se[3]).max() <= QUANTILE_TOL, eta
 
 
+def brute_force(x: np.ndarray, y: np.ndarray, eta: float, low: float, high: float, count: int):
+    """σ's and β's posterior means and sds under N(0, η²) priors and p(σ) ∝ 1, and a
+    function giving P(β_j > b | y), by the trapezoidal rule on ``count`` points of t =
+    log σ from ``low`` to ``high`` (numpy's solves; no regsim)."""
+    design = np.column_stack([np.ones(len(y)), x])
+    n, p = design.shape
+    gram, xty = design.T @ design, design.T @ y
+    t = np.linspace(low, high, count)
+    s = np.exp(2.0 * t)
+    system = gram[None] + s[:, None, None] * np.eye(p)[None] / eta**2
+    m = np.linalg.solve(system, np.broadcast_to(xty, (count, p))[..., None])[..., 0]
+    r = y[None] - m @ design.T
+    logdet = np.linalg.slogdet(system)[1]
+    logp = (p - n + 1) * t - 0.5 * ((r * r).sum(1) / s + (m * m).sum(1) / eta**2) - 0.5 * logdet
+    v = s[:, None] * np.diagonal(np.linalg.inv(system), axis1=1, axis2=2)
+    w = np.exp(logp - logp.max())
+    w /= w.sum()
+    log_w = np.log(w, where=w > 0, out=np.full(count, -np.inf))
+    sigma_mean = np.exp(special.logsumexp(log_w + t))
+    sigma_sd = np.sqrt(np.exp(special.logsumexp(log_w + 2.0 * t)) - sigma_mean**2)
+    beta_mean = w @ m
+    beta_sd = np.sqrt(w @ (v + (m - beta_mean) ** 2))
+
+    def beyond(j: int, b: float, side: float) -> float:
+        return float(w @ stats.norm.sf(side * (b - m[:, j]) / np.sqrt(v[:, j])))
+
+    return np.r_[beta_mean, sigma_mean], np.r_[beta_sd, sigma_sd], beyond
+
+
+@pytest.mark.parametrize("eta", [1e38, 1e50])
+def test_the_vaguest_priors_at_two_residual_degrees_of_freedom(eta):
+    # n = p + 2, p(σ) ∝ 1, N(0, η²) priors up to the largest sd allowed: the plateau of
+    # log σ's density ends near t = log η (115 at 1e50), and σ's second moment sits
+    # there, e^{88} and more from the heaviest node. The end check relative to that
+    # node's σ² never passed, the grid grew past σ² = 1e308, and regsim fit died with a
+    # traceback (the batch failed every replicate); β's tail integrals far in a tail
+    # failed too. Against a brute-force trapezoidal rule on 400,000 points of t:
+    d = draw(Cell(4, 1.0, (1.0, 2.0)), 14, 0, 1)
+    vague = Prior("vague", (0.0, 0.0), (eta, eta))
+    mean, sd, beyond = brute_force(d.x[0], d.y[0], eta, -15.0, 2.3 * math.log(eta), 400_001)
+    for alpha in (0.05, 1e-3):
+        batch = fit_bayes(sufficient_stats(d.x, d.y), vague, alpha)
+        single = fit_dataset(d.x[0], d.y[0], vague, alpha, ("bayes",), "flat").fits["bayes"]
+        for fit in (batch, single):
+            assert fit.converged.all()
+            np.testing.assert_allclose(fit.estimate[0], mean, rtol=1e-6)
+            np.testing.assert_allclose(fit.se[0], sd, rtol=1e-6)
+            for j in range(2):
+                for limit, side in ((fit.lower[0, j], -1.0), (fit.upper[0, j], 1.0)):
+                    assert beyond(j, limit, side) == pytest.approx(alpha / 2, rel=1e-6)
+
+
 def test_exact_fit_is_improper():
     d = draw(Cell(10, 1.0, BETA), 3, 0, 4)
     stats_ = sufficient_stats(d.x, d.y)
