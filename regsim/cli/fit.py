@@ -252,17 +252,18 @@ def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -
     """Every finite prior sd at least what the fits resolve (``regsim.limits``).
 
     The fits' rounding in coefficient j is of the order of the OLS fit's size in that
-    coefficient's units, ‖X β̂‖/‖x_j‖ (x_0 the intercept's column of ones): a covariate
-    measured in other units scales its coefficient, its prior and this size alike, so the
-    check does not depend on the covariates' units (a sum of |β̂_j| over coefficients in
-    different units did).
+    coefficient's units, ‖X β̂‖/‖x_j‖ (x_0 the intercept's column of ones, a covariate's
+    column about its mean): a covariate measured in other units scales its coefficient,
+    its prior and this size alike, and one shifted by a constant leaves all three as they
+    were, so the check depends on neither (a sum of |β̂_j| over coefficients in different
+    units did on the first; an uncentred ‖x_j‖ on the second).
     """
-    design = np.column_stack([np.ones(len(x)), x])
-    fit_size = _norm(design @ beta_hat)
+    design = np.column_stack([np.ones(len(x)), x - x.mean(axis=0)])
+    fit_size = _norm(np.column_stack([np.ones(len(x)), x]) @ beta_hat)
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
         column = _norm(design[:, j])
-        if not column:
-            continue
+        if not (column > 0 and math.isfinite(column) and math.isfinite(fit_size)):
+            continue  # sizes beyond a double's range: nothing to hold the sd against
         names = (f"{sd!r} (coefficient {j})", "||X b||/||x_j|| of the OLS fit b", "|prior mean|")
         problem = prior_resolution_problem(sd, mean, fit_size / column, names)
         if problem:

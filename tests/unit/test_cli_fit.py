@@ -358,3 +358,22 @@ def test_prior_resolution_does_not_depend_on_a_covariates_units(run_fit, noteboo
             for key in ("estimate", "se", "lower", "upper"):
                 expected = want[method][name][key] * factor
                 assert got[method][name][key] == pytest.approx(expected, rel=1e-8, abs=0)
+
+
+def test_prior_resolution_does_not_depend_on_where_a_covariate_is_centred(run_fit, tmp_path):
+    # Shifting x by a constant leaves the slope, its posterior and the fit's size as
+    # they were; measured against the uncentred ||x_1|| the floor for the slope's sd fell
+    # with the shift (4e-8 at x, none to speak of at x + 1e5), so the same prior was
+    # refused at one and accepted at the other. Now both refuse it, with the same floor.
+    rng = np.random.default_rng(5)
+    z = rng.uniform(size=20)
+    y = 1.0 + 2.0 * z + rng.normal(size=20)
+    errors = []
+    for shift in (0.0, 1e3, 1e5):
+        path = tmp_path / f"shift{shift:g}.csv"
+        pd.DataFrame({"x": z + shift, "y": y}).to_csv(path, index=False)
+        result = run_fit(str(path), "--y", "y", "--prior-sd", "inf", "1e-9")
+        assert result.returncode == 1
+        errors.append(result.stderr.strip())
+    assert errors[0].startswith("error: --prior-sd: 1e-09 (coefficient 1) is too small")
+    assert errors[1] == errors[0] and errors[2] == errors[0]
