@@ -259,7 +259,7 @@ def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -
     units did on the first; an uncentred ‖x_j‖ on the second).
     """
     design = np.column_stack([np.ones(len(x)), x - x.mean(axis=0)])
-    fit_size = _norm(np.column_stack([np.ones(len(x)), x]) @ beta_hat)
+    fit_size = _norm(beta_hat[0] + x @ beta_hat[1:])
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
         column = _norm(design[:, j])
         if not (column > 0 and math.isfinite(column) and math.isfinite(fit_size)):

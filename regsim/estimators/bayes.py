@@ -1915,10 +1915,6 @@ def _fit_modes(
         # step, and the widest panel of the tail integrals.
         narrow = np.full(replicates, np.inf)
         np.minimum.at(narrow, sig_rep, reach[significant])
-        first = np.full(replicates, np.inf)
-        last = np.full(replicates, -np.inf)
-        np.minimum.at(first, sig_rep, modes.t[significant])
-        np.maximum.at(last, sig_rep, modes.t[significant])
     if len(pending):
         # The grid covers every significant mode: from _LEFT sds below the lowest to
         # _RIGHT sds above the highest, with the step of the narrowest.
@@ -1944,6 +1940,11 @@ def _fit_modes(
         tails = np.flatnonzero(ok)
         if len(tails):
             part = post if len(tails) == replicates else post.take(tails)
+            # The β tails' grids span the significant modes, from the first to the last.
+            first = np.full(replicates, np.inf)
+            last = np.full(replicates, -np.inf)
+            np.minimum.at(first, sig_rep, modes.t[significant])
+            np.maximum.at(last, sig_rep, modes.t[significant])
             beta_lower, beta_upper, found_beta = _beta_tail_limits(
                 part,
                 lower[tails, :p],
