@@ -230,16 +230,27 @@ class Study:
         Raises
         ------
         ConfigError
-            If two cells would share a label (names of levels that run together).
+            If two cells would share a label (names of levels that run together), or
+            labels that differ only in case: they name files, and the file systems of
+            macOS and Windows do not tell ``n10_sigma1_A`` from ``n10_sigma1_a``.
         """
         labels: dict[str, Cell] = {}
+        folded: dict[str, Cell] = {}
         for cell in self.cells:
-            other = labels.setdefault(cell.label, cell)
-            if other is not cell:
+            other = folded.setdefault(cell.label.casefold(), cell)
+            if other is cell:
+                labels[cell.label] = cell
+                continue
+            if other.label == cell.label:
                 raise ConfigError(
                     f"grid: cells {_levels_text(other)} and {_levels_text(cell)} would share "
                     f"the file label {cell.label}; rename a truth or design"
                 )
+            raise ConfigError(
+                f"grid: the file labels {other.label} and {cell.label} differ only in case, "
+                "and name the same file where case is ignored (macOS, Windows); rename a "
+                "truth or design"
+            )
         return labels
 
     @cached_property
