@@ -71,7 +71,10 @@ PACKAGES: tuple[str, ...] = (
     "snakemake",
 )
 
-FORMAT_VERSION = 1
+#: Version of the record's layout. 2: the configuration keeps the order it was resolved
+#: in, as the study reads it (the order of truths, designs and priors sets the first level
+#: of a factor, and so the default cell of the zip plot); 1 sorted its keys.
+FORMAT_VERSION = 2
 _CHUNK = 1 << 20
 
 Status = Literal["ok", "mismatch", "missing"]
@@ -293,16 +296,26 @@ def build_provenance(
         except OSError as error:
             raise DataFileError(f"table {path} cannot be read: {error.strerror}") from None
     safe_config = _json_safe(copy.deepcopy(dict(config)))
-    return {
+    record = {
         "format_version": FORMAT_VERSION,
         "config": safe_config,
         "seed": safe_config.get("seed"),
-        "packages": package_versions(),
-        "platform": platform_info(),
-        "git": git_state(repo),
+        "packages": _sorted_keys(package_versions()),
+        "platform": _sorted_keys(platform_info()),
+        "git": _sorted_keys(git_state(repo)),
         "hash_algorithm": "sha256",
         "tables": dict(sorted(hashes.items())),
     }
+    return dict(sorted(record.items()))
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted."""
+    if isinstance(value, Mapping):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def write_provenance(
@@ -327,7 +340,8 @@ def write_provenance(
     Returns
     -------
     dict
-        The record written (sorted keys, 2-space indent, final newline, strict JSON).
+        The record written (keys sorted but the configuration's, which keep their order;
+        2-space indent, final newline, strict JSON).
 
     Raises
     ------
@@ -338,7 +352,7 @@ def write_provenance(
     """
     path = Path(path)
     record = build_provenance(config, tables, path.parent if root is None else root, repo=repo)
-    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    text = json.dumps(record, indent=2, allow_nan=False, ensure_ascii=False)
     try:
         write_text_atomic(path, text + "\n")
     except OSError as error:

@@ -12,7 +12,8 @@
    around it), disagrees with what it was made from: ``DISAGREES``, naming both.
 3. **Stale files**: a file under the results folder that the record does not list (the
    outputs of an earlier configuration: cells removed, fewer coefficients) is ``STALE``,
-   so a reader can tell which files belong to the current study.
+   so a reader can tell which files belong to the current study; so is a page of the
+   report (``report/<page>.html``) that shows no figure or table of the study.
 
 Figures are checked by hash only. Logs, benchmark files, the report and the explorer are not
 results (:data:`NOT_RESULTS`).
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -86,20 +87,53 @@ def recorded_config(record: Mapping[str, Any]) -> dict[str, Any]:
     return config
 
 
-def stale_files(results: str | os.PathLike[str], record: Mapping[str, Any]) -> list[Finding]:
-    """Files under ``results`` the record does not list (and that are not run records)."""
+#: The folder of the report's pages, ``report/<page>.html`` (``Study.report_pages``).
+REPORT_PAGES = "report/"
+
+
+def stale_files(
+    results: str | os.PathLike[str],
+    record: Mapping[str, Any],
+    *,
+    report_pages: Iterable[str] | None = None,
+) -> list[Finding]:
+    """Files under ``results`` the record does not list (and that are not run records),
+    and report pages (``report/<page>.html``) not among ``report_pages`` (default: the
+    pages of the recorded study; none is called stale if its config cannot be read)."""
     root = Path(results)
     listed = set(record.get("tables") or {})
+    pages = _report_pages(record) if report_pages is None else set(report_pages)
     found = []
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
             continue
         relative = PurePosixPath(*path.relative_to(root).parts).as_posix()
-        if relative in listed or relative.startswith(NOT_RESULTS):
+        if relative in listed:
+            continue
+        if pages is not None and relative.startswith(REPORT_PAGES):
+            if relative.removeprefix(REPORT_PAGES).removesuffix(".html") not in pages:
+                detail = "a report page of no figure or table of this study (an earlier one's?)"
+                found.append(Finding("STALE", relative, detail))
+            continue
+        if relative.startswith(NOT_RESULTS):
             continue
         detail = "not a file of this study (an earlier configuration's?)"
         found.append(Finding("STALE", relative, detail))
     return found
+
+
+def _report_pages(record: Mapping[str, Any]) -> set[str] | None:
+    """The report pages of the recorded study (``Study.report_pages``); None if its
+    configuration cannot be read as a study, or a record of format 1 sorted its keys (the
+    order of truths and designs names the zip plot's default cell, and so a page)."""
+    from regsim.study import Study
+
+    if record.get("format_version", 1) < 2:
+        return None
+    try:
+        return set(Study.from_config(recorded_config(record)).report_pages)
+    except (RegsimError, KeyError, TypeError, ValueError):
+        return None
 
 
 def consistency(results: str | os.PathLike[str], record: Mapping[str, Any]) -> list[Finding]:

@@ -269,14 +269,22 @@ def check_report_results(
         )
 
 
-def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) -> int:
+def warn_stale_results(
+    study: Study,
+    results: str | os.PathLike[str] = RESULTS,
+    *,
+    workflow_dir: str | os.PathLike[str] | None = None,
+) -> int:
     """After a run, say in one line whether ``results`` holds files this study did not write.
 
     A config that drops a method, an error model or a figure leaves the files an earlier
-    config wrote for it (``efficiency.png``, ``coverage_t3.png``) beside the new ones, as
-    current-looking as they are: nothing is deleted (``regsim verify`` lists them as
-    ``STALE``). Checked only when the run record is this study's, so after a run of the
-    whole study, not of one target.
+    config wrote for it (``efficiency.png``, ``coverage_t3.png``, the report's pages of
+    them) beside the new ones, as current-looking as they are: nothing is deleted
+    (``regsim verify`` lists them as ``STALE``). Checked only when the run record is this
+    study's, so after a run of the whole study, not of one target. Where the run's
+    working directory is not ``workflow_dir`` (the Snakefile's folder; a run with
+    ``--directory``), the line names ``results`` by its absolute path, which a command
+    typed where the user is finds.
 
     Returns
     -------
@@ -292,9 +300,11 @@ def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) 
         return 0
     from regsim.verify import stale_files
 
-    stale = stale_files(results, record)
+    stale = stale_files(results, record, report_pages=study.report_pages)
     if stale:
         where = Path(results)
+        if workflow_dir is not None and Path.cwd().resolve() != Path(workflow_dir).resolve():
+            where = where.resolve()
         print(
             f"regsim: {where}/ holds {len(stale)} file(s) this study did not write, an "
             f"earlier configuration's (e.g. {where / stale[0].path}): "

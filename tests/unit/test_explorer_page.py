@@ -333,15 +333,40 @@ def test_json_in_a_script_cannot_end_it() -> None:
     assert json.loads(text) == {"a": "</script><!-- <b>", "b": [1.5, None]}
 
 
-def test_results_views_are_not_stale(results: Path) -> None:
+def test_results_views_are_not_stale(results: Path, study: Study) -> None:
     (results / "report" / "figures").mkdir(parents=True, exist_ok=True)
-    (results / "report" / "figures" / "bias.html").write_text("<!DOCTYPE html>")
+    for page in study.report_pages:
+        (results / "report" / f"{page}.html").parent.mkdir(parents=True, exist_ok=True)
+        (results / "report" / f"{page}.html").write_text("<!DOCTYPE html>")
     (results / "report.html").write_text("<!DOCTYPE html>")
     record = json.loads((results / PROVENANCE_NAME).read_text())
     assert stale_files(results, record) == []
     (results / "tables" / "old_table.md").write_text("|a|\n")
     assert [f.path for f in stale_files(results, record)] == ["tables/old_table.md"]
     (results / "tables" / "old_table.md").unlink()
+
+
+def test_a_report_page_of_an_earlier_configuration_is_stale(results: Path, study: Study) -> None:
+    # The page of a figure this study does not draw (one of heteroskedastic errors) is
+    # left by an earlier run; the pages of this study's figures and tables are not stale.
+    record = json.loads((results / PROVENANCE_NAME).read_text())
+    (results / "report" / "figures").mkdir(parents=True, exist_ok=True)
+    for page in study.report_pages:
+        (results / "report" / f"{page}.html").parent.mkdir(parents=True, exist_ok=True)
+        (results / "report" / f"{page}.html").write_text("<!DOCTYPE html>")
+    earlier = results / "report" / "figures" / "bias_hetero.html"
+    earlier.write_text("<!DOCTYPE html>")
+    try:
+        stale = stale_files(results, record)
+        assert [(f.status, f.path) for f in stale] == [("STALE", "report/figures/bias_hetero.html")]
+        # as the run's own check names them, from its study's pages
+        pages = [*study.report_pages, "figures/bias_hetero"]
+        assert stale_files(results, record, report_pages=pages) == []
+        # a record of format 1 sorted the config's keys, which can name another default
+        # cell's pages: its report pages are not judged
+        assert stale_files(results, {**record, "format_version": 1}) == []
+    finally:
+        earlier.unlink()
 
 
 def test_a_missing_plotly_is_one_line(monkeypatch) -> None:

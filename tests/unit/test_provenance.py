@@ -70,6 +70,27 @@ def test_build_provenance_records_config_versions_and_hashes(results: Path, tmp_
     json.dumps(record, allow_nan=False)
 
 
+def test_the_record_keeps_the_configs_order(results: Path, tmp_path) -> None:
+    # The study reads order from its config (the first truth is the zip plot's default
+    # cell), so the record keeps it; every other mapping's keys are sorted, as before.
+    config = {
+        "seed": 1,
+        "truths": {"zeta": [1.0, 2.0], "alpha": [1.0, 0.0]},
+        "priors": {"weak": {"mean": [0, 0], "sd": [9, 9]}, "flat": {"mean": [0, 0], "sd": [1, 1]}},
+    }
+    path = results / provenance.PROVENANCE_NAME
+    written = provenance.write_provenance(path, config, tables_of(results), repo=tmp_path)
+    record = json.loads(path.read_text())
+    assert record == written
+    assert record["format_version"] == provenance.FORMAT_VERSION == 2
+    assert list(record) == sorted(record)
+    assert list(record["config"]) == ["seed", "truths", "priors"]
+    assert list(record["config"]["truths"]) == ["zeta", "alpha"]
+    assert list(record["config"]["priors"]) == ["weak", "flat"]
+    assert list(record["packages"]) == sorted(record["packages"])
+    assert list(record["platform"]) == sorted(record["platform"])
+
+
 def test_absent_package_is_reported_not_installed(monkeypatch) -> None:
     monkeypatch.setattr(provenance, "PACKAGES", ("numpy", "regsim-no-such-distribution"))
     versions = provenance.package_versions()
@@ -324,12 +345,12 @@ def test_a_report_over_a_file_of_the_results_is_refused(results: Path, tmp_path)
 
 
 def test_a_run_says_when_results_hold_an_earlier_configs_files(
-    results: Path, tmp_path, capsys
+    results: Path, tmp_path, capsys, monkeypatch
 ) -> None:
     provenance.write_provenance(
         results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
     )
-    study = SimpleNamespace(config=CONFIG)
+    study = SimpleNamespace(config=CONFIG, report_pages=["figures/coverage"])
     assert workflow.warn_stale_results(study, results) == 0
     assert capsys.readouterr().err == ""
     (results / "figures").mkdir()
@@ -341,8 +362,21 @@ def test_a_run_says_when_results_hold_an_earlier_configs_files(
         f"configuration's (e.g. {results / 'figures' / 'coverage_t3.pdf'}): "
         f"`python -m regsim verify {results}/` lists them\n"
     )
+    # a report page of a figure this study does not draw is counted with them
+    (results / "report" / "figures").mkdir(parents=True)
+    for page in ("coverage", "coverage_t3"):
+        (results / "report" / "figures" / f"{page}.html").write_text("<!DOCTYPE html>")
+    assert workflow.warn_stale_results(study, results) == 3
+    capsys.readouterr()
+    # run with --directory, the working directory is not the Snakefile's folder: the line
+    # names the results by their absolute path, which a command typed anywhere finds
+    monkeypatch.chdir(results.parent)
+    assert workflow.warn_stale_results(study, "results", workflow_dir=tmp_path / "repo") == 3
+    assert f"`python -m regsim verify {results.resolve()}/` lists them" in capsys.readouterr().err
+    assert workflow.warn_stale_results(study, "results", workflow_dir=results.parent) == 3
+    assert "`python -m regsim verify results/` lists them" in capsys.readouterr().err
     # after a run of one target the record is an earlier config's: no claim is made
-    other = SimpleNamespace(config={**CONFIG, "alpha": 0.1})
+    other = SimpleNamespace(config={**CONFIG, "alpha": 0.1}, report_pages=[])
     assert workflow.warn_stale_results(other, results) == 0
     assert capsys.readouterr().err == ""
 

@@ -239,21 +239,24 @@ def test_a_replicate_of_another_seed_than_the_recorded_runs_is_refused(
 def test_the_order_priors_and_methods_are_listed_in_is_not_another_fit(
     results: Path, tmp_path: Path
 ) -> None:
-    # The run record lists the priors by name; a config.yaml listing them otherwise (as the
-    # default one does) is still the run's, and so is one listing the methods otherwise.
+    # A config.yaml listing the priors in another order than the run's record (a record
+    # of format 1 sorted them by name) is still the run's, and so is one listing the
+    # methods otherwise.
     from regsim.provenance import write_provenance
 
     listed = copy.deepcopy(STUDY)  # weak before skeptical
-    assert list(listed["priors"]) != sorted(listed["priors"])
+    recorded = {**listed, "priors": dict(reversed(list(listed["priors"].items())))}
+    assert list(listed["priors"]) != list(recorded["priors"])
     root = tmp_path / "study"
     (root / "results" / "fits").mkdir(parents=True)
     for fits in (results / "results" / "fits").iterdir():
         (root / "results" / "fits" / fits.name).write_bytes(fits.read_bytes())
     (root / "config.yaml").write_text(yaml.safe_dump(listed, sort_keys=False))
-    write_provenance(root / "results" / "provenance.json", study(listed).config, [], repo=root)
+    write_provenance(root / "results" / "provenance.json", study(recorded).config, [], repo=root)
+    # the record keeps the order it was given
     assert list(
         json.loads((root / "results" / "provenance.json").read_text())["config"]["priors"]
-    ) == sorted(listed["priors"])
+    ) == list(recorded["priors"])
     label, replicate = "n12_sigma1_null", 5
     for extra in ([], ["--config", f"methods={list(reversed(STUDY['methods']))}"]):
         shown = cli(
