@@ -41,6 +41,7 @@ from regsim.errors import ConfigError
 from regsim.limits import (
     MAX_SIGMA,
     alpha_problem,
+    bound_text,
     finite,
     magnitude_problem,
     prior_resolution_problem,
@@ -749,7 +750,8 @@ def _check_sigma(values: list[Any], truths: Sequence[Sequence[Any]]) -> None:
             )
         if sigma < floor:
             raise ConfigError(
-                f"grid.sigma[{i}]: {_fmt(sigma)} is too small: below {floor:.2g} "
+                f"grid.sigma[{i}]: {_fmt(sigma)} is too small: below "
+                f"{bound_text(floor, float(sigma))} "
                 f"({SIGMA_RESOLUTION:g} x the sum of |beta|, or {MIN_SIGMA:g}) the errors "
                 "are lost in the rounding of y"
             )

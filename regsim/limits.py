@@ -70,6 +70,16 @@ def alpha_problem(alpha: Any) -> str | None:
     return None
 
 
+def bound_text(bound: float, value: float) -> str:
+    """``bound`` with two significant digits, or as many more as set it apart from
+    ``value`` (a bound of 1.00000002 refusing 1 is not "below 1")."""
+    for digits in range(2, 18):
+        text = f"{bound:.{digits}g}"
+        if (float(text) > value) == (bound > value):
+            return text
+    return repr(bound)
+
+
 def prior_resolution_problem(
     sd: float, mean: float, scale: float, names: tuple[str, str, str]
 ) -> str | None:
@@ -82,7 +92,8 @@ def prior_resolution_problem(
         return None
     value, total, centre = names
     return (
-        f"{value} is too small: below {floor:.2g} ({PRIOR_RESOLUTION:g} x ({total} + {centre})) "
+        f"{value} is too small: below {bound_text(floor, sd)} "
+        f"({PRIOR_RESOLUTION:g} x ({total} + {centre})) "
         "the fits' rounding, not the prior, would set the estimates' spread"
     )
 

@@ -555,3 +555,12 @@ def test_the_schemas_lists_of_levels_are_the_packages() -> None:
     assert tuple(properties["grid"]["properties"]["errors"]["items"]["enum"]) == ERROR_MODELS
     assert tuple(properties["sigma_prior"]["enum"]) == SIGMA_PRIORS
     assert tuple(properties["failures"]["enum"]) == FAILURE_RULES
+
+
+def test_a_bound_is_shown_with_the_digits_that_set_it_apart() -> None:
+    from regsim.limits import bound_text
+
+    assert bound_text(2.4e-7, 1e-300) == "2.4e-07"
+    assert bound_text(1.00000002, 1.0) == "1.00000002"  # not "below 1"
+    assert bound_text(3.449e-7, 3.44e-7) == "3.45e-07"
+    assert float(bound_text(1 + 2**-52, 1.0)) > 1.0
