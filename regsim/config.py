@@ -484,7 +484,27 @@ def describe_schema_error(error: BaseException) -> str:
             return f"{key_path([*path, missing[0]])}: required key is missing"
     if "propertyNames" in getattr(found, "schema_path", ()):
         return f"{key_path(path)}: invalid name {_fmt(instance)}; {_NAME_RULE}"
+    if validator == "type" and (instance is None or isinstance(instance, (bool, str, int, float))):
+        expected = found.validator_value
+        types = [expected] if isinstance(expected, str) else list(expected)
+        text = f"{_yaml_scalar(instance)} is not of type {', '.join(repr(t) for t in types)}"
+        if isinstance(instance, str) and instance.strip().lower().lstrip("+-") in _NOT_FINITE:
+            text += " (YAML writes infinity .inf, -.inf, and not-a-number .nan)"
+        return f"{key_path(path)}: {text}"
     return f"{key_path(path)}: {_one_line(found.message)}"
+
+
+#: Spellings of infinity and not-a-number that YAML reads as text.
+_NOT_FINITE = ("inf", "infinity", "nan")
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A scalar as the config file would write it: ``true``, ``null``, ``'text'``, 1.5."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _find_validation_error(error: BaseException) -> Any:
