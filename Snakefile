@@ -1,4 +1,4 @@
-"""regsim: simulation study of OLS, MLE and MAP estimators of Gaussian linear regression.
+"""regsim: simulation study of OLS, MLE, MAP and exact Bayes estimators of Gaussian linear regression.
 
 Run the whole study with `snakemake --cores 8`; execution settings come from
 profiles/default/. What each rule writes: results/README.md.

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command registered."""
     parser = OneLineParser(
         prog="python -m regsim",
-        description="Simulation study of OLS, MLE and MAP linear regression.",
+        description="Simulation study of OLS, MLE, MAP and exact Bayes linear regression.",
     )
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser

@@ -72,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         type=float,
         metavar="ETA",
-        help="prior sds, one per coefficient; inf for a flat prior (default: inf, so MAP = MLE)",
+        help="prior sds, one per coefficient; inf for a flat prior (default: inf; then MAP is "
+        "the MLE under the flat sigma prior)",
     )
     parser.add_argument(
         "--sigma-prior",

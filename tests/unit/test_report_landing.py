@@ -32,8 +32,8 @@ def landing_html(files: list[str], overrides: dict | None = None) -> tuple[str, 
 @pytest.mark.parametrize(
     ("files", "overrides", "items"),
     [
-        # beta, the grid, the methods and the four default priors
-        ([], None, 7),
+        # beta, the grid, the methods, the four default priors and the prior on sigma
+        ([], None, 8),
         # two truths, three designs, the grid and the methods; no method takes a prior
         (["examples/factors.yaml"], {"methods": ["ols", "ols_hc3", "mle"]}, 7),
     ],
@@ -57,3 +57,12 @@ def test_the_opening_names_the_studys_methods() -> None:
     assert "MAP" not in opening and "prior ``" not in text
     text, _, _ = landing_html(["examples/bayes.yaml"])
     assert "the exact posterior under the same priors (Bayes)" in " ".join(text.split())
+
+
+def test_the_prior_on_sigma_is_named_where_a_method_takes_it() -> None:
+    _, body, _ = landing_html([], {"sigma_prior": "jeffreys"})
+    assert "prior on σ (MAP): Jeffreys, p(σ) ∝ 1/σ" in " ".join(body.split())
+    _, body, _ = landing_html(["examples/bayes.yaml"])
+    assert "prior on σ (MAP and Bayes): flat, p(σ) ∝ 1" in " ".join(body.split())
+    _, body, _ = landing_html([], {"methods": ["ols", "mle"]})
+    assert "prior on σ" not in body
