@@ -58,6 +58,24 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def require_folder(path: str | os.PathLike[str]) -> None:
+    """Refuse a file the user named in a folder that does not exist.
+
+    The workflow's jobs make their outputs' folders (:func:`replacing`); a command's output
+    file, typed by hand, is written only where its folder is, as ``cp`` would: a mistyped
+    path makes no folders.
+
+    Raises
+    ------
+    regsim.errors.OutputError
+        If the folder of ``path`` does not exist, or is not a folder.
+    """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"{path}: its folder {folder} {what}; nothing was written")
+
+
 def _output_error(path: Path, error: OSError) -> OutputError:
     """The one-line error for an operating-system error while writing ``path``."""
     return OutputError(f"{path}: cannot write it ({_reason(error)}); the old file, if any, is kept")

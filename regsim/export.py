@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from regsim.atomic import replacing
+from regsim.atomic import replacing, require_folder
 from regsim.errors import DataFileError, InputDataError, OutputError
 from regsim.provenance import PROVENANCE_NAME, read_provenance
 from regsim.schema import FACTOR_NAMES, FACTORS, FIT_FIELDS, cell_label, format_number
@@ -403,6 +403,7 @@ def export_fits(
     target = Path(out)
     if target.is_dir():
         raise OutputError(f"{target}: is a folder; give the file to write")
+    require_folder(target)
     kind = export_format(target, format)
     if target.exists() and not force:
         raise OutputError(f"{target}: exists; give --force to replace it")

@@ -149,7 +149,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     """Write the replicate's data as CSV; return 0."""
     import pandas as pd
 
-    from regsim.atomic import write_text_atomic
+    from regsim.atomic import require_folder, write_text_atomic
 
     study = load_cli_study(args)
     check_against_run(study, args.cell, RESULTS, fits=False)
@@ -163,6 +163,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         return 0
     if args.out.exists() and not args.force:
         raise InputDataError(f"--out: {args.out} exists; refusing to replace it (use --force)")
+    require_folder(args.out)
     write_text_atomic(args.out, text)
     return 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from regsim.atomic import require_folder
 from regsim.cli.csvfile import read_csv_table
 from regsim.errors import InputDataError, OutputError
 from regsim.metrics import MEASURES, summarize
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputDataError(f"output {output_path} is the input file; refusing to overwrite it")
     if output_path.exists() and not args.force and not output_path.is_dir():
         raise OutputError(f"{output_path}: exists; give --force to replace it")
+    require_folder(output_path)
     table = read_table(input_path, labels=[*args.by, *filter(None, [args.replicate_col])])
     result = summarize(
         table,

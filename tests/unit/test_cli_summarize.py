@@ -125,6 +125,13 @@ def test_parquet_input_gives_same_output(tmp_path):
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
+def test_an_output_in_a_folder_that_does_not_exist_is_refused(tmp_path):
+    out = tmp_path / "typo" / "metrics.csv"
+    with pytest.raises(OutputError, match=r"typo does not exist; nothing was written"):
+        run_in_process(MISIM, out, *ARGS)
+    assert not out.parent.exists()
+
+
 def test_an_existing_output_is_kept_unless_forced_and_the_output_is_deterministic(tmp_path):
     out = tmp_path / "sub" / "metrics.csv"
     out.parent.mkdir()

@@ -462,8 +462,11 @@ def test_cli_bad_inputs_are_one_line_errors(
     one_line_error(capsys, study, out, expect="is a folder")
     (out / "taken.csv").write_text("mine")
     one_line_error(capsys, study, out / "taken.csv", expect="exists; give --force")
-    # a parent that is a file: the folder cannot be made
-    one_line_error(capsys, study, out / "taken.csv" / "a.csv", expect="cannot make its folder")
+    # a parent that is a file, or a folder that does not exist (a mistyped path): no
+    # folder is made, nothing is written
+    one_line_error(capsys, study, out / "taken.csv" / "a.csv", expect="is not a folder")
+    one_line_error(capsys, study, out / "typo" / "a.csv", expect="typo does not exist")
+    assert not (out / "typo").exists()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / PROVENANCE_NAME).write_text("{")

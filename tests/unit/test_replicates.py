@@ -166,6 +166,12 @@ def test_the_dataset_is_drawn_again_from_the_seed(results: Path, tmp_path: Path)
     np.testing.assert_array_equal(table["y"].to_numpy(), data.y[0])
     again = cli("dataset", "--cell", label, "--replicate", "3", "--out", str(out), cwd=results)
     assert again.returncode == 1 and "exists; refusing to replace it" in again.stderr
+    typo = tmp_path / "typo" / "replicate.csv"
+    lost = cli("dataset", "--cell", label, "--replicate", "3", "--out", str(typo), cwd=results)
+    assert lost.returncode == 1 and lost.stderr.strip().endswith(
+        "does not exist; nothing was written"
+    )
+    assert not typo.parent.exists()
     assert not (results / "results" / "datasets").exists()  # nothing read from results/
 
 
