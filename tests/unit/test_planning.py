@@ -274,6 +274,17 @@ def test_plan_command(tmp_path, capsys):
     assert main(["plan", "--target-mcse", "0.005"]) == 0
     out = capsys.readouterr().out
     assert "10000" in out and "R = p (1 - p) / target^2" in out and "at least 2" in out
+    assert main(["plan", "--target-mcse", "0.005", "--alpha", "0.1"]) == 0
+    assert "at nominal p = 0.9" in capsys.readouterr().out
+    # with a pilot the level would change nothing: refused, not ignored
+    pilot = ["plan", "--target-mcse", "0.01", "--measure", "coverage", "--pilot", str(results)]
+    assert main([*pilot, "--alpha", "0.1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "error: --alpha: not used with --pilot (the pilot's MCSEs, at its own alpha, set the "
+        "replications)"
+    )
 
 
 def test_plan_errors(tmp_path):
