@@ -296,6 +296,30 @@ def _in_table_order(failures: Failures) -> list[tuple[tuple[float, int, str, str
     return sorted(failures.items(), key=lambda item: (*item[0][:2], series_rank(item[0][2:])))
 
 
+def _failure_notes(
+    failures: Failures, series: Sequence[tuple[str, str]]
+) -> list[tuple[str | None, float, int, tuple[int, int | None]]]:
+    """The † notes in table order, one per (estimator or None, σ, n): None where every
+    estimator of the table's row lost the same replicates (as the common failure rule
+    makes them), so that a row is noted once rather than once per column."""
+    notes: list[tuple[str | None, float, int, tuple[int, int | None]]] = []
+    rows: dict[tuple[float, int], list[tuple[tuple[str, str], tuple[int, int | None]]]] = {}
+    for (sigma, n, method, prior), counts in _in_table_order(failures):
+        rows.setdefault((sigma, n), []).append(((method, prior), counts))
+    for (sigma, n), noted in rows.items():
+        counts = {c for _, c in noted}
+        if len(series) > 1 and len(noted) == len(series) and len(counts) == 1:
+            notes.append((None, sigma, n, noted[0][1]))
+            continue
+        for (method, prior), c in noted:
+            notes.append((method_label(method, prior), sigma, n, c))
+    return notes
+
+
+#: How a note names every estimator of a row at once.
+_EVERY_ESTIMATOR = "every estimator"
+
+
 def _failure_text(failed: int, total: int | None) -> str:
     return f"{failed} of {total}" if total is not None else str(failed)
 
@@ -499,12 +523,13 @@ def _latex(
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
-                mark = r"$^\dagger$" if text and (sigma, n, method, prior) in failures else ""
-                row.append(dash if text is None else _latexshort_number(text) + mark)
+                # an empty cell is marked too: all its replicates failed
+                mark = r"$^\dagger$" if (sigma, n, method, prior) in failures else ""
+                row.append((dash if text is None else _latexshort_number(text)) + mark)
             lines.append(" & ".join(row) + r" \\")
     lines.append(r"\bottomrule")
-    for (sigma, n, method, prior), (failed, total) in _in_table_order(failures):
-        name = _latex_escape(method_label(method, prior))
+    for label, sigma, n, (failed, total) in _failure_notes(failures, series):
+        name = _latex_escape(label or _EVERY_ESTIMATOR.capitalize())
         note = (
             rf"$^\dagger${name}, $\sigma = {short_number(sigma)}$, $n = {n}$: "
             f"{_failure_text(failed, total)} {_LEFT_OUT[rule][1]}"
@@ -558,14 +583,15 @@ def _markdown(
             for method, prior in series:
                 text = cells.get((sigma, n, method, prior))
                 empty += text is None
-                mark = "†" if text and (sigma, n, method, prior) in failures else ""
-                row.append(dash if text is None else text + mark)
+                # an empty cell is marked too: all its replicates failed
+                mark = "†" if (sigma, n, method, prior) in failures else ""
+                row.append((dash if text is None else text) + mark)
             lines.append("| " + " | ".join(row) + " |")
     if failures:
         listed = "; ".join(
-            f"{method_label(method, prior)} at σ = {short_number(sigma)}, n = {n}: "
+            f"{name or _EVERY_ESTIMATOR} at σ = {short_number(sigma)}, n = {n}: "
             f"{_failure_text(failed, total)}"
-            for (sigma, n, method, prior), (failed, total) in _in_table_order(failures)
+            for name, sigma, n, (failed, total) in _failure_notes(failures, series)
         )
         lines += ["", f"†: {_LEFT_OUT[rule][0]}: {listed}."]
     if pairing is not None:

@@ -337,6 +337,22 @@ def test_failure_report_lists_every_failing_cell(failing_metrics: pd.DataFrame) 
     assert "†" not in tables.paper_table(clean, "bias", "beta1", "markdown")
 
 
+def test_a_cell_whose_every_replicate_failed_is_marked_too(failing_metrics: pd.DataFrame) -> None:
+    # MAP (shifted) failed on all 120: no estimate, and its dash carries the † of its note
+    shifted = (failing_metrics["method"] == "map") & (failing_metrics["prior"] == "shifted")
+    lost = failing_metrics.loc[~shifted | failing_metrics["measure"].isin(["n_failed", "n_reps"])]
+    lost = lost.copy()
+    counts = (lost["method"] == "map") & (lost["prior"] == "shifted")
+    lost.loc[counts & (lost["measure"] == "n_failed"), "estimate"] = 120.0
+    lost.loc[counts & (lost["measure"] == "n_reps"), "estimate"] = 0.0
+    markdown = tables.paper_table(lost, "bias", "beta1", "markdown")
+    row = next(line for line in markdown.splitlines() if line.startswith("| 1 | 10 |"))
+    assert row.rstrip(" |").endswith("—†")
+    assert "MAP (shifted) at σ = 1, n = 10: 120 of 120" in markdown
+    latex = tables.paper_table(lost, "bias", "beta1", "latex")
+    assert r"& --$^\dagger$ \\" in latex
+
+
 def test_the_failure_report_counts_cells_of_the_grid(failing_metrics: pd.DataFrame) -> None:
     # the same cell's measures again at another σ: two cells, a failing fit in each
     two = pd.concat([failing_metrics, failing_metrics.assign(sigma=2.0)], ignore_index=True)
@@ -361,10 +377,13 @@ def test_under_the_common_rule_left_out_replicates_are_not_called_failed(data: D
     markdown = tables.paper_table(common, "bias", "beta1", "markdown", failures="common")
     note = markdown.split("†: ", 1)[1]
     assert note.startswith("replicates left out under the common failure rule")
-    assert f"OLS at σ = 1, n = 10: {failed_anywhere} of 120" in note
-    assert "not converged" not in note
+    # every estimator of the row left the same replicates out: one note for the row, not
+    # one per column
+    assert note.endswith(f": every estimator at σ = 1, n = 10: {failed_anywhere} of 120.\n")
+    assert "OLS at" not in note and "not converged" not in note
     latex = tables.paper_table(common, "bias", "beta1", "latex", failures="common")
     assert "replicates left out (common failure rule)" in latex
+    assert latex.count(r"\footnotesize $^\dagger$Every estimator, $\sigma = 1$, $n = 10$:") == 1
     # under the own rule the same fits name failures, and OLS has none
     own = tables.paper_table(summarize_cell(fits, 0.05), "bias", "beta1", "markdown")
     assert "replicates failed (not converged or not finite), left out" in own
