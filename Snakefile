@@ -88,7 +88,7 @@ include: "rules/paper.smk"
 # for at exit; once the run has ended there is nothing left to check.
 onsuccess:
     cancel_scheduler_timers()
-    warn_stale_results(STUDY, workflow_dir=workflow.basedir)
+    warn_stale_results(STUDY)
 
 
 onerror:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import tempfile
@@ -56,6 +57,20 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def output_file(text: str) -> Path:
+    """A command's output file as typed (an ``argparse`` type): one ending in a path
+    separator names a folder, which ``Path`` would silently read as a file of that name.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` ends in a separator.
+    """
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text} names a folder; give the file to write")
+    return Path(text)
 
 
 def require_folder(path: str | os.PathLike[str]) -> None:

@@ -488,7 +488,8 @@ def describe_schema_error(error: BaseException) -> str:
         expected = found.validator_value
         types = [expected] if isinstance(expected, str) else list(expected)
         text = f"{_yaml_scalar(instance)} is not of type {', '.join(repr(t) for t in types)}"
-        if isinstance(instance, str) and instance.strip().lower().lstrip("+-") in _NOT_FINITE:
+        spelt = isinstance(instance, str) and instance.strip().lower().lstrip("+-")
+        if spelt in _NOT_FINITE and "number" in types:
             text += " (YAML writes infinity .inf, -.inf, and not-a-number .nan)"
         return f"{key_path(path)}: {text}"
     return f"{key_path(path)}: {_one_line(found.message)}"
@@ -504,6 +505,8 @@ def _yaml_scalar(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
     return repr(value)
 
 

@@ -139,7 +139,14 @@ def _json_safe(value: Any) -> Any:
 EXECUTION_SETTINGS: frozenset[str] = frozenset({"observations_per_job", "keep_datasets"})
 
 
-def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> list[str]:
+#: Config mappings whose order the study reads: the first truth, design or prior is a
+#: factor's first level (the default cell of the zip plot, whose pages the report has).
+ORDERED_KEYS = ("truths", "designs", "priors")
+
+
+def config_differences(
+    config: Mapping[str, Any], record: Mapping[str, Any], *, ordered: bool = False
+) -> list[str]:
     """The top-level config keys in which a run record's configuration is not ``config``.
 
     The record holds the configuration as :func:`build_provenance` wrote it; ``config`` is
@@ -156,6 +163,10 @@ def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> 
     record : mapping
         A run record (``results/provenance.json``, read as JSON).
 
+    With ``ordered``, a mapping of :data:`ORDERED_KEYS` listed in another order is a
+    difference too, ``"truths (order)"``, where the record keeps the order (format 2 on;
+    format 1 sorted it): which files the study writes can follow it.
+
     Returns
     -------
     list of str
@@ -168,7 +179,18 @@ def config_differences(config: Mapping[str, Any], record: Mapping[str, Any]) -> 
     theirs = _comparable(dict(recorded))
     # A key the record lacks came after the version that wrote it: not compared.
     keys = (ours.keys() & theirs.keys()) | (theirs.keys() - ours.keys())
-    return sorted(key for key in keys - EXECUTION_SETTINGS if ours.get(key) != theirs.get(key))
+    differing = [key for key in keys - EXECUTION_SETTINGS if ours.get(key) != theirs.get(key)]
+    if ordered and record.get("format_version", 1) >= 2:
+        for key in ORDERED_KEYS:
+            mine, recorded_one = ours.get(key), theirs.get(key)
+            if (
+                key not in differing
+                and isinstance(mine, Mapping)
+                and isinstance(recorded_one, Mapping)
+            ):
+                if list(mine) != list(recorded_one):
+                    differing.append(f"{key} (order)")
+    return sorted(differing)
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:

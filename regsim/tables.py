@@ -300,8 +300,8 @@ def _failure_notes(
     failures: Failures, series: Sequence[tuple[str, str]]
 ) -> list[tuple[str | None, float, int, tuple[int, int | None]]]:
     """The † notes in table order, one per (estimator or None, σ, n): None where every
-    estimator of the table's row lost the same replicates (as the common failure rule
-    makes them), so that a row is noted once rather than once per column."""
+    estimator of the table's row left out as many replicates (under the common failure
+    rule, the same ones), so that a row is noted once rather than once per column."""
     notes: list[tuple[str | None, float, int, tuple[int, int | None]]] = []
     rows: dict[tuple[float, int], list[tuple[tuple[str, str], tuple[int, int | None]]]] = {}
     for (sigma, n, method, prior), counts in _in_table_order(failures):
@@ -528,8 +528,8 @@ def _latex(
                 row.append((dash if text is None else _latexshort_number(text)) + mark)
             lines.append(" & ".join(row) + r" \\")
     lines.append(r"\bottomrule")
-    for label, sigma, n, (failed, total) in _failure_notes(failures, series):
-        name = _latex_escape(label or _EVERY_ESTIMATOR.capitalize())
+    for estimator, sigma, n, (failed, total) in _failure_notes(failures, series):
+        name = _latex_escape(estimator or _EVERY_ESTIMATOR.capitalize())
         note = (
             rf"$^\dagger${name}, $\sigma = {short_number(sigma)}$, $n = {n}$: "
             f"{_failure_text(failed, total)} {_LEFT_OUT[rule][1]}"

@@ -260,7 +260,7 @@ def check_report_results(
         return
     from regsim.provenance import PROVENANCE_NAME, config_differences
 
-    differing = config_differences(study.config, record)
+    differing = config_differences(study.config, record, ordered=True)
     if differing:
         sys.exit(
             f"report error: {Path(results) / PROVENANCE_NAME} records another configuration "
@@ -269,22 +269,18 @@ def check_report_results(
         )
 
 
-def warn_stale_results(
-    study: Study,
-    results: str | os.PathLike[str] = RESULTS,
-    *,
-    workflow_dir: str | os.PathLike[str] | None = None,
-) -> int:
+def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) -> int:
     """After a run, say in one line whether ``results`` holds files this study did not write.
 
     A config that drops a method, an error model or a figure leaves the files an earlier
     config wrote for it (``efficiency.png``, ``coverage_t3.png``, the report's pages of
     them) beside the new ones, as current-looking as they are: nothing is deleted
-    (``regsim verify`` lists them as ``STALE``). Checked only when the run record is this
-    study's, so after a run of the whole study, not of one target. Where the run's
-    working directory is not ``workflow_dir`` (the Snakefile's folder; a run with
+    (``regsim verify`` lists them as ``STALE``, from the same record, so the two agree).
+    Checked only when the run record is this study's, in the order of its truths, designs
+    and priors too, so after a run of the whole study, not of one target. Unless the run
+    works in the folder the command was typed in (the shell's ``PWD``; not so with
     ``--directory``), the line names ``results`` by its absolute path, which a command
-    typed where the user is finds.
+    typed there finds.
 
     Returns
     -------
@@ -296,14 +292,18 @@ def warn_stale_results(
         return 0
     from regsim.provenance import config_differences
 
-    if config_differences(study.config, record):
+    if config_differences(study.config, record, ordered=True):
         return 0
     from regsim.verify import stale_files
 
-    stale = stale_files(results, record, report_pages=study.report_pages)
+    # This study's pages are the record's (same config, same order); a record of format 1
+    # sorted its config, and verify leaves its report pages alone (None): so does this line.
+    pages = study.report_pages if record.get("format_version", 1) >= 2 else None
+    stale = stale_files(results, record, report_pages=pages)
     if stale:
         where = Path(results)
-        if workflow_dir is not None and Path.cwd().resolve() != Path(workflow_dir).resolve():
+        typed_in = os.environ.get("PWD")
+        if not typed_in or Path(typed_in).resolve() != Path.cwd().resolve():
             where = where.resolve()
         print(
             f"regsim: {where}/ holds {len(stale)} file(s) this study did not write, an "

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from regsim.atomic import output_file
 from regsim.export import COLUMNS, FORMATS, export_fits
 
 
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "results", metavar="RESULTS", type=Path, help="results folder written by the workflow"
     )
-    parser.add_argument("output", metavar="OUT", type=Path, help="file to write")
+    parser.add_argument("output", metavar="OUT", type=output_file, help="file to write")
     parser.add_argument(
         "--format",
         choices=FORMATS,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from regsim.atomic import output_file
 from regsim.cli.studyconfig import add_config_options, load_cli_study
 from regsim.errors import InputDataError, RegsimError
 from regsim.study import Study
@@ -43,7 +44,10 @@ def register(subparsers: Any) -> list[argparse.ArgumentParser]:
     )
     _common(dataset)
     dataset.add_argument(
-        "--out", type=Path, metavar="FILE", help="CSV file to write (default: standard output)"
+        "--out",
+        type=output_file,
+        metavar="FILE",
+        help="CSV file to write (default: standard output)",
     )
     dataset.add_argument("--force", action="store_true", help="replace an existing --out file")
     dataset.set_defaults(func=run_dataset)

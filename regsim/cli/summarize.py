@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from regsim.atomic import require_folder
+from regsim.atomic import output_file, require_folder
 from regsim.cli.csvfile import read_csv_table
 from regsim.errors import InputDataError, OutputError
 from regsim.metrics import MEASURES, summarize
@@ -49,7 +49,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("input", metavar="IN", type=Path, help="replicate results (CSV or Parquet)")
-    parser.add_argument("output", metavar="OUT", type=Path, help="measures table to write (CSV)")
+    parser.add_argument(
+        "output", metavar="OUT", type=output_file, help="measures table to write (CSV)"
+    )
     parser.add_argument(
         "--estimate", default="estimate", metavar="COL", help="point estimate column"
     )

@@ -467,6 +467,15 @@ def test_cli_bad_inputs_are_one_line_errors(
     one_line_error(capsys, study, out / "taken.csv" / "a.csv", expect="is not a folder")
     one_line_error(capsys, study, out / "typo" / "a.csv", expect="typo does not exist")
     assert not (out / "typo").exists()
+    # a path ending in a separator names a folder (Path would read it as a file)
+    with pytest.raises(SystemExit) as usage:
+        main(["export", str(study), f"{out / 'typo'}/"])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith(
+        "typo/ names a folder; give the file to write (see --help)"
+    )
+    assert not (out / "typo").exists()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / PROVENANCE_NAME).write_text("{")

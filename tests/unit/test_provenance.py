@@ -232,6 +232,19 @@ def test_verify_lists_files_that_are_not_part_of_the_study(results: Path, tmp_pa
     )
 
 
+def test_config_differences_can_compare_the_order_the_study_reads(results: Path, tmp_path) -> None:
+    two = {**CONFIG, "priors": {**CONFIG["priors"], "weak": {"mean": [0, 0, 0], "sd": [9, 9, 9]}}}
+    record = provenance.build_provenance(two, tables_of(results), results, repo=tmp_path)
+    swapped = {**two, "priors": dict(reversed(list(two["priors"].items())))}
+    assert provenance.config_differences(swapped, record) == []
+    assert provenance.config_differences(swapped, record, ordered=True) == ["priors (order)"]
+    assert provenance.config_differences(two, record, ordered=True) == []
+    # a record of format 1 sorted its keys: no order to compare
+    assert (
+        provenance.config_differences(swapped, {**record, "format_version": 1}, ordered=True) == []
+    )
+
+
 def test_config_differences_names_the_keys_a_record_does_not_share(results: Path, tmp_path) -> None:
     record = provenance.write_provenance(
         results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
@@ -276,6 +289,20 @@ def test_a_report_of_another_configs_results_is_refused(results: Path, tmp_path,
         f"report error: {results / 'provenance.json'} records another configuration than "
         "this one (grid differ): give --report the --configfile and --config arguments of "
         "the run that made the results, or run this study first"
+    )
+    # truths in another order name other cells' pages (the first truth's are the zip
+    # plot's): refused too, not left to fail on a page that does not exist
+    truths = {"a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 3.0]}
+    config = {k: v for k, v in CONFIG.items() if k != "beta"} | {"truths": truths}
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, config, tables_of(results), repo=tmp_path
+    )
+    swapped = SimpleNamespace(config={**config, "truths": {"b": truths["b"], "a": truths["a"]}})
+    with pytest.raises(SystemExit, match=r"this one \(truths \(order\) differ\)"):
+        workflow.check_report_results(swapped, report, results)
+    workflow.check_report_results(SimpleNamespace(config=config), report, results)
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
     )
     # the report plugin's own spelling, which --report stands for, is a report too
     for argv in (
@@ -368,13 +395,33 @@ def test_a_run_says_when_results_hold_an_earlier_configs_files(
         (results / "report" / "figures" / f"{page}.html").write_text("<!DOCTYPE html>")
     assert workflow.warn_stale_results(study, results) == 3
     capsys.readouterr()
-    # run with --directory, the working directory is not the Snakefile's folder: the line
-    # names the results by their absolute path, which a command typed anywhere finds
+    # run with --directory, the run works elsewhere than where the command was typed (the
+    # shell's PWD): the line names the results by their absolute path, which a command
+    # typed there finds; typed in the folder the run works in, by the path as it is
     monkeypatch.chdir(results.parent)
-    assert workflow.warn_stale_results(study, "results", workflow_dir=tmp_path / "repo") == 3
+    monkeypatch.setenv("PWD", str(tmp_path / "elsewhere"))
+    assert workflow.warn_stale_results(study, "results") == 3
     assert f"`python -m regsim verify {results.resolve()}/` lists them" in capsys.readouterr().err
-    assert workflow.warn_stale_results(study, "results", workflow_dir=results.parent) == 3
+    monkeypatch.delenv("PWD")
+    assert workflow.warn_stale_results(study, "results") == 3
+    assert f"`python -m regsim verify {results.resolve()}/` lists them" in capsys.readouterr().err
+    monkeypatch.setenv("PWD", str(results.parent))
+    assert workflow.warn_stale_results(study, "results") == 3
     assert "`python -m regsim verify results/` lists them" in capsys.readouterr().err
+    # the same config with its priors listed in another order is another run's: no claim
+    two = {**CONFIG, "priors": {**CONFIG["priors"], "weak": {"mean": [0, 0, 0], "sd": [9, 9, 9]}}}
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, two, tables_of(results), repo=tmp_path
+    )
+    swapped = {**two, "priors": dict(reversed(list(two["priors"].items())))}
+    assert (
+        workflow.warn_stale_results(SimpleNamespace(config=swapped, report_pages=[]), results) == 0
+    )
+    assert workflow.warn_stale_results(SimpleNamespace(config=two, report_pages=[]), results) > 0
+    capsys.readouterr()
+    provenance.write_provenance(
+        results / provenance.PROVENANCE_NAME, CONFIG, tables_of(results), repo=tmp_path
+    )
     # after a run of one target the record is an earlier config's: no claim is made
     other = SimpleNamespace(config={**CONFIG, "alpha": 0.1}, report_pages=[])
     assert workflow.warn_stale_results(other, results) == 0

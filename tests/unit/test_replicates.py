@@ -172,6 +172,9 @@ def test_the_dataset_is_drawn_again_from_the_seed(results: Path, tmp_path: Path)
         "does not exist; nothing was written"
     )
     assert not typo.parent.exists()
+    folder = cli("dataset", "--cell", label, "--replicate", "3", "--out", "typo/", cwd=results)
+    assert folder.returncode == 2 and "typo/ names a folder" in folder.stderr
+    assert not (results / "typo").exists()
     assert not (results / "results" / "datasets").exists()  # nothing read from results/
 
 

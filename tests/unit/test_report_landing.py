@@ -66,3 +66,5 @@ def test_the_prior_on_sigma_is_named_where_a_method_takes_it() -> None:
     assert "prior on σ (MAP and Bayes): flat, p(σ) ∝ 1" in " ".join(body.split())
     _, body, _ = landing_html([], {"methods": ["ols", "mle"]})
     assert "prior on σ" not in body
+    _, body, _ = landing_html(["examples/bayes.yaml"], {"methods": ["ols", "bayes"]})
+    assert "prior on σ (Bayes): flat" in " ".join(body.split())

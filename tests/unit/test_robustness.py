@@ -383,6 +383,13 @@ def test_under_the_common_rule_left_out_replicates_are_not_called_failed(data: D
     assert "OLS at" not in note and "not converged" not in note
     latex = tables.paper_table(common, "bias", "beta1", "latex", failures="common")
     assert "replicates left out (common failure rule)" in latex
+    # a table with notes is a bare tabular unless a caption or label is asked for, and
+    # keeps the label it is given
+    assert latex.startswith("% Bias") and r"\begin{table}" not in latex
+    own = tables.paper_table(summarize_cell(fits, 0.05), "bias", "beta1", "latex")
+    assert "$^\\dagger$" in own and r"\begin{table}" not in own
+    labelled = tables.paper_table(common, "bias", "beta1", "latex", label="tab:b", caption="B")
+    assert r"\label{tab:b}" in labelled and labelled.count(r"\label{") == 1
     assert latex.count(r"\footnotesize $^\dagger$Every estimator, $\sigma = 1$, $n = 10$:") == 1
     # under the own rule the same fits name failures, and OLS has none
     own = tables.paper_table(summarize_cell(fits, 0.05), "bias", "beta1", "markdown")
