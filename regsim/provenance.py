@@ -162,10 +162,10 @@ def config_differences(
         A resolved configuration (``regsim.study.Study.config``).
     record : mapping
         A run record (``results/provenance.json``, read as JSON).
-
-    With ``ordered``, a mapping of :data:`ORDERED_KEYS` listed in another order is a
-    difference too, ``"truths (order)"``, where the record keeps the order (format 2 on;
-    format 1 sorted it): which files the study writes can follow it.
+    ordered : bool, default False
+        Whether a mapping of :data:`ORDERED_KEYS` listed in another order is a difference
+        too, ``"truths (order)"`` (where the record keeps the order: format 2 on; format 1
+        sorted it): which files the study writes can follow it.
 
     Returns
     -------
