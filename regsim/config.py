@@ -507,7 +507,7 @@ def _yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and not math.isfinite(value):
         return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-    return repr(value)
+    return shown(value)
 
 
 def _find_validation_error(error: BaseException) -> Any:

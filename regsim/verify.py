@@ -126,14 +126,23 @@ def _report_pages(record: Mapping[str, Any]) -> set[str] | None:
     """The report pages of the recorded study (``Study.report_pages``); None if its
     configuration cannot be read as a study, or a record of format 1 sorted its keys (the
     order of truths and designs names the zip plot's default cell, and so a page)."""
-    from regsim.study import Study
-
     if record.get("format_version", 1) < 2:
         return None
+    study = _recorded_study(record)
+    return None if study is None else set(study.report_pages)
+
+
+def _recorded_study(record: Mapping[str, Any]) -> Any:
+    """The study of a record's configuration; None if it cannot be read as one (a record
+    of another version's layout)."""
+    from regsim.study import Study
+
     try:
-        return set(Study.from_config(recorded_config(record)).report_pages)
+        study = Study.from_config(recorded_config(record))
+        study.cells  # noqa: B018 - a record of another layout fails here
     except (RegsimError, KeyError, TypeError, ValueError):
         return None
+    return study
 
 
 def consistency(results: str | os.PathLike[str], record: Mapping[str, Any]) -> list[Finding]:
@@ -145,13 +154,9 @@ def consistency(results: str | os.PathLike[str], record: Mapping[str, Any]) -> l
     alone, not with every table made from it: an edited ``metrics.csv`` disagrees with the
     cells' metrics, and the paper tables made from the original are not blamed.
     """
-    from regsim.study import Study
-
     root = Path(results)
-    try:
-        study = Study.from_config(recorded_config(record))
-        study.cells  # noqa: B018 - a record of another layout fails here
-    except (RegsimError, KeyError, TypeError, ValueError):
+    study = _recorded_study(record)
+    if study is None:
         return []
     findings: list[Finding] = list(_protocol(root, study))
     with tempfile.TemporaryDirectory(prefix="regsim-verify-") as scratch:
