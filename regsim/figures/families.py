@@ -595,6 +595,13 @@ def efficiency_figure(
 _LAPLACE_SERIES: tuple[tuple[str, str], ...] = (("map", ""), ("bayes", ""))
 _LAPLACE_LABELS: dict[str, str] = {"map": "MAP (Laplace)", "bayes": "Bayes (exact)"}
 _BIMODAL_COLOUR = "0.45"
+#: The share of bimodal posteriors: a dotted line with small marks at each n.
+_BIMODAL_STYLE: dict[str, Any] = {
+    "color": _BIMODAL_COLOUR,
+    "linestyle": ":",
+    "marker": "o",
+    "markersize": 2.5,
+}
 
 
 @gc_paused
@@ -615,12 +622,13 @@ def laplace_figure(
     ± z × the Laplace SE, built on one mode's curvature) and of Bayes's equal-tailed
     credible interval (the exact posterior's quantiles) of ``parameter`` against ``n``,
     ±1.96 MCSE, with the nominal 1 − α and its Monte Carlo band
-    ``1 − α ± 1.96 √(α (1 − α) / R)``. The grey dotted line (right axis, 0 to 1) is the
-    share of datasets whose posterior density of log σ has two or more local modes,
-    however little mass the second holds (Bayes's ``n_multimodal`` over its replicates):
-    prior–data conflict, where a single mode's curvature can mislead; it is drawn only in the
-    panels where some dataset's had (a right axis of zeros beside every panel would crowd
-    the coverage axes), and named in the legend only if some panel has it.
+    ``1 − α ± 1.96 √(α (1 − α) / R)``. The grey dotted line, marked at each n (right
+    axis, 0 to 1), is the share of datasets whose posterior density of log σ has two or
+    more local modes, however little mass the second holds (Bayes's ``n_multimodal``
+    over its replicates): prior–data conflict, where a single mode's curvature can
+    mislead; it is drawn only in the panels where some dataset's had (a right axis of
+    zeros beside every panel would crowd the coverage axes), and named in the legend only
+    if some panel has it.
 
     Parameters
     ----------
@@ -678,7 +686,9 @@ def laplace_figure(
         share = bimodal.xs((row, sigma), level=("prior", "sigma"), drop_level=True)
         if (share > 0).any():
             right = ax.twinx()
-            right.plot(share.index, share.to_numpy(), color=_BIMODAL_COLOUR, linestyle=":")
+            # Marked, so that a grid of one n (a line through one point draws nothing)
+            # still shows its share.
+            right.plot(share.index, share.to_numpy(), **_BIMODAL_STYLE)
             right.set_ylim(0.0, 1.0)
             right.tick_params(axis="y", labelsize=7, colors=_BIMODAL_COLOUR)
             right.spines["right"].set_visible(True)
@@ -690,13 +700,7 @@ def laplace_figure(
     )
     if (bimodal > 0).any():
         extra += (
-            Line2D(
-                [],
-                [],
-                color=_BIMODAL_COLOUR,
-                linestyle=":",
-                label="log σ's posterior with 2+ modes (right axis)",
-            ),
+            Line2D([], [], **_BIMODAL_STYLE, label="log σ's posterior with 2+ modes (right axis)"),
         )
 
     def ylabel(prior: str) -> str:

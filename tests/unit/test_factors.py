@@ -403,6 +403,24 @@ def test_the_bimodal_share_is_drawn_only_where_a_posterior_had_two_modes(
             np.testing.assert_allclose(right[0].get_lines()[0].get_ydata(), [7.0 / 60.0, 0.0])
 
 
+def test_the_bimodal_share_shows_in_a_grid_of_one_n(laplace_metrics: pd.DataFrame) -> None:
+    """A dotted line through a single point draws nothing: the share is marked."""
+    table = laplace_metrics.loc[laplace_metrics["n"] == 12]
+    counts = (table["measure"] == "n_multimodal") & (table["method"] == "bayes")
+    table = table.assign(estimate=np.where(counts, 6.0, table["estimate"]))
+    figure = figures.laplace_figure(table, "beta1", alpha=0.05)
+    shares = [
+        line
+        for ax in figure.axes
+        if ax.get_ylim() == (0.0, 1.0)
+        for line in ax.get_lines()
+        if line.get_linestyle() == ":"
+    ]
+    assert shares and all(len(line.get_xdata()) == 1 for line in shares)
+    assert all(line.get_marker() not in (None, "", "None") for line in shares)
+    assert all(line.get_markersize() > 0 for line in shares)
+
+
 @pytest.mark.parametrize(("n", "k"), [(5, 1), (6, 2), (7, 2), (6, 3)])
 def test_singular_share_of_binary_designs_against_enumeration(n: int, k: int) -> None:
     # Every n × k binary matrix, equally likely: the share whose [1, x] is singular is
