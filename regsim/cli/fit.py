@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         type=float,
         metavar="MU",
-        help="prior means, one per coefficient, intercept first (default: 0)",
+        help="prior means, one per coefficient, intercept first (default: 0); needs --prior-sd",
     )
     parser.add_argument(
         "--prior-sd",
@@ -192,6 +192,11 @@ def _first_text(column: pd.Series) -> str:
 def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
     """The prior of the options, checked in the units the fits use, y·2^−shift
     (:func:`regsim.estimators.single.response_exponent`): its bounds scale with y."""
+    if args.prior_mean is not None and args.prior_sd is None:
+        raise InputDataError(
+            "--prior-mean needs --prior-sd: without it every prior is flat (sd inf), and "
+            "the means change nothing"
+        )
     mean = args.prior_mean if args.prior_mean is not None else [0.0] * p
     sd = args.prior_sd if args.prior_sd is not None else [math.inf] * p
     for option, values in (("--prior-mean", mean), ("--prior-sd", sd)):

@@ -96,6 +96,31 @@ def test_prior_options_and_column_selection(run_fit, notebook_csv):
     assert abs(fitted["map"]["beta0"]["estimate"]) < abs(fitted["ols"]["beta0"]["estimate"])
 
 
+def test_prior_means_without_sds_are_refused(run_fit, notebook_csv):
+    """Without --prior-sd every prior is flat: the means would change nothing."""
+    result = run_fit(str(notebook_csv), "--y", "y", "--prior-mean", "5", "5", "5")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "--prior-mean needs --prior-sd" in result.stderr
+    # sds alone are proper priors about 0, as the help says
+    alone = run_fit(str(notebook_csv), "--y", "y", "--prior-sd", "1", "1", "1", "--json")
+    zero = run_fit(
+        str(notebook_csv),
+        "--y",
+        "y",
+        "--prior-mean",
+        "0",
+        "0",
+        "0",
+        "--prior-sd",
+        "1",
+        "1",
+        "1",
+        "--json",
+    )
+    assert alone.returncode == 0 and json.loads(alone.stdout) == json.loads(zero.stdout)
+
+
 def test_table_output_names_columns(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y")
     assert result.returncode == 0, result.stderr
