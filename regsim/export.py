@@ -192,14 +192,21 @@ def export_format(path: str | os.PathLike[str], format: str | None = None) -> st
     Raises
     ------
     InputDataError
-        If ``format`` is not one of :data:`FORMATS`, or none is given and the suffix is
-        not ``.csv``, ``.parquet`` (``.pq``) or ``.dta``.
+        If ``format`` is not one of :data:`FORMATS`, or contradicts the suffix (a Stata
+        file named ``.csv`` would mislead whoever opens it), or none is given and the
+        suffix is not ``.csv``, ``.parquet`` (``.pq``) or ``.dta``.
     """
+    suffix = Path(path).suffix.lower()
     if format is not None:
         if format not in FORMATS:
             raise InputDataError(f"unknown export format {format!r}; use {', '.join(FORMATS)}")
+        named = SUFFIXES.get(suffix)
+        if named is not None and named != format:
+            raise InputDataError(
+                f"{path}: --format {format} contradicts the name, which says {named}; "
+                f"rename the file or leave out --format"
+            )
         return format
-    suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise InputDataError(
             f"{path}: cannot tell the format from the name; end it in .csv, .parquet or "

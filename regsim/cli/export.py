@@ -45,7 +45,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help="output format (default: from OUT's suffix: .csv, .parquet, .dta)",
+        help="output format, for an OUT without one of the suffixes .csv, .parquet, .dta "
+        "(default: from the suffix; one it contradicts is refused)",
     )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     parser.set_defaults(func=run)

@@ -334,14 +334,18 @@ def test_memory_holds_one_fit_while_writing(
 # --------------------------------------------------------------------------------------
 
 
-def test_the_format_follows_the_suffix_unless_given() -> None:
+def test_the_format_follows_the_suffix_and_a_given_one_must_agree_with_it() -> None:
     assert export_format("a.csv") == "csv"
     assert export_format("a.CSV") == "csv"
     assert export_format("a.parquet") == "parquet"
     assert export_format("a.pq") == "parquet"
     assert export_format("d/a.dta") == "dta"
     assert export_format("a.txt", "csv") == "csv"
-    assert export_format("a.csv", "dta") == "dta"
+    assert export_format("a.csv", "csv") == "csv"
+    with pytest.raises(InputDataError, match=r"a.csv: --format dta contradicts the name"):
+        export_format("a.csv", "dta")
+    with pytest.raises(InputDataError, match="which says parquet"):
+        export_format("a.pq", "csv")
     with pytest.raises(InputDataError, match=r"a\.txt: cannot tell the format.*csv\|parquet\|dta"):
         export_format("a.txt")
     with pytest.raises(InputDataError, match="unknown export format 'xlsx'"):
