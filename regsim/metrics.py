@@ -713,6 +713,12 @@ def _prepare(
         if not np.isfinite(theta).all():
             raise InputDataError(f"column {true_col!r} (--true-col) has missing values")
         if (theta != theta[first_row][gid]).any():  # all finite: constant iff all equal
+            if not by:
+                raise InputDataError(
+                    f"column {true_col!r} (--true-col) takes several values, and no --by "
+                    "splits the rows into groups: give --by with the columns that tell the "
+                    "scenarios apart"
+                )
             raise InputDataError(
                 f"column {true_col!r} (--true-col) is not constant within a group of {by}"
             )

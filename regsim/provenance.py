@@ -391,7 +391,12 @@ def read_provenance(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
         If the file is missing, not valid JSON, or has no ``tables`` mapping of relative
         paths to hex digests; the message is one line.
     """
-    path = Path(results_dir) / PROVENANCE_NAME
+    folder = Path(results_dir)
+    if folder.exists() and not folder.is_dir():
+        raise DataFileError(
+            f"{folder}: not a folder; give the results folder that holds {PROVENANCE_NAME}"
+        )
+    path = folder / PROVENANCE_NAME
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -27,8 +27,10 @@ def read_csv_table(
     ------
     InputDataError
         If a column name appears twice in the header (the message names it and the file),
-        or the first data row has more fields than the header.
+        or the first data row has more fields than the header, or ``path`` is a folder.
     """
+    if os.path.isdir(path):
+        raise InputDataError(f"{path}: is a folder, not a CSV file")
     header, first = _leading_rows(path)
     _check_names(path, header)
     if len(first) > len(header):

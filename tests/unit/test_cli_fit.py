@@ -361,6 +361,12 @@ def test_command_line_entry_point(tmp_path):
     ]
 
 
+def test_a_folder_is_not_read_as_a_csv_file(run_fit, tmp_path):
+    result = run_fit(str(tmp_path), "--y", "y")
+    assert result.returncode == 1
+    assert result.stderr == f"error: {tmp_path}: is a folder, not a CSV file\n"
+
+
 def test_prior_resolution_does_not_depend_on_a_covariates_units(run_fit, notebook_csv, tmp_path):
     # x1 in units 2^20 times smaller: its coefficient and the prior sd on it scale by
     # 2^-20, and so does the size the check holds the sd against (||X b||/||x_1||), so the

@@ -169,11 +169,14 @@ def test_a_damaged_parquet_input_is_refused_not_read(tmp_path):
         ("empty.csv", "", "empty.csv.*empty"),
         ("bad.parquet", "not parquet", "cannot read input file .*bad.parquet"),
         ("ragged.csv", "method,b\nCC,1,2\nCC,2\n", "the first data row has 3 fields, the header 2"),
+        ("folder.csv", "/", "folder.csv: is a folder, not a CSV file"),
     ],
 )
 def test_unreadable_input_is_input_data_error(tmp_path, name, content, match):
     path = tmp_path / name
-    if content is not None:
+    if content == "/":
+        path.mkdir()
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(InputDataError, match=match) as info:
         run_in_process(path, tmp_path / "out.csv", *ARGS)

@@ -394,6 +394,14 @@ def test_true_col_must_be_constant_within_group(misim):
     table = misim.assign(theta=np.where(misim["dataset"] == 1, 0.4, 0.5))
     with pytest.raises(InputDataError, match="'theta'.*not constant"):
         summarize(table, **{**MISIM_OPTIONS, "true": None, "true_col": "theta"})
+    # without --by the rows are one group: the message says what would split them
+    one = misim.loc[misim["method"] == "CC"].assign(
+        theta=lambda t: np.where(t["dataset"] == 1, 0.4, 0.5)
+    )
+    options = {**MISIM_OPTIONS, "true": None, "true_col": "theta", "by": [], "ref": None}
+    options["method_col"] = None
+    with pytest.raises(InputDataError, match=r"takes several values, and no --by splits"):
+        summarize(one, **options)
 
 
 def test_non_numeric_estimate_is_an_error(misim):

@@ -169,6 +169,9 @@ def test_missing_or_malformed_provenance_is_one_line_error(results: Path) -> Non
     (results / "provenance.json").write_text('{"tables": ["x"]}', encoding="utf-8")
     with pytest.raises(DataFileError, match="no 'tables' mapping"):
         provenance.verify(results)
+    # a file given for the folder
+    with pytest.raises(DataFileError, match=r"provenance.json: not a folder; give the results"):
+        provenance.verify(results / "provenance.json")
 
 
 def test_verify_command_prints_a_line_per_table_and_sets_exit_status(
