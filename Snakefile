@@ -13,6 +13,7 @@ from regsim.workflow import (
     cancel_scheduler_timers,
     check_report_results,
     load_study,
+    warn_outdated_report,
     warn_stale_results,
 )
 
@@ -89,6 +90,7 @@ include: "rules/paper.smk"
 onsuccess:
     cancel_scheduler_timers()
     warn_stale_results(STUDY)
+    warn_outdated_report(argv=sys.argv)
 
 
 onerror:

@@ -13,7 +13,9 @@
 3. **Stale files**: a file under the results folder that the record does not list (the
    outputs of an earlier configuration: cells removed, fewer coefficients) is ``STALE``,
    so a reader can tell which files belong to the current study; so is a page of the
-   report (``report/<page>.html``) that shows no figure or table of the study.
+   report (``report/<page>.html``) that shows no figure or table of the study, and the
+   report itself (``report.html``) if it was built before the results were last
+   recorded (:func:`outdated_report`).
 
 Figures are checked by hash only. Logs, benchmark files, the report and the explorer are not
 results (:data:`NOT_RESULTS`).
@@ -120,6 +122,34 @@ def stale_files(
         detail = "not a file of this study (an earlier configuration's?)"
         found.append(Finding("STALE", relative, detail))
     return found
+
+
+#: The report as the docs build it, ``snakemake --report results/report.html``.
+REPORT_FILE = "report.html"
+
+
+def outdated_report(results: str | os.PathLike[str]) -> Finding | None:
+    """A ``STALE`` finding for ``<results>/report.html`` if it was built before the
+    results were last recorded (``provenance.json`` is newer), else None.
+
+    The report is built on request, after a run: a later run that changed any result
+    (and so wrote the record again) leaves it showing the earlier results. A report
+    written as recently as the record, or with no record beside it, is left alone.
+    """
+    root = Path(results)
+    try:
+        built = (root / REPORT_FILE).stat().st_mtime_ns
+        recorded = (root / PROVENANCE_NAME).stat().st_mtime_ns
+    except OSError:
+        return None
+    if built >= recorded:
+        return None
+    return Finding(
+        "STALE",
+        REPORT_FILE,
+        f"built before the results were last recorded ({PROVENANCE_NAME} is newer); build "
+        "it again with snakemake --report",
+    )
 
 
 def _report_pages(record: Mapping[str, Any]) -> set[str] | None:
@@ -295,9 +325,19 @@ def verify_all(
     record = read_provenance(results)
     hashes = check_tables(results)
     findings = stale_files(results, record)
+    report = outdated_report(results)
+    if report is not None:
+        findings.append(report)
     if recompute:
         findings = consistency(results, record) + findings
     return hashes, findings
 
 
-__all__ = ["Finding", "consistency", "recorded_config", "stale_files", "verify_all"]
+__all__ = [
+    "Finding",
+    "consistency",
+    "outdated_report",
+    "recorded_config",
+    "stale_files",
+    "verify_all",
+]

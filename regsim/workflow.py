@@ -301,10 +301,7 @@ def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) 
     pages = study.report_pages if record.get("format_version", 1) >= 2 else None
     stale = stale_files(results, record, report_pages=pages)
     if stale:
-        where = Path(results)
-        typed_in = os.environ.get("PWD")
-        if not typed_in or Path(typed_in).resolve() != Path.cwd().resolve():
-            where = where.resolve()
+        where = _as_typed(results)
         print(
             f"regsim: {where}/ holds {len(stale)} file(s) this study did not write, an "
             f"earlier configuration's (e.g. {where / stale[0].path}): "
@@ -312,6 +309,45 @@ def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) 
             file=sys.stderr,
         )
     return len(stale)
+
+
+def warn_outdated_report(
+    results: str | os.PathLike[str] = RESULTS, argv: Sequence[str] = ()
+) -> bool:
+    """After a run, say in one line if ``<results>/report.html`` was built before the
+    results were last recorded (:func:`regsim.verify.outdated_report`): it shows an
+    earlier run's results. The path is named as :func:`warn_stale_results` names it. A
+    command line ``argv`` that builds a report (``--report``, ``--report-after-run``)
+    builds it after this, and nothing is said.
+
+    Returns
+    -------
+    bool
+        Whether the report is outdated (and a line was printed to stderr).
+    """
+    from regsim.verify import REPORT_FILE, outdated_report
+
+    if "--report-after-run" in argv or asks_for_report(argv):
+        return False
+    if outdated_report(results) is None:
+        return False
+    where = _as_typed(results)
+    print(
+        f"regsim: {where / REPORT_FILE} was built before these results: build it again "
+        "(snakemake --report, with this run's --configfile options) to show them",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _as_typed(results: str | os.PathLike[str]) -> Path:
+    """``results`` as a command typed in the shell's folder finds it: as given where the
+    run works in that folder (the shell's ``PWD``), else absolute (``--directory``)."""
+    where = Path(results)
+    typed_in = os.environ.get("PWD")
+    if not typed_in or Path(typed_in).resolve() != Path.cwd().resolve():
+        where = where.resolve()
+    return where
 
 
 #: Qualified name of the function Snakemake's scheduler runs on a timer to look at its

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from regsim import provenance, workflow
+from regsim import provenance, verify, workflow
 from regsim.cli import COMMANDS, main
 from regsim.cli import verify as verify_cli
 from regsim.errors import DataFileError
@@ -428,6 +428,37 @@ def test_a_run_says_when_results_hold_an_earlier_configs_files(
     # after a run of one target the record is an earlier config's: no claim is made
     other = SimpleNamespace(config={**CONFIG, "alpha": 0.1}, report_pages=[])
     assert workflow.warn_stale_results(other, results) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_report_built_before_the_results_were_recorded_is_stale(
+    results: Path, tmp_path, capsys, monkeypatch
+) -> None:
+    record = results / provenance.PROVENANCE_NAME
+    provenance.write_provenance(record, CONFIG, tables_of(results), repo=tmp_path)
+    monkeypatch.setenv("PWD", str(results.parent))
+    monkeypatch.chdir(results.parent)
+    report = results / "report.html"
+    assert verify.outdated_report(results) is None  # no report
+    report.write_text("<html>")
+    os.utime(report, ns=(record.stat().st_mtime_ns,) * 2)
+    assert verify.outdated_report(results) is None  # as recent as the record
+    assert not workflow.warn_outdated_report("results")
+    os.utime(record, ns=(report.stat().st_mtime_ns + 10**9,) * 2)  # a later run
+    finding = verify.outdated_report(results)
+    assert finding is not None and (finding.status, finding.path) == ("STALE", "report.html")
+    assert "provenance.json is newer" in finding.detail
+    _, findings = verify.verify_all(results, recompute=False)
+    assert [(f.status, f.path) for f in findings] == [("STALE", "report.html")]
+    capsys.readouterr()
+    assert workflow.warn_outdated_report("results")
+    assert capsys.readouterr().err == (
+        "regsim: results/report.html was built before these results: build it again "
+        "(snakemake --report, with this run's --configfile options) to show them\n"
+    )
+    # a run that builds the report after it says nothing
+    for argv in (["snakemake", "--report-after-run", "--report", "results/report.html"],):
+        assert not workflow.warn_outdated_report("results", argv)
     assert capsys.readouterr().err == ""
 
 
