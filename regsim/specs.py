@@ -2,10 +2,10 @@
 
 A spec travels through Snakemake's ``params`` as plain values (``to_params``), which
 Snakemake compares to decide reruns; a job's script rebuilds it (``from_params``) and
-passes it, with the job's outputs by name, to its body (:mod:`regsim.jobs`). The collect
-job's spec, which lists every cell, travels as a digest (:meth:`CollectJob.digest`) and is
-rebuilt from the study's configuration. Kept to the standard library, so that parsing
-the workflow stays cheap.
+passes it, with the job's outputs by name, to its body (:mod:`regsim.jobs`). The specs
+that list cells (the simulate and collect jobs') travel as a digest (:func:`digest`) and
+are rebuilt from the study's configuration in the job. Kept to the standard library, so
+that parsing the workflow stays cheap.
 """
 
 from __future__ import annotations
@@ -113,6 +113,22 @@ def fits_fingerprint(cell: Cell, seed: int, fit: FitSpec) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def digest(params: Mapping[str, Any]) -> str:
+    """A spec's ``to_params`` as 16 hex digits: what a rule gives Snakemake to compare for
+    reruns in place of a spec that lists cells.
+
+    Snakemake keeps a copy of a job's params in its record of each of the job's outputs,
+    and prints the old and the new params of every job it reruns for a change of them: a
+    collect spec, two outputs per cell, took 11 MB of records on a 378-cell grid (growing
+    as the square of the cells), and a config change printed every simulate job's units
+    twice (46 KB for the default study). The job rebuilds its spec from the study's
+    configuration (``regsim.workflow.simulate_job``, ``collect_job``), which must give
+    the same digest.
+    """
+    text = json.dumps(dict(params), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class SimulateJob:
     """One simulate job of the plan (``regsim.design.plan_jobs``).
@@ -150,6 +166,10 @@ class SimulateJob:
             "map_max_iter": self.fit.map_max_iter,
             "sigma_prior": self.fit.sigma_prior,
         }
+
+    def digest(self) -> str:
+        """:meth:`to_params` as 16 hex digits (:func:`digest`), the simulate rule's params."""
+        return digest(self.to_params())
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SimulateJob:
@@ -223,17 +243,8 @@ class CollectJob:
         }
 
     def digest(self) -> str:
-        """:meth:`to_params` as 16 hex digits: what the collect rule gives Snakemake to
-        compare for reruns.
-
-        The spec itself lists every cell's label and fingerprint, and Snakemake keeps a
-        copy of a job's params in its record of each of the job's outputs, two per cell
-        here: on a 378-cell grid the spec took 11 MB of records, growing as the square of
-        the cells. The job rebuilds the spec from the study's configuration
-        (``regsim.workflow.collect_job``), which must give this digest.
-        """
-        text = json.dumps(self.to_params(), sort_keys=True)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        """:meth:`to_params` as 16 hex digits (:func:`digest`), the collect rule's params."""
+        return digest(self.to_params())
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> CollectJob:

@@ -30,7 +30,7 @@ from typing import Any
 
 from regsim import config as configuration
 from regsim.errors import ConfigError, RegsimError
-from regsim.specs import CollectJob
+from regsim.specs import CollectJob, SimulateJob
 from regsim.study import Study
 
 
@@ -92,6 +92,24 @@ def load_study(
                 f"the whole config: give the workflow's {defaults} as the first --configfile)"
             )
         sys.exit(f"config error: {error}{hint}")
+
+
+def simulate_job(config: Mapping[str, Any], name: str, digest: str) -> SimulateJob:
+    """The spec of simulate job ``name``, from the study of ``config`` (Snakemake's
+    ``config`` in the job), whose :meth:`~regsim.specs.SimulateJob.digest` must be
+    ``digest``, the one its rule recorded (as for :func:`collect_job`).
+
+    Raises
+    ------
+    RuntimeError
+        If the configuration gives another spec than the rule's.
+    """
+    job = Study.from_config(config).simulate_job(name)
+    if job.digest() != digest:
+        raise RuntimeError(
+            f"simulate job {name}'s configuration gives spec {job.digest()}, its rule {digest}"
+        )
+    return job
 
 
 def collect_job(config: Mapping[str, Any], digest: str) -> CollectJob:

@@ -20,7 +20,10 @@ rule simulate:
         mem_mb=lambda wc: STUDY.simulate_resources(wc.job)["mem_mb"],
         runtime=lambda wc: STUDY.simulate_resources(wc.job)["runtime"],
     params:
-        job=lambda wc: STUDY.simulate_job(wc.job).to_params(),
+        # The spec lists the job's units of cells, and Snakemake prints a job's params
+        # before and after a change: a digest here, the job rebuilds the spec from the
+        # configuration.
+        job_digest=lambda wc: STUDY.simulate_job(wc.job).digest(),
     script:
         "../scripts/simulate.py"
 

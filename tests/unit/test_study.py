@@ -200,6 +200,31 @@ def test_the_collect_job_travels_as_a_digest_and_is_rebuilt_from_the_config() ->
         workflow.collect_job(other.config, digest)
 
 
+def test_a_simulate_job_travels_as_a_digest_and_is_rebuilt_from_the_config() -> None:
+    s = study(grid={"n": [10, 20], "sigma": [1, 5], "errors": ["normal", "t3"]})
+    name = next(iter(s.plan))
+    job = s.simulate_job(name)
+    digest = job.digest()
+    assert len(digest) == 16 and all(c in "0123456789abcdef" for c in digest)
+    assert workflow.simulate_job(copy.deepcopy(dict(s.config)), name, digest) == job
+    # every part of the spec moves the digest: its units (ranges of cells) and its fits
+    changes = {
+        "units": job.units[:-1],
+        "seed": job.seed + 1,
+        "fit": dataclasses.replace(job.fit, alpha=0.1),
+        "name": "n10-2",
+    }
+    for field, value in changes.items():
+        assert dataclasses.replace(job, **{field: value}).digest() != digest, field
+    # another configuration, or another job of this one, is refused
+    other = study(grid=s.config["grid"], replications=7)
+    with pytest.raises(RuntimeError, match=f"simulate job {name}'s configuration gives spec"):
+        workflow.simulate_job(other.config, name, digest)
+    second = list(s.plan)[1]
+    with pytest.raises(RuntimeError, match="gives spec"):
+        workflow.simulate_job(s.config, second, digest)
+
+
 # --------------------------------------------------------------------------------------
 # What the study writes
 # --------------------------------------------------------------------------------------
