@@ -89,7 +89,11 @@ def replications_from_pilot(
     DataFrame
         One row per cell: its factor columns (``n, sigma`` and any other factor of the
         grid), ``replications`` (the largest need over the cell's methods, priors and
-        parameters) and ``binding`` (which of them needs most).
+        parameters) and ``binding`` (which of them needs most; of several that need as
+        much, to rounding, the first in the table's order, e.g. OLS before the MAP fits
+        that equal it under flat priors). ``attrs["without_mcse"]`` lists the groups
+        (``binding``-style names, with their cell) that the pilot gives no MCSE of the
+        measure and are left out of the plan, e.g. a relative bias of a true value 0.
 
     Notes
     -----
@@ -109,18 +113,26 @@ def replications_from_pilot(
     counts = metrics[metrics["measure"].isin(("n_reps", "n_failed"))]
     pilot_reps = counts.groupby(keys)["estimate"].sum(min_count=1)
     mcse = rows["mcse"]
-    needed = pilot_reps.reindex(mcse.index) * (mcse / target_mcse) ** 2
-    needed = needed.dropna()
-    if needed.empty:
-        raise InputDataError(f"the pilot has no Monte Carlo SE for measure {measure!r}")
-    frame = needed.rename("replications").reset_index()
+    needed = (pilot_reps.reindex(mcse.index) * (mcse / target_mcse) ** 2).rename("replications")
+    frame = needed.reset_index()
     frame["binding"] = (
         frame["method"] + frame["prior"].map(lambda p: f" ({p})" if p else "") + " "
     ) + frame["parameter"]
-    best = frame.sort_values("replications", ascending=False, kind="stable")
-    best = best.drop_duplicates(cells).sort_values(cells, kind="stable")
+    missing = frame["replications"].isna()
+    frame, unplanned = frame.loc[~missing], frame.loc[missing]
+    if frame.empty:
+        raise InputDataError(f"the pilot has no Monte Carlo SE for measure {measure!r}")
+    # Needs equal to rounding (estimators that coincide, e.g. MAP under flat priors and
+    # the MLE's coefficients) are ties: the first in the table's order binds.
+    tied = frame["replications"].map(lambda r: float(f"{r:.9g}"))
+    order = tied.sort_values(ascending=False, kind="stable").index
+    best = frame.loc[order].drop_duplicates(cells).sort_values(cells, kind="stable")
     best["replications"] = best["replications"].map(lambda r: _ceil(r, target_mcse))
-    return best[[*cells, "replications", "binding"]].reset_index(drop=True)
+    best = best[[*cells, "replications", "binding"]].reset_index(drop=True)
+    best.attrs["without_mcse"] = [
+        f"{row['binding']} in {_label(row)}" for row in unplanned.to_dict("records")
+    ]
+    return best
 
 
 def _label(row: Mapping[str, object]) -> str:
@@ -378,6 +390,13 @@ def format_plan(table: pd.DataFrame, seconds: TimeEstimate | None) -> str:
         "R_pilot the\nreplicates the pilot drew for it (n_reps + n_failed: failures recur at "
         "the pilot's rate);\na cell's R is the largest (binding), rounded up (at least 2)\n"
     )
+    left_out = table.attrs.get("without_mcse") or []
+    if left_out:
+        text += (
+            f"left out: {len(left_out)} method, prior and parameter group(s) the pilot gives "
+            f"no Monte Carlo SE of this measure (e.g. a relative measure of a true value 0), "
+            f"e.g. {left_out[0]}\n"
+        )
     total = int(table["replications"].sum())
     if seconds is not None and seconds.measured:
         text += (

@@ -62,6 +62,28 @@ def test_pilot_scaling_takes_the_binding_method_per_cell():
     assert list(table["binding"]) == ["map (weak) beta1", "ols beta1"]
 
 
+def test_pilot_ties_go_to_the_first_method_and_groups_without_mcse_are_named():
+    rows = pilot_metrics()
+    rows = rows[rows["n"] == 20].copy()
+    bias = rows["measure"] == "bias"
+    # MAP's MCSE equal to OLS's but for rounding, as under flat priors: OLS binds
+    rows.loc[bias & (rows["method"] == "ols"), "mcse"] = 0.01
+    rows.loc[bias & (rows["method"] == "map"), "mcse"] = 0.01 * (1 + 1e-14)
+    rows.loc[(rows["method"] == "map") & (rows["measure"] == "n_reps"), "estimate"] = 200.0
+    rows.loc[(rows["method"] == "map") & (rows["measure"] == "n_failed"), "estimate"] = 0.0
+    table = replications_from_pilot(rows, "bias", 0.01)
+    assert list(table["binding"]) == ["ols beta1"] and list(table["replications"]) == [200]
+    assert table.attrs["without_mcse"] == []
+    # a group without an MCSE (a relative bias of a true value 0) is named, not planned
+    rows.loc[bias & (rows["method"] == "ols"), "mcse"] = float("nan")
+    table = replications_from_pilot(rows, "bias", 0.01)
+    assert list(table["binding"]) == ["map (weak) beta1"]
+    assert table.attrs["without_mcse"] == ["ols beta1 in n20_sigma1"]
+    text = format_plan(table, None)
+    assert "left out: 1 method, prior and parameter group(s)" in text
+    assert "e.g. ols beta1 in n20_sigma1\n" in text
+
+
 def test_pilot_scaling_plans_datasets_drawn_where_fits_fail():
     """A method that failed on a third of the pilot's datasets fails as often in the run:
     the plan counts datasets to draw, so it scales the drawn ones, not the used ones."""
