@@ -345,17 +345,21 @@ def test_rerun_with_nothing_changed_does_nothing(runs: dict[str, Path]) -> None:
     assert snapshot(workdir / "results") == before
 
 
-def test_the_collect_jobs_records_do_not_list_the_cells(runs: dict[str, Path]) -> None:
+def test_the_jobs_records_do_not_list_the_cells(runs: dict[str, Path]) -> None:
     # Snakemake keeps a job's params in its record of each of the job's outputs (two per
     # cell for the collect job): a spec listing every cell there grows as their square.
+    # It prints them, before and after, for each job a change of them reruns: a simulate
+    # job's spec lists its units.
     folder = runs["cores2"] / ".snakemake" / "metadata"
     records = [json.loads(path.read_text()) for path in folder.iterdir()]
     collect = [record for record in records if record.get("rule") == "collect"]
-    assert len(collect) >= 2 * len(cell_labels())
-    for record in collect:
+    simulate = [record for record in records if record.get("rule") == "simulate"]
+    assert len(collect) >= 2 * len(cell_labels()) and simulate
+    for record in collect + simulate:
         text = json.dumps(record["params"])
         assert len(text) < 100, text
         assert not any(label in text for label in cell_labels())
+        assert "units" not in text and "beta" not in text
 
 
 def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) -> None:
