@@ -14,8 +14,8 @@
    outputs of an earlier configuration: cells removed, fewer coefficients) is ``STALE``,
    so a reader can tell which files belong to the current study; so is a page of the
    report (``report/<page>.html``) that shows no figure or table of the study, and the
-   report itself (``report.html``) if it was built before the results were last
-   recorded (:func:`outdated_report`).
+   report itself (``report.html``) if the pages it shows are not the report's pages as
+   they are now (:func:`outdated_report`).
 
 Figures are checked by hash only. Logs, benchmark files, the report and the explorer are not
 results (:data:`NOT_RESULTS`).
@@ -23,6 +23,7 @@ results (:data:`NOT_RESULTS`).
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -127,29 +128,53 @@ def stale_files(
 #: The report as the docs build it, ``snakemake --report results/report.html``.
 REPORT_FILE = "report.html"
 
+#: How to build the report again, from the folder the study ran in.
+REPORT_AGAIN = (
+    "build it again with snakemake --report results/report.html and the run's --configfile, "
+    "--config and --directory options"
+)
+
 
 def outdated_report(results: str | os.PathLike[str]) -> Finding | None:
-    """A ``STALE`` finding for ``<results>/report.html`` if it was built before the
-    results were last recorded (``provenance.json`` is newer), else None.
+    """A ``STALE`` finding for ``<results>/report.html`` if it shows other pages than the
+    report's pages under ``<results>/report/`` are now, else None.
 
-    The report is built on request, after a run: a later run that changed any result
-    (and so wrote the record again) leaves it showing the earlier results. A report
-    written as recently as the record, or with no record beside it, is left alone.
+    Snakemake's self-contained report embeds each page it shows, base64 of the file's
+    bytes under the page's path: a page the report names whose bytes it does not hold was
+    written again since (a later run changed what it shows), and a page it does not name
+    is one it lacks. Compared by content, not by time: a run that rewrote only the record
+    (a new commit) leaves the report current, and a copy or clone of the folder (which
+    does not keep files' times) is judged alike. A report that names none of the pages (of
+    another layout, or of no page) is left alone, as is a folder without one.
     """
     root = Path(results)
     try:
-        built = (root / REPORT_FILE).stat().st_mtime_ns
-        recorded = (root / PROVENANCE_NAME).stat().st_mtime_ns
+        text = (root / REPORT_FILE).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    if built >= recorded:
+    folder = root / REPORT_PAGES
+    pages = sorted(path for path in folder.rglob("*.html") if path.is_file())
+    named = [page for page in pages if f'{REPORT_PAGES}{_relative(page, folder)}"' in text]
+    if not named:
         return None
+    changed = [
+        page
+        for page in pages
+        if page not in named or base64.b64encode(page.read_bytes()).decode("ascii") not in text
+    ]
+    if not changed:
+        return None
+    first = f"{REPORT_PAGES}{_relative(changed[0], folder)}"
     return Finding(
         "STALE",
         REPORT_FILE,
-        f"built before the results were last recorded ({PROVENANCE_NAME} is newer); build "
-        "it again with snakemake --report",
+        f"out of date: {len(changed)} of the {len(pages)} pages under {REPORT_PAGES} are not "
+        f"as it shows them (e.g. {first}), a later run wrote them; {REPORT_AGAIN}",
     )
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return PurePosixPath(*path.relative_to(folder).parts).as_posix()
 
 
 def _report_pages(record: Mapping[str, Any]) -> set[str] | None:

@@ -332,29 +332,26 @@ def warn_stale_results(study: Study, results: str | os.PathLike[str] = RESULTS) 
 def warn_outdated_report(
     results: str | os.PathLike[str] = RESULTS, argv: Sequence[str] = ()
 ) -> bool:
-    """After a run, say in one line if ``<results>/report.html`` was built before the
-    results were last recorded (:func:`regsim.verify.outdated_report`): it shows an
-    earlier run's results. The path is named as :func:`warn_stale_results` names it. A
-    command line ``argv`` that builds a report (``--report``, ``--report-after-run``)
-    builds it after this, and nothing is said.
+    """After a run, say in one line if ``<results>/report.html`` is out of date: it shows
+    other versions of the report's pages than the run left
+    (:func:`regsim.verify.outdated_report`). The path is named as
+    :func:`warn_stale_results` names it. A command
+    line ``argv`` that builds a report after the run (``--report-after-run``) is taken to
+    build this one, and nothing is said; nor is anything said of a report elsewhere.
 
     Returns
     -------
     bool
-        Whether the report is outdated (and a line was printed to stderr).
+        Whether the report is out of date (and a line was printed to stderr).
     """
     from regsim.verify import REPORT_FILE, outdated_report
 
     if "--report-after-run" in argv or asks_for_report(argv):
         return False
-    if outdated_report(results) is None:
+    finding = outdated_report(results)
+    if finding is None:
         return False
-    where = _as_typed(results)
-    print(
-        f"regsim: {where / REPORT_FILE} was built before these results: build it again "
-        "(snakemake --report, with this run's --configfile options) to show them",
-        file=sys.stderr,
-    )
+    print(f"regsim: {_as_typed(results) / REPORT_FILE}: {finding.detail}", file=sys.stderr)
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -431,35 +432,61 @@ def test_a_run_says_when_results_hold_an_earlier_configs_files(
     assert capsys.readouterr().err == ""
 
 
-def test_a_report_built_before_the_results_were_recorded_is_stale(
+def _report(results: Path, pages: dict[str, bytes]) -> None:
+    """A report.html as Snakemake builds one: each page under its path, base64 of its bytes."""
+    entries = {
+        f"results/report/{name}": {
+            "data": "data:text/html;base64," + base64.b64encode(data).decode()
+        }
+        for name, data in pages.items()
+    }
+    (results / "report.html").write_text(f"<script>{json.dumps(entries)}</script>")
+
+
+def test_a_report_of_other_pages_than_the_results_hold_is_stale(
     results: Path, tmp_path, capsys, monkeypatch
 ) -> None:
     record = results / provenance.PROVENANCE_NAME
     provenance.write_provenance(record, CONFIG, tables_of(results), repo=tmp_path)
     monkeypatch.setenv("PWD", str(results.parent))
     monkeypatch.chdir(results.parent)
-    report = results / "report.html"
+    (results / "report" / "figures").mkdir(parents=True)
+    pages = {"figures/bias.html": b"<html>bias</html>", "protocol.html": b"<html>p</html>"}
+    for name, data in pages.items():
+        (results / "report" / name).write_bytes(data)
     assert verify.outdated_report(results) is None  # no report
-    report.write_text("<html>")
-    os.utime(report, ns=(record.stat().st_mtime_ns,) * 2)
-    assert verify.outdated_report(results) is None  # as recent as the record
+    _report(results, pages)
+    assert verify.outdated_report(results) is None  # the pages it shows
+    # a run that wrote the record again (a new commit), or a copy that set every time
+    # anew, leaves it current: it is judged by what it shows
+    os.utime(record, ns=((results / "report.html").stat().st_mtime_ns + 10**9,) * 2)
+    assert verify.outdated_report(results) is None
     assert not workflow.warn_outdated_report("results")
-    os.utime(record, ns=(report.stat().st_mtime_ns + 10**9,) * 2)  # a later run
+    # a later run changed a page
+    (results / "report" / "figures" / "bias.html").write_bytes(b"<html>bias, again</html>")
     finding = verify.outdated_report(results)
     assert finding is not None and (finding.status, finding.path) == ("STALE", "report.html")
-    assert "provenance.json is newer" in finding.detail
+    assert "1 of the 2 pages under report/ are not as it shows them" in finding.detail
+    assert "(e.g. report/figures/bias.html)" in finding.detail
+    assert "snakemake --report results/report.html" in finding.detail
     _, findings = verify.verify_all(results, recompute=False)
     assert [(f.status, f.path) for f in findings] == [("STALE", "report.html")]
     capsys.readouterr()
     assert workflow.warn_outdated_report("results")
-    assert capsys.readouterr().err == (
-        "regsim: results/report.html was built before these results: build it again "
-        "(snakemake --report, with this run's --configfile options) to show them\n"
-    )
+    assert capsys.readouterr().err == f"regsim: results/report.html: {finding.detail}\n"
     # a run that builds the report after it says nothing
-    for argv in (["snakemake", "--report-after-run", "--report", "results/report.html"],):
-        assert not workflow.warn_outdated_report("results", argv)
+    argv = ["snakemake", "--report-after-run", "--report", "results/report.html"]
+    assert not workflow.warn_outdated_report("results", argv)
     assert capsys.readouterr().err == ""
+    # a page the report lacks (a figure the config added)
+    _report(results, {**pages, "figures/bias.html": b"<html>bias, again</html>"})
+    assert verify.outdated_report(results) is None
+    (results / "report" / "figures" / "sigma.html").write_bytes(b"<html>sigma</html>")
+    finding = verify.outdated_report(results)
+    assert finding is not None and "(e.g. report/figures/sigma.html)" in finding.detail
+    # a report that names none of the pages (another layout) is not judged
+    (results / "report.html").write_text("<html>a report of another kind</html>")
+    assert verify.outdated_report(results) is None
 
 
 @pytest.mark.parametrize(
