@@ -58,6 +58,7 @@ from regsim.tableio import CSV_FORMAT, REGENERATE, read_parquet, row_group_rows
 
 __all__ = [
     "COLUMNS",
+    "COMPRESSED",
     "DTA_MAX_ROWS",
     "FORMATS",
     "T_INTERVAL_METHODS",
@@ -76,6 +77,9 @@ FORMATS: tuple[str, ...] = ("csv", "parquet", "dta")
 
 #: The format each file name suffix stands for (compared in lower case).
 SUFFIXES: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".dta": "dta"}
+
+#: Suffixes of compressed files: an export is never compressed, so such a name would lie.
+COMPRESSED: tuple[str, ...] = (".gz", ".bz2", ".xz", ".zip", ".zst", ".7z")
 
 #: Columns of the export, in order.
 COLUMNS: tuple[str, ...] = (
@@ -193,10 +197,16 @@ def export_format(path: str | os.PathLike[str], format: str | None = None) -> st
     ------
     InputDataError
         If ``format`` is not one of :data:`FORMATS`, or contradicts the suffix (a Stata
-        file named ``.csv`` would mislead whoever opens it), or none is given and the
-        suffix is not ``.csv``, ``.parquet`` (``.pq``) or ``.dta``.
+        file named ``.csv`` would mislead whoever opens it), or the name ends in a
+        compressed file's suffix (:data:`COMPRESSED`), or none is given and the suffix is
+        not ``.csv``, ``.parquet`` (``.pq``) or ``.dta``.
     """
     suffix = Path(path).suffix.lower()
+    if suffix in COMPRESSED:
+        raise InputDataError(
+            f"{path}: an export is not compressed; name it without {Path(path).suffix} "
+            "(.csv, .parquet or .dta)"
+        )
     if format is not None:
         if format not in FORMATS:
             raise InputDataError(f"unknown export format {format!r}; use {', '.join(FORMATS)}")

@@ -93,7 +93,9 @@ def replications_from_pilot(
         much, to rounding, the first in the table's order, e.g. OLS before the MAP fits
         that equal it under flat priors). ``attrs["without_mcse"]`` lists the groups
         (``binding``-style names, with their cell) that the pilot gives no MCSE of the
-        measure and are left out of the plan, e.g. a relative bias of a true value 0.
+        measure and are left out of the plan, e.g. a relative bias of a true value 0;
+        ``attrs["unplanned_cells"]`` the cells none of whose groups has one, which have
+        no row.
 
     Notes
     -----
@@ -132,6 +134,12 @@ def replications_from_pilot(
     best.attrs["without_mcse"] = [
         f"{row['binding']} in {_label(row)}" for row in unplanned.to_dict("records")
     ]
+    planned = {_label(row) for row in best.to_dict("records")}
+    best.attrs["unplanned_cells"] = list(
+        dict.fromkeys(
+            label for label in map(_label, unplanned.to_dict("records")) if label not in planned
+        )
+    )
     return best
 
 
@@ -396,6 +404,12 @@ def format_plan(table: pd.DataFrame, seconds: TimeEstimate | None) -> str:
             f"left out: {len(left_out)} method, prior and parameter group(s) the pilot gives "
             f"no Monte Carlo SE of this measure (e.g. a relative measure of a true value 0), "
             f"e.g. {left_out[0]}\n"
+        )
+    unplanned = table.attrs.get("unplanned_cells") or []
+    if unplanned:
+        text += (
+            f"no plan for {len(unplanned)} cell(s), none of whose groups has one: "
+            f"{', '.join(unplanned)} (not in the total below)\n"
         )
     total = int(table["replications"].sum())
     if seconds is not None and seconds.measured:

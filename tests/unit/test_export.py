@@ -346,6 +346,10 @@ def test_the_format_follows_the_suffix_and_a_given_one_must_agree_with_it() -> N
         export_format("a.csv", "dta")
     with pytest.raises(InputDataError, match="which says parquet"):
         export_format("a.pq", "csv")
+    for name in ("a.csv.gz", "a.dta.zip", "a.CSV.XZ"):
+        for given in (None, "csv", "dta"):
+            with pytest.raises(InputDataError, match="an export is not compressed; name it"):
+                export_format(name, given)
     with pytest.raises(InputDataError, match=r"a\.txt: cannot tell the format.*csv\|parquet\|dta"):
         export_format("a.txt")
     with pytest.raises(InputDataError, match="unknown export format 'xlsx'"):

@@ -82,6 +82,15 @@ def test_pilot_ties_go_to_the_first_method_and_groups_without_mcse_are_named():
     text = format_plan(table, None)
     assert "left out: 1 method, prior and parameter group(s)" in text
     assert "e.g. ols beta1 in n20_sigma1\n" in text
+    assert table.attrs["unplanned_cells"] == [] and "no plan for" not in text
+    # a cell none of whose groups has an MCSE has no row: it is named, out of the total
+    whole = pilot_metrics()
+    whole.loc[(whole["measure"] == "bias") & (whole["n"] == 20), "mcse"] = float("nan")
+    table = replications_from_pilot(whole, "bias", 0.01)
+    assert list(table["n"]) == [10] and table.attrs["unplanned_cells"] == ["n20_sigma1"]
+    text = format_plan(table, None)
+    assert "no plan for 1 cell(s), none of whose groups has one: n20_sigma1 (not in" in text
+    assert "total: 1600 datasets" in text
 
 
 def test_pilot_scaling_plans_datasets_drawn_where_fits_fail():
