@@ -11,8 +11,10 @@
   a failure summarized again under each rule (:func:`write_rule_tables`, which
   ``regsim verify`` calls too).
 
-A script rebuilds the spec from the rule's ``params`` and calls the body with its outputs
-by name. Nothing here reads the config or imports Snakemake.
+A script rebuilds the spec (the simulate and collect jobs' from the study's
+configuration, checked against the digest in the rule's ``params``:
+``regsim.workflow.simulate_job``, ``collect_job``) and calls the body with its outputs by
+name. Nothing here reads the config or imports Snakemake.
 """
 
 from __future__ import annotations

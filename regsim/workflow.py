@@ -6,11 +6,13 @@
   :class:`~regsim.errors.RegsimError` becomes one line and exit status 1.
 * :func:`cancel_scheduler_timers`: Snakemake waits a second after its last job for a
   re-check of its queue; once the run has ended there is nothing left to check.
-* :func:`collect_job`: the collect job's spec, rebuilt in the job from the study's
-  configuration and checked against the digest its rule records.
+* :func:`simulate_job`, :func:`collect_job`: a simulate or the collect job's spec,
+  rebuilt in the job from the study's configuration and checked against the digest its
+  rule records.
 * :func:`check_report_results`: a report of the files another configuration made is
   refused in one line; :func:`warn_stale_results`: after a run, one line if ``results/``
-  holds an earlier configuration's files.
+  holds an earlier configuration's files; :func:`warn_outdated_report`: one line if
+  ``results/report.html`` shows pages the run has changed.
 
 Nothing here imports Snakemake: the Snakefile passes what it needs.
 """

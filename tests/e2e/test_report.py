@@ -10,6 +10,7 @@ files).
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,22 @@ def test_report_is_one_self_contained_file(report: Path) -> None:
     assert not re.search(r"""<link[^>]+href\s*=\s*["']?(https?:)?//""", html), "external <link>"
     files = sorted(p.name for p in report.parent.glob("report*") if p.is_file())
     assert files == ["report.html"]
+
+
+def test_the_report_is_checked_against_the_pages_it_shows(report: Path, tmp_path: Path) -> None:
+    """regsim verify reads which pages Snakemake's report embeds (base64 of each page's
+    bytes under its path): this fails, rather than the check falling silent, if a
+    Snakemake release embeds them otherwise."""
+    from regsim.verify import outdated_report
+
+    results = tmp_path / "results"
+    shutil.copytree(report.parent, results)  # a copy sets every file's time anew
+    assert outdated_report(results) is None
+    page = results / "report" / "theory.html"
+    page.write_bytes(page.read_bytes().replace(b"</body>", b"<p>again</p></body>"))
+    finding = outdated_report(results)
+    assert finding is not None and "(e.g. report/theory.html)" in finding.detail
+    assert "1 of the" in finding.detail
 
 
 def test_report_builds_without_an_rst_error(report: Path) -> None:
