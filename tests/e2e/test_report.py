@@ -188,7 +188,7 @@ def test_the_report_is_checked_against_the_pages_it_shows(report: Path, tmp_path
     from regsim.verify import outdated_report
 
     results = tmp_path / "results"
-    shutil.copytree(report.parent, results)  # a copy sets every file's time anew
+    shutil.copytree(report.parent, results)  # judged where it is, by content
     assert outdated_report(results) is None
     page = results / "report" / "theory.html"
     page.write_bytes(page.read_bytes().replace(b"</body>", b"<p>again</p></body>"))
