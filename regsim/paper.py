@@ -35,6 +35,7 @@ from regsim.figures import (
     save_figure,
     zip_plot,
 )
+from regsim.figures.replicates import add_note, common_replicates
 from regsim.figures.save import warm_up
 from regsim.parallel import CAN_FORK, give_back_memory, run_tasks
 from regsim.schema import OPTIONAL_FACTORS
@@ -116,6 +117,7 @@ def write_paper(
         cell_fits or {},
         alpha=job.alpha,
         reference=job.reference,
+        failures=job.failures,
     )
     # The figures of cells' fits first, one task for all: its worker holds one cell's
     # replicates (10^5 of them at 10^4 replications) at a time, beside at most one
@@ -132,13 +134,17 @@ def _cell_figures_task(
     *,
     alpha: float,
     reference: str | None,
+    failures: str = "own",
 ) -> list[Callable[[], None]]:
     """One task (none without figures) that draws each figure of a cell's replicate fits
     in turn: reads the rows of its cell and parameter, draws, saves its PDF and PNG.
 
     ``figures`` maps an output path to (family, cell label, parameter); ``fits`` a cell
     label to its table of fits. The rows are read in the task (a cell can hold 10^5
-    replicates), so that the job's parent does not hold them.
+    replicates), so that the job's parent does not hold them. Under the ``common``
+    failure rule a figure shows the replicates every fit converged on, those its cell's
+    measures are computed from, and says so in its legend's title
+    (:func:`regsim.figures.replicates.common_replicates`).
     """
     missing = sorted({cell for _, cell, _ in figures.values()} - set(fits))
     if missing:
@@ -149,6 +155,9 @@ def _cell_figures_task(
 
     def draw(path: str | os.PathLike[str], family: str, cell: str, parameter: str) -> None:
         rows = read_parquet(fits[cell], only=columns, where={"parameter": parameter})
+        note = None
+        if failures == "common":
+            rows, note = common_replicates(rows)
         if family == "zip":
             figure = zip_plot(rows, parameter=parameter, alpha=alpha)
             dpi = ZIP_PDF_RASTER_DPI
@@ -162,6 +171,8 @@ def _cell_figures_task(
             dpi = ESTIMATE_PDF_RASTER_DPI
         else:
             raise KeyError(f"{path}: unknown figure family of one cell's fits: {family!r}")
+        if note is not None:
+            add_note(figure, note)
         save_figure(figure, path, vector_raster_dpi=dpi)
 
     def draw_all() -> None:

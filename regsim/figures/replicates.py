@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from regsim.errors import InputDataError
 from regsim.schema import FIT_FIELDS, OPTIONAL_FACTORS, short_number
@@ -109,6 +110,40 @@ def cell_fits(
         truth=float(truths[0]),
         series=ordered_series(pairs),
     )
+
+
+def common_replicates(replicates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One cell's fits under the measures' ``common`` failure rule, and a note saying so.
+
+    A replicate any fit failed on is left out of every method's measures under that rule:
+    here every fit of it is marked as not converged, so that a figure of the fits shows
+    the replicates its cell's measures were computed from (and counts the others among
+    those left out).
+
+    Returns
+    -------
+    (pandas.DataFrame, str)
+        The rows, and e.g. ``"failures: common: the 43 of 200 replicates every fit
+        converged on; the others are left out"``.
+    """
+    replicate = replicates["replicate"]
+    failed = replicate.loc[~flags(replicates["converged"])].unique()
+    left_out = replicate.isin(failed).to_numpy()
+    rows = replicates.assign(converged=flags(replicates["converged"]) & ~left_out)
+    total = replicate.nunique()
+    note = (
+        f"failures: common: the {total - len(failed)} of {total} replicates every fit "
+        "converged on; the others are left out"
+    )
+    return rows, note
+
+
+def add_note(figure: Figure, note: str) -> None:
+    """Add a line to the title of the figure's top legend (its first), under any slice
+    title: where the figures of one cell's fits name what they show."""
+    legend = figure.legends[0]
+    title = legend.get_title().get_text()
+    legend.set_title(f"{title}\n{note}" if title else note)
 
 
 def usable(table: pd.DataFrame) -> np.ndarray:

@@ -436,3 +436,68 @@ def test_singular_share_of_binary_designs_against_enumeration(n: int, k: int) ->
         assert cfg.singular_share(n, k) == pytest.approx(exact, rel=1e-12)
     else:
         assert 0 < cfg.singular_share(n, k) <= exact
+
+
+# --------------------------------------------------------------------------------------
+# The figures of one cell's fits follow the failure rule of the measures
+# --------------------------------------------------------------------------------------
+
+
+def test_the_zip_plot_under_the_common_rule_shows_the_measures_replicates() -> None:
+    from regsim.design import Prior
+    from regsim.figures.replicates import add_note, common_replicates
+
+    shifted = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, 1.0))
+    # four Newton steps: some MAP fits fail, and the common rule leaves those replicates
+    # out of OLS's measures too
+    spec = FitSpec(("ols", "map"), (shifted,), 0.05, map_max_iter=4)
+    fits = fit_table(draw(Cell(10, 5.0, BETA), 7, 0, 120), spec)
+    failed = fits.loc[~fits["converged"], "replicate"].unique()
+    assert 0 < len(failed) < 120
+    metrics = summarize_cell(fits, 0.05, failures="common")
+    coverage = metrics.loc[
+        (metrics["measure"] == "coverage")
+        & (metrics["method"] == "ols")
+        & (metrics["parameter"] == "beta1"),
+        "estimate",
+    ].item()
+    rows, note = common_replicates(fits.loc[fits["parameter"] == "beta1"])
+    assert note == (
+        f"failures: common: the {120 - len(failed)} of 120 replicates every fit converged "
+        "on; the others are left out"
+    )
+    figure = figures.zip_plot(rows, parameter="beta1")
+    title = next(ax.get_title() for ax in figure.axes if ax.get_title().startswith("OLS"))
+    assert f"coverage {100 * coverage:.1f}%" in title
+    assert f"{len(failed)} failed" in title
+    add_note(figure, note)
+    assert figure.legends[0].get_title().get_text().endswith(note)
+
+
+def test_the_paper_job_draws_a_cells_figures_under_its_failure_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import regsim.paper as paper
+    from regsim.design import Prior
+    from regsim.tableio import write_parquet
+
+    shifted = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, 1.0))
+    spec = FitSpec(("ols", "map"), (shifted,), 0.05, map_max_iter=4)
+    fits = fit_table(draw(Cell(10, 5.0, BETA), 7, 0, 120), spec)
+    write_parquet(fits, tmp_path / "n10_sigma5.parquet")
+    drawn: dict[str, Any] = {}
+    monkeypatch.setattr(
+        paper, "save_figure", lambda figure, path, **_: drawn.update({path: figure})
+    )
+    figures_of = {tmp_path / "zip.pdf": ("zip", "n10_sigma5", "beta1")}
+    for rule, noted in (("own", False), ("common", True)):
+        (task,) = paper._cell_figures_task(
+            figures_of,
+            {"n10_sigma5": tmp_path / "n10_sigma5.parquet"},
+            alpha=0.05,
+            reference=None,
+            failures=rule,
+        )
+        task()
+        title = drawn[tmp_path / "zip.pdf"].legends[0].get_title().get_text()
+        assert ("failures: common: the" in title) == noted, rule
