@@ -31,7 +31,7 @@ from regsim.schema import short_number
 from regsim.styles import Series, series_styles
 
 from .collector import gc_paused
-from .panels import new_figure
+from .panels import hide_spare_panels, new_figure
 from .replicates import CellFits, cell_fits
 from .style import FIGURE_WIDTH, RC, REFERENCE_COLOUR, legend_title, parameter_symbol, series_label
 
@@ -470,8 +470,7 @@ def _panels(count: int, ncols: int, width: float, sharey: bool) -> tuple[Figure,
     nrows = math.ceil(count / ncols)
     figure = new_figure(width, 1.0 + 2.2 * nrows)
     axes = figure.subplots(nrows, ncols, sharex=True, sharey=sharey, squeeze=False)
-    for ax in axes.flat[count:]:
-        ax.set_visible(False)
+    hide_spare_panels(axes, count)
     return figure, axes
 
 

@@ -55,6 +55,17 @@ _MAX_NOTE_LINES = 6
 _MAX_NOTE_CELLS = 4
 
 
+def hide_spare_panels(axes: np.ndarray, count: int) -> None:
+    """Hide the panels of a grid (``axes``, rows × columns, x shared) after the first
+    ``count``, and give the panel above each hidden one its x tick labels: the grid
+    labels only its bottom row, so a column whose last panel is higher up had none."""
+    for index in range(count, axes.size):
+        axes.flat[index].set_visible(False)
+        row, column = divmod(index, axes.shape[1])
+        if row > 0 and (row - 1) * axes.shape[1] + column < count:
+            axes[row - 1, column].xaxis.set_tick_params(which="both", labelbottom=True)
+
+
 def new_figure(width: float, height: float) -> Figure:
     """A figure laid out by the constrained layout engine, with tight paddings."""
     figure = Figure(figsize=(width, height), layout="constrained")

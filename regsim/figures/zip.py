@@ -17,7 +17,7 @@ from regsim.schema import short_number
 from regsim.styles import OKABE_ITO
 
 from .collector import gc_paused
-from .panels import new_figure
+from .panels import hide_spare_panels, new_figure
 from .replicates import cell_fits
 from .style import FIGURE_WIDTH, RC, legend_title, parameter_symbol, series_label
 
@@ -108,8 +108,7 @@ def zip_plot(
             ax = axes.flat[index]
             rows = table.loc[(table["method"] == method) & (table["prior"] == prior)]
             _zip_panel(ax, rows, truth, nominal, series_label(method, prior))
-        for ax in axes.flat[len(series) :]:
-            ax.set_visible(False)
+        hide_spare_panels(axes, len(series))
         for ax in axes[:, 0]:
             ax.set_ylabel(r"Centile of $|z|$")
         ax0 = axes[0, 0]
@@ -167,5 +166,7 @@ def _zip_panel(ax: Axes, rows: pd.DataFrame, truth: float, nominal: float, title
     ax.axhline(100.0 * p, color="black", linewidth=1.0, zorder=4)
     for edge in (low, high):
         ax.axhline(100.0 * edge, color="black", linewidth=0.8, linestyle="--", zorder=4)
-    note = f", {failed} failed" if failed else ""
+    # On a line of its own: beside the coverage a long series name's title ran into the
+    # next panel's.
+    note = f"\n{failed} failed" if failed else ""
     ax.set_title(f"{title}\ncoverage {100 * p:.1f}% ({100 * low:.1f}–{100 * high:.1f}){note}")

@@ -303,7 +303,14 @@ def test_zip_plot_ranks_intervals_and_marks_non_coverers() -> None:
         assert len(collections) == 1
     ols = [c for c in axes[0].collections if isinstance(c, LineCollection)][0]
     assert len(ols.get_segments()) == 99  # the failed replicate is left out ...
-    assert "1 failed" in axes[0].get_title()  # ... and counted
+    assert axes[0].get_title().endswith("\n1 failed")  # ... and counted, on its own line
+    # four panels, three to a row: the two columns whose last panel is in the top row
+    # label their x ticks there
+    figure.canvas.draw()
+    labelled = [
+        bool([t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]) for ax in axes
+    ]
+    assert labelled == [False, True, True, True]  # the first has the fourth below it
     rows = replicates.query("method == 'ols' and parameter == 'beta1' and converged")
     covers = (rows["lower"] <= rows["true"]) & (rows["true"] <= rows["upper"])
     colours = ols.get_colors()
