@@ -155,24 +155,37 @@ def run_collect(
 
     sources = cell_sources(chunks)
     expected = dict(zip(job.cells, job.fingerprints, strict=True)) if job.fingerprints else {}
+    # Every cell is checked before one is refused, so that one message names every chunk
+    # to delete: after an interrupted run (on a cluster, a job can end after Snakemake has
+    # stopped, unrecorded) and a change of the config, there can be several.
+    foreign: dict[str, str] = {}  # chunk -> the first cell it holds of another study
+    uneven: dict[str, tuple[list[str], list[tuple[int, int]]]] = {}  # cell -> chunks, ranges
     for label in job.cells:
         found = sources.get(label, [])
         # A chunk of an older version carries no fingerprint: only its ranges are checked.
-        foreign = [s.path for s in found if s.fingerprint not in (None, expected.get(label))]
-        if expected and foreign:
-            raise DataFileError(
-                f"{foreign[0]}: its fits of cell {label} are not this study's (another seed, "
-                f"truth, design or fit settings made them); {REGENERATE}"
-            )
+        for s in found:
+            if expected and s.fingerprint not in (None, expected.get(label)):
+                foreign.setdefault(str(s.path), label)
         ranges = [(s.start, s.stop) for s in found]
         edges = [0, *(b for _, b in ranges)]
         if not ranges or [a for a, _ in ranges] != edges[:-1] or edges[-1] != job.replications:
-            files = ", ".join(sorted({s.path for s in found})) or "no chunk"
-            raise DataFileError(
-                f"the chunks of fits ({files}) hold replicates {ranges or 'none'} of cell "
-                f"{label}, not 0-{job.replications - 1} once each; delete them and rerun "
-                "the workflow to regenerate them"
-            )
+            uneven[label] = (sorted({str(s.path) for s in found}), ranges)
+    if foreign:
+        first, label = next(iter(foreign.items()))
+        fix = REGENERATE if len(foreign) == 1 else "delete them and rerun the workflow"
+        raise DataFileError(
+            f"{first}: its fits of cell {label} are not this study's (another seed, truth, "
+            f"design or fit settings made them){_others(list(foreign)[1:])}; {fix}"
+        )
+    if uneven:
+        label, (files, ranges) = next(iter(uneven.items()))
+        involved = sorted({path for paths, _ in uneven.values() for path in paths})
+        raise DataFileError(
+            f"the chunks of fits ({', '.join(files) or 'no chunk'}) hold replicates "
+            f"{ranges or 'none'} of cell {label}, not 0-{job.replications - 1} once each"
+            f"{_others([p for p in involved if p not in files], len(uneven) - 1)}; delete "
+            "them and rerun the workflow to regenerate them"
+        )
     outputs = list(zip(job.cells, fits, metrics, strict=True))
     # About a dozen tasks per worker, so that the workers end close together (with four,
     # one could run a whole task alone at the end), and at least one summary call's worth
@@ -213,6 +226,18 @@ def run_collect(
         logger.info("%d rows under both failure rules", len(written["sensitivity"]))
     if "theory" in written:
         logger.info("%d rows compared with exact theory", len(written["theory"]))
+
+
+def _others(paths: Sequence[str], cells: int = 0) -> str:
+    """``" (so are N other chunk(s): a, b, …)"``, naming up to five, or ``""`` for none;
+    with ``cells``, of so many other cells too."""
+    if not paths and not cells:
+        return ""
+    shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
+    of = f" of {cells} other cell(s)" if cells else ""
+    if not paths:
+        return f" (and {cells} other cell(s), in the same chunks)"
+    return f" (so are {len(paths)} other chunk(s){of}: {shown})"
 
 
 def _cpu_seconds() -> float:

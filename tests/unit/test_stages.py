@@ -391,6 +391,26 @@ def test_collect_refuses_a_chunk_another_study_made(
             f"{foreign}: its fits of cell {job.units[0].cell.label} are not this study's"
         )
         assert not out.exists()
+    # Every chunk of another study is named in the one message, here two of them.
+    jobs = {j.name: j for j in plan_jobs(CELLS, REPLICATIONS, PLANS["whole"])}
+    both = []
+    for chunk in ours[:2]:
+        both.append(tmp_path / "two" / chunk.name)
+        run_simulate(SimulateJob(chunk.stem, 8, jobs[chunk.stem].units, FIT), fits=both[-1])
+    out = tmp_path / "two" / "out"
+    outputs = {
+        "fits": [out / f"{label}.fits" for label in labels],
+        "metrics": [out / f"{label}.metrics" for label in labels],
+        "table": out / "metrics.csv",
+    }
+    with pytest.raises(DataFileError) as refused:
+        run_collect(collect, chunks=[*both, *ours[2:]], **outputs)
+    message = str(refused.value)
+    assert message.startswith(f"{both[0]}: its fits of cell")
+    assert message.endswith(
+        f"(so are 1 other chunk(s): {both[1]}); delete them and rerun the workflow"
+    )
+    assert "\n" not in message
     # The same chunk, fitted with the priors listed in another order, is this study's.
     again = SimulateJob(job.name, 7, job.units, dataclasses.replace(FIT, priors=PRIORS[::-1]))
     assert again.fingerprint(CELLS[0]) == fits_fingerprint(CELLS[0], 7, FIT)
