@@ -429,8 +429,22 @@ def explorer_data(
                 else parameters[0],
             },
         },
-        "zip": None if zip_fits is None else _zip_data(zip_fits, zip_cell["parameter"], series),
+        "zip": None
+        if zip_fits is None
+        else _zip_data(_under_rule(zip_fits, study.failures), zip_cell["parameter"], series),
     }
+
+
+def _under_rule(fits: pd.DataFrame, failures: str) -> pd.DataFrame:
+    """The zip cell's fits under the measures' failure rule: under ``common`` every fit of
+    a replicate any fit failed on counts as failed, as in the zip plot of the paper job
+    (``regsim.figures.replicates.common_replicates``)."""
+    if failures != "common":
+        return fits
+    from regsim.cells import failed_replicate_ids
+
+    left_out = fits["replicate"].isin(failed_replicate_ids(fits)).to_numpy()
+    return fits.assign(converged=fits["converged"].astype(bool).to_numpy() & ~left_out)
 
 
 def _symbol(parameter: str) -> str:

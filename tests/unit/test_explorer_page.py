@@ -273,6 +273,26 @@ def test_the_zip_plot_is_the_cells_intervals(results: Path, study: Study) -> Non
             assert len(panel["lower"]) == len(panel["upper"]) == panel["count"]
 
 
+def test_the_zip_plot_follows_the_common_failure_rule() -> None:
+    """Under failures: common a replicate any fit failed on is left out of every series,
+    as in the measures."""
+    from regsim.design import Cell, Prior
+    from regsim.fits import fit_table
+    from regsim.simulate import draw
+    from regsim.specs import FitSpec
+
+    shifted = Prior("shifted", (12.0, 5.8987, 12.1777), (1.0, 1.0, 1.0))
+    spec = FitSpec(("ols", "map"), (shifted,), 0.05, map_max_iter=4)
+    fits = fit_table(draw(Cell(10, 5.0, (10.0, 3.8987, 10.1777)), 7, 0, 120), spec)
+    failed = fits.loc[~fits["converged"], "replicate"].nunique()
+    assert 0 < failed < 120
+    series = [("ols", ""), ("map", "shifted")]
+    for rule, left_out in (("own", 0), ("common", failed)):
+        data = explorer._zip_data(explorer._under_rule(fits, rule), "beta1", series)
+        (ols,) = [p for p in data["panels"]["beta1"] if p["series"] == 0]
+        assert ols["failed"] == left_out and ols["count"] == 120 - left_out, rule
+
+
 def test_a_large_zip_cell_is_thinned(results: Path, study: Study, monkeypatch) -> None:
     fits = read_parquet(results / "fits" / f"{study.zip['cell']}.parquet")
     monkeypatch.setattr(explorer, "ZIP_INTERVALS", 25)
