@@ -245,6 +245,15 @@ def failed_replicate_ids(fits: pd.DataFrame) -> np.ndarray:
     return np.unique(fits["replicate"].to_numpy()[~converged])
 
 
+def under_common_rule(fits: pd.DataFrame) -> pd.DataFrame:
+    """One cell's fits with every fit of a replicate any fit failed on marked as failed
+    (``converged`` false): the ``common`` failure rule, which leaves such a replicate out
+    of every method's measures, for the views of the fits themselves (the zip plot and
+    the estimate-level figures, the results explorer's zip plot)."""
+    left_out = fits["replicate"].isin(failed_replicate_ids(fits)).to_numpy()
+    return fits.assign(converged=fits["converged"].to_numpy(bool) & ~left_out)
+
+
 def _combined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """One cell's rows from several parts, sorted by group then replicate.
 

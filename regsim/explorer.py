@@ -436,15 +436,13 @@ def explorer_data(
 
 
 def _under_rule(fits: pd.DataFrame, failures: str) -> pd.DataFrame:
-    """The zip cell's fits under the measures' failure rule: under ``common`` every fit of
-    a replicate any fit failed on counts as failed, as in the zip plot of the paper job
-    (``regsim.figures.replicates.common_replicates``)."""
+    """The zip cell's fits under the measures' failure rule
+    (:func:`regsim.cells.under_common_rule` under ``common``), as in the paper job's."""
     if failures != "common":
         return fits
-    from regsim.cells import failed_replicate_ids
+    from regsim.cells import under_common_rule
 
-    left_out = fits["replicate"].isin(failed_replicate_ids(fits)).to_numpy()
-    return fits.assign(converged=fits["converged"].astype(bool).to_numpy() & ~left_out)
+    return under_common_rule(fits)
 
 
 def _symbol(parameter: str) -> str:

@@ -126,14 +126,13 @@ def common_replicates(replicates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         The rows, and e.g. ``"failures: common: the 43 of 200 replicates every fit
         converged on; the others are left out"``.
     """
-    replicate = replicates["replicate"]
-    failed = replicate.loc[~flags(replicates["converged"])].unique()
-    left_out = replicate.isin(failed).to_numpy()
-    rows = replicates.assign(converged=flags(replicates["converged"]) & ~left_out)
-    total = replicate.nunique()
+    from regsim.cells import under_common_rule
+
+    rows = under_common_rule(replicates)
+    kept = rows.loc[rows["converged"], "replicate"].nunique()
     note = (
-        f"failures: common: the {total - len(failed)} of {total} replicates every fit "
-        "converged on; the others are left out"
+        f"failures: common: the {kept} of {rows['replicate'].nunique()} replicates every "
+        "fit converged on; the others are left out"
     )
     return rows, note
 
