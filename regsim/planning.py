@@ -131,15 +131,15 @@ def replications_from_pilot(
     best = frame.loc[order].drop_duplicates(cells).sort_values(cells, kind="stable")
     best["replications"] = best["replications"].map(lambda r: _ceil(r, target_mcse))
     best = best[[*cells, "replications", "binding"]].reset_index(drop=True)
+    records = unplanned.to_dict("records")
+    labels = [_label(row) for row in records]
     best.attrs["without_mcse"] = [
-        f"{row['binding']} in {_label(row)}" for row in unplanned.to_dict("records")
+        f"{row['binding']} in {label}" for row, label in zip(records, labels, strict=True)
     ]
     planned = {_label(row) for row in best.to_dict("records")}
-    best.attrs["unplanned_cells"] = list(
-        dict.fromkeys(
-            label for label in map(_label, unplanned.to_dict("records")) if label not in planned
-        )
-    )
+    best.attrs["unplanned_cells"] = [
+        label for label in dict.fromkeys(labels) if label not in planned
+    ]
     return best
 
 

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from regsim import config as configuration
 from regsim.errors import ConfigError, RegsimError
@@ -106,12 +106,9 @@ def simulate_job(config: Mapping[str, Any], name: str, digest: str) -> SimulateJ
     RuntimeError
         If the configuration gives another spec than the rule's.
     """
-    job = Study.from_config(config).simulate_job(name)
-    if job.digest() != digest:
-        raise RuntimeError(
-            f"simulate job {name}'s configuration gives spec {job.digest()}, its rule {digest}"
-        )
-    return job
+    return _as_recorded(
+        Study.from_config(config).simulate_job(name), digest, f"simulate job {name}'s"
+    )
 
 
 def collect_job(config: Mapping[str, Any], digest: str) -> CollectJob:
@@ -128,11 +125,17 @@ def collect_job(config: Mapping[str, Any], digest: str) -> CollectJob:
     RuntimeError
         If the configuration gives another spec than the rule's.
     """
-    job = Study.from_config(config).collect_job
+    return _as_recorded(Study.from_config(config).collect_job, digest, "the collect job's")
+
+
+_Spec = TypeVar("_Spec", SimulateJob, CollectJob)
+
+
+def _as_recorded(job: _Spec, digest: str, whose: str) -> _Spec:
+    """``job`` if its digest is ``digest``, the one its rule recorded, else a
+    RuntimeError naming ``whose`` configuration gives which spec."""
     if job.digest() != digest:
-        raise RuntimeError(
-            f"the collect job's configuration gives spec {job.digest()}, its rule {digest}"
-        )
+        raise RuntimeError(f"{whose} configuration gives spec {job.digest()}, its rule {digest}")
     return job
 
 
@@ -337,9 +340,9 @@ def warn_outdated_report(
     """After a run, say in one line if ``<results>/report.html`` is out of date: it shows
     other versions of the report's pages than the run left
     (:func:`regsim.verify.outdated_report`). The path is named as
-    :func:`warn_stale_results` names it. A command
-    line ``argv`` that builds a report after the run (``--report-after-run``) is taken to
-    build this one, and nothing is said; nor is anything said of a report elsewhere.
+    :func:`warn_stale_results` names it. A command line ``argv`` that builds a report
+    after the run (``--report-after-run``) is taken to build this one, and nothing is
+    said; nor is anything said of a report elsewhere.
 
     Returns
     -------
