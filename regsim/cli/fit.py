@@ -1,4 +1,4 @@
-"""``python -m regsim fit``: fit OLS, MLE, MAP and Bayes to a user's own CSV."""
+"""``python -m regsim fit``: fit OLS, OLS with HC3, MLE, MAP and Bayes to a user's own CSV."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from regsim.estimators.single import (
     conditioning,
     fit_dataset,
     least_squares,
+    leverages,
     response_exponent,
 )
+from regsim.estimators.stats import LEVERAGE_ONE
 from regsim.limits import (
     MAX_MAGNITUDE,
     MAX_PRIOR_SD,
@@ -35,7 +38,7 @@ from regsim.limits import (
 )
 from regsim.schema import DEFAULT_SIGMA_PRIOR, SIGMA_PRIORS, method_name
 
-METHODS = ("ols", "mle", "map", "bayes")
+METHODS = ("ols", "ols_hc3", "mle", "map", "bayes")
 
 #: A residual sum of squares at most this fraction of the response's sum of squares about
 #: its mean (residuals ~1e-12 of its spread) is an exact fit: sigma is 0 up to rounding.
@@ -46,9 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``fit`` command."""
     parser = subparsers.add_parser(
         "fit",
-        help="fit OLS, MLE, MAP and Bayes to a CSV file",
+        help="fit OLS, OLS with HC3, MLE, MAP and Bayes to a CSV file",
         description=(
-            "Fit y = b0 + b1 x1 + ... + e by OLS, maximum likelihood, MAP and the exact "
+            "Fit y = b0 + b1 x1 + ... + e by OLS (with classical and HC3 standard errors), "
+            "maximum likelihood, MAP and the exact "
             "posterior (Bayes: posterior means, sds and equal-tailed credible intervals), "
             "with normal priors on the coefficients (intercept first) and a flat or "
             "Jeffreys prior on sigma. beta0 is the intercept, beta1 ... follow the covariate "
@@ -276,11 +280,16 @@ def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -
             raise InputDataError(f"--prior-sd: {problem}")
 
 
-def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | None]]]:
+def fit_csv(
+    args: argparse.Namespace, notes: list[str] | None = None
+) -> dict[str, dict[str, dict[str, float | None]]]:
     """Fit every method to the CSV named in ``args``; return the nested results.
 
     Bayes's posterior means (sds) of σ and of the coefficients with flat priors exist only
-    for ν = n − |F| − 1 + a > 1 (> 2): below, they are None (null in JSON).
+    for ν = n − |F| − 1 + a > 1 (> 2): below, they are None (null in JSON). HC3's
+    standard errors of the coefficients, and so its intervals, do not exist where a row
+    has leverage 1 (the fit passes through it, its residual is 0 and so is 1 − h_i): they
+    are None then, and a line saying which row is appended to ``notes``.
     """
     problem = alpha_problem(args.alpha)
     if problem:
@@ -315,12 +324,23 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
     for fit in fitted.fits.values():
         mean_ok = has_mean if fit.method == "bayes" else np.ones(len(has_mean), dtype=bool)
         sd_ok = has_sd if fit.method == "bayes" else np.ones(len(has_sd), dtype=bool)
+        limits_ok = np.ones(len(has_sd), dtype=bool)
+        if fit.method == "ols_hc3" and not fit.converged[0]:
+            row = _leverage_one(x)
+            if row is not None:
+                sd_ok = limits_ok = np.arange(len(sd_ok)) == len(sd_ok) - 1  # σ's alone
+                if notes is not None:
+                    notes.append(
+                        f"ols_hc3: line {row + 2} of {args.data} has leverage 1 (the fit "
+                        "passes through it), so the HC3 standard errors and intervals of "
+                        "the coefficients do not exist (n/a)"
+                    )
         usable = fit.converged[0] or (
-            fit.method == "bayes"
+            fit.method in ("bayes", "ols_hc3")
             and np.isfinite(fit.estimate[0, mean_ok]).all()
             and np.isfinite(fit.se[0, sd_ok]).all()
-            and np.isfinite(fit.lower[0]).all()
-            and np.isfinite(fit.upper[0]).all()
+            and np.isfinite(fit.lower[0, limits_ok]).all()
+            and np.isfinite(fit.upper[0, limits_ok]).all()
         )
         if not usable:
             raise InputDataError(f"{fit.method}: the fit did not converge on {args.data}")
@@ -328,12 +348,18 @@ def fit_csv(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float | N
             name: {
                 "estimate": float(fit.estimate[0, j]) if mean_ok[j] else None,
                 "se": float(fit.se[0, j]) if sd_ok[j] else None,
-                "lower": float(fit.lower[0, j]),
-                "upper": float(fit.upper[0, j]),
+                "lower": float(fit.lower[0, j]) if limits_ok[j] else None,
+                "upper": float(fit.upper[0, j]) if limits_ok[j] else None,
             }
             for j, name in enumerate(fit.parameters)
         }
     return results
+
+
+def _leverage_one(x: np.ndarray) -> int | None:
+    """The first row (0-based) whose leverage is 1 to within HC3's tolerance, or None."""
+    found = np.flatnonzero(1.0 - leverages(x) <= LEVERAGE_ONE)
+    return int(found[0]) if len(found) else None
 
 
 def _cell(value: float | None) -> str:
@@ -342,7 +368,7 @@ def _cell(value: float | None) -> str:
 
 def format_table(results: dict[str, dict[str, dict[str, float | None]]], labels: list[str]) -> str:
     """Plain-text table: one block per method, one row per parameter (``n/a`` where a
-    posterior mean or sd does not exist)."""
+    posterior mean or sd, or an HC3 standard error, does not exist)."""
     lines = []
     header = f"{'parameter':<24}{'estimate':>14}{'se':>14}{'lower':>14}{'upper':>14}"
     for method, params in results.items():
@@ -359,7 +385,10 @@ def format_table(results: dict[str, dict[str, dict[str, float | None]]], labels:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``regsim fit``."""
-    results = fit_csv(args)
+    notes: list[str] = []
+    results = fit_csv(args, notes)
+    for note in notes:
+        print(f"regsim fit: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -9,6 +9,8 @@ anything, so :func:`fit_dataset` fits it the way a careful single fit should:
   Householder QR decomposition, so the coefficients β̂ = N⁻¹ R⁻¹ Qᵀy (N the column norms)
   and (XᵀX)⁻¹ = N⁻¹ R⁻¹ R⁻ᵀ N⁻¹ have errors of order κ·ε, κ = cond(X_s), not κ²·ε as from
   the normal equations; the residual sum of squares is summed from the residuals;
+* HC3 takes the leverages h_i = ‖Q_i‖² (Q's rows) and the coefficient map
+  (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ from the same factors;
 * MAP solves, for each σ² = s, the penalised least-squares problem
   min_b ‖Qᵀy − R b‖² + s Σ_j d_j (b_j − μ_j)² as the small stacked problem [R; √(s D)],
   again by QR, so a prior never multiplies the conditioning; its global mode is found on
@@ -37,8 +39,9 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 
 from regsim.design import Prior
-from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
+from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols, fit_ols_hc3
 from regsim.estimators.base import sigma_exponent
+from regsim.estimators.stats import LEVERAGE_ONE
 from regsim.limits import normal_upper
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "DatasetFit",
     "conditioning",
     "fit_dataset",
+    "leverages",
     "least_squares",
     "response_exponent",
 ]
@@ -122,9 +126,11 @@ class _Decomposition:
 
     n: int
     norms: np.ndarray  # column norms N of X
+    q: np.ndarray  # Q of X_s = Q R, (n, p)
     r: np.ndarray  # R of X_s = Q R
     qty: np.ndarray  # Qᵀ y
     beta_scaled: np.ndarray  # R⁻¹ Qᵀ y (coefficients of X_s)
+    residuals: np.ndarray  # e = y − X_s b
     rss: float  # Σ e_i², from the residuals
 
 
@@ -134,7 +140,9 @@ def _decompose(x: np.ndarray, y: np.ndarray) -> _Decomposition:
     qty = q.T @ y
     beta_scaled = solve_triangular(r, qty)
     residuals = y - scaled @ beta_scaled
-    return _Decomposition(len(y), norms, r, qty, beta_scaled, float(residuals @ residuals))
+    return _Decomposition(
+        len(y), norms, q, r, qty, beta_scaled, residuals, float(residuals @ residuals)
+    )
 
 
 def least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -166,6 +174,34 @@ def _statistics(decomposition: _Decomposition) -> SufficientStats:
     )
 
 
+def leverages(x: np.ndarray) -> np.ndarray:
+    """The leverages h_i of the rows of X = [1, x] (the diagonal of the hat matrix), as
+    HC3 takes them: h_i = ‖Q_i‖², Q of the scaled design's QR decomposition.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, k)
+        Covariates, without the intercept column.
+    """
+    q, _ = np.linalg.qr(_design(np.asarray(x, dtype=float))[0])
+    return np.einsum("ij,ij->i", q, q)
+
+
+def _hc3_covariance(d: _Decomposition) -> np.ndarray:
+    """HC3 covariance of β̂, shape (1, p, p): C diag(e_i²/(1 − h_i)²) Cᵀ with the
+    coefficient map C = (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ and h_i = ‖Q_i‖², as the kernel's
+    (:func:`regsim.estimators.stats._hc3_covariance`): a leverage within
+    :data:`~regsim.estimators.stats.LEVERAGE_ONE` of 1 gives inf (that row is fitted
+    exactly, and its residual and 1 − h_i are both rounding)."""
+    coefficients = solve_triangular(d.r, d.q.T) / d.norms[:, None]
+    leverage = np.einsum("ij,ij->i", d.q, d.q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.square(d.residuals / (1.0 - leverage))
+    weights[1.0 - leverage <= LEVERAGE_ONE] = np.inf
+    with np.errstate(invalid="ignore"):
+        return ((coefficients * weights) @ coefficients.T)[None]
+
+
 @dataclass(frozen=True)
 class DatasetFit:
     """The fits of one dataset (:func:`fit_dataset`).
@@ -191,10 +227,11 @@ def fit_dataset(
     methods: Sequence[str] = ("ols", "mle", "map"),
     sigma_prior: str = "flat",
 ) -> DatasetFit:
-    """OLS, MLE, MAP and Bayes of one dataset by orthogonal decomposition.
+    """OLS, OLS with HC3, MLE, MAP and Bayes of one dataset by orthogonal decomposition.
 
     The estimates, standard errors and intervals are those of the study's estimators
-    (:func:`regsim.estimators.fit_ols`, :func:`~regsim.estimators.fit_mle`,
+    (:func:`regsim.estimators.fit_ols`, :func:`~regsim.estimators.fit_ols_hc3`,
+    :func:`~regsim.estimators.fit_mle`,
     :func:`~regsim.estimators.fit_map`, :func:`~regsim.estimators.fit_bayes`); only the
     linear algebra differs (see the module docstring), so they stay accurate whatever the
     scaling of the columns and up to :data:`TRUSTED_CONDITION`. The caller checks
@@ -211,7 +248,7 @@ def fit_dataset(
     alpha : float
         Intervals have coverage 1 − α.
     methods : sequence of str
-        Among ``ols``, ``mle``, ``map`` and ``bayes``.
+        Among ``ols``, ``ols_hc3``, ``mle``, ``map`` and ``bayes``.
     sigma_prior : {"flat", "jeffreys"}
         The prior on σ of MAP and Bayes.
 
@@ -237,6 +274,9 @@ def fit_dataset(
     stats = _statistics(decomposition)
     makers = {
         "ols": lambda: fit_ols(stats, alpha),
+        "ols_hc3": lambda: fit_ols_hc3(
+            dataclasses.replace(stats, hc3_cov=_hc3_covariance(decomposition)), alpha
+        ),
         "mle": lambda: fit_mle(stats, alpha),
         "map": lambda: _fit_map(decomposition, prior, alpha, sigma_prior),
         "bayes": lambda: _fit_bayes(decomposition, prior, alpha, sigma_prior),

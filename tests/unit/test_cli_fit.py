@@ -15,6 +15,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from regsim.cli import main
+from regsim.estimators import fit_ols_hc3, sufficient_stats
 
 
 @pytest.fixture
@@ -45,15 +46,26 @@ def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y", "--json")
     assert result.returncode == 0, result.stderr
     fitted = json.loads(result.stdout)
-    assert set(fitted) == {"ols", "mle", "map", "bayes"}
+    assert list(fitted) == ["ols", "ols_hc3", "mle", "map", "bayes"]
     frame = pd.read_csv(notebook_csv)
-    reference = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]])).fit()
+    model = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]]))
+    reference = model.fit()
     conf = reference.conf_int(0.05).to_numpy()
     for j in range(3):
         row = fitted["ols"][f"beta{j}"]
         np.testing.assert_allclose(row["estimate"], reference.params.iloc[j], rtol=1e-10)
         np.testing.assert_allclose(row["se"], reference.bse.iloc[j], rtol=1e-10)
         np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    # HC3: statsmodels' sandwich SEs, with the t intervals on n - p degrees of freedom
+    # the study's ols_hc3 gives; sigma as OLS.
+    robust = model.fit(cov_type="HC3", use_t=True)
+    conf = robust.conf_int(0.05).to_numpy()
+    for j in range(3):
+        row = fitted["ols_hc3"][f"beta{j}"]
+        np.testing.assert_allclose(row["estimate"], robust.params.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose(row["se"], robust.bse.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    assert fitted["ols_hc3"]["sigma"] == fitted["ols"]["sigma"]
     # The notebook's np.std of the OLS residuals is the MLE of sigma.
     np.testing.assert_allclose(fitted["mle"]["sigma"]["estimate"], 4.888384545924403, rtol=1e-12)
     # No prior given: flat priors, so MAP is the MLE.
@@ -125,7 +137,7 @@ def test_table_output_names_columns(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y")
     assert result.returncode == 0, result.stderr
     assert "beta1 (x1)" in result.stdout and "beta2 (x2)" in result.stdout
-    assert result.stdout.count("sigma") == 4
+    assert result.stdout.count("sigma") == 5  # one row per method
     assert "\nBayes\n" in result.stdout
 
 
@@ -149,6 +161,51 @@ def small_csv(tmp_path, rows: int):
     path = tmp_path / f"rows{rows}.csv"
     pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y}).to_csv(path, index=False)
     return path
+
+
+def test_hc3_is_the_study_kernels_on_the_same_data(run_fit, tmp_path):
+    # The user path (QR of the scaled design) and the study's batched kernel (centred
+    # normal equations) give the same HC3 fit of one dataset, to rounding.
+    path = small_csv(tmp_path, 30)
+    frame = pd.read_csv(path)
+    result = run_fit(str(path), "--y", "y", "--alpha", "0.1", "--json")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)["ols_hc3"]
+    x = frame[["x1", "x2"]].to_numpy()[None]
+    kernel = fit_ols_hc3(sufficient_stats(x, frame["y"].to_numpy()[None], sandwich=True), 0.1)
+    for j, name in enumerate(["beta0", "beta1", "beta2", "sigma"]):
+        for key in ("estimate", "se", "lower", "upper"):
+            expected = getattr(kernel, key)[0, j]
+            assert fitted[name][key] == pytest.approx(expected, rel=1e-12), (name, key)
+
+
+def test_hc3_at_a_row_of_leverage_one_is_not_a_number(run_fit, tmp_path):
+    # A dummy covariate with one case in its level: the fit passes through that row, whose
+    # residual and 1 - h_ii are both rounding, so HC3's variances do not exist. The other
+    # fits are printed; HC3's SEs and limits are n/a (null), and a line says which row.
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=12)
+    group = (np.arange(12) == 7).astype(float)
+    y = 1.0 + 2.0 * x + 3.0 * group + rng.standard_normal(12)
+    path = tmp_path / "dummy.csv"
+    pd.DataFrame({"x": x, "g": group, "y": y}).to_csv(path, index=False)
+    result = run_fit(str(path), "--y", "y", "--json")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)
+    for name in ("beta0", "beta1", "beta2"):
+        row = fitted["ols_hc3"][name]
+        assert row["estimate"] == fitted["ols"][name]["estimate"]
+        assert (row["se"], row["lower"], row["upper"]) == (None, None, None)
+    assert fitted["ols_hc3"]["sigma"] == fitted["ols"]["sigma"]
+    assert all(value is not None for value in fitted["ols"]["beta2"].values())
+    assert result.stderr.strip().splitlines() == [
+        f"regsim fit: ols_hc3: line 9 of {path} has leverage 1 (the fit passes through it), "
+        "so the HC3 standard errors and intervals of the coefficients do not exist (n/a)"
+    ]
+    table = run_fit(str(path), "--y", "y")
+    assert table.returncode == 0
+    hc3 = table.stdout.split("OLS (HC3)\n")[1].split("\n\n")[0].splitlines()
+    assert [line.split()[-3:] for line in hc3[1:4]] == [["n/a"] * 3] * 3
 
 
 def test_improper_posterior_is_one_line(run_fit, tmp_path):
@@ -194,7 +251,7 @@ def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
 
     unit = fit(y, 0)
     far = fit(np.ldexp(y, power), power)
-    assert list(far) == ["ols", "mle", "map", "bayes"]
+    assert list(far) == ["ols", "ols_hc3", "mle", "map", "bayes"]
     for method, parameters in unit.items():
         for name, numbers in parameters.items():
             for key, value in numbers.items():
@@ -384,7 +441,7 @@ def test_prior_resolution_does_not_depend_on_a_covariates_units(run_fit, noteboo
     )
     assert plain.returncode == 0 and scaled.returncode == 0, scaled.stderr
     want, got = json.loads(plain.stdout), json.loads(scaled.stdout)
-    for method in ("ols", "mle", "map", "bayes"):
+    for method in ("ols", "ols_hc3", "mle", "map", "bayes"):
         for name, factor in (("beta0", 1.0), ("beta1", 2.0**-20), ("beta2", 1.0), ("sigma", 1.0)):
             for key in ("estimate", "se", "lower", "upper"):
                 expected = want[method][name][key] * factor
