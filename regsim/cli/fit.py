@@ -287,9 +287,10 @@ def fit_csv(
 
     Bayes's posterior means (sds) of σ and of the coefficients with flat priors exist only
     for ν = n − |F| − 1 + a > 1 (> 2): below, they are None (null in JSON). HC3's
-    standard errors of the coefficients, and so its intervals, do not exist where a row
-    has leverage 1 (the fit passes through it, its residual is 0 and so is 1 − h_i): they
-    are None then, and a line saying which row is appended to ``notes``.
+    standard errors, and so its intervals, of the coefficients a row of leverage 1
+    determines do not exist (the fit passes through that row: its residual is 0 and so is
+    1 − h_i): they are None then, and a line naming the rows and the coefficients is
+    appended to ``notes``.
     """
     problem = alpha_problem(args.alpha)
     if problem:
@@ -326,15 +327,12 @@ def fit_csv(
         sd_ok = has_sd if fit.method == "bayes" else np.ones(len(has_sd), dtype=bool)
         limits_ok = np.ones(len(has_sd), dtype=bool)
         if fit.method == "ols_hc3" and not fit.converged[0]:
-            row = _leverage_one(x)
-            if row is not None:
-                sd_ok = limits_ok = np.arange(len(sd_ok)) == len(sd_ok) - 1  # σ's alone
+            rows = _leverage_one(x)
+            missing = np.append(~np.isfinite(fit.se[0, :-1]), False)
+            if len(rows) and missing.any():
+                sd_ok = limits_ok = ~missing
                 if notes is not None:
-                    notes.append(
-                        f"ols_hc3: line {row + 2} of {args.data} has leverage 1 (the fit "
-                        "passes through it), so the HC3 standard errors and intervals of "
-                        "the coefficients do not exist (n/a)"
-                    )
+                    notes.append(_leverage_note(args.data, rows, fit.parameters, missing))
         usable = fit.converged[0] or (
             fit.method in ("bayes", "ols_hc3")
             and np.isfinite(fit.estimate[0, mean_ok]).all()
@@ -356,10 +354,27 @@ def fit_csv(
     return results
 
 
-def _leverage_one(x: np.ndarray) -> int | None:
-    """The first row (0-based) whose leverage is 1 to within HC3's tolerance, or None."""
-    found = np.flatnonzero(1.0 - leverages(x) <= LEVERAGE_ONE)
-    return int(found[0]) if len(found) else None
+def _leverage_one(x: np.ndarray) -> list[int]:
+    """The rows (0-based) whose leverage is 1 to within HC3's tolerance
+    (:data:`~regsim.estimators.stats.LEVERAGE_ONE`), the rows the fit passes through."""
+    return [int(i) for i in np.flatnonzero(1.0 - leverages(x) <= LEVERAGE_ONE)]
+
+
+def _leverage_note(
+    path: Path, rows: list[int], parameters: tuple[str, ...], missing: np.ndarray
+) -> str:
+    """The line saying which rows have leverage 1 and whose HC3 SEs do not exist."""
+    lines = [str(row + 2) for row in rows]  # the header is line 1
+    shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+    names = " and ".join(name for name, gone in zip(parameters, missing, strict=True) if gone)
+    one = len(rows) == 1
+    within = f"{LEVERAGE_ONE:.0e}".replace("e-0", "e-")
+    return (
+        f"ols_hc3: line{'' if one else 's'} {shown} of {path} {'has' if one else 'have'} "
+        f"leverage 1 (to within {within}: the fit passes through {'it' if one else 'them'}), "
+        f"so the HC3 standard errors and intervals of {names}, the coefficients "
+        f"{'it determines' if one else 'they determine'}, do not exist (n/a)"
+    )
 
 
 def _cell(value: float | None) -> str:

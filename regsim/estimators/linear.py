@@ -73,9 +73,21 @@ def fit_ols_hc3(stats: SufficientStats, alpha: float = 0.05) -> Fit:
     """
     if stats.hc3_cov is None:
         raise ValueError("ols_hc3 needs sufficient_stats(..., sandwich=True)")
+    return ols_with_coefficient_se(
+        stats, np.sqrt(np.diagonal(stats.hc3_cov, axis1=1, axis2=2)), alpha
+    )
+
+
+def ols_with_coefficient_se(stats: SufficientStats, coef_se: np.ndarray, alpha: float) -> Fit:
+    """The ``ols_hc3`` fit of given standard errors of the coefficients: OLS's estimates
+    and σ, the coefficients' SEs ``coef_se`` (R, p) and their t_{n−p} intervals.
+
+    A replicate any of whose numbers is not finite has ``converged`` False (its numbers
+    are left as they are, for a caller that reports the finite ones).
+    """
     ols = fit_ols(stats, alpha)
     se = ols.se.copy()
-    se[:, :-1] = np.sqrt(np.diagonal(stats.hc3_cov, axis1=1, axis2=2))
+    se[:, :-1] = coef_se
     t_quantile = t_upper(stats.n - stats.p, alpha)
     lower, upper = ols.lower.copy(), ols.upper.copy()
     lower[:, :-1] = ols.estimate[:, :-1] - t_quantile * se[:, :-1]

@@ -10,7 +10,8 @@ anything, so :func:`fit_dataset` fits it the way a careful single fit should:
   and (XᵀX)⁻¹ = N⁻¹ R⁻¹ R⁻ᵀ N⁻¹ have errors of order κ·ε, κ = cond(X_s), not κ²·ε as from
   the normal equations; the residual sum of squares is summed from the residuals;
 * HC3 takes the leverages h_i = ‖Q_i‖² (Q's rows) and the coefficient map
-  (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ from the same factors;
+  (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ from the same factors, and gives the SEs that exist where a row
+  is fitted exactly (leverage 1): those of the coefficients the row does not determine;
 * MAP solves, for each σ² = s, the penalised least-squares problem
   min_b ‖Qᵀy − R b‖² + s Σ_j d_j (b_j − μ_j)² as the small stacked problem [R; √(s D)],
   again by QR, so a prior never multiplies the conditioning; its global mode is found on
@@ -39,8 +40,9 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 
 from regsim.design import Prior
-from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols, fit_ols_hc3
+from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
 from regsim.estimators.base import sigma_exponent
+from regsim.estimators.linear import ols_with_coefficient_se
 from regsim.estimators.stats import LEVERAGE_ONE
 from regsim.limits import normal_upper
 
@@ -174,6 +176,12 @@ def _statistics(decomposition: _Decomposition) -> SufficientStats:
     )
 
 
+#: An entry of the coefficient map (XᵀX)⁻¹Xᵀ at most this fraction of the largest in its
+#: coefficient's row is a 0 to rounding: a row fitted exactly (a one-case dummy's) enters
+#: no coefficient but its own, whose map entries there are about 1e-17 of the largest.
+_NOT_ENTERED = 1e-8
+
+
 def leverages(x: np.ndarray) -> np.ndarray:
     """The leverages h_i of the rows of X = [1, x] (the diagonal of the hat matrix), as
     HC3 takes them: h_i = ‖Q_i‖², Q of the scaled design's QR decomposition.
@@ -187,19 +195,32 @@ def leverages(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", q, q)
 
 
-def _hc3_covariance(d: _Decomposition) -> np.ndarray:
-    """HC3 covariance of β̂, shape (1, p, p): C diag(e_i²/(1 − h_i)²) Cᵀ with the
-    coefficient map C = (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ and h_i = ‖Q_i‖², as the kernel's
-    (:func:`regsim.estimators.stats._hc3_covariance`): a leverage within
-    :data:`~regsim.estimators.stats.LEVERAGE_ONE` of 1 gives inf (that row is fitted
-    exactly, and its residual and 1 − h_i are both rounding)."""
-    coefficients = solve_triangular(d.r, d.q.T) / d.norms[:, None]
+def _hc3_se(d: _Decomposition) -> np.ndarray:
+    """HC3 standard errors of β̂, shape (1, p): se_j = √[C diag(e_i²/(1 − h_i)²) Cᵀ]_jj
+    with the coefficient map C = (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ and h_i = ‖Q_i‖².
+
+    Summed in scaled units (the map of X_s's coefficients, the residuals over their
+    largest), so that neither the squares nor the sum under- or overflows whatever the
+    columns' and the response's scales. A row whose leverage is within
+    :data:`~regsim.estimators.stats.LEVERAGE_ONE` of 1 is fitted exactly: its residual and
+    1 − h_i are both rounding, and their ratio could be any number. Such a row enters only
+    the coefficients it determines (a one-case dummy's own): their SEs do not exist and are
+    NaN; the other coefficients' map is 0 there (to :data:`_NOT_ENTERED`), so the row adds
+    nothing to theirs.
+    """
+    coefficients = solve_triangular(d.r, d.q.T)  # R⁻¹Qᵀ, the map of X_s's coefficients
     leverage = np.einsum("ij,ij->i", d.q, d.q)
+    exact = 1.0 - leverage <= LEVERAGE_ONE
+    top = float(np.max(np.abs(d.residuals)))
+    if not top > 0:
+        return np.full((1, len(d.norms)), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.square(d.residuals / (1.0 - leverage))
-    weights[1.0 - leverage <= LEVERAGE_ONE] = np.inf
-    with np.errstate(invalid="ignore"):
-        return ((coefficients * weights) @ coefficients.T)[None]
+        ratio = np.where(exact, 0.0, (d.residuals / top) / (1.0 - leverage))
+    reach = np.max(np.abs(coefficients), axis=1, keepdims=True)
+    entered = (exact[None, :] & (np.abs(coefficients) > _NOT_ENTERED * reach)).any(axis=1)
+    se = top * np.sqrt(np.square(coefficients) @ np.square(ratio)) / d.norms
+    se[entered] = np.nan
+    return se[None]
 
 
 @dataclass(frozen=True)
@@ -274,9 +295,7 @@ def fit_dataset(
     stats = _statistics(decomposition)
     makers = {
         "ols": lambda: fit_ols(stats, alpha),
-        "ols_hc3": lambda: fit_ols_hc3(
-            dataclasses.replace(stats, hc3_cov=_hc3_covariance(decomposition)), alpha
-        ),
+        "ols_hc3": lambda: ols_with_coefficient_se(stats, _hc3_se(decomposition), alpha),
         "mle": lambda: fit_mle(stats, alpha),
         "map": lambda: _fit_map(decomposition, prior, alpha, sigma_prior),
         "bayes": lambda: _fit_bayes(decomposition, prior, alpha, sigma_prior),

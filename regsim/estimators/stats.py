@@ -248,7 +248,7 @@ def _hc3_covariance(
     β₀ = α − x̄ᵀb would subtract the slopes' variances, which grow as Σ VIF, from one
     another: on nearly collinear covariates the intercept's SE lost digits as Σ VIF².) A
     leverage within :data:`LEVERAGE_ONE` of 1 gives inf: the point is fitted exactly (a
-    binary covariate with one case in a level, or n = p + 1), its residual and 1 − h_ii
+    binary covariate with one case in a level), its residual and 1 − h_ii
     are both rounding, and their ratio would be any number (SEs of 4 or 2e-16 where the
     variance is undefined), so the replicate's HC3 fit fails.
     """

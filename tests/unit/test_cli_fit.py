@@ -179,33 +179,99 @@ def test_hc3_is_the_study_kernels_on_the_same_data(run_fit, tmp_path):
             assert fitted[name][key] == pytest.approx(expected, rel=1e-12), (name, key)
 
 
-def test_hc3_at_a_row_of_leverage_one_is_not_a_number(run_fit, tmp_path):
-    # A dummy covariate with one case in its level: the fit passes through that row, whose
-    # residual and 1 - h_ii are both rounding, so HC3's variances do not exist. The other
-    # fits are printed; HC3's SEs and limits are n/a (null), and a line says which row.
+def _dummy_data(tmp_path, ones=(7,), rows: int = 12, name: str = "dummy.csv"):
+    """x, one-case dummies g1, g2, … (row ``ones[k]`` alone in g{k+1}'s level) and y."""
     rng = np.random.default_rng(3)
-    x = rng.uniform(size=12)
-    group = (np.arange(12) == 7).astype(float)
-    y = 1.0 + 2.0 * x + 3.0 * group + rng.standard_normal(12)
-    path = tmp_path / "dummy.csv"
-    pd.DataFrame({"x": x, "g": group, "y": y}).to_csv(path, index=False)
+    frame = pd.DataFrame({"x": rng.uniform(size=rows)})
+    for k, row in enumerate(ones):
+        frame[f"g{k + 1}"] = (np.arange(rows) == row).astype(float)
+    frame["y"] = 1.0 + 2.0 * frame["x"] + 3.0 * frame.get("g1", 0.0) + rng.standard_normal(rows)
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_hc3_at_a_row_of_leverage_one(run_fit, tmp_path):
+    # A dummy covariate with one case in its level: the fit passes through that row, whose
+    # residual and 1 - h_ii are both rounding, so the dummy's HC3 variance does not exist.
+    # The other coefficients' do: the row enters none of them, and they are the HC3 fit of
+    # the regression without that row and the dummy (same n - p degrees of freedom).
+    path, frame = _dummy_data(tmp_path)
     result = run_fit(str(path), "--y", "y", "--json")
     assert result.returncode == 0, result.stderr
     fitted = json.loads(result.stdout)
-    for name in ("beta0", "beta1", "beta2"):
-        row = fitted["ols_hc3"][name]
-        assert row["estimate"] == fitted["ols"][name]["estimate"]
-        assert (row["se"], row["lower"], row["upper"]) == (None, None, None)
+    row = fitted["ols_hc3"]["beta2"]
+    assert row["estimate"] == fitted["ols"]["beta2"]["estimate"]
+    assert (row["se"], row["lower"], row["upper"]) == (None, None, None)
+    rest = frame.drop(index=7)
+    reduced = sm.OLS(rest["y"], sm.add_constant(rest[["x"]])).fit(cov_type="HC3", use_t=True)
+    conf = reduced.conf_int(0.05).to_numpy()
+    for j in range(2):
+        row = fitted["ols_hc3"][f"beta{j}"]
+        np.testing.assert_allclose(row["estimate"], reduced.params.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose(row["se"], reduced.bse.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
     assert fitted["ols_hc3"]["sigma"] == fitted["ols"]["sigma"]
     assert all(value is not None for value in fitted["ols"]["beta2"].values())
-    assert result.stderr.strip().splitlines() == [
-        f"regsim fit: ols_hc3: line 9 of {path} has leverage 1 (the fit passes through it), "
-        "so the HC3 standard errors and intervals of the coefficients do not exist (n/a)"
-    ]
+    note = (
+        f"regsim fit: ols_hc3: line 9 of {path} has leverage 1 (to within 1e-8: the fit passes "
+        "through it), so the HC3 standard errors and intervals of beta2, the coefficients it "
+        "determines, do not exist (n/a)"
+    )
+    assert result.stderr.strip().splitlines() == [note]
     table = run_fit(str(path), "--y", "y")
-    assert table.returncode == 0
+    assert table.returncode == 0 and table.stderr.strip().splitlines() == [note]
     hc3 = table.stdout.split("OLS (HC3)\n")[1].split("\n\n")[0].splitlines()
-    assert [line.split()[-3:] for line in hc3[1:4]] == [["n/a"] * 3] * 3
+    assert [line.split()[-3:] for line in hc3[1:4]][2] == ["n/a"] * 3
+    assert "n/a" not in " ".join(hc3[1:3] + hc3[4:])
+    # Leaving the dummy out (--x) leaves no such row.
+    plain = run_fit(str(path), "--y", "y", "--x", "x", "--json")
+    assert plain.returncode == 0 and plain.stderr == ""
+    assert all(
+        v is not None for r in json.loads(plain.stdout)["ols_hc3"].values() for v in r.values()
+    )
+
+
+def test_hc3_names_every_row_of_leverage_one(run_fit, tmp_path):
+    path, _ = _dummy_data(tmp_path, ones=(2, 9))
+    result = run_fit(str(path), "--y", "y", "--json")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)["ols_hc3"]
+    assert [fitted[f"beta{j}"]["se"] is None for j in range(4)] == [False, False, True, True]
+    assert result.stderr.strip().splitlines() == [
+        f"regsim fit: ols_hc3: lines 4, 11 of {path} have leverage 1 (to within 1e-8: the fit "
+        "passes through them), so the HC3 standard errors and intervals of beta2 and beta3, "
+        "the coefficients they determine, do not exist (n/a)"
+    ]
+
+
+@pytest.mark.parametrize("power", [-300, 0, 300])
+def test_hc3_scales_exactly_with_the_columns_and_the_response(run_fit, tmp_path, power):
+    # Scaling a column by a power of two leaves the scaled design X_s as it is, so its
+    # coefficient and SE scale exactly, also where their squares would underflow
+    # (x * 2^465 with y near 2^-63: SEs near 1e-159), with or without a row of leverage 1.
+    path, frame = _dummy_data(tmp_path)
+    scaled = frame.assign(x=np.ldexp(frame["x"], 465), y=np.ldexp(frame["y"], power - 63))
+    far = tmp_path / "far.csv"
+    scaled.to_csv(far, index=False, float_format="%.17g")
+    want = json.loads(run_fit(str(path), "--y", "y", "--json").stdout)["ols_hc3"]
+    got = json.loads(run_fit(str(far), "--y", "y", "--json").stdout)["ols_hc3"]
+    for name, shift in (("beta0", power - 63), ("beta1", power - 63 - 465), ("sigma", power - 63)):
+        for key in ("estimate", "se", "lower", "upper"):
+            expected = math.ldexp(want[name][key], shift)
+            assert got[name][key] == pytest.approx(expected, rel=1e-13), (name, key)
+    assert got["beta2"]["se"] is None
+
+
+def test_hc3_with_one_residual_degree_of_freedom(run_fit, tmp_path):
+    # n = p + 1 gives no row leverage 1 by itself (the leverages sum to p): the SEs exist.
+    path = small_csv(tmp_path, 4)
+    result = run_fit(str(path), "--y", "y", "--sigma-prior", "jeffreys", "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    frame = pd.read_csv(path)
+    robust = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]])).fit(cov_type="HC3")
+    se = [json.loads(result.stdout)["ols_hc3"][f"beta{j}"]["se"] for j in range(3)]
+    np.testing.assert_allclose(se, robust.bse.to_numpy(), rtol=1e-9)
 
 
 def test_improper_posterior_is_one_line(run_fit, tmp_path):
