@@ -42,6 +42,17 @@ def notebook_csv(tmp_path):
     return path
 
 
+def assert_coefficients_match(block: dict, reference) -> None:
+    """The first coefficients of a method's block (as many as ``reference`` has) have the
+    estimates, SEs and 95% intervals of a statsmodels fit, to 1e-10."""
+    conf = reference.conf_int(0.05).to_numpy()
+    for j in range(len(reference.params)):
+        row = block[f"beta{j}"]
+        np.testing.assert_allclose(row["estimate"], reference.params.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose(row["se"], reference.bse.iloc[j], rtol=1e-10)
+        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+
+
 def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
     result = run_fit(str(notebook_csv), "--y", "y", "--json")
     assert result.returncode == 0, result.stderr
@@ -50,21 +61,10 @@ def test_json_matches_statsmodels_and_notebook(run_fit, notebook_csv):
     frame = pd.read_csv(notebook_csv)
     model = sm.OLS(frame["y"], sm.add_constant(frame[["x1", "x2"]]))
     reference = model.fit()
-    conf = reference.conf_int(0.05).to_numpy()
-    for j in range(3):
-        row = fitted["ols"][f"beta{j}"]
-        np.testing.assert_allclose(row["estimate"], reference.params.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose(row["se"], reference.bse.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    assert_coefficients_match(fitted["ols"], reference)
     # HC3: statsmodels' sandwich SEs, with the t intervals on n - p degrees of freedom
     # the study's ols_hc3 gives; sigma as OLS.
-    robust = model.fit(cov_type="HC3", use_t=True)
-    conf = robust.conf_int(0.05).to_numpy()
-    for j in range(3):
-        row = fitted["ols_hc3"][f"beta{j}"]
-        np.testing.assert_allclose(row["estimate"], robust.params.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose(row["se"], robust.bse.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    assert_coefficients_match(fitted["ols_hc3"], model.fit(cov_type="HC3", use_t=True))
     assert fitted["ols_hc3"]["sigma"] == fitted["ols"]["sigma"]
     # The notebook's np.std of the OLS residuals is the MLE of sigma.
     np.testing.assert_allclose(fitted["mle"]["sigma"]["estimate"], 4.888384545924403, rtol=1e-12)
@@ -205,12 +205,7 @@ def test_hc3_at_a_row_of_leverage_one(run_fit, tmp_path):
     assert (row["se"], row["lower"], row["upper"]) == (None, None, None)
     rest = frame.drop(index=7)
     reduced = sm.OLS(rest["y"], sm.add_constant(rest[["x"]])).fit(cov_type="HC3", use_t=True)
-    conf = reduced.conf_int(0.05).to_numpy()
-    for j in range(2):
-        row = fitted["ols_hc3"][f"beta{j}"]
-        np.testing.assert_allclose(row["estimate"], reduced.params.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose(row["se"], reduced.bse.iloc[j], rtol=1e-10)
-        np.testing.assert_allclose([row["lower"], row["upper"]], conf[j], rtol=1e-10)
+    assert_coefficients_match(fitted["ols_hc3"], reduced)
     assert fitted["ols_hc3"]["sigma"] == fitted["ols"]["sigma"]
     assert all(value is not None for value in fitted["ols"]["beta2"].values())
     note = (
