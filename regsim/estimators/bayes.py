@@ -532,6 +532,84 @@ def _weights_and_total(log_density: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return weight / total, top + np.log(total)
 
 
+#: Coefficients (constant term first) of P(y)/Q(y) ≈ G(y) = e^{y²/2} Φ(−y) on [0,
+#: _MILLS_REACH], degrees 7 and 8: fitted to G's relative error (a linearised least-squares
+#: fit with Lawson's weights on Chebyshev points, at 30 digits) and within 1.6e-16 of it
+#: (checked at 30 digits on a grid of 6001 points), all positive, so Horner's rule adds
+#: only rounding.
+_MILLS_P = (
+    0.49999999999999994,
+    0.5896050199553913,
+    0.3475261280306616,
+    0.12628762097877952,
+    0.030118115790692193,
+    0.004686721948596281,
+    0.0004411032609215239,
+    1.95135911588743e-05,
+)
+_MILLS_Q = (
+    1.0,
+    1.9770946007136276,
+    1.772545513218088,
+    0.9442761601771934,
+    0.3282179300855868,
+    0.07659976098196492,
+    0.011796826516484315,
+    0.0011056804649742658,
+    4.891334236084727e-05,
+)
+_MILLS_REACH = 6.0
+
+
+def _horner(y: np.ndarray, coefficients: Sequence[float], out: np.ndarray | None = None) -> Any:
+    """Σ_k c_k y^k by Horner's rule (``coefficients`` constant term first), into ``out``."""
+    value = np.multiply(y, coefficients[-1], out=out)
+    value += coefficients[-2]
+    for c in coefficients[-3::-1]:
+        value *= y
+        value += c
+    return value
+
+
+def _weighted_ndtr(
+    x: np.ndarray,
+    weight: Any,
+    gauss: np.ndarray,
+    *,
+    upper: bool = False,
+    overwrite_x: bool = False,
+) -> np.ndarray:
+    """weight · Φ(x), elementwise (with ``upper``, weight · Φ(−x)), from ``gauss`` = weight ·
+    e^{−x²/2}, which the callers have already for the density.
+
+    Φ(−y) = e^{−y²/2} G(y) for y ≥ 0, G by its rational approximation (:data:`_MILLS_P`,
+    :data:`_MILLS_Q`), and Φ(y) = 1 − Φ(−y): as accurate as scipy's ``ndtr`` (the rounding
+    of e^{−y²/2} dominates both), at half its cost once the Gaussian factor is
+    shared. Beyond |x| = ``_MILLS_REACH`` (and where x is infinite) ``ndtr`` itself.
+    ``gauss`` is overwritten, and ``x`` with ``overwrite_x``: fewer temporaries of the
+    arrays' size, each of which can cost page faults.
+    """
+    side = x < 0 if upper else x > 0  # where Φ's argument is positive
+    y = np.abs(x, out=x if overwrite_x else None)
+    far = y > _MILLS_REACH
+    beyond = None
+    if far.any():
+        beyond = y[far]
+        beyond = ndtr(np.where(side[far], beyond, -beyond))
+        if np.ndim(weight):
+            beyond *= weight[far]
+    # Clipped, the polynomials stay finite where ndtr's values replace theirs.
+    np.minimum(y, _MILLS_REACH, out=y)
+    value = _horner(y, _MILLS_Q)
+    gauss /= value
+    _horner(y, _MILLS_P, out=value)
+    value *= gauss
+    np.subtract(weight, value, out=value, where=side)
+    if beyond is not None:
+        value[far] = beyond
+    return value
+
+
 @dataclass(frozen=True)
 class _Mixture:
     """The mixture Σ_i w_i N(m_i, sd_i²) of one coefficient, arrays (nodes, R).
@@ -620,13 +698,22 @@ class _Mixture:
         ``level`` − (1 − F(q)), the same function of q for an upper tail's level."""
         weight, m, inv_sd = self.weight[:, columns], self.m[:, columns], self.inv_sd[:, columns]
         norm = 1.0 / math.sqrt(2.0 * math.pi)
-        x = (q - m) * inv_sd
-        density = weight * np.exp(-0.5 * x * x) * inv_sd
-        if upper:
-            value = level - _node_sum(weight * ndtr(-x))
-        else:
-            value = _node_sum(weight * ndtr(x)) - level
-        return value, norm * _node_sum(density), -norm * _node_sum(density * x * inv_sd)
+        # In place where the arrays allow: each temporary of their size can cost page
+        # faults.
+        x = q - m
+        x *= inv_sd
+        # w e^{−x²/2}: the density's and, through _weighted_ndtr, the CDF's.
+        gauss = np.multiply(x, x)
+        gauss *= -0.5
+        np.exp(gauss, out=gauss)
+        gauss *= weight
+        density = gauss * inv_sd
+        slope = norm * _node_sum(density)
+        density *= x
+        density *= inv_sd
+        bend = -norm * _node_sum(density)
+        cdf = _node_sum(_weighted_ndtr(x, weight, gauss, upper=upper, overwrite_x=True))
+        return (level - cdf if upper else cdf - level), slope, bend
 
 
 def _halley_step(

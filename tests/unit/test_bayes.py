@@ -728,3 +728,21 @@ def test_summaries_of_kept_replicates_are_those_of_all():
     np.testing.assert_array_equal(some[4], keep)
     none = bayes._summaries(weight, m, v, 0.05, np.zeros(replicates, dtype=bool))
     assert np.isnan(none[0]).all() and not none[4].any()
+
+
+def test_weighted_ndtr_is_scipys_to_rounding():
+    # The mixtures' CDF takes Φ from a rational approximation that shares the density's
+    # Gaussian factor (scipy's ndtr beyond |x| = 6): it must agree with ndtr to rounding,
+    # on both sides of 0, for either tail, with a weight per value or one for all.
+    x = np.concatenate([np.linspace(-40.0, 40.0, 80_001), [0.0, -0.0, INF, -INF, np.nan]])
+    before = x.copy()
+    weight = np.random.default_rng(3).random(x.shape) + 0.5
+    for upper in (False, True):
+        expected = weight * special.ndtr(-x if upper else x)
+        gauss = weight * np.exp(-0.5 * x * x)
+        found = bayes._weighted_ndtr(x, weight, gauss, upper=upper)
+        np.testing.assert_allclose(found, expected, rtol=2e-14, atol=0.0)
+    found = bayes._weighted_ndtr(x, 1.0, np.exp(-0.5 * x * x))
+    np.testing.assert_allclose(found, special.ndtr(x), rtol=2e-14, atol=0.0)
+    # The argument is left as it was unless the caller gives it up.
+    np.testing.assert_array_equal(x, before)
