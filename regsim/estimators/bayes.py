@@ -626,7 +626,8 @@ class _Mixture:
     @classmethod
     def of(cls, weight: np.ndarray, m: np.ndarray, v: np.ndarray, spread: np.ndarray) -> _Mixture:
         """The mixture of weights, means and variances (nodes, R); ``spread`` as above."""
-        return cls(weight, m, 1.0 / np.sqrt(v), spread)
+        inv_sd = np.sqrt(v)
+        return cls(weight, m, np.divide(1.0, inv_sd, out=inv_sd), spread)
 
     def bracket(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds on every quantile between 1e-9 and 1 − 1e-9 of the mixtures ``columns``:
@@ -824,13 +825,30 @@ def _summaries(
     wide = np.tile(weight, p)
     mm = np.stack(m, axis=1).reshape(count, p * replicates)
     vv = np.stack(v, axis=1).reshape(count, p * replicates)
-    mean = _node_sum(wide * mm)
+    # The central moments in place, in one work array (each temporary of the arrays' size
+    # can cost page faults), rounded as Σ w·m, Σ w·(v + d²), Σ (w·d)·(d² + 3v) and
+    # Σ w·(d²·(d² + 6v) + 3v·v).
+    work = wide * mm
+    mean = _node_sum(work)
     d = mm - mean
     d2 = d * d
-    var = _node_sum(wide * (vv + d2))
+    np.add(vv, d2, out=work)
+    work *= wide
+    var = _node_sum(work)
     sd = np.sqrt(var)
-    skew = _node_sum(wide * d * (d2 + 3.0 * vv)) / (var * sd)
-    kurt = _node_sum(wide * (d2 * (d2 + 6.0 * vv) + 3.0 * vv * vv)) / (var * var) - 3.0
+    np.multiply(vv, 3.0, out=work)
+    work += d2
+    d *= wide
+    work *= d
+    skew = _node_sum(work) / (var * sd)
+    np.multiply(vv, 6.0, out=work)
+    work += d2
+    work *= d2
+    np.multiply(vv, 3.0, out=d)
+    d *= vv
+    work += d
+    work *= wide
+    kurt = _node_sum(work) / (var * var) - 3.0
     skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
     start = np.where(kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0)
     guess = mean + sd * (start + skewed)
