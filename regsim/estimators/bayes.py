@@ -1862,10 +1862,14 @@ def fit_bayes(
         )
         modes = _newton(sub, rep, lo, hi, start, tol)
         result = _fit_modes(sub, modes, alpha, hermite=certified)
-        for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
-            out[rows] = value
-        converged[rows] = result[4]
-        multimodal[rows] = result[5]
+        if len(rows) == replicates:
+            # Every replicate proper: the arrays as they are, no copies.
+            estimate, se, lower, upper, converged, multimodal = result
+        else:
+            for out, value in zip((estimate, se, lower, upper), result[:4], strict=True):
+                out[rows] = value
+            converged[rows] = result[4]
+            multimodal[rows] = result[5]
     return _finish(estimate, se, lower, upper, converged, multimodal, path.precision, nu)
 
 
@@ -1894,13 +1898,12 @@ def _finish(
     has_mean, has_sd = existing(precision, nu)
     estimate[:, ~has_mean] = np.nan
     se[:, ~has_sd] = np.nan
-    finite = (
-        (np.isfinite(estimate) | ~has_mean).all(axis=1)
-        & (np.isfinite(se) | ~has_sd).all(axis=1)
-        & np.isfinite(lower).all(axis=1)
-        & np.isfinite(upper).all(axis=1)
-    )
-    converged = converged & finite
+    # Column by column: numpy's reductions along a short last axis are slow.
+    converged = converged.copy()
+    for values, needed in ((estimate, has_mean), (se, has_sd), (lower, None), (upper, None)):
+        for j in range(values.shape[1]):
+            if needed is None or needed[j]:
+                converged &= np.isfinite(values[:, j])
     if not converged.all():
         for values in (estimate, se, lower, upper):
             values[~converged] = np.nan
