@@ -1038,8 +1038,9 @@ def _hermite_tail_shift(coef: np.ndarray, z: np.ndarray) -> np.ndarray:
         np.abs(coef[count - 1] * polynomials[count - 2]),
         np.abs(coef[count - 2] * polynomials[count - 3]),
     )
-    _, slope, _ = _hermite_cdf(coef[:, None, :], z, polynomials)
-    return phi * moved / slope
+    # F'(z) as :func:`_hermite_cdf` has it (F and F'' are not needed here).
+    density = _node_sum((coef[:, None, :] * polynomials[:count]).reshape(count, -1))
+    return phi * moved / (phi * density.reshape(z.shape))
 
 
 def _hermite_quantile(
