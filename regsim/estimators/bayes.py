@@ -746,7 +746,7 @@ def _halley_step(
     return np.where(taken, trial, 0.5 * (low + high)), low, high, step, taken
 
 
-def _t_quantile(z: np.ndarray, kurtosis: np.ndarray) -> np.ndarray:
+def _t_quantile(z: float | np.ndarray, kurtosis: np.ndarray) -> np.ndarray:
     """The quantile of the unit-variance Student t with excess kurtosis ``kurtosis`` (ν =
     4 + 6/kurtosis) at the normal quantile z, by Fisher's expansion in 1/ν (five terms).
     """
@@ -849,9 +849,12 @@ def _summaries(
     work += d
     work *= wide
     kurt = _node_sum(work) / (var * var) - 3.0
-    skewed = (zs * zs - 1.0) * skew / 6.0 - (2.0 * zs * zs - 5.0) * zs * skew * skew / 36.0
-    start = np.where(kurt > 1e-8, _t_quantile(zs, kurt), zs + (zs * zs - 3.0) * zs * kurt / 24.0)
-    guess = mean + sd * (start + skewed)
+    # The lower limit's start from the upper one's terms: all but the skewness's first
+    # are odd in z, exactly so in floating point too.
+    even = (z * z - 1.0) * skew / 6.0
+    odd = (2.0 * z * z - 5.0) * z * skew * skew / 36.0
+    start = np.where(kurt > 1e-8, _t_quantile(z, kurt), z + (z * z - 3.0) * z * kurt / 24.0)
+    guess = np.stack([mean + sd * (-start + (even + odd)), mean + sd * (start + (even - odd))])
     # The heaviest node, the same for every coefficient.
     heaviest = np.tile(np.argmax(weight, axis=0), p)
     columns = np.arange(p * replicates)
