@@ -23,7 +23,6 @@ from regsim.estimators.single import (
     conditioning,
     fit_dataset,
     least_squares,
-    leverages,
     response_exponent,
 )
 from regsim.estimators.stats import LEVERAGE_ONE
@@ -327,7 +326,7 @@ def fit_csv(
         sd_ok = has_sd if fit.method == "bayes" else np.ones(len(has_sd), dtype=bool)
         limits_ok = np.ones(len(has_sd), dtype=bool)
         if fit.method == "ols_hc3" and not fit.converged[0]:
-            rows = _leverage_one(x)
+            rows = list(fitted.exact_rows)
             missing = np.append(~np.isfinite(fit.se[0, :-1]), False)
             if len(rows) and missing.any():
                 sd_ok = limits_ok = ~missing
@@ -352,12 +351,6 @@ def fit_csv(
             for j, name in enumerate(fit.parameters)
         }
     return results
-
-
-def _leverage_one(x: np.ndarray) -> list[int]:
-    """The rows (0-based) whose leverage is 1 to within HC3's tolerance
-    (:data:`~regsim.estimators.stats.LEVERAGE_ONE`), the rows the fit passes through."""
-    return [int(i) for i in np.flatnonzero(1.0 - leverages(x) <= LEVERAGE_ONE)]
 
 
 def _leverage_note(

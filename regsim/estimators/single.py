@@ -52,7 +52,6 @@ __all__ = [
     "DatasetFit",
     "conditioning",
     "fit_dataset",
-    "leverages",
     "least_squares",
     "response_exponent",
 ]
@@ -182,17 +181,12 @@ def _statistics(decomposition: _Decomposition) -> SufficientStats:
 _NOT_ENTERED = 1e-8
 
 
-def leverages(x: np.ndarray) -> np.ndarray:
-    """The leverages h_i of the rows of X = [1, x] (the diagonal of the hat matrix), as
-    HC3 takes them: h_i = ‖Q_i‖², Q of the scaled design's QR decomposition.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n, k)
-        Covariates, without the intercept column.
-    """
-    q, _ = np.linalg.qr(_design(np.asarray(x, dtype=float))[0])
-    return np.einsum("ij,ij->i", q, q)
+def _exactly_fitted(d: _Decomposition) -> tuple[np.ndarray, np.ndarray]:
+    """The leverages h_i = ‖Q_i‖² of the rows of X (the hat matrix's diagonal), and where
+    a row is fitted exactly: h_i within :data:`~regsim.estimators.stats.LEVERAGE_ONE` of 1,
+    the study's rule (:func:`regsim.estimators.stats._hc3_covariance`)."""
+    leverage = np.einsum("ij,ij->i", d.q, d.q)
+    return leverage, 1.0 - leverage <= LEVERAGE_ONE
 
 
 def _hc3_se(d: _Decomposition) -> np.ndarray:
@@ -209,8 +203,7 @@ def _hc3_se(d: _Decomposition) -> np.ndarray:
     nothing to theirs.
     """
     coefficients = solve_triangular(d.r, d.q.T)  # R⁻¹Qᵀ, the map of X_s's coefficients
-    leverage = np.einsum("ij,ij->i", d.q, d.q)
-    exact = 1.0 - leverage <= LEVERAGE_ONE
+    leverage, exact = _exactly_fitted(d)
     top = float(np.max(np.abs(d.residuals)))
     if not top > 0:
         return np.full((1, len(d.norms)), np.nan)
@@ -234,10 +227,15 @@ class DatasetFit:
         (1, p + 1)), in the order asked for.
     rss : float
         Residual sum of squares of the least-squares fit, summed from the residuals.
+    exact_rows : tuple of int
+        The rows (0-based) the fit passes through: leverage 1, within
+        :data:`~regsim.estimators.stats.LEVERAGE_ONE`. HC3's SEs of the coefficients they
+        determine do not exist (NaN in the ``ols_hc3`` fit).
     """
 
     fits: dict[str, Fit]
     rss: float
+    exact_rows: tuple[int, ...] = ()
 
 
 def fit_dataset(
@@ -290,6 +288,7 @@ def fit_dataset(
             {method: _scaled_fit(fit, shift) for method, fit in inner.fits.items()},
             # In y's units RSS can pass the largest double (y near 1e154): inf then.
             float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
+            inner.exact_rows,
         )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)
@@ -303,7 +302,10 @@ def fit_dataset(
     unknown = [m for m in methods if m not in makers]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(makers)}")
-    return DatasetFit({method: makers[method]() for method in methods}, decomposition.rss)
+    exact_rows = tuple(int(i) for i in np.flatnonzero(_exactly_fitted(decomposition)[1]))
+    return DatasetFit(
+        {method: makers[method]() for method in methods}, decomposition.rss, exact_rows
+    )
 
 
 def response_exponent(y: np.ndarray) -> int:
