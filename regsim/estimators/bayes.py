@@ -598,8 +598,8 @@ def _weighted_ndtr(
         beyond = ndtr(np.where(side[far], beyond, -beyond))
         if np.ndim(weight):
             beyond *= weight[far]
-    # Clipped, the polynomials stay finite where ndtr's values replace theirs.
-    np.minimum(y, _MILLS_REACH, out=y)
+        # Clipped, the polynomials stay finite where ndtr's values replace theirs.
+        np.minimum(y, _MILLS_REACH, out=y)
     value = _horner(y, _MILLS_Q)
     gauss /= value
     _horner(y, _MILLS_P, out=value)
