@@ -81,7 +81,7 @@ def warm_up() -> None:
         ax.set_title(r"$\sigma$ = 1")
         ax.set_ylabel(r"Bias of $\hat\beta_1$")
         figure.legend()
-        with _quiet_font_subsetting():
+        with _font_subsetting():
             for fmt in ("png", "pdf"):
                 figure.savefig(io.BytesIO(), format=fmt, dpi=72, metadata=None)
     import pypdfium2  # noqa: F401 - loaded here, shared by the workers of png_from_pdf
@@ -133,21 +133,46 @@ def save_figure(
         path = path.with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with _quiet_font_subsetting():
+    with _font_subsetting():
         _save_all(figure, path, formats, dpi, written, vector_raster_dpi or dpi)
     return written
 
 
+#: OpenType's layout tables (glyph substitution and positioning, and their definitions):
+#: a PDF viewer does not read them, since a PDF places every glyph itself, and decoding
+#: them was two thirds of the time fontTools took to subset DejaVu Sans for a PDF (about
+#: 50 against 15 ms a font, two or three fonts a figure). The fonts embedded without them
+#: draw the same pixels (tests/unit/test_figures.py).
+LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF")
+
+
 @contextlib.contextmanager
-def _quiet_font_subsetting() -> Iterator[None]:
-    """The PDF backend subsets fonts with fontTools, which logs every step at INFO level
-    (a hundred lines per PDF in a job's log): only its warnings, for the duration."""
+def _font_subsetting() -> Iterator[None]:
+    """For the duration: the PDF backend's font subsets leave out :data:`LAYOUT_TABLES`,
+    and fontTools, which logs every step of a subsetting at INFO level (a hundred lines a
+    PDF in a job's log), only its warnings.
+
+    matplotlib builds its own ``fontTools.subset.Options``, whose tables to drop start
+    from the class's ``_drop_tables_default``: the list is extended here and put back
+    after. Were that attribute gone (a fontTools upgrade), fonts would be subset as
+    matplotlib does by default, and a test says so.
+    """
+    from fontTools import subset
+
     font_logger = logging.getLogger("fontTools")
     level = font_logger.level
     font_logger.setLevel(max(level, logging.WARNING))
+    dropped = getattr(subset.Options, "_drop_tables_default", None)
+    if isinstance(dropped, list):
+        subset.Options._drop_tables_default = [
+            *dropped,
+            *(tag for tag in LAYOUT_TABLES if tag not in dropped),
+        ]
     try:
         yield
     finally:
+        if isinstance(dropped, list):
+            subset.Options._drop_tables_default = dropped
         font_logger.setLevel(level)
 
 

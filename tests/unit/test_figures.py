@@ -1068,6 +1068,64 @@ def test_font_subsetting_does_not_fill_the_jobs_logs(tmp_path, caplog) -> None:
     assert logging.getLogger("fontTools").level == logging.NOTSET
 
 
+def _embedded_fonts(pdf: bytes) -> list[bytes]:
+    """The TrueType programs (``/FontFile2`` streams) a PDF of matplotlib embeds."""
+    import re
+    import zlib
+
+    fonts = []
+    for number in re.findall(rb"/FontFile2 (\d+) 0 R", pdf):
+        start = pdf.index(b"\n" + number + b" 0 obj")
+        head = pdf.index(b"stream\n", start) + len(b"stream\n")
+        length = int(re.search(rb"/Length (\d+)", pdf[start:head]).group(1))
+        fonts.append(zlib.decompress(pdf[head : head + length]))
+    return fonts
+
+
+def test_pdf_fonts_leave_out_the_layout_tables_and_draw_the_same_pixels(
+    tmp_path, monkeypatch
+) -> None:
+    """The PDF's fonts are subset without OpenType's layout tables (decoding them was most
+    of the subsetting's time): the fonts lack them, the page rasters to the same pixels
+    as the same figure's PDF with matplotlib's own subsets, and fontTools' defaults are
+    put back."""
+    import io
+
+    import pypdfium2
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from regsim.figures import save
+
+    # What the speed-up relies on: were it gone, fonts would be subset in full, slowly.
+    assert isinstance(getattr(subset.Options, "_drop_tables_default", None), list), (
+        "fontTools.subset.Options._drop_tables_default is gone: regsim.figures.save."
+        "_font_subsetting no longer leaves out the fonts' layout tables"
+    )
+    before = list(subset.Options._drop_tables_default)
+    assert not set(save.LAYOUT_TABLES) & set(before)  # else there is nothing to test
+    table = synthetic_metrics(sigmas=(1.0, 2.0))
+    figures.save_figure(figures.bias_figure(table), tmp_path / "ours", formats=("pdf",))
+    assert subset.Options._drop_tables_default == before
+    monkeypatch.setattr(save, "LAYOUT_TABLES", ())
+    figures.save_figure(figures.bias_figure(table), tmp_path / "full", formats=("pdf",))
+    pdfs = {name: (tmp_path / f"{name}.pdf").read_bytes() for name in ("ours", "full")}
+    fonts = {name: _embedded_fonts(pdf) for name, pdf in pdfs.items()}
+    assert len(fonts["ours"]) == len(fonts["full"]) >= 1
+    for name, programs in fonts.items():
+        for program in programs:
+            tables = set(TTFont(io.BytesIO(program)).keys())
+            if name == "ours":
+                assert not tables & {"GSUB", "GPOS", "GDEF"}, tables
+            else:  # DejaVu Sans has them, and matplotlib keeps them
+                assert {"GSUB", "GPOS"} <= tables, tables
+    assert len(pdfs["ours"]) < len(pdfs["full"])
+    pixels = [
+        pypdfium2.PdfDocument(pdf)[0].render(scale=300 / 72).to_numpy() for pdf in pdfs.values()
+    ]
+    np.testing.assert_array_equal(pixels[0], pixels[1])
+
+
 def test_a_figure_drawn_after_the_warm_up_is_the_same_bytes(tmp_path) -> None:
     """The paper job draws a small figure before it forks its workers
     (``save.warm_up``): a figure then drawn is the one a fresh process draws."""
