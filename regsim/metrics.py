@@ -807,6 +807,37 @@ def _group_first(gid: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
     return out
 
 
+def _sorted_by_group(
+    gid: np.ndarray, values: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values`` sorted within each group, the groups one after another in id order, with
+    each group's start and count: the values ``np.lexsort((values, gid))`` orders.
+
+    Groups of a summary are about equally large (a cell's replicates, less its failures):
+    each group's values are then laid in a row of a (groups, largest group) array, padded
+    with +inf, and the rows sorted at once, about a fifth of lexsort's time on a grid's
+    cells. Groups far from equal (a table of the summarize command), or values with NaN
+    (which sorts after the padding), take lexsort.
+    """
+    counts = np.bincount(gid, minlength=n_groups)
+    starts = np.zeros(n_groups, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    width = int(counts.max()) if n_groups else 0
+    if n_groups * width > 2 * len(values) + 1024 or np.isnan(values).any():
+        order = np.lexsort((values, gid))
+        return values[order], starts, counts
+    # Rows in group order (numpy sorts 16-bit integers by radix, in linear time); each
+    # row's place in its group's row of the array.
+    key = gid.astype(np.uint16) if n_groups <= 1 << 16 else gid
+    order = np.argsort(key, kind="stable")
+    group = gid[order]
+    place = np.arange(len(values)) - starts[group]
+    padded = np.full((n_groups, width), np.inf)
+    padded[group, place] = values[order]
+    padded.sort(axis=1)
+    return padded[group, place], starts, counts
+
+
 def _medians(gid: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Each group's median and the sparsity 1/f at it, from the order statistics.
 
@@ -815,11 +846,7 @@ def _medians(gid: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.nda
     with ``i = ⌈n(½ - h)⌉`` and ``j = ⌈n(½ + h)⌉`` clipped to ``1 … n``. NaN for groups of
     fewer than two values, or whose quantiles coincide.
     """
-    order = np.lexsort((values, gid))
-    ordered, groups = values[order], gid[order]
-    ids = np.arange(n_groups)
-    starts = np.searchsorted(groups, ids)
-    counts = np.searchsorted(groups, ids, side="right") - starts
+    ordered, starts, counts = _sorted_by_group(gid, values, n_groups)
     median = np.full(n_groups, np.nan)
     sparsity = np.full(n_groups, np.nan)
     has = counts > 0

@@ -681,3 +681,37 @@ def test_two_replicates_give_a_mad_but_no_mcse_of_it(b):
         summarize(three, estimate="b", true=1.0).assign(method="all"), "mad_empse", "all"
     )[1]
     assert np.isfinite(mcse) and mcse > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=12),
+    equal=st.booleans(),
+    data=st.data(),
+)
+def test_values_sorted_by_group_are_lexsorts(sizes, equal, data) -> None:
+    """The medians' sort (rows of a padded array when the groups are about equal, lexsort
+    otherwise) orders every group's values as ``np.lexsort((values, gid))`` does: ties,
+    infinities, NaN and empty groups included."""
+    from regsim.metrics import _sorted_by_group
+
+    if equal:
+        sizes = [sizes[0]] * len(sizes)
+    gid = np.repeat(np.arange(len(sizes)), sizes)
+    gid = np.array(data.draw(st.permutations(list(gid))), dtype=np.int64)
+    values = np.array(
+        data.draw(
+            st.lists(
+                st.sampled_from([0.0, -0.5, 1.5, 2.0, np.inf, -np.inf, np.nan])
+                | st.floats(-1e3, 1e3),
+                min_size=len(gid),
+                max_size=len(gid),
+            )
+        ),
+        dtype=float,
+    )
+    ordered, starts, counts = _sorted_by_group(gid, values, len(sizes))
+    expected = values[np.lexsort((values, gid))]
+    np.testing.assert_array_equal(ordered, expected)  # NaN equals NaN here
+    assert counts.tolist() == list(sizes)
+    assert starts.tolist() == np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
