@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regsim.cli.csvfile import read_csv_table
+from regsim.cli.csvfile import data_lines, read_csv_table
 from regsim.design import Prior
 from regsim.errors import InputDataError
 from regsim.estimators import parameter_names
@@ -142,12 +142,14 @@ def read_regression_data(
     for name in [response, *covariates]:
         column = frame[name]
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            raise InputDataError(f"{path}: column {name!r} is not numeric{_first_text(column)}")
+            raise InputDataError(
+                f"{path}: column {name!r} is not numeric{_first_text(path, column)}"
+            )
         values = column.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            row = first + 2  # header is line 1
+            row = file_line(path, first, len(frame))
             if np.isnan(values[first]):
                 raise InputDataError(f"{path}: column {name!r} has a missing value (line {row})")
             raise InputDataError(
@@ -181,15 +183,28 @@ def read_regression_data(
     return x, y, covariates
 
 
-def _first_text(column: pd.Series) -> str:
+def _first_text(path: Path, column: pd.Series) -> str:
     """`` ('low', line 2)``: the first value of ``column`` that is not a number, and its
-    line in the file (the header is line 1); empty if every value reads as one."""
+    line in the file; empty if every value reads as one."""
     numbers = pd.to_numeric(column, errors="coerce")
     text = np.flatnonzero(numbers.isna().to_numpy() & column.notna().to_numpy())
     if not len(text):
         return ""
     first = int(text[0])
-    return f" ({column.iloc[first]!r}, line {first + 2})"
+    return f" ({column.iloc[first]!r}, line {file_line(path, first, len(column))})"
+
+
+def file_line(path: Path, row: int, n: int) -> int:
+    """The line of ``path`` on which data row ``row`` (from 0) of its ``n`` starts."""
+    return file_lines(path, [row], n)[0]
+
+
+def file_lines(path: Path, rows: list[int], n: int) -> list[int]:
+    """The lines of ``path`` on which data rows ``rows`` (from 0) of its ``n`` start
+    (:func:`regsim.cli.csvfile.data_lines`); ``row + 2`` (the header is line 1) should
+    the file's rows not be the table's."""
+    lines = data_lines(path)
+    return [lines[row] if len(lines) == n else row + 2 for row in rows]
 
 
 def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
@@ -331,7 +346,7 @@ def fit_csv(
             if len(rows) and missing.any():
                 sd_ok = limits_ok = ~missing
                 if notes is not None:
-                    notes.append(_leverage_note(args.data, rows, fit.parameters, missing))
+                    notes.append(_leverage_note(args.data, rows, len(y), fit.parameters, missing))
         usable = fit.converged[0] or (
             fit.method in ("bayes", "ols_hc3")
             and np.isfinite(fit.estimate[0, mean_ok]).all()
@@ -354,10 +369,11 @@ def fit_csv(
 
 
 def _leverage_note(
-    path: Path, rows: list[int], parameters: tuple[str, ...], missing: np.ndarray
+    path: Path, rows: list[int], n: int, parameters: tuple[str, ...], missing: np.ndarray
 ) -> str:
-    """The line saying which rows have leverage 1 and whose HC3 SEs do not exist."""
-    lines = [str(row + 2) for row in rows]  # the header is line 1
+    """The line saying which of the ``n`` rows have leverage 1 and whose HC3 SEs do not
+    exist."""
+    lines = [str(line) for line in file_lines(path, rows, n)]
     shown = ", ".join(lines[:5]) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
     names = " and ".join(name for name, gone in zip(parameters, missing, strict=True) if gone)
     one = len(rows) == 1

@@ -191,6 +191,16 @@ def _dummy_data(tmp_path, ones=(7,), rows: int = 12, name: str = "dummy.csv"):
     return path, frame
 
 
+def test_hc3_note_names_the_file_s_lines_past_blank_ones(run_fit, tmp_path):
+    """The leverage note names the row's line in the file: blank lines before it count."""
+    path, _ = _dummy_data(tmp_path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "", *lines[1:4], "  ", *lines[4:]]) + "\n")
+    result = run_fit(str(path), "--y", "y")
+    assert result.returncode == 0, result.stderr
+    assert f"ols_hc3: line 11 of {path} has leverage 1" in result.stderr
+
+
 def test_hc3_at_a_row_of_leverage_one(run_fit, tmp_path):
     # A dummy covariate with one case in its level: the fit passes through that row, whose
     # residual and 1 - h_ii are both rounding, so the dummy's HC3 variance does not exist.
@@ -383,6 +393,19 @@ BAD_FILES = {
     ),
     "infinite_value": ("x1,y\n1,2\n2,inf\n3,5\n4,4\n", "infinite value inf (line 3)"),
     "nan_text": ("x1,y\n1,2\n2,NaN\n3,5\n4,4\n", "missing value (line 3)"),
+    # the file's line, blank lines (empty or spaces only, which pandas skips) counted
+    "missing_after_blank_lines": (
+        "x1,y\n\n1,2\n   \n2,\n3,5\n4,4\n",
+        "missing_after_blank_lines.csv: column 'y' has a missing value (line 5)",
+    ),
+    "text_after_blank_lines": (
+        "x1,y\n1,2\n\n\nabc,3\n3,5\n4,4\n",
+        "column 'x1' is not numeric ('abc', line 5)",
+    ),
+    "blank_lines_before_the_header": (
+        "\n\nx1,y\n1,2\n2,inf\n3,5\n4,4\n",
+        "infinite value inf (line 5)",
+    ),
     "ragged_row": ("x1,y\n1,2\n2,3,4\n3,5\n4,4\n", "cannot parse as CSV"),
     # pandas would read its first column as an index and shift the rest to the left
     "ragged_first_row": (
