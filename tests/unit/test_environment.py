@@ -40,9 +40,14 @@ def test_conda_pins_agree_with_requirements():
     assert checked >= 5
 
 
-#: Import names of the packages that differ from their conda names (Pillow comes with
-#: matplotlib-base).
-IMPORT_TO_CONDA = {"yaml": "pyyaml", "PIL": "matplotlib-base", "matplotlib": "matplotlib-base"}
+#: Import names of the packages that differ from their conda names (Pillow and fontTools
+#: come with matplotlib-base).
+IMPORT_TO_CONDA = {
+    "yaml": "pyyaml",
+    "PIL": "matplotlib-base",
+    "fontTools": "matplotlib-base",
+    "matplotlib": "matplotlib-base",
+}
 
 #: Imported by the package outside the rules: `python -m regsim` validates a configuration
 #: against the workflow's schema with Snakemake's validator (regsim.cli.studyconfig).
