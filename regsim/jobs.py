@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from regsim.atomic import replacing
+from regsim.estimators.base import remember_quantiles
 from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parquet import ChunkWriter
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
@@ -50,6 +51,7 @@ def run_simulate(
     job: SimulateJob,
     fits: str | os.PathLike[str],
     datasets: str | os.PathLike[str] | None = None,
+    quantiles: Sequence[tuple[str, float, float, float]] = (),
 ) -> None:
     """Rule ``simulate``: draw and fit the job's units; write its chunk of fits.
 
@@ -66,7 +68,12 @@ def run_simulate(
         The job's chunk of fits (parquet), written atomically.
     datasets : path-like, optional
         The job's dataset file (``.npz``); none is written without it.
+    quantiles : sequence, optional
+        The job's :meth:`~regsim.specs.SimulateJob.ols_quantiles`, computed elsewhere
+        (``regsim.estimators.base.remember_quantiles``); without them the fits compute
+        their own, the same numbers.
     """
+    remember_quantiles(quantiles)
     with ExitStack() as stack:
         chunk = stack.enter_context(
             ChunkWriter(

@@ -24,6 +24,8 @@ rule simulate:
         # before and after a change: a digest here, the job rebuilds the spec from the
         # configuration.
         job_digest=lambda wc: STUDY.simulate_job(wc.job).digest(),
+        # computed once here, so that the job need not import scipy.special for them
+        ols_quantiles=lambda wc: STUDY.simulate_job(wc.job).ols_quantiles(),
     script:
         "../scripts/simulate.py"
 

@@ -9,4 +9,5 @@ with log_to(sm.log[0]):
         simulate_job(sm.config, sm.wildcards.job, sm.params.job_digest),
         fits=sm.output.fits,
         datasets=sm.output.get("datasets"),
+        quantiles=sm.params.ols_quantiles,
     )

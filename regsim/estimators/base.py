@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammainccinv, gammaincinv, stdtrit
 
 from regsim.limits import SMALL_ALPHA
 from regsim.schema import SIGMA_PRIORS, parameter_names
@@ -56,25 +56,90 @@ def sigma_exponent(sigma_prior: str) -> int:
 
 # Quantiles from scipy.special (and the normal one, regsim.limits.normal_upper, from the
 # standard library) rather than scipy.stats, whose import alone costs about a second in
-# every job.
+# every job. scipy.special itself is imported only where a quantile is first computed:
+# its import was half of a simulate job's time, and a job is given the quantiles of its
+# OLS fits, which the workflow computes once (remember_quantiles).
+
+#: Quantiles computed or given so far, by (function, its two arguments).
+_QUANTILES: dict[tuple[str, float, float], float] = {}
+
+
+def _quantile(name: str, first: float, second: float, compute: Callable[[], float]) -> float:
+    key = (name, float(first), float(second))
+    value = _QUANTILES.get(key)
+    if value is None:
+        value = _QUANTILES[key] = float(compute())
+    return value
+
+
 def t_upper(df: int | float, alpha: float) -> float:
     """t_{df, 1−α/2}, the upper quantile of a two-sided (1 − α) t interval."""
-    if alpha < SMALL_ALPHA:
-        return -float(stdtrit(df, alpha / 2.0))
-    return float(stdtrit(df, 1 - alpha / 2))
+
+    def compute() -> float:
+        from scipy.special import stdtrit
+
+        if alpha < SMALL_ALPHA:
+            return -float(stdtrit(df, alpha / 2.0))
+        return float(stdtrit(df, 1 - alpha / 2))
+
+    return _quantile("t_upper", df, alpha, compute)
 
 
 def chi2_upper(alpha: float, df: int) -> float:
     """χ²_{df, 1−α/2}, the upper quantile of a two-sided (1 − α) chi-square interval."""
-    if alpha < SMALL_ALPHA:
-        return 2.0 * float(gammainccinv(df / 2.0, alpha / 2.0))
-    return chi2_quantile(1 - alpha / 2, df)
+
+    def compute() -> float:
+        from scipy.special import gammainccinv
+
+        if alpha < SMALL_ALPHA:
+            return 2.0 * float(gammainccinv(df / 2.0, alpha / 2.0))
+        return chi2_quantile(1 - alpha / 2, df)
+
+    return _quantile("chi2_upper", alpha, df, compute)
 
 
 def chi2_quantile(q: float, df: int) -> float:
     """The q quantile of χ² with ``df`` degrees of freedom: 2 P⁻¹(df/2, q), P the
     regularized lower incomplete gamma function."""
-    return 2.0 * float(gammaincinv(df / 2.0, q))
+
+    def compute() -> float:
+        from scipy.special import gammaincinv
+
+        return 2.0 * float(gammaincinv(df / 2.0, q))
+
+    return _quantile("chi2_quantile", q, df, compute)
+
+
+#: A quantile as :func:`ols_quantiles` gives it: (function, its two arguments, value).
+Quantile = tuple[str, float, float, float]
+
+
+def ols_quantiles(df: int, alpha: float) -> list[Quantile]:
+    """The quantiles OLS's intervals take at ``df`` = n − p degrees of freedom and level
+    ``alpha`` (:func:`regsim.estimators.linear.fit_ols`), for :func:`remember_quantiles`."""
+    return [
+        ("t_upper", float(df), float(alpha), t_upper(df, alpha)),
+        ("chi2_upper", float(alpha), float(df), chi2_upper(alpha, df)),
+        ("chi2_quantile", float(alpha / 2), float(df), chi2_quantile(alpha / 2, df)),
+    ]
+
+
+def remember_quantiles(quantiles: Iterable[Quantile]) -> None:
+    """Take ``quantiles`` (of :func:`ols_quantiles`, computed in another process) as the
+    values of :func:`t_upper`, :func:`chi2_upper` and :func:`chi2_quantile` at their
+    arguments, so that fitting them does not import scipy.special.
+
+    Raises
+    ------
+    ValueError
+        If an entry names another function or its value is not a finite number.
+    """
+    for name, first, second, value in quantiles:
+        if name not in ("t_upper", "chi2_upper", "chi2_quantile") or not np.isfinite(value):
+            raise ValueError(
+                f"not a quantile of regsim.estimators.base: {name}({first}, {second}) = {value!r}"
+            )
+        _QUANTILES[(name, float(first), float(second))] = float(value)
 
 
 def finite_rows(*arrays: np.ndarray) -> np.ndarray:

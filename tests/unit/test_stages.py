@@ -203,6 +203,62 @@ def test_simulate_writes_the_datasets_it_fits(studies: dict[str, Path]) -> None:
             np.testing.assert_array_equal(np.concatenate([d.y for d in mine]), drawn.y)
 
 
+def test_a_simulate_job_given_its_quantiles_writes_the_same_chunk_without_scipy(
+    tmp_path: Path,
+) -> None:
+    """The workflow gives a simulate job the t and chi-square quantiles of its OLS fits
+    (a rule's params): the job then imports no scipy (half of its time went to
+    scipy.special's import), and its chunk is the bytes of a job computing its own."""
+    import json
+    import subprocess
+    import sys
+
+    job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
+    quantiles = job.ols_quantiles()
+    assert [name for name, *_ in quantiles] == ["t_upper", "chi2_upper", "chi2_quantile"]
+    assert quantiles[0][1:3] == (9.0, 0.05)  # n - p = 12 - 3
+    run_simulate(job, fits=tmp_path / "own.parquet")
+    code = (
+        "import json, sys\n"
+        "from regsim.jobs import run_simulate\n"
+        "from regsim.specs import SimulateJob\n"
+        "job = SimulateJob.from_params(json.loads(sys.argv[1]))\n"
+        "run_simulate(job, fits=sys.argv[2], quantiles=json.loads(sys.argv[3]))\n"
+        "assert not [m for m in sys.modules if m.startswith('scipy')], 'scipy imported'\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(job.to_params()),
+            str(tmp_path / "given.parquet"),
+            json.dumps(quantiles),
+        ],
+        check=True,
+    )
+    assert (tmp_path / "given.parquet").read_bytes() == (tmp_path / "own.parquet").read_bytes()
+    assert (
+        SimulateJob("x", 7, job.units, FitSpec(("mle", "map"), PRIORS, 0.05)).ols_quantiles() == []
+    )
+
+
+def test_remembered_quantiles_are_scipy_s_and_refuse_others() -> None:
+    from scipy.special import gammaincinv, stdtrit
+
+    from regsim.estimators import base
+
+    given = base.ols_quantiles(17, 0.1)
+    assert given[0][3] == float(stdtrit(17, 0.95))
+    assert given[2][3] == 2.0 * float(gammaincinv(8.5, 0.05))
+    base.remember_quantiles(given)
+    assert base.t_upper(17, 0.1) == given[0][3]
+    with pytest.raises(ValueError, match="not a quantile"):
+        base.remember_quantiles([("ndtri", 0.5, 1.0, 0.0)])
+    with pytest.raises(ValueError, match="not a quantile"):
+        base.remember_quantiles([("t_upper", 3.0, 0.05, math.nan)])
+
+
 def test_fitting_in_small_batches_gives_the_same_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studies: dict[str, Path]
 ) -> None:
