@@ -51,7 +51,7 @@ def run_simulate(
     job: SimulateJob,
     fits: str | os.PathLike[str],
     datasets: str | os.PathLike[str] | None = None,
-    quantiles: Sequence[tuple[str, float, float, float]] = (),
+    quantiles: Sequence[float] = (),
 ) -> None:
     """Rule ``simulate``: draw and fit the job's units; write its chunk of fits.
 
@@ -68,12 +68,13 @@ def run_simulate(
         The job's chunk of fits (parquet), written atomically.
     datasets : path-like, optional
         The job's dataset file (``.npz``); none is written without it.
-    quantiles : sequence, optional
+    quantiles : sequence of float, optional
         The job's :meth:`~regsim.specs.SimulateJob.ols_quantiles`, computed elsewhere
         (``regsim.estimators.base.remember_quantiles``); without them the fits compute
         their own, the same numbers.
     """
-    remember_quantiles(quantiles)
+    if quantiles:
+        remember_quantiles(job.ols_quantile_keys(), quantiles)
     with ExitStack() as stack:
         chunk = stack.enter_context(
             ChunkWriter(

@@ -171,20 +171,29 @@ class SimulateJob:
         """:meth:`to_params` as 16 hex digits (:func:`digest`), the simulate rule's params."""
         return digest(self.to_params())
 
-    def ols_quantiles(self) -> list[tuple[str, float, float, float]]:
-        """The t and χ² quantiles of the job's OLS fits, one set per n − p of its cells
-        (``regsim.estimators.base.ols_quantiles``); none without OLS.
+    def _ols_dfs(self) -> list[int]:
+        """The n − p of the job's cells, where it fits OLS (none without)."""
+        if not {"ols", "ols_hc3"} & set(self.fit.methods):
+            return []
+        return sorted({unit.cell.n - unit.cell.p for unit in self.units})
+
+    def ols_quantile_keys(self) -> list[tuple[str, float, float]]:
+        """The t and χ² quantiles the job's OLS fits take, a set per n − p of its cells
+        (``regsim.estimators.base.ols_quantile_keys``)."""
+        from regsim.estimators.base import ols_quantile_keys
+
+        return [key for df in self._ols_dfs() for key in ols_quantile_keys(df, self.fit.alpha)]
+
+    def ols_quantiles(self) -> list[float]:
+        """The values of :meth:`ols_quantile_keys`, in its order.
 
         Computed where the workflow is parsed and given to the job as a rule's params, so
         that the job need not import scipy.special (half of its time) to compute them
         again (``regsim.estimators.base.remember_quantiles``).
         """
-        if not {"ols", "ols_hc3"} & set(self.fit.methods):
-            return []
         from regsim.estimators.base import ols_quantiles
 
-        dfs = sorted({unit.cell.n - unit.cell.p for unit in self.units})
-        return [entry for df in dfs for entry in ols_quantiles(df, self.fit.alpha)]
+        return [value for df in self._ols_dfs() for value in ols_quantiles(df, self.fit.alpha)]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SimulateJob:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,31 +110,35 @@ def chi2_quantile(q: float, df: int) -> float:
     return _quantile("chi2_quantile", q, df, compute)
 
 
-#: A quantile as :func:`ols_quantiles` gives it: (function, its two arguments, value).
-Quantile = tuple[str, float, float, float]
-
-
-def ols_quantiles(df: int, alpha: float) -> list[Quantile]:
+def ols_quantile_keys(df: int, alpha: float) -> list[tuple[str, float, float]]:
     """The quantiles OLS's intervals take at ``df`` = n − p degrees of freedom and level
-    ``alpha`` (:func:`regsim.estimators.linear.fit_ols`), for :func:`remember_quantiles`."""
+    ``alpha`` (:func:`regsim.estimators.linear.fit_ols`): (function, its two arguments)."""
     return [
-        ("t_upper", float(df), float(alpha), t_upper(df, alpha)),
-        ("chi2_upper", float(alpha), float(df), chi2_upper(alpha, df)),
-        ("chi2_quantile", float(alpha / 2), float(df), chi2_quantile(alpha / 2, df)),
+        ("t_upper", float(df), float(alpha)),
+        ("chi2_upper", float(alpha), float(df)),
+        ("chi2_quantile", float(alpha / 2), float(df)),
     ]
 
 
-def remember_quantiles(quantiles: Iterable[Quantile]) -> None:
-    """Take ``quantiles`` (of :func:`ols_quantiles`, computed in another process) as the
-    values of :func:`t_upper`, :func:`chi2_upper` and :func:`chi2_quantile` at their
-    arguments, so that fitting them does not import scipy.special.
+def ols_quantiles(df: int, alpha: float) -> list[float]:
+    """The values of :func:`ols_quantile_keys`, in its order."""
+    return [t_upper(df, alpha), chi2_upper(alpha, df), chi2_quantile(alpha / 2, df)]
+
+
+def remember_quantiles(keys: Sequence[tuple[str, float, float]], values: Sequence[float]) -> None:
+    """Take ``values`` (of :func:`ols_quantiles`, computed in another process) as those of
+    :func:`t_upper`, :func:`chi2_upper` and :func:`chi2_quantile` at ``keys`` (of
+    :func:`ols_quantile_keys`), so that fitting OLS does not import scipy.special.
 
     Raises
     ------
     ValueError
-        If an entry names another function or its value is not a finite number.
+        If there are not as many values as keys, a key names another function, or a
+        value is not a finite number.
     """
-    for name, first, second, value in quantiles:
+    if len(keys) != len(values):
+        raise ValueError(f"{len(values)} quantiles given for {len(keys)}")
+    for (name, first, second), value in zip(keys, values, strict=True):
         if name not in ("t_upper", "chi2_upper", "chi2_quantile") or not np.isfinite(value):
             raise ValueError(
                 f"not a quantile of regsim.estimators.base: {name}({first}, {second}) = {value!r}"

@@ -215,8 +215,9 @@ def test_a_simulate_job_given_its_quantiles_writes_the_same_chunk_without_scipy(
 
     job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
     quantiles = job.ols_quantiles()
-    assert [name for name, *_ in quantiles] == ["t_upper", "chi2_upper", "chi2_quantile"]
-    assert quantiles[0][1:3] == (9.0, 0.05)  # n - p = 12 - 3
+    keys = job.ols_quantile_keys()
+    assert [name for name, *_ in keys] == ["t_upper", "chi2_upper", "chi2_quantile"]
+    assert keys[0][1:] == (9.0, 0.05) and len(quantiles) == 3  # n - p = 12 - 3
     run_simulate(job, fits=tmp_path / "own.parquet")
     code = (
         "import json, sys\n"
@@ -249,14 +250,16 @@ def test_remembered_quantiles_are_scipy_s_and_refuse_others() -> None:
     from regsim.estimators import base
 
     given = base.ols_quantiles(17, 0.1)
-    assert given[0][3] == float(stdtrit(17, 0.95))
-    assert given[2][3] == 2.0 * float(gammaincinv(8.5, 0.05))
-    base.remember_quantiles(given)
-    assert base.t_upper(17, 0.1) == given[0][3]
+    assert given[0] == float(stdtrit(17, 0.95))
+    assert given[2] == 2.0 * float(gammaincinv(8.5, 0.05))
+    base.remember_quantiles(base.ols_quantile_keys(17, 0.1), given)
+    assert base.t_upper(17, 0.1) == given[0]
     with pytest.raises(ValueError, match="not a quantile"):
-        base.remember_quantiles([("ndtri", 0.5, 1.0, 0.0)])
+        base.remember_quantiles([("ndtri", 0.5, 1.0)], [0.0])
     with pytest.raises(ValueError, match="not a quantile"):
-        base.remember_quantiles([("t_upper", 3.0, 0.05, math.nan)])
+        base.remember_quantiles([("t_upper", 3.0, 0.05)], [math.nan])
+    with pytest.raises(ValueError, match="2 quantiles given for 3"):
+        base.remember_quantiles(base.ols_quantile_keys(3, 0.05), [1.0, 2.0])
 
 
 def test_fitting_in_small_batches_gives_the_same_files(
