@@ -24,7 +24,7 @@ import html
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ __all__ = [
     "slice_text",
     "tables_page",
     "write_report_pages",
+    "write_views",
 ]
 
 #: Largest page, in bytes, the report can show: its base64 ``data:`` URL (4/3 as long)
@@ -424,6 +425,7 @@ def write_report_pages(
     tables: str | os.PathLike[str],
     documents: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
     workers: int = 1,
+    alongside: Sequence[Callable[[], None]] = (),
 ) -> list[Path]:
     """Write the report's pages: a page per figure, per group of paper tables, per document.
 
@@ -443,6 +445,9 @@ def write_report_pages(
         Pages written at once, each figure's in a process forked from this one
         (:func:`regsim.parallel.run_tasks`): reducing a large figure's colours takes a
         few tenths of a second, and a grid of many σ has dozens of them.
+    alongside : sequence of callables, optional
+        Other tasks run with the figures' pages, before them (e.g. the explorer,
+        :func:`write_views`).
 
     Returns
     -------
@@ -459,7 +464,9 @@ def write_report_pages(
     figures = [(Path(png), Path(page)) for png, page in figures]
     # The largest images first, so that the workers end close together.
     by_size = sorted(figures, key=lambda pair: pair[0].stat().st_size, reverse=True)
-    run_tasks([functools.partial(_write_figure_page, *pair) for pair in by_size], workers)
+    run_tasks(
+        [*alongside, *(functools.partial(_write_figure_page, *pair) for pair in by_size)], workers
+    )
     written = [page for _, page in figures]
     folder = Path(tables)
     for page, group in table_groups.items():
@@ -489,3 +496,60 @@ def write_report_pages(
         write_text_atomic(page, document_page(path.read_text(encoding="utf-8"), source))
         written.append(Path(page))
     return written
+
+
+def write_views(
+    *,
+    figures: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    table_groups: Mapping[str | os.PathLike[str], Mapping[str, object]],
+    tables: str | os.PathLike[str],
+    documents: Iterable[tuple[str | os.PathLike[str], str | os.PathLike[str]]],
+    explorer: str | os.PathLike[str],
+    config: Mapping[str, object],
+    metrics: str | os.PathLike[str],
+    provenance: str | os.PathLike[str],
+    explorer_tables: Sequence[str | os.PathLike[str]],
+    zip_fits: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+) -> list[Path]:
+    """Rule ``views``: the report's pages (:func:`write_report_pages`) and the results
+    explorer (:func:`regsim.explorer.write_explorer`), the explorer written in a process of
+    its own beside the figures' pages (one job instead of two, and on two cores the
+    explorer no longer waits for the pages).
+
+    Parameters
+    ----------
+    figures, table_groups, tables, documents, workers
+        As :func:`write_report_pages`.
+    explorer : path-like
+        The explorer's page (``results/explorer.html``).
+    config, metrics, provenance, zip_fits
+        As :func:`regsim.explorer.write_explorer`.
+    explorer_tables : sequence of path-like
+        The Markdown tables the explorer shows (its ``tables``).
+
+    Returns
+    -------
+    list of Path
+        The report's pages, then the explorer.
+    """
+    from regsim.explorer import write_explorer
+
+    page = functools.partial(
+        write_explorer,
+        explorer,
+        config,
+        metrics=metrics,
+        provenance=provenance,
+        tables=list(explorer_tables),
+        zip_fits=zip_fits,
+    )
+    written = write_report_pages(
+        figures=figures,
+        table_groups=table_groups,
+        tables=tables,
+        documents=documents,
+        workers=workers,
+        alongside=[page],
+    )
+    return [*written, Path(explorer)]

@@ -103,12 +103,12 @@ rule provenance:
 
 
 # Views of the results, drawn from recorded files and recording nothing themselves (so
-# `regsim verify` does not list them): the report's pages and the results explorer.
+# `regsim verify` does not list them): the report's pages and the results explorer, one
+# job writing both at once.
 
 
 localrules:
-    report_pages,
-    explorer,
+    views,
 
 
 # The report caption of each figure family not drawn from the metrics table (those are
@@ -122,8 +122,9 @@ FIGURE_CAPTIONS = {
 
 # The report shows a PNG at its natural aspect in a panel as tall as the window (a tall
 # figure is cut off) and an HTML output in a frame that fills the panel: each figure gets
-# a page that fits it to the frame, each group of tables a page of HTML tables.
-rule report_pages:
+# a page that fits it to the frame, each group of tables a page of HTML tables. The
+# explorer shows the record, so the views come after provenance.
+rule views:
     input:
         figures=[f"results/figures/{figure}.png" for figure in STUDY.figures],
         tables=[f"results/tables/{table}" for table in STUDY.paper_tables],
@@ -133,6 +134,9 @@ rule report_pages:
             "results/tables/theory.md",
             "results/protocol.md",
         ],
+        metrics="results/tables/metrics.csv",
+        zip_fits=f"results/fits/{STUDY.zip['cell']}.parquet",
+        provenance="results/provenance.json",
     output:
         figures=[
             report(
@@ -173,52 +177,21 @@ rule report_pages:
             caption="../report/protocol.rst",
             category="Protocol",
         ),
+        explorer="results/explorer.html",
     log:
-        "results/logs/report_pages.log",
+        "results/logs/views.log",
     benchmark:
-        "results/benchmarks/report_pages.tsv"
+        "results/benchmarks/views.tsv"
     conda:
         "../envs/regsim.yaml"
-    # Figure pages are written in processes forked from the job, as many as it has threads.
-    threads: min(len(STUDY.figures), 8)
+    # The explorer and each figure's page are written in processes forked from the job,
+    # as many at once as it has threads.
+    threads: min(len(STUDY.figures) + 1, 8)
     resources:
-        mem_mb=lambda wc, threads: 200 + 150 * threads,
+        mem_mb=lambda wc, threads: 1000 + 150 * threads,
         runtime=5,
     params:
         groups=list(STUDY.table_groups.values()),
-    script:
-        "../scripts/report_pages.py"
-
-
-rule explorer:
-    input:
-        metrics="results/tables/metrics.csv",
-        tables=[
-            *(
-                f"results/tables/{table}"
-                for table in STUDY.paper_tables
-                if table.endswith(".md")
-            ),
-            "results/tables/failures.md",
-            "results/tables/failures_sensitivity.md",
-            "results/tables/theory.md",
-        ],
-        zip_fits=f"results/fits/{STUDY.zip['cell']}.parquet",
-        # the explorer shows the record: configuration, versions and every file's hash
-        provenance="results/provenance.json",
-    output:
-        "results/explorer.html",
-    log:
-        "results/logs/explorer.log",
-    benchmark:
-        "results/benchmarks/explorer.tsv"
-    conda:
-        "../envs/regsim.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
         config=STUDY.config,
     script:
-        "../scripts/explorer.py"
+        "../scripts/views.py"

@@ -282,8 +282,9 @@ DAMAGE = {
     "chunk-truncated": ("chunks/n40-2.parquet", truncate, {"collect"}),
     "chunk-flipped-byte": ("chunks/n40-3.parquet", flip, {"collect"}),
     "metrics-csv-garbage": ("tables/metrics.csv", garbage, {"paper"}),
-    # the table of fits of the zip plot's cell, which the paper job and the explorer read
-    "cell-fits-garbage": ("fits/n10_sigma1.parquet", garbage, {"paper", "explorer"}),
+    # the table of fits of the zip plot's cell, which the paper job and the explorer (rule
+    # views) read
+    "cell-fits-garbage": ("fits/n10_sigma1.parquet", garbage, {"paper", "views"}),
 }
 ADVICE = "; delete it and rerun the workflow to regenerate it"
 MESSAGES = {

@@ -239,8 +239,7 @@ AFTER_THE_STUDY = {
     "collect": 1,
     "paper": 1,
     "provenance": 1,
-    "report_pages": 1,
-    "explorer": 1,
+    "views": 1,
     "all": 1,
 }
 
@@ -380,8 +379,7 @@ def test_growing_the_grid_keeps_old_rows(runs: dict[str, Path], tmp_path: Path) 
         "collect": 1,
         "paper": 1,
         "provenance": 1,
-        "report_pages": 1,
-        "explorer": 1,
+        "views": 1,
         "all": 1,
     }
     assert job_counts(plan.stdout + plan.stderr) == expected
