@@ -33,7 +33,7 @@ from regsim.estimators.base import remember_quantiles
 from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parquet import ChunkWriter
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
-from regsim.specs import CollectJob, SimulateJob
+from regsim.specs import CollectJob, SimulateJob, usable_quantiles
 
 # The collect job's modules (pandas, the measures, the tables) are imported by
 # run_collect itself: a simulate job then imports none of them (regsim.parquet).
@@ -51,7 +51,7 @@ def run_simulate(
     job: SimulateJob,
     fits: str | os.PathLike[str],
     datasets: str | os.PathLike[str] | None = None,
-    quantiles: Sequence[float] = (),
+    quantiles: Sequence[str | float] = (),
 ) -> None:
     """Rule ``simulate``: draw and fit the job's units; write its chunk of fits.
 
@@ -68,13 +68,14 @@ def run_simulate(
         The job's chunk of fits (parquet), written atomically.
     datasets : path-like, optional
         The job's dataset file (``.npz``); none is written without it.
-    quantiles : sequence of float, optional
-        The job's :meth:`~regsim.specs.SimulateJob.ols_quantiles`, computed elsewhere
-        (``regsim.estimators.base.remember_quantiles``); without them the fits compute
-        their own, the same numbers.
+    quantiles : sequence, optional
+        The job's :meth:`~regsim.specs.SimulateJob.ols_quantiles`, computed elsewhere:
+        taken where this environment's scipy is the one that computed them
+        (:func:`regsim.specs.usable_quantiles`); the fits otherwise compute their own.
     """
-    if quantiles:
-        remember_quantiles(job.ols_quantile_keys(), quantiles)
+    values = usable_quantiles(job, quantiles)
+    if values:
+        remember_quantiles(job.ols_quantile_keys(), values)
     with ExitStack() as stack:
         chunk = stack.enter_context(
             ChunkWriter(

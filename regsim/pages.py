@@ -513,9 +513,10 @@ def write_views(
     workers: int = 1,
 ) -> list[Path]:
     """Rule ``views``: the report's pages (:func:`write_report_pages`) and the results
-    explorer (:func:`regsim.explorer.write_explorer`), the explorer written in a process of
-    its own beside the figures' pages (one job instead of two, and on two cores the
-    explorer no longer waits for the pages).
+    explorer (:func:`regsim.explorer.write_explorer`). With two or more ``workers`` the
+    explorer is written in a process of its own beside the figures' pages (one job
+    instead of two, and on two cores the explorer no longer waits for the pages); with
+    one, before them.
 
     Parameters
     ----------

@@ -11,8 +11,9 @@ that parsing the workflow stays cheap.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,16 +185,25 @@ class SimulateJob:
 
         return [key for df in self._ols_dfs() for key in ols_quantile_keys(df, self.fit.alpha)]
 
-    def ols_quantiles(self) -> list[float]:
-        """The values of :meth:`ols_quantile_keys`, in its order.
+    def ols_quantiles(self) -> list[str | float]:
+        """The version of scipy that computes them, then the values of
+        :meth:`ols_quantile_keys` in its order; empty without OLS or without scipy.
 
         Computed where the workflow is parsed and given to the job as a rule's params, so
         that the job need not import scipy.special (half of its time) to compute them
-        again (``regsim.estimators.base.remember_quantiles``).
+        again (:func:`usable_quantiles`). The version tells a job in an environment of
+        its own (``--sdm conda``) whether they are the numbers its scipy would give.
         """
+        if not self._ols_dfs():
+            return []
+        try:
+            version = importlib.metadata.version("scipy")
+        except importlib.metadata.PackageNotFoundError:
+            return []
         from regsim.estimators.base import ols_quantiles
 
-        return [value for df in self._ols_dfs() for value in ols_quantiles(df, self.fit.alpha)]
+        values = [value for df in self._ols_dfs() for value in ols_quantiles(df, self.fit.alpha)]
+        return [version, *values]
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SimulateJob:
@@ -212,6 +222,32 @@ class SimulateJob:
                 sigma_prior=str(params.get("sigma_prior", DEFAULT_SIGMA_PRIOR)),
             ),
         )
+
+
+def usable_quantiles(job: SimulateJob, given: Sequence[str | float]) -> list[float]:
+    """The values of ``given`` (:meth:`SimulateJob.ols_quantiles`) where this environment
+    has the scipy that computed them, else none (the fits then compute their own).
+
+    Raises
+    ------
+    ValueError
+        If ``given`` holds another number of values than the job's quantiles.
+    """
+    if not given:
+        return []
+    try:
+        here = importlib.metadata.version("scipy")
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    if str(given[0]) != here:
+        return []
+    values = [float(value) for value in given[1:]]
+    if len(values) != len(job.ols_quantile_keys()):
+        raise ValueError(
+            f"simulate job {job.name}: {len(values)} quantiles given for "
+            f"{len(job.ols_quantile_keys())}"
+        )
+    return values
 
 
 @dataclass(frozen=True)

@@ -47,37 +47,46 @@ def read_csv_table(
 def data_lines(path: str | os.PathLike[str]) -> list[int]:
     """The line of the file (the first is 1) on which each data row pandas reads starts,
     in order: the header is the first row that is not blank, and blank lines (empty, or
-    spaces only), which pandas skips, are skipped here too.
+    spaces and tabs only), which pandas skips, are skipped here too. Empty where the file
+    cannot be read so (a value longer than the ``csv`` module takes).
 
     A message about a row names its line in the file, which its position in the table
     gives only where no line is blank and no quoted value spans lines.
     """
     lines: list[int] = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        rows = csv.reader(handle)
-        read = 0  # lines read before the row
-        header = False
-        for row in rows:
-            start, read = read + 1, rows.line_num
-            if _blank(row):
-                continue
-            if header:
-                lines.append(start)
-            header = True
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            rows = csv.reader(handle)
+            read = 0  # lines read before the row
+            header = False
+            for row in rows:
+                start, read = read + 1, rows.line_num
+                if _blank(row):
+                    continue
+                if header:
+                    lines.append(start)
+                header = True
+    except csv.Error:
+        return []
     return lines
 
 
 def _leading_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
     """The header of a CSV file and its first data row (blank lines skipped, as pandas
-    skips them)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        rows = (row for row in csv.reader(handle) if not _blank(row))
-        return next(rows, []), next(rows, [])
+    skips them); both empty where the ``csv`` module cannot read them (pandas then reads
+    the file, or names what is wrong)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            rows = (row for row in csv.reader(handle) if not _blank(row))
+            return next(rows, []), next(rows, [])
+    except csv.Error:
+        return [], []
 
 
 def _blank(row: list[str]) -> bool:
-    """Whether a row read by ``csv`` is a line pandas skips: empty, or spaces only."""
-    return not row or (len(row) == 1 and not row[0].strip())
+    """Whether a row read by ``csv`` is a line pandas skips: empty, or spaces and tabs
+    only (a quoted empty value, ``""``, is a row)."""
+    return not row or (len(row) == 1 and row[0] != "" and not row[0].strip(" \t"))
 
 
 def _check_names(path: str | os.PathLike[str], names: list[str]) -> None:

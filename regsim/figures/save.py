@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ def save_figure(
         path = path.with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with _font_subsetting():
+    with _font_subsetting(bool(_VECTOR_FORMATS & {fmt.lower() for fmt in formats})):
         _save_all(figure, path, formats, dpi, written, vector_raster_dpi or dpi)
     return written
 
@@ -146,34 +147,44 @@ def save_figure(
 LAYOUT_TABLES = ("GSUB", "GPOS", "GDEF")
 
 
+#: Held while fontTools' defaults are changed (:func:`_font_subsetting`): a figure saved
+#: in another thread meanwhile would otherwise put back the wrong list.
+_SUBSETTING = threading.Lock()
+
+
 @contextlib.contextmanager
-def _font_subsetting() -> Iterator[None]:
-    """For the duration: the PDF backend's font subsets leave out :data:`LAYOUT_TABLES`,
-    and fontTools, which logs every step of a subsetting at INFO level (a hundred lines a
-    PDF in a job's log), only its warnings.
+def _font_subsetting(vector: bool = True) -> Iterator[None]:
+    """For the duration: fontTools, which logs every step of a font's subsetting at INFO
+    level (a hundred lines a PDF in a job's log), only its warnings; and where a vector
+    format is written (``vector``), the fonts' subsets leave out :data:`LAYOUT_TABLES`.
 
     matplotlib builds its own ``fontTools.subset.Options``, whose tables to drop start
     from the class's ``_drop_tables_default``: the list is extended here and put back
     after. Were that attribute gone (a fontTools upgrade), fonts would be subset as
     matplotlib does by default, and a test says so.
     """
-    from fontTools import subset
-
     font_logger = logging.getLogger("fontTools")
     level = font_logger.level
     font_logger.setLevel(max(level, logging.WARNING))
-    dropped = getattr(subset.Options, "_drop_tables_default", None)
-    if isinstance(dropped, list):
-        subset.Options._drop_tables_default = [
-            *dropped,
-            *(tag for tag in LAYOUT_TABLES if tag not in dropped),
-        ]
-    try:
-        yield
-    finally:
+    options: Any = None
+    dropped = None
+    with _SUBSETTING if vector else contextlib.nullcontext():
+        if vector:
+            from fontTools import subset
+
+            options = subset.Options
+            dropped = getattr(options, "_drop_tables_default", None)
         if isinstance(dropped, list):
-            subset.Options._drop_tables_default = dropped
-        font_logger.setLevel(level)
+            options._drop_tables_default = [
+                *dropped,
+                *(tag for tag in LAYOUT_TABLES if tag not in dropped),
+            ]
+        try:
+            yield
+        finally:
+            if isinstance(dropped, list):
+                options._drop_tables_default = dropped
+            font_logger.setLevel(level)
 
 
 def png_from_pdf(

@@ -406,6 +406,18 @@ BAD_FILES = {
         "\n\nx1,y\n1,2\n2,inf\n3,5\n4,4\n",
         "infinite value inf (line 5)",
     ),
+    # a byte-order mark, then a blank line: the header is line 2
+    "bom_then_blank_line": (
+        "\xef\xbb\xbf\nx1,y\n1,2\n2,\n3,5\n4,4\n",
+        "column 'y' has a missing value (line 4)",
+    ),
+    # a quoted empty value is a row to pandas, not a blank line (as the line before is)
+    "quoted_empty_line": ('x1,y\n\n1,2\n""\n2,5\n3,5\n4,4\n', "missing value (line 4)"),
+    # a value longer than Python's csv module reads: the line is still named
+    "long_text_value": (
+        "x1,y,note\n1,2,a\n2,," + "z" * 200_000 + "\n3,5,b\n4,4,c\n5,6,d\n",
+        "column 'y' has a missing value (line 3)",
+    ),
     "ragged_row": ("x1,y\n1,2\n2,3,4\n3,5\n4,4\n", "cannot parse as CSV"),
     # pandas would read its first column as an index and shift the rest to the left
     "ragged_first_row": (

@@ -715,3 +715,19 @@ def test_values_sorted_by_group_are_lexsorts(sizes, equal, data) -> None:
     np.testing.assert_array_equal(ordered, expected)  # NaN equals NaN here
     assert counts.tolist() == list(sizes)
     assert starts.tolist() == np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+
+
+@pytest.mark.parametrize("case", ["unequal", "many_groups"])
+def test_values_sorted_by_group_at_the_sorts_edges(case: str) -> None:
+    """The two cases the property test above does not reach: groups far from equal (one
+    of 3000 values beside two of one, sorted by lexsort) and more groups than a 16-bit
+    id holds (70 000, sorted as rows)."""
+    from regsim.metrics import _sorted_by_group
+
+    rng = np.random.default_rng(5)
+    sizes = [3000, 1, 1] if case == "unequal" else [2] * 70_000
+    gid = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    values = rng.normal(size=len(gid))
+    ordered, starts, counts = _sorted_by_group(gid, values, len(sizes))
+    np.testing.assert_array_equal(ordered, values[np.lexsort((values, gid))])
+    assert counts.tolist() == sizes

@@ -203,63 +203,84 @@ def test_simulate_writes_the_datasets_it_fits(studies: dict[str, Path]) -> None:
             np.testing.assert_array_equal(np.concatenate([d.y for d in mine]), drawn.y)
 
 
-def test_a_simulate_job_given_its_quantiles_writes_the_same_chunk_without_scipy(
-    tmp_path: Path,
-) -> None:
-    """The workflow gives a simulate job the t and chi-square quantiles of its OLS fits
-    (a rule's params): the job then imports no scipy (half of its time went to
-    scipy.special's import), and its chunk is the bytes of a job computing its own."""
+def _simulate_in_a_new_process(job: SimulateJob, fits: Path, quantiles: list) -> list[str]:
+    """Run ``job`` in a fresh Python given ``quantiles``; return the scipy modules it
+    imported."""
     import json
     import subprocess
     import sys
 
-    job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
-    quantiles = job.ols_quantiles()
-    keys = job.ols_quantile_keys()
-    assert [name for name, *_ in keys] == ["t_upper", "chi2_upper", "chi2_quantile"]
-    assert keys[0][1:] == (9.0, 0.05) and len(quantiles) == 3  # n - p = 12 - 3
-    run_simulate(job, fits=tmp_path / "own.parquet")
     code = (
         "import json, sys\n"
         "from regsim.jobs import run_simulate\n"
         "from regsim.specs import SimulateJob\n"
         "job = SimulateJob.from_params(json.loads(sys.argv[1]))\n"
         "run_simulate(job, fits=sys.argv[2], quantiles=json.loads(sys.argv[3]))\n"
-        "assert not [m for m in sys.modules if m.startswith('scipy')], 'scipy imported'\n"
+        "print(json.dumps([m for m in sys.modules if m.startswith('scipy')]))\n"
     )
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            json.dumps(job.to_params()),
-            str(tmp_path / "given.parquet"),
-            json.dumps(quantiles),
-        ],
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(job.to_params()), str(fits), json.dumps(quantiles)],
         check=True,
+        capture_output=True,
+        text=True,
     )
+    return json.loads(done.stdout)
+
+
+def test_a_simulate_job_given_its_quantiles_writes_the_same_chunk_without_scipy(
+    tmp_path: Path,
+) -> None:
+    """The workflow gives a simulate job the t and chi-square quantiles of its OLS fits
+    (a rule's params): the job then imports no scipy (half of its time went to
+    scipy.special's import), and its chunk is the bytes of a job computing its own. Given
+    by another version of scipy (an environment of the job's own), they are not used."""
+    import importlib.metadata
+
+    job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
+    quantiles = job.ols_quantiles()
+    keys = job.ols_quantile_keys()
+    assert [name for name, *_ in keys] == ["t_upper", "chi2_upper", "chi2_quantile"]
+    assert keys[0][1:] == (9.0, 0.05)  # n - p = 12 - 3
+    assert quantiles[0] == importlib.metadata.version("scipy") and len(quantiles) == 4
+    run_simulate(job, fits=tmp_path / "own.parquet")
+    assert _simulate_in_a_new_process(job, tmp_path / "given.parquet", quantiles) == []
     assert (tmp_path / "given.parquet").read_bytes() == (tmp_path / "own.parquet").read_bytes()
+    # Another scipy's numbers, even wrong ones, are left alone: the job computes its own.
+    other = ["0.0.1", *(value * 2 for value in quantiles[1:])]
+    assert "scipy.special" in _simulate_in_a_new_process(job, tmp_path / "other.parquet", other)
+    assert (tmp_path / "other.parquet").read_bytes() == (tmp_path / "own.parquet").read_bytes()
     assert (
         SimulateJob("x", 7, job.units, FitSpec(("mle", "map"), PRIORS, 0.05)).ols_quantiles() == []
     )
 
 
-def test_remembered_quantiles_are_scipy_s_and_refuse_others() -> None:
+def test_remembered_quantiles_are_taken_and_refuse_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from scipy.special import gammaincinv, stdtrit
 
     from regsim.estimators import base
+    from regsim.specs import usable_quantiles
 
     given = base.ols_quantiles(17, 0.1)
     assert given[0] == float(stdtrit(17, 0.95))
     assert given[2] == 2.0 * float(gammaincinv(8.5, 0.05))
-    base.remember_quantiles(base.ols_quantile_keys(17, 0.1), given)
-    assert base.t_upper(17, 0.1) == given[0]
+    # A remembered value is the one returned (made up here, to tell it from scipy's).
+    monkeypatch.setattr(base, "_QUANTILES", {})
+    base.remember_quantiles(base.ols_quantile_keys(17, 0.1), [1.5, 2.5, 3.5])
+    assert (base.t_upper(17, 0.1), base.chi2_upper(0.1, 17)) == (1.5, 2.5)
+    assert base.chi2_quantile(0.05, 17) == 3.5 and base.t_upper(18, 0.1) == float(stdtrit(18, 0.95))
     with pytest.raises(ValueError, match="not a quantile"):
         base.remember_quantiles([("ndtri", 0.5, 1.0)], [0.0])
     with pytest.raises(ValueError, match="not a quantile"):
         base.remember_quantiles([("t_upper", 3.0, 0.05)], [math.nan])
     with pytest.raises(ValueError, match="2 quantiles given for 3"):
         base.remember_quantiles(base.ols_quantile_keys(3, 0.05), [1.0, 2.0])
+    job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
+    version = job.ols_quantiles()[0]
+    with pytest.raises(ValueError, match="2 quantiles given for 3"):
+        usable_quantiles(job, [version, 1.0, 2.0])
+    assert usable_quantiles(job, []) == []
 
 
 def test_fitting_in_small_batches_gives_the_same_files(
