@@ -20,7 +20,7 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import log_ndtr, ndtr, ndtri, sici
 
 from regsim.design import Prior
-from regsim.estimators.base import Fit, sigma_exponent
+from regsim.estimators.base import Fit, finite_rows, sigma_exponent
 from regsim.estimators.linalg import cholesky, dot, lower_inverse, matvec, solve
 from regsim.estimators.map import _Path, _prior_path, _scan_brackets, _Stationarity
 from regsim.estimators.stats import SufficientStats
@@ -1902,12 +1902,7 @@ def _finish(
     has_mean, has_sd = existing(precision, nu)
     estimate[:, ~has_mean] = np.nan
     se[:, ~has_sd] = np.nan
-    # Column by column: numpy's reductions along a short last axis are slow.
-    converged = converged.copy()
-    for values, needed in ((estimate, has_mean), (se, has_sd), (lower, None), (upper, None)):
-        for j in range(values.shape[1]):
-            if needed is None or needed[j]:
-                converged &= np.isfinite(values[:, j])
+    converged = converged & finite_rows(estimate[:, has_mean], se[:, has_sd], lower, upper)
     if not converged.all():
         for values in (estimate, se, lower, upper):
             values[~converged] = np.nan
