@@ -189,7 +189,7 @@ def _exactly_fitted(d: _Decomposition) -> tuple[np.ndarray, np.ndarray]:
     return leverage, 1.0 - leverage <= LEVERAGE_ONE
 
 
-def _hc3_se(d: _Decomposition) -> np.ndarray:
+def _hc3_se(d: _Decomposition, leverage: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """HC3 standard errors of β̂, shape (1, p): se_j = √[C diag(e_i²/(1 − h_i)²) Cᵀ]_jj
     with the coefficient map C = (XᵀX)⁻¹Xᵀ = N⁻¹ R⁻¹ Qᵀ and h_i = ‖Q_i‖².
 
@@ -200,10 +200,9 @@ def _hc3_se(d: _Decomposition) -> np.ndarray:
     1 − h_i are both rounding, and their ratio could be any number. Such a row enters only
     the coefficients it determines (a one-case dummy's own): their SEs do not exist and are
     NaN; the other coefficients' map is 0 there (to :data:`_NOT_ENTERED`), so the row adds
-    nothing to theirs.
+    nothing to theirs. ``leverage`` and ``exact`` are :func:`_exactly_fitted`'s.
     """
     coefficients = solve_triangular(d.r, d.q.T)  # R⁻¹Qᵀ, the map of X_s's coefficients
-    leverage, exact = _exactly_fitted(d)
     top = float(np.max(np.abs(d.residuals)))
     if not top > 0:
         return np.full((1, len(d.norms)), np.nan)
@@ -292,9 +291,12 @@ def fit_dataset(
         )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)
+    leverage, exact = _exactly_fitted(decomposition)
     makers = {
         "ols": lambda: fit_ols(stats, alpha),
-        "ols_hc3": lambda: ols_with_coefficient_se(stats, _hc3_se(decomposition), alpha),
+        "ols_hc3": lambda: ols_with_coefficient_se(
+            stats, _hc3_se(decomposition, leverage, exact), alpha
+        ),
         "mle": lambda: fit_mle(stats, alpha),
         "map": lambda: _fit_map(decomposition, prior, alpha, sigma_prior),
         "bayes": lambda: _fit_bayes(decomposition, prior, alpha, sigma_prior),
@@ -302,7 +304,7 @@ def fit_dataset(
     unknown = [m for m in methods if m not in makers]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; known: {', '.join(makers)}")
-    exact_rows = tuple(int(i) for i in np.flatnonzero(_exactly_fitted(decomposition)[1]))
+    exact_rows = tuple(int(i) for i in np.flatnonzero(exact))
     return DatasetFit(
         {method: makers[method]() for method in methods}, decomposition.rss, exact_rows
     )
