@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from regsim.atomic import replacing
-from regsim.estimators.base import remember_quantiles
 from regsim.fits import failed_fits, fit_batches, log_failures
 from regsim.parquet import ChunkWriter
 from regsim.simulate import DatasetFile, batch_replicates, draw_batches
-from regsim.specs import CollectJob, SimulateJob, usable_quantiles
+from regsim.specs import CollectJob, SimulateJob
 
 # The collect job's modules (pandas, the measures, the tables) are imported by
 # run_collect itself: a simulate job then imports none of them (regsim.parquet).
@@ -71,11 +70,10 @@ def run_simulate(
     quantiles : sequence, optional
         The job's :meth:`~regsim.specs.SimulateJob.ols_quantiles`, computed elsewhere:
         taken where this environment's scipy is the one that computed them
-        (:func:`regsim.specs.usable_quantiles`); the fits otherwise compute their own.
+        (:meth:`~regsim.specs.SimulateJob.take_quantiles`); the fits otherwise compute
+        their own.
     """
-    values = usable_quantiles(job, quantiles)
-    if values:
-        remember_quantiles(job.ols_quantile_keys(), values)
+    job.take_quantiles(quantiles)
     with ExitStack() as stack:
         chunk = stack.enter_context(
             ChunkWriter(

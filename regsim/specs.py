@@ -191,19 +191,34 @@ class SimulateJob:
 
         Computed where the workflow is parsed and given to the job as a rule's params, so
         that the job need not import scipy.special (half of its time) to compute them
-        again (:func:`usable_quantiles`). The version tells a job in an environment of
-        its own (``--sdm conda``) whether they are the numbers its scipy would give.
+        again (:meth:`take_quantiles`). The version tells a job in an environment of its
+        own (``--sdm conda``) whether they are the numbers its scipy would give.
         """
-        if not self._ols_dfs():
-            return []
-        try:
-            version = importlib.metadata.version("scipy")
-        except importlib.metadata.PackageNotFoundError:
+        dfs = self._ols_dfs()
+        version = _scipy_version()
+        if not dfs or version is None:
             return []
         from regsim.estimators.base import ols_quantiles
 
-        values = [value for df in self._ols_dfs() for value in ols_quantiles(df, self.fit.alpha)]
-        return [version, *values]
+        return [version, *(value for df in dfs for value in ols_quantiles(df, self.fit.alpha))]
+
+    def take_quantiles(self, given: Sequence[str | float]) -> bool:
+        """Take ``given`` (:meth:`ols_quantiles`) as the values of the job's OLS quantiles
+        (``regsim.estimators.base.remember_quantiles``) where this environment has the
+        scipy that computed them; return whether they were taken (else the fits compute
+        their own).
+
+        Raises
+        ------
+        ValueError
+            If ``given`` holds another number of values than the job has quantiles.
+        """
+        if not given or str(given[0]) != _scipy_version():
+            return False
+        from regsim.estimators.base import remember_quantiles
+
+        remember_quantiles(self.ols_quantile_keys(), [float(value) for value in given[1:]])
+        return True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SimulateJob:
@@ -224,30 +239,13 @@ class SimulateJob:
         )
 
 
-def usable_quantiles(job: SimulateJob, given: Sequence[str | float]) -> list[float]:
-    """The values of ``given`` (:meth:`SimulateJob.ols_quantiles`) where this environment
-    has the scipy that computed them, else none (the fits then compute their own).
-
-    Raises
-    ------
-    ValueError
-        If ``given`` holds another number of values than the job's quantiles.
-    """
-    if not given:
-        return []
+def _scipy_version() -> str | None:
+    """The version of the scipy installed here, from its metadata (without importing it),
+    or None."""
     try:
-        here = importlib.metadata.version("scipy")
+        return importlib.metadata.version("scipy")
     except importlib.metadata.PackageNotFoundError:
-        return []
-    if str(given[0]) != here:
-        return []
-    values = [float(value) for value in given[1:]]
-    if len(values) != len(job.ols_quantile_keys()):
-        raise ValueError(
-            f"simulate job {job.name}: {len(values)} quantiles given for "
-            f"{len(job.ols_quantile_keys())}"
-        )
-    return values
+        return None
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,6 @@ def test_remembered_quantiles_are_taken_and_refuse_others(
     from scipy.special import gammaincinv, stdtrit
 
     from regsim.estimators import base
-    from regsim.specs import usable_quantiles
 
     given = base.ols_quantiles(17, 0.1)
     assert given[0] == float(stdtrit(17, 0.95))
@@ -279,8 +278,8 @@ def test_remembered_quantiles_are_taken_and_refuse_others(
     job = SimulateJob("n12-1", 7, (Unit(CELLS[0], 0, REPLICATIONS),), FIT)
     version = job.ols_quantiles()[0]
     with pytest.raises(ValueError, match="2 quantiles given for 3"):
-        usable_quantiles(job, [version, 1.0, 2.0])
-    assert usable_quantiles(job, []) == []
+        job.take_quantiles([version, 1.0, 2.0])
+    assert not job.take_quantiles([])
 
 
 def test_fitting_in_small_batches_gives_the_same_files(
