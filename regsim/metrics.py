@@ -88,6 +88,7 @@ import numpy as np
 import pandas as pd
 
 from regsim.errors import InputDataError
+from regsim.fsum import group_sums
 from regsim.limits import alpha_problem, normal_upper
 from regsim.schema import FAILURE_RULES, MEASURES, REFERENCE_MEASURES
 
@@ -755,10 +756,10 @@ def _group_means(
 ) -> pd.DataFrame:
     """Per-group means of each column (missing values skipped; NaN for an empty group).
 
-    Each sum is exactly rounded (``math.fsum``), so a group's mean depends on its values
-    alone: not on their order, nor on the other groups in the table (a cell summarized
-    whole or one fit at a time gives the same bits). With ``sums`` the sums themselves
-    (0 for an empty group).
+    Each sum is exactly rounded (``math.fsum``'s bits, :func:`regsim.fsum.group_sums`), so
+    a group's mean depends on its values alone: not on their order, nor on the other
+    groups in the table (a cell summarized whole or one fit at a time gives the same
+    bits). With ``sums`` the sums themselves (0 for an empty group).
     """
     order = np.argsort(gid, kind="stable")
     ordered_gid = gid[order]
@@ -766,24 +767,14 @@ def _group_means(
     for name, values in columns.items():
         ordered = values[order]
         present = ~np.isnan(ordered)
-        # One list of the column, sliced per group: fsum reads Python floats faster
-        # than numpy's, and one conversion costs less than one per group.
-        kept = ordered[present].tolist()
-        bounds = np.searchsorted(ordered_gid[present], np.arange(n_groups + 1)).tolist()
+        bounds = np.searchsorted(ordered_gid[present], np.arange(n_groups + 1))
+        totals = group_sums(ordered[present], bounds)
         if sums:
-            out[name] = np.array(
-                [
-                    math.fsum(kept[start:stop])
-                    for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
-                ]
-            )
+            out[name] = totals
             continue
-        out[name] = np.array(
-            [
-                math.fsum(kept[start:stop]) / (stop - start) if stop > start else np.nan
-                for start, stop in zip(bounds[:-1], bounds[1:], strict=True)
-            ]
-        )
+        counts = np.diff(bounds)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(counts > 0, totals / counts, np.nan)
     return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
 
 
