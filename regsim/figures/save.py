@@ -51,6 +51,11 @@ _VECTOR_FORMATS = frozenset({"pdf", "svg", "eps", "ps"})
 #: and of its report page.
 MAX_RASTER_PIXELS = 9_000_000
 
+#: zlib level of the PNGs. Pillow's default (6) spends a third of a figure's PNG time
+#: compressing harder for files 7-15 % smaller: a 9-megapixel figure of a 378-cell grid
+#: encodes in 0.18 s instead of 0.27 s, at 1.7 MB instead of 1.6.
+PNG_COMPRESS_LEVEL = 1
+
 
 def raster_dpi(figure: Figure, dpi: int, max_pixels: int = MAX_RASTER_PIXELS) -> int:
     """``dpi``, or the lower whole dpi at which the figure has at most ``max_pixels``."""
@@ -248,7 +253,10 @@ def png_from_pdf(
                 write_atomic(
                     png,
                     lambda tmp: bitmap.to_pil().save(
-                        tmp, format="PNG", dpi=(resolution, resolution)
+                        tmp,
+                        format="PNG",
+                        dpi=(resolution, resolution),
+                        compress_level=PNG_COMPRESS_LEVEL,
                     ),
                 )
             finally:
@@ -296,12 +304,16 @@ def _save_all(
             by_format: dict[str, Path] = {}
             for fmt in sorted(formats, key=lambda name: name in _VECTOR_FORMATS):
                 target = path.with_name(f"{path.name}.{fmt}")
-                metadata = {"CreationDate": None} if fmt == "pdf" else None
+                options: dict[str, Any] = {"metadata": None}
+                if fmt == "pdf":
+                    options["metadata"] = {"CreationDate": None}
+                elif fmt == "png":
+                    options["pil_kwargs"] = {"compress_level": PNG_COMPRESS_LEVEL}
                 resolution = vector_raster_dpi if fmt in _VECTOR_FORMATS else raster
                 write_atomic(
                     target,
-                    lambda tmp, fmt=fmt, metadata=metadata, resolution=resolution: figure.savefig(
-                        tmp, format=fmt, dpi=resolution, metadata=metadata
+                    lambda tmp, fmt=fmt, options=options, resolution=resolution: figure.savefig(
+                        tmp, format=fmt, dpi=resolution, **options
                     ),
                 )
                 by_format[fmt] = target

@@ -448,6 +448,31 @@ def test_save_figure_writes_non_empty_pdf_and_png(tmp_path) -> None:
     assert again.read_bytes() == pdf  # no creation date: the same bytes every time
 
 
+def _zlib_level(png: bytes) -> int:
+    """FLEVEL of a PNG's first IDAT stream: 0 for zlib levels 0-1, 1 for 2-5, 2 for 6,
+    3 for 7-9 (RFC 1950)."""
+    at = png.index(b"IDAT") + 4
+    return png[at + 1] >> 6
+
+
+def test_pngs_are_compressed_at_zlib_s_fast_level(tmp_path) -> None:
+    from PIL import Image
+
+    figure = figures.sigma_figure(synthetic_metrics(ns=(10, 100), sigmas=(1.0,)))
+    pdf, agg = figures.save_figure(figure, tmp_path / "sigma")
+    agg_bytes = agg.read_bytes()
+    rastered = figures.png_from_pdf(pdf).read_bytes()
+    for png in (agg_bytes, rastered):
+        assert _zlib_level(png) == 0
+    # Pillow's default level: the check tells the levels apart, and the picture is the same.
+    with Image.open(agg) as image:
+        image.save(tmp_path / "default.png")
+        slow = (tmp_path / "default.png").read_bytes()
+        assert _zlib_level(slow) == 2
+        with Image.open(tmp_path / "default.png") as again:
+            assert np.array_equal(np.asarray(again), np.asarray(image))
+
+
 def test_importing_regsim_does_not_import_matplotlib() -> None:
     code = (
         "import sys, regsim, regsim.tables, regsim.provenance, regsim.cli.verify; "
