@@ -14,10 +14,11 @@ level, in extended precision (``numpy.longdouble``: 64-bit significands on x86):
 rounded to float64, is the correctly rounded sum of the group (what fsum returns) when
 ``|S̃ − r| + δ`` is below half the gap between ``r`` and its neighbours (the smaller gap,
 where ``r`` is a power of two): then no other float64 is as close to ``S``. A group that
-fails the check (a sum within about a hundredth of a rounding tie, heavy cancellation, a
-zero sum, whose sign fsum decides by its own rule, a value that is not finite or a sum
-that overflows), or every group where ``longdouble`` is no wider than float64, is summed
-by ``math.fsum``: the result is the same, only slower.
+fails the check (a sum within a few hundredths of the gap from a rounding tie, about one
+group in eighty of a metrics column; heavy cancellation; a zero sum, whose sign fsum
+decides by its own rule; a value that is not finite or a sum that overflows), or every
+group where ``longdouble`` is no wider than float64, is summed by ``math.fsum``: the
+result is the same, only slower.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ __all__ = ["group_sums"]
 
 #: Whether numpy's longdouble is x87's 80-bit format or IEEE quad, whose additions round
 #: correctly to 64 or 113 bits. Where it is float64 itself (e.g. arm64 macOS) no sum
-#: could be certified; PowerPC's double-double does not round as the bound assumes.
-_EXTENDED = np.finfo(np.longdouble).nmant in (63, 112)
+#: could be certified; PowerPC's double-double does not round as the bound assumes. The
+#: addition is tried too: an x87 unit set to round to 53 bits would keep 1 + 2^-60 at 1.
+_EXTENDED = bool(
+    np.finfo(np.longdouble).nmant in (63, 112)
+    and np.longdouble(1.0) + np.longdouble(2.0**-60) != np.longdouble(1.0)
+)
 
 #: Unit roundoff of longdouble (round to nearest).
 _U = float(np.finfo(np.longdouble).eps) / 2.0

@@ -106,7 +106,7 @@ def test_typical_groups_are_certified_without_fsum(monkeypatch, shape: str) -> N
     elif shape == "single values":
         assert fell_back == 200  # nothing to add: fsum is as fast
     else:
-        assert fell_back <= 5
+        assert fell_back <= 10  # about 1 in 80 sums lies too near a tie to certify
 
 
 def test_without_extended_precision_every_group_is_fsum_s(monkeypatch) -> None:
