@@ -41,6 +41,10 @@ _EXTENDED = bool(
 #: Unit roundoff of longdouble (round to nearest).
 _U = float(np.finfo(np.longdouble).eps) / 2.0
 
+#: Σ|x| below this (2^1000, about 1e301): no partial sum of fsum's comes near float64's
+#: largest value (about 1.8e308), so fsum would not have raised.
+_FAR_FROM_OVERFLOW = 2.0**1000
+
 #: Padding a group's row to the longest group's length may cost at most this many times
 #: the values themselves; very unequal groups are summed by fsum.
 _MAX_PADDING = 4
@@ -90,7 +94,8 @@ def group_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         # Σ|x| in float64 is within a factor 1 + γ of the exact one (γ below 1e-9 for
         # fewer than 10^7 values a group): the factor 2 covers it and the products'
         # own rounding.
-        slack = 2.0 * (depth * _U / (1.0 - depth * _U)) * np.abs(padded).sum(axis=1)
+        magnitude = np.abs(padded).sum(axis=1)
+        slack = 2.0 * (depth * _U / (1.0 - depth * _U)) * magnitude
         r = total.astype(np.float64)
         # exact: r is S̃ rounded, within a factor 2 of it
         off = np.abs(total - r.astype(np.longdouble))
@@ -98,7 +103,9 @@ def group_sums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
         certified = (
             np.isfinite(r)
             & (r != 0.0)
-            & np.isfinite(slack)
+            # fsum raises where a partial sum of its own overflows: near float64's
+            # largest values the group is left to it, whatever its order of additions
+            & (magnitude < _FAR_FROM_OVERFLOW)
             & (off + slack.astype(np.longdouble) < half_gap.astype(np.longdouble))
         )
     out[certified] = r[certified]

@@ -3,7 +3,9 @@ rounded sums, and the tables' recorded bytes depend on every bit."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,6 +19,19 @@ def _fsums(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.array(
         [math.fsum(values[a:b].tolist()) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     )
+
+
+def _fsum_raises(values: list[float]) -> bool:
+    try:
+        math.fsum(values)
+    except OverflowError:
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _no_error() -> Iterator[None]:
+    yield
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -72,6 +87,12 @@ def test_non_finite_groups_behave_as_fsum(values: list[float], message: str | No
     else:
         with pytest.raises(OverflowError, match=message):
             fsum.group_sums(array, bounds)
+    # A partial sum of fsum's overflows although the group's sum is finite: fsum raises,
+    # and so does group_sums, which leaves groups near the largest floats to it.
+    for order in ([1e308, 1e308, -1e308], [2.0**1000] * 3 + [-(2.0**1000)] * 2):
+        with pytest.raises(OverflowError) if _fsum_raises(order) else _no_error():
+            got = fsum.group_sums(np.array(order), np.array([0, len(order)]))
+            assert got[0] == math.fsum(order)
     nan_and_inf = np.array([np.nan, 1.0, np.inf, 2.0])
     got = fsum.group_sums(nan_and_inf, np.array([0, 2, 4]))
     assert np.isnan(got[0]) and got[1] == np.inf
