@@ -464,13 +464,10 @@ def test_pngs_are_compressed_at_zlib_s_fast_level(tmp_path) -> None:
     rastered = figures.png_from_pdf(pdf).read_bytes()
     for png in (agg_bytes, rastered):
         assert _zlib_level(png) == 0
-    # Pillow's default level: the check tells the levels apart, and the picture is the same.
+    # The check tells the levels apart: Pillow's default is level 6.
     with Image.open(agg) as image:
         image.save(tmp_path / "default.png")
-        slow = (tmp_path / "default.png").read_bytes()
-        assert _zlib_level(slow) == 2
-        with Image.open(tmp_path / "default.png") as again:
-            assert np.array_equal(np.asarray(again), np.asarray(image))
+    assert _zlib_level((tmp_path / "default.png").read_bytes()) == 2
 
 
 def test_importing_regsim_does_not_import_matplotlib() -> None:
