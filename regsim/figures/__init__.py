@@ -18,6 +18,7 @@ Modules
 * :mod:`~regsim.figures.panels`: the log ``n`` axis, error bars, marks, notes of gaps.
 * :mod:`~regsim.figures.grid`: the panels of rows × σ shared by the grid families.
 * :mod:`~regsim.figures.layout`: where those panels go when σ has many levels.
+* :mod:`~regsim.figures.yticks`: a panel's y axis drawn as one artist, the same picture.
 * :mod:`~regsim.figures.families`: bias, coverage, efficiency, model SE, σ figures.
 * :mod:`~regsim.figures.nested_loop`, :mod:`~regsim.figures.zip`: the other two plots.
 * :mod:`~regsim.figures.estimates`: estimate against model SE, and Bland–Altman panels.

@@ -48,6 +48,7 @@ from .style import (
     parameter_symbol,
     series_label,
 )
+from .yticks import draw_left_ticks
 
 #: Height of a row of panels, and of the legend and axis labels around them, in inches.
 PANEL_HEIGHT = 1.55
@@ -217,6 +218,7 @@ def grid_figure(
                     ax.set_title(title)
                 if wrap.cell(i, j)[1] == 0:
                     ax.set_ylabel(look.ylabel(row))
+                draw_left_ticks(ax)
         for i, j in wrap.bottom(len(rows), len(sigmas)):
             axes[i, j].set_xlabel(r"$n$ (log scale)")
         handles = [handle(styles[s], look.labels(*s)) for s in series]

@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import LayoutEngine
 from matplotlib.transforms import Bbox
 
+from .yticks import LeftTicks
+
 #: Most σ panels side by side; more are wrapped onto further lines (:class:`PanelWrap`).
 MAX_PANEL_COLUMNS = 4
 
@@ -196,9 +198,15 @@ def _below(ax: Axes, renderer: RendererAgg) -> float:
 
 
 def _left(ax: Axes, renderer: RendererAgg) -> float:
-    """Width in pixels of the ``y`` tick labels and label left of the panel."""
+    """Width in pixels of the ``y`` tick labels and label left of the panel (drawn by the
+    axis, or by a :class:`~regsim.figures.yticks.LeftTicks`)."""
+    boxes = [
+        artist.get_window_extent(renderer) for artist in ax.artists if isinstance(artist, LeftTicks)
+    ]
     box = ax.yaxis.get_tightbbox(renderer)
-    return 0.0 if box is None else max(0.0, ax.bbox.x0 - box.x0)
+    if box is not None:
+        boxes.append(box)
+    return max(0.0, ax.bbox.x0 - Bbox.union(boxes).x0) if boxes else 0.0
 
 
 def _right(ax: Axes, renderer: RendererAgg) -> float:
