@@ -33,7 +33,8 @@ def draw_left_ticks(ax: Axes) -> LeftTicks | None:
 
     Call it once the axis has its scale, locators, formatter and label. Returns None,
     leaving matplotlib's ticks, where the rcParams or the axis ask for what it does not
-    draw: ticks on the right, ticks pointing in, labelled minor ticks.
+    draw (ticks on the right, ticks pointing in, labelled minor ticks) and on a y axis
+    shared with other panels.
     """
     rc = mpl.rcParams
     axis = ax.yaxis
@@ -42,6 +43,8 @@ def draw_left_ticks(ax: Axes) -> LeftTicks | None:
     plain = {"left": True, "right": False, "labelleft": True, "labelright": False, "gridOn": False}
     if (
         rc["ytick.direction"] != "out"
+        # Shared y axes share one locator and formatter, which this replaces.
+        or len(ax.get_shared_y_axes().get_siblings(ax)) > 1
         or any(axis.get_tick_params(which=which) != plain for which in ("major", "minor"))
         or not isinstance(axis.get_minor_formatter(), NullFormatter)
         or axis.get_label_position() != "left"

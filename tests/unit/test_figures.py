@@ -26,6 +26,7 @@ from regsim import figures, theory
 from regsim.errors import InputDataError
 from regsim.figures import panels
 from regsim.figures.style import RC
+from regsim.figures.yticks import LeftTicks
 from regsim.parallel import run_tasks
 from regsim.styles import series_styles
 
@@ -173,6 +174,8 @@ def test_grid_figures_have_a_panel_per_row_and_sigma_and_a_line_per_series(
         assert len(bars) == lines_per_panel
         assert all(bar.has_yerr for bar in bars)
         assert ax.get_xscale() == "log"
+        # The y axis drawn as one artist, not a tick object per tick (regsim.figures.yticks).
+        assert sum(isinstance(artist, LeftTicks) for artist in ax.artists) == 1
     assert not [c for ax in axes for c in ax.get_children() if c.get_gid() == "regsim-missing"]
 
 

@@ -114,6 +114,18 @@ def test_an_axis_asking_for_what_it_does_not_draw_keeps_matplotlib_s_ticks(
     assert not any(isinstance(artist, LeftTicks) for artist in ax.artists)
 
 
+def test_shared_y_axes_keep_matplotlib_s_ticks() -> None:
+    # They share one locator: replacing it for one panel would take the others' ticks.
+    with mpl.rc_context(RC):
+        figure = Figure()
+        left, right = figure.subplots(1, 2, sharey=True)
+        _linear(left)
+        assert draw_left_ticks(left) is None
+        assert draw_left_ticks(right) is None
+        figure.canvas.draw()
+    assert len(right.yaxis.get_majorticklocs()) > 0
+
+
 def test_ticks_pointing_in_keep_matplotlib_s_ticks() -> None:
     with mpl.rc_context({**RC, "ytick.direction": "in"}):
         figure = Figure()
