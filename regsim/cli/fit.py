@@ -85,7 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="prior on sigma of MAP and Bayes: flat, p(sigma) ~ 1, or jeffreys, p(sigma) ~ "
         "1/sigma (default: flat)",
     )
-    parser.add_argument("--alpha", type=float, default=0.05, help="1 - alpha intervals")
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="1 - alpha intervals (default 0.05)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # Let values such as -1e3 or -inf follow --prior-mean: argparse takes a word starting
     # with "-" for an option unless it looks like a number, and its own pattern of a
