@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.markers import TICKDOWN, TICKUP, MarkerStyle
+from matplotlib.path import Path
 from matplotlib.ticker import (
     FixedLocator,
     Formatter,
@@ -295,17 +296,31 @@ def series_errorbars(
     for k, style in enumerate(styles):
         ax.add_line(Line2D(x[k], y[k], zorder=2.1, label="_nolegend_", **style))
     low, high = _bar_ends(y, err, bounds)
-    colours = np.repeat([style["color"] for style in styles], x.shape[1])
-    usable = (np.isfinite(low) & np.isfinite(high)).ravel()
-    x, low, high = x.ravel()[usable], low.ravel()[usable], high.ravel()[usable]
-    colours = colours[usable]
-    bars = LineCollection(
-        np.stack([np.column_stack([x, low]), np.column_stack([x, high])], axis=1),
-        colors=list(colours),
+    usable = np.isfinite(low) & np.isfinite(high)
+    # A series' bars are one path of separate strokes: a PDF draws a path per series
+    # rather than one, with its own colour, per bar.
+    strokes = [
+        Path.make_compound_path(
+            *(
+                Path([(at, lo), (at, hi)])
+                for at, lo, hi in zip(x[k][keep], low[k][keep], high[k][keep], strict=True)
+            )
+        )
+        for k, keep in enumerate(usable)
+        if keep.any()
+    ]
+    bars = PathCollection(
+        strokes,
+        facecolors="none",
+        edgecolors=[
+            style["color"] for style, keep in zip(styles, usable, strict=True) if keep.any()
+        ],
         linewidths=0.7,
         zorder=2,
         label="_nolegend_",
     )
+    colours = np.repeat([style["color"] for style in styles], x.shape[1])[usable.ravel()]
+    x, low, high = x[usable], low[usable], high[usable]
     caps = PathCollection(
         (_CAP_PATH,),
         sizes=[(2.0 * mpl.rcParams["errorbar.capsize"]) ** 2],

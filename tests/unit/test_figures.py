@@ -1041,14 +1041,17 @@ def test_series_error_bars_look_exactly_like_one_errorbar_per_series() -> None:
     x = np.array([10.0, 20.0, 50.0, 100.0])
     y = np.array([0.2, np.nan, -0.1, 0.05])
     err = np.array([0.05, 0.0, 0.02, 0.0])
-    styles = list(series_styles([("ols", ""), ("map", "weak")]).values())
+    # The third series has no estimate at all: no bars, and no path of none.
+    styles = list(series_styles([("ols", ""), ("map", "weak"), ("mle", "")]).values())
     pixels = []
     for merged in (False, True):
         with mpl.rc_context(RC):
             figure = Figure(figsize=(2.0, 1.5), dpi=150)
             ax = figure.add_axes((0.1, 0.1, 0.8, 0.8))
             ax.set_xscale("log")
-            xs, ys, errs = np.array([x, 1.05 * x]), np.array([y, y + 1.0]), np.array([err, err])
+            xs = np.array([x, 1.05 * x, 1.1 * x])
+            ys = np.array([y, y + 1.0, np.full_like(y, np.nan)])
+            errs = np.array([err, err, err])
             if merged:
                 panels.series_errorbars(ax, xs, ys, errs, styles)
             else:
