@@ -219,7 +219,12 @@ class LeftTicks(Artist):
     def get_tightbbox(self, renderer: RendererBase | None = None) -> Bbox:
         """The extent a layout engine makes room for: the axis label's height counts as
         1 pixel at its middle, as in matplotlib's ``Axis.get_tightbbox`` for layouts (a
-        label taller than its panel does not push the rows apart)."""
+        label taller than its panel does not push the rows apart).
+
+        An artist is not told whether a layout or ``savefig(bbox_inches="tight")`` asks:
+        the latter, too, sees the label 1 pixel tall, which trims it only where it
+        reaches beyond everything else of the figure, above or below.
+        """
         return self._extent(renderer, for_layout=True)
 
     def _extent(self, renderer: RendererBase | None, *, for_layout: bool) -> Bbox:
