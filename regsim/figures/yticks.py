@@ -125,7 +125,6 @@ class LeftTicks(Artist):
         )
         for part in (*self._marks, self._text, self._offset, self._label):
             part.set_figure(ax.get_figure(root=False))
-        self._label_pad = axis.labelpad
         self.set_zorder(axis.get_zorder())
         self.set_clip_on(False)
         axis.set_major_locator(NullLocator())
@@ -190,7 +189,7 @@ class LeftTicks(Artist):
         self._label.set_text(axis_label.get_text())
         self._label.set_fontproperties(axis_label.get_fontproperties())
         self._label.set_color(axis_label.get_color())
-        self._label.set_x(Bbox.union([*anchors, spine]).x0 - self._label_pad * dpi / 72.0)
+        self._label.set_x(Bbox.union([*anchors, spine]).x0 - self._ax.yaxis.labelpad * dpi / 72.0)
         if axis_label.get_text():
             parts.append(self._label)
         shown = [(loc, label) for loc, label in zip(major, labels, strict=True) if label]

@@ -46,6 +46,11 @@ def _limits(ax: Axes) -> None:
     ax.set_ylim(0.013, 0.987)
 
 
+def _padded(ax: Axes) -> None:
+    ax.plot([10, 100, 1000], [3.0, 2.0, 1.0])
+    ax.set_ylabel("Padded", labelpad=9.0)
+
+
 def _draw(setup: Callable[[Axes], None], *, ours: bool, wrapped: bool) -> np.ndarray:
     with mpl.rc_context(RC):
         if wrapped:
@@ -65,7 +70,7 @@ def _draw(setup: Callable[[Axes], None], *, ours: bool, wrapped: bool) -> np.nda
         return np.asarray(canvas.buffer_rgba()).copy()
 
 
-@pytest.mark.parametrize("setup", [_linear, _log, _offset, _tall_label, _limits])
+@pytest.mark.parametrize("setup", [_linear, _log, _offset, _tall_label, _limits, _padded])
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_the_y_axis_drawn_as_one_artist_is_the_same_picture(
     setup: Callable[[Axes], None], wrapped: bool
