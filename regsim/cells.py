@@ -225,9 +225,15 @@ def summarize_cell(
 def _series(fits: pd.DataFrame) -> np.ndarray:
     """Each row's fit as one label: its method, and ``method:prior`` for a prior's fit
     (a prior's name never holds a colon)."""
-    method = fits["method"].astype(str).to_numpy(object)
-    prior = fits["prior"].astype(str).to_numpy(object)
-    return np.where(prior == "", method, method + ":" + prior)
+    # A label per (method, prior) pair, taken for every row: a cell's rows hold a few
+    # pairs, and joining strings row by row took a tenth of its summary.
+    method, methods = pd.factorize(fits["method"], use_na_sentinel=False)
+    prior, priors = pd.factorize(fits["prior"], use_na_sentinel=False)
+    labels = np.array(
+        [m if p == "" else f"{m}:{p}" for m in map(str, methods) for p in map(str, priors)],
+        dtype=object,
+    )
+    return labels[method * len(priors) + prior]
 
 
 def _failed_in_cell(fits: pd.DataFrame) -> np.ndarray:
