@@ -277,6 +277,15 @@ def _bar_ends(
     return low, high
 
 
+def _strokes(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> Path:
+    """One path of separate vertical strokes, from (x_i, low_i) to (x_i, high_i)."""
+    vertices = np.empty((2 * len(x), 2))
+    vertices[0::2, 0] = vertices[1::2, 0] = x
+    vertices[0::2, 1], vertices[1::2, 1] = low, high
+    codes = np.tile(np.array([Path.MOVETO, Path.LINETO], dtype=Path.code_type), len(x))
+    return Path(vertices, codes)
+
+
 def series_errorbars(
     ax: Axes,
     x: np.ndarray,
@@ -300,12 +309,7 @@ def series_errorbars(
     # A series' bars are one path of separate strokes: a PDF draws a path per series
     # rather than one, with its own colour, per bar.
     strokes = [
-        Path.make_compound_path(
-            *(
-                Path([(at, lo), (at, hi)])
-                for at, lo, hi in zip(x[k][keep], low[k][keep], high[k][keep], strict=True)
-            )
-        )
+        _strokes(x[k][keep], low[k][keep], high[k][keep])
         for k, keep in enumerate(usable)
         if keep.any()
     ]
