@@ -206,6 +206,8 @@ def _left(ax: Axes, renderer: RendererAgg) -> float:
     box = ax.yaxis.get_tightbbox(renderer)
     if box is not None:
         boxes.append(box)
+    # An extent of nothing (Bbox.null(), infinite the wrong way round) takes no room.
+    boxes = [box for box in boxes if 0 < box.width < np.inf]
     return max(0.0, ax.bbox.x0 - Bbox.union(boxes).x0) if boxes else 0.0
 
 

@@ -51,6 +51,53 @@ def _padded(ax: Axes) -> None:
     ax.set_ylabel("Padded", labelpad=9.0)
 
 
+def _offset_under_title(ax: Axes) -> None:
+    # matplotlib lifts an automatic title above the offset text it would overlap.
+    _offset(ax)
+    ax.set_title("A title over the offset", loc="left")
+
+
+def _offset_hidden(ax: Axes) -> None:
+    _offset(ax)
+    ax.yaxis.get_offset_text().set_visible(False)
+
+
+def _label_settings(ax: Axes) -> None:
+    # The axis' own label is drawn: its rotation, alpha and place along the axis hold.
+    ax.plot([10, 100, 1000], [3.0, 2.0, 1.0])
+    ax.set_ylabel("Turned", rotation=0, alpha=0.5, loc="top")
+
+
+def _label_coords(ax: Axes) -> None:
+    ax.plot([10, 100, 1000], [3.0, 2.0, 1.0])
+    ax.set_ylabel("Fixed")
+    ax.yaxis.set_label_coords(-0.3, 0.2)
+
+
+def _minor_points(ax: Axes) -> None:
+    # No major label: the minor ticks' empty labels, further out, place the axis label.
+    ax.plot([10, 100, 1000], [0.0, 0.01, 0.02])
+    ax.yaxis.set_major_formatter(mpl.ticker.NullFormatter())
+    ax.yaxis.set_minor_locator(mpl.ticker.FixedLocator([0.0025, 0.0075, 0.0125]))
+    ax.set_ylabel("Minor")
+
+
+def _overlapping_minor(ax: Axes) -> None:
+    _log(ax)
+    ax.yaxis.remove_overlapping_locs = False
+
+
+def _no_spine(ax: Axes) -> None:
+    ax.plot([10, 100, 1000], [3.0, 2.0, 1.0])
+    ax.yaxis.set_major_formatter(mpl.ticker.NullFormatter())
+    ax.spines["left"].set_visible(False)
+
+
+def _out_of_layout(ax: Axes) -> None:
+    _linear(ax)
+    ax.yaxis.set_in_layout(False)
+
+
 def _draw(setup: Callable[[Axes], None], *, ours: bool, wrapped: bool) -> np.ndarray:
     with mpl.rc_context(RC):
         if wrapped:
@@ -70,7 +117,25 @@ def _draw(setup: Callable[[Axes], None], *, ours: bool, wrapped: bool) -> np.nda
         return np.asarray(canvas.buffer_rgba()).copy()
 
 
-@pytest.mark.parametrize("setup", [_linear, _log, _offset, _tall_label, _limits, _padded])
+@pytest.mark.parametrize(
+    "setup",
+    [
+        _linear,
+        _log,
+        _offset,
+        _tall_label,
+        _limits,
+        _padded,
+        _offset_under_title,
+        _offset_hidden,
+        _label_settings,
+        _label_coords,
+        _minor_points,
+        _overlapping_minor,
+        _no_spine,
+        _out_of_layout,
+    ],
+)
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_the_y_axis_drawn_as_one_artist_is_the_same_picture(
     setup: Callable[[Axes], None], wrapped: bool
@@ -131,8 +196,18 @@ def test_shared_y_axes_keep_matplotlib_s_ticks() -> None:
     assert len(right.yaxis.get_majorticklocs()) > 0
 
 
-def test_ticks_pointing_in_keep_matplotlib_s_ticks() -> None:
-    with mpl.rc_context({**RC, "ytick.direction": "in"}):
+@pytest.mark.parametrize(
+    "rc",
+    [
+        {"ytick.direction": "in"},
+        # Minor ticks placed from the major ticks, which the axis no longer has.
+        {"ytick.minor.visible": True},
+        # The axis drawn above its spine, at the spine's zorder.
+        {"axes.axisbelow": False},
+    ],
+)
+def test_rcparams_it_does_not_draw_keep_matplotlib_s_ticks(rc: dict) -> None:
+    with mpl.rc_context({**RC, **rc}):
         figure = Figure()
         ax = figure.add_subplot()
         _linear(ax)
