@@ -183,7 +183,9 @@ class LeftTicks(Artist):
         if reach:
             spine.x0 -= max(reach) * dpi / 72.0
         axis = self._ax.yaxis
-        # set_label_coords fixes the label's place; matplotlib then leaves it alone.
+        # set_label_coords fixes the label's place, and matplotlib leaves it alone: the
+        # one private attribute read here (the label-coordinates picture test fails if
+        # a matplotlib release renames it).
         if getattr(axis, "_autolabelpos", True):
             axis.label.set_x(Bbox.union([*points, spine]).x0 - axis.labelpad * dpi / 72.0)
         shown = [(loc, label) for loc, label in zip(major, labels, strict=True) if label]
