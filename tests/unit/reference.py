@@ -528,11 +528,14 @@ class PosteriorReference:
         r = self.y - self.X @ m
         _, logdet = np.linalg.slogdet(system)
         var = s * np.diag(np.linalg.inv(system))
-        logp = (
-            (1 - self.a - self.n + self.p) * t
-            - 0.5 * (r @ r / s + np.sum(self.prec * (m - self.mu) ** 2))
-            - 0.5 * logdet
-        )
+        # Far below the modes, where the integrals' first piece reaches, s underflows to
+        # 0 or RSS/s overflows: the log density is then −inf, its density 0, as it should.
+        with np.errstate(divide="ignore", over="ignore"):
+            logp = (
+                (1 - self.a - self.n + self.p) * t
+                - 0.5 * (r @ r / s + np.sum(self.prec * (m - self.mu) ** 2))
+                - 0.5 * logdet
+            )
         out = (float(logp), m, var)
         self._cache[t] = out
         return out
