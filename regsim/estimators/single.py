@@ -40,8 +40,11 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import brentq
 
 from regsim.design import Prior
-from regsim.estimators import Fit, SufficientStats, bayes, fit_mle, fit_ols
+from regsim.estimators import Fit, SufficientStats, fit_mle, fit_ols
 from regsim.estimators.base import sigma_exponent
+from regsim.estimators.bayes.estimator import _finish, _fit_modes
+from regsim.estimators.bayes.modes import _newton
+from regsim.estimators.bayes.posterior import _Counts, _Values
 from regsim.estimators.linear import ols_with_coefficient_se
 from regsim.estimators.stats import LEVERAGE_ONE
 from regsim.limits import normal_upper
@@ -471,11 +474,11 @@ def _fit_map(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str = "
     )
 
 
-class _QRPosterior(bayes._Counts):
+class _QRPosterior(_Counts):
     """The posterior of log σ of one dataset, with every quantity from the stacked QR.
 
     It offers what the kernel's quadrature asks of :class:`regsim.estimators.bayes.
-    _Posterior` (one replicate): at σ² = s, with b(s) and the R of [R; √(s D_s)]
+    posterior._Posterior` (one replicate): at σ² = s, with b(s) and the R of [R; √(s D_s)]
     (:meth:`_Profile.solve`, scaled coefficients b = Nβ, D_s = D/N²):
 
     * m(s) = b(s)/N; RSS(s) and the prior term from :meth:`_Profile.terms`;
@@ -508,7 +511,7 @@ class _QRPosterior(bayes._Counts):
         slope: bool = False,
         moments: bool = True,
         density: bool = True,
-    ) -> bayes._Values:
+    ) -> _Values:
         """The posterior at s = σ² = e^{2t} (arrays of one shape; see the class)."""
         s, t = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(t, dtype=float))
         p, d, profile = self.p, self.d, self.profile
@@ -547,7 +550,7 @@ class _QRPosterior(bayes._Counts):
                 a_d = a_inverse * scaled  # A⁻¹D in the scaled coefficients
                 trace, square = float(np.trace(a_d)), float(np.sum(a_d * a_d.T))
                 r_slope[index] = rss_slope + p - 2.0 * si * trace + si * si * square
-        values = bayes._Values(logp, m if moments else [], v if moments else [], r)
+        values = _Values(logp, m if moments else [], v if moments else [], r)
         if slope:
             values.r_slope = r_slope
         return values
@@ -598,8 +601,8 @@ def _fit_bayes(d: _Decomposition, prior: Prior, alpha: float, sigma_prior: str) 
         positive[0], positive[-1] = False, True
         cells = np.flatnonzero(~positive[:-1] & positive[1:])
         lo, hi = np.exp(2.0 * t[cells]), np.exp(2.0 * t[cells + 1])
-        modes = bayes._newton(post, np.zeros(len(cells), dtype=int), lo, hi, np.sqrt(lo * hi), 1e-9)
+        modes = _newton(post, np.zeros(len(cells), dtype=int), lo, hi, np.sqrt(lo * hi), 1e-9)
         with np.errstate(all="ignore"):
-            result = bayes._fit_modes(post, modes, alpha, hermite=np.zeros(1, dtype=bool))
+            result = _fit_modes(post, modes, alpha, hermite=np.zeros(1, dtype=bool))
         estimate, se, lower, upper, converged, multimodal = result
-    return bayes._finish(estimate, se, lower, upper, converged, multimodal, post.precision, nu)
+    return _finish(estimate, se, lower, upper, converged, multimodal, post.precision, nu)

@@ -13,13 +13,17 @@ from scipy import special, stats
 from regsim.design import Cell, Prior
 from regsim.estimators import (
     SufficientStats,
-    bayes,
     fit_bayes,
     fit_methods,
     fit_mle,
     fit_ols,
     sufficient_stats,
 )
+from regsim.estimators.bayes import estimator as bayes_estimator
+from regsim.estimators.bayes import hermite as bayes_hermite
+from regsim.estimators.bayes import modes as bayes_modes
+from regsim.estimators.bayes import posterior as bayes_posterior
+from regsim.estimators.bayes import summaries as bayes_summaries
 from regsim.estimators.map import _prior_path
 from regsim.estimators.single import fit_dataset
 from regsim.simulate import draw
@@ -116,11 +120,11 @@ def tail_errors():
 
 def test_sigma_s_limits_are_checked_where_they_are(monkeypatch):
     # The Hermite series is accepted only where its two highest terms move σ's limits by
-    # little (bayes._hermite_tail_shift), not only where they are small over the line.
+    # little (bayes.hermite._hermite_tail_shift), not only where they are small over the line.
     for moments, limits in tail_errors():
         assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (moments, limits)
     # Without that check the same replicates miss the target: the test can fail.
-    monkeypatch.setattr(bayes, "_HERMITE_LIMIT_TOL", math.inf)
+    monkeypatch.setattr(bayes_hermite, "_HERMITE_LIMIT_TOL", math.inf)
     assert max(limits for _, limits in tail_errors()) > QUANTILE_TOL
 
 
@@ -194,7 +198,7 @@ def posterior_of(stats_: SufficientStats, prior: Prior, a: int):
     """The batched posterior of log σ, MAP's curvature bounds and RSS∞."""
     path, bounds, rss_inf = _prior_path(stats_, prior)
     betas = [stats_.beta_hat[:, j] for j in range(stats_.p)]
-    return bayes._Posterior.build(path, betas, prior.mean, stats_.n, a), bounds, rss_inf
+    return bayes_posterior._Posterior.build(path, betas, prior.mean, stats_.n, a), bounds, rss_inf
 
 
 def grid_peaks(stats_: SufficientStats, prior: Prior, a: int, points: int = 3000):
@@ -217,9 +221,11 @@ def test_enclosure_proves_single_modes_and_never_a_second_one(sigma_prior):
         post, bounds, rss_inf = posterior_of(stats_, SKEPTICAL, a)
         e, p = post.level, post.p
         s_low = stats_.rss / post.nu
-        s_high = np.minimum((rss_inf + bayes._schur_trace(post.path)) / post.nu, rss_inf / (e - p))
+        s_high = np.minimum(
+            (rss_inf + bayes_modes._schur_trace(post.path)) / post.nu, rss_inf / (e - p)
+        )
         by_bounds = bounds.unimodal(e - p, stats_.rss, stats_.rss, s_low, s_high)
-        rep, lo, hi, _, certified = bayes._brackets(post, bounds, rss_inf, 64)
+        rep, lo, hi, _, certified = bayes_modes._brackets(post, bounds, rss_inf, 64)
         enclosed = certified & ~by_bounds
         assert enclosed.mean() >= least, enclosed.mean()
         peaks = grid_peaks(stats_, SKEPTICAL, a)
@@ -250,7 +256,7 @@ def test_modes_are_within_tol_sds_of_the_reference_ones(n, sigma, beta, prior, s
     stats_ = sufficient_stats(d.x, d.y)
     a = 1 if sigma_prior == "jeffreys" else 0
     post, bounds, rss_inf = posterior_of(stats_, prior, a)
-    modes = bayes._find_modes(post, bounds, rss_inf, 64, tol)
+    modes = bayes_modes._find_modes(post, bounds, rss_inf, 64, tol)
     assert modes.ok.all()
     for r in range(len(d.y)):
         reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, sigma_prior)
@@ -277,7 +283,7 @@ def test_priors_in_conflict_take_either_rule_accurately(
     # takes it; at σ = 1 the density flattens into a shoulder and the trapezoidal rule
     # takes it. Either way within the tolerances of the adaptive reference.
     taken: list[str] = []
-    hermite, trapezoid = bayes._hermite_fit, bayes._trapezoid_fit
+    hermite, trapezoid = bayes_estimator._hermite_fit, bayes_estimator._trapezoid_fit
 
     def record_hermite(*args, **kwargs):
         result = hermite(*args, **kwargs)
@@ -289,8 +295,8 @@ def test_priors_in_conflict_take_either_rule_accurately(
         taken.extend("trapezoid" for _ in np.flatnonzero(result[4]))
         return result
 
-    monkeypatch.setattr(bayes, "_hermite_fit", record_hermite)
-    monkeypatch.setattr(bayes, "_trapezoid_fit", record_trapezoid)
+    monkeypatch.setattr(bayes_estimator, "_hermite_fit", record_hermite)
+    monkeypatch.setattr(bayes_estimator, "_trapezoid_fit", record_trapezoid)
     d = draw(Cell(20, sigma, BETA), 23, 0, 6)
     stats_ = sufficient_stats(d.x, d.y)
     for r in replicates:
@@ -318,14 +324,14 @@ def test_seven_nodes_at_the_edge_of_their_rule(monkeypatch, n, prior, sigma_prio
     # the truth, whose curvature lowers ν_m) eight, and all are within the tolerances of
     # the adaptive reference.
     taken: list[int] = []
-    hermite = bayes._hermite_fit
+    hermite = bayes_estimator._hermite_fit
 
     def record_hermite(*args, **kwargs):
         result = hermite(*args, **kwargs)
         taken.extend(args[3] for _ in np.flatnonzero(result[4]))
         return result
 
-    monkeypatch.setattr(bayes, "_hermite_fit", record_hermite)
+    monkeypatch.setattr(bayes_estimator, "_hermite_fit", record_hermite)
     d = draw(Cell(n, 5.0, BETA), 23, 0, 6)
     stats_ = sufficient_stats(d.x, d.y)
     for r, count in nodes.items():
@@ -719,15 +725,15 @@ def test_summaries_of_kept_replicates_are_those_of_all():
     m = [rng.normal(size=(nodes, replicates)) for _ in range(3)]
     v = [rng.random((nodes, replicates)) + 0.1 for _ in range(3)]
     keep = rng.random(replicates) < 0.5
-    whole = bayes._summaries(weight, m, v, 0.05)
-    some = bayes._summaries(weight, m, v, 0.05, keep)
+    whole = bayes_summaries._summaries(weight, m, v, 0.05)
+    some = bayes_summaries._summaries(weight, m, v, 0.05, keep)
     assert whole[4].all()
     for full, part in zip(whole[:4], some[:4], strict=True):
         assert part.shape == (replicates, 3)
         np.testing.assert_array_equal(part[keep], full[keep])
         assert np.isnan(part[~keep]).all()
     np.testing.assert_array_equal(some[4], keep)
-    none = bayes._summaries(weight, m, v, 0.05, np.zeros(replicates, dtype=bool))
+    none = bayes_summaries._summaries(weight, m, v, 0.05, np.zeros(replicates, dtype=bool))
     assert np.isnan(none[0]).all() and not none[4].any()
 
 
@@ -741,9 +747,9 @@ def test_weighted_ndtr_is_scipys_to_rounding():
     for upper in (False, True):
         expected = weight * special.ndtr(-x if upper else x)
         gauss = weight * np.exp(-0.5 * x * x)
-        found = bayes._weighted_ndtr(x, weight, gauss, upper=upper)
+        found = bayes_summaries._weighted_ndtr(x, weight, gauss, upper=upper)
         np.testing.assert_allclose(found, expected, rtol=2e-14, atol=0.0)
-    found = bayes._weighted_ndtr(x, 1.0, np.exp(-0.5 * x * x))
+    found = bayes_summaries._weighted_ndtr(x, 1.0, np.exp(-0.5 * x * x))
     np.testing.assert_allclose(found, special.ndtr(x), rtol=2e-14, atol=0.0)
     # The argument is left as it was unless the caller gives it up.
     np.testing.assert_array_equal(x, before)
@@ -754,8 +760,9 @@ def test_mills_ratio_approximation_against_30_digits():
     # against 30-digit values independently of how they were fitted: within 1e-15 of G
     # relative (its fit's 1.6e-16 and the rounding of evaluating P/Q in doubles, which
     # Horner's rule on positive terms keeps to a few units of 1.1e-16; 6e-16 measured).
-    ys = np.linspace(0.0, bayes._MILLS_REACH, 1201)
-    found = bayes._horner(ys, bayes._MILLS_P) / bayes._horner(ys, bayes._MILLS_Q)
+    ys = np.linspace(0.0, bayes_summaries._MILLS_REACH, 1201)
+    mills = bayes_summaries
+    found = mills._horner(ys, mills._MILLS_P) / mills._horner(ys, mills._MILLS_Q)
     with mpmath.workdps(30):
         exact = [
             float(mpmath.exp(mpmath.mpf(y) ** 2 / 2) * mpmath.ncdf(-mpmath.mpf(y))) for y in ys
