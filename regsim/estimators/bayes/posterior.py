@@ -2,8 +2,9 @@
 
 For fixed σ the posterior of β is normal; its mean is MAP's conditional mode β(s),
 s = σ², and the density of t follows from RSS(s), the prior's quadratic form along that
-path and log det(XᵀX + sD). :class:`_Posterior` evaluates them at many nodes of many
-replicates at once; the quadrature rules only ask it for values at nodes.
+path and log det(XᵀX + sD). :class:`_Posterior` evaluates them (and their slope in s)
+at many points of t for many replicates at once, for the search of the modes and for the
+quadrature rules.
 """
 
 from __future__ import annotations
