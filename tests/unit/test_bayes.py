@@ -499,6 +499,26 @@ def test_coefficient_limits_far_in_a_tail_leave_alpha_over_two_beyond_them(prior
                 assert abs(tail / (alpha / 2) - 1.0) <= 1e-7, (r, j, side, tail)
 
 
+@pytest.mark.parametrize("centre", [400.0, -400.0])
+def test_coefficient_limits_far_in_a_tail_of_a_pinned_coefficient(centre):
+    # A strong prior far from 0, N(±400, 0.0004²) on β_1: its limits' distance from the
+    # centre is about 1e-5 of their size, so 1e-11 of it is below their rounding. Newton's
+    # iteration for the tail limits stopped only at that step and failed every fit where
+    # it had not hit the root exactly (2 of 3 replicates here, and the dataset alone).
+    prior = Prior("pinned", (0.0, centre, 0.0), (INF, 4e-4, INF))
+    d = draw(Cell(12, 1.0, BETA), 5, 0, 3)
+    fit = fit_bayes(sufficient_stats(d.x, d.y), prior, 1e-3)
+    assert fit.converged.all()
+    for r in range(3):
+        reference = ref.PosteriorReference(d.x[r], d.y[r], prior.mean, prior.sd, "flat")
+        moments, limits = errors(fit, r, reference, 1e-3)
+        assert moments <= MOMENT_TOL and limits <= QUANTILE_TOL, (r, moments, limits)
+    single = fit_dataset(d.x[0], d.y[0], prior, 1e-3, ("bayes",), "flat").fits["bayes"]
+    assert single.converged.all()
+    assert np.abs((single.lower[0] - fit.lower[0]) / fit.se[0]).max() <= QUANTILE_TOL
+    assert np.abs((single.upper[0] - fit.upper[0]) / fit.se[0]).max() <= QUANTILE_TOL
+
+
 def test_sigma_limits_far_in_a_tail_of_priors_in_conflict_match_adaptive_quadrature():
     # The skeptical prior against the truth at n = 30: σ-posteriors with two modes
     # (replicates 0 and 2) and a shoulder (1). At α = 1e-6 σ's limits had erred by up to

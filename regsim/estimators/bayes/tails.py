@@ -147,9 +147,14 @@ _BETA_TAIL_ROUNDS = 8
 _BETA_TAIL_TOL = 1e-6
 
 #: Newton's iterations for a β limit, and the step (relative to the limit's distance from
-#: the interval's centre) that ends them.
+#: the interval's centre) that ends them; so does a step of at most two units in the last
+#: place of the limit (:data:`_BETA_TAIL_ULPS`), which no iteration can go below: a
+#: coefficient whose sd is a small part of its size (a strong prior far from 0) has a
+#: limit whose distance from the centre is below 1e-5 of the limit, and 1e-11 of that
+#: distance is then less than the limit's rounding.
 _BETA_TAIL_ITERATIONS = 40
 _BETA_TAIL_STEP = 1e-11
+_BETA_TAIL_ULPS = 2.0
 
 
 def _beta_tail_limits(
@@ -285,7 +290,10 @@ def _beta_tail_once(
                 good &= np.isfinite(move) & (distance > 0)
                 moving = good & ~settled
                 b = np.where(moving, b + move, b)
-                settled |= moving & (np.abs(move) <= _BETA_TAIL_STEP * distance)
+                least = np.maximum(
+                    _BETA_TAIL_STEP * distance, _BETA_TAIL_ULPS * np.spacing(np.abs(b))
+                )
+                settled |= moving & (np.abs(move) <= least)
                 if (settled | ~good).all():
                     break
             x = side * (b - m) * inv_sd
