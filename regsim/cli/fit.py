@@ -225,8 +225,8 @@ def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
     for value in mean:
         problem = magnitude_problem(value if not shift else math.ldexp(value, -shift))
         if problem and shift and math.isfinite(value):
-            bound = math.ldexp(MAX_MAGNITUDE, shift)
-            problem = f"{value!r} is too large for this response (at most {bound:.3g})"
+            bound = _scaled_text(MAX_MAGNITUDE, shift)
+            problem = f"{value!r} is too large for this response (at most {bound})"
         if problem:
             raise InputDataError(f"--prior-mean: {problem}")
     for value in sd:
@@ -236,14 +236,33 @@ def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
             )
         problem = prior_sd_problem(value if not shift else math.ldexp(value, -shift))
         if problem and shift:
-            low, high = (math.ldexp(bound, shift) for bound in (MIN_PRIOR_SD, MAX_PRIOR_SD))
+            low, high = (_scaled_text(bound, shift) for bound in (MIN_PRIOR_SD, MAX_PRIOR_SD))
             problem = (
                 f"{value!r} is outside what the fits resolve for this response (from "
-                f"{low:.3g} to {high:.3g}, or inf for a flat prior)"
+                f"{low} to {high}, or inf for a flat prior)"
             )
         if problem:
             raise InputDataError(f"--prior-sd: {problem}")
     return Prior("user", tuple(mean), tuple(sd))
+
+
+def _scaled_text(value: float, exponent: int) -> str:
+    """value · 2^exponent as ``%.3g`` text, also where it lies beyond the range of doubles
+    (a bound or a sum of squares of a response near 1e±300, in that response's units)."""
+    try:
+        scaled = math.ldexp(value, exponent)
+    except OverflowError:
+        scaled = math.inf
+    if value == 0 or not math.isfinite(value) or sys.float_info.min <= abs(scaled) < math.inf:
+        return f"{scaled if math.isfinite(value) else value:.3g}"
+    # Beyond: the decimal exponent and the digits from logs (their rounding, about 1e-13
+    # relative at exponents near ±2000, is far below three digits').
+    log = math.log10(abs(value)) + exponent * math.log10(2.0)
+    power = math.floor(log)
+    digits = f"{10.0 ** (log - power):.3g}"
+    if digits == "10":
+        power, digits = power + 1, "1"
+    return f"{'-' if value < 0 else ''}{digits}e{power:+03d}"
 
 
 def _degrees(prior: Prior, n: int, sigma_prior: str) -> int:
@@ -327,7 +346,7 @@ def fit_csv(
             share = f", {rss / spread:.1g} of its sum of squares about the mean" if rss else ""
             raise InputDataError(
                 f"{args.data}: the covariates fit {args.y!r} exactly, up to rounding (residual "
-                f"sum of squares {math.ldexp(rss, 2 * shift):.3g}{share}), so sigma cannot be "
+                f"sum of squares {_scaled_text(rss, 2 * shift)}{share}), so sigma cannot be "
                 "estimated"
             )
         # before MAP's search starts

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,9 @@ import statsmodels.api as sm
 from scipy import stats
 
 from regsim.cli import main
+from regsim.cli.fit import _scaled_text
 from regsim.estimators import fit_ols_hc3, sufficient_stats
+from regsim.estimators.single import response_exponent
 
 
 @pytest.fixture
@@ -346,6 +350,71 @@ def test_prior_bounds_scale_with_a_far_response(run_fit, tmp_path):
     assert bad.returncode == 1 and bad.stdout == ""
     (line,) = bad.stderr.strip().splitlines()
     assert line.startswith("error: --prior-sd: 1e-200 is outside what the fits resolve for this")
+
+
+@pytest.mark.parametrize(
+    ("value", "exponent"),
+    [
+        (2.85e-30, 0),
+        (123.0, 0),
+        (1e100, 800),
+        (1e50, -997),
+        (1e-50, -997),
+        (-3.7, -3000),
+        (9.9999, 1024),
+        (1.0, -1074),
+        (0.0, 50),
+    ],
+)
+def test_scaled_numbers_are_written_beyond_the_range_of_doubles(value, exponent):
+    # value · 2^exponent to three digits, against 40-digit arithmetic: math.ldexp raises
+    # OverflowError beyond 1.8e308 and rounds to 0 below 5e-324.
+    text = _scaled_text(value, exponent)
+    with mpmath.workdps(40):
+        exact = mpmath.ldexp(mpmath.mpf(value), exponent)
+        assert mpmath.mpf(text) == mpmath.mpf(mpmath.nstr(exact, 3)), text
+
+
+def _far_csv(tmp_path, scale: float, exact: bool) -> str:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=8)
+    y = (x if exact else 1.0 + x + 0.3 * rng.normal(size=8)) * scale
+    path = tmp_path / f"far{scale:g}{'exact' if exact else ''}.csv"
+    pd.DataFrame({"x": x, "y": y}).to_csv(path, index=False, float_format="%.17g")
+    return str(path)
+
+
+@pytest.mark.parametrize("scale", [1e270, 1e-300])
+def test_bounds_of_a_far_response_beyond_doubles_are_one_line(run_fit, tmp_path, scale):
+    # For a response near 1e270 the prior sds the fits resolve reach past 1e308, for one
+    # near 1e-300 below 1e-308: their bounds had raised OverflowError (a traceback) or
+    # read "from 0".
+    path = _far_csv(tmp_path, scale, False)
+    result = run_fit(path, "--y", "y", "--prior-sd", "1", "1")
+    assert result.returncode == 1 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    low, high = re.search(r"\(from (\S+) to (\S+), or inf", line).groups()
+    shift = response_exponent(pd.read_csv(path)["y"].to_numpy())
+    for text, bound in ((low, 1e-50), (high, 1e50)):
+        with mpmath.workdps(40):
+            exact = mpmath.ldexp(mpmath.mpf(bound), shift)
+            assert abs(mpmath.mpf(text) / exact - 1) < 5e-3, (text, line)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-300])
+def test_exact_fit_of_a_far_response_names_its_sum_of_squares(run_fit, tmp_path, scale):
+    # y = x · 1e200 exactly, up to rounding: the residual sum of squares, in y's units,
+    # is beyond 1e308 (it had raised OverflowError) or, for 1e-300, below 1e-308 (it had
+    # read 0 beside its nonzero share of the total).
+    result = run_fit(_far_csv(tmp_path, scale, True), "--y", "y")
+    assert result.returncode == 1 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "the covariates fit 'y' exactly, up to rounding" in line
+    rss, share = re.search(r"residual sum of squares (\S+), (\S+) of its sum", line).groups()
+    share = float(share)
+    assert share > 0 and mpmath.mpf(rss) > 0
+    magnitude = mpmath.log10(mpmath.mpf(rss))
+    assert abs(magnitude - (math.log10(share) + 2 * math.log10(scale))) < 2, line
 
 
 def test_posterior_moments_that_do_not_exist_are_not_numbers(run_fit, tmp_path):
