@@ -5,6 +5,9 @@ normal equations of centred data: fast, and accurate while the covariates are fa
 collinear (its scaled condition number is checked per replicate). A user's file can be
 anything, so :func:`fit_dataset` fits it the way a careful single fit should:
 
+* y is fitted less its middle value c (:func:`response_centre`), which moves only the
+  intercept, by c: a fit perturbs y by rounding of its own size, which beside a spread
+  many times smaller than its level would swamp the residuals;
 * every column of X = [1, x_1, …, x_k] is scaled to unit length, and X_s = Q R is its
   Householder QR decomposition, so the coefficients β̂ = N⁻¹ R⁻¹ Qᵀy (N the column norms)
   and (XᵀX)⁻¹ = N⁻¹ R⁻¹ R⁻ᵀ N⁻¹ have errors of order κ·ε, κ = cond(X_s), not κ²·ε as from
@@ -56,6 +59,7 @@ __all__ = [
     "conditioning",
     "fit_dataset",
     "least_squares",
+    "response_centre",
     "response_exponent",
 ]
 
@@ -158,8 +162,13 @@ def least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     estimates are 0 and MAP's and Bayes's posteriors in σ degenerate; and the
     coefficients' size bounds the prior sds the fits resolve.
     """
-    d = _decompose(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    return d.beta_scaled / d.norms, d.rss
+    y = np.asarray(y, dtype=float)
+    centre = response_centre(y)
+    d = _decompose(np.asarray(x, dtype=float), y - centre if centre else y)
+    beta = d.beta_scaled / d.norms
+    if centre:
+        beta[0] += centre
+    return beta, d.rss
 
 
 def _statistics(decomposition: _Decomposition) -> SufficientStats:
@@ -292,6 +301,19 @@ def fit_dataset(
             float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
             inner.exact_rows,
         )
+    centre = response_centre(y)
+    if centre:
+        # Every estimator is equivariant under y -> y − c with the intercept's prior mean
+        # moved by −c (β_0 moves by −c, all else stays): fitted as it is, y's residuals
+        # would carry rounding of y's size, not of its spread's (:func:`response_centre`).
+        inner = fit_dataset(
+            x, y - centre, _moved_prior(prior, -centre), alpha, methods, sigma_prior
+        )
+        return DatasetFit(
+            {method: _moved_fit(fit, centre) for method, fit in inner.fits.items()},
+            inner.rss,
+            inner.exact_rows,
+        )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)
     leverage, exact = _exactly_fitted(decomposition)
@@ -335,6 +357,49 @@ def response_exponent(y: np.ndarray) -> int:
         return 0
     exponent = math.frexp(top)[1]
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def response_centre(y: np.ndarray) -> float:
+    """The response c that :func:`fit_dataset` subtracts from y before it fits y − c.
+
+    A backward-stable least-squares fit perturbs y by about ε‖y‖: where |ȳ| is many times
+    the spread of y (y near 1e15 with an sd near 1), that perturbation is of the size of
+    the residuals themselves, and RSS and σ's estimates lose their digits (a relative
+    error of 5e-3 in σ̂ at 1e14, 3e-5 at 1e12). With the intercept in the model, fitting
+    y − c moves only β_0, by c, and the perturbation is then of the spread's size. c is
+    the middle response (the lower of the two middle ones for even n), a value of y, so
+    that y_i − c is exact wherever y_i lies within a factor 2 of c, as when the spread is
+    small beside the level.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n,)
+        Responses (finite).
+
+    Returns
+    -------
+    float
+        0.0 for an empty y or where the middle response is 0.
+    """
+    if not len(y):
+        return 0.0
+    middle = (len(y) - 1) // 2
+    return float(np.partition(y, middle)[middle])
+
+
+def _moved_prior(prior: Prior, offset: float) -> Prior:
+    """The prior of the coefficients of y + ``offset``: the intercept's mean moves by it."""
+    return Prior(prior.name, (prior.mean[0] + offset, *prior.mean[1:]), prior.sd)
+
+
+def _moved_fit(fit: Fit, offset: float) -> Fit:
+    """A fit's intercept (estimate and limits) moved by ``offset``; its SE stays."""
+    moved = {}
+    for name in ("estimate", "lower", "upper"):
+        values = getattr(fit, name).copy()
+        values[:, 0] += offset
+        moved[name] = values
+    return dataclasses.replace(fit, **moved)
 
 
 def _scaled_prior(prior: Prior, shift: int) -> Prior:

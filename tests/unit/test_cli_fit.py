@@ -334,6 +334,61 @@ def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
                 assert far[method][name][key] == expected, (method, name, key)
 
 
+@pytest.mark.parametrize("level", [1e8, 1e12, 1e15])
+@pytest.mark.parametrize("proper", [False, True])
+def test_a_response_far_from_zero_beside_its_spread_keeps_its_digits(
+    run_fit, tmp_path, level, proper
+):
+    # y near 1e12 with an sd near 0.3: fitted as it was, the slopes erred by 1.5e-4 of σ
+    # and σ̂ by 3e-5 (at 1e15 by all of itself, and Bayes did not converge). Every
+    # estimator is equivariant under y -> y + c with the intercept's prior mean moved by
+    # c: the fits of y are those of y − level but for the intercept, and OLS's are the
+    # exact least squares of the file's numbers (40 digits). The proper priors' sds are
+    # what the fits resolve at this level (regsim.limits.PRIOR_RESOLUTION): the intercept's
+    # mean, level + 1, is a million of them from the data's if it is not moved.
+    prior_sd = [sd + 1e-6 * level for sd in (1e3, 2.0, 0.5)] if proper else None
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(12, 2))
+    near = 1.0 + x @ np.array([2.0, -1.0]) + 0.3 * rng.normal(size=12)
+    y = level + near
+    near = y - level  # exact: y lies within a factor 2 of level
+
+    def fit(values: np.ndarray, shift: float) -> dict:
+        path = tmp_path / f"y{shift:g}.csv"
+        rows = zip(*x.T.tolist(), values.tolist(), strict=True)
+        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
+        path.write_text("\n".join(lines) + "\n")
+        args = [str(path), "--y", "y", "--json"]
+        if prior_sd is not None:
+            args += ["--prior-mean", repr(shift + 1.0), "1.5", "-1.0"]
+            args += ["--prior-sd", *(repr(sd) for sd in prior_sd)]
+        result = run_fit(*args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    far, unit = fit(y, level), fit(near, 0.0)
+    for method, parameters in unit.items():
+        for name, numbers in parameters.items():
+            scale = numbers["se"]
+            for key, value in numbers.items():
+                got = far[method][name][key]
+                if name == "beta0" and key != "se":
+                    # one rounding of the intercept's level, a unit in its last place
+                    assert abs(got - (value + level)) <= 2 * np.spacing(level), (method, key)
+                else:
+                    assert abs(got - value) <= 1e-9 * scale, (method, name, key, got, value)
+    with mpmath.workdps(40):
+        design = mpmath.matrix([[1, *map(mpmath.mpf, row)] for row in x.tolist()])
+        response = mpmath.matrix([mpmath.mpf(v) for v in y.tolist()])
+        beta = mpmath.lu_solve(design.T * design, design.T * response)
+        residuals = response - design * beta
+        sigma = mpmath.sqrt(sum(r**2 for r in residuals) / (12 - 3))
+        ols = far["ols"]
+        assert abs(ols["sigma"]["estimate"] / sigma - 1) <= 1e-12
+        for j in (1, 2):
+            assert abs(ols[f"beta{j}"]["estimate"] - beta[j]) <= 1e-12 * ols[f"beta{j}"]["se"]
+
+
 def test_prior_bounds_scale_with_a_far_response(run_fit, tmp_path):
     # Prior sds are bounded (their precisions must not overflow) in the fits' units: for
     # a response near 1e-100 a prior sd of 1e-101 is fine, 1e-200 is refused in one line
@@ -496,10 +551,11 @@ BAD_FILES = {
     "same_name_twice": ("x1,x1,y\n1,1,2\n2,2,3\n3,3,5\n5,5,4\n6,6,7\n", "appears twice"),
     "constant_response": ("x1,y\n1,2\n2,2\n3,2\n4,2\n", "'y' (the response) is constant"),
     "exact_fit": ("x1,y\n1,2\n2,4\n3,6\n4,8\n", "the covariates fit 'y' exactly"),
-    # residual sum of squares exactly 0: refused before MAP's search over sigma starts
+    # y = 10 + 2x, whose residual sum of squares was 0 to the bit before y was centred:
+    # refused before MAP's search over sigma starts
     "exact_fit_to_the_bit": (
         "x,y\n1,12\n2,14\n3,16\n4,18\n5,20\n",
-        "the covariates fit 'y' exactly, up to rounding (residual sum of squares 0)",
+        "the covariates fit 'y' exactly, up to rounding (residual sum of squares ",
     ),
     "not_text": ("\x00\xff\xfe\x81garbage\n", "cannot parse as CSV"),
 }
