@@ -7,6 +7,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from regsim.estimators.bayes import existing
 from regsim.estimators.single import (
     TRUSTED_CONDITION,
     conditioning,
+    covariate_exponents,
     fit_dataset,
     least_squares,
     response_exponent,
@@ -209,9 +211,11 @@ def file_lines(path: Path, rows: list[int], n: int) -> list[int]:
     return [lines[row] if len(lines) == n else row + 2 for row in rows]
 
 
-def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
-    """The prior of the options, checked in the units the fits use, y·2^−shift
-    (:func:`regsim.estimators.single.response_exponent`): its bounds scale with y."""
+def _prior(args: argparse.Namespace, p: int, shift: int = 0, columns: Sequence[int] = ()) -> Prior:
+    """The prior of the options, checked in the units the fits use, y·2^−shift and
+    x_j·2^−k_j (:func:`regsim.estimators.single.response_exponent`,
+    :func:`~regsim.estimators.single.covariate_exponents`, ``columns`` the k_j): its bounds
+    for β_j scale with y and with x_j, by 2^(shift − k_j)."""
     if args.prior_mean is not None and args.prior_sd is None:
         raise InputDataError(
             "--prior-mean needs --prior-sd: without it every prior is flat (sd inf), and "
@@ -222,21 +226,23 @@ def _prior(args: argparse.Namespace, p: int, shift: int = 0) -> Prior:
     for option, values in (("--prior-mean", mean), ("--prior-sd", sd)):
         if len(values) != p:
             raise InputDataError(f"{option}: {len(values)} values, expected {p} (intercept first)")
-    for value in mean:
-        problem = magnitude_problem(value if not shift else math.ldexp(value, -shift))
-        if problem and shift and math.isfinite(value):
-            bound = _scaled_text(MAX_MAGNITUDE, shift)
+    # The power of two of each coefficient's units in the fits' (the intercept's: y's).
+    units = [shift - k for k in (0, *columns)] + [shift] * (p - 1 - len(columns))
+    for value, unit in zip(mean, units, strict=True):
+        problem = magnitude_problem(value if not unit else math.ldexp(value, -unit))
+        if problem and unit and math.isfinite(value):
+            bound = _scaled_text(MAX_MAGNITUDE, unit)
             problem = f"{value!r} is too large for this response (at most {bound})"
         if problem:
             raise InputDataError(f"--prior-mean: {problem}")
-    for value in sd:
+    for value, unit in zip(sd, units, strict=True):
         if not value > 0:
             raise InputDataError(
                 f"--prior-sd: values must be > 0 (inf for a flat prior), got {value}"
             )
-        problem = prior_sd_problem(value if not shift else math.ldexp(value, -shift))
-        if problem and shift:
-            low, high = (_scaled_text(bound, shift) for bound in (MIN_PRIOR_SD, MAX_PRIOR_SD))
+        problem = prior_sd_problem(value if not unit else math.ldexp(value, -unit))
+        if problem and unit:
+            low, high = (_scaled_text(bound, unit) for bound in (MIN_PRIOR_SD, MAX_PRIOR_SD))
             problem = (
                 f"{value!r} is outside what the fits resolve for this response (from "
                 f"{low} to {high}, or inf for a flat prior)"
@@ -332,7 +338,7 @@ def fit_csv(
         raise InputDataError(f"--alpha: {problem}")
     x, y, _ = read_regression_data(args.data, args.y, args.x)
     shift = response_exponent(y)
-    prior = _prior(args, x.shape[1] + 1, shift)
+    prior = _prior(args, x.shape[1] + 1, shift, covariate_exponents(x).tolist())
     sigma_prior = getattr(args, "sigma_prior", DEFAULT_SIGMA_PRIOR)
     _check_proper(prior, len(y), sigma_prior)
     with np.errstate(all="ignore"):

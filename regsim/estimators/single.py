@@ -57,6 +57,7 @@ __all__ = [
     "Conditioning",
     "DatasetFit",
     "conditioning",
+    "covariate_exponents",
     "fit_dataset",
     "least_squares",
     "response_centre",
@@ -107,7 +108,12 @@ def _design(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """X = [1, x] scaled to unit columns, and the column norms."""
     n = x.shape[0]
     design = np.column_stack([np.ones(n), x])
-    norms = np.sqrt(np.einsum("ij,ij->j", design, design))
+    # Each norm from its column scaled by a power of two near its largest |value|: the
+    # squares of values beyond about 1e±154 would overflow or underflow. Within, the
+    # scaling is exact and so are the norms' bits.
+    exponent = np.frexp(np.max(np.abs(design), axis=0))[1] if n else np.zeros(1, dtype=int)
+    unit = np.ldexp(design, -exponent)
+    norms = np.ldexp(np.sqrt(np.einsum("ij,ij->j", unit, unit)), exponent)
     return design / norms, norms
 
 
@@ -301,6 +307,24 @@ def fit_dataset(
             float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
             inner.exact_rows,
         )
+    columns = covariate_exponents(x)
+    if columns.any():
+        # Every estimator is equivariant under x_j -> x_j·c_j with β_j's prior mean and
+        # sd divided by c_j (β_j divides by c_j, all else stays): as for y, a power of two
+        # scales without rounding, and the fits' products of columns stay in range.
+        inner = fit_dataset(
+            np.ldexp(x, -columns),
+            y,
+            _column_scaled_prior(prior, columns),
+            alpha,
+            methods,
+            sigma_prior,
+        )
+        return DatasetFit(
+            {method: _column_scaled_fit(fit, -columns) for method, fit in inner.fits.items()},
+            inner.rss,
+            inner.exact_rows,
+        )
     centre = response_centre(y)
     if centre:
         # Every estimator is equivariant under y -> y − c with the intercept's prior mean
@@ -357,6 +381,54 @@ def response_exponent(y: np.ndarray) -> int:
         return 0
     exponent = math.frexp(top)[1]
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def covariate_exponents(x: np.ndarray) -> np.ndarray:
+    """The powers of two k_j in which :func:`fit_dataset` fits the covariates, x_j·2^−k_j.
+
+    As :func:`response_exponent`, per column: 0 while a column's largest |value| lies
+    within 2^±64, else its exponent. Beyond, products of two columns (XᵀX, the
+    coefficients' variances) under- or overflow first: a column near 1e160 read as
+    collinear, one near 1e-160 failed every fit.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, k)
+        Covariates (finite), without the intercept column.
+
+    Returns
+    -------
+    ndarray of int, shape (k,)
+    """
+    if not x.size:
+        return np.zeros(x.shape[1], dtype=int)
+    top = np.max(np.abs(x), axis=0)
+    exponent = np.frexp(top)[1]
+    return np.where((top > 0) & (np.abs(exponent) > _SAFE_EXPONENT), exponent, 0)
+
+
+def _column_scaled_prior(prior: Prior, exponents: np.ndarray) -> Prior:
+    """The prior of the coefficients of the covariates x_j·2^−k_j: β_j's mean and sd
+    times 2^k_j, the intercept's as they are."""
+    shifts = [0, *(int(k) for k in exponents)]
+    return Prior(
+        prior.name,
+        tuple(math.ldexp(mean, k) for mean, k in zip(prior.mean, shifts, strict=True)),
+        tuple(math.ldexp(sd, k) for sd, k in zip(prior.sd, shifts, strict=True)),
+    )
+
+
+def _column_scaled_fit(fit: Fit, exponents: np.ndarray) -> Fit:
+    """A fit's coefficients β_j (estimates, SEs and limits) times 2^k_j; σ and the
+    intercept as they are."""
+    shifts = np.concatenate([[0], exponents, [0]]).astype(int)
+    return dataclasses.replace(
+        fit,
+        estimate=np.ldexp(fit.estimate, shifts),
+        se=np.ldexp(fit.se, shifts),
+        lower=np.ldexp(fit.lower, shifts),
+        upper=np.ldexp(fit.upper, shifts),
+    )
 
 
 def response_centre(y: np.ndarray) -> float:

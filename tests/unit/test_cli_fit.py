@@ -334,6 +334,45 @@ def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
                 assert far[method][name][key] == expected, (method, name, key)
 
 
+@pytest.mark.parametrize("power", [-700, -540, -300, 300, 540, 700])
+@pytest.mark.parametrize("prior_sd", [None, (float("inf"), 2.0, 0.5)])
+def test_covariates_far_from_unit_scale_give_the_fits_of_unit_scale(
+    run_fit, tmp_path, power, prior_sd
+):
+    # Every estimator is equivariant under x_1 -> c x_1 (β_1's prior mean and sd over c).
+    # A column near 1e160 read as collinear and one near 1e-160 failed every fit (the
+    # squares of its values over- or underflowed); beyond 2^±64 a column is now fitted
+    # scaled by a power of two, so x_1·2^power gives exactly 2^−power times β_1's numbers
+    # and the same others, where x_1's largest |value| lies in [½, 1).
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(30, 2))
+    y = 1.0 + x @ np.array([2.0, -1.0]) + rng.normal(size=30)
+    x[:, 0] = np.ldexp(x[:, 0], -np.frexp(np.max(np.abs(x[:, 0])))[1])
+
+    def fit(column: np.ndarray, scale: int) -> dict:
+        path = tmp_path / f"x{scale}.csv"
+        rows = zip(column.tolist(), x[:, 1].tolist(), y.tolist(), strict=True)
+        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
+        path.write_text("\n".join(lines) + "\n")
+        args = [str(path), "--y", "y", "--json"]
+        if prior_sd is not None:
+            means = (0.0, math.ldexp(1.5, -scale), -1.0)
+            sds = (prior_sd[0], math.ldexp(prior_sd[1], -scale), prior_sd[2])
+            args += ["--prior-mean", *map(repr, means), "--prior-sd", *map(repr, sds)]
+        result = run_fit(*args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    unit = fit(x[:, 0], 0)
+    far = fit(np.ldexp(x[:, 0], power), power)
+    for method, parameters in unit.items():
+        for name, numbers in parameters.items():
+            for key, value in numbers.items():
+                scale = -power if name == "beta1" else 0
+                expected = None if value is None else math.ldexp(value, scale)
+                assert far[method][name][key] == expected, (method, name, key)
+
+
 @pytest.mark.parametrize("level", [1e8, 1e12, 1e15])
 @pytest.mark.parametrize("proper", [False, True])
 def test_a_response_far_from_zero_beside_its_spread_keeps_its_digits(
