@@ -389,7 +389,7 @@ def covariate_exponents(x: np.ndarray) -> np.ndarray:
     As :func:`response_exponent`, per column: 0 while a column's largest |value| lies
     within 2^±64, else its exponent. Beyond, products of two columns (XᵀX, the
     coefficients' variances) under- or overflow first: a column near 1e160 read as
-    collinear, one near 1e-160 failed every fit.
+    collinear, one near 1e-160 failed OLS, MLE, MAP and Bayes.
 
     Parameters
     ----------

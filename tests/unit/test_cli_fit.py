@@ -340,7 +340,7 @@ def test_covariates_far_from_unit_scale_give_the_fits_of_unit_scale(
     run_fit, tmp_path, power, prior_sd
 ):
     # Every estimator is equivariant under x_1 -> c x_1 (β_1's prior mean and sd over c).
-    # A column near 1e160 read as collinear and one near 1e-160 failed every fit (the
+    # A column near 1e160 read as collinear and one near 1e-160 failed all but HC3 (the
     # squares of its values over- or underflowed); beyond 2^±64 a column is now fitted
     # scaled by a power of two, so x_1·2^power gives exactly 2^−power times β_1's numbers
     # and the same others, where x_1's largest |value| lies in [½, 1).
