@@ -297,6 +297,14 @@ def test_improper_posterior_is_one_line(run_fit, tmp_path):
         assert run_fit(str(small_csv(tmp_path, 4)), "--y", "y", *extra).returncode == 0
 
 
+def _exact_csv(path: Path, x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> list[str]:
+    """Write x1, x2 and y to a CSV to the last bit (repr); the arguments that fit it."""
+    rows = zip(x1.tolist(), x2.tolist(), y.tolist(), strict=True)
+    lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return [str(path), "--y", "y", "--json"]
+
+
 @pytest.mark.parametrize("power", [-660, -400, -300, 300, 510])
 @pytest.mark.parametrize("prior_sd", [None, (float("inf"), 2.0, 0.5)])
 def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
@@ -312,11 +320,7 @@ def test_responses_far_from_unit_scale_give_the_fits_of_unit_scale(
     y = np.ldexp(y, -np.frexp(np.max(np.abs(y)))[1])
 
     def fit(values: np.ndarray, scale: int) -> dict:
-        path = tmp_path / f"y{scale}.csv"
-        rows = zip(*x.T.tolist(), values.tolist(), strict=True)
-        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
-        path.write_text("\n".join(lines) + "\n")
-        args = [str(path), "--y", "y", "--json"]
+        args = _exact_csv(tmp_path / f"y{scale}.csv", x[:, 0], x[:, 1], values)
         if prior_sd is not None:
             args += ["--prior-mean", *(repr(math.ldexp(m, scale)) for m in (0.0, 1.5, -1.0))]
             args += ["--prior-sd", *(repr(math.ldexp(sd, scale)) for sd in prior_sd)]
@@ -350,11 +354,7 @@ def test_covariates_far_from_unit_scale_give_the_fits_of_unit_scale(
     x[:, 0] = np.ldexp(x[:, 0], -np.frexp(np.max(np.abs(x[:, 0])))[1])
 
     def fit(column: np.ndarray, scale: int) -> dict:
-        path = tmp_path / f"x{scale}.csv"
-        rows = zip(column.tolist(), x[:, 1].tolist(), y.tolist(), strict=True)
-        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
-        path.write_text("\n".join(lines) + "\n")
-        args = [str(path), "--y", "y", "--json"]
+        args = _exact_csv(tmp_path / f"x{scale}.csv", column, x[:, 1], y)
         if prior_sd is not None:
             means = (0.0, math.ldexp(1.5, -scale), -1.0)
             sds = (prior_sd[0], math.ldexp(prior_sd[1], -scale), prior_sd[2])
@@ -393,11 +393,7 @@ def test_a_response_far_from_zero_beside_its_spread_keeps_its_digits(
     near = y - level  # exact: y lies within a factor 2 of level
 
     def fit(values: np.ndarray, shift: float) -> dict:
-        path = tmp_path / f"y{shift:g}.csv"
-        rows = zip(*x.T.tolist(), values.tolist(), strict=True)
-        lines = ["x1,x2,y"] + [f"{a!r},{b!r},{c!r}" for a, b, c in rows]
-        path.write_text("\n".join(lines) + "\n")
-        args = [str(path), "--y", "y", "--json"]
+        args = _exact_csv(tmp_path / f"y{shift:g}.csv", x[:, 0], x[:, 1], values)
         if prior_sd is not None:
             args += ["--prior-mean", repr(shift + 1.0), "1.5", "-1.0"]
             args += ["--prior-sd", *(repr(sd) for sd in prior_sd)]
