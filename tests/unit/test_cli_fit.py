@@ -384,7 +384,7 @@ def test_a_response_far_from_zero_beside_its_spread_keeps_its_digits(
     # c: the fits of y are those of y − level but for the intercept, and OLS's are the
     # exact least squares of the file's numbers (40 digits). The proper priors' sds are
     # what the fits resolve at this level (regsim.limits.PRIOR_RESOLUTION): the intercept's
-    # mean, level + 1, is a million of them from the data's if it is not moved.
+    # mean, level + 1, lies 1e5 to 1e6 of them from the data's if it is not moved.
     prior_sd = [sd + 1e-6 * level for sd in (1e3, 2.0, 0.5)] if proper else None
     rng = np.random.default_rng(9)
     x = rng.normal(size=(12, 2))
