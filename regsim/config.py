@@ -106,8 +106,10 @@ DEFAULT_MAP_MAX_ITER = 60
 #: σ at least 1e-8 of it, rounding moves an estimate of σ by at most about 1e-8.
 SIGMA_RESOLUTION = 1e-8
 
-#: Smallest σ at all: residual sums of squares stay far from underflow.
-MIN_SIGMA = 1e-100
+#: Smallest σ at all, as :data:`~regsim.limits.MAX_SIGMA` the largest: the MCSEs of the
+#: measures take fourth powers of the errors and SEs, which underflow (to 0, or to fewer
+#: digits) below about 1e-77 (at σ = 1e-100 the MSE's MCSE was 0).
+MIN_SIGMA = 1e-60
 
 
 def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -760,7 +762,7 @@ def _check_n(values: list[Any], p: int) -> None:
 
 def _check_sigma(values: list[Any], truths: Sequence[Sequence[Any]]) -> None:
     scale = max(math.fsum(abs(float(b)) for b in beta) for beta in truths)
-    floor = max(SIGMA_RESOLUTION * scale, MIN_SIGMA)
+    floor = SIGMA_RESOLUTION * scale
     for i, sigma in enumerate(values):
         if not _is_number(sigma) or not finite(sigma) or sigma <= 0:
             raise ConfigError(
@@ -771,12 +773,17 @@ def _check_sigma(values: list[Any], truths: Sequence[Sequence[Any]]) -> None:
                 f"grid.sigma[{i}]: {shown(sigma)} is too large (at most {MAX_SIGMA:g}: the "
                 "fourth powers in the measures' MCSEs would overflow)"
             )
+        if sigma < MIN_SIGMA:
+            raise ConfigError(
+                f"grid.sigma[{i}]: {shown(sigma)} is too small (at least {MIN_SIGMA:g}: the "
+                "fourth powers in the measures' MCSEs would underflow)"
+            )
         if sigma < floor:
             raise ConfigError(
                 f"grid.sigma[{i}]: {_fmt(sigma)} is too small: below "
                 f"{bound_text(floor, float(sigma))} "
-                f"({SIGMA_RESOLUTION:g} x the sum of |beta|, or {MIN_SIGMA:g}) the errors "
-                "are lost in the rounding of y"
+                f"({SIGMA_RESOLUTION:g} x the sum of |beta|) the errors are lost in the "
+                "rounding of y"
             )
         earlier = [j for j in range(i) if float(values[j]) == float(sigma)]
         if earlier:

@@ -745,10 +745,53 @@ def _prepare(
     else:
         multimodal = np.zeros(len(table), dtype=bool)
 
+    _check_scale(gid, b - theta, s, hi - lo, ok, keys, by)
     work = pd.DataFrame({"gid": gid, "b": b, "se": s, "theta": theta, "lo": lo, "hi": hi, "ok": ok})
     work["reject"] = reject.astype(float)
     work["multimodal"] = multimodal
     return work, keys
+
+
+#: Largest error (estimate − true value), SE or interval width of a replicate the
+#: measures take, and the least that the largest of a group's may be (0 aside): the MCSEs
+#: take their fourth powers, which overflow beyond about 1e77 and underflow (to 0, or to
+#: fewer digits) below about 1e-77. The study's σ bounds (1e-60 to 1e60) keep within.
+_MAX_SCALE, _MIN_SCALE = 1e75, 1e-70
+
+
+def _check_scale(
+    gid: np.ndarray,
+    error: np.ndarray,
+    se: np.ndarray,
+    width: np.ndarray,
+    ok: np.ndarray,
+    keys: pd.DataFrame,
+    by: list[str],
+) -> None:
+    """Refuse magnitudes whose fourth powers the measures' MCSEs could not hold
+    (:data:`_MAX_SCALE`, :data:`_MIN_SCALE`), in one line naming the row or the group."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.fmax(np.fmax(np.abs(error), se), width)
+    size = np.where(ok, size, 0.0)
+    fix = "; rescale the estimates, standard errors, limits and true values"
+    if len(size) and size.max() > _MAX_SCALE:
+        row = int(np.argmax(size))
+        raise InputDataError(
+            f"data row {row + 1}: an error (estimate - true value), standard error or "
+            f"interval width of {size[row]:.3g}: the fourth powers in the measures' MCSEs "
+            f"would overflow (at most {_MAX_SCALE:g}){fix}"
+        )
+    largest = np.zeros(len(keys))
+    np.maximum.at(largest, gid, size)
+    small = np.flatnonzero((largest > 0) & (largest < _MIN_SCALE))
+    if len(small):
+        group = int(small[0])
+        where = f"group {keys.iloc[group].to_dict()}" if by else "the table"
+        raise InputDataError(
+            f"{where}: its errors (estimate - true value), standard errors and interval "
+            f"widths are at most {largest[group]:.3g}: the fourth powers in the measures' "
+            f"MCSEs would underflow (at least {_MIN_SCALE:g} for the largest){fix}"
+        )
 
 
 def _group_means(

@@ -731,3 +731,47 @@ def test_values_sorted_by_group_at_the_sorts_edges(case: str) -> None:
     ordered, starts, counts = _sorted_by_group(gid, values, len(sizes))
     np.testing.assert_array_equal(ordered, values[np.lexsort((values, gid))])
     assert counts.tolist() == sizes
+
+
+#: Each measure's power of the estimates' units: a table scaled by c gives c^power times
+#: the measure and its MCSE.
+_UNITS = {
+    "mse": 2,
+    "mse_diff": 2,
+    **dict.fromkeys(
+        ("bias", "median_bias", "empse", "mad_empse", "modelse", "rmse", "width", "bias_diff"), 1
+    ),
+}
+
+
+def _scaled_summary(power: int) -> pd.DataFrame:
+    rng = np.random.default_rng(12)
+    table = pd.DataFrame(
+        {
+            "method": np.repeat(["a", "b"], 200),
+            "estimate": np.ldexp(2.0 + rng.standard_t(5, size=400), power),
+            "se": np.ldexp(rng.uniform(0.8, 1.2, size=400), power),
+        }
+    )
+    return summarize(table, estimate="estimate", se="se", true=np.ldexp(2.0, power), by=["method"])
+
+
+@pytest.mark.parametrize("power", [-200, 230])
+def test_measures_scale_exactly_with_the_table_up_to_their_bounds(power):
+    # Estimates, SEs and the truth times 2^power (errors near 6e-61 and 2e69): every
+    # measure and MCSE is 2^power to its units' power times the unit table's, bit for
+    # bit, so nothing under- or overflows inside; unitless measures are unchanged.
+    unit, far = _scaled_summary(0), _scaled_summary(power)
+    assert list(far["measure"]) == list(unit["measure"])
+    for column in ("estimate", "mcse"):
+        scale = [_UNITS.get(m, 0) * power for m in unit["measure"]]
+        expected = np.ldexp(unit[column].to_numpy(), scale)
+        np.testing.assert_array_equal(far[column].to_numpy(), expected)
+
+
+@pytest.mark.parametrize(("power", "words"), [(-240, "underflow"), (260, "overflow")])
+def test_magnitudes_beyond_the_fourth_powers_are_one_line_errors(power, words):
+    # Errors near 1e-100 had given an MSE whose MCSE was 0, near 1e100 an infinite one.
+    with pytest.raises(InputDataError, match=f"would {words}") as caught:
+        _scaled_summary(power)
+    assert "\n" not in str(caught.value)
