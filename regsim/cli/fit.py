@@ -25,6 +25,7 @@ from regsim.estimators.single import (
     covariate_exponents,
     fit_dataset,
     least_squares,
+    response_centre,
     response_exponent,
 )
 from regsim.estimators.stats import LEVERAGE_ONE
@@ -299,7 +300,9 @@ def _norm(values: np.ndarray) -> float:
     return top * float(np.linalg.norm(values / top)) if top > 0 else 0.0
 
 
-def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -> None:
+def _check_prior_resolution(
+    prior: Prior, x: np.ndarray, beta_hat: np.ndarray, centre: float = 0.0
+) -> None:
     """Every finite prior sd at least what the fits resolve (``regsim.limits``).
 
     The fits' rounding in coefficient j is of the order of the OLS fit's size in that
@@ -307,15 +310,24 @@ def _check_prior_resolution(prior: Prior, x: np.ndarray, beta_hat: np.ndarray) -
     column about its mean): a covariate measured in other units scales its coefficient,
     its prior and this size alike, and one shifted by a constant leaves all three as they
     were, so the check depends on neither (a sum of |β̂_j| over coefficients in different
-    units did on the first; an uncentred ‖x_j‖ on the second).
+    units did on the first; an uncentred ‖x_j‖ on the second). The fits take y less its
+    middle value ``centre`` (:func:`regsim.estimators.single.response_centre`), so a
+    slope's size is that of the fit of y − centre, ‖X β̂ − centre‖; the intercept, to
+    which the centre is added back, keeps the whole fit's.
     """
     design = np.column_stack([np.ones(len(x)), x - x.mean(axis=0)])
-    fit_size = _norm(beta_hat[0] + x @ beta_hat[1:])
+    whole = _norm(beta_hat[0] + x @ beta_hat[1:])
+    centred = _norm(beta_hat[0] - centre + x @ beta_hat[1:]) if centre else whole
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
         column = _norm(design[:, j])
+        fit_size = whole if j == 0 else centred
         if not (column > 0 and math.isfinite(column) and math.isfinite(fit_size)):
             continue  # sizes beyond a double's range: nothing to hold the sd against
-        names = (f"{sd!r} (coefficient {j})", "||X b||/||x_j|| of the OLS fit b", "|prior mean|")
+        size = "||X b||" if j == 0 or not centre else "||X b - c||"
+        total = f"{size}/||x_j|| of the OLS fit b" + (
+            ", c the middle y" if size != "||X b||" else ""
+        )
+        names = (f"{sd!r} (coefficient {j})", total, "|prior mean|")
         problem = prior_resolution_problem(sd, mean, fit_size / column, names)
         if problem:
             raise InputDataError(f"--prior-sd: {problem}")
@@ -356,7 +368,7 @@ def fit_csv(
                 "estimated"
             )
         # before MAP's search starts
-        _check_prior_resolution(prior, x, np.ldexp(beta_hat, shift))
+        _check_prior_resolution(prior, x, np.ldexp(beta_hat, shift), response_centre(y))
         fitted = fit_dataset(x, y, prior, args.alpha, METHODS, sigma_prior)
     # Which coefficients are flat, from the sds: a precision 1/sd² can underflow to 0 for
     # a huge sd (or overflow for a tiny one) that is proper in the response's units.

@@ -382,10 +382,12 @@ def test_a_response_far_from_zero_beside_its_spread_keeps_its_digits(
     # and σ̂ by 3e-5 (at 1e15 by all of itself, and Bayes did not converge). Every
     # estimator is equivariant under y -> y + c with the intercept's prior mean moved by
     # c: the fits of y are those of y − level but for the intercept, and OLS's are the
-    # exact least squares of the file's numbers (40 digits). The proper priors' sds are
-    # what the fits resolve at this level (regsim.limits.PRIOR_RESOLUTION): the intercept's
-    # mean, level + 1, lies 1e5 to 1e6 of them from the data's if it is not moved.
-    prior_sd = [sd + 1e-6 * level for sd in (1e3, 2.0, 0.5)] if proper else None
+    # exact least squares of the file's numbers (40 digits). The slopes' proper priors
+    # are informative (sds 2 and 0.5 against SEs near 0.1); the intercept's sd is what the
+    # fits resolve at this level (regsim.limits.PRIOR_RESOLUTION), and its mean, level + 1,
+    # lies 1e5 to 1e6 of them from the data's if it is not moved. The slopes' priors had
+    # been refused beyond a level near 1e8, their resolution measured with the level in.
+    prior_sd = [1e3 + 1e-6 * level, 2.0, 0.5] if proper else None
     rng = np.random.default_rng(9)
     x = rng.normal(size=(12, 2))
     near = 1.0 + x @ np.array([2.0, -1.0]) + 0.3 * rng.normal(size=12)
