@@ -301,11 +301,11 @@ def fit_dataset(
         inner = fit_dataset(
             x, np.ldexp(y, -shift), _scaled_prior(prior, -shift), alpha, methods, sigma_prior
         )
-        return DatasetFit(
-            {method: _scaled_fit(fit, shift) for method, fit in inner.fits.items()},
+        return dataclasses.replace(
+            inner,
+            fits={method: _scaled_fit(fit, shift) for method, fit in inner.fits.items()},
             # In y's units RSS can pass the largest double (y near 1e154): inf then.
-            float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
-            inner.exact_rows,
+            rss=float(np.ldexp(inner.rss, 2 * shift, dtype=float)),
         )
     columns = covariate_exponents(x)
     if columns.any():
@@ -315,15 +315,14 @@ def fit_dataset(
         inner = fit_dataset(
             np.ldexp(x, -columns),
             y,
-            _column_scaled_prior(prior, columns),
+            _scaled_prior(prior, [0, *columns.tolist()]),
             alpha,
             methods,
             sigma_prior,
         )
-        return DatasetFit(
-            {method: _column_scaled_fit(fit, -columns) for method, fit in inner.fits.items()},
-            inner.rss,
-            inner.exact_rows,
+        back = np.concatenate([[0], -columns, [0]])  # β_0 … β_{p−1}, σ
+        return dataclasses.replace(
+            inner, fits={method: _scaled_fit(fit, back) for method, fit in inner.fits.items()}
         )
     centre = response_centre(y)
     if centre:
@@ -333,10 +332,8 @@ def fit_dataset(
         inner = fit_dataset(
             x, y - centre, _moved_prior(prior, -centre), alpha, methods, sigma_prior
         )
-        return DatasetFit(
-            {method: _moved_fit(fit, centre) for method, fit in inner.fits.items()},
-            inner.rss,
-            inner.exact_rows,
+        return dataclasses.replace(
+            inner, fits={method: _moved_fit(fit, centre) for method, fit in inner.fits.items()}
         )
     decomposition = _decompose(x, y)
     stats = _statistics(decomposition)
@@ -407,30 +404,6 @@ def covariate_exponents(x: np.ndarray) -> np.ndarray:
     return np.where((top > 0) & (np.abs(exponent) > _SAFE_EXPONENT), exponent, 0)
 
 
-def _column_scaled_prior(prior: Prior, exponents: np.ndarray) -> Prior:
-    """The prior of the coefficients of the covariates x_j·2^−k_j: β_j's mean and sd
-    times 2^k_j, the intercept's as they are."""
-    shifts = [0, *(int(k) for k in exponents)]
-    return Prior(
-        prior.name,
-        tuple(math.ldexp(mean, k) for mean, k in zip(prior.mean, shifts, strict=True)),
-        tuple(math.ldexp(sd, k) for sd, k in zip(prior.sd, shifts, strict=True)),
-    )
-
-
-def _column_scaled_fit(fit: Fit, exponents: np.ndarray) -> Fit:
-    """A fit's coefficients β_j (estimates, SEs and limits) times 2^k_j; σ and the
-    intercept as they are."""
-    shifts = np.concatenate([[0], exponents, [0]]).astype(int)
-    return dataclasses.replace(
-        fit,
-        estimate=np.ldexp(fit.estimate, shifts),
-        se=np.ldexp(fit.se, shifts),
-        lower=np.ldexp(fit.lower, shifts),
-        upper=np.ldexp(fit.upper, shifts),
-    )
-
-
 def response_centre(y: np.ndarray) -> float:
     """The response c that :func:`fit_dataset` subtracts from y before it fits y − c.
 
@@ -474,23 +447,26 @@ def _moved_fit(fit: Fit, offset: float) -> Fit:
     return dataclasses.replace(fit, **moved)
 
 
-def _scaled_prior(prior: Prior, shift: int) -> Prior:
-    """The prior of the coefficients of y·2^shift: means and sds times 2^shift."""
+def _scaled_prior(prior: Prior, shifts: int | Sequence[int]) -> Prior:
+    """The prior of the coefficients times 2^shift: their means and sds times it (one
+    shift for every coefficient, or one each, intercept first)."""
+    each = np.broadcast_to(shifts, len(prior.mean)).tolist()
     return Prior(
         prior.name,
-        tuple(math.ldexp(mean, shift) for mean in prior.mean),
-        tuple(math.ldexp(sd, shift) for sd in prior.sd),
+        tuple(math.ldexp(mean, k) for mean, k in zip(prior.mean, each, strict=True)),
+        tuple(math.ldexp(sd, k) for sd, k in zip(prior.sd, each, strict=True)),
     )
 
 
-def _scaled_fit(fit: Fit, shift: int) -> Fit:
-    """A fit's estimates, standard errors and limits times 2^shift."""
+def _scaled_fit(fit: Fit, shifts: int | np.ndarray) -> Fit:
+    """A fit's estimates, standard errors and limits times 2^shift (one shift for every
+    column, or one each: β_0 … β_{p−1}, σ)."""
     return dataclasses.replace(
         fit,
-        estimate=np.ldexp(fit.estimate, shift),
-        se=np.ldexp(fit.se, shift),
-        lower=np.ldexp(fit.lower, shift),
-        upper=np.ldexp(fit.upper, shift),
+        estimate=np.ldexp(fit.estimate, shifts),
+        se=np.ldexp(fit.se, shifts),
+        lower=np.ldexp(fit.lower, shifts),
+        upper=np.ldexp(fit.upper, shifts),
     )
 
 
