@@ -316,17 +316,16 @@ def _check_prior_resolution(
     which the centre is added back, keeps the whole fit's.
     """
     design = np.column_stack([np.ones(len(x)), x - x.mean(axis=0)])
-    whole = _norm(beta_hat[0] + x @ beta_hat[1:])
-    centred = _norm(beta_hat[0] - centre + x @ beta_hat[1:]) if centre else whole
+    whole = (_norm(beta_hat[0] + x @ beta_hat[1:]), "||X b||/||x_j|| of the OLS fit b")
+    centred = whole
+    if centre:
+        size = _norm(beta_hat[0] - centre + x @ beta_hat[1:])
+        centred = (size, "||X b - middle y||/||x_j|| of the OLS fit b")
     for j, (mean, sd) in enumerate(zip(prior.mean, prior.sd, strict=True)):
         column = _norm(design[:, j])
-        fit_size = whole if j == 0 else centred
+        fit_size, total = whole if j == 0 else centred
         if not (column > 0 and math.isfinite(column) and math.isfinite(fit_size)):
             continue  # sizes beyond a double's range: nothing to hold the sd against
-        size = "||X b||" if j == 0 or not centre else "||X b - c||"
-        total = f"{size}/||x_j|| of the OLS fit b" + (
-            ", c the middle y" if size != "||X b||" else ""
-        )
         names = (f"{sd!r} (coefficient {j})", total, "|prior mean|")
         problem = prior_resolution_problem(sd, mean, fit_size / column, names)
         if problem:
